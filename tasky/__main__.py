@@ -1,0 +1,3 @@
+from tasky.cli import main
+
+main()

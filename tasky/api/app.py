@@ -1,0 +1,282 @@
+"""The ASGI application: ``create_app(settings)`` wires store, engine and routes."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import swagger_ui_bundle
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tasky.api import handlers, schemas
+from tasky.api.openapi import SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
+from tasky.api.responses import ApiError, JSONResponse, error_response
+from tasky.engine.engine import Engine
+from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
+from tasky.settings import Settings
+from tasky.states import IllegalMove
+from tasky.store import Store, create_store
+from tasky.workers.registry import WorkerRegistry, default_registry
+
+log = logging.getLogger("tasky.api")
+
+PREFIX = "/tasky/v1"
+Handler = Callable[[Request], Awaitable[Response]]
+
+_E404 = (404,)
+_TASK_ERRORS = (404, 409)
+
+# (method, path under PREFIX, handler, documentation). Order: most frequent first.
+API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
+    (
+        "POST",
+        "/workers/{name}",
+        handlers.submit_task,
+        Doc(
+            "Create a task (body: the worker's config)",
+            schemas.TaskCreated,
+            ok_code=201,
+            body="config",
+            errors=(400, 404, 409, 413, 422),
+            query=(
+                ("timeout", "number", "Seconds before the task is stopped and Failed."),
+                ("retries", "integer", "Extra attempts after a failure (exponential backoff)."),
+            ),
+            tags=("workers",),
+        ),
+    ),
+    ("GET", "/tasks/{id}/status", handlers.task_status,
+     Doc("A task's status and progress", schemas.TaskStatus, errors=_E404)),
+    ("GET", "/tasks/{id}/result", handlers.task_result,
+     Doc("A finished task's output (409 while it has not finished)", schemas.TaskResult,
+         errors=_TASK_ERRORS)),
+    ("GET", "/tasks/{id}", handlers.get_task,
+     Doc("The whole task record", schemas.TaskDetail, errors=_E404)),
+    (
+        "GET",
+        "/tasks",
+        handlers.list_tasks,
+        Doc(
+            "List tasks, oldest first, one page at a time",
+            schemas.TaskList,
+            errors=(400, 404),
+            query=(
+                ("status", "string", "Only tasks in this status."),
+                ("worker", "string", "Only tasks of this worker."),
+                ("chain", "string", "Only the steps of this chain."),
+                ("limit", "integer", "Page size, 1 to 1000 (default 100)."),
+                ("cursor", "string", "NextCursor of the previous page."),
+                ("order", "string", "asc (default) or desc."),
+            ),
+        ),
+    ),
+    ("GET", "/tasks/{id}/logs", handlers.task_logs,
+     Doc("A task's log lines (also while it runs)", schemas.TaskLogs, errors=(400, 404),
+         query=(("after", "integer", "Only lines after this Seq (use Next)."),
+                ("limit", "integer", "At most this many lines (default 1000).")))),
+    ("POST", "/tasks/{id}/cancel", handlers.cancel_task,
+     Doc("Cancel a task (202 while a running task is still stopping)", schemas.TaskStatus,
+         errors=_TASK_ERRORS)),
+    ("POST", "/tasks/{id}/actions", handlers.task_action,
+     Doc("cancel, pause, resume or run (restart) a task", schemas.TaskStatus,
+         body=schemas.ActionRequest, errors=(400, 404, 409, 413, 422))),
+    ("PUT", "/tasks/{id}", handlers.update_task,
+     Doc("Replace the config of a task that has not started", schemas.TaskStatus,
+         body="config", errors=(400, 404, 409, 413, 422))),
+    ("GET", "/tasks/{id}/statistics", handlers.task_statistics,
+     Doc("Timing statistics of one task", schemas.TaskStatistics, errors=_E404)),
+    ("GET", "/workers", handlers.list_workers,
+     Doc("List workers", schemas.WorkerSummary, ok_list=True, tags=("workers",))),
+    ("GET", "/workers/{name}/info", handlers.worker_info,
+     Doc("A worker's description, usage and config schema", schemas.WorkerSummary,
+         errors=_E404, tags=("workers",))),
+    ("GET", "/workers/{name}/statistics", handlers.worker_statistics,
+     Doc("A worker's statistics", schemas.WorkerStatistics, errors=_E404, tags=("workers",))),
+    # The seed's spelling of worker statistics.
+    ("GET", "/{name}/statistics", handlers.worker_statistics,
+     Doc("A worker's statistics (the seed's path)", schemas.WorkerStatistics, errors=_E404,
+         tags=("workers",))),
+]
+
+# Extra route groups (events, UI, chains) register themselves here: a callable returning routes.
+ExtraRoutes = Callable[[], list[BaseRoute]]
+
+
+def _normalise_path(app: ASGIApp) -> ASGIApp:
+    """Accept a trailing slash and /task/ for /tasks/ everywhere, without doubling the routes.
+
+    Rewriting the path once is cheaper than matching twice as many route patterns per request.
+    """
+
+    async def normalised(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            new = path
+            if len(new) > 1 and new.endswith("/"):
+                new = new.rstrip("/") or "/"
+            if new.startswith("/tasky/v1/task/") or new == "/tasky/v1/task":
+                new = "/tasky/v1/tasks" + new[len("/tasky/v1/task") :]
+            if new is not path:
+                scope = dict(scope)
+                scope["path"] = new
+                scope["raw_path"] = new.encode()
+        await app(scope, receive, send)
+
+    return normalised
+
+
+def _require_token(app: ASGIApp, token: str) -> ASGIApp:
+    """Bearer-token check on every API path (constant-time compare)."""
+    expected = f"Bearer {token}".encode()
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+            supplied = b""
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    supplied = value
+                    break
+            if not hmac.compare_digest(supplied, expected):
+                response = error_response(401, "missing or wrong token (Authorization: Bearer ...)")
+                response.headers["WWW-Authenticate"] = "Bearer"
+                await response(scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+class TaskyApp:
+    """The ASGI callable: path normalisation and token check around the Starlette app."""
+
+    def __init__(self, starlette: Starlette, asgi: ASGIApp) -> None:
+        self.starlette = starlette
+        self.state = starlette.state
+        self._asgi = asgi
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    registry: WorkerRegistry | None = None,
+    store: Store | None = None,
+    extra_routes: list[ExtraRoutes] | None = None,
+) -> TaskyApp:
+    registry = registry if registry is not None else default_registry()
+    store = store if store is not None else create_store(str(settings.database_path))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        engine = Engine(store, registry, settings)
+        app.state.engine = engine
+        try:
+            await engine.start()
+            for hook in app.state.startup_hooks:
+                await hook(engine)
+            yield
+        finally:
+            for hook in app.state.shutdown_hooks:
+                await hook(engine)
+            await engine.stop()
+            await store.close()
+
+    openapi_doc: dict[str, Any] = {}
+
+    async def openapi(request: Request) -> JSONResponse:
+        if not openapi_doc:
+            documented = [(m, PREFIX + p, d) for m, p, _, d in API_ROUTES]
+            documented += request.app.state.extra_docs
+            openapi_doc.update(build_openapi(documented, registry))
+        return JSONResponse(openapi_doc)
+
+    async def docs(request: Request) -> HTMLResponse:
+        return HTMLResponse(SWAGGER_PAGE)
+
+    async def docs_init(request: Request) -> Response:
+        return PlainTextResponse(SWAGGER_INIT, media_type="application/javascript")
+
+    routes: list[BaseRoute] = [
+        Route(PREFIX + path, handler, methods=[method]) for method, path, handler, _ in API_ROUTES
+    ]
+    routes += [
+        Route(PREFIX + "/openapi.json", openapi, methods=["GET"]),
+        Route(PREFIX + "/docs", docs, methods=["GET"]),
+        Route(PREFIX + "/docs/static/init.js", docs_init, methods=["GET"]),
+        Mount(
+            PREFIX + "/docs/static",
+            app=StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        ),
+    ]
+    for extra in extra_routes or []:
+        routes += extra()
+
+    starlette = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            NotFound: _not_found,
+            IllegalMove: _illegal_move,
+            Unsupported: _conflict,
+            WorkerDisabled: _conflict,
+            Exception: _unexpected,
+        },
+    )
+    starlette.state.settings = settings
+    starlette.state.registry = registry
+    starlette.state.startup_hooks = []
+    starlette.state.shutdown_hooks = []
+    starlette.state.extra_docs = []
+    asgi: ASGIApp = _normalise_path(starlette)
+    if settings.token:
+        asgi = _require_token(asgi, settings.token)
+    return TaskyApp(starlette, asgi)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status_code, exc.message, **exc.extra)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no such path: {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return JSONResponse({"Error": message}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error_response(404, str(exc))
+
+
+async def _illegal_move(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IllegalMove)
+    return error_response(409, f"the task is {exc.current.value}: cannot {exc.wanted}",
+                          Status=exc.current.value)
+
+
+async def _conflict(request: Request, exc: Exception) -> Response:
+    return error_response(409, str(exc))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal error; the server log has the details")

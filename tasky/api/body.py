@@ -1,0 +1,36 @@
+"""Reading request bodies: size-limited, JSON only, with clear 400/413 errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from tasky.api.responses import ApiError
+
+
+async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
+    """The body parsed as JSON; ``empty`` when there is no body at all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "invalid Content-Length header")
+        if int(declared) > limit:
+            raise ApiError(413, f"request body is larger than the limit of {limit} bytes")
+        body = await request.body()
+    else:
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"request body is larger than the limit of {limit} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+    if not body.strip():
+        return empty
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from None

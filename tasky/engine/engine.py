@@ -1,0 +1,637 @@
+"""The engine: admission (per-worker limits and FIFO queue), dispatch, running and control.
+
+It calls the store for every durable change and keeps in memory only what makes dispatch fast:
+per worker a FIFO of queued task ids and the running tasks with their control handles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tasky import clock
+from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
+from tasky.engine.events import EventHub
+from tasky.engine.runner import RunHandle, start_run
+from tasky.ids import is_valid_id, new_id
+from tasky.settings import Settings
+from tasky.states import FINISHED, IllegalMove, Status, check_action
+from tasky.store.base import Store
+from tasky.store.records import AttemptRecord, LogLine, TaskPage, TaskRecord, WorkerStats
+from tasky.workers.base import Worker
+from tasky.workers.registry import WorkerRegistry
+
+log = logging.getLogger("tasky.engine")
+
+_FLUSH_INTERVAL = 0.2
+
+
+@dataclass(slots=True)
+class _Lane:
+    """Per-worker admission state: how many run now, and who waits (FIFO of task ids)."""
+
+    worker: Worker
+    running: int = 0
+    queue: deque[str] = field(default_factory=deque)
+
+
+def wrap_output(value: Any) -> dict[str, Any]:
+    """``Output`` is always an object: strings as the seed's ``string_output``, others as value."""
+    if isinstance(value, dict):
+        return value
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"string_output": value}
+    return {"value": value}
+
+
+class Engine:
+    def __init__(self, store: Store, registry: WorkerRegistry, settings: Settings) -> None:
+        self.store = store
+        self.registry = registry
+        self.settings = settings
+        self.owner = settings.node_id
+        self.events = EventHub()
+        self._lanes: dict[str, _Lane] = {w.name: _Lane(w) for w in registry}
+        self._running: dict[str, RunHandle] = {}
+        self._pool = ThreadPoolExecutor(settings.thread_pool_size, "tasky-work")
+        self._progress: dict[str, tuple[float | None, str | None]] = {}
+        self._log_lines: list[tuple[str, float, str]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        # Submit-acknowledged -> work-started intervals (monotonic seconds), newest last.
+        self.dispatch_latencies: deque[float] = deque(maxlen=100_000)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._recover()
+        self._spawn(self._flush_loop())
+        self._spawn(self._heartbeat_loop())
+        for lane in self._lanes.values():
+            self._dispatch(lane)
+
+    async def stop(self) -> None:
+        """Stop without deciding the fate of running work: the next start recovers it."""
+        self._stopping = True
+        for timer in self._timers:
+            timer.cancel()
+        for handle in list(self._running.values()):
+            handle.abandon()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._flush()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.events.close()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _recover(self) -> None:
+        """Re-queue or fail what a stopped server left Running; rebuild the in-memory queues."""
+        now = clock.now()
+        rows = await self.store.ids_with_status([Status.QUEUED, Status.RUNNING, Status.PAUSED])
+        for task_id, worker_name, status, run_after in rows:
+            lane = self._lanes.get(worker_name)
+            if status is Status.QUEUED:
+                if lane is None:
+                    continue  # its worker is not registered here; it waits for one that is
+                if run_after is not None and run_after > now:
+                    self._later(run_after - now, lambda lane=lane, i=task_id: self._enqueue(lane, i))
+                else:
+                    lane.queue.append(task_id)
+                continue
+            if status is Status.PAUSED:
+                record = await self.store.get(task_id)
+                if record is None or record.started_at is None:
+                    continue  # paused before it started: it waits in the queue, held
+            await self._recover_interrupted(task_id, status, lane, now)
+
+    async def _recover_interrupted(
+        self, task_id: str, status: Status, lane: _Lane | None, now: float
+    ) -> None:
+        record = await self.store.get(task_id)
+        if record is None:
+            return
+        if lane is not None and lane.worker.idempotent:
+            moved = await self.store.transition(
+                task_id,
+                [status],
+                Status.QUEUED,
+                fields=_requeue_fields(record, now, "the server stopped during this attempt"),
+                record_as=Status.FAILED,
+            )
+            if moved:
+                lane.queue.append(task_id)
+            return
+        reason = (
+            "the server stopped while the task was running and the worker is not safe to re-run"
+            if lane is not None
+            else f"the server stopped while the task was running; worker {record.worker} is gone"
+        )
+        await self.store.transition(
+            task_id,
+            [status],
+            Status.FAILED,
+            fields={"finished_at": now, "error": reason, "owner": None},
+        )
+
+    # -- lookups --------------------------------------------------------------------------------
+    def worker(self, name: str) -> Worker:
+        found = self.registry.get(name)
+        if found is None:
+            raise NotFound(f"no worker named {name!r}; workers: {', '.join(self.registry.names())}")
+        return found
+
+    async def get(self, task_id: str) -> TaskRecord:
+        record = await self.store.get(task_id) if is_valid_id(task_id) else None
+        if record is None:
+            raise NotFound(f"no task with id {task_id!r}")
+        return record
+
+    async def list(
+        self,
+        *,
+        status: Status | None = None,
+        worker: str | None = None,
+        chain_id: str | None = None,
+        limit: int = 100,
+        cursor: int | None = None,
+        descending: bool = False,
+    ) -> TaskPage:
+        worker_name = self.worker(worker).name if worker is not None else None
+        return await self.store.list(
+            status=status,
+            worker=worker_name,
+            chain_id=chain_id,
+            limit=limit,
+            cursor=cursor,
+            descending=descending,
+        )
+
+    async def logs(self, task_id: str, after: int = 0, limit: int = 1000) -> list[LogLine]:
+        await self.get(task_id)
+        await self._flush()  # lines still in memory become readable too
+        return await self.store.logs(task_id, after, limit)
+
+    async def attempts(self, task_id: str) -> list[AttemptRecord]:
+        return await self.store.attempts(task_id)
+
+    async def worker_stats(self, name: str) -> WorkerStats:
+        return await self.store.worker_stats(self.worker(name).name)
+
+    def running_count(self, name: str) -> int:
+        return self._lanes[self.worker(name).name].running
+
+    def queued_in_memory(self, name: str) -> int:
+        return len(self._lanes[self.worker(name).name].queue)
+
+    # -- submit ---------------------------------------------------------------------------------
+    def validate(self, worker: Worker, config: Any) -> BaseModel:
+        """Raises pydantic.ValidationError with the field errors."""
+        return worker.Config.model_validate(config)
+
+    async def submit(
+        self,
+        worker_name: str,
+        config: Any,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        chain_id: str | None = None,
+    ) -> TaskRecord:
+        worker = self.worker(worker_name)
+        if not worker.enabled:
+            raise WorkerDisabled(f"worker {worker.name} is disabled")
+        model = self.validate(worker, config)
+        lane = self._lanes[worker.name]
+        now = clock.now()
+        record = TaskRecord(
+            id=new_id(),
+            worker=worker.name,
+            status=Status.QUEUED,
+            config=model.model_dump(mode="json"),
+            created_at=now,
+            queued_at=now,
+            retries=worker.retries if retries is None else retries,
+            timeout=worker.timeout if timeout is None else timeout,
+            chain_id=chain_id,
+        )
+        # A free slot and nobody waiting: the task is inserted as already Running and starts the
+        # moment its insert commits, so dispatch costs no second write and no queue round trip.
+        start_now = lane.running < worker.max_tasks and not lane.queue and not self._stopping
+        if start_now:
+            lane.running += 1
+            record.status = Status.RUNNING
+            record.owner = self.owner
+            record.started_at = now
+            record.lease_until = now + self.settings.lease_seconds
+        try:
+            await self.store.insert(record)
+        except BaseException:
+            if start_now:
+                lane.running -= 1
+            raise
+        acked = clock.monotonic()
+        self.events.publish(
+            "task.created", task=record.id, worker=record.worker, status=record.status.value
+        )
+        if start_now:
+            self._launch(lane, record, model, acked)
+        else:
+            lane.queue.append(record.id)
+            self._dispatch(lane)
+        return record
+
+    # -- dispatch -------------------------------------------------------------------------------
+    def _dispatch(self, lane: _Lane) -> None:
+        while lane.queue and lane.running < lane.worker.max_tasks and not self._stopping:
+            task_id = lane.queue.popleft()
+            lane.running += 1
+            self._spawn(self._claim_and_launch(lane, task_id))
+
+    async def _claim_and_launch(self, lane: _Lane, task_id: str) -> None:
+        now = clock.now()
+        try:
+            claimed = await self.store.transition(
+                task_id,
+                [Status.QUEUED],
+                Status.RUNNING,
+                fields={
+                    "owner": self.owner,
+                    "started_at": now,
+                    "lease_until": now + self.settings.lease_seconds,
+                    "finished_at": None,
+                },
+            )
+            record = await self.store.get(task_id) if claimed else None
+        except Exception:
+            log.exception("claiming task %s failed", task_id)
+            claimed, record = False, None
+        if not claimed or record is None:
+            # Paused, cancelled or updated meanwhile: the slot goes to the next one in line.
+            lane.running -= 1
+            self._dispatch(lane)
+            return
+        try:
+            model = self.validate(lane.worker, record.config)
+        except ValidationError as exc:
+            await self._finish(lane, record, Status.FAILED, None, f"invalid config: {exc}")
+            return
+        self.events.publish(
+            "task.status", task=record.id, worker=record.worker, status=Status.RUNNING.value
+        )
+        self._launch(lane, record, model, None)
+
+    def _launch(
+        self, lane: _Lane, record: TaskRecord, model: BaseModel, acked: float | None
+    ) -> None:
+        handle = start_run(
+            lane.worker,
+            record,
+            model,
+            sink=self,
+            pool=self._pool,
+            roots=tuple(self.settings.roots),
+            on_done=lambda outcome: self._spawn(self._complete(lane, record, outcome)),
+        )
+        if acked is not None:
+            self.dispatch_latencies.append(clock.monotonic() - acked)
+        self._running[record.id] = handle
+        if record.timeout:
+            timer = asyncio.get_running_loop().call_later(
+                record.timeout, handle.cancel, f"timed out after {record.timeout:g} s"
+            )
+            handle.timer = timer
+
+    async def _complete(self, lane: _Lane, record: TaskRecord, outcome: Any) -> None:
+        """Turn a run's outcome into the task's next status, durably, then free the slot."""
+        status, result, error = outcome
+        handle = self._running.get(record.id)
+        if handle is not None and handle.timer is not None:
+            handle.timer.cancel()
+        if handle is not None and handle.abandoned:
+            return
+        if status is Status.FAILED and record.attempt <= record.retries:
+            await self._retry(lane, record, error)
+            return
+        await self._finish(lane, record, status, result, error)
+
+    async def _finish(
+        self,
+        lane: _Lane,
+        record: TaskRecord,
+        status: Status,
+        result: Any,
+        error: str | None,
+    ) -> None:
+        now = clock.now()
+        fields: dict[str, Any] = {"finished_at": now, "error": error}
+        if status is Status.COMPLETED:
+            fields["result"] = wrap_output(result)
+            fields["progress"] = 1.0
+        try:
+            self._flush_task(record.id)
+            await self.store.transition(
+                record.id,
+                [Status.RUNNING, Status.PAUSED],
+                status,
+                owner=self.owner,
+                attempt=record.attempt,
+                fields=fields,
+            )
+        except Exception:
+            log.exception("recording the end of task %s failed", record.id)
+        finally:
+            self._release(lane, record.id)
+        self.events.publish(
+            "task.status",
+            task=record.id,
+            worker=record.worker,
+            status=status.value,
+            chain=record.chain_id,
+        )
+
+    async def _retry(self, lane: _Lane, record: TaskRecord, error: str | None) -> None:
+        worker = lane.worker
+        backoff = min(worker.retry_backoff * 2 ** (record.attempt - 1), worker.retry_backoff_max)
+        delay = backoff * random.uniform(0.5, 1.0)  # jitter: retries of many tasks spread out
+        now = clock.now()
+        self._flush_task(record.id)
+        fields = _requeue_fields(record, now, error or "failed")
+        fields["run_after"] = now + delay
+        try:
+            moved = await self.store.transition(
+                record.id,
+                [Status.RUNNING, Status.PAUSED],
+                Status.QUEUED,
+                owner=self.owner,
+                attempt=record.attempt,
+                fields=fields,
+                record_as=Status.FAILED,
+            )
+        finally:
+            self._release(lane, record.id)
+        if moved:
+            self.events.publish(
+                "task.status", task=record.id, worker=record.worker, status="Queued", retry_in=delay
+            )
+            self._later(delay, lambda: self._enqueue(lane, record.id))
+
+    def _release(self, lane: _Lane, task_id: str) -> None:
+        handle = self._running.pop(task_id, None)
+        if handle is not None:
+            handle.settled.set()
+        self._progress.pop(task_id, None)
+        lane.running -= 1
+        self._dispatch(lane)
+
+    def _enqueue(self, lane: _Lane, task_id: str) -> None:
+        lane.queue.append(task_id)
+        self._dispatch(lane)
+
+    def _later(self, delay: float, callback: Any) -> None:
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            if not self._stopping:
+                callback()
+
+        timer = loop.call_later(delay, fire)
+        self._timers.add(timer)
+
+    # -- control --------------------------------------------------------------------------------
+    async def action(self, task_id: str, action: str) -> TaskRecord:
+        handlers = {
+            "cancel": self.cancel,
+            "pause": self.pause,
+            "resume": self.resume,
+            "run": self.rerun,
+        }
+        if action not in handlers:
+            raise Unsupported(f"unknown action {action!r}; use one of {', '.join(handlers)}")
+        return await handlers[action](task_id)
+
+    def _check_supported(self, record: TaskRecord, action: str) -> None:
+        worker = self.registry.get(record.worker)
+        if worker is None:
+            raise Unsupported(f"worker {record.worker} is not registered on this server")
+        check_action(record.status, action)
+        # Pausing a queued task only holds it back, which every worker allows.
+        held_in_queue = record.status is Status.QUEUED or (
+            record.status is Status.PAUSED and record.id not in self._running
+        )
+        if action in ("pause", "resume") and held_in_queue:
+            return
+        if not worker.supports(action):
+            raise Unsupported(f"worker {worker.name} does not support {action}")
+
+    async def cancel(self, task_id: str) -> TaskRecord:
+        record = await self.get(task_id)
+        self._check_supported(record, "cancel")
+        handle = self._running.get(task_id)
+        if handle is None:
+            moved = await self.store.transition(
+                task_id,
+                [Status.QUEUED, Status.PAUSED],
+                Status.CANCELED,
+                fields={"finished_at": clock.now(), "error": "canceled"},
+            )
+            if not moved:
+                return await self._refused(task_id, "cancel")
+            self.events.publish("task.status", task=task_id, worker=record.worker,
+                                status="Canceled", chain=record.chain_id)
+            return await self.get(task_id)
+        handle.cancel("canceled")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(handle.finished(), self.settings.cancel_wait_seconds)
+        return await self.get(task_id)
+
+    async def pause(self, task_id: str) -> TaskRecord:
+        record = await self.get(task_id)
+        self._check_supported(record, "pause")
+        handle = self._running.get(task_id)
+        if handle is None:
+            moved = await self.store.transition(task_id, [Status.QUEUED], Status.PAUSED)
+        else:
+            moved = await self.store.transition(
+                task_id, [Status.RUNNING], Status.PAUSED, owner=self.owner
+            )
+            if moved:
+                handle.pause()
+        if not moved:
+            return await self._refused(task_id, "pause")
+        self.events.publish("task.status", task=task_id, worker=record.worker, status="Paused",
+                            chain=record.chain_id)
+        return await self.get(task_id)
+
+    async def resume(self, task_id: str) -> TaskRecord:
+        record = await self.get(task_id)
+        self._check_supported(record, "resume")
+        handle = self._running.get(task_id)
+        lane = self._lanes.get(record.worker)
+        if handle is None:
+            moved = await self.store.transition(
+                task_id, [Status.PAUSED], Status.QUEUED, fields={"queued_at": clock.now()}
+            )
+            if moved and lane is not None:
+                self._enqueue(lane, task_id)
+            new_status = "Queued"
+        else:
+            moved = await self.store.transition(
+                task_id, [Status.PAUSED], Status.RUNNING, owner=self.owner
+            )
+            if moved:
+                handle.resume()
+            new_status = "Running"
+        if not moved:
+            return await self._refused(task_id, "resume")
+        self.events.publish("task.status", task=task_id, worker=record.worker, status=new_status,
+                            chain=record.chain_id)
+        return await self.get(task_id)
+
+    async def rerun(self, task_id: str) -> TaskRecord:
+        record = await self.get(task_id)
+        self._check_supported(record, "run")
+        lane = self._lanes.get(record.worker)
+        if lane is None:
+            raise Unsupported(f"worker {record.worker} is not registered on this server")
+        fields = _requeue_fields(record, clock.now(), None)
+        moved = await self.store.transition(task_id, list(FINISHED), Status.QUEUED, fields=fields)
+        if not moved:
+            return await self._refused(task_id, "run")
+        self.events.publish("task.status", task=task_id, worker=record.worker, status="Queued",
+                            chain=record.chain_id)
+        self._enqueue(lane, task_id)
+        return await self.get(task_id)
+
+    async def update_config(self, task_id: str, config: Any) -> TaskRecord:
+        record = await self.get(task_id)
+        worker = self.worker(record.worker)
+        if record.status not in (Status.QUEUED, Status.PAUSED) or task_id in self._running:
+            raise IllegalMove(record.status, "update (only a task that has not started can be)")
+        model = self.validate(worker, config)
+        moved = await self.store.transition(
+            task_id,
+            [record.status],
+            record.status,
+            fields={"config": model.model_dump(mode="json")},
+        )
+        if not moved:
+            return await self._refused(task_id, "update")
+        return await self.get(task_id)
+
+    async def _refused(self, task_id: str, action: str) -> TaskRecord:
+        """The status changed under us: report the move as illegal from what it is now."""
+        current = await self.get(task_id)
+        raise IllegalMove(current.status, action)
+
+    # -- progress and logs (ContextSink; may be called from worker threads) ----------------------
+    def progress(self, task_id: str, fraction: float | None, message: str | None) -> None:
+        self._call_in_loop(self._on_progress, task_id, fraction, message)
+
+    def log(self, task_id: str, line: str) -> None:
+        self._call_in_loop(self._on_log, task_id, clock.now(), line)
+
+    def _call_in_loop(self, func: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            func(*args)
+        else:
+            loop.call_soon_threadsafe(func, *args)
+
+    def _on_progress(self, task_id: str, fraction: float | None, message: str | None) -> None:
+        if task_id not in self._running:
+            return
+        self._progress[task_id] = (fraction, message)
+        self.events.publish("task.progress", task=task_id, progress=fraction, message=message)
+
+    def _on_log(self, task_id: str, ts: float, line: str) -> None:
+        self._log_lines.append((task_id, ts, line))
+        self.events.publish("task.log", task=task_id, line=line, ts=ts)
+
+    def _flush_task(self, task_id: str) -> None:
+        """Queue this task's pending progress and log lines ahead of its final write."""
+        lines = [entry for entry in self._log_lines if entry[0] == task_id]
+        if lines:
+            self._log_lines = [entry for entry in self._log_lines if entry[0] != task_id]
+            self._spawn(self.store.append_logs(lines, self.settings.max_log_lines))
+        self._progress.pop(task_id, None)
+
+    async def _flush(self) -> None:
+        progress, self._progress = self._progress, {}
+        lines, self._log_lines = self._log_lines, []
+        if progress:
+            await self.store.set_progress([(k, f, m) for k, (f, m) in progress.items()])
+        if lines:
+            await self.store.append_logs(lines, self.settings.max_log_lines)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_INTERVAL)
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("writing progress and logs failed")
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            ids = list(self._running)
+            if ids:
+                try:
+                    await self.store.heartbeat(
+                        self.owner, ids, clock.now() + self.settings.lease_seconds
+                    )
+                except Exception:
+                    log.exception("extending leases failed")
+
+    def live_progress(self, task_id: str) -> tuple[float | None, str | None] | None:
+        """Progress not yet written to the store (newest), if any."""
+        return self._progress.get(task_id)
+
+    def is_running_here(self, task_id: str) -> bool:
+        return task_id in self._running
+
+    def running_ids(self) -> Sequence[str]:
+        return list(self._running)
+
+
+def _requeue_fields(record: TaskRecord, now: float, error: str | None) -> dict[str, Any]:
+    return {
+        "attempt": record.attempt + 1,
+        "queued_at": now,
+        "started_at": None,
+        "finished_at": None,
+        "owner": None,
+        "lease_until": None,
+        "run_after": None,
+        "progress": None,
+        "progress_message": None,
+        "result": None,
+        "error": error,
+    }

@@ -1,0 +1,56 @@
+"""Running the server: settings -> registry, store, app -> uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from tasky.api import create_app
+from tasky.settings import Settings
+from tasky.store import SqliteStore
+from tasky.workers.registry import WorkerRegistry, default_registry
+
+log = logging.getLogger("tasky")
+
+
+def build_registry(settings: Settings) -> WorkerRegistry:
+    if not settings.worker_modules and not settings.config_files:
+        return default_registry()
+    registry = WorkerRegistry()
+    for module in settings.worker_modules:
+        registry.register_module(module)
+    return registry
+
+
+def serve(settings: Settings) -> None:
+    """Run until interrupted.
+
+    Problems found before listening (unsafe bind, store in use, bad worker module) raise
+    ValueError, StoreLocked or ImportError so the CLI can print them plainly.
+    """
+    settings.check()
+    registry = build_registry(settings)
+    store = SqliteStore(settings.database_path)
+    store.lock()  # fail here, with a clear message, not inside the server's start-up
+    app = create_app(settings, registry=registry, store=store)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+    log.info(
+        "Tasky serving on http://%s:%d/tasky/v1/ (data in %s)",
+        settings.host,
+        settings.port,
+        settings.data_dir,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,70 @@
+"""The one state machine every layer agrees on.
+
+Statuses are spelled as in the seed. Every status change in the engine, the API and the stores is
+checked against ``ALLOWED`` through :func:`check_move`, so an illegal move is caught in one place.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    PAUSED = "Paused"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+
+FINISHED: frozenset[Status] = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELED})
+ACTIVE: frozenset[Status] = frozenset({Status.QUEUED, Status.RUNNING, Status.PAUSED})
+
+ALLOWED: dict[Status, frozenset[Status]] = {
+    # Queued -> Queued is a re-queue of a paused-before-start task that is resumed.
+    Status.QUEUED: frozenset({Status.RUNNING, Status.PAUSED, Status.CANCELED, Status.FAILED}),
+    # Running -> Queued: a retry after a failure, or a re-run after a crash.
+    Status.RUNNING: frozenset(
+        {Status.COMPLETED, Status.FAILED, Status.CANCELED, Status.PAUSED, Status.QUEUED}
+    ),
+    # Paused -> Completed/Failed: a paused task whose work finished before it reached a checkpoint.
+    Status.PAUSED: frozenset(
+        {Status.QUEUED, Status.RUNNING, Status.CANCELED, Status.COMPLETED, Status.FAILED}
+    ),
+    Status.COMPLETED: frozenset({Status.QUEUED}),
+    Status.FAILED: frozenset({Status.QUEUED}),
+    Status.CANCELED: frozenset({Status.QUEUED}),
+}
+
+# The actions of the seed's POST /task/{id}/actions and the statuses each one may start from.
+ACTION_SOURCES: dict[str, frozenset[Status]] = {
+    "cancel": frozenset({Status.QUEUED, Status.RUNNING, Status.PAUSED}),
+    "pause": frozenset({Status.QUEUED, Status.RUNNING}),
+    "resume": frozenset({Status.PAUSED}),
+    "run": FINISHED,
+}
+
+
+class IllegalMove(Exception):
+    """The task's current status does not allow this change."""
+
+    def __init__(self, current: Status, wanted: Status | str) -> None:
+        self.current = current
+        self.wanted = wanted
+        super().__init__(f"cannot move a {current} task to {wanted}")
+
+
+def can_move(current: Status, new: Status) -> bool:
+    return new in ALLOWED[current]
+
+
+def check_move(current: Status, new: Status) -> None:
+    if new not in ALLOWED[current]:
+        raise IllegalMove(current, new)
+
+
+def check_action(current: Status, action: str) -> None:
+    """Raise IllegalMove when ``action`` cannot start from ``current``."""
+    if current not in ACTION_SOURCES[action]:
+        raise IllegalMove(current, action)

@@ -1,0 +1,70 @@
+"""Plain records that cross the store boundary. JSON values only, never pickled objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasky.states import Status
+
+JSON = Any
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    id: str
+    worker: str
+    status: Status
+    config: JSON
+    created_at: float
+    seq: int = 0
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempt: int = 1
+    retries: int = 0
+    timeout: float | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    result: JSON = None
+    error: str | None = None
+    owner: str | None = None
+    lease_until: float | None = None
+    run_after: float | None = None
+    chain_id: str | None = None
+    logs_dropped: int = 0
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    attempt: int
+    status: Status
+    started_at: float | None
+    finished_at: float | None
+    error: str | None
+    result: JSON = None
+
+
+@dataclass(slots=True)
+class LogLine:
+    seq: int
+    ts: float
+    line: str
+
+
+@dataclass(slots=True)
+class TaskPage:
+    tasks: list[TaskRecord]
+    next_cursor: int | None
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    worker: str
+    by_status: dict[str, int] = field(default_factory=dict)
+    finished: int = 0
+    run_time_sum: float = 0.0
+    wait_sum: float = 0.0
+    wait_count: int = 0
+    # Run-time histogram: bucket index -> count (see tasky.store.histogram).
+    run_time_hist: dict[int, int] = field(default_factory=dict)

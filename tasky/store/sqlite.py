@@ -1,0 +1,591 @@
+"""SQLite store: the embedded default.
+
+One writer thread owns the only write connection. Writes from the event loop are queued as small
+operations; the writer takes everything queued, runs it in one transaction and commits once
+(group commit), then wakes every caller. With ``synchronous=FULL`` a commit is on disk before any
+caller hears about it, so each 2xx is durable while thousands of submits share one fsync.
+
+Reads use a second connection on the event loop thread itself: the queries are index lookups that
+take microseconds, cheaper than a hop to a thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tasky.states import FINISHED, Status
+from tasky.store.base import SETTABLE, StoreLocked
+from tasky.store.histogram import bucket_of
+from tasky.store.records import AttemptRecord, LogLine, TaskPage, TaskRecord, WorkerStats
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    worker TEXT NOT NULL,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    queued_at REAL,
+    started_at REAL,
+    finished_at REAL,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    retries INTEGER NOT NULL DEFAULT 0,
+    timeout REAL,
+    progress REAL,
+    progress_message TEXT,
+    result TEXT,
+    error TEXT,
+    owner TEXT,
+    lease_until REAL,
+    run_after REAL,
+    chain_id TEXT,
+    logs_dropped INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, seq);
+CREATE INDEX IF NOT EXISTS tasks_worker ON tasks (worker, status, seq);
+CREATE INDEX IF NOT EXISTS tasks_chain ON tasks (chain_id) WHERE chain_id IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS task_attempts (
+    task_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    error TEXT,
+    result TEXT,
+    PRIMARY KEY (task_id, attempt)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS task_logs (
+    task_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (task_id, seq)
+) WITHOUT ROWID;
+
+-- Counts per (worker, status), kept by triggers so that they can never drift from the rows and
+-- statistics never scan the tasks table.
+CREATE TABLE IF NOT EXISTS status_counts (
+    worker TEXT NOT NULL,
+    status TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (worker, status)
+) WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS count_insert AFTER INSERT ON tasks BEGIN
+    INSERT INTO status_counts (worker, status, n) VALUES (new.worker, new.status, 1)
+    ON CONFLICT (worker, status) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER IF NOT EXISTS count_update AFTER UPDATE OF status ON tasks
+WHEN old.status <> new.status BEGIN
+    UPDATE status_counts SET n = n - 1 WHERE worker = old.worker AND status = old.status;
+    INSERT INTO status_counts (worker, status, n) VALUES (new.worker, new.status, 1)
+    ON CONFLICT (worker, status) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TABLE IF NOT EXISTS worker_timing (
+    worker TEXT PRIMARY KEY,
+    finished INTEGER NOT NULL DEFAULT 0,
+    run_time_sum REAL NOT NULL DEFAULT 0,
+    wait_sum REAL NOT NULL DEFAULT 0,
+    wait_count INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS run_time_hist (
+    worker TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (worker, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+_COLUMNS = (
+    "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
+    "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
+    "chain_id, logs_dropped"
+)
+_INSERT = (
+    "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, attempt, "
+    "retries, timeout, owner, lease_until, run_after, chain_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_JSON_COLUMNS = frozenset({"config", "result"})
+_BATCH_MAX = 4096
+
+Op = Callable[[sqlite3.Connection], Any]
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def _row_to_task(row: tuple[Any, ...]) -> TaskRecord:
+    return TaskRecord(
+        seq=row[0],
+        id=row[1],
+        worker=row[2],
+        status=Status(row[3]),
+        config=orjson.loads(row[4]),
+        created_at=row[5],
+        queued_at=row[6],
+        started_at=row[7],
+        finished_at=row[8],
+        attempt=row[9],
+        retries=row[10],
+        timeout=row[11],
+        progress=row[12],
+        progress_message=row[13],
+        result=_loads(row[14]),
+        error=row[15],
+        owner=row[16],
+        lease_until=row[17],
+        run_after=row[18],
+        chain_id=row[19],
+        logs_dropped=row[20],
+    )
+
+
+def _insert_params(task: TaskRecord) -> tuple[Any, ...]:
+    return (
+        task.id,
+        task.worker,
+        task.status.value,
+        _dumps(task.config),
+        task.created_at,
+        task.queued_at,
+        task.started_at,
+        task.attempt,
+        task.retries,
+        task.timeout,
+        task.owner,
+        task.lease_until,
+        task.run_after,
+        task.chain_id,
+    )
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+class _Pending:
+    """A queued write: the operation, and where to deliver its outcome."""
+
+    __slots__ = ("future", "insert", "op")
+
+    def __init__(
+        self, op: Op | None, insert: tuple[Any, ...] | None, future: asyncio.Future[Any]
+    ) -> None:
+        self.op = op
+        self.insert = insert
+        self.future = future
+
+
+class SqliteStore:
+    """The embedded store. ``path`` is the database file; a sibling ``.lock`` file keeps it ours."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._lock_file: Any = None
+        self._reader: sqlite3.Connection | None = None
+        self._writer_conn: sqlite3.Connection | None = None
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def lock(self) -> None:
+        """Take the file lock that keeps a second server off this database (idempotent)."""
+        if self._lock_file is None:
+            self._take_lock()
+
+    async def open(self) -> None:
+        self.lock()
+        self._writer_conn = _connect(self.path)
+        self._writer_conn.executescript(SCHEMA)
+        self._reader = _connect(self.path)
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._write_loop, name="tasky-sqlite-writer")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _take_lock(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path + ".lock"
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the life of the store
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise StoreLocked(
+                f"another Tasky server (pid {holder}) is using {self.path}; "
+                "stop it or give this one another --data directory"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    async def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+        for conn in (self._reader, self._writer_conn):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer_conn = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # -- the writer thread ----------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        conn = self._writer_conn
+        assert conn is not None
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < _BATCH_MAX:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._run_batch(conn, batch)
+            if stop:
+                return
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Pending]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            inserts = [p.insert for p in batch if p.insert is not None]
+            if inserts:
+                conn.executemany(_INSERT, inserts)
+            for pending in batch:
+                if pending.op is None:
+                    outcomes.append((pending.future, True, None))
+                    continue
+                conn.execute("SAVEPOINT op")
+                try:
+                    value = pending.op(conn)
+                except Exception as exc:  # one bad operation must not sink the batch
+                    conn.execute("ROLLBACK TO op")
+                    outcomes.append((pending.future, False, exc))
+                else:
+                    outcomes.append((pending.future, True, value))
+                conn.execute("RELEASE op")
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(p.future, False, exc) for p in batch]
+        loop = self._loop
+        assert loop is not None
+        # One wake-up of the event loop per batch, not one per operation.
+        loop.call_soon_threadsafe(_deliver, outcomes)
+
+    def _submit(self, op: Op | None, insert: tuple[Any, ...] | None = None) -> asyncio.Future[Any]:
+        loop = self._loop
+        assert loop is not None, "store is not open"
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Pending(op, insert, future))
+        return future
+
+    # -- writes ---------------------------------------------------------------------------------
+    async def insert(self, task: TaskRecord) -> None:
+        await self._submit(None, _insert_params(task))
+
+    def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
+        conn = _connect(self.path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_INSERT, (_insert_params(t) for t in tasks))
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    async def transition(
+        self,
+        task_id: str,
+        expected: Sequence[Status],
+        new: Status,
+        *,
+        owner: str | None = None,
+        attempt: int | None = None,
+        fields: dict[str, Any] | None = None,
+        record_as: Status | None = None,
+    ) -> bool:
+        fields = dict(fields or {})
+        unknown = set(fields) - SETTABLE
+        if unknown:
+            raise ValueError(f"not settable: {sorted(unknown)}")
+        sets = ["status = ?"]
+        params: list[Any] = [new.value]
+        for name, value in fields.items():
+            sets.append(f"{name} = ?")
+            params.append(_dumps(value) if name in _JSON_COLUMNS and value is not None else value)
+        where = [f"status IN ({', '.join('?' * len(expected))})"]
+        where_params: list[Any] = [s.value for s in expected]
+        if owner is not None:
+            where.append("owner = ?")
+            where_params.append(owner)
+        if attempt is not None:
+            where.append("attempt = ?")
+            where_params.append(attempt)
+        sql = f"UPDATE tasks SET {', '.join(sets)} WHERE id = ? AND {' AND '.join(where)}"
+        all_params = (*params, task_id, *where_params)
+        closes_as = record_as or (new if new in FINISHED else None)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            before = None
+            if closes_as is not None:
+                before = conn.execute(
+                    "SELECT worker, attempt, queued_at, started_at FROM tasks WHERE id = ?",
+                    (task_id,),
+                ).fetchone()
+            if conn.execute(sql, all_params).rowcount == 0:
+                return False
+            if closes_as is not None and before is not None:
+                _record_attempt(conn, task_id, closes_as, before, fields)
+            return True
+
+        result: bool = await self._submit(op)
+        return result
+
+    async def heartbeat(self, owner: str, task_ids: Sequence[str], lease_until: float) -> int:
+        ids = list(task_ids)
+
+        def op(conn: sqlite3.Connection) -> int:
+            changed = 0
+            for task_id in ids:
+                changed += conn.execute(
+                    "UPDATE tasks SET lease_until = ? WHERE id = ? AND owner = ?",
+                    (lease_until, task_id, owner),
+                ).rowcount
+            return changed
+
+        result: int = await self._submit(op)
+        return result
+
+    async def set_progress(self, updates: Sequence[tuple[str, float | None, str | None]]) -> None:
+        rows = [(fraction, message, task_id) for task_id, fraction, message in updates]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE tasks SET progress = ?, progress_message = ? WHERE id = ?", rows
+            )
+
+        await self._submit(op)
+
+    async def append_logs(self, lines: Sequence[tuple[str, float, str]], max_lines: int) -> None:
+        rows = list(lines)
+
+        def op(conn: sqlite3.Connection) -> None:
+            touched: dict[str, int] = {}
+            for task_id, ts, line in rows:
+                last = touched.get(task_id)
+                if last is None:
+                    found = conn.execute(
+                        "SELECT max(seq) FROM task_logs WHERE task_id = ?", (task_id,)
+                    ).fetchone()[0]
+                    last = found or 0
+                last += 1
+                touched[task_id] = last
+                conn.execute(
+                    "INSERT INTO task_logs (task_id, seq, ts, line) VALUES (?, ?, ?, ?)",
+                    (task_id, last, ts, line),
+                )
+            for task_id, last in touched.items():
+                dropped = conn.execute(
+                    "DELETE FROM task_logs WHERE task_id = ? AND seq <= ?",
+                    (task_id, last - max_lines),
+                ).rowcount
+                if dropped:
+                    conn.execute(
+                        "UPDATE tasks SET logs_dropped = logs_dropped + ? WHERE id = ?",
+                        (dropped, task_id),
+                    )
+
+        await self._submit(op)
+
+    # -- reads ----------------------------------------------------------------------------------
+    @property
+    def _r(self) -> sqlite3.Connection:
+        assert self._reader is not None, "store is not open"
+        return self._reader
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        row = self._r.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return None if row is None else _row_to_task(row)
+
+    async def list(
+        self,
+        *,
+        status: Status | None = None,
+        worker: str | None = None,
+        chain_id: str | None = None,
+        limit: int = 100,
+        cursor: int | None = None,
+        descending: bool = False,
+    ) -> TaskPage:
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status.value)
+        if worker is not None:
+            where.append("worker = ?")
+            params.append(worker)
+        if chain_id is not None:
+            where.append("chain_id = ?")
+            params.append(chain_id)
+        if cursor is not None:
+            where.append("seq < ?" if descending else "seq > ?")
+            params.append(cursor)
+        sql = f"SELECT {_COLUMNS} FROM tasks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY seq {'DESC' if descending else 'ASC'} LIMIT ?"
+        params.append(limit + 1)
+        rows = self._r.execute(sql, params).fetchall()
+        tasks = [_row_to_task(r) for r in rows[:limit]]
+        next_cursor = tasks[-1].seq if len(rows) > limit and tasks else None
+        return TaskPage(tasks, next_cursor)
+
+    async def logs(self, task_id: str, after: int = 0, limit: int = 1000) -> list[LogLine]:
+        rows = self._r.execute(
+            "SELECT seq, ts, line FROM task_logs WHERE task_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (task_id, after, limit),
+        ).fetchall()
+        return [LogLine(*r) for r in rows]
+
+    async def attempts(self, task_id: str) -> list[AttemptRecord]:
+        rows = self._r.execute(
+            "SELECT attempt, status, started_at, finished_at, error, result FROM task_attempts "
+            "WHERE task_id = ? ORDER BY attempt",
+            (task_id,),
+        ).fetchall()
+        return [AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], _loads(r[5])) for r in rows]
+
+    async def worker_stats(self, worker: str) -> WorkerStats:
+        stats = WorkerStats(worker=worker)
+        for status, n in self._r.execute(
+            "SELECT status, n FROM status_counts WHERE worker = ?", (worker,)
+        ):
+            stats.by_status[status] = n
+        row = self._r.execute(
+            "SELECT finished, run_time_sum, wait_sum, wait_count FROM worker_timing "
+            "WHERE worker = ?",
+            (worker,),
+        ).fetchone()
+        if row is not None:
+            stats.finished, stats.run_time_sum, stats.wait_sum, stats.wait_count = row
+        stats.run_time_hist = dict(
+            self._r.execute("SELECT bucket, n FROM run_time_hist WHERE worker = ?", (worker,))
+        )
+        return stats
+
+    async def ids_with_status(
+        self, statuses: Sequence[Status]
+    ) -> list[tuple[str, str, Status, float | None]]:
+        marks = ", ".join("?" * len(statuses))
+        rows = self._r.execute(
+            f"SELECT id, worker, status, run_after FROM tasks WHERE status IN ({marks}) "
+            "ORDER BY seq",
+            [s.value for s in statuses],
+        ).fetchall()
+        return [(r[0], r[1], Status(r[2]), r[3]) for r in rows]
+
+
+def _record_attempt(
+    conn: sqlite3.Connection,
+    task_id: str,
+    outcome: Status,
+    before: tuple[Any, ...],
+    fields: dict[str, Any],
+) -> None:
+    """Keep the attempt history and the worker's timing aggregates in the same transaction."""
+    worker, attempt, queued_at, started_at = before
+    # A retry re-queues with finished_at cleared; the attempt itself ended now.
+    finished_at = fields.get("finished_at") or time.time()
+    result = fields.get("result")
+    conn.execute(
+        "INSERT OR REPLACE INTO task_attempts "
+        "(task_id, attempt, status, started_at, finished_at, error, result) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            task_id,
+            attempt,
+            outcome.value,
+            started_at,
+            finished_at,
+            fields.get("error"),
+            None if result is None else _dumps(result),
+        ),
+    )
+    if started_at is None or finished_at is None:
+        return
+    run_time = max(finished_at - started_at, 0.0)
+    wait = max(started_at - queued_at, 0.0) if queued_at is not None else None
+    conn.execute(
+        "INSERT INTO worker_timing (worker, finished, run_time_sum, wait_sum, wait_count) "
+        "VALUES (?, 1, ?, ?, ?) ON CONFLICT (worker) DO UPDATE SET "
+        "finished = finished + 1, run_time_sum = run_time_sum + excluded.run_time_sum, "
+        "wait_sum = wait_sum + excluded.wait_sum, wait_count = wait_count + excluded.wait_count",
+        (worker, run_time, wait or 0.0, 0 if wait is None else 1),
+    )
+    conn.execute(
+        "INSERT INTO run_time_hist (worker, bucket, n) VALUES (?, ?, 1) "
+        "ON CONFLICT (worker, bucket) DO UPDATE SET n = n + 1",
+        (worker, bucket_of(run_time)),
+    )
+
+
+def _deliver(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in outcomes:
+        if future.done():  # the caller went away (cancelled); the write still happened
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

@@ -1,0 +1,123 @@
+"""The Worker API: the seed's Worker interface, made Pythonic.
+
+A worker is a subclass of :class:`Worker` with a ``perform(config, task)`` method, or a function
+decorated with :func:`worker`. ``perform`` may be ``async def`` (runs in the server's event loop)
+or a plain function (runs in a thread pool). Its return value is any JSON value.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Mode = Literal["async", "thread", "process", "command"]
+ACTIONS = frozenset({"cancel", "pause", "resume"})
+
+
+class EmptyConfig(BaseModel):
+    """No configuration needed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Worker:
+    """Base class for a task type.
+
+    Class attributes describe the worker; the engine makes one instance per server.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    usage: ClassVar[str] = ""
+    Config: ClassVar[type[BaseModel]] = EmptyConfig
+    max_tasks: ClassVar[int] = 10
+    # None: inferred from perform (async def -> "async", plain def -> "thread").
+    mode: ClassVar[Mode | None] = None
+    actions: ClassVar[frozenset[str]] = frozenset({"cancel"})
+    enabled: ClassVar[bool] = True
+    # Safe to run again after a server crash interrupted it (otherwise such a task is Failed).
+    idempotent: ClassVar[bool] = False
+    timeout: ClassVar[float | None] = None
+    retries: ClassVar[int] = 0
+    retry_backoff: ClassVar[float] = 1.0
+    retry_backoff_max: ClassVar[float] = 300.0
+
+    def perform(self, config: Any, task: Any) -> Any:
+        raise NotImplementedError  # pragma: no cover - every worker overrides it
+
+    @classmethod
+    def execution_mode(cls) -> Mode:
+        if cls.mode is not None:
+            return cls.mode
+        return "async" if inspect.iscoroutinefunction(cls.perform) else "thread"
+
+    @classmethod
+    def supports(cls, action: str) -> bool:
+        if action == "run":
+            return True
+        return action in cls.actions
+
+    @classmethod
+    def check_definition(cls) -> None:
+        if not cls.name or not cls.name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"worker {cls.__qualname__} needs a name of letters, digits, - or _")
+        if cls.max_tasks < 1:
+            raise ValueError(f"worker {cls.name}: max_tasks must be at least 1")
+        unknown = set(cls.actions) - ACTIONS
+        if unknown:
+            raise ValueError(f"worker {cls.name}: unknown actions {sorted(unknown)}")
+        if ("pause" in cls.actions) != ("resume" in cls.actions):
+            raise ValueError(f"worker {cls.name}: pause and resume go together")
+
+
+def worker(
+    name: str,
+    *,
+    description: str = "",
+    config: type[BaseModel] = EmptyConfig,
+    max_tasks: int = 10,
+    mode: Mode | None = None,
+    actions: frozenset[str] | set[str] = frozenset({"cancel"}),
+    idempotent: bool = False,
+    timeout: float | None = None,
+    retries: int = 0,
+    retry_backoff: float = 1.0,
+) -> Callable[[Callable[..., Any]], type[Worker]]:
+    """Turn ``func(config, task)`` into a Worker class."""
+
+    def wrap(func: Callable[..., Any]) -> type[Worker]:
+        if inspect.iscoroutinefunction(func):
+
+            async def perform_async(self: Worker, cfg: Any, task: Any) -> Any:
+                return await func(cfg, task)
+
+            perform: Callable[..., Any] = perform_async
+        else:
+
+            def perform_sync(self: Worker, cfg: Any, task: Any) -> Any:
+                return func(cfg, task)
+
+            perform = perform_sync
+        attrs: dict[str, Any] = {
+            "name": name,
+            "description": description or (func.__doc__ or "").strip(),
+            "Config": config,
+            "max_tasks": max_tasks,
+            "mode": mode,
+            "actions": frozenset(actions),
+            "idempotent": idempotent,
+            "timeout": timeout,
+            "retries": retries,
+            "retry_backoff": retry_backoff,
+            "perform": perform,
+            "__module__": func.__module__,
+            "__doc__": func.__doc__,
+        }
+        cls = type(func.__name__, (Worker,), attrs)
+        cls.check_definition()
+        return cls
+
+    return wrap
