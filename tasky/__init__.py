@@ -4,8 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from tasky.workers.base import EmptyConfig, Worker, worker  # noqa: E402
-from tasky.workers.context import AsyncTaskContext, TaskCancelled, TaskContext  # noqa: E402
+from tasky.workers.base import EmptyConfig, Worker, worker
+from tasky.workers.context import AsyncTaskContext, TaskCancelled, TaskContext
 
 __all__ = [
     "AsyncTaskContext",

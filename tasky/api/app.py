@@ -54,13 +54,28 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
             tags=("workers",),
         ),
     ),
-    ("GET", "/tasks/{id}/status", handlers.task_status,
-     Doc("A task's status and progress", schemas.TaskStatus, errors=_E404)),
-    ("GET", "/tasks/{id}/result", handlers.task_result,
-     Doc("A finished task's output (409 while it has not finished)", schemas.TaskResult,
-         errors=_TASK_ERRORS)),
-    ("GET", "/tasks/{id}", handlers.get_task,
-     Doc("The whole task record", schemas.TaskDetail, errors=_E404)),
+    (
+        "GET",
+        "/tasks/{id}/status",
+        handlers.task_status,
+        Doc("A task's status and progress", schemas.TaskStatus, errors=_E404),
+    ),
+    (
+        "GET",
+        "/tasks/{id}/result",
+        handlers.task_result,
+        Doc(
+            "A finished task's output (409 while it has not finished)",
+            schemas.TaskResult,
+            errors=_TASK_ERRORS,
+        ),
+    ),
+    (
+        "GET",
+        "/tasks/{id}",
+        handlers.get_task,
+        Doc("The whole task record", schemas.TaskDetail, errors=_E404),
+    ),
     (
         "GET",
         "/tasks",
@@ -79,32 +94,93 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
             ),
         ),
     ),
-    ("GET", "/tasks/{id}/logs", handlers.task_logs,
-     Doc("A task's log lines (also while it runs)", schemas.TaskLogs, errors=(400, 404),
-         query=(("after", "integer", "Only lines after this Seq (use Next)."),
-                ("limit", "integer", "At most this many lines (default 1000).")))),
-    ("POST", "/tasks/{id}/cancel", handlers.cancel_task,
-     Doc("Cancel a task (202 while a running task is still stopping)", schemas.TaskStatus,
-         errors=_TASK_ERRORS)),
-    ("POST", "/tasks/{id}/actions", handlers.task_action,
-     Doc("cancel, pause, resume or run (restart) a task", schemas.TaskStatus,
-         body=schemas.ActionRequest, errors=(400, 404, 409, 413, 422))),
-    ("PUT", "/tasks/{id}", handlers.update_task,
-     Doc("Replace the config of a task that has not started", schemas.TaskStatus,
-         body="config", errors=(400, 404, 409, 413, 422))),
-    ("GET", "/tasks/{id}/statistics", handlers.task_statistics,
-     Doc("Timing statistics of one task", schemas.TaskStatistics, errors=_E404)),
-    ("GET", "/workers", handlers.list_workers,
-     Doc("List workers", schemas.WorkerSummary, ok_list=True, tags=("workers",))),
-    ("GET", "/workers/{name}/info", handlers.worker_info,
-     Doc("A worker's description, usage and config schema", schemas.WorkerSummary,
-         errors=_E404, tags=("workers",))),
-    ("GET", "/workers/{name}/statistics", handlers.worker_statistics,
-     Doc("A worker's statistics", schemas.WorkerStatistics, errors=_E404, tags=("workers",))),
+    (
+        "GET",
+        "/tasks/{id}/logs",
+        handlers.task_logs,
+        Doc(
+            "A task's log lines (also while it runs)",
+            schemas.TaskLogs,
+            errors=(400, 404),
+            query=(
+                ("after", "integer", "Only lines after this Seq (use Next)."),
+                ("limit", "integer", "At most this many lines (default 1000)."),
+            ),
+        ),
+    ),
+    (
+        "POST",
+        "/tasks/{id}/cancel",
+        handlers.cancel_task,
+        Doc(
+            "Cancel a task (202 while a running task is still stopping)",
+            schemas.TaskStatus,
+            errors=_TASK_ERRORS,
+        ),
+    ),
+    (
+        "POST",
+        "/tasks/{id}/actions",
+        handlers.task_action,
+        Doc(
+            "cancel, pause, resume or run (restart) a task",
+            schemas.TaskStatus,
+            body=schemas.ActionRequest,
+            errors=(400, 404, 409, 413, 422),
+        ),
+    ),
+    (
+        "PUT",
+        "/tasks/{id}",
+        handlers.update_task,
+        Doc(
+            "Replace the config of a task that has not started",
+            schemas.TaskStatus,
+            body="config",
+            errors=(400, 404, 409, 413, 422),
+        ),
+    ),
+    (
+        "GET",
+        "/tasks/{id}/statistics",
+        handlers.task_statistics,
+        Doc("Timing statistics of one task", schemas.TaskStatistics, errors=_E404),
+    ),
+    (
+        "GET",
+        "/workers",
+        handlers.list_workers,
+        Doc("List workers", schemas.WorkerSummary, ok_list=True, tags=("workers",)),
+    ),
+    (
+        "GET",
+        "/workers/{name}/info",
+        handlers.worker_info,
+        Doc(
+            "A worker's description, usage and config schema",
+            schemas.WorkerSummary,
+            errors=_E404,
+            tags=("workers",),
+        ),
+    ),
+    (
+        "GET",
+        "/workers/{name}/statistics",
+        handlers.worker_statistics,
+        Doc("A worker's statistics", schemas.WorkerStatistics, errors=_E404, tags=("workers",)),
+    ),
     # The seed's spelling of worker statistics.
-    ("GET", "/{name}/statistics", handlers.worker_statistics,
-     Doc("A worker's statistics (the seed's path)", schemas.WorkerStatistics, errors=_E404,
-         tags=("workers",))),
+    (
+        "GET",
+        "/{name}/statistics",
+        handlers.worker_statistics,
+        Doc(
+            "A worker's statistics (the seed's path)",
+            schemas.WorkerStatistics,
+            errors=_E404,
+            tags=("workers",),
+        ),
+    ),
 ]
 
 # Extra route groups (events, UI, chains) register themselves here: a callable returning routes.
@@ -269,8 +345,9 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 async def _illegal_move(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IllegalMove)
-    return error_response(409, f"the task is {exc.current.value}: cannot {exc.wanted}",
-                          Status=exc.current.value)
+    return error_response(
+        409, f"the task is {exc.current.value}: cannot {exc.wanted}", Status=exc.current.value
+    )
 
 
 async def _conflict(request: Request, exc: Exception) -> Response:

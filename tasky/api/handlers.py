@@ -114,13 +114,15 @@ async def list_tasks(request: Request) -> JSONResponse:
             status = Status(params["status"].capitalize())
         except ValueError:
             allowed = ", ".join(s.value for s in Status)
-            raise ApiError(400, f"unknown status {params['status']!r}; use one of {allowed}") from None
+            raise ApiError(
+                400, f"unknown status {params['status']!r}; use one of {allowed}"
+            ) from None
     limit = _int_param(request, "limit", 1, MAX_PAGE, 100)
     cursor = _int_param(request, "cursor", 0, 2**62, None)
     order = params.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ApiError(400, "query parameter order must be asc or desc")
-    page = await engine.list(
+    page = await engine.list_tasks(
         status=status,
         worker=params.get("worker") or None,
         chain_id=params.get("chain") or None,

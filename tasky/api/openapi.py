@@ -124,5 +124,6 @@ SWAGGER_PAGE = """<!doctype html>
 </body></html>
 """
 
-SWAGGER_INIT = """window.ui = SwaggerUIBundle({url: "/tasky/v1/openapi.json", dom_id: "#swagger-ui"});
-"""
+SWAGGER_INIT = (
+    'window.ui = SwaggerUIBundle({url: "/tasky/v1/openapi.json", dom_id: "#swagger-ui"});\n'
+)

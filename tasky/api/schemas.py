@@ -56,7 +56,9 @@ class TaskSummary(_Open):
 
 class TaskList(BaseModel):
     Tasks: list[TaskSummary]
-    NextCursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end.")
+    NextCursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end."
+    )
 
 
 class TaskStatus(_Open):

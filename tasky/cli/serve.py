@@ -19,7 +19,9 @@ def serve(
     addr: Annotated[
         str,
         typer.Option(
-            "--addr", "-addr", envvar="TASKY_ADDR",
+            "--addr",
+            "-addr",
+            envvar="TASKY_ADDR",
             help="HOST:PORT or :PORT to listen on (:PORT means 127.0.0.1).",
         ),
     ] = "127.0.0.1:8888",
@@ -29,7 +31,8 @@ def serve(
     workers: Annotated[
         list[str] | None,
         typer.Option(
-            "--workers", envvar="TASKY_WORKERS",
+            "--workers",
+            envvar="TASKY_WORKERS",
             help="Python module whose workers to register (repeatable). Default: the examples.",
         ),
     ] = None,
@@ -40,19 +43,22 @@ def serve(
     root: Annotated[
         list[Path] | None,
         typer.Option(
-            "--root", envvar="TASKY_ROOTS",
+            "--root",
+            envvar="TASKY_ROOTS",
             help="Directory file workers may use (repeatable). Default: the working directory.",
         ),
     ] = None,
     token: Annotated[
         str | None,
         typer.Option(
-            "--token", envvar="TASKY_TOKEN",
+            "--token",
+            envvar="TASKY_TOKEN",
             help="Require 'Authorization: Bearer TOKEN'. Needed to listen beyond loopback.",
         ),
     ] = None,
     max_body: Annotated[
-        int, typer.Option("--max-body", envvar="TASKY_MAX_BODY", help="Largest request body, bytes.")
+        int,
+        typer.Option("--max-body", envvar="TASKY_MAX_BODY", help="Largest request body, bytes."),
     ] = 1 << 20,
 ) -> None:
     """Start the Tasky server."""

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +33,8 @@ from tasky.workers.registry import WorkerRegistry
 log = logging.getLogger("tasky.engine")
 
 _FLUSH_INTERVAL = 0.2
+
+StatusListener = Callable[[str, str, Status, str | None], None]
 
 
 @dataclass(slots=True)
@@ -68,6 +70,7 @@ class Engine:
         self._progress: dict[str, tuple[float | None, str | None]] = {}
         self._log_lines: list[tuple[str, float, str]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._listeners: list[StatusListener] = []
         self._timers: set[asyncio.TimerHandle] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -113,7 +116,9 @@ class Engine:
                 if lane is None:
                     continue  # its worker is not registered here; it waits for one that is
                 if run_after is not None and run_after > now:
-                    self._later(run_after - now, lambda lane=lane, i=task_id: self._enqueue(lane, i))
+                    self._later(
+                        run_after - now, lambda lane=lane, i=task_id: self._enqueue(lane, i)
+                    )
                 else:
                     lane.queue.append(task_id)
                 continue
@@ -165,7 +170,7 @@ class Engine:
             raise NotFound(f"no task with id {task_id!r}")
         return record
 
-    async def list(
+    async def list_tasks(
         self,
         *,
         status: Status | None = None,
@@ -176,7 +181,7 @@ class Engine:
         descending: bool = False,
     ) -> TaskPage:
         worker_name = self.worker(worker).name if worker is not None else None
-        return await self.store.list(
+        return await self.store.list_tasks(
             status=status,
             worker=worker_name,
             chain_id=chain_id,
@@ -250,7 +255,11 @@ class Engine:
             raise
         acked = clock.monotonic()
         self.events.publish(
-            "task.created", task=record.id, worker=record.worker, status=record.status.value
+            "task.created",
+            task=record.id,
+            worker=record.worker,
+            status=record.status.value,
+            chain=record.chain_id,
         )
         if start_now:
             self._launch(lane, record, model, acked)
@@ -294,9 +303,7 @@ class Engine:
         except ValidationError as exc:
             await self._finish(lane, record, Status.FAILED, None, f"invalid config: {exc}")
             return
-        self.events.publish(
-            "task.status", task=record.id, worker=record.worker, status=Status.RUNNING.value
-        )
+        self._announce(record.id, record.worker, Status.RUNNING.value, record.chain_id)
         self._launch(lane, record, model, None)
 
     def _launch(
@@ -360,13 +367,7 @@ class Engine:
             log.exception("recording the end of task %s failed", record.id)
         finally:
             self._release(lane, record.id)
-        self.events.publish(
-            "task.status",
-            task=record.id,
-            worker=record.worker,
-            status=status.value,
-            chain=record.chain_id,
-        )
+        self._announce(record.id, record.worker, status.value, record.chain_id)
 
     async def _retry(self, lane: _Lane, record: TaskRecord, error: str | None) -> None:
         worker = lane.worker
@@ -389,9 +390,7 @@ class Engine:
         finally:
             self._release(lane, record.id)
         if moved:
-            self.events.publish(
-                "task.status", task=record.id, worker=record.worker, status="Queued", retry_in=delay
-            )
+            self._announce(record.id, record.worker, "Queued", record.chain_id, retry_in=delay)
             self._later(delay, lambda: self._enqueue(lane, record.id))
 
     def _release(self, lane: _Lane, task_id: str) -> None:
@@ -456,8 +455,7 @@ class Engine:
             )
             if not moved:
                 return await self._refused(task_id, "cancel")
-            self.events.publish("task.status", task=task_id, worker=record.worker,
-                                status="Canceled", chain=record.chain_id)
+            self._announce(task_id, record.worker, "Canceled", record.chain_id)
             return await self.get(task_id)
         handle.cancel("canceled")
         with contextlib.suppress(TimeoutError):
@@ -478,8 +476,7 @@ class Engine:
                 handle.pause()
         if not moved:
             return await self._refused(task_id, "pause")
-        self.events.publish("task.status", task=task_id, worker=record.worker, status="Paused",
-                            chain=record.chain_id)
+        self._announce(task_id, record.worker, "Paused", record.chain_id)
         return await self.get(task_id)
 
     async def resume(self, task_id: str) -> TaskRecord:
@@ -503,8 +500,7 @@ class Engine:
             new_status = "Running"
         if not moved:
             return await self._refused(task_id, "resume")
-        self.events.publish("task.status", task=task_id, worker=record.worker, status=new_status,
-                            chain=record.chain_id)
+        self._announce(task_id, record.worker, new_status, record.chain_id)
         return await self.get(task_id)
 
     async def rerun(self, task_id: str) -> TaskRecord:
@@ -517,8 +513,7 @@ class Engine:
         moved = await self.store.transition(task_id, list(FINISHED), Status.QUEUED, fields=fields)
         if not moved:
             return await self._refused(task_id, "run")
-        self.events.publish("task.status", task=task_id, worker=record.worker, status="Queued",
-                            chain=record.chain_id)
+        self._announce(task_id, record.worker, "Queued", record.chain_id)
         self._enqueue(lane, task_id)
         return await self.get(task_id)
 
@@ -543,6 +538,26 @@ class Engine:
         current = await self.get(task_id)
         raise IllegalMove(current.status, action)
 
+    # -- announcements ----------------------------------------------------------------------------
+    def add_listener(self, listener: StatusListener) -> None:
+        """Call ``listener(task_id, worker, status, chain_id)`` after every committed status change.
+
+        Listeners run in the event loop and must not block (chains use this to advance).
+        """
+        self._listeners.append(listener)
+
+    def _announce(
+        self, task_id: str, worker: str, status: str, chain_id: str | None, **extra: Any
+    ) -> None:
+        self.events.publish(
+            "task.status", task=task_id, worker=worker, status=status, chain=chain_id, **extra
+        )
+        for listener in self._listeners:
+            try:
+                listener(task_id, worker, Status(status), chain_id)
+            except Exception:
+                log.exception("a status listener failed")
+
     # -- progress and logs (ContextSink; may be called from worker threads) ----------------------
     def progress(self, task_id: str, fraction: float | None, message: str | None) -> None:
         self._call_in_loop(self._on_progress, task_id, fraction, message)
@@ -564,14 +579,30 @@ class Engine:
             loop.call_soon_threadsafe(func, *args)
 
     def _on_progress(self, task_id: str, fraction: float | None, message: str | None) -> None:
-        if task_id not in self._running:
+        handle = self._running.get(task_id)
+        if handle is None:
             return
         self._progress[task_id] = (fraction, message)
-        self.events.publish("task.progress", task=task_id, progress=fraction, message=message)
+        self.events.publish(
+            "task.progress",
+            task=task_id,
+            worker=handle.record.worker,
+            chain=handle.record.chain_id,
+            progress=fraction,
+            message=message,
+        )
 
     def _on_log(self, task_id: str, ts: float, line: str) -> None:
         self._log_lines.append((task_id, ts, line))
-        self.events.publish("task.log", task=task_id, line=line, ts=ts)
+        handle = self._running.get(task_id)
+        self.events.publish(
+            "task.log",
+            task=task_id,
+            worker=handle.record.worker if handle else None,
+            chain=handle.record.chain_id if handle else None,
+            line=line,
+            ts=ts,
+        )
 
     def _flush_task(self, task_id: str) -> None:
         """Queue this task's pending progress and log lines ahead of its final write."""

@@ -7,6 +7,7 @@ Last-Event-ID gets what it missed while that is still retained.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from typing import Any
 
@@ -51,8 +52,6 @@ class EventHub:
 
     def close(self) -> None:
         for q in list(self._subscribers):
-            try:
+            with contextlib.suppress(asyncio.QueueFull):
                 q.put_nowait(None)
-            except asyncio.QueueFull:
-                pass
         self._subscribers.clear()

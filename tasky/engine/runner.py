@@ -33,8 +33,9 @@ TIMEOUT_PREFIX = "timed out"
 class RunHandle:
     """Control of one running attempt, whatever its mode."""
 
-    def __init__(self, ctx: AsyncTaskContext | TaskContext) -> None:
+    def __init__(self, ctx: AsyncTaskContext | TaskContext, record: TaskRecord) -> None:
         self.ctx = ctx
+        self.record = record
         self.timer: asyncio.TimerHandle | None = None
         self.abandoned = False
         # Set by the engine once the attempt's outcome is durably recorded.
@@ -108,7 +109,7 @@ def start_run(
     else:
         raise ValueError(f"worker {worker.name}: execution mode {mode!r} is not available")
     ctx.roots = roots
-    handle = RunHandle(ctx)
+    handle = RunHandle(ctx, record)
 
     def done(future: asyncio.Future[Any]) -> None:
         if future.cancelled():

@@ -79,7 +79,7 @@ class Store(Protocol):
     # -- reads ----------------------------------------------------------------------------------
     async def get(self, task_id: str) -> TaskRecord | None: ...
 
-    async def list(
+    async def list_tasks(
         self,
         *,
         status: Status | None = None,

@@ -457,7 +457,7 @@ class SqliteStore:
         row = self._r.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
         return None if row is None else _row_to_task(row)
 
-    async def list(
+    async def list_tasks(
         self,
         *,
         status: Status | None = None,

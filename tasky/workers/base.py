@@ -116,7 +116,7 @@ def worker(
             "__module__": func.__module__,
             "__doc__": func.__doc__,
         }
-        cls = type(func.__name__, (Worker,), attrs)
+        cls: type[Worker] = type(func.__name__, (Worker,), attrs)
         cls.check_definition()
         return cls
 

@@ -41,9 +41,7 @@ class CopyFile(Worker):
         if not source.is_file():
             raise ValueError(f"{config.source} is not a regular file")
         if destination.is_dir():
-            destination = confine(
-                str(destination / source.name), task.roots, must_exist=False
-            )
+            destination = confine(str(destination / source.name), task.roots, must_exist=False)
         if destination == source:
             raise ValueError("source and destination are the same file")
         size = source.stat().st_size

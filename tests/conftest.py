@@ -1,0 +1,180 @@
+"""Shared fixtures: an in-process app (ASGI) and a real server process, both on temp data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tasky.api import TaskyApp, create_app
+from tasky.settings import Settings
+from tasky.workers.registry import WorkerRegistry, default_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_tasky_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment must not leak settings into tests."""
+    for name in list(os.environ):
+        if name.startswith("TASKY_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    root = tmp_path / "files"
+    root.mkdir()
+    return Settings(data_dir=tmp_path / "data", roots=[root], cancel_wait_seconds=2.0)
+
+
+def registry_with(*modules: str) -> WorkerRegistry:
+    registry = default_registry()
+    for module in modules:
+        registry.register_module(module)
+    return registry
+
+
+@pytest.fixture
+def registry() -> WorkerRegistry:
+    """The examples plus the small test workers of tests/workers_for_tests.py."""
+    return registry_with("tests.workers_for_tests")
+
+
+async def _open_client(app: TaskyApp) -> AsyncIterator[httpx.AsyncClient]:
+    starlette = app.starlette
+    async with starlette.router.lifespan_context(starlette):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tasky") as client:
+            yield client
+
+
+@pytest.fixture
+async def app(settings: Settings, registry: WorkerRegistry) -> TaskyApp:
+    return create_app(settings, registry=registry)
+
+
+@pytest.fixture
+async def client(app: TaskyApp) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to the app in-process (lifespan started, real SQLite file)."""
+    async for c in _open_client(app):
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServerProcess:
+    """A real ``tasky serve`` child process."""
+
+    data_dir: Path
+    port: int
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> str:
+        return self.url + "/tasky/v1"
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tasky",
+                "serve",
+                "--addr",
+                f"127.0.0.1:{self.port}",
+                "--data",
+                str(self.data_dir),
+                *self.args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(self.data_dir.parent),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.read_log()}")
+            try:
+                if httpx.get(self.api + "/workers", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.read_log()}")
+
+    def read_log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess] | object]:
+    started: list[ServerProcess] = []
+
+    def make(
+        *args: str,
+        data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        start: bool = True,
+    ) -> ServerProcess:
+        srv = ServerProcess(data_dir or tmp_path / "data", free_port(), list(args), env or {})
+        started.append(srv)
+        if start:
+            srv.start()
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def server(server_factory: object) -> ServerProcess:
+    """A real server with the examples and the test workers."""
+    return server_factory(
+        "--workers",
+        "tasky.workers.examples",
+        "--workers",  # type: ignore[operator,no-any-return]
+        "tests.workers_for_tests",
+    )
