@@ -99,8 +99,12 @@ class ServerProcess:
     def start(self, timeout: float = 20.0) -> None:
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = self._spawn(env, log)
+        self._wait_ready(timeout)
+
+    def _spawn(self, env: dict[str, str], log: object) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -112,18 +116,22 @@ class ServerProcess:
                 str(self.data_dir),
                 *self.args,
             ],
-            stdout=log,
+            stdout=log,  # type: ignore[arg-type]
             stderr=subprocess.STDOUT,
             env=env,
             cwd=str(self.data_dir.parent),
             start_new_session=True,
         )
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.read_log()}")
             try:
-                if httpx.get(self.api + "/workers", timeout=1).status_code == 200:
+                # 401: up, but with a token required.
+                if httpx.get(self.api + "/workers", timeout=1).status_code in (200, 401):
                     return
             except httpx.HTTPError:
                 pass

@@ -57,6 +57,7 @@ class Hold(Worker):
     Config = HoldConfig
     max_tasks = 1
     actions = frozenset({"cancel", "pause", "resume"})
+    idempotent = True
 
     async def perform(self, config: HoldConfig, task: AsyncTaskContext) -> dict[str, Any]:
         await task.sleep(config.seconds)

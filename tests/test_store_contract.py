@@ -1,0 +1,212 @@
+"""The Store contract, written once and run against every store implementation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from tasky.ids import new_id
+from tasky.states import Status
+from tasky.store import SqliteStore, Store, StoreLocked, TaskRecord
+
+StoreFactory = Callable[[Path], Store]
+
+FACTORIES: dict[str, StoreFactory] = {
+    "sqlite": lambda path: SqliteStore(path / "tasky.db"),
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def make_store(request: pytest.FixtureRequest) -> StoreFactory:
+    factory: StoreFactory = FACTORIES[request.param]
+    return factory
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory, tmp_path: Path) -> AsyncIterator[Store]:
+    s = make_store(tmp_path)
+    await s.open()
+    yield s
+    await s.close()
+
+
+def task(worker: str = "W", status: Status = Status.QUEUED, **kw: object) -> TaskRecord:
+    fields: dict[str, object] = {"config": {"n": 1}, "created_at": 1000.0, "queued_at": 1000.0}
+    fields.update(kw)
+    return TaskRecord(id=new_id(), worker=worker, status=status, **fields)  # type: ignore[arg-type]
+
+
+async def test_insert_and_get_round_trip(store: Store) -> None:
+    t = task(config={"nested": {"a": [1, 2]}, "s": "é"}, retries=2, timeout=1.5, chain_id="c1")
+    await store.insert(t)
+    got = await store.get(t.id)
+    assert got is not None
+    assert (got.worker, got.status, got.config, got.retries, got.timeout, got.chain_id) == (
+        "W",
+        Status.QUEUED,
+        {"nested": {"a": [1, 2]}, "s": "é"},
+        2,
+        1.5,
+        "c1",
+    )
+    assert got.seq > 0 and got.attempt == 1
+    assert await store.get(new_id()) is None
+
+
+async def test_concurrent_inserts_all_commit(store: Store) -> None:
+    tasks = [task() for _ in range(2000)]
+    await asyncio.gather(*(store.insert(t) for t in tasks))
+    for t in tasks[::97]:
+        assert await store.get(t.id) is not None
+    page = await store.list_tasks(limit=1000)
+    assert len(page.tasks) == 1000 and page.next_cursor is not None
+
+
+async def test_transition_is_compare_and_set(store: Store) -> None:
+    t = task()
+    await store.insert(t)
+    assert not await store.transition(t.id, [Status.RUNNING], Status.COMPLETED)
+    assert await store.transition(
+        t.id, [Status.QUEUED], Status.RUNNING, fields={"owner": "node-a", "started_at": 1001.0}
+    )
+    assert not await store.transition(t.id, [Status.RUNNING], Status.COMPLETED, owner="node-b")
+    assert not await store.transition(
+        t.id, [Status.RUNNING], Status.COMPLETED, owner="node-a", attempt=2
+    )
+    assert await store.transition(
+        t.id,
+        [Status.RUNNING],
+        Status.COMPLETED,
+        owner="node-a",
+        attempt=1,
+        fields={"finished_at": 1003.0, "result": {"ok": 1}},
+    )
+    got = await store.get(t.id)
+    assert got is not None and got.status is Status.COMPLETED and got.result == {"ok": 1}
+    with pytest.raises(ValueError):
+        await store.transition(t.id, [Status.COMPLETED], Status.QUEUED, fields={"worker": "x"})
+
+
+async def test_finish_records_attempt_and_statistics(store: Store) -> None:
+    t = task(worker="Stats")
+    await store.insert(t)
+    await store.transition(t.id, [Status.QUEUED], Status.RUNNING, fields={"started_at": 1002.0})
+    await store.transition(
+        t.id,
+        [Status.RUNNING],
+        Status.QUEUED,
+        record_as=Status.FAILED,
+        fields={"attempt": 2, "error": "first try failed", "finished_at": 1003.0},
+    )
+    await store.transition(t.id, [Status.QUEUED], Status.RUNNING, fields={"started_at": 1004.0})
+    await store.transition(
+        t.id, [Status.RUNNING], Status.COMPLETED, fields={"finished_at": 1006.0, "result": {"r": 1}}
+    )
+    attempts = await store.attempts(t.id)
+    assert [(a.attempt, a.status) for a in attempts] == [(1, Status.FAILED), (2, Status.COMPLETED)]
+    assert attempts[0].error == "first try failed" and attempts[1].result == {"r": 1}
+    stats = await store.worker_stats("Stats")
+    assert stats.finished == 2
+    assert stats.run_time_sum == pytest.approx(1.0 + 2.0)
+    assert stats.by_status == {"Queued": 0, "Running": 0, "Completed": 1}
+    assert sum(stats.run_time_hist.values()) == 2
+
+
+async def test_status_counts_follow_every_change(store: Store) -> None:
+    tasks = [task(worker="Count") for _ in range(5)]
+    for t in tasks:
+        await store.insert(t)
+    await store.transition(tasks[0].id, [Status.QUEUED], Status.PAUSED)
+    await store.transition(tasks[1].id, [Status.QUEUED], Status.CANCELED)
+    stats = await store.worker_stats("Count")
+    assert {k: v for k, v in stats.by_status.items() if v} == {
+        "Queued": 3,
+        "Paused": 1,
+        "Canceled": 1,
+    }
+
+
+async def test_list_filters_order_and_cursor(store: Store) -> None:
+    a = [task(worker="A") for _ in range(5)]
+    b = [task(worker="B", status=Status.RUNNING) for _ in range(3)]
+    for t in a + b:
+        await store.insert(t)
+    page = await store.list_tasks(worker="A", limit=2)
+    ids = [t.id for t in page.tasks]
+    while page.next_cursor is not None:
+        page = await store.list_tasks(worker="A", limit=2, cursor=page.next_cursor)
+        ids += [t.id for t in page.tasks]
+    assert ids == [t.id for t in a]
+    running = await store.list_tasks(status=Status.RUNNING)
+    assert [t.id for t in running.tasks] == [t.id for t in b]
+    desc = await store.list_tasks(descending=True, limit=3)
+    assert [t.id for t in desc.tasks] == [t.id for t in reversed(b)]
+    both = await store.list_tasks(worker="B", status=Status.QUEUED)
+    assert both.tasks == [] and both.next_cursor is None
+
+
+async def test_logs_are_ordered_bounded_and_counted(store: Store) -> None:
+    t = task()
+    await store.insert(t)
+    await store.append_logs([(t.id, 1.0, f"line {i}") for i in range(8)], max_lines=5)
+    await store.append_logs([(t.id, 2.0, "last")], max_lines=5)
+    lines = await store.logs(t.id)
+    assert [ln.line for ln in lines] == ["line 4", "line 5", "line 6", "line 7", "last"]
+    assert [ln.seq for ln in lines] == [5, 6, 7, 8, 9]
+    assert [ln.line for ln in await store.logs(t.id, after=8)] == ["last"]
+    got = await store.get(t.id)
+    assert got is not None and got.logs_dropped == 4
+
+
+async def test_progress_and_heartbeat(store: Store) -> None:
+    t = task(status=Status.RUNNING, owner="me", lease_until=5.0)
+    await store.insert(t)
+    await store.set_progress([(t.id, 0.5, "half")])
+    assert await store.heartbeat("me", [t.id], 99.0) == 1
+    assert await store.heartbeat("other", [t.id], 100.0) == 0
+    got = await store.get(t.id)
+    assert got is not None
+    assert (got.progress, got.progress_message, got.lease_until) == (0.5, "half", 99.0)
+
+
+async def test_ids_with_status_for_recovery(store: Store) -> None:
+    q = task(run_after=50.0)
+    r = task(status=Status.RUNNING)
+    done = task(status=Status.COMPLETED)
+    for t in (q, r, done):
+        await store.insert(t)
+    rows = await store.ids_with_status([Status.QUEUED, Status.RUNNING])
+    assert rows == [(q.id, "W", Status.QUEUED, 50.0), (r.id, "W", Status.RUNNING, None)]
+
+
+async def test_data_survives_reopen(make_store: StoreFactory, tmp_path: Path) -> None:
+    s = make_store(tmp_path)
+    await s.open()
+    t = task()
+    await s.insert(t)
+    await s.close()
+    s2 = make_store(tmp_path)
+    await s2.open()
+    try:
+        assert await s2.get(t.id) is not None
+    finally:
+        await s2.close()
+
+
+async def test_bulk_insert_outside_group_commit(store: Store) -> None:
+    store.insert_many_now(task(worker="Bulk") for _ in range(500))
+    stats = await store.worker_stats("Bulk")
+    assert stats.by_status["Queued"] == 500
+
+
+async def test_sqlite_refuses_a_second_owner(tmp_path: Path) -> None:
+    first = SqliteStore(tmp_path / "tasky.db")
+    await first.open()
+    try:
+        with pytest.raises(StoreLocked, match="another Tasky server"):
+            await SqliteStore(tmp_path / "tasky.db").open()
+    finally:
+        await first.close()
