@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tasky.api import handlers, schemas
+from tasky.api import handlers, metrics, schemas
 from tasky.api.openapi import SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
 from tasky.api.responses import ApiError, JSONResponse, error_response
 from tasky.engine.engine import Engine
@@ -169,6 +169,7 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
         handlers.worker_statistics,
         Doc("A worker's statistics", schemas.WorkerStatistics, errors=_E404, tags=("workers",)),
     ),
+    ("GET", "/metrics", metrics.metrics, metrics.DOC),
     # The seed's spelling of worker statistics.
     (
         "GET",

@@ -1,0 +1,216 @@
+"""The measurements. Each returns figures (see stats.figure) keyed by a stable name."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import loadgen, procs, seed
+from bench.stats import figure, ratio
+
+Figures = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: int = 3
+    seconds: float = 5.0  # each throughput run
+    warmup: float = 1.0
+    latency_seconds: float = 3.0  # each single-connection latency run
+    e2e_tasks: int = 20_000
+    light_rate: float = 100.0
+    light_count: int = 300  # per run
+    scale_tasks: int = 1_000_000
+    queued_tasks: int = 100_000
+    sleepers: int = 1000
+
+
+SMOKE = Plan(
+    runs=1,
+    seconds=1.0,
+    warmup=1.0,
+    latency_seconds=1.0,
+    e2e_tasks=300,
+    light_count=50,
+    scale_tasks=3000,
+    queued_tasks=300,
+    sleepers=30,
+)
+
+
+def _stats(server: procs.Server, worker: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{server.api}/workers/{worker}/statistics", timeout=10).json()
+    return body
+
+
+def submit(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
+    """POST throughput to a worker whose only slot is held, so every task stays Queued."""
+    tasky = procs.start_tasky(work / "submit-data", work)
+    try:
+        url = tasky.api + "/workers/Blocker"
+        burl = baseline.api + "/workers/Blocker"
+        loadgen.wrk(burl, seconds=plan.warmup, script="post.lua")
+        warm = loadgen.wrk(url, seconds=plan.warmup, script="post.lua")
+        acked = warm.requests - warm.non2xx
+        base_rps: list[float] = []
+        tasky_rps: list[float] = []
+        bad = 0
+        for _ in range(plan.runs):
+            b = loadgen.wrk(burl, seconds=plan.seconds, script="post.lua")
+            t = loadgen.wrk(url, seconds=plan.seconds, script="post.lua")
+            base_rps.append(b.rps)
+            tasky_rps.append(t.rps)
+            acked += t.requests - t.non2xx
+            bad += t.non2xx + t.socket_errors
+        in_store = _stats(tasky, "Blocker")["Total"]
+        return {
+            "submit_rps": figure(tasky_rps, "req/s", errors=bad),
+            "baseline_post_rps": figure(base_rps, "req/s"),
+            "submit_ratio": ratio(tasky_rps, base_rps),
+            # Every 2xx means committed: the store must hold at least every acknowledged task.
+            "submit_durable": {
+                "acknowledged": acked,
+                "in_store": in_store,
+                "ok": in_store >= acked,
+            },
+        }
+    finally:
+        tasky.stop()
+
+
+def _wait_completed(server: procs.Server, worker: str, total: int, timeout: float) -> float:
+    """Poll until the store shows ``total`` tasks, all Completed; returns the monotonic time."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=10) as client:
+        while time.monotonic() < deadline:
+            body = client.get(f"{server.api}/workers/{worker}/statistics").json()
+            if body["Total"] >= total and body["ByStatus"]["Completed"] == body["Total"]:
+                return time.monotonic()
+            time.sleep(0.005)
+    raise RuntimeError(f"{worker}: tasks did not all complete within {timeout:g} s")
+
+
+def dispatch_and_e2e(plan: Plan, work: Path) -> Figures:
+    tasky = procs.start_tasky(work / "e2e-data", work)
+    try:
+        url = tasky.api + "/workers/Noop"
+        p50: list[float] = []
+        p99: list[float] = []
+        bad = 0
+        for _ in range(plan.runs):
+            bad += loadgen.paced_posts(url, plan.light_rate, plan.light_count)
+            lat = httpx.get(f"{tasky.api}/metrics?last={plan.light_count}", timeout=10).json()
+            p50.append(lat["DispatchLatencySeconds"]["P50"] * 1000)
+            p99.append(lat["DispatchLatencySeconds"]["P99"] * 1000)
+        rates: list[float] = []
+        for _ in range(plan.runs):
+            before = _stats(tasky, "Noop")["Total"]
+            start = time.monotonic()
+            responses, non2xx = loadgen.post_n(url, plan.e2e_tasks)
+            bad += non2xx
+            end = _wait_completed(tasky, "Noop", before + responses, timeout=300)
+            done = _stats(tasky, "Noop")["Total"] - before
+            rates.append(done / (end - start))
+        return {
+            "dispatch_p50_ms": figure(p50, "ms", errors=bad),
+            "dispatch_p99_ms": figure(p99, "ms"),
+            "e2e_tasks_per_s": figure(rates, "tasks/s", tasks=plan.e2e_tasks),
+        }
+    finally:
+        tasky.stop()
+
+
+def _latency(url: str, plan: Plan) -> tuple[list[float], list[float]]:
+    p50: list[float] = []
+    p99: list[float] = []
+    for _ in range(plan.runs):
+        r = loadgen.wrk(url, seconds=plan.latency_seconds, connections=1, latency=True)
+        if r.non2xx or r.socket_errors:
+            raise RuntimeError(f"{url}: {r.non2xx} non-2xx, {r.socket_errors} socket errors")
+        p50.append(r.latency["50%"] * 1000)
+        p99.append(r.latency["99%"] * 1000)
+    return p50, p99
+
+
+def scale(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
+    """A store of ``scale_tasks`` finished tasks: pages, statistics, status reads, restart."""
+    data = work / "scale-data"
+    seed_seconds, ids = seed.seed_finished(data, plan.scale_tasks)
+    ids_file = work / "ids.txt"
+    ids_file.write_text("\n".join(ids) + "\n")
+    out: Figures = {
+        "scale_seed": {"tasks": plan.scale_tasks, "seconds": seed_seconds},
+    }
+    restarts: list[float] = []
+    for run in range(plan.runs):
+        tasky = procs.start_tasky(data, work)
+        restarts.append(tasky.ready_seconds)
+        try:
+            if run == 0:
+                out.update(_scale_reads(plan, tasky, baseline, ids_file))
+        finally:
+            tasky.stop()
+    out["restart_s"] = figure(restarts, "s", tasks=plan.scale_tasks)
+    return out
+
+
+def _scale_reads(
+    plan: Plan, tasky: procs.Server, baseline: procs.Server, ids_file: Path
+) -> Figures:
+    out: Figures = {}
+    deep = int(plan.scale_tasks * 0.9)
+    pages = {
+        "list_first": "/tasks",
+        "list_deep": f"/tasks?cursor={deep}",
+        "list_filtered_deep": f"/tasks?status=Failed&cursor={deep}",
+        "worker_stats": "/workers/Noop/statistics",
+    }
+    for name, path in pages.items():
+        p50, p99 = _latency(tasky.api + path, plan)
+        out[name + "_p50_ms"] = figure(p50, "ms")
+        out[name + "_p99_ms"] = figure(p99, "ms")
+    env = {"BENCH_IDS": str(ids_file)}
+    base_rps: list[float] = []
+    tasky_rps: list[float] = []
+    bad = 0
+    for _ in range(plan.runs):
+        b = loadgen.wrk(baseline.base, seconds=plan.seconds, script="get_ids.lua", env=env)
+        t = loadgen.wrk(tasky.base, seconds=plan.seconds, script="get_ids.lua", env=env)
+        base_rps.append(b.rps)
+        tasky_rps.append(t.rps)
+        bad += t.non2xx + t.socket_errors
+    out["status_rps"] = figure(tasky_rps, "req/s", errors=bad)
+    out["baseline_get_rps"] = figure(base_rps, "req/s")
+    out["status_ratio"] = ratio(tasky_rps, base_rps)
+    out["scale_rss_mb"] = figure([tasky.rss_mb()], "MB", tasks=plan.scale_tasks)
+    return out
+
+
+def memory(plan: Plan, work: Path) -> Figures:
+    out: Figures = {}
+    tasky = procs.start_tasky(work / "queued-data", work)
+    try:
+        out["idle_rss_mb"] = figure([tasky.rss_mb()], "MB")
+        _, non2xx = loadgen.post_n(tasky.api + "/workers/Blocker", plan.queued_tasks)
+        queued = httpx.get(tasky.api + "/metrics", timeout=10).json()["QueuedNow"]
+        out["queued_rss_mb"] = figure([tasky.rss_mb()], "MB", queued=queued, errors=non2xx)
+    finally:
+        tasky.stop()
+    tasky = procs.start_tasky(work / "sleepers-data", work)
+    try:
+        _, non2xx = loadgen.post_n(tasky.api + "/workers/Nap", plan.sleepers)
+        running = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            running = httpx.get(tasky.api + "/metrics", timeout=10).json()["RunningNow"]
+            if running >= plan.sleepers:
+                break
+            time.sleep(0.05)
+        out["sleepers_rss_mb"] = figure([tasky.rss_mb()], "MB", running=running, errors=non2xx)
+    finally:
+        tasky.stop()
+    return out

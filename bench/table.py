@@ -1,0 +1,73 @@
+"""The one table: every figure, its spread, the baseline ratio where there is one, the target."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+# (label, figure key, target text, check on the median or None)
+Check = Callable[[float], bool] | None
+ROWS: list[tuple[str, str, str, Check]] = [
+    ("Baseline POST (bare Starlette)", "baseline_post_rps", "", None),
+    ("Submit, durable, 32 conns", "submit_rps", "", None),
+    ("Submit / baseline POST", "submit_ratio", ">= 0.55", lambda v: v >= 0.55),
+    ("End-to-end no-op (tasks/s)", "e2e_tasks_per_s", ">= 5000", lambda v: v >= 5000),
+    ("Dispatch latency p50 (ms)", "dispatch_p50_ms", "<= 1", lambda v: v <= 1),
+    ("Dispatch latency p99 (ms)", "dispatch_p99_ms", "<= 5", lambda v: v <= 5),
+    ("Scale: GET /tasks first page p50 (ms)", "list_first_p50_ms", "", None),
+    ("Scale: GET /tasks first page p99 (ms)", "list_first_p99_ms", "<= 10", lambda v: v <= 10),
+    ("Scale: GET /tasks deep page p50 (ms)", "list_deep_p50_ms", "", None),
+    ("Scale: GET /tasks deep page p99 (ms)", "list_deep_p99_ms", "<= 10", lambda v: v <= 10),
+    (
+        "1M: deep page ?status=Failed p99 (ms)",
+        "list_filtered_deep_p99_ms",
+        "<= 10",
+        lambda v: v <= 10,
+    ),
+    ("Scale: worker statistics p50 (ms)", "worker_stats_p50_ms", "", None),
+    ("Scale: worker statistics p99 (ms)", "worker_stats_p99_ms", "<= 20", lambda v: v <= 20),
+    ("Baseline GET (bare Starlette)", "baseline_get_rps", "", None),
+    ("Scale: GET status, 32 conns", "status_rps", "", None),
+    ("GET status / baseline GET", "status_ratio", ">= 0.5", lambda v: v >= 0.5),
+    ("Scale: server RSS (MB)", "scale_rss_mb", "<= 250", lambda v: v <= 250),
+    ("Scale: restart to serving (s)", "restart_s", "<= 3", lambda v: v <= 3),
+    ("Idle server RSS (MB)", "idle_rss_mb", "", None),
+    ("RSS, queued tasks (MB)", "queued_rss_mb", "", None),
+    ("RSS, running sleepers (MB)", "sleepers_rss_mb", "", None),
+]
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def rows(figures: dict[str, Any]) -> list[list[str]]:
+    out = []
+    for label, key, target, check in ROWS:
+        fig = figures.get(key)
+        if fig is None:
+            continue
+        median = fig["median"]
+        spread = f"{_num(fig['min'])}-{_num(fig['max'])}" if len(fig["runs"]) > 1 else ""
+        met = "" if check is None or median is None else ("yes" if check(median) else "NO")
+        out.append([label, _num(median), spread, target, met])
+    return out
+
+
+def render(figures: dict[str, Any]) -> str:
+    """A Markdown table (readable in a terminal too)."""
+    header = ["Figure", "Median", "Min-max", "Target", "Met"]
+    body = rows(figures)
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), sep, *(line(r) for r in body)])

@@ -1,0 +1,77 @@
+"""The benchmark harness still runs end to end (``bench/run.py --smoke``). Never checks timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every figure the table is built from; each must be a positive number after a smoke run.
+FIGURES = [
+    "submit_rps",
+    "baseline_post_rps",
+    "submit_ratio",
+    "e2e_tasks_per_s",
+    "dispatch_p50_ms",
+    "dispatch_p99_ms",
+    "list_first_p50_ms",
+    "list_first_p99_ms",
+    "list_deep_p99_ms",
+    "list_filtered_deep_p99_ms",
+    "worker_stats_p99_ms",
+    "status_rps",
+    "baseline_get_rps",
+    "status_ratio",
+    "scale_rss_mb",
+    "restart_s",
+    "idle_rss_mb",
+    "queued_rss_mb",
+    "sleepers_rss_mb",
+]
+
+
+@pytest.mark.timeout(180)
+def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        if os.environ.get("CI"):
+            pytest.fail("wrk is missing: scripts/install-system-deps.sh installs it")
+        pytest.skip("wrk is not installed (scripts/install-system-deps.sh)")
+    readme = (ROOT / "bench" / "README.md").read_text()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKY_")}
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    files = list(tmp_path.glob("*-smoke.json"))
+    assert len(files) == 1
+    result = json.loads(files[0].read_text())
+    assert result["kind"] == "smoke"
+    assert result["machine"]["cores"] >= 1
+    figures = result["figures"]
+    for name in FIGURES:
+        assert figures[name]["median"] > 0, (name, figures[name])
+        assert len(figures[name]["runs"]) >= 1
+    # The harness's own checks: nothing acknowledged was lost, no errors, the load arrived.
+    assert figures["submit_durable"]["ok"], figures["submit_durable"]
+    assert figures["submit_durable"]["acknowledged"] > 0
+    assert figures["queued_rss_mb"]["queued"] >= 300
+    assert figures["sleepers_rss_mb"]["running"] >= 30
+    errors = [n for n, f in figures.items() if isinstance(f, dict) and f.get("errors")]
+    assert errors == []
+    # The table printed every row.
+    assert "Submit / baseline POST" in run.stdout
+    assert "Scale: restart to serving (s)" in run.stdout
+    # A smoke run never rewrites the recorded full-run table.
+    assert (ROOT / "bench" / "README.md").read_text() == readme
