@@ -100,6 +100,13 @@ def start_run(
     on_done: Callable[[Outcome], Any],
 ) -> RunHandle:
     mode = worker.execution_mode()
+    if mode in ("process", "command"):
+        # Imported here: those modules build on RunHandle and the outcome helpers above.
+        from tasky.engine.command import start_command_run
+        from tasky.engine.process import start_process_run
+
+        start = start_process_run if mode == "process" else start_command_run
+        return start(worker, record, model, sink=sink, roots=roots, on_done=on_done)
     loop = asyncio.get_running_loop()
     ctx: AsyncTaskContext | TaskContext
     if mode == "async":

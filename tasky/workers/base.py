@@ -44,6 +44,8 @@ class Worker:
     retries: ClassVar[int] = 0
     retry_backoff: ClassVar[float] = 1.0
     retry_backoff_max: ClassVar[float] = 300.0
+    # Process and command modes: seconds between SIGTERM and SIGKILL when a task is stopped.
+    kill_grace: ClassVar[float] = 5.0
 
     def perform(self, config: Any, task: Any) -> Any:
         raise NotImplementedError  # pragma: no cover - every worker overrides it
@@ -71,6 +73,17 @@ class Worker:
             raise ValueError(f"worker {cls.name}: unknown actions {sorted(unknown)}")
         if ("pause" in cls.actions) != ("resume" in cls.actions):
             raise ValueError(f"worker {cls.name}: pause and resume go together")
+        if not 0 <= cls.kill_grace <= 3600:
+            raise ValueError(f"worker {cls.name}: kill_grace must be between 0 and 3600 seconds")
+        if cls.mode == "process":
+            # The task's process imports the class by module and name, so it must be reachable.
+            if inspect.iscoroutinefunction(cls.perform):
+                raise ValueError(f"worker {cls.name}: process mode needs a plain def perform")
+            if "<locals>" in cls.__qualname__ or cls.__module__ == "__main__":
+                raise ValueError(
+                    f"worker {cls.name}: process mode needs a class defined at the top level "
+                    "of an importable module"
+                )
 
 
 def worker(
@@ -85,6 +98,7 @@ def worker(
     timeout: float | None = None,
     retries: int = 0,
     retry_backoff: float = 1.0,
+    kill_grace: float = 5.0,
 ) -> Callable[[Callable[..., Any]], type[Worker]]:
     """Turn ``func(config, task)`` into a Worker class."""
 
@@ -112,6 +126,7 @@ def worker(
             "timeout": timeout,
             "retries": retries,
             "retry_backoff": retry_backoff,
+            "kill_grace": kill_grace,
             "perform": perform,
             "__module__": func.__module__,
             "__doc__": func.__doc__,

@@ -1,0 +1,173 @@
+"""Command mode: a task runs a program (no shell) in its own process group.
+
+stdout and stderr are captured line by line into the task's log while it runs. The exit code
+decides Completed or Failed; the result holds the exit code and the last lines of stdout, or
+stdout parsed as JSON when the worker declares JSON output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+from tasky.engine.child import ChildHandle, child_env, drain, read_lines, text_of
+from tasky.engine.procgroup import describe_exit
+from tasky.engine.runner import Outcome, _outcome_of_error, _outcome_of_result
+from tasky.states import Status
+from tasky.store.records import TaskRecord
+from tasky.workers.base import Worker
+from tasky.workers.command import CommandWorker
+from tasky.workers.context import AsyncTaskContext, ContextSink, TaskCancelled
+from tasky.workers.paths import PathRefused
+
+_LINE_LIMIT = 1 << 20
+# Declared JSON output larger than this is refused rather than held in memory.
+_MAX_JSON_BYTES = 16 * 1024 * 1024
+_STDERR_TAIL = 5
+
+
+class _Capture:
+    """Collects a run's output: log lines, progress, stdout tail or JSON text, stderr tail."""
+
+    def __init__(self, worker: CommandWorker, ctx: AsyncTaskContext) -> None:
+        self.worker = worker
+        self.ctx = ctx
+        self.stdout_tail: deque[str] = deque(maxlen=worker.stdout_tail)
+        self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
+        self.json_parts: list[bytes] = []
+        self.json_size = 0
+
+    def _progress(self, line: str) -> None:
+        pattern = self.worker.progress_pattern
+        found = pattern.search(line) if pattern is not None else None
+        if found is None:
+            return
+        groups = found.groupdict()
+        try:
+            if groups.get("percent") is not None:
+                fraction = float(groups["percent"]) / 100
+            else:
+                fraction = float(groups["fraction"])
+        except (TypeError, ValueError):
+            return
+        self.ctx.progress(fraction, groups.get("message"))
+
+    def stdout(self, raw: bytes) -> None:
+        if self.worker.output == "json":
+            self.json_size += len(raw) + 1
+            if self.json_size <= _MAX_JSON_BYTES:
+                self.json_parts.append(raw)
+        line = text_of(raw)
+        self.stdout_tail.append(line)
+        self._progress(line)
+        self.ctx.log(line)
+
+    def stderr(self, raw: bytes) -> None:
+        line = text_of(raw)
+        self.stderr_tail.append(line[:300])
+        self._progress(line)
+        self.ctx.log(line)
+
+    def result(self, returncode: int) -> Outcome:
+        if self.worker.output == "text":
+            return _outcome_of_result(
+                {"exit_code": returncode, "stdout_tail": list(self.stdout_tail)}, self.ctx
+            )
+        if self.json_size > _MAX_JSON_BYTES:
+            return Status.FAILED, None, f"JSON output larger than {_MAX_JSON_BYTES} bytes"
+        try:
+            parsed = orjson.loads(b"\n".join(self.json_parts))
+        except orjson.JSONDecodeError as exc:
+            return Status.FAILED, None, f"the command's output is not valid JSON: {exc}"
+        return _outcome_of_result({"exit_code": returncode, "output": parsed}, self.ctx)
+
+
+def _failure(returncode: int, capture: _Capture) -> Outcome:
+    text = f"the command {describe_exit(returncode)}"
+    if capture.stderr_tail:
+        text += ": " + " | ".join(capture.stderr_tail)
+    return Status.FAILED, None, text
+
+
+async def _run(
+    handle: ChildHandle, worker: CommandWorker, model: BaseModel, roots: tuple[Path, ...]
+) -> Outcome:
+    ctx = handle.actx
+    try:
+        line = worker.command_line(model, roots)
+    except (PathRefused, ValueError) as exc:
+        return Status.FAILED, None, f"cannot build the command: {exc}"
+    if ctx.cancelled:
+        return _outcome_of_error(TaskCancelled(ctx.cancel_reason or "canceled"), ctx)
+    capture = _Capture(worker, ctx)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *line.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=line.cwd,
+            env=child_env(line.env),
+            start_new_session=True,
+            limit=_LINE_LIMIT,
+        )
+    except OSError as exc:
+        return Status.FAILED, None, f"cannot run {line.argv[0]!r}: {exc.strerror or exc}"
+    handle.attach(proc.pid)
+    assert proc.stdout is not None and proc.stderr is not None
+    readers = [
+        asyncio.ensure_future(read_lines(proc.stdout, capture.stdout)),
+        asyncio.ensure_future(read_lines(proc.stderr, capture.stderr)),
+    ]
+    try:
+        returncode = await proc.wait()
+        await handle.wait_group_gone()
+        await drain(readers)
+    except asyncio.CancelledError:
+        # The run itself is being torn down (server stopping): leave nothing running.
+        if handle.group is not None:
+            with contextlib.suppress(OSError):
+                handle.group.kill()
+        raise
+    # Once stopped, a command's exit code says nothing (it may exit 0 on SIGTERM): cancel wins.
+    if ctx.cancel_reason is not None:
+        return _outcome_of_error(TaskCancelled(ctx.cancel_reason), ctx)
+    if returncode in worker.success_codes:
+        return capture.result(returncode)
+    return _failure(returncode, capture)
+
+
+def start_command_run(
+    worker: Worker,
+    record: TaskRecord,
+    model: BaseModel,
+    *,
+    sink: ContextSink,
+    roots: tuple[Path, ...],
+    on_done: Callable[[Outcome], Any],
+) -> ChildHandle:
+    if not isinstance(worker, CommandWorker):
+        raise TypeError(f"worker {worker.name} has mode 'command' but is not a CommandWorker")
+    ctx = AsyncTaskContext(record.id, record.attempt, worker.name, sink)
+    ctx.roots = roots
+    handle = ChildHandle(ctx, record, worker.kill_grace)
+    run = asyncio.get_running_loop().create_task(_run(handle, worker, model, roots))
+
+    def done(future: asyncio.Future[Outcome]) -> None:
+        if future.cancelled():
+            outcome: Outcome = (Status.CANCELED, None, ctx.cancel_reason or "canceled")
+        elif (exc := future.exception()) is not None:
+            outcome = (Status.FAILED, None, f"running the command failed: {exc}")
+        else:
+            outcome = future.result()
+        on_done(outcome)
+
+    run.add_done_callback(done)
+    return handle

@@ -1,0 +1,187 @@
+"""Process mode: each task runs its worker's ``perform`` in a fresh Python process.
+
+The child (:mod:`tasky.engine.process_child`) leads its own process group, so CPU-bound work never
+blocks the server and can be paused (SIGSTOP) or stopped (SIGTERM, then SIGKILL) at any moment
+without its cooperation. Progress, log lines and the result come back as JSON lines on a pipe;
+the server treats them as untrusted input: anything that is not a well-formed message is logged
+as text, never executed or unpickled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+from tasky.engine.child import ChildHandle, child_env, drain, read_lines, text_of
+from tasky.engine.procgroup import describe_exit
+from tasky.engine.runner import Outcome, _outcome_of_error, _outcome_of_result
+from tasky.states import Status
+from tasky.store.records import TaskRecord
+from tasky.workers.base import Worker
+from tasky.workers.context import AsyncTaskContext, ContextSink, TaskCancelled
+
+# The largest message (a result, mostly) the child may send.
+_MAX_MESSAGE = 16 * 1024 * 1024
+_STDERR_TAIL = 5
+_NOTHING = object()
+
+
+class _Messages:
+    """Interprets the child's protocol lines."""
+
+    def __init__(self, ctx: AsyncTaskContext) -> None:
+        self.ctx = ctx
+        self.result: Any = _NOTHING
+        self.error: str | None = None
+
+    def feed(self, raw: bytes) -> None:
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            message = None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "progress" and isinstance(message, dict):
+            fraction = message.get("fraction")
+            text = message.get("message")
+            if isinstance(fraction, int | float | None) and isinstance(text, str | None):
+                self.ctx.progress(fraction, text)
+                return
+        elif kind == "log" and isinstance(message, dict) and isinstance(message.get("line"), str):
+            self.ctx.log(message["line"][: 16 * 1024])
+            return
+        elif kind == "result" and isinstance(message, dict) and "value" in message:
+            self.result = message["value"]
+            return
+        elif (
+            kind == "error" and isinstance(message, dict) and isinstance(message.get("error"), str)
+        ):
+            self.error = message["error"][:4096]
+            return
+        self.ctx.log(f"[tasky] unexpected message from the worker process: {text_of(raw)[:200]}")
+
+
+def _start_message(
+    worker: Worker, record: TaskRecord, model: BaseModel, roots: tuple[Path, ...]
+) -> bytes:
+    cls = type(worker)
+    start = {
+        "parent": os.getpid(),
+        "module": cls.__module__,
+        "qualname": cls.__qualname__,
+        "config": model.model_dump(mode="json"),
+        "task": {
+            "id": record.id,
+            "attempt": record.attempt,
+            "worker": worker.name,
+            "roots": [str(r) for r in roots],
+        },
+        # The server may import workers from paths it was given at start (tests, --workers).
+        "sys_path": [p for p in sys.path if p],
+    }
+    return orjson.dumps(start) + b"\n"
+
+
+def _outcome(
+    messages: _Messages, returncode: int, stderr_tail: deque[str], ctx: AsyncTaskContext
+) -> Outcome:
+    if messages.result is not _NOTHING and returncode == 0:
+        return _outcome_of_result(messages.result, ctx)
+    if ctx.cancel_reason is not None:
+        return _outcome_of_error(TaskCancelled(ctx.cancel_reason), ctx)
+    if messages.error is not None:
+        return Status.FAILED, None, messages.error
+    text = f"the worker process {describe_exit(returncode)}"
+    if returncode == 0:
+        text = "the worker process exited without a result"
+    if stderr_tail:
+        text += ": " + " | ".join(stderr_tail)
+    return Status.FAILED, None, text
+
+
+async def _run(
+    handle: ChildHandle,
+    worker: Worker,
+    record: TaskRecord,
+    model: BaseModel,
+    roots: tuple[Path, ...],
+) -> Outcome:
+    ctx = handle.actx
+    messages = _Messages(ctx)
+    stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
+
+    def on_stderr(raw: bytes) -> None:
+        line = text_of(raw)
+        stderr_tail.append(line[:300])
+        ctx.log(line)
+
+    env = child_env({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tasky.engine.process_child",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+        limit=_MAX_MESSAGE,
+    )
+    handle.attach(proc.pid)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    readers = [
+        asyncio.ensure_future(read_lines(proc.stdout, messages.feed)),
+        asyncio.ensure_future(read_lines(proc.stderr, on_stderr)),
+    ]
+    try:
+        proc.stdin.write(_start_message(worker, record, model, roots))
+        await proc.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # it died at once; its exit status tells why
+    proc.stdin.close()
+    try:
+        returncode = await proc.wait()
+        await handle.wait_group_gone()
+        await drain(readers)
+    except asyncio.CancelledError:
+        # The run itself is being torn down (server stopping): leave nothing running.
+        if handle.group is not None:
+            with contextlib.suppress(OSError):
+                handle.group.kill()
+        raise
+    return _outcome(messages, returncode, stderr_tail, ctx)
+
+
+def start_process_run(
+    worker: Worker,
+    record: TaskRecord,
+    model: BaseModel,
+    *,
+    sink: ContextSink,
+    roots: tuple[Path, ...],
+    on_done: Callable[[Outcome], Any],
+) -> ChildHandle:
+    ctx = AsyncTaskContext(record.id, record.attempt, worker.name, sink)
+    ctx.roots = roots
+    handle = ChildHandle(ctx, record, worker.kill_grace)
+    run = asyncio.get_running_loop().create_task(_run(handle, worker, record, model, roots))
+
+    def done(future: asyncio.Future[Outcome]) -> None:
+        if future.cancelled():
+            outcome: Outcome = (Status.CANCELED, None, ctx.cancel_reason or "canceled")
+        elif (exc := future.exception()) is not None:
+            outcome = (Status.FAILED, None, f"cannot run the worker process: {exc}")
+        else:
+            outcome = future.result()
+        on_done(outcome)
+
+    run.add_done_callback(done)
+    return handle

@@ -1,0 +1,281 @@
+"""Command workers: a task runs one program with an argv built from typed parameters.
+
+Nothing runs through a shell. A placeholder ``{name}`` must be a whole argv element and is
+replaced by exactly one element (or, for a boolean with a ``flag``, by the flag or nothing), so a
+value like ``x; rm -rf /`` or ``$(id)`` reaches the program as one literal argument.
+
+:class:`CommandWorker` is the base class; :func:`make_command_worker` builds one from a
+declaration (what the TOML loader in :mod:`tasky.config_file` does).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+
+from tasky.workers.base import Worker
+from tasky.workers.paths import PathRefused, confine
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ParamType = Literal["string", "integer", "number", "boolean", "enum", "path"]
+PARAM_TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "enum", "path")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLine:
+    """What to execute: argv (argv[0] found on PATH), working directory and environment."""
+
+    argv: list[str]
+    cwd: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class CommandWorker(Worker):
+    """A worker whose task is a program run without a shell, in its own process group."""
+
+    mode = "command"
+    actions = frozenset({"cancel", "pause", "resume"})
+    # "text": the result holds the exit code and the last stdout lines; "json": stdout parsed.
+    output: ClassVar[Literal["text", "json"]] = "text"
+    stdout_tail: ClassVar[int] = 20
+    success_codes: ClassVar[frozenset[int]] = frozenset({0})
+    # A line of stdout or stderr matching this sets the progress: named groups ``percent`` or
+    # ``fraction``, and optionally ``message``.
+    progress_pattern: ClassVar[re.Pattern[str] | None] = None
+
+    def command_line(self, config: Any, roots: Sequence[Path]) -> CommandLine:
+        raise NotImplementedError  # pragma: no cover - every command worker overrides it
+
+    def perform(self, config: Any, task: Any) -> Any:
+        raise TypeError(f"worker {self.name} runs a command; the engine starts it, not perform")
+
+
+# -- parameters ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One typed parameter of a declared command worker (a field of its config)."""
+
+    name: str
+    type: ParamType
+    description: str = ""
+    default: Any = None
+    required: bool = True
+    # string
+    pattern: str | None = None
+    min_length: int | None = None
+    max_length: int = 4096
+    allow_dash: bool = False
+    # integer / number
+    minimum: float | None = None
+    maximum: float | None = None
+    # enum
+    values: tuple[str, ...] = ()
+    # path
+    must_exist: bool = True
+    kind: Literal["any", "file", "dir"] = "any"
+    # boolean: when set, True puts this element in argv and False leaves the element out
+    flag: str | None = None
+
+
+def _no_leading_dash(value: str) -> str:
+    # A value starting with "-" would be read as an option by most programs (argument injection).
+    if value.startswith("-"):
+        raise ValueError("must not start with '-'")
+    return value
+
+
+def _path_checker(param: Param, roots: Sequence[Path]) -> Any:
+    def check(value: str) -> str:
+        try:
+            resolved = confine(value, roots, must_exist=param.must_exist)
+        except PathRefused as exc:
+            raise ValueError(str(exc)) from None
+        if param.kind == "file" and resolved.exists() and not resolved.is_file():
+            raise ValueError(f"{value} is not a file")
+        if param.kind == "dir" and resolved.exists() and not resolved.is_dir():
+            raise ValueError(f"{value} is not a directory")
+        return value
+
+    return check
+
+
+def _annotation(param: Param, roots: Sequence[Path]) -> Any:
+    info: dict[str, Any] = {"description": param.description or None}
+    if param.type == "string":
+        base: Any = Annotated[
+            str,
+            Field(
+                min_length=param.min_length,
+                max_length=param.max_length,
+                pattern=param.pattern,
+                **info,
+            ),
+        ]
+        if not param.allow_dash:
+            base = Annotated[base, AfterValidator(_no_leading_dash)]
+        return base
+    if param.type == "integer":
+        return Annotated[int, Field(ge=param.minimum, le=param.maximum, strict=True, **info)]
+    if param.type == "number":
+        return Annotated[float, Field(ge=param.minimum, le=param.maximum, **info)]
+    if param.type == "boolean":
+        return Annotated[bool, Field(strict=True, **info)]
+    if param.type == "enum":
+        return Annotated[Literal[param.values], Field(**info)]
+    return Annotated[
+        str,
+        Field(min_length=1, max_length=4096, **info),
+        AfterValidator(_path_checker(param, roots)),
+    ]
+
+
+def config_model(name: str, params: Sequence[Param], roots: Sequence[Path]) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for param in params:
+        default = ... if param.required else param.default
+        fields[param.name] = (_annotation(param, roots), default)
+    model: type[BaseModel] = create_model(
+        f"{name}Config", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return model
+
+
+# -- argv templates -----------------------------------------------------------------------------
+def check_template(argv: Sequence[str], params: Sequence[Param]) -> None:
+    """Refuse templates whose placeholders are not whole elements or name no parameter."""
+    names = {p.name for p in params}
+    if not argv or not all(isinstance(a, str) for a in argv) or not argv[0]:
+        raise ValueError("argv must be a non-empty list of strings")
+    if PLACEHOLDER.fullmatch(argv[0]):
+        raise ValueError("argv[0] (the program) cannot be a placeholder")
+    used: set[str] = set()
+    for element in argv:
+        whole = PLACEHOLDER.fullmatch(element)
+        if whole:
+            if whole.group(1) not in names:
+                raise ValueError(f"argv element {element!r} names no declared parameter")
+            used.add(whole.group(1))
+            continue
+        for inner in PLACEHOLDER.finditer(element):
+            if inner.group(1) in names:
+                raise ValueError(
+                    f"argv element {element!r}: a placeholder must be a whole element "
+                    f"(write [..., {element[: inner.start()]!r}, {inner.group(0)!r}] instead)"
+                )
+    unused = names - used
+    if unused:
+        raise ValueError(f"parameters not used in argv: {', '.join(sorted(unused))}")
+
+
+def render_argv(
+    argv: Sequence[str],
+    params: Mapping[str, Param],
+    values: Mapping[str, Any],
+    roots: Sequence[Path],
+) -> list[str]:
+    out: list[str] = []
+    for element in argv:
+        whole = PLACEHOLDER.fullmatch(element)
+        if whole is None or whole.group(1) not in params:
+            out.append(element)
+            continue
+        param = params[whole.group(1)]
+        value = values.get(param.name)
+        if value is None:
+            continue  # an optional parameter left out leaves its element out
+        if param.type == "boolean":
+            if param.flag is not None:
+                if value:
+                    out.append(param.flag)
+                continue
+            out.append("true" if value else "false")
+        elif param.type == "path":
+            # Checked again now: the file system may have changed since the task was submitted.
+            out.append(str(confine(str(value), roots, must_exist=param.must_exist)))
+        else:
+            out.append(str(value))
+    return out
+
+
+def make_command_worker(
+    *,
+    name: str,
+    argv: Sequence[str],
+    params: Sequence[Param] = (),
+    roots: Sequence[Path] = (),
+    description: str = "",
+    usage: str = "",
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    output: Literal["text", "json"] = "text",
+    stdout_tail: int = 20,
+    success_codes: Sequence[int] = (0,),
+    progress_pattern: str | None = None,
+    timeout: float | None = None,
+    max_tasks: int = 10,
+    retries: int = 0,
+    kill_grace: float = 5.0,
+    idempotent: bool = False,
+    actions: Sequence[str] = ("cancel", "pause", "resume"),
+    check_program: bool = True,
+) -> type[CommandWorker]:
+    """Build a command worker class; raises ValueError with a clear message on a bad declaration."""
+    seen: set[str] = set()
+    for param in params:
+        if not param.name.isidentifier() or param.name in seen:
+            raise ValueError(f"parameter name {param.name!r} is invalid or repeated")
+        seen.add(param.name)
+        if param.type == "enum" and not param.values:
+            raise ValueError(f"parameter {param.name}: an enum needs values")
+        if param.pattern is not None:
+            try:
+                re.compile(param.pattern)
+            except re.error as exc:
+                raise ValueError(f"parameter {param.name}: bad pattern: {exc}") from None
+    check_template(argv, params)
+    if check_program and shutil.which(argv[0]) is None:
+        raise ValueError(f"program {argv[0]!r} not found (or not executable)")
+    if cwd is not None and not cwd.is_dir():
+        raise ValueError(f"working directory {cwd} does not exist")
+    if output not in ("text", "json"):
+        raise ValueError(f"output must be 'text' or 'json', not {output!r}")
+    if not 0 <= stdout_tail <= 10_000:
+        raise ValueError("stdout_tail must be between 0 and 10000 lines")
+    pattern = re.compile(progress_pattern) if progress_pattern else None
+    if pattern is not None and not {"percent", "fraction"} & set(pattern.groupindex):
+        raise ValueError("progress pattern needs a named group 'percent' or 'fraction'")
+    template = list(argv)
+    by_name = {p.name: p for p in params}
+    fixed_env = dict(env or {})
+
+    def command_line(self: CommandWorker, config: Any, run_roots: Sequence[Path]) -> CommandLine:
+        values = config.model_dump() if isinstance(config, BaseModel) else dict(config)
+        return CommandLine(render_argv(template, by_name, values, run_roots), cwd, fixed_env)
+
+    attrs: dict[str, Any] = {
+        "name": name,
+        "description": description or f"Runs {argv[0]}",
+        "usage": usage or "argv: " + " ".join(template),
+        "Config": config_model(name, params, roots),
+        "max_tasks": max_tasks,
+        "actions": frozenset(actions),
+        "idempotent": idempotent,
+        "timeout": timeout,
+        "retries": retries,
+        "kill_grace": kill_grace,
+        "output": output,
+        "stdout_tail": stdout_tail,
+        "success_codes": frozenset(success_codes),
+        "progress_pattern": pattern,
+        "command_line": command_line,
+        "__module__": __name__,
+    }
+    cls: type[CommandWorker] = type(name, (CommandWorker,), attrs)
+    cls.check_definition()
+    return cls
