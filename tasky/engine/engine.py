@@ -66,7 +66,12 @@ class Engine:
         self.events = EventHub()
         self._lanes: dict[str, _Lane] = {w.name: _Lane(w) for w in registry}
         self._running: dict[str, RunHandle] = {}
-        self._pool = ThreadPoolExecutor(settings.thread_pool_size, "tasky-work")
+        # Enough threads for every thread-mode slot, so an admitted task never waits for a thread
+        # (a paused thread-mode task keeps its thread while it waits at a checkpoint).
+        thread_slots = sum(w.max_tasks for w in registry if w.execution_mode() == "thread")
+        self._pool = ThreadPoolExecutor(
+            max(settings.thread_pool_size, thread_slots), "tasky-work"
+        )
         self._progress: dict[str, tuple[float | None, str | None]] = {}
         self._log_lines: list[tuple[str, float, str]] = []
         self._background: set[asyncio.Task[Any]] = set()
@@ -201,6 +206,9 @@ class Engine:
     async def worker_stats(self, name: str) -> WorkerStats:
         return await self.store.worker_stats(self.worker(name).name)
 
+    async def finished_per_minute(self, name: str, since_minute: int) -> list[tuple[int, str, int]]:
+        return await self.store.finished_per_minute(self.worker(name).name, since_minute)
+
     def running_count(self, name: str) -> int:
         return self._lanes[self.worker(name).name].running
 
@@ -220,15 +228,20 @@ class Engine:
         timeout: float | None = None,
         retries: int | None = None,
         chain_id: str | None = None,
+        task_id: str | None = None,
     ) -> TaskRecord:
+        """``task_id``: an id chosen beforehand (chains record a step's id before submitting it,
+        so a crash in between cannot create the step twice); a new one otherwise."""
         worker = self.worker(worker_name)
+        if task_id is not None and not is_valid_id(task_id):
+            raise ValueError(f"not a task id: {task_id!r}")
         if not worker.enabled:
             raise WorkerDisabled(f"worker {worker.name} is disabled")
         model = self.validate(worker, config)
         lane = self._lanes[worker.name]
         now = clock.now()
         record = TaskRecord(
-            id=new_id(),
+            id=task_id or new_id(),
             worker=worker.name,
             status=Status.QUEUED,
             config=model.model_dump(mode="json"),
@@ -354,7 +367,7 @@ class Engine:
             fields["result"] = wrap_output(result)
             fields["progress"] = 1.0
         try:
-            self._flush_task(record.id)
+            await self._flush_task(record.id)
             await self.store.transition(
                 record.id,
                 [Status.RUNNING, Status.PAUSED],
@@ -374,7 +387,7 @@ class Engine:
         backoff = min(worker.retry_backoff * 2 ** (record.attempt - 1), worker.retry_backoff_max)
         delay = backoff * random.uniform(0.5, 1.0)  # jitter: retries of many tasks spread out
         now = clock.now()
-        self._flush_task(record.id)
+        await self._flush_task(record.id)
         fields = _requeue_fields(record, now, error or "failed")
         fields["run_after"] = now + delay
         try:
@@ -604,12 +617,15 @@ class Engine:
             ts=ts,
         )
 
-    def _flush_task(self, task_id: str) -> None:
+    async def _flush_task(self, task_id: str) -> None:
         """Queue this task's pending progress and log lines ahead of its final write."""
         lines = [entry for entry in self._log_lines if entry[0] == task_id]
         if lines:
             self._log_lines = [entry for entry in self._log_lines if entry[0] != task_id]
             self._spawn(self.store.append_logs(lines, self.settings.max_log_lines))
+            # One yield lets the spawned write reach the store's FIFO writer queue before the
+            # final transition does, so whoever sees the task finished also sees all its lines.
+            await asyncio.sleep(0)
         self._progress.pop(task_id, None)
 
     async def _flush(self) -> None:
