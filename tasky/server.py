@@ -7,6 +7,7 @@ import logging
 import uvicorn
 
 from tasky.api import create_app
+from tasky.config_file import load_workers
 from tasky.settings import Settings
 from tasky.store import SqliteStore
 from tasky.workers.registry import WorkerRegistry, default_registry
@@ -20,6 +21,10 @@ def build_registry(settings: Settings) -> WorkerRegistry:
     registry = WorkerRegistry()
     for module in settings.worker_modules:
         registry.register_module(module)
+    for path in settings.config_files:
+        # Command workers declared in TOML; their path parameters are confined to the roots.
+        for cls in load_workers(path, settings.roots):
+            registry.register(cls)
     return registry
 
 

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 from tasky.workers.base import Worker
 from tasky.workers.paths import PathRefused, confine
@@ -130,7 +138,7 @@ def _annotation(param: Param, roots: Sequence[Path]) -> Any:
         return Annotated[Literal[param.values], Field(**info)]
     return Annotated[
         str,
-        Field(min_length=1, max_length=4096, **info),
+        Field(min_length=1, max_length=4096, pattern=param.pattern, **info),
         AfterValidator(_path_checker(param, roots)),
     ]
 
@@ -239,6 +247,21 @@ def make_command_worker(
             except re.error as exc:
                 raise ValueError(f"parameter {param.name}: bad pattern: {exc}") from None
     check_template(argv, params)
+    for param in params:
+        if param.default is not None:
+            try:
+                TypeAdapter(_annotation(param, roots)).validate_python(param.default)
+            except ValidationError as exc:
+                message = exc.errors()[0]["msg"]
+                raise ValueError(f"parameter {param.name}: bad default: {message}") from None
+    if timeout is not None and timeout <= 0:
+        raise ValueError("timeout must be a positive number of seconds")
+    if retries < 0:
+        raise ValueError("retries cannot be negative")
+    if not success_codes or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in success_codes
+    ):
+        raise ValueError("success_codes must be a list of exit codes (0-255)")
     if check_program and shutil.which(argv[0]) is None:
         raise ValueError(f"program {argv[0]!r} not found (or not executable)")
     if cwd is not None and not cwd.is_dir():
