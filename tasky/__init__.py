@@ -4,11 +4,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from tasky.workers.base import EmptyConfig, Worker, worker
 from tasky.workers.context import AsyncTaskContext, TaskCancelled, TaskContext
 
+if TYPE_CHECKING:
+    from tasky.client import AsyncClient, Client
+
 __all__ = [
+    "AsyncClient",
     "AsyncTaskContext",
+    "Client",
     "EmptyConfig",
     "TaskCancelled",
     "TaskContext",
@@ -16,3 +23,12 @@ __all__ = [
     "__version__",
     "worker",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The clients load on first use: servers and worker processes import tasky but not httpx.
+    if name in ("AsyncClient", "Client"):
+        from tasky import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'tasky' has no attribute {name!r}")

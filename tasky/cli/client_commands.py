@@ -1,0 +1,346 @@
+"""The client commands: ``tasky workers``, ``submit``, ``tasks``, ``status``, ``logs``, ...
+
+Each command talks to a running server (``--url`` / ``TASKY_URL``) through :class:`tasky.Client`.
+People get tables and colours; ``--json`` prints the server's JSON for scripts. Exit codes are
+listed in :mod:`tasky.cli.session` and docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from tasky.cli import live, render
+from tasky.cli.kv import load_config_file, parse_assignments
+from tasky.cli.session import (
+    EXIT_FOR_STATUS,
+    JsonOption,
+    Session,
+    TokenOption,
+    UrlOption,
+    session,
+    status_text,
+)
+from tasky.client import NotFound, TaskStatus, TaskSummary, WorkerInfo, WorkerStatistics
+
+TaskId = Annotated[
+    str, typer.Argument(help="The task's id (32 hex characters).", show_default=False)
+]
+WorkerName = Annotated[str, typer.Argument(help="The worker's name.", show_default=False)]
+
+
+def register(app: typer.Typer) -> None:
+    for name, command in (
+        ("workers", workers),
+        ("info", info),
+        ("submit", submit),
+        ("tasks", tasks),
+        ("status", status),
+        ("result", result),
+        ("logs", logs),
+        ("wait", wait),
+        ("cancel", cancel),
+        ("pause", pause),
+        ("resume", resume),
+        ("run", run),
+        ("stats", stats),
+    ):
+        app.command(name)(command)
+
+
+def _worker(s: Session, name: str) -> WorkerInfo:
+    try:
+        return s.client.worker(name)
+    except NotFound:
+        s.unknown_worker(name)
+
+
+def _finish(s: Session, final: TaskStatus) -> None:
+    """After --wait: the result (or error), then exit 0 / 1 (Failed) / 3 (Canceled)."""
+    result = s.client.result(final.task_id)
+    if s.json:
+        s.emit(result.wire())
+    else:
+        render.print_result(s.out, result)
+    raise typer.Exit(EXIT_FOR_STATUS.get(result.status, 0))
+
+
+def workers(url: UrlOption = None, token: TokenOption = None, json: JsonOption = False) -> None:
+    """List the server's workers."""
+    with session(url, token, json) as s:
+        found = s.client.workers()
+        if s.json:
+            s.emit([w.wire() for w in found])
+        else:
+            s.out.print(render.workers_table(found))
+
+
+def info(
+    name: WorkerName, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
+) -> None:
+    """Describe a worker: what it does and the config it takes."""
+    with session(url, token, json) as s:
+        found = _worker(s, name)
+        if s.json:
+            s.emit(found.wire())
+        else:
+            render.print_worker(s.out, found)
+
+
+def submit(
+    name: WorkerName,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Config as key=value (typed by the worker's schema) or key:=JSON.",
+            show_default=False,
+        ),
+    ] = None,
+    config_file: Annotated[
+        str | None,
+        typer.Option(
+            "--config-file",
+            "-c",
+            help="Config from a JSON or TOML file ('-': JSON on stdin); key=value wins.",
+            show_default=False,
+        ),
+    ] = None,
+    wait_: Annotated[
+        bool,
+        typer.Option(
+            "--wait", "-w", help="Show progress until the task ends; exit 0 if Completed."
+        ),
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Stream the task's log lines (implies --wait).")
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds the task may run before it is stopped and Failed."),
+    ] = None,
+    retries: Annotated[
+        int | None, typer.Option(help="Extra attempts after a failure.", min=0)
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Create a task: tasky submit Sleeper seconds=5 --wait"""
+    with session(url, token, json) as s:
+        worker = _worker(s, name)
+        config: dict[str, Any] = {}
+        if config_file is not None:
+            stdin = sys.stdin.read() if config_file == "-" else None
+            config.update(load_config_file(config_file, stdin))
+        config.update(parse_assignments(assignments or [], worker.config_schema, worker.name))
+        task_id = s.client.submit(worker.name, config, timeout=timeout, retries=retries)
+        if not (wait_ or follow):
+            if s.json:
+                s.emit({"TaskId": task_id})
+            else:
+                s.out.print(f"Created task [bold]{task_id}[/] ({worker.name})")
+                s.err.print(f"Follow it with: tasky logs -f {task_id}", style="dim")
+            return
+        if not s.json:
+            s.err.print(f"Task {task_id} ({worker.name})", style="dim", highlight=False)
+        _finish(s, live.follow(s, task_id, logs=follow))
+
+
+def tasks(
+    status: Annotated[
+        str | None, typer.Option(help="Only tasks in this status (e.g. Running).")
+    ] = None,
+    worker: Annotated[str | None, typer.Option(help="Only tasks of this worker.")] = None,
+    chain: Annotated[
+        str | None, typer.Option(help="Only the steps of this chain.", hidden=True)
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many.", min=1)] = 20,
+    oldest_first: Annotated[
+        bool, typer.Option("--oldest-first", help="Oldest first (default: newest first).")
+    ] = False,
+    cursor: Annotated[
+        str | None, typer.Option(help="Continue after a previous --json page (its NextCursor).")
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List tasks, newest first."""
+    with session(url, token, json) as s:
+        found: list[TaskSummary] = []
+        next_cursor = cursor
+        while len(found) < limit:
+            page = s.client.list_tasks(
+                status=status,
+                worker=worker,
+                chain=chain,
+                limit=min(limit - len(found), 1000),
+                cursor=next_cursor,
+                order="asc" if oldest_first else "desc",
+            )
+            found.extend(page.tasks)
+            next_cursor = page.next_cursor
+            if next_cursor is None or not page.tasks:
+                break
+        if s.json:
+            s.emit({"Tasks": [t.wire() for t in found], "NextCursor": next_cursor})
+        elif not found:
+            s.out.print("No tasks.")
+        else:
+            s.out.print(render.tasks_table(found))
+            if next_cursor is not None:
+                s.err.print(f"More tasks exist: --limit {limit * 2} shows more.", style="dim")
+
+
+def status(
+    task_id: TaskId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
+) -> None:
+    """Show a task's status and progress."""
+    with session(url, token, json) as s:
+        if s.json:
+            s.emit(s.client.status(task_id).wire())
+        else:
+            render.print_task(s.out, s.client.get(task_id))
+
+
+def result(
+    task_id: TaskId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
+) -> None:
+    """Print a finished task's output; exit 1 if it Failed, 3 if it was Canceled."""
+    with session(url, token, json) as s:
+        found = s.client.result(task_id)
+        if s.json:
+            s.emit(found.wire())
+        else:
+            render.print_result(s.out, found)
+        raise typer.Exit(EXIT_FOR_STATUS.get(found.status, 0))
+
+
+def logs(
+    task_id: TaskId,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until the task ends.")
+    ] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Print a task's log lines."""
+    with session(url, token, json) as s:
+        if follow:
+            for item in s.client.follow(task_id, logs=True):
+                if not isinstance(item, TaskStatus):
+                    _print_log(s, item)
+            return
+        after = 0
+        while True:
+            page = s.client.logs(task_id, after=after, limit=1000)
+            for line in page.lines:
+                _print_log(s, line)
+            if len(page.lines) < 1000:
+                break
+            after = page.next
+        if page.dropped and not s.json:
+            s.err.print(f"({page.dropped} older lines were dropped)", style="dim")
+
+
+def _print_log(s: Session, line: Any) -> None:
+    if s.json:
+        s.emit_line(line.wire())
+    else:
+        s.out.print(render.log_line(line), highlight=False)
+
+
+def wait(
+    task_id: TaskId,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Stream the task's log lines too.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="Give up after this many seconds (exit 6).")
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Wait for a task to end; exit 0 if Completed, 1 if Failed, 3 if Canceled."""
+    with session(url, token, json) as s:
+        _finish(s, live.follow(s, task_id, logs=follow, timeout=timeout))
+
+
+def _control(action: str, task_id: str, url: str | None, token: str | None, json: bool) -> None:
+    with session(url, token, json) as s:
+        act = {
+            "cancel": s.client.cancel,
+            "pause": s.client.pause,
+            "resume": s.client.resume,
+            "run": s.client.run,
+        }[action]
+        now = act(task_id)
+        if s.json:
+            s.emit(now.wire())
+            return
+        stopping = action == "cancel" and not now.finished
+        note = " (stopping; it shows Canceled once its work has stopped)" if stopping else ""
+        s.out.print(f"{task_id}  {status_text(now.status)}{note}")
+
+
+def cancel(
+    task_id: TaskId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
+) -> None:
+    """Cancel a task."""
+    _control("cancel", task_id, url, token, json)
+
+
+def pause(
+    task_id: TaskId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
+) -> None:
+    """Pause a task (if its worker supports it)."""
+    _control("pause", task_id, url, token, json)
+
+
+def resume(
+    task_id: TaskId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
+) -> None:
+    """Resume a paused task."""
+    _control("resume", task_id, url, token, json)
+
+
+def run(
+    task_id: TaskId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
+) -> None:
+    """Run a finished task again."""
+    _control("run", task_id, url, token, json)
+
+
+def stats(
+    name: Annotated[
+        str | None, typer.Argument(help="One worker (default: all).", show_default=False)
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Worker statistics: counts, failure rate, run and queue times."""
+    with session(url, token, json) as s:
+        if name is not None:
+            one = _worker_stats(s, name)
+            if s.json:
+                s.emit(one.wire())
+            else:
+                render.print_worker_stats(s.out, one)
+            return
+        every = [s.client.worker_statistics(w.name) for w in s.client.workers()]
+        if s.json:
+            s.emit([one.wire() for one in every])
+        else:
+            s.out.print(render.stats_table(every))
+
+
+def _worker_stats(s: Session, name: str) -> WorkerStatistics:
+    try:
+        return s.client.worker_statistics(name)
+    except NotFound:
+        s.unknown_worker(name)

@@ -1,0 +1,55 @@
+"""``--wait`` and ``--follow``: a live progress bar (and log lines) until the task finishes."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from tasky.cli.render import log_line, percent
+from tasky.cli.session import Session, status_text
+from tasky.client import LogLine, TaskStatus
+
+
+def follow(s: Session, task_id: str, *, logs: bool, timeout: float | None = None) -> TaskStatus:
+    """Show the task until it finishes; its final status.
+
+    People get a progress bar with the task's status and progress message, log lines printed
+    above it; scripts (--json) get one JSON object per log line and no bar.
+    """
+    final: TaskStatus | None = None
+    updates = s.client.follow(task_id, timeout=timeout, logs=logs)
+    if s.json:
+        for item in updates:
+            if isinstance(item, LogLine):
+                s.emit_line(item.wire())
+            else:
+                final = item
+    else:
+        progress = Progress(
+            SpinnerColumn(finished_text="•"),
+            TextColumn("{task.fields[status]}"),
+            BarColumn(),
+            TextColumn("{task.fields[percent]:>4}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[message]}"),
+            console=s.out,
+        )
+        with progress:
+            bar = progress.add_task("", total=None, status="", percent="", message="")
+            for item in updates:
+                if isinstance(item, LogLine):
+                    progress.console.print(log_line(item), highlight=False)
+                    continue
+                final = item
+                known = item.progress is not None
+                progress.update(
+                    bar,
+                    total=1.0 if known or item.finished else None,
+                    completed=item.progress or (1.0 if item.finished else 0.0),
+                    status=status_text(item.status),
+                    percent=percent(item.progress) if known else "",
+                    message=escape(item.progress_message or ""),
+                )
+            progress.stop_task(bar)
+    assert final is not None  # follow always ends with the final status
+    return final

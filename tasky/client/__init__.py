@@ -1,0 +1,65 @@
+"""The Python client: ``Client`` (blocking) and ``AsyncClient`` (asyncio), built on httpx.
+
+>>> from tasky import Client
+>>> with Client("http://127.0.0.1:8888") as tasky:
+...     task_id = tasky.submit("Sleeper", {"seconds": 2})
+...     final = tasky.wait(task_id, timeout=60)
+"""
+
+from __future__ import annotations
+
+from tasky.client._calls import DEFAULT_URL
+from tasky.client.aio import AsyncClient
+from tasky.client.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    NotFound,
+    ServerError,
+    ServerUnreachable,
+    TaskyError,
+    Unauthorized,
+    ValidationFailed,
+    WaitTimeout,
+)
+from tasky.client.models import (
+    LogLine,
+    LogPage,
+    Task,
+    TaskPage,
+    TaskResult,
+    TaskStatistics,
+    TaskStatus,
+    TaskSummary,
+    TaskUpdated,
+    WorkerInfo,
+    WorkerStatistics,
+)
+from tasky.client.sync import Client
+
+__all__ = [
+    "DEFAULT_URL",
+    "AsyncClient",
+    "BadRequest",
+    "Client",
+    "Conflict",
+    "FieldError",
+    "LogLine",
+    "LogPage",
+    "NotFound",
+    "ServerError",
+    "ServerUnreachable",
+    "Task",
+    "TaskPage",
+    "TaskResult",
+    "TaskStatistics",
+    "TaskStatus",
+    "TaskSummary",
+    "TaskUpdated",
+    "TaskyError",
+    "Unauthorized",
+    "ValidationFailed",
+    "WaitTimeout",
+    "WorkerInfo",
+    "WorkerStatistics",
+]

@@ -1,0 +1,191 @@
+"""The API calls, described once for both clients (sans I/O).
+
+Each function returns a :class:`Call`: the request to make and how to read the answer. ``Client``
+and ``AsyncClient`` only differ in how they send it, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from tasky.client import models as m
+from tasky.client.errors import ServerError, error_from_response
+
+T = TypeVar("T")
+
+DEFAULT_URL = "http://127.0.0.1:8888"
+PREFIX = "/tasky/v1"
+ACTIONS = ("cancel", "pause", "resume", "run")
+
+_WORKERS = TypeAdapter(list[m.WorkerInfo])
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    params: dict[str, str] | None = None
+    json: Any = None
+
+    def finish(self, response: httpx.Response) -> T:
+        """The parsed answer, or the typed error for a refusal (the body must be read)."""
+        if not response.is_success:
+            raise error_from_response(response)
+        try:
+            return self.parse(response.json())
+        except (ValueError, PydanticValidationError) as exc:
+            # ValueError covers a body that is not JSON at all (a proxy's HTML page, say).
+            raise ServerError(
+                f"unexpected answer to {self.method} {self.path}: {exc}",
+                status_code=response.status_code,
+            ) from None
+
+
+def base_url(url: str | None) -> str:
+    """The API root for a server URL (``http://host:port`` or the ``.../tasky/v1`` root itself)."""
+    raw = (url or os.environ.get("TASKY_URL") or DEFAULT_URL).strip().rstrip("/")
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"the server URL must look like http://HOST:PORT, not {raw!r}")
+    return raw if parts.path.endswith(PREFIX) else raw + PREFIX
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    token = token if token is not None else os.environ.get("TASKY_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def worker_name(worker: str | type[Any]) -> str:
+    """A worker is named by a string or by its class (anything with a ``name``)."""
+    name: Any = worker if isinstance(worker, str) else getattr(worker, "name", None)
+    if not isinstance(name, str):
+        raise TypeError(f"expected a worker name or a Worker class, got {worker!r}")
+    if not name:
+        raise ValueError("the worker name is empty")
+    return name
+
+
+def config_json(config: Mapping[str, Any] | BaseModel | None) -> dict[str, Any]:
+    """A config as JSON: a mapping as it is, a pydantic model (the worker's Config) dumped."""
+    if config is None:
+        return {}
+    if isinstance(config, BaseModel):
+        return config.model_dump(mode="json", by_alias=True)
+    if isinstance(config, Mapping):
+        return dict(config)
+    raise TypeError(f"a config is a dict or a pydantic model, not {type(config).__name__}")
+
+
+def _seg(value: str) -> str:
+    # Quote every path segment: an id or name can never reach another route.
+    if not value:
+        raise ValueError("an empty id or name")
+    return quote(value, safe="")
+
+
+def _params(**values: Any) -> dict[str, str]:
+    return {k: str(v) for k, v in values.items() if v is not None and v != ""}
+
+
+def list_workers() -> Call[list[m.WorkerInfo]]:
+    return Call("GET", "/workers", _WORKERS.validate_python)
+
+
+def worker_info(name: str) -> Call[m.WorkerInfo]:
+    return Call("GET", f"/workers/{_seg(name)}/info", m.WorkerInfo.model_validate)
+
+
+def worker_statistics(name: str) -> Call[m.WorkerStatistics]:
+    return Call("GET", f"/workers/{_seg(name)}/statistics", m.WorkerStatistics.model_validate)
+
+
+def submit(
+    worker: str, config: dict[str, Any], timeout: float | None, retries: int | None
+) -> Call[str]:
+    def task_id(body: Any) -> str:
+        value = body["TaskId"] if isinstance(body, dict) else None
+        if not isinstance(value, str):
+            raise ValueError("no TaskId in the answer")
+        return value
+
+    return Call(
+        "POST",
+        f"/workers/{_seg(worker)}",
+        task_id,
+        params=_params(timeout=timeout, retries=retries),
+        json=config,
+    )
+
+
+def get_task(task_id: str) -> Call[m.Task]:
+    return Call("GET", f"/tasks/{_seg(task_id)}", m.Task.model_validate)
+
+
+def status(task_id: str) -> Call[m.TaskStatus]:
+    return Call("GET", f"/tasks/{_seg(task_id)}/status", m.TaskStatus.model_validate)
+
+
+def result(task_id: str) -> Call[m.TaskResult]:
+    return Call("GET", f"/tasks/{_seg(task_id)}/result", m.TaskResult.model_validate)
+
+
+def logs(task_id: str, after: int = 0, limit: int | None = None) -> Call[m.LogPage]:
+    return Call(
+        "GET",
+        f"/tasks/{_seg(task_id)}/logs",
+        m.LogPage.model_validate,
+        params=_params(after=after or None, limit=limit),
+    )
+
+
+def task_statistics(task_id: str) -> Call[m.TaskStatistics]:
+    return Call("GET", f"/tasks/{_seg(task_id)}/statistics", m.TaskStatistics.model_validate)
+
+
+def cancel(task_id: str) -> Call[m.TaskStatus]:
+    return Call("POST", f"/tasks/{_seg(task_id)}/cancel", m.TaskStatus.model_validate)
+
+
+def action(task_id: str, name: str) -> Call[m.TaskStatus]:
+    if name not in ACTIONS:
+        raise ValueError(f"unknown action {name!r}; use one of {', '.join(ACTIONS)}")
+    return Call(
+        "POST",
+        f"/tasks/{_seg(task_id)}/actions",
+        m.TaskStatus.model_validate,
+        json={"action": name},
+    )
+
+
+def update(task_id: str, config: dict[str, Any]) -> Call[m.TaskUpdated]:
+    return Call("PUT", f"/tasks/{_seg(task_id)}", m.TaskUpdated.model_validate, json=config)
+
+
+def list_tasks(
+    *,
+    status: str | None,
+    worker: str | None,
+    chain: str | None,
+    limit: int | None,
+    cursor: str | None,
+    order: str,
+) -> Call[m.TaskPage]:
+    if order not in ("asc", "desc"):
+        raise ValueError("order must be 'asc' or 'desc'")
+    return Call(
+        "GET",
+        "/tasks",
+        m.TaskPage.model_validate,
+        params=_params(
+            status=status, worker=worker, chain=chain, limit=limit, cursor=cursor, order=order
+        ),
+    )

@@ -1,0 +1,295 @@
+"""``tasky.AsyncClient``: the asyncio Python client (the same methods as ``Client``, awaited)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from tasky.client import _calls as calls
+from tasky.client import models as m
+from tasky.client._sse import SSEDecoder
+from tasky.client._watch import LOG_PAGE, NoEvents, Step, Tracker
+from tasky.client.errors import ServerUnreachable, error_from_response
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """Talks to one Tasky server from asyncio code. See :class:`tasky.Client`.
+
+    ``use_events`` (default: on, except over ``httpx.ASGITransport``, which buffers whole
+    responses and so cannot stream events) picks the event stream over polling for ``wait``.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        use_events: bool | None = None,
+    ) -> None:
+        self.url = calls.base_url(url)
+        self.timeout = timeout
+        if use_events is None:
+            use_events = not isinstance(transport, httpx.ASGITransport)
+        self._use_events = use_events
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers=calls.auth_headers(token),
+            timeout=timeout,
+            transport=transport,
+        )
+
+    # -- plumbing -------------------------------------------------------------------------------
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _send(self, call: calls.Call[T]) -> T:
+        try:
+            response = await self._http.request(
+                call.method, call.path, params=call.params, json=call.json
+            )
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
+        return call.finish(response)
+
+    # -- workers --------------------------------------------------------------------------------
+    async def workers(self) -> list[m.WorkerInfo]:
+        return await self._send(calls.list_workers())
+
+    async def worker(self, name: str | type[Any]) -> m.WorkerInfo:
+        return await self._send(calls.worker_info(calls.worker_name(name)))
+
+    async def worker_statistics(self, name: str | type[Any]) -> m.WorkerStatistics:
+        return await self._send(calls.worker_statistics(calls.worker_name(name)))
+
+    async def submit(
+        self,
+        worker: str | type[Any],
+        config: Mapping[str, Any] | BaseModel | None = None,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+    ) -> str:
+        return await self._send(
+            calls.submit(calls.worker_name(worker), calls.config_json(config), timeout, retries)
+        )
+
+    # -- tasks ----------------------------------------------------------------------------------
+    async def get(self, task_id: str) -> m.Task:
+        return await self._send(calls.get_task(task_id))
+
+    async def status(self, task_id: str) -> m.TaskStatus:
+        return await self._send(calls.status(task_id))
+
+    async def result(self, task_id: str) -> m.TaskResult:
+        return await self._send(calls.result(task_id))
+
+    async def logs(self, task_id: str, *, after: int = 0, limit: int | None = None) -> m.LogPage:
+        return await self._send(calls.logs(task_id, after, limit))
+
+    async def task_statistics(self, task_id: str) -> m.TaskStatistics:
+        return await self._send(calls.task_statistics(task_id))
+
+    async def cancel(self, task_id: str) -> m.TaskStatus:
+        return await self._send(calls.cancel(task_id))
+
+    async def pause(self, task_id: str) -> m.TaskStatus:
+        return await self._send(calls.action(task_id, "pause"))
+
+    async def resume(self, task_id: str) -> m.TaskStatus:
+        return await self._send(calls.action(task_id, "resume"))
+
+    async def run(self, task_id: str) -> m.TaskStatus:
+        return await self._send(calls.action(task_id, "run"))
+
+    async def update(self, task_id: str, config: Mapping[str, Any] | BaseModel) -> m.TaskUpdated:
+        return await self._send(calls.update(task_id, calls.config_json(config)))
+
+    async def list_tasks(
+        self,
+        *,
+        status: str | None = None,
+        worker: str | None = None,
+        chain: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        order: str = "asc",
+    ) -> m.TaskPage:
+        return await self._send(
+            calls.list_tasks(
+                status=status, worker=worker, chain=chain, limit=limit, cursor=cursor, order=order
+            )
+        )
+
+    async def iter_tasks(
+        self,
+        *,
+        status: str | None = None,
+        worker: str | None = None,
+        chain: str | None = None,
+        order: str = "asc",
+        page_size: int = 100,
+    ) -> AsyncGenerator[m.TaskSummary, None]:
+        cursor: str | None = None
+        while True:
+            page = await self.list_tasks(
+                status=status,
+                worker=worker,
+                chain=chain,
+                limit=page_size,
+                cursor=cursor,
+                order=order,
+            )
+            for task in page.tasks:
+                yield task
+            if page.next_cursor is None or not page.tasks:
+                return
+            cursor = page.next_cursor
+
+    # -- following a task -----------------------------------------------------------------------
+    async def wait(self, task_id: str, timeout: float | None = None) -> m.TaskStatus:
+        """Until the task has finished; its final status. :class:`WaitTimeout` after ``timeout``."""
+        last: m.TaskStatus | None = None
+        async with contextlib.aclosing(self.watch(task_id, timeout=timeout)) as updates:
+            async for update in updates:
+                last = update
+        assert last is not None  # watch always yields the final status
+        return last
+
+    async def watch(
+        self, task_id: str, timeout: float | None = None
+    ) -> AsyncGenerator[m.TaskStatus, None]:
+        async with contextlib.aclosing(self.follow(task_id, timeout=timeout, logs=False)) as items:
+            async for item in items:
+                if isinstance(item, m.TaskStatus):
+                    yield item
+
+    async def follow(
+        self, task_id: str, timeout: float | None = None, *, logs: bool = True
+    ) -> AsyncGenerator[m.TaskStatus | m.LogLine, None]:
+        """Status changes and (with ``logs``) log lines until the task finishes (status last)."""
+        tracker = Tracker(task_id, timeout, logs)
+        if self._use_events:
+            try:
+                async with contextlib.aclosing(self._follow_events(tracker)) as items:
+                    async for item in items:
+                        yield item
+                return
+            except NoEvents:
+                self._use_events = False
+        async with contextlib.aclosing(self._follow_polling(tracker)) as items:
+            async for item in items:
+                yield item
+
+    async def _refresh(self, tracker: Tracker) -> list[m.TaskStatus | m.LogLine]:
+        status = await self.status(tracker.task_id)
+        out: list[m.TaskStatus | m.LogLine] = []
+        if tracker.want_logs:
+            out.extend(await self._new_logs(tracker))
+        if tracker.see(status):
+            out.append(status)
+        return out
+
+    async def _new_logs(self, tracker: Tracker) -> list[m.LogLine]:
+        lines: list[m.LogLine] = []
+        while True:
+            page = await self.logs(tracker.task_id, after=tracker.log_after, limit=LOG_PAGE)
+            lines.extend(page.lines)
+            tracker.log_after = page.next
+            if len(page.lines) < LOG_PAGE:
+                return lines
+
+    async def _follow_polling(
+        self, tracker: Tracker
+    ) -> AsyncGenerator[m.TaskStatus | m.LogLine, None]:
+        while True:
+            items = await self._refresh(tracker)
+            for item in items:
+                yield item
+            if tracker.finished:
+                return
+            tracker.check_deadline()
+            await asyncio.sleep(tracker.next_poll(bool(items)))
+
+    async def _follow_events(
+        self, tracker: Tracker
+    ) -> AsyncGenerator[m.TaskStatus | m.LogLine, None]:
+        while True:
+            async with self._event_stream(tracker) as lines:
+                # Subscribed first, then read the status: nothing can slip between the two.
+                for item in await self._refresh(tracker):
+                    yield item
+                if tracker.finished:
+                    return
+                decoder = SSEDecoder()
+                decoder.last_id = tracker.last_event_id
+                try:
+                    async for line in lines:
+                        event = decoder.feed(line)
+                        # Keep-alives carry ids too: a reconnect resumes from the newest one.
+                        tracker.last_event_id = decoder.last_id
+                        if event is None:
+                            continue
+                        step = tracker.on_event(event.json())
+                        if step is Step.REFRESH:
+                            for item in await self._refresh(tracker):
+                                yield item
+                            if tracker.finished:
+                                return
+                        elif step is Step.CHANGED:
+                            assert tracker.current is not None
+                            yield tracker.current
+                        elif step is Step.LOGS:
+                            for line_item in await self._new_logs(tracker):
+                                yield line_item
+                        tracker.check_deadline()
+                    # The server ended the stream (restart, shutdown): reconnect after a pause.
+                    await asyncio.sleep(tracker.reconnect_pause())
+                except httpx.ReadTimeout:
+                    pass  # quiet for a while: reconnect, which re-reads the status
+                except (httpx.ReadError, httpx.RemoteProtocolError):
+                    await asyncio.sleep(tracker.reconnect_pause())
+            tracker.check_deadline()
+
+    @contextlib.asynccontextmanager
+    async def _event_stream(self, tracker: Tracker) -> AsyncIterator[AsyncIterator[str]]:
+        headers = {"Accept": "text/event-stream"}
+        if tracker.last_event_id:
+            headers["Last-Event-ID"] = tracker.last_event_id
+        timeout = httpx.Timeout(self.timeout, read=tracker.read_timeout())
+        request = self._http.build_request(
+            "GET", "/events", params={"task": tracker.task_id}, headers=headers, timeout=timeout
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
+        try:
+            if response.status_code in (404, 405):
+                raise NoEvents
+            if not response.is_success:
+                await response.aread()
+                raise error_from_response(response)
+            yield response.aiter_lines()
+        finally:
+            await response.aclose()

@@ -1,0 +1,146 @@
+"""What the client returns: the server's JSON shapes as typed, read-only objects.
+
+Attributes are snake_case; the wire names (``TaskId``, ``Status``, ...) are their aliases, and
+fields the server adds later are kept (``extra="allow"``), so
+``model.model_dump(mode="json", by_alias=True, exclude_unset=True)`` gives back what the server
+sent. That is what ``tasky ... --json`` prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasky.states import FINISHED, Status
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    def wire(self) -> dict[str, Any]:
+        """The object as the server sent it (wire names, unknown fields kept)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+class WorkerInfo(_Wire):
+    name: str
+    description: str = ""
+    config_schema: dict[str, Any] = Field(default_factory=dict, alias="config_objects")
+    max_tasks: int | None = None
+    mode: str | None = None
+    actions: list[str] = Field(default_factory=list)
+    enabled: bool = True
+    usage: str | None = None
+    idempotent: bool | None = None
+    timeout: float | None = None
+    retries: int | None = None
+
+
+class TaskStatus(_Wire):
+    task_id: str = Field(alias="TaskId")
+    status: Status = Field(alias="Status")
+    progress: float | None = Field(default=None, alias="Progress")
+    progress_message: str | None = Field(default=None, alias="ProgressMessage")
+    error: str | None = Field(default=None, alias="Error")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class TaskSummary(_Wire):
+    task_id: str = Field(alias="TaskId")
+    status: Status = Field(alias="Status")
+    worker: str = Field(alias="Worker")
+    created_at: float = Field(alias="CreatedAt")
+    duration: str | None = Field(default=None, alias="Duration")
+    duration_seconds: float | None = Field(default=None, alias="DurationSeconds")
+    progress: float | None = Field(default=None, alias="Progress")
+    chain_id: str | None = Field(default=None, alias="ChainId")
+
+
+class TaskPage(_Wire):
+    tasks: list[TaskSummary] = Field(alias="Tasks")
+    next_cursor: str | None = Field(default=None, alias="NextCursor")
+
+
+class Task(_Wire):
+    """The whole task record (``GET /tasks/{id}``)."""
+
+    task_id: str = Field(alias="TaskId")
+    worker: str = Field(alias="Worker")
+    status: Status = Field(alias="Status")
+    config: dict[str, Any] = Field(default_factory=dict, alias="Config")
+    created_at: float = Field(alias="CreatedAt")
+    queued_at: float | None = Field(default=None, alias="QueuedAt")
+    started_at: float | None = Field(default=None, alias="StartedAt")
+    finished_at: float | None = Field(default=None, alias="FinishedAt")
+    duration: str | None = Field(default=None, alias="Duration")
+    duration_seconds: float | None = Field(default=None, alias="DurationSeconds")
+    attempt: int = Field(default=1, alias="Attempt")
+    attempts: list[dict[str, Any]] = Field(default_factory=list, alias="Attempts")
+    retries: int | None = Field(default=None, alias="Retries")
+    timeout: float | None = Field(default=None, alias="Timeout")
+    progress: float | None = Field(default=None, alias="Progress")
+    progress_message: str | None = Field(default=None, alias="ProgressMessage")
+    output: Any = Field(default=None, alias="Output")
+    error: str | None = Field(default=None, alias="Error")
+    chain_id: str | None = Field(default=None, alias="ChainId")
+    logs_dropped: int = Field(default=0, alias="LogsDropped")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class TaskResult(_Wire):
+    task_id: str = Field(alias="TaskId")
+    status: Status = Field(alias="Status")
+    output: Any = Field(default=None, alias="Output")
+    error: str | None = Field(default=None, alias="Error")
+
+
+class TaskUpdated(_Wire):
+    task_id: str = Field(alias="TaskId")
+    status: Status = Field(alias="Status")
+    config: dict[str, Any] = Field(default_factory=dict, alias="Config")
+
+
+class LogLine(_Wire):
+    seq: int = Field(alias="Seq")
+    time: float = Field(alias="Time")
+    line: str = Field(alias="Line")
+
+
+class LogPage(_Wire):
+    task_id: str = Field(alias="TaskId")
+    status: Status = Field(alias="Status")
+    lines: list[LogLine] = Field(alias="Lines")
+    next: int = Field(alias="Next")
+    dropped: int = Field(default=0, alias="Dropped")
+
+
+class WorkerStatistics(_Wire):
+    worker: str = Field(alias="Worker")
+    tasks_performed: int = Field(default=0, alias="TasksPerformed")
+    by_status: dict[str, int] = Field(default_factory=dict, alias="ByStatus")
+    total: int = Field(default=0, alias="Total")
+    failure_rate: float | None = Field(default=None, alias="FailureRate")
+    average_run_time_seconds: float | None = Field(default=None, alias="AverageRunTimeSeconds")
+    run_time_percentiles_seconds: dict[str, float | None] = Field(
+        default_factory=dict, alias="RunTimePercentilesSeconds"
+    )
+    average_queue_wait_seconds: float | None = Field(default=None, alias="AverageQueueWaitSeconds")
+    running_now: int = Field(default=0, alias="RunningNow")
+    queued_now: int = Field(default=0, alias="QueuedNow")
+
+
+class TaskStatistics(_Wire):
+    task_id: str = Field(alias="TaskId")
+    worker: str = Field(alias="Worker")
+    status: Status = Field(alias="Status")
+    attempts: int = Field(default=1, alias="Attempts")
+    queue_wait_seconds: float | None = Field(default=None, alias="QueueWaitSeconds")
+    run_time_seconds: float | None = Field(default=None, alias="RunTimeSeconds")
+    total_run_time_seconds: float | None = Field(default=None, alias="TotalRunTimeSeconds")

@@ -1,0 +1,294 @@
+"""``tasky.Client``: the blocking Python client."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from tasky.client import _calls as calls
+from tasky.client import models as m
+from tasky.client._sse import SSEDecoder
+from tasky.client._watch import LOG_PAGE, NoEvents, Step, Tracker
+from tasky.client.errors import ServerUnreachable, error_from_response
+
+T = TypeVar("T")
+
+
+class Client:
+    """Talks to one Tasky server.
+
+    ``url`` defaults to ``$TASKY_URL``, then http://127.0.0.1:8888; ``token`` to ``$TASKY_TOKEN``.
+    Every method raises a :class:`~tasky.client.errors.TaskyError` subclass when the server
+    refuses (NotFound, Conflict, ValidationFailed, Unauthorized, ...) or cannot be reached
+    (ServerUnreachable). Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        use_events: bool = True,
+    ) -> None:
+        self.url = calls.base_url(url)
+        self.timeout = timeout
+        self._use_events = use_events
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=calls.auth_headers(token),
+            timeout=timeout,
+            transport=transport,
+        )
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, call: calls.Call[T]) -> T:
+        try:
+            response = self._http.request(
+                call.method, call.path, params=call.params, json=call.json
+            )
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
+        return call.finish(response)
+
+    # -- workers --------------------------------------------------------------------------------
+    def workers(self) -> list[m.WorkerInfo]:
+        return self._send(calls.list_workers())
+
+    def worker(self, name: str | type[Any]) -> m.WorkerInfo:
+        """A worker's description, usage and config schema."""
+        return self._send(calls.worker_info(calls.worker_name(name)))
+
+    def worker_statistics(self, name: str | type[Any]) -> m.WorkerStatistics:
+        return self._send(calls.worker_statistics(calls.worker_name(name)))
+
+    def submit(
+        self,
+        worker: str | type[Any],
+        config: Mapping[str, Any] | BaseModel | None = None,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+    ) -> str:
+        """Create a task; returns its id. ``config`` is a dict or the worker's Config model."""
+        return self._send(
+            calls.submit(calls.worker_name(worker), calls.config_json(config), timeout, retries)
+        )
+
+    # -- tasks ----------------------------------------------------------------------------------
+    def get(self, task_id: str) -> m.Task:
+        return self._send(calls.get_task(task_id))
+
+    def status(self, task_id: str) -> m.TaskStatus:
+        return self._send(calls.status(task_id))
+
+    def result(self, task_id: str) -> m.TaskResult:
+        """A finished task's result; :class:`Conflict` while it has not finished."""
+        return self._send(calls.result(task_id))
+
+    def logs(self, task_id: str, *, after: int = 0, limit: int | None = None) -> m.LogPage:
+        """Log lines after ``after`` (pass the page's ``next`` to read on)."""
+        return self._send(calls.logs(task_id, after, limit))
+
+    def task_statistics(self, task_id: str) -> m.TaskStatistics:
+        return self._send(calls.task_statistics(task_id))
+
+    def cancel(self, task_id: str) -> m.TaskStatus:
+        """Cancel; a running task may still show Running while it stops (``wait`` for it)."""
+        return self._send(calls.cancel(task_id))
+
+    def pause(self, task_id: str) -> m.TaskStatus:
+        return self._send(calls.action(task_id, "pause"))
+
+    def resume(self, task_id: str) -> m.TaskStatus:
+        return self._send(calls.action(task_id, "resume"))
+
+    def run(self, task_id: str) -> m.TaskStatus:
+        """Run a finished task again (a new attempt)."""
+        return self._send(calls.action(task_id, "run"))
+
+    def update(self, task_id: str, config: Mapping[str, Any] | BaseModel) -> m.TaskUpdated:
+        """Replace the config of a task that has not started."""
+        return self._send(calls.update(task_id, calls.config_json(config)))
+
+    def list_tasks(
+        self,
+        *,
+        status: str | None = None,
+        worker: str | None = None,
+        chain: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        order: str = "asc",
+    ) -> m.TaskPage:
+        """One page of tasks; pass ``page.next_cursor`` as ``cursor`` for the next one."""
+        return self._send(
+            calls.list_tasks(
+                status=status, worker=worker, chain=chain, limit=limit, cursor=cursor, order=order
+            )
+        )
+
+    def iter_tasks(
+        self,
+        *,
+        status: str | None = None,
+        worker: str | None = None,
+        chain: str | None = None,
+        order: str = "asc",
+        page_size: int = 100,
+    ) -> Iterator[m.TaskSummary]:
+        """Every matching task, fetching page after page as the iteration goes."""
+        cursor: str | None = None
+        while True:
+            page = self.list_tasks(
+                status=status,
+                worker=worker,
+                chain=chain,
+                limit=page_size,
+                cursor=cursor,
+                order=order,
+            )
+            yield from page.tasks
+            if page.next_cursor is None or not page.tasks:
+                return
+            cursor = page.next_cursor
+
+    # -- following a task -----------------------------------------------------------------------
+    def wait(self, task_id: str, timeout: float | None = None) -> m.TaskStatus:
+        """Block until the task has finished; its final status (check ``.status``).
+
+        Uses the server's event stream, or polls when the server has none. Raises
+        :class:`WaitTimeout` after ``timeout`` seconds (the task keeps running).
+        """
+        last: m.TaskStatus | None = None
+        for update in self.watch(task_id, timeout=timeout):
+            last = update
+        assert last is not None  # watch always yields the final status
+        return last
+
+    def watch(self, task_id: str, timeout: float | None = None) -> Iterator[m.TaskStatus]:
+        """The task's status now, then each time it changes (progress included), until finished."""
+        for item in self.follow(task_id, timeout=timeout, logs=False):
+            if isinstance(item, m.TaskStatus):
+                yield item
+
+    def follow(
+        self, task_id: str, timeout: float | None = None, *, logs: bool = True
+    ) -> Iterator[m.TaskStatus | m.LogLine]:
+        """Status changes and (with ``logs``) log lines as they happen, until the task finishes.
+
+        The last item is always the task's final status.
+        """
+        tracker = Tracker(task_id, timeout, logs)
+        if self._use_events:
+            try:
+                yield from self._follow_events(tracker)
+                return
+            except NoEvents:
+                self._use_events = False
+        yield from self._follow_polling(tracker)
+
+    def _refresh(self, tracker: Tracker) -> Iterator[m.TaskStatus | m.LogLine]:
+        status = self.status(tracker.task_id)
+        if tracker.want_logs:
+            yield from self._new_logs(tracker)
+        if tracker.see(status):
+            yield status
+
+    def _new_logs(self, tracker: Tracker) -> Iterator[m.LogLine]:
+        while True:
+            page = self.logs(tracker.task_id, after=tracker.log_after, limit=LOG_PAGE)
+            yield from page.lines
+            tracker.log_after = page.next
+            if len(page.lines) < LOG_PAGE:
+                return
+
+    def _follow_polling(self, tracker: Tracker) -> Iterator[m.TaskStatus | m.LogLine]:
+        while True:
+            changed = False
+            for item in self._refresh(tracker):
+                changed = True
+                yield item
+            if tracker.finished:
+                return
+            tracker.check_deadline()
+            time.sleep(tracker.next_poll(changed))
+
+    def _follow_events(self, tracker: Tracker) -> Iterator[m.TaskStatus | m.LogLine]:
+        while True:
+            with self._event_stream(tracker) as lines:
+                # Subscribed first, then read the status: nothing can slip between the two.
+                yield from self._refresh(tracker)
+                if tracker.finished:
+                    return
+                decoder = SSEDecoder()
+                decoder.last_id = tracker.last_event_id
+                try:
+                    for line in lines:
+                        event = decoder.feed(line)
+                        # Keep-alives carry ids too: a reconnect resumes from the newest one.
+                        tracker.last_event_id = decoder.last_id
+                        if event is None:
+                            continue
+                        step = tracker.on_event(event.json())
+                        if step is Step.REFRESH:
+                            yield from self._refresh(tracker)
+                            if tracker.finished:
+                                return
+                        elif step is Step.CHANGED:
+                            assert tracker.current is not None
+                            yield tracker.current
+                        elif step is Step.LOGS:
+                            yield from self._new_logs(tracker)
+                        tracker.check_deadline()
+                    # The server ended the stream (restart, shutdown): reconnect after a pause.
+                    time.sleep(tracker.reconnect_pause())
+                except httpx.ReadTimeout:
+                    pass  # quiet for a while: reconnect, which re-reads the status
+                except (httpx.ReadError, httpx.RemoteProtocolError):
+                    time.sleep(tracker.reconnect_pause())
+            tracker.check_deadline()
+
+    @contextlib.contextmanager
+    def _event_stream(self, tracker: Tracker) -> Iterator[Iterator[str]]:
+        headers = {"Accept": "text/event-stream"}
+        if tracker.last_event_id:
+            headers["Last-Event-ID"] = tracker.last_event_id
+        timeout = httpx.Timeout(self.timeout, read=tracker.read_timeout())
+        request = self._http.build_request(
+            "GET", "/events", params={"task": tracker.task_id}, headers=headers, timeout=timeout
+        )
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
+        try:
+            if response.status_code in (404, 405):
+                raise NoEvents
+            if not response.is_success:
+                response.read()
+                raise error_from_response(response)
+            yield response.iter_lines()
+        finally:
+            response.close()
