@@ -1,0 +1,25 @@
+"""Chains (the seed's RuleChains): ordered steps of ordinary tasks with rules, durable and
+controllable. See docs/chains.md."""
+
+from __future__ import annotations
+
+from tasky.chains.model import ChainSpec, DefinitionError, GroupSpec, StepSpec
+from tasky.chains.routes import chain_routes, install
+from tasky.chains.runner import ChainConflict, ChainRunner
+from tasky.chains.store import ChainStore, SqliteChainStore, chain_store_for
+from tasky.chains.validate import check_definition
+
+__all__ = [
+    "ChainConflict",
+    "ChainRunner",
+    "ChainSpec",
+    "ChainStore",
+    "DefinitionError",
+    "GroupSpec",
+    "SqliteChainStore",
+    "StepSpec",
+    "chain_routes",
+    "chain_store_for",
+    "check_definition",
+    "install",
+]

@@ -1,0 +1,124 @@
+"""Deciding what a chain does next, from where its steps are now. Pure: no I/O.
+
+The runner calls :func:`decide` after every change and applies the answer, so the same code
+advances a chain in normal running, after a restart action and after a server crash.
+
+Rules: stages run in order. A stage starts when every step of the stage before it has finished.
+Its ``when`` is checked against whether the chain is *failing*: a step failed (or was canceled
+on its own) and its ``on_failure`` policy is ``stop``. ``success`` runs when it is not failing,
+``failure`` when it is, ``always`` in both cases. A stage whose rule says no is skipped. At the
+end the chain is Failed if it is failing, else Completed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tasky.chains.model import ChainSpec, StageInfo, StepSpec, When, step_policy
+from tasky.chains.records import StepRecord
+from tasky.states import Status
+from tasky.store.records import TaskRecord
+
+PENDING = "Pending"
+SKIPPED = "Skipped"
+TERMINAL = frozenset({"Completed", "Failed", "Canceled", SKIPPED})
+_NO_TASK_STATUS = {
+    "pending": PENDING,
+    "skipped": SKIPPED,
+    "failed": "Failed",
+    "canceled": "Canceled",
+}
+
+
+@dataclass(slots=True)
+class StepView:
+    """A step as the chain sees it now: definition, stored state and its task (if any)."""
+
+    spec: StepSpec
+    stage: StageInfo
+    record: StepRecord
+    task: TaskRecord | None
+
+    @property
+    def needs_rerun(self) -> bool:
+        """A restart asked for its task to run again and that has not happened yet."""
+        return (
+            self.record.state == "rerun"
+            and self.task is not None
+            and self.task.attempt < (self.record.rerun_attempt or 0)
+        )
+
+    @property
+    def needs_submit(self) -> bool:
+        """Pending, or recorded with a task id whose task was never created (a crash)."""
+        state = self.record.state
+        return state == "pending" or (state in ("submitted", "rerun") and self.task is None)
+
+    @property
+    def status(self) -> str:
+        state = self.record.state
+        if state in ("submitted", "rerun"):
+            if self.task is None:
+                return PENDING
+            if self.needs_rerun:
+                return Status.QUEUED.value
+            return self.task.status.value
+        return _NO_TASK_STATUS[state]
+
+    @property
+    def error(self) -> str | None:
+        if self.task is not None and self.record.state in ("submitted", "rerun"):
+            return self.task.error
+        return self.record.error
+
+    @property
+    def begun(self) -> bool:
+        return self.record.state != "pending"
+
+
+@dataclass(slots=True)
+class Plan:
+    skip: list[StepView] = field(default_factory=list)
+    submit: list[StepView] = field(default_factory=list)
+    rerun: list[StepView] = field(default_factory=list)
+    # Set when every stage has finished: Completed or Failed.
+    done: Status | None = None
+    # Failed or canceled steps so far, in order; ``fatal`` is the first that stops the chain.
+    failures: list[StepView] = field(default_factory=list)
+    fatal: StepView | None = None
+    # The steps of the last stage that ran (the default result of a completed chain).
+    last_ran: list[StepView] = field(default_factory=list)
+
+
+def runs(when: When, failing: bool) -> bool:
+    if when == "always":
+        return True
+    return failing if when == "failure" else not failing
+
+
+def decide(spec: ChainSpec, stages: list[StageInfo], views: dict[str, StepView]) -> Plan:
+    plan = Plan()
+    for stage in stages:
+        members = [views[step.name] for step in stage.steps]
+        if all(v.status in TERMINAL for v in members):
+            _account(spec, members, plan)
+            continue
+        if not any(v.begun for v in members) and not runs(stage.when, plan.fatal is not None):
+            plan.skip.extend(members)
+            continue
+        # The stage runs (or is running): start what has not started; then wait for all of it.
+        plan.submit = [v for v in members if v.needs_submit]
+        plan.rerun = [v for v in members if v.needs_rerun]
+        return plan
+    plan.done = Status.FAILED if plan.fatal is not None else Status.COMPLETED
+    return plan
+
+
+def _account(spec: ChainSpec, members: list[StepView], plan: Plan) -> None:
+    if any(v.status != SKIPPED for v in members):
+        plan.last_ran = members
+    for view in members:
+        if view.status in ("Failed", "Canceled"):
+            plan.failures.append(view)
+            if plan.fatal is None and step_policy(spec, view.spec) == "stop":
+                plan.fatal = view

@@ -1,0 +1,324 @@
+"""The chain routes under /tasky/v1, their OpenAPI entries, and how they plug into the app.
+
+``create_app`` adds :func:`chain_routes` to its routes and calls :func:`install` on its state:
+the chain service starts after the engine (a startup hook) and stops before it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+
+from tasky.api.body import read_json
+from tasky.api.openapi import Doc
+from tasky.api.responses import ApiError, JSONResponse
+from tasky.chains import schemas, views
+from tasky.chains.definitions import DefinitionReadOnly, Definitions
+from tasky.chains.model import ChainSpec, DefinitionError
+from tasky.chains.runner import ChainConflict, ChainRunner
+from tasky.chains.store import chain_store_for
+from tasky.chains.validate import check_definition
+from tasky.engine.engine import Engine
+from tasky.states import Status
+
+log = logging.getLogger("tasky.chains")
+
+PREFIX = "/tasky/v1"
+ACTIONS = ("cancel", "pause", "resume", "restart")
+MAX_PAGE = 1000
+
+
+class ChainService:
+    """What the routes use: the runner and the named definitions."""
+
+    def __init__(self, runner: ChainRunner, definitions: Definitions) -> None:
+        self.runner = runner
+        self.definitions = definitions
+
+
+def _service(request: Request) -> ChainService:
+    service: ChainService | None = getattr(request.app.state, "chains", None)
+    if service is None:
+        raise ApiError(501, "chains are not available with this server's store")
+    return service
+
+
+def _unprocessable(exc: DefinitionError) -> ApiError:
+    return ApiError(422, str(exc), Step=exc.step, Fields=exc.fields)
+
+
+async def _body(request: Request, *, empty: Any = None) -> Any:
+    limit: int = request.app.state.settings.max_body_bytes
+    return await read_json(request, limit, empty=empty)
+
+
+def _int_param(request: Request, name: str, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, f"query parameter {name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+# -- chains -----------------------------------------------------------------------------------
+async def create_chain(request: Request) -> JSONResponse:
+    service = _service(request)
+    raw = await _body(request)
+    values = raw.get("parameters") if isinstance(raw, dict) else None
+    try:
+        spec = check_definition(
+            raw,
+            service.runner.engine.registry,
+            parameters=values if isinstance(values, dict) else {},
+        )
+    except DefinitionError as exc:
+        raise _unprocessable(exc) from None
+    chain = await service.runner.create(spec, spec.parameters)
+    return _created(chain.id)
+
+
+def _created(chain_id: str) -> JSONResponse:
+    return JSONResponse(
+        {"ChainId": chain_id},
+        status_code=201,
+        headers={"Location": f"{PREFIX}/chains/{chain_id}"},
+    )
+
+
+async def list_chains(request: Request) -> JSONResponse:
+    service = _service(request)
+    status = None
+    raw_status = request.query_params.get("status")
+    if raw_status:
+        try:
+            status = Status(raw_status.capitalize())
+        except ValueError:
+            allowed = ", ".join(s.value for s in Status)
+            raise ApiError(400, f"unknown status {raw_status!r}; use one of {allowed}") from None
+    order = request.query_params.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise ApiError(400, "query parameter order must be asc or desc")
+    page = await service.runner.list_chains(
+        status=status,
+        limit=_int_param(request, "limit", 1, MAX_PAGE) or 100,
+        cursor=_int_param(request, "cursor", 0, 2**62),
+        descending=order == "desc",
+    )
+    return JSONResponse(
+        {
+            "Chains": [views.chain_summary(c) for c in page.chains],
+            "NextCursor": None if page.next_cursor is None else str(page.next_cursor),
+        }
+    )
+
+
+async def get_chain(request: Request) -> JSONResponse:
+    loaded = await _service(request).runner.load(request.path_params["id"])
+    return JSONResponse(views.chain_detail(loaded))
+
+
+async def chain_action(request: Request) -> JSONResponse:
+    runner = _service(request).runner
+    chain_id = request.path_params["id"]
+    await runner.get(chain_id)  # 404 before body errors
+    body = await _body(request)
+    action = body.get("action") if isinstance(body, dict) else None
+    if not isinstance(action, str) or action.lower() not in ACTIONS:
+        raise ApiError(
+            422, f'the body must be {{"action": one of {", ".join(ACTIONS)}}}', Fields=[]
+        )
+    try:
+        await runner.action(chain_id, action.lower())
+    except ChainConflict as exc:
+        raise ApiError(409, str(exc), Status=exc.current.value) from None
+    return JSONResponse(views.chain_detail(await runner.load(chain_id)))
+
+
+# -- named definitions ------------------------------------------------------------------------
+async def list_definitions(request: Request) -> JSONResponse:
+    found = await _service(request).definitions.list_definitions()
+    return JSONResponse({"Definitions": [views.definition_view(d, full=False) for d in found]})
+
+
+async def get_definition(request: Request) -> JSONResponse:
+    record = await _service(request).definitions.get(request.path_params["name"])
+    return JSONResponse(views.definition_view(record))
+
+
+async def put_definition(request: Request) -> JSONResponse:
+    definitions = _service(request).definitions
+    raw = await _body(request)
+    try:
+        created, record = await definitions.put(request.path_params["name"], raw)
+    except DefinitionError as exc:
+        raise _unprocessable(exc) from None
+    except DefinitionReadOnly as exc:
+        raise ApiError(409, str(exc)) from None
+    return JSONResponse(views.definition_view(record), status_code=201 if created else 200)
+
+
+async def delete_definition(request: Request) -> JSONResponse:
+    name = request.path_params["name"]
+    try:
+        await _service(request).definitions.delete(name)
+    except DefinitionReadOnly as exc:
+        raise ApiError(409, str(exc)) from None
+    return JSONResponse({"Name": name, "Deleted": True})
+
+
+async def start_definition(request: Request) -> JSONResponse:
+    service = _service(request)
+    name = request.path_params["name"]
+    await service.definitions.get(name)  # 404 before body errors
+    body = await _body(request, empty={})
+    if not isinstance(body, dict):
+        raise ApiError(422, 'the body must be {"parameters": {...}} (or empty)', Fields=[])
+    extra = sorted(set(body) - {"parameters"})
+    if extra:
+        raise ApiError(422, f"unknown field(s) {', '.join(extra)}; only parameters", Fields=[])
+    try:
+        spec, values = await service.definitions.prepare(name, body.get("parameters"))
+    except DefinitionError as exc:
+        raise _unprocessable(exc) from None
+    chain = await service.runner.create(spec, values, definition=name)
+    return _created(chain.id)
+
+
+_CHAIN_ERRORS = (404,)
+_BODY_ERRORS = (400, 413, 422)
+
+
+def _docs() -> list[tuple[str, str, Any, Doc]]:
+    tags = ("chains",)
+    return [
+        (
+            "POST",
+            "/chains",
+            create_chain,
+            Doc(
+                "Start a chain of steps (answers at once with its id)",
+                schemas.ChainCreated,
+                ok_code=201,
+                body=ChainSpec,
+                errors=_BODY_ERRORS,
+                tags=tags,
+            ),
+        ),
+        (
+            "GET",
+            "/chains",
+            list_chains,
+            Doc(
+                "List chains, oldest first, one page at a time",
+                schemas.ChainList,
+                errors=(400,),
+                query=(
+                    ("status", "string", "Only chains in this status."),
+                    ("limit", "integer", "Page size, 1 to 1000 (default 100)."),
+                    ("cursor", "string", "NextCursor of the previous page."),
+                    ("order", "string", "asc (default) or desc."),
+                ),
+                tags=tags,
+            ),
+        ),
+        (
+            "GET",
+            "/chains/{id}",
+            get_chain,
+            Doc(
+                "A chain's status, each step's status, task, timing and output, and its result",
+                schemas.ChainDetail,
+                errors=_CHAIN_ERRORS,
+                tags=tags,
+            ),
+        ),
+        (
+            "POST",
+            "/chains/{id}/actions",
+            chain_action,
+            Doc(
+                "cancel, pause, resume or restart (from the failed step) a chain",
+                schemas.ChainDetail,
+                body=schemas.ChainActionRequest,
+                errors=(400, 404, 409, 413, 422),
+                tags=tags,
+            ),
+        ),
+        (
+            "GET",
+            "/chain-definitions",
+            list_definitions,
+            Doc("List named chain definitions", schemas.DefinitionList, tags=tags),
+        ),
+        (
+            "GET",
+            "/chain-definitions/{name}",
+            get_definition,
+            Doc("A named chain definition", schemas.DefinitionDetail, errors=(404,), tags=tags),
+        ),
+        (
+            "PUT",
+            "/chain-definitions/{name}",
+            put_definition,
+            Doc(
+                "Save a named chain definition (201 when new, 200 when replaced)",
+                schemas.DefinitionDetail,
+                body=ChainSpec,
+                errors=(400, 409, 413, 422),
+                tags=tags,
+            ),
+        ),
+        (
+            "DELETE",
+            "/chain-definitions/{name}",
+            delete_definition,
+            Doc("Delete a named chain definition", None, errors=(404, 409), tags=tags),
+        ),
+        (
+            "POST",
+            "/chain-definitions/{name}/start",
+            start_definition,
+            Doc(
+                "Start a named chain definition with parameters",
+                schemas.ChainCreated,
+                ok_code=201,
+                body=schemas.StartRequest,
+                errors=(400, 404, 413, 422),
+                tags=tags,
+            ),
+        ),
+    ]
+
+
+def chain_routes() -> list[BaseRoute]:
+    return [Route(PREFIX + path, handler, methods=[method]) for method, path, handler, _ in _docs()]
+
+
+def install(state: Any) -> None:
+    """Document the routes and start/stop the chain service with the app (``app.state``)."""
+    state.extra_docs.extend((method, PREFIX + path, doc) for method, path, _, doc in _docs())
+
+    async def start(engine: Engine) -> None:
+        store = chain_store_for(engine.store)
+        if store is None:
+            log.warning("this store keeps no chains: the chain routes answer 501")
+            return
+        await store.open()
+        definitions = Definitions(store, engine.registry)
+        definitions.load_config(list(engine.settings.config_files))
+        runner = ChainRunner(engine, store)
+        state.chains = ChainService(runner, definitions)
+        await runner.start()
+
+    async def stop(engine: Engine) -> None:
+        service: ChainService | None = getattr(state, "chains", None)
+        if service is not None:
+            await service.runner.stop()
+            state.chains = None
+
+    state.startup_hooks.append(start)
+    state.shutdown_hooks.append(stop)

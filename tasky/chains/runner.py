@@ -1,0 +1,498 @@
+"""The chain runner: turns task status changes into the next steps, and controls whole chains.
+
+Every step is an ordinary task (``engine.submit(..., chain_id=...)``), so the engine's limits,
+queue, retries, logs and statistics apply unchanged. The runner listens to the engine's committed
+status changes; each change *kicks* the step's chain, and a per-chain pump re-reads the chain and
+applies :func:`tasky.chains.plan.decide`. Reading the truth from the store each time (rather than
+trusting the event) is what makes the same code correct after a crash.
+
+Exactly-once step creation: a step's task id is chosen and committed on the chain *before* the
+task is submitted with that id. After a crash the runner finds either the task (and follows it)
+or no task (and submits it under the recorded id): never a second task for one step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+from tasky import clock
+from tasky.chains.model import ChainSpec, StageInfo, stages_of
+from tasky.chains.plan import Plan, StepView, decide
+from tasky.chains.records import ChainPage, ChainRecord, StepRecord
+from tasky.chains.refs import RefError, render
+from tasky.chains.scope import Scope, failure_text
+from tasky.chains.store import ChainStore
+from tasky.engine.engine import Engine
+from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
+from tasky.ids import is_valid_id, new_id
+from tasky.states import ACTIVE, FINISHED, IllegalMove, Status
+
+log = logging.getLogger("tasky.chains")
+
+# A pass that settles steps at once (skips, refused submissions) re-plans; bounded for safety.
+_MAX_ROUNDS = 1000
+
+
+class ChainConflict(Exception):
+    """The chain's status does not allow this action (HTTP 409)."""
+
+    def __init__(self, current: Status, action: str) -> None:
+        super().__init__(f"the chain is {current.value}: cannot {action}")
+        self.current = current
+
+
+class Loaded:
+    """A chain read from the store with its parsed definition and its steps' views."""
+
+    def __init__(
+        self, chain: ChainRecord, spec: ChainSpec, stages: list[StageInfo], views: dict[str, Any]
+    ) -> None:
+        self.chain = chain
+        self.spec = spec
+        self.stages = stages
+        self.views: dict[str, StepView] = views
+
+    def plan(self) -> Plan:
+        return decide(self.spec, self.stages, self.views)
+
+    def ordered(self) -> list[StepView]:
+        return [self.views[s.name] for stage in self.stages for s in stage.steps]
+
+
+class ChainRunner:
+    def __init__(self, engine: Engine, store: ChainStore) -> None:
+        self.engine = engine
+        self.store = store
+        self._dirty: set[str] = set()
+        self._pumps: dict[str, asyncio.Task[None]] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._stopping = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Listen to the engine, then pick up what a previous run of the server left mid-way."""
+        self.engine.add_listener(self.on_task_status)
+        for chain_id in await self.store.ids_with_status([Status.RUNNING]):
+            self.kick(chain_id)
+        # A crash right after a cancel or pause was committed, before it reached the tasks.
+        for chain_id, task_id in await self.store.active_tasks_of([Status.CANCELED]):
+            log.info("chain %s was canceled: canceling its task %s", chain_id, task_id)
+            await self._quietly(self.engine.cancel(task_id))
+        for chain_id in await self.store.ids_with_status([Status.PAUSED]):
+            loaded = await self._load(chain_id)
+            await self._hold(loaded.ordered())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        pumps = list(self._pumps.values())
+        for pump in pumps:
+            pump.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+
+    def on_task_status(
+        self, task_id: str, worker: str, status: Status, chain_id: str | None
+    ) -> None:
+        """Engine listener: runs in the event loop after every committed status change."""
+        if chain_id is not None:
+            self.kick(chain_id)
+
+    def kick(self, chain_id: str) -> None:
+        """Have the chain re-planned soon; kicks that arrive meanwhile fold into one more pass."""
+        if self._stopping:
+            return
+        self._dirty.add(chain_id)
+        if chain_id not in self._pumps:
+            self._pumps[chain_id] = asyncio.ensure_future(self._pump(chain_id))
+
+    async def _pump(self, chain_id: str) -> None:
+        try:
+            while chain_id in self._dirty:
+                self._dirty.discard(chain_id)
+                async with self._locked(chain_id):
+                    try:
+                        await self._advance(chain_id)
+                    except Exception:
+                        log.exception("advancing chain %s failed", chain_id)
+        finally:
+            # No await between the loop's last check and this: a kick cannot fall in between.
+            self._pumps.pop(chain_id, None)
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, chain_id: str) -> AsyncIterator[None]:
+        """One actor per chain at a time (its pump, or an API action); locks are dropped when
+        nobody holds or waits for them."""
+        entry = self._locks.get(chain_id)
+        if entry is None:
+            entry = self._locks[chain_id] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                self._locks.pop(chain_id, None)
+
+    # -- reading --------------------------------------------------------------------------------
+    async def get(self, chain_id: str) -> ChainRecord:
+        chain = await self.store.get(chain_id) if is_valid_id(chain_id) else None
+        if chain is None:
+            raise NotFound(f"no chain with id {chain_id!r}")
+        return chain
+
+    async def load(self, chain_id: str) -> Loaded:
+        return await self._load(chain_id)
+
+    async def _load(self, chain_id: str) -> Loaded:
+        chain = await self.get(chain_id)
+        spec = ChainSpec.model_validate(chain.spec)
+        stages = stages_of(spec)
+        records = {r.name: r for r in await self.store.steps(chain.id)}
+        views: dict[str, StepView] = {}
+        for stage in stages:
+            for step in stage.steps:
+                record = records[step.name]
+                task = await self.engine.store.get(record.task_id) if record.task_id else None
+                views[step.name] = StepView(step, stage, record, task)
+        return Loaded(chain, spec, stages, views)
+
+    async def list_chains(
+        self,
+        *,
+        status: Status | None = None,
+        limit: int = 100,
+        cursor: int | None = None,
+        descending: bool = False,
+    ) -> ChainPage:
+        return await self.store.list_chains(
+            status=status, limit=limit, cursor=cursor, descending=descending
+        )
+
+    # -- creating -------------------------------------------------------------------------------
+    async def create(
+        self, spec: ChainSpec, parameters: dict[str, Any], *, definition: str | None = None
+    ) -> ChainRecord:
+        """Store a checked chain (acknowledged = durable) and start advancing it."""
+        chain = ChainRecord(
+            id=new_id(),
+            spec=spec.model_dump(mode="json"),
+            parameters=parameters,
+            status=Status.RUNNING,
+            created_at=clock.now(),
+            name=spec.name or definition,
+            definition=definition,
+        )
+        steps = [
+            StepRecord(chain.id, step.name, position)
+            for position, step in enumerate(s for stage in stages_of(spec) for s in stage.steps)
+        ]
+        await self.store.create(chain, steps)
+        self._publish(chain.id, Status.RUNNING, created=True)
+        self.kick(chain.id)
+        return chain
+
+    # -- advancing ------------------------------------------------------------------------------
+    async def _advance(self, chain_id: str) -> None:
+        for _ in range(_MAX_ROUNDS):
+            loaded = await self._load(chain_id)
+            if loaded.chain.status is not Status.RUNNING:
+                return  # paused or finished: nothing new starts
+            plan = loaded.plan()
+            now = clock.now()
+            for view in plan.skip:
+                view.record.state = "skipped"
+                view.record.decided_at = now
+            if plan.done is not None:
+                await self._finish(loaded, plan, [v.record for v in plan.skip])
+                return
+            await self.store.save_steps([v.record for v in plan.skip])
+            settled = bool(plan.skip)
+            for view in plan.rerun:
+                settled |= await self._rerun(view)
+            if plan.submit:
+                settled |= await self._submit(loaded, plan)
+            if not settled:
+                return
+
+    async def _submit(self, loaded: Loaded, plan: Plan) -> bool:
+        """Start the plan's steps; returns whether any of them settled at once (as Failed)."""
+        scope = Scope(loaded.chain, loaded.views, plan)
+        now = clock.now()
+        ready: list[tuple[StepView, Any]] = []
+        to_save: list[StepRecord] = []
+        failed: list[StepRecord] = []
+        for view in plan.submit:
+            try:
+                config = render(view.spec.config, scope.lookup)
+            except RefError as exc:
+                failed.append(_failed(view.record, f"a reference has no value: {exc}", now))
+                continue
+            if view.record.task_id is None or view.record.state == "pending":
+                view.record.task_id = new_id()
+                view.record.state = "submitted"
+                to_save.append(view.record)
+            ready.append((view, config))
+        # The ids are durable before any task exists: see the module docstring.
+        await self.store.save_steps(to_save + failed)
+        outcomes = await asyncio.gather(
+            *(self._submit_one(loaded.chain.id, view, config) for view, config in ready)
+        )
+        refused = [
+            _failed(view.record, error, now)
+            for (view, _), error in zip(ready, outcomes, strict=True)
+            if error is not None
+        ]
+        await self.store.save_steps(refused)
+        return bool(failed or refused)
+
+    async def _submit_one(self, chain_id: str, view: StepView, config: Any) -> str | None:
+        """Submit one step's task; the error text when it is refused."""
+        spec = view.spec
+        try:
+            await self.engine.submit(
+                spec.worker,
+                config,
+                timeout=spec.timeout,
+                retries=spec.retries,
+                chain_id=chain_id,
+                task_id=view.record.task_id,
+            )
+        except ValidationError as exc:
+            summary = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_context=False, include_input=False)
+            )
+            return f"invalid config for worker {spec.worker} (references filled in): {summary}"
+        except (NotFound, WorkerDisabled) as exc:
+            return str(exc)
+        return None
+
+    async def _rerun(self, view: StepView) -> bool:
+        """Run a restarted step's finished task again (its next attempt)."""
+        assert view.task is not None
+        try:
+            await self.engine.rerun(view.task.id)
+        except IllegalMove:
+            return False  # it is active again already (re-run by hand): follow it
+        except (NotFound, Unsupported) as exc:
+            await self.store.save_steps([_failed(view.record, str(exc), clock.now(), keep=True)])
+            return True
+        return False
+
+    async def _finish(self, loaded: Loaded, plan: Plan, skipped: list[StepRecord]) -> None:
+        status = plan.done
+        assert status is not None
+        error = failure_text(plan.fatal) if plan.fatal is not None else None
+        result = None
+        if status is Status.COMPLETED:
+            try:
+                result = self._result(loaded, plan)
+            except RefError as exc:
+                status, error = Status.FAILED, f"the chain's result: {exc}"
+        changed = await self.store.set_status(
+            loaded.chain.id,
+            [Status.RUNNING],
+            status,
+            fields={"finished_at": clock.now(), "error": error, "result": result},
+            steps=skipped,
+        )
+        if changed:
+            self._publish(loaded.chain.id, status)
+
+    def _result(self, loaded: Loaded, plan: Plan) -> Any:
+        if loaded.spec.result is not None:
+            return render(loaded.spec.result, Scope(loaded.chain, loaded.views, plan).lookup)
+        if not plan.last_ran:
+            return None
+        if not plan.last_ran[0].stage.parallel:
+            task = plan.last_ran[0].task
+            return task.result if task is not None else None
+        return {
+            v.spec.name: v.task.result
+            for v in plan.last_ran
+            if v.status == "Completed" and v.task is not None
+        }
+
+    # -- control --------------------------------------------------------------------------------
+    async def action(self, chain_id: str, action: str) -> ChainRecord:
+        handlers = {
+            "cancel": self.cancel,
+            "pause": self.pause,
+            "resume": self.resume,
+            "restart": self.restart,
+        }
+        if action not in handlers:
+            raise Unsupported(f"unknown action {action!r}; use one of {', '.join(handlers)}")
+        return await handlers[action](chain_id)
+
+    async def cancel(self, chain_id: str) -> ChainRecord:
+        """The chain ends Canceled: its unfinished tasks are canceled, later steps never start."""
+        async with self._locked(chain_id):
+            loaded = await self._load(chain_id)
+            _require(loaded.chain, "cancel", Status.RUNNING, Status.PAUSED)
+            now = clock.now()
+            never = []
+            for view in loaded.ordered():
+                if view.needs_submit or view.needs_rerun:
+                    view.record.state = "canceled"
+                    view.record.decided_at = now
+                    if view.task is None:
+                        view.record.task_id = None
+                    never.append(view.record)
+            await self._set_status(
+                loaded.chain,
+                [Status.RUNNING, Status.PAUSED],
+                Status.CANCELED,
+                "cancel",
+                fields={"finished_at": now, "error": "canceled"},
+                steps=never,
+            )
+            active = [v.task.id for v in loaded.ordered() if v.task is not None and _active(v)]
+            await asyncio.gather(*(self._quietly(self.engine.cancel(t)) for t in active))
+        return await self.get(chain_id)
+
+    async def pause(self, chain_id: str) -> ChainRecord:
+        """No new step starts; running steps pause where their worker can, queued ones wait."""
+        async with self._locked(chain_id):
+            loaded = await self._load(chain_id)
+            _require(loaded.chain, "pause", Status.RUNNING)
+            await self._set_status(loaded.chain, [Status.RUNNING], Status.PAUSED, "pause")
+            await self._hold(loaded.ordered())
+        return await self.get(chain_id)
+
+    async def resume(self, chain_id: str) -> ChainRecord:
+        async with self._locked(chain_id):
+            loaded = await self._load(chain_id)
+            _require(loaded.chain, "resume", Status.PAUSED)
+            await self._set_status(loaded.chain, [Status.PAUSED], Status.RUNNING, "resume")
+            paused = [
+                v.task.id
+                for v in loaded.ordered()
+                if v.task is not None and v.task.status is Status.PAUSED
+            ]
+            for task_id in paused:
+                await self._quietly(self.engine.resume(task_id))
+        self.kick(chain_id)
+        return await self.get(chain_id)
+
+    async def restart(self, chain_id: str) -> ChainRecord:
+        """Run a Failed or Canceled chain again from its first unfinished stage.
+
+        Steps that completed keep their results; the failed or canceled steps of that stage run
+        their task again (next attempt); later steps start over.
+        """
+        async with self._locked(chain_id):
+            loaded = await self._load(chain_id)
+            _require(loaded.chain, "restart", Status.FAILED, Status.CANCELED)
+            resets = _restart_steps(loaded)
+            await self._set_status(
+                loaded.chain,
+                [Status.FAILED, Status.CANCELED],
+                Status.RUNNING,
+                "restart",
+                fields={
+                    "finished_at": None,
+                    "error": None,
+                    "result": None,
+                    "restarts": loaded.chain.restarts + 1,
+                },
+                steps=resets,
+            )
+        self.kick(chain_id)
+        return await self.get(chain_id)
+
+    async def _set_status(
+        self,
+        chain: ChainRecord,
+        expected: list[Status],
+        new: Status,
+        action: str,
+        *,
+        fields: dict[str, Any] | None = None,
+        steps: Iterable[StepRecord] = (),
+    ) -> None:
+        changed = await self.store.set_status(
+            chain.id, expected, new, fields=fields, steps=list(steps)
+        )
+        if not changed:
+            raise ChainConflict((await self.get(chain.id)).status, action)
+        self._publish(chain.id, new)
+
+    async def _hold(self, views: list[StepView]) -> None:
+        """Pause the chain's unfinished tasks (a worker that cannot pause keeps running)."""
+        for view in views:
+            if view.task is not None and view.task.status in (Status.QUEUED, Status.RUNNING):
+                await self._quietly(self.engine.pause(view.task.id))
+
+    async def _quietly(self, call: Any) -> None:
+        """A control call on a task that may have moved on meanwhile (or cannot do it)."""
+        try:
+            await call
+        except (IllegalMove, Unsupported, NotFound) as exc:
+            log.debug("chain control skipped: %s", exc)
+
+    def _publish(self, chain_id: str, status: Status, *, created: bool = False) -> None:
+        kind = "chain.created" if created else "chain.status"
+        self.engine.events.publish(kind, chain=chain_id, status=status.value)
+
+
+def _require(chain: ChainRecord, action: str, *allowed: Status) -> None:
+    if chain.status not in allowed:
+        raise ChainConflict(chain.status, action)
+
+
+def _active(view: StepView) -> bool:
+    return view.task is not None and view.task.status in ACTIVE and not view.needs_rerun
+
+
+def _failed(record: StepRecord, error: str, now: float, *, keep: bool = False) -> StepRecord:
+    """The step could not start: Failed without a task (``keep``: its old task stays linked)."""
+    record.state = "failed"
+    record.error = error
+    record.decided_at = now
+    if not keep:
+        record.task_id = None
+    return record
+
+
+def _restart_steps(loaded: Loaded) -> list[StepRecord]:
+    start = next(
+        (
+            stage
+            for stage in loaded.stages
+            if any(loaded.views[s.name].status not in ("Completed", "Skipped") for s in stage.steps)
+        ),
+        None,
+    )
+    if start is None:
+        return []
+    resets = []
+    for stage in loaded.stages[start.index :]:
+        for step in stage.steps:
+            view = loaded.views[step.name]
+            record = view.record
+            if stage is start and view.status == "Completed":
+                continue  # done work stays done
+            record.error = None
+            record.decided_at = None
+            if stage is start and view.task is not None:
+                if view.task.status in FINISHED:
+                    record.state = "rerun"
+                    record.rerun_attempt = view.task.attempt + 1
+                else:
+                    record.state = "submitted"  # still running (it could not be stopped)
+            else:
+                if view.task is not None and record.task_id is not None:
+                    record.history.append(record.task_id)
+                record.state = "pending"
+                record.task_id = None
+                record.rerun_attempt = None
+            resets.append(record)
+    return resets

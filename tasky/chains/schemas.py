@@ -1,0 +1,87 @@
+"""Pydantic models of the chain routes' wire shapes, for the OpenAPI document (and tests)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ChainCreated(BaseModel):
+    ChainId: str = Field(pattern=r"^[0-9a-f]{32}$")
+
+
+class ChainSummary(_Open):
+    ChainId: str
+    Name: str | None
+    Definition: str | None = Field(description="The named definition it was started from.")
+    Status: str = Field(description="Running, Paused, Completed, Failed or Canceled.")
+    CreatedAt: float
+    FinishedAt: float | None
+    Restarts: int
+    Error: str | None
+    Duration: str | None = None
+
+
+class ChainList(BaseModel):
+    Chains: list[ChainSummary]
+    NextCursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end."
+    )
+
+
+class StepStatus(_Open):
+    Name: str
+    Stage: int = Field(description="Position of its stage (a step or a parallel group).")
+    Group: str | None = Field(description="The parallel group it belongs to, if any.")
+    Worker: str
+    When: str
+    Status: str = Field(
+        description="Pending, Queued, Running, Paused, Completed, Failed, Canceled or Skipped."
+    )
+    TaskId: str | None
+    Attempt: int | None
+    StartedAt: float | None
+    FinishedAt: float | None
+    Duration: str | None
+    Error: str | None
+    Output: Any = Field(description="The task's Output once it has completed.")
+    PreviousTaskIds: list[str] = Field(description="Tasks this step ran before a restart.")
+
+
+class ChainDetail(ChainSummary):
+    Parameters: dict[str, Any]
+    OnFailure: str
+    Result: Any = Field(description="What a Completed chain returns.")
+    Steps: list[StepStatus]
+
+
+class ChainActionRequest(BaseModel):
+    action: Literal["cancel", "pause", "resume", "restart"]
+
+
+class StartRequest(BaseModel):
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Values overriding the definition's defaults."
+    )
+
+
+class DefinitionSummary(_Open):
+    Name: str
+    Source: str = Field(description="'api', or the config file it comes from.")
+    Description: str
+    Parameters: dict[str, Any]
+    CreatedAt: float
+    UpdatedAt: float
+
+
+class DefinitionDetail(DefinitionSummary):
+    Definition: dict[str, Any]
+
+
+class DefinitionList(BaseModel):
+    Definitions: list[DefinitionSummary]

@@ -1,0 +1,79 @@
+"""How chains look on the wire (field names in the style of the seed: ChainId, Status, ...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasky import clock
+from tasky.chains.plan import StepView
+from tasky.chains.records import ChainRecord, DefinitionRecord
+from tasky.chains.runner import Loaded
+from tasky.states import FINISHED
+
+
+def chain_summary(chain: ChainRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "ChainId": chain.id,
+        "Name": chain.name,
+        "Definition": chain.definition,
+        "Status": chain.status.value,
+        "CreatedAt": chain.created_at,
+        "FinishedAt": chain.finished_at,
+        "Restarts": chain.restarts,
+        "Error": chain.error,
+    }
+    if chain.status in FINISHED and chain.finished_at is not None:
+        seconds = max(chain.finished_at - chain.created_at, 0.0)
+        out["Duration"] = clock.go_duration(seconds)
+        out["DurationSeconds"] = seconds
+    return out
+
+
+def chain_detail(loaded: Loaded) -> dict[str, Any]:
+    out = chain_summary(loaded.chain)
+    out["Parameters"] = loaded.chain.parameters
+    out["OnFailure"] = loaded.spec.on_failure
+    out["Result"] = loaded.chain.result
+    out["Steps"] = [step_view(v) for v in loaded.ordered()]
+    return out
+
+
+def step_view(view: StepView) -> dict[str, Any]:
+    task = view.task if view.record.state in ("submitted", "rerun") else None
+    out: dict[str, Any] = {
+        "Name": view.spec.name,
+        "Stage": view.stage.index,
+        "Group": view.stage.name if view.stage.parallel else None,
+        "Worker": view.spec.worker,
+        "When": view.stage.when,
+        "Status": view.status,
+        "TaskId": view.record.task_id if view.task is not None else None,
+        "Attempt": task.attempt if task is not None else None,
+        "QueuedAt": task.queued_at if task is not None else None,
+        "StartedAt": task.started_at if task is not None else None,
+        "FinishedAt": task.finished_at if task is not None else view.record.decided_at,
+        "Duration": None,
+        "DurationSeconds": None,
+        "Error": view.error,
+        "Output": task.result if task is not None and view.status == "Completed" else None,
+        "PreviousTaskIds": list(view.record.history),
+    }
+    if task is not None and task.started_at is not None and task.finished_at is not None:
+        seconds = max(task.finished_at - task.started_at, 0.0)
+        out["Duration"] = clock.go_duration(seconds)
+        out["DurationSeconds"] = seconds
+    return out
+
+
+def definition_view(record: DefinitionRecord, *, full: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "Name": record.name,
+        "Source": record.source,
+        "Description": record.spec.get("description") or "",
+        "Parameters": record.spec.get("parameters") or {},
+        "CreatedAt": record.created_at,
+        "UpdatedAt": record.updated_at,
+    }
+    if full:
+        out["Definition"] = record.spec
+    return out
