@@ -297,6 +297,11 @@ def create_app(
             app=StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
         ),
     ]
+    # Imported here, not at the top: tasky.chains itself imports the API's helpers.
+    from tasky.chains.routes import chain_routes
+    from tasky.chains.routes import install as install_chains
+
+    routes += chain_routes()
     for extra in extra_routes or []:
         routes += extra()
 
@@ -318,6 +323,7 @@ def create_app(
     starlette.state.startup_hooks = []
     starlette.state.shutdown_hooks = []
     starlette.state.extra_docs = []
+    install_chains(starlette.state)  # chain service hooks and OpenAPI entries
     asgi: ASGIApp = _normalise_path(starlette)
     if settings.token:
         asgi = _require_token(asgi, settings.token)
