@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import uvicorn
 
-from tasky.api import create_app
+from tasky.api import TaskyApp, create_app
+from tasky.api.events import end_streams
 from tasky.config_file import load_workers
 from tasky.settings import Settings
 from tasky.store import SqliteStore
@@ -58,4 +60,16 @@ def serve(settings: Settings) -> None:
         settings.port,
         settings.data_dir,
     )
-    uvicorn.Server(config).run()
+    _Server(config, app).run()
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, app: TaskyApp) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Open event streams never end by themselves and would hold the graceful shutdown for its
+        # whole timeout: end them first, then let uvicorn drain what is left.
+        end_streams(getattr(self._app.state, "engine", None))
+        await super().shutdown(sockets)

@@ -17,7 +17,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tasky.api import handlers, metrics, schemas
+from tasky import ui
+from tasky.api import events, handlers, metrics, schemas, throughput
 from tasky.api.openapi import SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
 from tasky.api.responses import ApiError, JSONResponse, error_response
 from tasky.engine.engine import Engine
@@ -297,6 +298,8 @@ def create_app(
             app=StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
         ),
     ]
+    # Live events, the throughput read behind the statistics chart, and the web page.
+    routes += events.routes() + throughput.routes() + ui.routes()
     # Imported here, not at the top: tasky.chains itself imports the API's helpers.
     from tasky.chains.routes import chain_routes
     from tasky.chains.routes import install as install_chains
@@ -322,7 +325,7 @@ def create_app(
     starlette.state.registry = registry
     starlette.state.startup_hooks = []
     starlette.state.shutdown_hooks = []
-    starlette.state.extra_docs = []
+    starlette.state.extra_docs = events.docs() + throughput.docs()
     install_chains(starlette.state)  # chain service hooks and OpenAPI entries
     asgi: ASGIApp = _normalise_path(starlette)
     if settings.token:

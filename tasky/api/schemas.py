@@ -50,6 +50,8 @@ class TaskSummary(_Open):
     Status: str
     Worker: str
     CreatedAt: float
+    StartedAt: float | None = Field(default=None, description="Start of the current attempt.")
+    FinishedAt: float | None = None
     Duration: str | None = Field(default=None, description="Go-style duration, once finished.")
     Progress: float | None = None
 

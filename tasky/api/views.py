@@ -24,6 +24,9 @@ def task_summary(record: TaskRecord) -> dict[str, Any]:
         "Status": record.status.value,
         "Worker": record.worker,
         "CreatedAt": record.created_at,
+        # The page ticks the duration of running tasks and tells a paused-in-queue task apart.
+        "StartedAt": record.started_at,
+        "FinishedAt": record.finished_at,
     }
     if record.status in FINISHED and record.started_at is not None:
         seconds = _duration_seconds(record)

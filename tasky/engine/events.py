@@ -7,7 +7,6 @@ Last-Event-ID gets what it missed while that is still retained.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from typing import Any
 
@@ -36,7 +35,7 @@ class EventHub:
             except asyncio.QueueFull:
                 # A subscriber that cannot keep up is dropped; it reconnects with Last-Event-ID.
                 self._subscribers.discard(q)
-                q.put_nowait(None) if not q.full() else None
+                _end(q)
 
     def subscribe(self) -> asyncio.Queue[tuple[int, Event] | None]:
         q: asyncio.Queue[tuple[int, Event] | None] = asyncio.Queue(self._queue_size)
@@ -52,6 +51,14 @@ class EventHub:
 
     def close(self) -> None:
         for q in list(self._subscribers):
-            with contextlib.suppress(asyncio.QueueFull):
-                q.put_nowait(None)
+            _end(q)
         self._subscribers.clear()
+
+
+def _end(q: asyncio.Queue[tuple[int, Event] | None]) -> None:
+    """Put the end marker even into a full queue by emptying it: the reader reconnects with the
+    id of the last event it did see and gets the rest again from the history."""
+    if q.full():
+        while not q.empty():
+            q.get_nowait()
+    q.put_nowait(None)

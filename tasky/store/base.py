@@ -96,6 +96,12 @@ class Store(Protocol):
 
     async def worker_stats(self, worker: str) -> WorkerStats: ...
 
+    async def finished_per_minute(
+        self, worker: str, since_minute: int
+    ) -> list[tuple[int, str, int]]:
+        """(minute, outcome status, count) of attempts that ran and ended, from ``since_minute``
+        on (a minute is ``int(finished_at // 60)``), oldest first."""
+
     async def ids_with_status(
         self, statuses: Sequence[Status]
     ) -> list[tuple[str, str, Status, float | None]]:

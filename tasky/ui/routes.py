@@ -1,0 +1,89 @@
+"""Routes of the web page: the page, its static files, its metadata, and / -> the page.
+
+The page is plain HTML, CSS and JavaScript modules shipped inside the package. It talks to the
+public API only; what it must know about the server (the state machine's allowed actions, whether
+chains exist) comes from ``meta.json`` so the page cannot drift from the Python code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tasky import __version__
+from tasky.api.responses import JSONResponse
+from tasky.states import ACTION_SOURCES, FINISHED, Status
+
+STATIC = Path(__file__).parent / "static"
+PAGE_PATH = "/tasky/ui"
+
+# No inline script or style anywhere: task output is untrusted, so even an HTML injection that
+# slipped through could neither run script nor load anything from elsewhere.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # Revalidate (ETag) on every load: an upgraded server never runs an old script.
+    "Cache-Control": "no-cache",
+}
+
+
+def _with_headers(app: ASGIApp) -> ASGIApp:
+    extra = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k for k, _ in extra}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + extra}
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return wrapped
+
+
+def routes() -> list[BaseRoute]:
+    page = (STATIC / "index.html").read_bytes()
+
+    async def index(request: Request) -> Response:
+        return Response(page, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+
+    async def to_page(request: Request) -> Response:
+        return RedirectResponse(PAGE_PATH, status_code=307)
+
+    async def meta(request: Request) -> JSONResponse:
+        chains = any(
+            getattr(r, "path", "").startswith("/tasky/v1/chains") for r in request.app.routes
+        )
+        return JSONResponse(
+            {
+                "Version": __version__,
+                "Statuses": [s.value for s in Status],
+                "Finished": sorted(s.value for s in FINISHED),
+                "ActionSources": {
+                    a: sorted(s.value for s in src) for a, src in ACTION_SOURCES.items()
+                },
+                "Chains": chains,
+            },
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    return [
+        Route("/", to_page, methods=["GET"]),
+        Route(PAGE_PATH, index, methods=["GET"]),
+        Route(PAGE_PATH + "/meta.json", meta, methods=["GET"]),
+        Mount(PAGE_PATH + "/static", app=_with_headers(StaticFiles(directory=STATIC))),
+    ]

@@ -1,0 +1,59 @@
+// Numbers and times for people.
+
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "—";
+  if (seconds < 0) seconds = 0;
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${Math.round(seconds % 60)} s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60} min`;
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+export function shortDuration(seconds) {
+  if (seconds < 1) return `${+(seconds * 1000).toPrecision(2)}ms`;
+  if (seconds < 60) return `${+seconds.toPrecision(2)}s`;
+  if (seconds < 3600) return `${+(seconds / 60).toPrecision(2)}m`;
+  return `${+(seconds / 3600).toPrecision(2)}h`;
+}
+
+export function time(ts) {
+  if (!ts) return "—";
+  const date = new Date(ts * 1000);
+  const today = new Date();
+  const sameDay = date.toDateString() === today.toDateString();
+  const clock = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  if (sameDay) return clock;
+  return `${date.toLocaleDateString([], { month: "short", day: "numeric" })} ${clock}`;
+}
+
+export function fullTime(ts) {
+  return ts ? new Date(ts * 1000).toLocaleString() : "";
+}
+
+export function ago(ts) {
+  if (!ts) return "—";
+  const seconds = Math.max(0, Date.now() / 1000 - ts);
+  if (seconds < 5) return "just now";
+  if (seconds < 60) return `${Math.floor(seconds)} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return time(ts);
+}
+
+export function percent(fraction) {
+  if (fraction === null || fraction === undefined) return "—";
+  const value = fraction * 100;
+  return `${value < 10 && value > 0 ? value.toFixed(1) : Math.round(value)}%`;
+}
+
+export function shortId(id) {
+  return id ? id.slice(0, 8) : "";
+}
+
+export function count(n) {
+  return (n || 0).toLocaleString();
+}

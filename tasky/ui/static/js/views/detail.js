@@ -1,0 +1,280 @@
+// One task: status and actions, progress, config (editable while it has not started), result or
+// error, live logs, attempts and timings.
+
+import { api, ApiError } from "../api.js";
+import { actionButtons, progressBar, statusBadge } from "../actions.js";
+import { copyButton, h, prettyJson, replace, throttle, toast } from "../dom.js";
+import * as fmt from "../format.js";
+import { schemaForm } from "../form.js";
+import { loadWorkers, onEvent, workerNamed } from "../state.js";
+
+const LOG_PAGE = 1000;
+
+function card(title, body, extra) {
+  return h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, title), extra), body);
+}
+
+function kv(pairs) {
+  return h(
+    "dl",
+    { class: "kv" },
+    pairs.map(([key, value]) => [h("dt", null, key), h("dd", null, value)]),
+  );
+}
+
+export async function mountDetail(main, taskId) {
+  await loadWorkers();
+  let task = null;
+  let editing = false;
+  let logNext = 0;
+  let logCount = 0;
+
+  const head = h("div", { class: "detail-head" });
+  const progress = h("div", { class: "detail-progress" });
+  const timings = h("div");
+  const config = h("div");
+  const output = h("div", { id: "task-output" });
+  const attempts = h("div");
+  const logBox = h("pre", { class: "logs", id: "task-logs", tabindex: "0", "aria-label": "Logs" });
+  const logInfo = h("span", { class: "muted small-text" });
+  const follow = h("input", { type: "checkbox", id: "follow-logs" });
+  follow.checked = true;
+  const configCard = card("Config", config);
+  const resultCard = card("Result", output);
+
+  replace(
+    main,
+    h(
+      "section",
+      { class: "view detail", id: "task-detail" },
+      h("a", { href: "#/tasks", class: "back" }, "← All tasks"),
+      head,
+      progress,
+      h(
+        "div",
+        { class: "detail-grid" },
+        h("div", { class: "stack" }, resultCard, card("Logs", logBox, h("span", { class: "row" }, logInfo, h("label", { class: "inline small-text" }, follow, "Follow")))),
+        h("div", { class: "stack" }, card("Timings", timings), configCard, card("Attempts", attempts)),
+      ),
+    ),
+  );
+
+  function drawHead() {
+    replace(
+      head,
+      h(
+        "div",
+        { class: "title-row" },
+        h("h1", null, task.Worker, " ", h("span", { class: "muted mono id" }, fmt.shortId(task.TaskId))),
+        statusBadge(task.Status),
+        h("span", { class: "spacer" }),
+        actionButtons(task, { onDone: (status) => status && refresh() }),
+      ),
+      h("p", { class: "muted mono small-text" }, task.TaskId, " ", copyButton(task.TaskId, "Copy id")),
+    );
+    const running = task.Status === "Running" || task.Status === "Paused";
+    const hasProgress = task.Progress !== null && task.Progress !== undefined;
+    progress.hidden = !running && !hasProgress;
+    replace(
+      progress,
+      progressBar(task.Progress, task.Status),
+      h(
+        "span",
+        { class: "progress-text", id: "progress-text" },
+        hasProgress ? fmt.percent(task.Progress) : "",
+        task.ProgressMessage ? ` · ${task.ProgressMessage}` : "",
+      ),
+    );
+  }
+
+  function drawTimings() {
+    const wait = task.StartedAt && task.QueuedAt ? task.StartedAt - task.QueuedAt : null;
+    replace(
+      timings,
+      kv([
+        ["Created", fmt.fullTime(task.CreatedAt)],
+        ["Queued", fmt.fullTime(task.QueuedAt) || "—"],
+        ["Started", fmt.fullTime(task.StartedAt) || "—"],
+        ["Finished", fmt.fullTime(task.FinishedAt) || "—"],
+        ["Run time", h("span", { class: "duration" }, fmt.duration(runSeconds()))],
+        ["Waited in queue", wait === null ? "—" : fmt.duration(wait)],
+        ["Attempt", `${task.Attempt} of ${task.Retries + 1}`],
+        ["Timeout", task.Timeout ? fmt.duration(task.Timeout) : "none"],
+        ...(task.ChainId ? [["Chain", h("a", { href: `#/chains/${task.ChainId}`, class: "mono" }, fmt.shortId(task.ChainId))]] : []),
+      ]),
+    );
+  }
+
+  function runSeconds() {
+    if (!task.StartedAt) return null;
+    return Math.max(0, (task.FinishedAt || Date.now() / 1000) - task.StartedAt);
+  }
+
+  function canEdit() {
+    return task.Status === "Queued" || (task.Status === "Paused" && !task.StartedAt);
+  }
+
+  function drawConfig() {
+    if (editing) return;
+    const button = canEdit()
+      ? h("button", { type: "button", class: "ghost small", id: "edit-config" }, "Edit")
+      : null;
+    if (button) button.addEventListener("click", startEdit);
+    replace(config, h("pre", { class: "json" }, prettyJson(task.Config)));
+    const headNode = configCard.querySelector(".card-head");
+    headNode.querySelector("#edit-config")?.remove();
+    if (button) headNode.append(button);
+  }
+
+  function startEdit() {
+    const worker = workerNamed(task.Worker);
+    if (!worker) return;
+    editing = true;
+    configCard.querySelector("#edit-config")?.remove();
+    const form = schemaForm(worker.config_objects || {}, { values: task.Config, idPrefix: "edit-" });
+    const save = h("button", { type: "submit", class: "primary" }, "Save config");
+    const cancel = h("button", { type: "button", class: "ghost" }, "Discard");
+    const element = h("form", { class: "task-form", novalidate: true }, form.element, h("div", { class: "row end" }, cancel, save));
+    cancel.addEventListener("click", () => {
+      editing = false;
+      drawConfig();
+    });
+    element.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const { value, problems } = form.read();
+      if (problems.length) return form.showErrors(problems);
+      save.disabled = true;
+      try {
+        await api(`/tasks/${task.TaskId}`, { method: "PUT", body: value });
+        toast("Config saved");
+        editing = false;
+        await refresh();
+      } catch (error) {
+        if (error instanceof ApiError) form.showErrors(error.fields, error.message);
+        else throw error;
+      } finally {
+        save.disabled = false;
+      }
+    });
+    replace(config, element);
+  }
+
+  function drawOutput() {
+    const parts = [];
+    if (task.Error) parts.push(h("div", { class: "error-box", id: "task-error" }, h("strong", null, "Error: "), task.Error));
+    if (task.Status === "Completed") {
+      const text = prettyJson(task.Output);
+      parts.push(h("div", { class: "row end" }, copyButton(text)), h("pre", { class: "json output" }, text));
+    } else if (!task.Error) {
+      parts.push(h("p", { class: "muted" }, task.Status === "Canceled" ? "Canceled before it finished." : "Not finished yet."));
+    }
+    replace(output, parts);
+    resultCard.querySelector("h2").textContent = task.Status === "Completed" ? "Result" : task.Error ? "Error" : "Result";
+  }
+
+  function drawAttempts() {
+    const list = task.Attempts || [];
+    if (!list.length) {
+      replace(attempts, h("p", { class: "muted" }, "No attempt has ended yet."));
+      return;
+    }
+    replace(
+      attempts,
+      h(
+        "table",
+        { class: "mini" },
+        h("thead", null, h("tr", null, ["#", "Status", "Started", "Run time", "Error"].map((t) => h("th", null, t)))),
+        h(
+          "tbody",
+          null,
+          list.map((a) =>
+            h(
+              "tr",
+              null,
+              h("td", null, String(a.Attempt)),
+              h("td", null, statusBadge(a.Status)),
+              h("td", null, fmt.time(a.StartedAt)),
+              h("td", null, a.StartedAt && a.FinishedAt ? fmt.duration(a.FinishedAt - a.StartedAt) : "—"),
+              h("td", { class: "wrap" }, a.Error || ""),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  async function refresh() {
+    try {
+      task = await api(`/tasks/${taskId}`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) {
+        replace(main, h("section", { class: "view" }, h("h1", null, "No such task"), h("p", { class: "muted" }, error.message), h("a", { href: "#/tasks" }, "← All tasks")));
+        return false;
+      }
+      throw error;
+    }
+    drawHead();
+    drawTimings();
+    drawConfig();
+    drawOutput();
+    drawAttempts();
+    return true;
+  }
+
+  async function loadLogs() {
+    for (let i = 0; i < 20; i++) {
+      const page = await api(`/tasks/${taskId}/logs`, { query: { after: logNext, limit: LOG_PAGE } });
+      if (page.Lines.length) {
+        const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 8;
+        const text = page.Lines.map((line) => `${fmt.time(line.Time)}  ${line.Line}\n`).join("");
+        logBox.append(document.createTextNode(text));
+        logCount += page.Lines.length;
+        if (follow.checked && atBottom) logBox.scrollTop = logBox.scrollHeight;
+      }
+      logNext = page.Next;
+      const dropped = page.Dropped ? ` (${fmt.count(page.Dropped)} older lines dropped)` : "";
+      logInfo.textContent = `${fmt.count(logCount)} lines${dropped}`;
+      logBox.classList.toggle("empty-logs", logCount === 0);
+      if (page.Lines.length < LOG_PAGE) return;
+    }
+  }
+
+  const logsSoon = throttle(() => loadLogs().catch(() => {}), 300);
+  const refreshSoon = throttle(() => refresh().catch(() => {}), 400);
+
+  const stop = onEvent((event) => {
+    if (event.type === "stream.reset") {
+      refreshSoon();
+      logsSoon();
+      return;
+    }
+    if (event.task !== taskId || !task) return;
+    if (event.type === "task.progress") {
+      task.Progress = event.progress;
+      task.ProgressMessage = event.message;
+      drawHead();
+    } else if (event.type === "task.log") {
+      logsSoon();
+    } else if (event.type === "task.status") {
+      task.Status = event.status;
+      drawHead();
+      refreshSoon();
+      logsSoon();
+    }
+  });
+
+  const ticker = setInterval(() => {
+    if (task && (task.Status === "Running" || task.Status === "Paused")) {
+      const node = timings.querySelector(".duration");
+      if (node) node.textContent = fmt.duration(runSeconds());
+    }
+  }, 1000);
+
+  if (await refresh()) await loadLogs();
+  return () => {
+    stop();
+    logsSoon.cancel();
+    refreshSoon.cancel();
+    clearInterval(ticker);
+  };
+}
