@@ -41,7 +41,9 @@ def worker_processes(parent: psutil.Process | None = None) -> list[psutil.Proces
     return found
 
 
-async def task_group(client: httpx.AsyncClient, task_id: str, children: int) -> list[psutil.Process]:
+async def task_group(
+    client: httpx.AsyncClient, task_id: str, children: int
+) -> list[psutil.Process]:
     """The leader and its ``children`` of a running Burn task, once they all exist."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

@@ -119,6 +119,27 @@ def text_of(raw: bytes) -> str:
     return raw.decode("utf-8", "replace").rstrip("\r")
 
 
+async def finish_child(
+    handle: ChildHandle, proc: asyncio.subprocess.Process, readers: Sequence[asyncio.Task[Any]]
+) -> int:
+    """Wait for the child to exit, for its group to be gone and for its output; its exit code."""
+    try:
+        returncode = await proc.wait()
+        await handle.wait_group_gone()
+        await drain(readers)
+    except asyncio.CancelledError:
+        # The event loop is ending (server stopping) while the child still runs: kill the group
+        # now and reap the child, so nothing outlives the server and no pipe is left open.
+        if handle.group is not None:
+            handle.group.kill()
+        for task in readers:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(proc.wait(), 5)
+        raise
+    return returncode
+
+
 async def drain(readers: Sequence[asyncio.Task[Any]]) -> None:
     """Let the readers finish what is in the pipes; give up on pipes held by escaped processes."""
     if not readers:

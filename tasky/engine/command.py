@@ -8,7 +8,6 @@ stdout parsed as JSON when the worker declares JSON output.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from tasky.engine.child import ChildHandle, child_env, drain, read_lines, text_of
+from tasky.engine.child import ChildHandle, child_env, finish_child, read_lines, text_of
 from tasky.engine.procgroup import describe_exit
 from tasky.engine.runner import Outcome, _outcome_of_error, _outcome_of_result
 from tasky.states import Status
@@ -126,16 +125,7 @@ async def _run(
         asyncio.ensure_future(read_lines(proc.stdout, capture.stdout)),
         asyncio.ensure_future(read_lines(proc.stderr, capture.stderr)),
     ]
-    try:
-        returncode = await proc.wait()
-        await handle.wait_group_gone()
-        await drain(readers)
-    except asyncio.CancelledError:
-        # The run itself is being torn down (server stopping): leave nothing running.
-        if handle.group is not None:
-            with contextlib.suppress(OSError):
-                handle.group.kill()
-        raise
+    returncode = await finish_child(handle, proc, readers)
     # Once stopped, a command's exit code says nothing (it may exit 0 on SIGTERM): cancel wins.
     if ctx.cancel_reason is not None:
         return _outcome_of_error(TaskCancelled(ctx.cancel_reason), ctx)

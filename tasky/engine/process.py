@@ -10,7 +10,6 @@ as text, never executed or unpickled.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 from collections import deque
@@ -21,7 +20,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from tasky.engine.child import ChildHandle, child_env, drain, read_lines, text_of
+from tasky.engine.child import ChildHandle, child_env, finish_child, read_lines, text_of
 from tasky.engine.procgroup import describe_exit
 from tasky.engine.runner import Outcome, _outcome_of_error, _outcome_of_result
 from tasky.states import Status
@@ -147,16 +146,7 @@ async def _run(
     except (BrokenPipeError, ConnectionResetError):
         pass  # it died at once; its exit status tells why
     proc.stdin.close()
-    try:
-        returncode = await proc.wait()
-        await handle.wait_group_gone()
-        await drain(readers)
-    except asyncio.CancelledError:
-        # The run itself is being torn down (server stopping): leave nothing running.
-        if handle.group is not None:
-            with contextlib.suppress(OSError):
-                handle.group.kill()
-        raise
+    returncode = await finish_child(handle, proc, readers)
     return _outcome(messages, returncode, stderr_tail, ctx)
 
 

@@ -1,0 +1,87 @@
+"""Process and command tasks under a real server: crashes, shutdown and a killed server."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.conftest import ServerProcess
+from tests.helpers import wait_sync
+from tests.test_process_mode import alive
+
+TOML = """
+[[workers]]
+name = "Spin"
+argv = ["{python}", "-c", "import subprocess, sys\\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])\\nwhile True: pass"]
+kill_grace = 1
+"""
+
+
+def start(server_factory: object, tmp_path: Path) -> ServerProcess:
+    config = tmp_path / "tasky.toml"
+    config.write_text(TOML.replace("{python}", sys.executable))
+    return server_factory(  # type: ignore[operator,no-any-return]
+        "--workers", "tests.process_workers", "--config", str(config)
+    )
+
+
+def post(srv: ServerProcess, worker: str, config: object) -> str:
+    r = httpx.post(f"{srv.api}/workers/{worker}", json=config)
+    assert r.status_code == 201, r.text
+    task_id: str = r.json()["TaskId"]
+    return task_id
+
+
+def descendants(srv: ServerProcess, count: int) -> list[psutil.Process]:
+    """The server's task processes, once ``count`` of them run."""
+    assert srv.proc is not None
+    server = psutil.Process(srv.proc.pid)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        procs = alive(server.children(recursive=True))
+        if len(procs) >= count:
+            return procs
+        time.sleep(0.05)
+    raise AssertionError("the task processes did not start")
+
+
+def wait_gone(procs: list[psutil.Process], seconds: float = 15) -> list[psutil.Process]:
+    deadline = time.monotonic() + seconds
+    while alive(procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive(procs)
+
+
+def test_crash_fails_the_task_and_the_server_keeps_running(
+    server_factory: object, tmp_path: Path
+) -> None:
+    srv = start(server_factory, tmp_path)
+    for how in ("segv", "kill", "exit"):
+        task_id = post(srv, "Crash", {"how": how})
+        wait_sync(srv.api, task_id, "Failed")
+    assert srv.proc is not None and srv.proc.poll() is None
+    task_id = post(srv, "Chatty", {"lines": 3})
+    wait_sync(srv.api, task_id, "Completed")
+
+
+def test_server_shutdown_leaves_no_task_process(server_factory: object, tmp_path: Path) -> None:
+    srv = start(server_factory, tmp_path)
+    post(srv, "Burn", {"children": 1})
+    post(srv, "Spin", {})
+    procs = descendants(srv, 4)
+    srv.stop()  # SIGTERM: a graceful stop
+    assert srv.proc is not None and srv.proc.returncode is not None
+    assert wait_gone(procs) == []
+
+
+def test_killed_server_takes_process_tasks_with_it(server_factory: object, tmp_path: Path) -> None:
+    """SIGKILL of the server: process-mode groups die with it (parent-death signal)."""
+    srv = start(server_factory, tmp_path)
+    post(srv, "Burn", {"children": 2})
+    procs = descendants(srv, 3)
+    srv.kill()
+    assert wait_gone(procs) == []
