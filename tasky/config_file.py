@@ -152,13 +152,15 @@ def load_workers(path: Path, roots: Sequence[Path]) -> list[type[CommandWorker]]
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"workers"}
+    # [chains.NAME] tables are chain definitions, read by tasky.chains.config.
+    unknown = set(data) - {"workers", "chains"}
     if unknown:
         raise ConfigError(
-            f"{path}: unknown top-level keys {sorted(unknown)} (expected [[workers]])"
+            f"{path}: unknown top-level keys {sorted(unknown)} "
+            "(expected [[workers]] or [chains.NAME])"
         )
     tables = data.get("workers", [])
-    if not isinstance(tables, list) or not tables:
+    if not isinstance(tables, list) or (not tables and "chains" not in data):
         raise ConfigError(f"{path}: declares no [[workers]]")
     base = path.resolve().parent
     return [_worker(table, f"{path}: workers[{i}]", base, roots) for i, table in enumerate(tables)]
