@@ -95,4 +95,32 @@ class NoPause(Worker):
         await task.sleep(config.seconds)
 
 
-__all__ = ["Hold", "NoPause", "Spin", "echo", "flaky"]
+class MarkConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str
+    seconds: float = Field(default=0, ge=0)
+
+
+class Mark(Worker):
+    """Appends its task id to a file (one line per real run: counts runs across crashes)."""
+
+    name = "Mark"
+    description = "Records each run in a file, then holds for a while."
+    Config = MarkConfig
+    max_tasks = 10
+
+    async def perform(self, config: MarkConfig, task: AsyncTaskContext) -> dict[str, Any]:
+        with open(config.path, "a") as out:
+            out.write(task.id + "\n")
+        await task.sleep(config.seconds)
+        return {"task": task.id}
+
+
+class MarkAgain(Mark):
+    """Like Mark, but safe to run again after a crash."""
+
+    name = "MarkAgain"
+    idempotent = True
+
+
+__all__ = ["Hold", "Mark", "MarkAgain", "NoPause", "Spin", "echo", "flaky"]
