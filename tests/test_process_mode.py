@@ -201,3 +201,34 @@ async def test_chatty_process_log_stays_bounded(client: httpx.AsyncClient) -> No
     assert body["Dropped"] == 19_500
     newer = (await client.get(f"{API}/tasks/{task_id}/logs", params={"after": body["Next"]})).json()
     assert newer["Lines"] == []
+
+
+@pytest.mark.parametrize("via", ["print", "log"])
+async def test_flood_is_rate_limited_with_a_marker(
+    client: httpx.AsyncClient, settings: Settings, via: str
+) -> None:
+    settings.max_log_lines = 200_000  # keep everything that gets through, to count it
+    total = 150_000
+    task_id = await submit(client, "Chatty", {"lines": total, "via": via})
+    await wait_for(client, task_id, "Completed", timeout=60)
+    lines: list[str] = []
+    after = 0
+    while True:
+        body = (
+            await client.get(
+                f"{API}/tasks/{task_id}/logs", params={"after": after, "limit": 10_000}
+            )
+        ).json()
+        if not body["Lines"]:
+            break
+        lines += [ln["Line"] for ln in body["Lines"]]
+        after = body["Next"]
+    assert body["Dropped"] == 0
+    markers = [ln for ln in lines if ln.startswith("[tasky] ")]
+    kept = [ln for ln in lines if not ln.startswith("[tasky] ")]
+    assert markers, "a flood faster than the rate limit must leave a marker"
+    hidden = sum(int(m.split()[1]) for m in markers)
+    assert hidden + len(kept) == total
+    assert kept[-1] == f"line {total - 1}"  # the end of the output is never lost
+    numbers = [int(ln.split()[1]) for ln in kept]
+    assert numbers == sorted(numbers)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +23,7 @@ from tasky.workers.context import AsyncTaskContext
 
 # Longest log line kept; longer output is cut into pieces of this size.
 MAX_LINE_BYTES = 16 * 1024
+_CHUNK = 1 << 16
 # After the group is gone, how long to wait for the pipes to close: a process that escaped the
 # group (setsid) may hold them open forever, and its output is not the task's to wait for.
 _DRAIN_SECONDS = 2.0
@@ -47,6 +50,14 @@ class ChildHandle(RunHandle):
         self.grace = grace
         self.group: ProcessGroup | None = None
         self._stopper: asyncio.Task[None] | None = None
+        # What the child says reaches the task through these, at a bounded rate.
+        self.log = LineGate(ctx.log)
+        self.progress = ProgressGate(ctx.progress)
+
+    def flush_output(self) -> None:
+        """The run is over: pass on the held back progress and log lines."""
+        self.progress.flush()
+        self.log.flush()
 
     def attach(self, pid: int) -> None:
         """The child exists: apply what was asked while it was starting."""
@@ -94,29 +105,143 @@ class ChildHandle(RunHandle):
         await self.group.stop(self.grace)
 
 
-async def read_lines(stream: asyncio.StreamReader, on_line: Callable[[bytes], None]) -> None:
-    """Call ``on_line`` with each line (without the newline); overlong lines come in pieces."""
-    cut = False
-    while True:
-        try:
-            raw = await stream.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                on_line(exc.partial)
+async def read_lines(
+    stream: asyncio.StreamReader, on_line: Callable[[bytes], None], max_line: int = MAX_LINE_BYTES
+) -> None:
+    """Call ``on_line`` with each line (without the newline); longer lines come in pieces.
+
+    Reads in chunks and splits them here: a chatty child produces lines far faster than a
+    readline() per line could take them, and the event loop must stay responsive meanwhile.
+    """
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await stream.read(_CHUNK):
+        lines = chunk.split(b"\n")
+        if len(lines) > 1:
+            if parts:
+                parts.append(lines[0])
+                lines[0] = b"".join(parts)
+                parts, size = [], 0
+            for raw in lines[:-1]:
+                for at in range(0, max(len(raw), 1), max_line):
+                    on_line(raw[at : at + max_line])
+            lines = lines[-1:]
+        if lines[0]:
+            parts.append(lines[0])
+            size += len(lines[0])
+            if size >= max_line:
+                joined = b"".join(parts)
+                cut = len(joined) - len(joined) % max_line
+                for at in range(0, cut, max_line):
+                    on_line(joined[at : at + max_line])
+                rest = joined[cut:]
+                parts, size = ([rest], len(rest)) if rest else ([], 0)
+        await asyncio.sleep(0)  # read() does not yield while data is buffered: let others run
+    if parts:
+        on_line(b"".join(parts))
+
+
+class LineGate:
+    """Passes log lines on at a bounded rate, so a chatty child cannot swamp the server.
+
+    Within the rate (with a burst allowance) every line goes through. Beyond it, lines are
+    counted and only the last ``tail`` are kept; when the rate allows again (or at the end of
+    the run) a marker line says how many were not kept, followed by those last lines.
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[str], None],
+        rate: float = 5000.0,
+        burst: int = 20_000,
+        tail: int = 100,
+    ) -> None:
+        self._emit = emit
+        self._rate = rate
+        self._burst = burst
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._skipped = 0
+        self._tail: deque[str] = deque(maxlen=tail)
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __call__(self, line: str) -> None:
+        self._refill()
+        if self._skipped and self._tokens >= len(self._tail) + 1:
+            self.flush()
+        if not self._skipped and self._tokens >= 1:
+            self._tokens -= 1
+            self._emit(line)
             return
-        except asyncio.LimitOverrunError as exc:
-            on_line(await stream.readexactly(exc.consumed))
-            cut = True
-            continue
-        if not (cut and raw == b"\n"):  # the newline that ended an overlong line
-            on_line(raw[:-1])
-        cut = False
+        self._skipped += 1
+        self._tail.append(line)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(1.0, self._tick)
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._refill()
+        if self._skipped and self._tokens >= len(self._tail) + 1:
+            self.flush()
+        elif self._skipped:
+            self._timer = asyncio.get_running_loop().call_later(1.0, self._tick)
+
+    def flush(self) -> None:
+        """Report what was skipped, then the last skipped lines."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._skipped:
+            return
+        hidden = self._skipped - len(self._tail)
+        if hidden:
+            self._emit(
+                f"[tasky] {hidden} lines not kept: output came faster than {self._rate:g} lines/s"
+            )
+        for line in self._tail:
+            self._emit(line)
+        self._tokens -= len(self._tail) + 1
+        self._skipped = 0
+        self._tail.clear()
+
+
+class ProgressGate:
+    """Passes progress on at most every ``every`` seconds; the latest value is never lost."""
+
+    def __init__(
+        self, emit: Callable[[float | None, str | None], None], every: float = 0.1
+    ) -> None:
+        self._emit = emit
+        self._every = every
+        self._last = 0.0
+        self._pending: tuple[float | None, str | None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __call__(self, fraction: float | None, message: str | None) -> None:
+        self._pending = (fraction, message)
+        wait = self._last + self._every - time.monotonic()
+        if wait <= 0:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._last = time.monotonic()
+            self._emit(*pending)
 
 
 def text_of(raw: bytes) -> str:
-    if len(raw) > MAX_LINE_BYTES:
-        raw = raw[:MAX_LINE_BYTES]
-    return raw.decode("utf-8", "replace").rstrip("\r")
+    return raw[:MAX_LINE_BYTES].decode("utf-8", "replace").rstrip("\r")
 
 
 async def finish_child(

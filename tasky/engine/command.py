@@ -26,7 +26,6 @@ from tasky.workers.command import CommandWorker
 from tasky.workers.context import AsyncTaskContext, ContextSink, TaskCancelled
 from tasky.workers.paths import PathRefused
 
-_LINE_LIMIT = 1 << 20
 # Declared JSON output larger than this is refused rather than held in memory.
 _MAX_JSON_BYTES = 16 * 1024 * 1024
 _STDERR_TAIL = 5
@@ -35,9 +34,10 @@ _STDERR_TAIL = 5
 class _Capture:
     """Collects a run's output: log lines, progress, stdout tail or JSON text, stderr tail."""
 
-    def __init__(self, worker: CommandWorker, ctx: AsyncTaskContext) -> None:
+    def __init__(self, worker: CommandWorker, handle: ChildHandle) -> None:
         self.worker = worker
-        self.ctx = ctx
+        self.handle = handle
+        self.ctx = handle.actx
         self.stdout_tail: deque[str] = deque(maxlen=worker.stdout_tail)
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
         self.json_parts: list[bytes] = []
@@ -56,7 +56,7 @@ class _Capture:
                 fraction = float(groups["fraction"])
         except (TypeError, ValueError):
             return
-        self.ctx.progress(fraction, groups.get("message"))
+        self.handle.progress(fraction, groups.get("message"))
 
     def stdout(self, raw: bytes) -> None:
         if self.worker.output == "json":
@@ -66,13 +66,13 @@ class _Capture:
         line = text_of(raw)
         self.stdout_tail.append(line)
         self._progress(line)
-        self.ctx.log(line)
+        self.handle.log(line)
 
     def stderr(self, raw: bytes) -> None:
         line = text_of(raw)
         self.stderr_tail.append(line[:300])
         self._progress(line)
-        self.ctx.log(line)
+        self.handle.log(line)
 
     def result(self, returncode: int) -> Outcome:
         if self.worker.output == "text":
@@ -105,7 +105,7 @@ async def _run(
         return Status.FAILED, None, f"cannot build the command: {exc}"
     if ctx.cancelled:
         return _outcome_of_error(TaskCancelled(ctx.cancel_reason or "canceled"), ctx)
-    capture = _Capture(worker, ctx)
+    capture = _Capture(worker, handle)
     try:
         proc = await asyncio.create_subprocess_exec(
             *line.argv,
@@ -115,7 +115,6 @@ async def _run(
             cwd=line.cwd,
             env=child_env(line.env),
             start_new_session=True,
-            limit=_LINE_LIMIT,
         )
     except OSError as exc:
         return Status.FAILED, None, f"cannot run {line.argv[0]!r}: {exc.strerror or exc}"
@@ -126,6 +125,7 @@ async def _run(
         asyncio.ensure_future(read_lines(proc.stderr, capture.stderr)),
     ]
     returncode = await finish_child(handle, proc, readers)
+    handle.flush_output()
     # Once stopped, a command's exit code says nothing (it may exit 0 on SIGTERM): cancel wins.
     if ctx.cancel_reason is not None:
         return _outcome_of_error(TaskCancelled(ctx.cancel_reason), ctx)

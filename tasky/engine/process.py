@@ -20,7 +20,14 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from tasky.engine.child import ChildHandle, child_env, finish_child, read_lines, text_of
+from tasky.engine.child import (
+    MAX_LINE_BYTES,
+    ChildHandle,
+    child_env,
+    finish_child,
+    read_lines,
+    text_of,
+)
 from tasky.engine.procgroup import describe_exit
 from tasky.engine.runner import Outcome, _outcome_of_error, _outcome_of_result
 from tasky.states import Status
@@ -37,8 +44,8 @@ _NOTHING = object()
 class _Messages:
     """Interprets the child's protocol lines."""
 
-    def __init__(self, ctx: AsyncTaskContext) -> None:
-        self.ctx = ctx
+    def __init__(self, handle: ChildHandle) -> None:
+        self.handle = handle
         self.result: Any = _NOTHING
         self.error: str | None = None
 
@@ -52,10 +59,10 @@ class _Messages:
             fraction = message.get("fraction")
             text = message.get("message")
             if isinstance(fraction, int | float | None) and isinstance(text, str | None):
-                self.ctx.progress(fraction, text)
+                self.handle.progress(fraction, text)
                 return
         elif kind == "log" and isinstance(message, dict) and isinstance(message.get("line"), str):
-            self.ctx.log(message["line"][: 16 * 1024])
+            self.handle.log(message["line"][:MAX_LINE_BYTES])
             return
         elif kind == "result" and isinstance(message, dict) and "value" in message:
             self.result = message["value"]
@@ -65,7 +72,7 @@ class _Messages:
         ):
             self.error = message["error"][:4096]
             return
-        self.ctx.log(f"[tasky] unexpected message from the worker process: {text_of(raw)[:200]}")
+        self.handle.log(f"[tasky] unexpected message from the worker process: {text_of(raw)[:200]}")
 
 
 def _start_message(
@@ -114,13 +121,13 @@ async def _run(
     roots: tuple[Path, ...],
 ) -> Outcome:
     ctx = handle.actx
-    messages = _Messages(ctx)
+    messages = _Messages(handle)
     stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
 
     def on_stderr(raw: bytes) -> None:
         line = text_of(raw)
         stderr_tail.append(line[:300])
-        ctx.log(line)
+        handle.log(line)
 
     env = child_env({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
     proc = await asyncio.create_subprocess_exec(
@@ -132,12 +139,11 @@ async def _run(
         stderr=asyncio.subprocess.PIPE,
         env=env,
         start_new_session=True,
-        limit=_MAX_MESSAGE,
     )
     handle.attach(proc.pid)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     readers = [
-        asyncio.ensure_future(read_lines(proc.stdout, messages.feed)),
+        asyncio.ensure_future(read_lines(proc.stdout, messages.feed, _MAX_MESSAGE)),
         asyncio.ensure_future(read_lines(proc.stderr, on_stderr)),
     ]
     try:
@@ -147,6 +153,7 @@ async def _run(
         pass  # it died at once; its exit status tells why
     proc.stdin.close()
     returncode = await finish_child(handle, proc, readers)
+    handle.flush_output()
     return _outcome(messages, returncode, stderr_tail, ctx)
 
 
