@@ -24,6 +24,11 @@ class EventHub:
     def last_id(self) -> int:
         return self._next_id - 1
 
+    @property
+    def subscribers(self) -> int:
+        """How many readers are subscribed now (open event streams)."""
+        return len(self._subscribers)
+
     def publish(self, kind: str, **data: Any) -> None:
         event_id = self._next_id
         self._next_id += 1
