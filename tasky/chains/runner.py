@@ -37,6 +37,7 @@ log = logging.getLogger("tasky.chains")
 
 # A pass that settles steps at once (skips, refused submissions) re-plans; bounded for safety.
 _MAX_ROUNDS = 1000
+_CONTROL_TRIES = 200
 
 
 class ChainConflict(Exception):
@@ -78,15 +79,11 @@ class ChainRunner:
     async def start(self) -> None:
         """Listen to the engine, then pick up what a previous run of the server left mid-way."""
         self.engine.add_listener(self.on_task_status)
-        for chain_id in await self.store.ids_with_status([Status.RUNNING]):
+        for chain_id in await self.store.ids_with_status([Status.RUNNING, Status.PAUSED]):
             self.kick(chain_id)
-        # A crash right after a cancel or pause was committed, before it reached the tasks.
-        for chain_id, task_id in await self.store.active_tasks_of([Status.CANCELED]):
-            log.info("chain %s was canceled: canceling its task %s", chain_id, task_id)
-            await self._quietly(self.engine.cancel(task_id))
-        for chain_id in await self.store.ids_with_status([Status.PAUSED]):
-            loaded = await self._load(chain_id)
-            await self._hold(loaded.ordered())
+        # A crash right after a cancel was committed, before it reached every task.
+        for chain_id, _ in await self.store.active_tasks_of([Status.CANCELED]):
+            self.kick(chain_id)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -202,8 +199,15 @@ class ChainRunner:
     async def _advance(self, chain_id: str) -> None:
         for _ in range(_MAX_ROUNDS):
             loaded = await self._load(chain_id)
-            if loaded.chain.status is not Status.RUNNING:
-                return  # paused or finished: nothing new starts
+            status = loaded.chain.status
+            # A task of a canceled or paused chain that moved (it was being claimed while the
+            # chain was stopped, or the server restarted) is stopped or held again.
+            if status is Status.CANCELED:
+                await self._stop_tasks(loaded.ordered())
+            elif status is Status.PAUSED:
+                await self._hold(loaded.ordered())
+            if status is not Status.RUNNING:
+                return  # nothing new starts
             plan = loaded.plan()
             now = clock.now()
             for view in plan.skip:
@@ -354,8 +358,7 @@ class ChainRunner:
                 fields={"finished_at": now, "error": "canceled"},
                 steps=never,
             )
-            active = [v.task.id for v in loaded.ordered() if v.task is not None and _active(v)]
-            await asyncio.gather(*(self._quietly(self.engine.cancel(t)) for t in active))
+            await self._stop_tasks(loaded.ordered())
         return await self.get(chain_id)
 
     async def pause(self, chain_id: str) -> ChainRecord:
@@ -378,7 +381,7 @@ class ChainRunner:
                 if v.task is not None and v.task.status is Status.PAUSED
             ]
             for task_id in paused:
-                await self._quietly(self.engine.resume(task_id))
+                await self._control(self.engine.resume, task_id, retry=False)
         self.kick(chain_id)
         return await self.get(chain_id)
 
@@ -425,18 +428,35 @@ class ChainRunner:
             raise ChainConflict((await self.get(chain.id)).status, action)
         self._publish(chain.id, new)
 
+    async def _stop_tasks(self, views: list[StepView]) -> None:
+        active = [v.task.id for v in views if v.task is not None and _active(v)]
+        await asyncio.gather(*(self._control(self.engine.cancel, t) for t in active))
+
     async def _hold(self, views: list[StepView]) -> None:
         """Pause the chain's unfinished tasks (a worker that cannot pause keeps running)."""
         for view in views:
             if view.task is not None and view.task.status in (Status.QUEUED, Status.RUNNING):
-                await self._quietly(self.engine.pause(view.task.id))
+                await self._control(self.engine.pause, view.task.id)
 
-    async def _quietly(self, call: Any) -> None:
-        """A control call on a task that may have moved on meanwhile (or cannot do it)."""
-        try:
-            await call
-        except (IllegalMove, Unsupported, NotFound) as exc:
-            log.debug("chain control skipped: %s", exc)
+    async def _control(self, call: Any, task_id: str, *, retry: bool = True) -> None:
+        """Cancel, pause or resume a task that may move meanwhile.
+
+        A task being claimed is already Running in the store but not yet controllable in the
+        engine, which refuses as if it were Running elsewhere: a moment later it can be (so
+        ``retry``). A task that finished, is already there, or cannot do it is left alone.
+        """
+        for _ in range(_CONTROL_TRIES):
+            try:
+                await call(task_id)
+                return
+            except IllegalMove as exc:
+                if not retry or exc.current is not Status.RUNNING:
+                    return
+                await asyncio.sleep(0.01)
+            except (Unsupported, NotFound) as exc:
+                log.debug("chain control of task %s skipped: %s", task_id, exc)
+                return
+        log.warning("could not %s task %s of a chain", getattr(call, "__name__", call), task_id)
 
     def _publish(self, chain_id: str, status: Status, *, created: bool = False) -> None:
         kind = "chain.created" if created else "chain.status"
