@@ -40,7 +40,7 @@ class DiskUsage(Worker):
         root = confine(config.path, task.roots, must_exist=True)
         if not root.is_dir():
             raise ValueError(f"{config.path} is not a directory")
-        total = files = dirs = unreadable = 0
+        total = files = dirs = links = unreadable = 0
         seen: set[tuple[int, int]] = set()
         largest: list[tuple[int, str]] = []
         pending = [root]
@@ -55,6 +55,9 @@ class DiskUsage(Worker):
                 continue
             for entry in entries:
                 try:
+                    if entry.is_symlink():
+                        links += 1
+                        continue
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(Path(entry.path))
                         continue
@@ -84,6 +87,7 @@ class DiskUsage(Worker):
             "bytes": total,
             "files": files,
             "directories": dirs,
+            "symlinks": links,
             "unreadable": unreadable,
             "largest": [{"path": p, "bytes": s} for s, p in sorted(largest, reverse=True)],
             "filesystem": {"total": fs.total, "used": fs.used, "free": fs.free},
