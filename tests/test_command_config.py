@@ -85,7 +85,7 @@ def test_the_example_file_loads(tmp_path: Path) -> None:
     ],
 )
 def test_mistakes_are_reported_clearly(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match="workers.toml") as caught:
+    with pytest.raises(ConfigError, match=r"workers\.toml") as caught:
         load_workers(write(tmp_path, text), [tmp_path])
     assert message in str(caught.value)
 

@@ -160,7 +160,7 @@ async def test_cancel_while_paused(client: httpx.AsyncClient) -> None:
 async def test_timeout_kills_and_fails(client: httpx.AsyncClient) -> None:
     task_id = await submit(client, "Burn", {"children": 1}, timeout=1)
     group = await task_group(client, task_id, 1)
-    body = await wait_for(client, task_id, "Failed")
+    await wait_for(client, task_id, "Failed")
     assert alive(group) == []
     result = (await client.get(f"{API}/tasks/{task_id}/result")).json()
     assert result["Error"].startswith("timed out after 1 s"), result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -13,17 +14,15 @@ from tests.conftest import ServerProcess
 from tests.helpers import wait_sync
 from tests.test_process_mode import alive
 
-TOML = """
-[[workers]]
-name = "Spin"
-argv = ["{python}", "-c", "import subprocess, sys\\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])\\nwhile True: pass"]
-kill_grace = 1
-"""
+# A command worker whose process starts a busy child and then spins itself.
+SPIN = "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+SPIN += "while True: pass"
 
 
 def start(server_factory: object, tmp_path: Path) -> ServerProcess:
     config = tmp_path / "tasky.toml"
-    config.write_text(TOML.replace("{python}", sys.executable))
+    argv = json.dumps([sys.executable, "-c", SPIN])  # a JSON array is a valid TOML array
+    config.write_text(f'[[workers]]\nname = "Spin"\nargv = {argv}\nkill_grace = 1\n')
     return server_factory(  # type: ignore[operator,no-any-return]
         "--workers", "tests.process_workers", "--config", str(config)
     )
