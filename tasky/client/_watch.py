@@ -25,6 +25,10 @@ QUIET_RECONNECT = 40.0
 # Wait this long before reconnecting a stream the server closed, so a server that keeps closing
 # it is not hammered.
 RECONNECT_PAUSE = 0.25
+# A server that goes away while a task is followed (a restart) gets this long to come back
+# before the client gives up with ServerUnreachable. A server that is not there at the start is
+# reported at once.
+RECONNECT_GRACE = 15.0
 
 
 class NoEvents(Exception):
@@ -39,7 +43,13 @@ class Step(enum.Enum):
 
 
 class Tracker:
-    def __init__(self, task_id: str, timeout: float | None, want_logs: bool) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        timeout: float | None,
+        want_logs: bool,
+        reconnect_grace: float = RECONNECT_GRACE,
+    ) -> None:
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be >= 0")
         self.task_id = task_id
@@ -50,6 +60,9 @@ class Tracker:
         self.log_after = 0
         self.last_event_id: str | None = None
         self._poll = POLL_FIRST
+        self._reached = False
+        self._grace = reconnect_grace
+        self._lost_since: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -64,9 +77,22 @@ class Tracker:
 
     def see(self, status: TaskStatus) -> bool:
         """Record a status read from the server; True when it differs from the last one."""
+        self._reached = True
+        self._lost_since = None
         changed = status != self.current
         self.current = status
         return changed
+
+    def may_retry(self) -> bool:
+        """After the server stopped answering: keep trying (True) or give up (False)?"""
+        if not self._reached:
+            return False
+        now = time.monotonic()
+        if self._lost_since is None:
+            self._lost_since = now
+        if self.deadline is not None and now >= self.deadline:
+            return False
+        return now - self._lost_since < self._grace
 
     def on_event(self, event: Any) -> Step:
         if not isinstance(event, dict):

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from tasky.client import _calls as calls
 from tasky.client import models as m
 from tasky.client._sse import SSEDecoder
-from tasky.client._watch import LOG_PAGE, NoEvents, Step, Tracker
+from tasky.client._watch import LOG_PAGE, RECONNECT_GRACE, NoEvents, Step, Tracker
 from tasky.client.errors import ServerUnreachable, error_from_response
 
 T = TypeVar("T")
@@ -35,12 +35,14 @@ class AsyncClient:
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         use_events: bool | None = None,
+        reconnect_grace: float = RECONNECT_GRACE,
     ) -> None:
         self.url = calls.base_url(url)
         self.timeout = timeout
         if use_events is None:
             use_events = not isinstance(transport, httpx.ASGITransport)
         self._use_events = use_events
+        self.reconnect_grace = reconnect_grace
         self._http = httpx.AsyncClient(
             base_url=self.url,
             headers=calls.auth_headers(token),
@@ -188,7 +190,7 @@ class AsyncClient:
         self, task_id: str, timeout: float | None = None, *, logs: bool = True
     ) -> AsyncGenerator[m.TaskStatus | m.LogLine, None]:
         """Status changes and (with ``logs``) log lines until the task finishes (status last)."""
-        tracker = Tracker(task_id, timeout, logs)
+        tracker = Tracker(task_id, timeout, logs, self.reconnect_grace)
         if self._use_events:
             try:
                 async with contextlib.aclosing(self._follow_events(tracker)) as items:
@@ -223,7 +225,12 @@ class AsyncClient:
         self, tracker: Tracker
     ) -> AsyncGenerator[m.TaskStatus | m.LogLine, None]:
         while True:
-            items = await self._refresh(tracker)
+            items: list[m.TaskStatus | m.LogLine] = []
+            try:
+                items = await self._refresh(tracker)
+            except ServerUnreachable:
+                if not tracker.may_retry():
+                    raise
             for item in items:
                 yield item
             if tracker.finished:
@@ -235,41 +242,57 @@ class AsyncClient:
         self, tracker: Tracker
     ) -> AsyncGenerator[m.TaskStatus | m.LogLine, None]:
         while True:
-            async with self._event_stream(tracker) as lines:
-                # Subscribed first, then read the status: nothing can slip between the two.
-                for item in await self._refresh(tracker):
-                    yield item
-                if tracker.finished:
-                    return
-                decoder = SSEDecoder()
-                decoder.last_id = tracker.last_event_id
-                try:
-                    async for line in lines:
-                        event = decoder.feed(line)
-                        # Keep-alives carry ids too: a reconnect resumes from the newest one.
-                        tracker.last_event_id = decoder.last_id
-                        if event is None:
-                            continue
-                        step = tracker.on_event(event.json())
-                        if step is Step.REFRESH:
-                            for item in await self._refresh(tracker):
-                                yield item
-                            if tracker.finished:
-                                return
-                        elif step is Step.CHANGED:
-                            assert tracker.current is not None
-                            yield tracker.current
-                        elif step is Step.LOGS:
-                            for line_item in await self._new_logs(tracker):
-                                yield line_item
-                        tracker.check_deadline()
-                    # The server ended the stream (restart, shutdown): reconnect after a pause.
-                    await asyncio.sleep(tracker.reconnect_pause())
-                except httpx.ReadTimeout:
-                    pass  # quiet for a while: reconnect, which re-reads the status
-                except (httpx.ReadError, httpx.RemoteProtocolError):
-                    await asyncio.sleep(tracker.reconnect_pause())
+            try:
+                async with self._event_stream(tracker) as lines:
+                    # Subscribed first, then read the status: nothing can slip between the two.
+                    for item in await self._refresh(tracker):
+                        yield item
+                    if tracker.finished:
+                        return
+                    async with contextlib.aclosing(self._read_events(tracker, lines)) as items:
+                        async for item in items:
+                            yield item
+                    if tracker.finished:
+                        return
+            except ServerUnreachable:
+                # A server that went away mid-follow (a restart) gets some time to come back.
+                if not tracker.may_retry():
+                    raise
+                await asyncio.sleep(tracker.reconnect_pause())
             tracker.check_deadline()
+
+    async def _read_events(
+        self, tracker: Tracker, lines: AsyncIterator[str]
+    ) -> AsyncGenerator[m.TaskStatus | m.LogLine, None]:
+        """Act on events until the task finishes or the stream ends (the caller reconnects)."""
+        decoder = SSEDecoder()
+        decoder.last_id = tracker.last_event_id
+        try:
+            async for line in lines:
+                event = decoder.feed(line)
+                # Keep-alives carry ids too: a reconnect resumes from the newest one.
+                tracker.last_event_id = decoder.last_id
+                if event is None:
+                    continue
+                step = tracker.on_event(event.json())
+                if step is Step.REFRESH:
+                    for item in await self._refresh(tracker):
+                        yield item
+                    if tracker.finished:
+                        return
+                elif step is Step.CHANGED:
+                    assert tracker.current is not None
+                    yield tracker.current
+                elif step is Step.LOGS:
+                    for line_item in await self._new_logs(tracker):
+                        yield line_item
+                tracker.check_deadline()
+            # The server ended the stream (restart, shutdown): reconnect after a pause.
+            await asyncio.sleep(tracker.reconnect_pause())
+        except httpx.ReadTimeout:
+            pass  # quiet for a while: reconnecting re-reads the status
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            await asyncio.sleep(tracker.reconnect_pause())
 
     @contextlib.asynccontextmanager
     async def _event_stream(self, tracker: Tracker) -> AsyncIterator[AsyncIterator[str]]:

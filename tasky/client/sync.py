@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from tasky.client import _calls as calls
 from tasky.client import models as m
 from tasky.client._sse import SSEDecoder
-from tasky.client._watch import LOG_PAGE, NoEvents, Step, Tracker
+from tasky.client._watch import LOG_PAGE, RECONNECT_GRACE, NoEvents, Step, Tracker
 from tasky.client.errors import ServerUnreachable, error_from_response
 
 T = TypeVar("T")
@@ -24,6 +24,9 @@ class Client:
     """Talks to one Tasky server.
 
     ``url`` defaults to ``$TASKY_URL``, then http://127.0.0.1:8888; ``token`` to ``$TASKY_TOKEN``.
+    ``use_events``: follow tasks over the server's event stream (polling when it has none).
+    ``reconnect_grace``: how long ``wait``/``watch``/``follow`` keep trying when the server goes
+    away mid-way (a restart) before raising ServerUnreachable.
     Every method raises a :class:`~tasky.client.errors.TaskyError` subclass when the server
     refuses (NotFound, Conflict, ValidationFailed, Unauthorized, ...) or cannot be reached
     (ServerUnreachable). Use it as a context manager, or call :meth:`close`.
@@ -37,10 +40,12 @@ class Client:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         use_events: bool = True,
+        reconnect_grace: float = RECONNECT_GRACE,
     ) -> None:
         self.url = calls.base_url(url)
         self.timeout = timeout
         self._use_events = use_events
+        self.reconnect_grace = reconnect_grace
         self._http = httpx.Client(
             base_url=self.url,
             headers=calls.auth_headers(token),
@@ -200,7 +205,7 @@ class Client:
 
         The last item is always the task's final status.
         """
-        tracker = Tracker(task_id, timeout, logs)
+        tracker = Tracker(task_id, timeout, logs, self.reconnect_grace)
         if self._use_events:
             try:
                 yield from self._follow_events(tracker)
@@ -227,9 +232,13 @@ class Client:
     def _follow_polling(self, tracker: Tracker) -> Iterator[m.TaskStatus | m.LogLine]:
         while True:
             changed = False
-            for item in self._refresh(tracker):
-                changed = True
-                yield item
+            try:
+                for item in self._refresh(tracker):
+                    changed = True
+                    yield item
+            except ServerUnreachable:
+                if not tracker.may_retry():
+                    raise
             if tracker.finished:
                 return
             tracker.check_deadline()
@@ -237,38 +246,52 @@ class Client:
 
     def _follow_events(self, tracker: Tracker) -> Iterator[m.TaskStatus | m.LogLine]:
         while True:
-            with self._event_stream(tracker) as lines:
-                # Subscribed first, then read the status: nothing can slip between the two.
-                yield from self._refresh(tracker)
-                if tracker.finished:
-                    return
-                decoder = SSEDecoder()
-                decoder.last_id = tracker.last_event_id
-                try:
-                    for line in lines:
-                        event = decoder.feed(line)
-                        # Keep-alives carry ids too: a reconnect resumes from the newest one.
-                        tracker.last_event_id = decoder.last_id
-                        if event is None:
-                            continue
-                        step = tracker.on_event(event.json())
-                        if step is Step.REFRESH:
-                            yield from self._refresh(tracker)
-                            if tracker.finished:
-                                return
-                        elif step is Step.CHANGED:
-                            assert tracker.current is not None
-                            yield tracker.current
-                        elif step is Step.LOGS:
-                            yield from self._new_logs(tracker)
-                        tracker.check_deadline()
-                    # The server ended the stream (restart, shutdown): reconnect after a pause.
-                    time.sleep(tracker.reconnect_pause())
-                except httpx.ReadTimeout:
-                    pass  # quiet for a while: reconnect, which re-reads the status
-                except (httpx.ReadError, httpx.RemoteProtocolError):
-                    time.sleep(tracker.reconnect_pause())
+            try:
+                with self._event_stream(tracker) as lines:
+                    # Subscribed first, then read the status: nothing can slip between the two.
+                    yield from self._refresh(tracker)
+                    if tracker.finished:
+                        return
+                    yield from self._read_events(tracker, lines)
+                    if tracker.finished:
+                        return
+            except ServerUnreachable:
+                # A server that went away mid-follow (a restart) gets some time to come back.
+                if not tracker.may_retry():
+                    raise
+                time.sleep(tracker.reconnect_pause())
             tracker.check_deadline()
+
+    def _read_events(
+        self, tracker: Tracker, lines: Iterator[str]
+    ) -> Iterator[m.TaskStatus | m.LogLine]:
+        """Act on events until the task finishes or the stream ends (the caller reconnects)."""
+        decoder = SSEDecoder()
+        decoder.last_id = tracker.last_event_id
+        try:
+            for line in lines:
+                event = decoder.feed(line)
+                # Keep-alives carry ids too: a reconnect resumes from the newest one.
+                tracker.last_event_id = decoder.last_id
+                if event is None:
+                    continue
+                step = tracker.on_event(event.json())
+                if step is Step.REFRESH:
+                    yield from self._refresh(tracker)
+                    if tracker.finished:
+                        return
+                elif step is Step.CHANGED:
+                    assert tracker.current is not None
+                    yield tracker.current
+                elif step is Step.LOGS:
+                    yield from self._new_logs(tracker)
+                tracker.check_deadline()
+            # The server ended the stream (restart, shutdown): reconnect after a pause.
+            time.sleep(tracker.reconnect_pause())
+        except httpx.ReadTimeout:
+            pass  # quiet for a while: reconnecting re-reads the status
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            time.sleep(tracker.reconnect_pause())
 
     @contextlib.contextmanager
     def _event_stream(self, tracker: Tracker) -> Iterator[Iterator[str]]:
