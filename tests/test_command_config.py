@@ -140,3 +140,10 @@ def test_serve_refuses_a_bad_config_before_listening(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "workers.toml" in proc.stderr and "names no declared parameter" in proc.stderr
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "execution.md").read_text()
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    names = [w.name for w in load_workers(write(tmp_path, block), [tmp_path])]
+    assert names == ["Grep", "Archive", "Wait"]
