@@ -57,11 +57,14 @@ def _worker(s: Session, name: str) -> WorkerInfo:
         s.unknown_worker(name)
 
 
-def _finish(s: Session, final: TaskStatus) -> None:
-    """After --wait: the result (or error), then exit 0 / 1 (Failed) / 3 (Canceled)."""
+def _finish(s: Session, final: TaskStatus, *, stream: bool = False) -> None:
+    """After --wait: the result (or error), then exit 0 / 1 (Failed) / 3 (Canceled).
+
+    With ``stream`` (--follow --json) the result is one more JSON line after the log lines.
+    """
     result = s.client.result(final.task_id)
     if s.json:
-        s.emit(result.wire())
+        (s.emit_line if stream else s.emit)(result.wire())
     else:
         render.print_result(s.out, result)
     raise typer.Exit(EXIT_FOR_STATUS.get(result.status, 0))
@@ -145,7 +148,7 @@ def submit(
             return
         if not s.json:
             s.err.print(f"Task {task_id} ({worker.name})", style="dim", highlight=False)
-        _finish(s, live.follow(s, task_id, logs=follow))
+        _finish(s, live.follow(s, task_id, logs=follow), stream=follow)
 
 
 def tasks(
@@ -267,7 +270,7 @@ def wait(
 ) -> None:
     """Wait for a task to end; exit 0 if Completed, 1 if Failed, 3 if Canceled."""
     with session(url, token, json) as s:
-        _finish(s, live.follow(s, task_id, logs=follow, timeout=timeout))
+        _finish(s, live.follow(s, task_id, logs=follow, timeout=timeout), stream=follow)
 
 
 def _control(action: str, task_id: str, url: str | None, token: str | None, json: bool) -> None:
