@@ -100,14 +100,12 @@ function inputFor(name, info, value, required) {
 }
 
 function readField(field) {
-  const { input, info, required, name } = field;
+  const { input, info, name } = field;
   const { kind } = info;
   if (kind === "boolean") return { value: input.checked };
   const raw = input.value;
-  if (raw.trim() === "") {
-    if (kind === "string" && required) return { value: "" };
-    return { omit: true };
-  }
+  // Left empty: not sent, so the server applies the default or says the field is required.
+  if (raw.trim() === "") return { omit: true };
   if (kind === "enum") return { value: JSON.parse(raw) };
   if (kind === "integer" || kind === "number") {
     const number = Number(raw);

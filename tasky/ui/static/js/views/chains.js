@@ -119,7 +119,7 @@ async function mountList(main) {
   const empty = h("p", { class: "empty", hidden: true }, "No chains yet.");
   const table = h(
     "table",
-    { class: "tasks", id: "chain-table" },
+    { class: "tasks chains", id: "chain-table" },
     h("thead", null, h("tr", null, ["Status", "Chain", "Name", "Duration", "Created", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
     tbody,
   );

@@ -169,6 +169,11 @@ export async function mountDetail(main, taskId) {
       parts.push(h("p", { class: "muted" }, task.Status === "Canceled" ? "Canceled before it finished." : "Not finished yet."));
     }
     replace(output, parts);
+    // While it runs the logs matter most; once it has finished, its result does.
+    const finished = ["Completed", "Failed", "Canceled"].includes(task.Status);
+    const column = resultCard.parentNode;
+    if (finished) column.prepend(resultCard);
+    else column.append(resultCard);
     resultCard.querySelector("h2").textContent = task.Status === "Completed" ? "Result" : task.Error ? "Error" : "Result";
   }
 

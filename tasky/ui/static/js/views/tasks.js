@@ -80,9 +80,7 @@ export async function mountTasks(main, params) {
         h("label", { class: "inline" }, "Status", statusSelect),
         h("label", { class: "inline" }, "Worker", workerSelect),
         h("span", { class: "spacer" }),
-        summary,
-        newer,
-        older,
+        h("div", { class: "pager" }, summary, newer, older),
       ),
       h("div", { class: "table-wrap" }, table),
       empty,
@@ -91,11 +89,14 @@ export async function mountTasks(main, params) {
 
   function renderRow(task) {
     const seconds = runningSeconds(task);
+    const hasProgress = task.Progress !== undefined && task.Progress !== null;
+    const active = task.Status === "Running" || task.Status === "Paused";
     const progressCell = h(
       "td",
       { class: "progress-cell", dataset: { label: "Progress" } },
-      progressBar(task.Progress, task.Status),
-      h("span", { class: "pct" }, task.Progress === undefined || task.Progress === null ? "" : fmt.percent(task.Progress)),
+      // A finished task that never reported progress has nothing to show.
+      hasProgress || active ? progressBar(task.Progress, task.Status) : h("span", { class: "muted no-progress" }, "—"),
+      h("span", { class: "pct" }, hasProgress ? fmt.percent(task.Progress) : ""),
     );
     const tr = h(
       "tr",

@@ -1,0 +1,327 @@
+"""The web page in a real browser: Debian's chromium driven by Playwright, against real servers.
+
+Playwright's own browser download is never used: ``executable_path`` points at /usr/bin/chromium
+(``make test`` installs it). Screenshots go to the test's temporary directory, or to
+``UI_SCREENSHOTS_DIR`` when set (``UI_SCREENSHOTS_DIR=docs/images`` refreshes the README's).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import ServerProcess
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+XSS = "<img src=x onerror=alert(1)>"
+WAIT_MS = 15_000
+expect.set_options(timeout=WAIT_MS)
+
+if not CHROMIUM.exists():
+    # Locally a missing browser skips these tests; on CI (make test installs it) it is an error.
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: run scripts/install-system-deps.sh")
+    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(WAIT_MS)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    target = os.environ.get("UI_SCREENSHOTS_DIR")
+    directory = Path(target) if target else tmp_path / "screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def submit(server: ServerProcess, worker: str, config: dict[str, Any]) -> str:
+    r = httpx.post(f"{server.api}/workers/{worker}", json=config)
+    assert r.status_code == 201, r.text
+    task_id: str = r.json()["TaskId"]
+    return task_id
+
+
+def status_of(server: ServerProcess, task_id: str) -> str:
+    status: str = httpx.get(f"{server.api}/tasks/{task_id}/status").json()["Status"]
+    return status
+
+
+def open_page(page: Page, server: ServerProcess, route: str = "") -> None:
+    page.goto(f"{server.url}/tasky/ui{route}")
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+
+
+def button(page: Page, action: str, scope: str = "#task-detail .detail-head") -> Any:
+    return page.locator(f"{scope} button[data-action='{action}']")
+
+
+def test_sleeper_from_the_form_through_pause_resume_cancel(
+    page: Page, server: ServerProcess
+) -> None:
+    response = page.goto(server.url + "/")  # / redirects to the page
+    assert response is not None and response.url.endswith("/tasky/ui")
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    page.get_by_role("link", name="New task").first.click()
+    page.locator(".worker-item[data-worker='Sleeper']").click()
+    seconds = page.locator("#field-seconds")
+    expect(seconds).to_have_value("60")  # the schema's default
+    expect(page.locator("[data-field='seconds'] .help")).to_contain_text("0 to 604800")
+    seconds.fill("30")
+    page.locator("#submit-task").click()
+    page.wait_for_url(re.compile(r"#/tasks/[0-9a-f]{32}$"))
+    task_id = page.url.rsplit("/", 1)[1]
+    badge = page.locator("#task-detail .detail-head .badge")
+    expect(badge).to_have_text("Running")
+    expect(page.locator("#task-detail pre.json").first).to_contain_text('"seconds": 30')
+
+    # Progress and the log follow live (no reload): the second line arrives while we watch.
+    expect(page.locator("#progress-text")).to_have_text(re.compile(r"^[1-9][0-9.]*% · \d+ of 30 s"))
+    logs = page.locator("#task-logs")
+    expect(logs).to_contain_text("slept 1 of 30 seconds")
+    expect(logs).to_contain_text("slept 2 of 30 seconds")
+
+    # Only what the state machine and the worker allow is enabled.
+    expect(button(page, "pause")).to_be_enabled()
+    expect(button(page, "resume")).to_be_disabled()
+    expect(button(page, "run")).to_be_disabled()
+    button(page, "pause").click()
+    expect(badge).to_have_text("Paused")
+    assert status_of(server, task_id) == "Paused"
+    expect(button(page, "pause")).to_be_disabled()
+    expect(button(page, "resume")).to_be_enabled()
+
+    button(page, "resume").click()
+    expect(badge).to_have_text("Running")
+    assert status_of(server, task_id) == "Running"
+
+    button(page, "cancel").click()
+    expect(badge).to_have_text("Canceled")
+    assert status_of(server, task_id) == "Canceled"
+    expect(button(page, "cancel")).to_be_disabled()
+    expect(button(page, "run")).to_be_enabled()
+    expect(page.locator("#task-output")).to_contain_text("canceled")
+
+
+def test_validation_errors_show_next_to_their_fields(page: Page, server: ServerProcess) -> None:
+    open_page(page, server, "#/workers/Sleeper")
+    page.locator("#field-seconds").fill("-5")
+    page.locator("#submit-task").click()
+    error = page.locator("[data-field='seconds'] .field-error")
+    expect(error).to_contain_text("greater than or equal to 0")
+    expect(page.locator("[data-field='seconds']")).to_have_class(re.compile("invalid"))
+    assert "#/workers" in page.url  # nothing was created
+    tasks = httpx.get(f"{server.api}/tasks").json()["Tasks"]
+    assert tasks == []
+
+    page.locator(".worker-item[data-worker='CopyFile']").click()
+    expect(page.locator("#task-form")).to_have_attribute("data-worker", "CopyFile")
+    expect(page.locator("[data-field='source'] .required")).to_be_visible()
+    page.locator("#submit-task").click()
+    expect(page.locator("[data-field='source'] .field-error")).to_contain_text("required")
+    expect(page.locator("[data-field='destination'] .field-error")).to_contain_text("required")
+
+
+def test_ifconfig_result_is_shown(page: Page, server: ServerProcess) -> None:
+    open_page(page, server, "#/workers/Ifconfig")
+    expect(page.locator("#task-form")).to_contain_text("needs no config")
+    page.locator("#submit-task").click()
+    page.wait_for_url(re.compile(r"#/tasks/[0-9a-f]{32}$"))
+    expect(page.locator("#task-detail .detail-head .badge")).to_have_text("Completed")
+    output = page.locator("#task-output pre")
+    expect(output).to_contain_text('"Interfaces"')
+    expect(output).to_contain_text('"interface_name": "lo"')
+
+
+def test_untrusted_output_and_logs_stay_text(page: Page, server: ServerProcess) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    response = page.goto(f"{server.url}/tasky/ui#/workers/Echo")
+    assert response is not None
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    page.locator("#field-value").fill(XSS)
+    page.locator("#submit-task").click()
+    page.wait_for_url(re.compile(r"#/tasks/[0-9a-f]{32}$"))
+    expect(page.locator("#task-detail .detail-head .badge")).to_have_text("Completed")
+    expect(page.locator("#task-output pre")).to_contain_text(f'"string_output": "{XSS}"')
+    expect(page.locator("#task-logs")).to_contain_text(f"echo '{XSS}'")
+
+    # The same text as a failure's Error, and everything in the task table.
+    failed = submit(server, "Flaky", {"message": XSS})
+    page.goto(f"{server.url}/tasky/ui#/tasks/{failed}")
+    expect(page.locator("#task-error")).to_contain_text(XSS)
+    page.goto(f"{server.url}/tasky/ui#/tasks")
+    expect(page.locator(f"tr[data-task='{failed}']")).to_be_visible()
+    page.wait_for_timeout(300)  # an onerror handler would have fired by now
+    assert page.locator("img").count() == 0
+    assert dialogs == []
+
+
+def test_task_table_is_live_and_acts_on_rows(page: Page, server: ServerProcess) -> None:
+    open_page(page, server, "#/tasks")
+    expect(page.locator(".empty")).to_contain_text("No tasks yet")
+    held = submit(server, "Hold", {"seconds": 60})
+    row = page.locator(f"tr[data-task='{held}']")
+    expect(row).to_have_attribute("data-status", "Running")  # arrived without a reload
+    expect(row.locator("td").nth(2)).to_have_text("Hold")
+
+    no_pause = submit(server, "NoPause", {"seconds": 60})
+    other = page.locator(f"tr[data-task='{no_pause}']")
+    expect(other).to_have_attribute("data-status", "Running")
+    expect(other.locator("button[data-action='pause']")).to_be_disabled()  # not supported
+    expect(other.locator("button[data-action='cancel']")).to_be_enabled()
+
+    row.locator("button[data-action='pause']").click()
+    expect(row).to_have_attribute("data-status", "Paused")
+    row.locator("button[data-action='resume']").click()
+    expect(row).to_have_attribute("data-status", "Running")
+    row.locator("button[data-action='cancel']").click()
+    expect(row).to_have_attribute("data-status", "Canceled")
+    expect(row.locator("button[data-action='run']")).to_be_enabled()
+
+    page.locator("#filter-status").select_option("Canceled")
+    expect(page.locator("#task-rows tr")).to_have_count(1)
+    expect(row).to_be_visible()
+    assert "status=Canceled" in page.url
+    page.locator("#filter-status").select_option("")
+    page.locator("#filter-worker").select_option("NoPause")
+    expect(page.locator("#task-rows tr")).to_have_count(1)
+    expect(other).to_be_visible()
+    httpx.post(f"{server.api}/tasks/{no_pause}/cancel")
+    expect(other).to_have_attribute("data-status", "Canceled")
+
+
+def test_pages_of_tasks(page: Page, server: ServerProcess) -> None:
+    ids = [submit(server, "Echo", {"value": n}) for n in range(120)]
+    open_page(page, server, "#/tasks?worker=Echo")
+    rows = page.locator("#task-rows tr")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_have_attribute("data-task", ids[-1])  # newest first
+    page.locator("#page-older").click()
+    expect(rows.first).to_have_attribute("data-task", ids[-51])
+    page.locator("#page-older").click()
+    expect(rows).to_have_count(20)
+    expect(rows.last).to_have_attribute("data-task", ids[0])
+    expect(page.locator("#page-older")).to_be_disabled()
+    page.locator("#page-newer").click()
+    expect(rows.first).to_have_attribute("data-task", ids[-51])
+
+
+def test_statistics_and_charts(page: Page, server: ServerProcess) -> None:
+    for n in range(4):
+        submit(server, "Echo", {"value": n})
+    submit(server, "Flaky", {})
+    open_page(page, server, "#/stats/Echo")
+    detail = page.locator("#stats-detail")
+    expect(detail).to_have_attribute("data-worker", "Echo")
+    expect(detail.locator(".s-completed .stat-value")).to_have_text("4")
+    charts = detail.locator("figure.chart svg")
+    expect(charts).to_have_count(2)  # run-time distribution and throughput
+    expect(charts.nth(1).locator("rect.fill-completed")).to_have_count(1)
+    page.locator("#stats-overview tr[data-worker='Flaky']").click()
+    expect(detail).to_have_attribute("data-worker", "Flaky")
+    expect(detail.locator("dd.bad")).to_have_text("100%")
+
+
+def test_token_is_asked_once_and_kept(browser: Browser, server_factory: Any) -> None:
+    server: ServerProcess = server_factory("--token", "s3cret")
+    context = browser.new_context()
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/tasky/ui#/workers")
+        dialog = page.locator("#token-dialog")
+        expect(dialog).to_be_visible()
+        page.locator("#token-input").fill("wrong")
+        page.locator("#token-form button[type='submit']").click()
+        expect(page.locator("#token-error")).to_contain_text("not accepted")
+        page.locator("#token-input").fill("s3cret")
+        page.locator("#token-form button[type='submit']").click()
+        expect(dialog).to_be_hidden()
+        expect(page.locator(".worker-item[data-worker='Sleeper']")).to_be_visible()
+        expect(page.locator("#live")).to_have_attribute("data-state", "live")
+        page.reload()  # kept for the tab: no second prompt
+        expect(page.locator(".worker-item").first).to_be_visible()
+        expect(dialog).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_phone_and_desktop_screenshots(
+    browser: Browser, page: Page, server: ServerProcess, shots: Path
+) -> None:
+    sleeping = submit(server, "Sleeper", {"seconds": 600})
+    submit(server, "Ifconfig", {})
+    submit(server, "Echo", {"value": {"hello": "world"}})
+    submit(server, "Flaky", {"message": "disk full"})
+    held = submit(server, "Hold", {"seconds": 600})
+    httpx.post(f"{server.api}/tasks/{held}/actions", json={"action": "pause"})
+    stopped = submit(server, "Sleeper", {"seconds": 600})
+    httpx.post(f"{server.api}/tasks/{stopped}/cancel")
+    submit(server, "Sleeper", {"seconds": 5})
+
+    open_page(page, server, "#/tasks")
+    expect(page.locator("#task-rows tr")).to_have_count(7)
+    pct = page.locator(f"tr[data-task='{sleeping}'] .pct")
+    expect(pct).to_have_text(re.compile(r"^[1-9]"))
+    page.screenshot(path=str(shots / "ui-tasks.png"))
+    page.goto(f"{server.url}/tasky/ui#/tasks/{sleeping}")
+    expect(page.locator("#task-logs")).to_contain_text("slept 2 of 600 seconds")
+    page.screenshot(path=str(shots / "ui-task.png"))
+
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    phone.set_default_timeout(WAIT_MS)
+    small = phone.new_page()
+    try:
+        open_page(small, server, "#/tasks")
+        rows = small.locator("#task-rows tr")
+        expect(rows).to_have_count(7)
+        expect(small.locator("#task-table thead")).to_be_hidden()  # rows are cards here
+        overflow = "() => document.documentElement.scrollWidth <= window.innerWidth"
+        assert small.evaluate(overflow)
+        card = small.locator(f"tr[data-task='{sleeping}']")
+        box = card.bounding_box()
+        assert box is not None and box["width"] <= 390
+        small.screenshot(path=str(shots / "ui-phone.png"))
+        card.locator("button[data-action='pause']").tap()
+        expect(card).to_have_attribute("data-status", "Paused")
+        for route in (f"#/tasks/{sleeping}", "#/workers/CopyFile", "#/stats"):
+            small.goto(f"{server.url}/tasky/ui{route}")
+            small.locator("main .view").first.wait_for()
+            assert small.evaluate(overflow), route
+    finally:
+        phone.close()
+    for name in ("ui-tasks.png", "ui-task.png", "ui-phone.png"):
+        assert (shots / name).stat().st_size > 10_000
