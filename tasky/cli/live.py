@@ -6,7 +6,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from tasky.cli.render import log_line, percent
-from tasky.cli.session import Session, status_text
+from tasky.cli.session import EXIT_INTERRUPTED, Session, status_text
 from tasky.client import LogLine, TaskStatus
 
 
@@ -16,6 +16,19 @@ def follow(s: Session, task_id: str, *, logs: bool, timeout: float | None = None
     People get a progress bar with the task's status and progress message, log lines printed
     above it; scripts (--json) get one JSON object per log line and no bar.
     """
+    try:
+        return _follow(s, task_id, logs=logs, timeout=timeout)
+    except KeyboardInterrupt:
+        # Ctrl-C stops watching, not the task: say so, and how to stop it too.
+        s.fail(
+            f"stopped watching; task {task_id} keeps running",
+            EXIT_INTERRUPTED,
+            TaskId=task_id,
+            Hint=f"tasky cancel {task_id} stops it; tasky wait {task_id} watches it again.",
+        )
+
+
+def _follow(s: Session, task_id: str, *, logs: bool, timeout: float | None) -> TaskStatus:
     final: TaskStatus | None = None
     updates = s.client.follow(task_id, timeout=timeout, logs=logs)
     if s.json:
