@@ -325,3 +325,62 @@ def test_phone_and_desktop_screenshots(
         phone.close()
     for name in ("ui-tasks.png", "ui-task.png", "ui-phone.png"):
         assert (shots / name).stat().st_size > 10_000
+
+
+def test_edit_the_config_of_a_queued_task(page: Page, server: ServerProcess) -> None:
+    submit(server, "Hold", {"seconds": 60})  # Hold runs one at a time: the next one waits
+    waiting = submit(server, "Hold", {"seconds": 60})
+    assert status_of(server, waiting) == "Queued"
+    open_page(page, server, f"#/tasks/{waiting}")
+    expect(page.locator("#task-detail .detail-head .badge")).to_have_text("Queued")
+    page.locator("#edit-config").click()
+    seconds = page.locator("#field-edit-seconds")
+    expect(seconds).to_have_value("60")  # the task's own config, not the default
+    seconds.fill("-1")
+    page.get_by_role("button", name="Save config").click()
+    expect(page.locator("[data-field='seconds'] .field-error")).to_contain_text("greater than")
+    seconds.fill("7.5")
+    page.get_by_role("button", name="Save config").click()
+    expect(page.locator("#task-detail pre.json").first).to_contain_text('"seconds": 7.5')
+    config = httpx.get(f"{server.api}/tasks/{waiting}").json()["Config"]
+    assert config == {"seconds": 7.5}
+
+
+def test_a_chain_and_its_steps_live(page: Page, server: ServerProcess) -> None:
+    chain = {
+        "name": "nightly",
+        "steps": [
+            {"name": "wait", "worker": "Sleeper", "config": {"seconds": 1}},
+            {
+                "name": "checks",
+                "parallel": [
+                    {"name": "net", "worker": "Ifconfig"},
+                    {"name": "say", "worker": "Echo", "config": {"value": XSS}},
+                ],
+            },
+        ],
+    }
+    r = httpx.post(f"{server.api}/chains", json=chain)
+    assert r.status_code == 201, r.text
+    chain_id = r.json()["ChainId"]
+    open_page(page, server, "#/chains")
+    row = page.locator(f"tr[data-chain='{chain_id}']")
+    expect(row).to_contain_text("nightly")
+    row.get_by_role("link").click()
+    detail = page.locator("#chain-detail")
+    expect(detail.locator(".chain-step[data-step='wait']")).to_have_attribute(
+        "data-status", "Running"
+    )
+    expect(detail.locator(".chain-step")).to_have_count(3)
+    expect(detail.locator(".chain-stage-name").nth(1)).to_contain_text("checks (parallel)")
+    # Without a reload, the steps finish one after another and the chain completes.
+    expect(detail.locator(".detail-head .badge")).to_have_text("Completed")
+    for step in ("wait", "net", "say"):
+        expect(detail.locator(f".chain-step[data-step='{step}']")).to_have_attribute(
+            "data-status", "Completed"
+        )
+    expect(detail.locator("pre.json").first).to_contain_text(XSS)
+    assert page.locator("img").count() == 0
+    detail.locator(".chain-step[data-step='net'] a").click()
+    page.wait_for_url(re.compile(r"#/tasks/[0-9a-f]{32}$"))
+    expect(page.locator("#task-output pre")).to_contain_text("interface_name")
