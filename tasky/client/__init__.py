@@ -23,6 +23,11 @@ from tasky.client.errors import (
     WaitTimeout,
 )
 from tasky.client.models import (
+    Chain,
+    ChainDefinition,
+    ChainPage,
+    ChainStep,
+    ChainSummary,
     LogLine,
     LogPage,
     Task,
@@ -41,6 +46,11 @@ __all__ = [
     "DEFAULT_URL",
     "AsyncClient",
     "BadRequest",
+    "Chain",
+    "ChainDefinition",
+    "ChainPage",
+    "ChainStep",
+    "ChainSummary",
     "Client",
     "Conflict",
     "FieldError",

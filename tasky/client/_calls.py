@@ -189,3 +189,74 @@ def list_tasks(
             status=status, worker=worker, chain=chain, limit=limit, cursor=cursor, order=order
         ),
     )
+
+
+# -- chains -------------------------------------------------------------------------------------
+CHAIN_ACTIONS = ("cancel", "pause", "resume", "restart")
+_DEFINITIONS = TypeAdapter(list[m.ChainDefinition])
+
+
+def _chain_id(body: Any) -> str:
+    value = body.get("ChainId") if isinstance(body, dict) else None
+    if not isinstance(value, str):
+        raise ValueError("no ChainId in the answer")
+    return value
+
+
+def create_chain(spec: dict[str, Any]) -> Call[str]:
+    return Call("POST", "/chains", _chain_id, json=spec)
+
+
+def get_chain(chain_id: str) -> Call[m.Chain]:
+    return Call("GET", f"/chains/{_seg(chain_id)}", m.Chain.model_validate)
+
+
+def list_chains(
+    *, status: str | None, limit: int | None, cursor: str | None, order: str
+) -> Call[m.ChainPage]:
+    if order not in ("asc", "desc"):
+        raise ValueError("order must be 'asc' or 'desc'")
+    return Call(
+        "GET",
+        "/chains",
+        m.ChainPage.model_validate,
+        params=_params(status=status, limit=limit, cursor=cursor, order=order),
+    )
+
+
+def chain_action(chain_id: str, name: str) -> Call[m.Chain]:
+    if name not in CHAIN_ACTIONS:
+        raise ValueError(f"unknown chain action {name!r}; use one of {', '.join(CHAIN_ACTIONS)}")
+    return Call(
+        "POST", f"/chains/{_seg(chain_id)}/actions", m.Chain.model_validate, json={"action": name}
+    )
+
+
+def chain_definitions() -> Call[list[m.ChainDefinition]]:
+    def parse(body: Any) -> list[m.ChainDefinition]:
+        return _DEFINITIONS.validate_python(body["Definitions"] if isinstance(body, dict) else None)
+
+    return Call("GET", "/chain-definitions", parse)
+
+
+def chain_definition(name: str) -> Call[m.ChainDefinition]:
+    return Call("GET", f"/chain-definitions/{_seg(name)}", m.ChainDefinition.model_validate)
+
+
+def put_chain_definition(name: str, spec: dict[str, Any]) -> Call[m.ChainDefinition]:
+    return Call(
+        "PUT", f"/chain-definitions/{_seg(name)}", m.ChainDefinition.model_validate, json=spec
+    )
+
+
+def delete_chain_definition(name: str) -> Call[None]:
+    return Call("DELETE", f"/chain-definitions/{_seg(name)}", lambda body: None)
+
+
+def start_chain(name: str, parameters: Mapping[str, Any] | None) -> Call[str]:
+    return Call(
+        "POST",
+        f"/chain-definitions/{_seg(name)}/start",
+        _chain_id,
+        json={"parameters": dict(parameters or {})},
+    )

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from tasky.client.errors import WaitTimeout
-from tasky.client.models import TaskStatus
+from tasky.client.models import Chain, TaskStatus
 
 LOG_PAGE = 1000
 # Polling starts fast (short tasks end quickly) and slows down while nothing changes.
@@ -49,10 +49,14 @@ class Tracker:
         timeout: float | None,
         want_logs: bool,
         reconnect_grace: float = RECONNECT_GRACE,
+        kind: str = "task",
     ) -> None:
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be >= 0")
         self.task_id = task_id
+        self.kind = kind
+        # What wait_chain last read (check_deadline reports it).
+        self.last_chain: Chain | None = None
         self.timeout = timeout
         self.want_logs = want_logs
         self.deadline = None if timeout is None else time.monotonic() + timeout
@@ -73,12 +77,17 @@ class Tracker:
 
     def check_deadline(self) -> None:
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise WaitTimeout(self.task_id, self.timeout or 0.0, self.current)
+            last = self.current if self.last_chain is None else self.last_chain
+            raise WaitTimeout(self.task_id, self.timeout or 0.0, last, self.kind)
+
+    def reached(self) -> None:
+        """The server answered: a later outage starts a new grace period."""
+        self._reached = True
+        self._lost_since = None
 
     def see(self, status: TaskStatus) -> bool:
         """Record a status read from the server; True when it differs from the last one."""
-        self._reached = True
-        self._lost_since = None
+        self.reached()
         changed = status != self.current
         self.current = status
         return changed

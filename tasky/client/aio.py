@@ -168,6 +168,132 @@ class AsyncClient:
                 return
             cursor = page.next_cursor
 
+    # -- chains ---------------------------------------------------------------------------------
+    async def create_chain(self, spec: Mapping[str, Any] | BaseModel) -> str:
+        """Start a chain from a definition (a dict, or tasky.chains.model.ChainSpec); its id."""
+        return await self._send(calls.create_chain(calls.config_json(spec)))
+
+    async def chain(self, chain_id: str) -> m.Chain:
+        """A chain with each step's status, task, output, and the chain's result."""
+        return await self._send(calls.get_chain(chain_id))
+
+    async def list_chains(
+        self,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        order: str = "asc",
+    ) -> m.ChainPage:
+        return await self._send(
+            calls.list_chains(status=status, limit=limit, cursor=cursor, order=order)
+        )
+
+    async def iter_chains(
+        self, *, status: str | None = None, order: str = "asc", page_size: int = 100
+    ) -> AsyncGenerator[m.ChainSummary, None]:
+        cursor: str | None = None
+        while True:
+            page = await self.list_chains(
+                status=status, limit=page_size, cursor=cursor, order=order
+            )
+            for chain in page.chains:
+                yield chain
+            if page.next_cursor is None or not page.chains:
+                return
+            cursor = page.next_cursor
+
+    async def cancel_chain(self, chain_id: str) -> m.Chain:
+        return await self._send(calls.chain_action(chain_id, "cancel"))
+
+    async def pause_chain(self, chain_id: str) -> m.Chain:
+        return await self._send(calls.chain_action(chain_id, "pause"))
+
+    async def resume_chain(self, chain_id: str) -> m.Chain:
+        return await self._send(calls.chain_action(chain_id, "resume"))
+
+    async def restart_chain(self, chain_id: str) -> m.Chain:
+        """Run a Failed or Canceled chain again from the steps that did not complete."""
+        return await self._send(calls.chain_action(chain_id, "restart"))
+
+    async def chain_definitions(self) -> list[m.ChainDefinition]:
+        return await self._send(calls.chain_definitions())
+
+    async def chain_definition(self, name: str) -> m.ChainDefinition:
+        return await self._send(calls.chain_definition(name))
+
+    async def put_chain_definition(
+        self, name: str, spec: Mapping[str, Any] | BaseModel
+    ) -> m.ChainDefinition:
+        """Save (create or replace) a named chain definition."""
+        return await self._send(calls.put_chain_definition(name, calls.config_json(spec)))
+
+    async def delete_chain_definition(self, name: str) -> None:
+        await self._send(calls.delete_chain_definition(name))
+
+    async def start_chain(self, name: str, parameters: Mapping[str, Any] | None = None) -> str:
+        """Start a named definition, its parameters overridden by ``parameters``; the chain id."""
+        return await self._send(calls.start_chain(name, parameters))
+
+    async def wait_chain(self, chain_id: str, timeout: float | None = None) -> m.Chain:
+        """Until the chain has finished; the chain. :class:`WaitTimeout` after ``timeout``.
+
+        Chain events on the event stream wake it up; without a stream it polls.
+        """
+        tracker = Tracker(chain_id, timeout, False, self.reconnect_grace, kind="chain")
+        params = {"chain": chain_id, "type": "chain"}
+        while True:
+            try:
+                if self._use_events:
+                    try:
+                        async with self._event_stream(tracker, params) as lines:
+                            chain = await self._read_chain(tracker)
+                            if chain.finished:
+                                return chain
+                            done = await self._chain_events(tracker, lines)
+                            if done is not None:
+                                return done
+                    except NoEvents:
+                        self._use_events = False
+                else:
+                    chain = await self._read_chain(tracker)
+                    if chain.finished:
+                        return chain
+                    tracker.check_deadline()
+                    await asyncio.sleep(tracker.next_poll(False))
+            except ServerUnreachable:
+                if not tracker.may_retry():
+                    raise
+                await asyncio.sleep(tracker.reconnect_pause())
+            tracker.check_deadline()
+
+    async def _read_chain(self, tracker: Tracker) -> m.Chain:
+        chain = await self.chain(tracker.task_id)
+        tracker.reached()
+        tracker.last_chain = chain
+        return chain
+
+    async def _chain_events(self, tracker: Tracker, lines: AsyncIterator[str]) -> m.Chain | None:
+        """Re-read the chain on each of its events; the chain once finished, else None when the
+        stream ends (the caller reconnects)."""
+        decoder = SSEDecoder()
+        decoder.last_id = tracker.last_event_id
+        try:
+            async for line in lines:
+                event = decoder.feed(line)
+                tracker.last_event_id = decoder.last_id
+                if event is not None:
+                    chain = await self._read_chain(tracker)
+                    if chain.finished:
+                        return chain
+                tracker.check_deadline()
+            await asyncio.sleep(tracker.reconnect_pause())
+        except httpx.ReadTimeout:
+            pass
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            await asyncio.sleep(tracker.reconnect_pause())
+        return None
+
     # -- following a task -----------------------------------------------------------------------
     async def wait(self, task_id: str, timeout: float | None = None) -> m.TaskStatus:
         """Until the task has finished; its final status. :class:`WaitTimeout` after ``timeout``."""
@@ -295,13 +421,19 @@ class AsyncClient:
             await asyncio.sleep(tracker.reconnect_pause())
 
     @contextlib.asynccontextmanager
-    async def _event_stream(self, tracker: Tracker) -> AsyncIterator[AsyncIterator[str]]:
+    async def _event_stream(
+        self, tracker: Tracker, params: dict[str, str] | None = None
+    ) -> AsyncIterator[AsyncIterator[str]]:
         headers = {"Accept": "text/event-stream"}
         if tracker.last_event_id:
             headers["Last-Event-ID"] = tracker.last_event_id
         timeout = httpx.Timeout(self.timeout, read=tracker.read_timeout())
         request = self._http.build_request(
-            "GET", "/events", params={"task": tracker.task_id}, headers=headers, timeout=timeout
+            "GET",
+            "/events",
+            params=params or {"task": tracker.task_id},
+            headers=headers,
+            timeout=timeout,
         )
         try:
             response = await self._http.send(request, stream=True)

@@ -14,7 +14,7 @@ import httpx
 from tasky.states import Status
 
 if TYPE_CHECKING:
-    from tasky.client.models import TaskStatus
+    from tasky.client.models import Chain, TaskStatus
 
 
 class TaskyError(Exception):
@@ -94,12 +94,17 @@ class ServerUnreachable(TaskyError):
 
 
 class WaitTimeout(TaskyError, TimeoutError):
-    """The task did not finish within the time given to ``wait()``; ``last`` is its last status."""
+    """The task (or chain) did not finish within the time given to ``wait()``.
 
-    def __init__(self, task_id: str, timeout: float, last: TaskStatus | None) -> None:
+    ``last`` is the last status seen (a TaskStatus, or a Chain for ``wait_chain``).
+    """
+
+    def __init__(
+        self, ident: str, timeout: float, last: TaskStatus | Chain | None, kind: str = "task"
+    ) -> None:
         where = f" (still {last.status.value})" if last is not None else ""
-        super().__init__(f"task {task_id} did not finish within {timeout:g} seconds{where}")
-        self.task_id = task_id
+        super().__init__(f"{kind} {ident} did not finish within {timeout:g} seconds{where}")
+        self.task_id = ident
         self.timeout = timeout
         self.last = last
 

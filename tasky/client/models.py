@@ -144,3 +144,64 @@ class TaskStatistics(_Wire):
     queue_wait_seconds: float | None = Field(default=None, alias="QueueWaitSeconds")
     run_time_seconds: float | None = Field(default=None, alias="RunTimeSeconds")
     total_run_time_seconds: float | None = Field(default=None, alias="TotalRunTimeSeconds")
+
+
+class ChainSummary(_Wire):
+    chain_id: str = Field(alias="ChainId")
+    name: str | None = Field(default=None, alias="Name")
+    definition: str | None = Field(default=None, alias="Definition")
+    status: Status = Field(alias="Status")
+    created_at: float = Field(alias="CreatedAt")
+    finished_at: float | None = Field(default=None, alias="FinishedAt")
+    restarts: int = Field(default=0, alias="Restarts")
+    error: str | None = Field(default=None, alias="Error")
+    duration: str | None = Field(default=None, alias="Duration")
+    duration_seconds: float | None = Field(default=None, alias="DurationSeconds")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class ChainStep(_Wire):
+    name: str = Field(alias="Name")
+    stage: int = Field(alias="Stage")
+    group: str | None = Field(default=None, alias="Group")
+    worker: str = Field(alias="Worker")
+    when: str = Field(default="success", alias="When")
+    # Steps have statuses of their own beyond a task's: Pending and Skipped.
+    status: str = Field(alias="Status")
+    task_id: str | None = Field(default=None, alias="TaskId")
+    attempt: int | None = Field(default=None, alias="Attempt")
+    started_at: float | None = Field(default=None, alias="StartedAt")
+    finished_at: float | None = Field(default=None, alias="FinishedAt")
+    duration_seconds: float | None = Field(default=None, alias="DurationSeconds")
+    error: str | None = Field(default=None, alias="Error")
+    output: Any = Field(default=None, alias="Output")
+    previous_task_ids: list[str] = Field(default_factory=list, alias="PreviousTaskIds")
+
+
+class Chain(ChainSummary):
+    """A chain with its steps (``GET /chains/{id}``)."""
+
+    parameters: dict[str, Any] = Field(default_factory=dict, alias="Parameters")
+    on_failure: str | None = Field(default=None, alias="OnFailure")
+    result: Any = Field(default=None, alias="Result")
+    steps: list[ChainStep] = Field(default_factory=list, alias="Steps")
+
+
+class ChainPage(_Wire):
+    chains: list[ChainSummary] = Field(alias="Chains")
+    next_cursor: str | None = Field(default=None, alias="NextCursor")
+
+
+class ChainDefinition(_Wire):
+    name: str = Field(alias="Name")
+    source: str = Field(default="api", alias="Source")
+    description: str = Field(default="", alias="Description")
+    parameters: dict[str, Any] = Field(default_factory=dict, alias="Parameters")
+    created_at: float | None = Field(default=None, alias="CreatedAt")
+    updated_at: float | None = Field(default=None, alias="UpdatedAt")
+    definition: dict[str, Any] | None = Field(
+        default=None, alias="Definition", description="Absent in lists."
+    )
