@@ -629,12 +629,14 @@ class Engine:
         self._progress.pop(task_id, None)
 
     async def _flush(self) -> None:
-        progress, self._progress = self._progress, {}
+        # Each batch is taken right before its write is queued, with no await in between, so a
+        # task's final transition (queued later) cannot overtake lines or progress taken here.
         lines, self._log_lines = self._log_lines, []
-        if progress:
-            await self.store.set_progress([(k, f, m) for k, (f, m) in progress.items()])
         if lines:
             await self.store.append_logs(lines, self.settings.max_log_lines)
+        progress, self._progress = self._progress, {}
+        if progress:
+            await self.store.set_progress([(k, f, m) for k, (f, m) in progress.items()])
 
     async def _flush_loop(self) -> None:
         while True:
