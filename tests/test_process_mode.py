@@ -232,3 +232,36 @@ async def test_flood_is_rate_limited_with_a_marker(
     assert kept[-1] == f"line {total - 1}"  # the end of the output is never lost
     numbers = [int(ln.split()[1]) for ln in kept]
     assert numbers == sorted(numbers)
+
+
+def test_definitions_that_cannot_run_are_refused() -> None:
+    from tasky import Worker
+
+    class Local(Worker):
+        name = "Local"
+        mode = "process"
+
+        def perform(self, config: object, task: object) -> None: ...
+
+    class Coroutine(Worker):
+        name = "Coroutine"
+        mode = "process"
+
+        async def perform(self, config: object, task: object) -> None: ...
+
+    class NoCommand(Worker):
+        name = "NoCommand"
+        mode = "command"
+
+    class Grace(Worker):
+        name = "Grace"
+        kill_grace = -1
+
+    for cls, message in (
+        (Local, "top level of an importable module"),
+        (Coroutine, "plain def perform"),
+        (NoCommand, "needs a CommandWorker"),
+        (Grace, "kill_grace"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            cls.check_definition()

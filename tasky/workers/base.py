@@ -75,6 +75,8 @@ class Worker:
             raise ValueError(f"worker {cls.name}: pause and resume go together")
         if not 0 <= cls.kill_grace <= 3600:
             raise ValueError(f"worker {cls.name}: kill_grace must be between 0 and 3600 seconds")
+        if cls.mode == "command" and not callable(getattr(cls, "command_line", None)):
+            raise ValueError(f"worker {cls.name}: command mode needs a CommandWorker subclass")
         if cls.mode == "process":
             # The task's process imports the class by module and name, so it must be reachable.
             if inspect.iscoroutinefunction(cls.perform):

@@ -146,7 +146,7 @@ def _annotation(param: Param, roots: Sequence[Path]) -> Any:
 def config_model(name: str, params: Sequence[Param], roots: Sequence[Path]) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for param in params:
-        default = ... if param.required else param.default
+        default = ... if param.required and param.default is None else param.default
         fields[param.name] = (_annotation(param, roots), default)
     model: type[BaseModel] = create_model(
         f"{name}Config", __config__=ConfigDict(extra="forbid"), **fields
