@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from tasky.client import (
 )
 from tasky.states import Status
 from tests.client_server import WORKER_ARGS, RecordingTransport, shared_server
-from tests.conftest import ServerProcess
+from tests.conftest import ROOT, ServerProcess
 
 __all__ = ["shared_server"]  # the fixture, imported so pytest finds it here
 
@@ -160,3 +161,19 @@ def test_wait_survives_a_server_restart(server_factory: object) -> None:
             final = waiting.result(timeout=90)
         assert final.status is Status.COMPLETED
         assert tasky.get(task_id).attempt == 2
+
+
+def test_the_documented_python_snippets_run(
+    shared_server: ServerProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = (ROOT / "docs" / "cli.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 2
+    monkeypatch.setenv("TASKY_URL", shared_server.url)
+    for block in blocks:
+        exec(block.replace("http://127.0.0.1:8888", shared_server.url), {"__name__": "doc"})
+    out = capsys.readouterr().out
+    assert "Completed {'slept_seconds': 2.0}" in out
+    assert "{'seconds': 'Input should be greater than or equal to 0'}" in out
