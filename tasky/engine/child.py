@@ -13,13 +13,16 @@ import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from tasky.engine.procgroup import ProcessGroup
-from tasky.engine.runner import RunHandle
+from tasky.engine.runner import Outcome, RunHandle
+from tasky.states import Status
 from tasky.store.records import TaskRecord
-from tasky.workers.context import AsyncTaskContext
+from tasky.workers.base import Worker
+from tasky.workers.context import AsyncTaskContext, ContextSink
 
 # Longest log line kept; longer output is cut into pieces of this size.
 MAX_LINE_BYTES = 16 * 1024
@@ -275,3 +278,32 @@ async def drain(readers: Sequence[asyncio.Task[Any]]) -> None:
     for task in readers:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+def launch(
+    worker: Worker,
+    record: TaskRecord,
+    *,
+    sink: ContextSink,
+    roots: tuple[Path, ...],
+    on_done: Callable[[Outcome], Any],
+    body: Callable[[ChildHandle], Coroutine[Any, Any, Outcome]],
+    failure: str,
+) -> ChildHandle:
+    """Start ``body(handle)`` as a task of the loop; report its outcome through ``on_done``."""
+    ctx = AsyncTaskContext(record.id, record.attempt, worker.name, sink)
+    ctx.roots = roots
+    handle = ChildHandle(ctx, record, worker.kill_grace)
+    run = asyncio.get_running_loop().create_task(body(handle))
+
+    def done(future: asyncio.Future[Outcome]) -> None:
+        if future.cancelled():
+            outcome: Outcome = (Status.CANCELED, None, ctx.cancel_reason or "canceled")
+        elif (exc := future.exception()) is not None:
+            outcome = (Status.FAILED, None, f"{failure}: {type(exc).__name__}: {exc}")
+        else:
+            outcome = future.result()
+        on_done(outcome)
+
+    run.add_done_callback(done)
+    return handle

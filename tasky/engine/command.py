@@ -16,14 +16,14 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from tasky.engine.child import ChildHandle, child_env, finish_child, read_lines, text_of
+from tasky.engine.child import ChildHandle, child_env, finish_child, launch, read_lines, text_of
 from tasky.engine.procgroup import describe_exit
 from tasky.engine.runner import Outcome, _outcome_of_error, _outcome_of_result
 from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
 from tasky.workers.command import CommandWorker
-from tasky.workers.context import AsyncTaskContext, ContextSink, TaskCancelled
+from tasky.workers.context import ContextSink, TaskCancelled
 from tasky.workers.paths import PathRefused
 
 # Declared JSON output larger than this is refused rather than held in memory.
@@ -145,19 +145,13 @@ def start_command_run(
 ) -> ChildHandle:
     if not isinstance(worker, CommandWorker):
         raise TypeError(f"worker {worker.name} has mode 'command' but is not a CommandWorker")
-    ctx = AsyncTaskContext(record.id, record.attempt, worker.name, sink)
-    ctx.roots = roots
-    handle = ChildHandle(ctx, record, worker.kill_grace)
-    run = asyncio.get_running_loop().create_task(_run(handle, worker, model, roots))
-
-    def done(future: asyncio.Future[Outcome]) -> None:
-        if future.cancelled():
-            outcome: Outcome = (Status.CANCELED, None, ctx.cancel_reason or "canceled")
-        elif (exc := future.exception()) is not None:
-            outcome = (Status.FAILED, None, f"running the command failed: {exc}")
-        else:
-            outcome = future.result()
-        on_done(outcome)
-
-    run.add_done_callback(done)
-    return handle
+    command_worker = worker
+    return launch(
+        worker,
+        record,
+        sink=sink,
+        roots=roots,
+        on_done=on_done,
+        body=lambda handle: _run(handle, command_worker, model, roots),
+        failure="running the command failed",
+    )

@@ -25,6 +25,7 @@ from tasky.engine.child import (
     ChildHandle,
     child_env,
     finish_child,
+    launch,
     read_lines,
     text_of,
 )
@@ -166,19 +167,12 @@ def start_process_run(
     roots: tuple[Path, ...],
     on_done: Callable[[Outcome], Any],
 ) -> ChildHandle:
-    ctx = AsyncTaskContext(record.id, record.attempt, worker.name, sink)
-    ctx.roots = roots
-    handle = ChildHandle(ctx, record, worker.kill_grace)
-    run = asyncio.get_running_loop().create_task(_run(handle, worker, record, model, roots))
-
-    def done(future: asyncio.Future[Outcome]) -> None:
-        if future.cancelled():
-            outcome: Outcome = (Status.CANCELED, None, ctx.cancel_reason or "canceled")
-        elif (exc := future.exception()) is not None:
-            outcome = (Status.FAILED, None, f"cannot run the worker process: {exc}")
-        else:
-            outcome = future.result()
-        on_done(outcome)
-
-    run.add_done_callback(done)
-    return handle
+    return launch(
+        worker,
+        record,
+        sink=sink,
+        roots=roots,
+        on_done=on_done,
+        body=lambda handle: _run(handle, worker, record, model, roots),
+        failure="cannot run the worker process",
+    )
