@@ -309,7 +309,7 @@ def test_phone_and_desktop_screenshots(
         rows = small.locator("#task-rows tr")
         expect(rows).to_have_count(7)
         expect(small.locator("#task-table thead")).to_be_hidden()  # rows are cards here
-        overflow = "() => document.documentElement.scrollWidth <= window.innerWidth"
+        overflow = "() => document.documentElement.scrollWidth <= 390"
         assert small.evaluate(overflow)
         card = small.locator(f"tr[data-task='{sleeping}']")
         box = card.bounding_box()
@@ -317,9 +317,15 @@ def test_phone_and_desktop_screenshots(
         small.screenshot(path=str(shots / "ui-phone.png"))
         card.locator("button[data-action='pause']").tap()
         expect(card).to_have_attribute("data-status", "Paused")
-        for route in (f"#/tasks/{sleeping}", "#/workers/CopyFile", "#/stats"):
+        views = {
+            f"#/tasks/{sleeping}": "#task-detail .detail-head .badge",
+            "#/workers/CopyFile": "#task-form[data-worker='CopyFile']",
+            "#/stats/Sleeper": "#stats-detail figure.chart svg",
+            "#/chains": "main p.empty",
+        }
+        for route, shown in views.items():
             small.goto(f"{server.url}/tasky/ui{route}")
-            small.locator("main .view").first.wait_for()
+            small.locator(shown).first.wait_for()
             assert small.evaluate(overflow), route
     finally:
         phone.close()

@@ -38,7 +38,7 @@ export function histogramBars(histogram) {
 
 function throughputBars(data) {
   return data.Minutes.map((m) => {
-    const label = new Date(m.Time * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const label = new Date(m.Time * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
     return {
       label,
       tip: `${label}: ${m.Completed} completed, ${m.Failed} failed, ${m.Canceled} canceled`,
