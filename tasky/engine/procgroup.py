@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 _PROC = Path("/proc")
-_POLL = 0.02
+_POLL = 0.01
+_POLL_MAX = 0.2
 
 
 def group_members(pgid: int) -> list[int]:
@@ -61,6 +62,8 @@ class ProcessGroup:
             os.killpg(self.pgid, sig)
         except ProcessLookupError:
             return False
+        except PermissionError:
+            pass  # members we may not signal (a setuid program): the others got it
         return True
 
     def pause(self) -> None:
@@ -79,10 +82,13 @@ class ProcessGroup:
 
     async def wait_gone(self, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
+        pause = _POLL
         while self.alive():
             if time.monotonic() >= deadline:
                 return False
-            await asyncio.sleep(_POLL)
+            await asyncio.sleep(pause)
+            # A group that takes its time is polled less often: each look scans /proc.
+            pause = min(pause * 1.5, _POLL_MAX)
         return True
 
     async def stop(self, grace: float) -> None:
