@@ -209,8 +209,12 @@ def test_status_result_and_logs(url: str) -> None:
         json.loads(ln) for ln in tasky("logs", task_id, "--url", url, "--json").stdout.splitlines()
     ]
     assert [ln["Line"] for ln in lines] == ["slept 1 of 1 seconds"]
-    missing = tasky("status", "0" * 32, "--url", url)
-    assert missing.exit_code == 4 and "no task with id" in missing.stderr
+    for command in ("status", "wait", "logs", "result", "cancel"):
+        for bad in ("0" * 32, "not-an-id"):
+            missing = tasky(command, bad, "--url", url)
+            assert missing.exit_code == 4, (command, bad, missing.output)
+            assert f"no task with id '{bad}'" in missing.stderr
+            assert "━" not in missing.stdout  # no progress bar for a task that is not there
 
 
 def test_logs_follow(url: str) -> None:

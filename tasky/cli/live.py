@@ -47,12 +47,15 @@ def _follow(s: Session, task_id: str, *, logs: bool, timeout: float | None) -> T
             TextColumn("{task.fields[message]}"),
             console=s.out,
         )
-        with progress:
-            bar = progress.add_task("", total=None, status="", percent="", message="")
+        bar = None  # the bar appears with the first status: an unknown id shows no bar
+        try:
             for item in updates:
                 if isinstance(item, LogLine):
                     progress.console.print(log_line(item), highlight=False)
                     continue
+                if bar is None:
+                    progress.start()
+                    bar = progress.add_task("", total=None, status="", percent="", message="")
                 final = item
                 known = item.progress is not None
                 progress.update(
@@ -63,6 +66,9 @@ def _follow(s: Session, task_id: str, *, logs: bool, timeout: float | None) -> T
                     percent=percent(item.progress) if known else "",
                     message=escape(item.progress_message or ""),
                 )
-            progress.stop_task(bar)
+        finally:
+            if bar is not None:
+                progress.stop_task(bar)
+            progress.stop()
     assert final is not None  # follow always ends with the final status
     return final

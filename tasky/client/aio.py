@@ -16,6 +16,7 @@ from tasky.client import models as m
 from tasky.client._sse import SSEDecoder
 from tasky.client._watch import LOG_PAGE, RECONNECT_GRACE, NoEvents, Step, Tracker
 from tasky.client.errors import ServerUnreachable, error_from_response
+from tasky.ids import is_valid_id
 
 T = TypeVar("T")
 
@@ -244,7 +245,7 @@ class AsyncClient:
         params = {"chain": chain_id, "type": "chain"}
         while True:
             try:
-                if self._use_events:
+                if self._use_events and is_valid_id(chain_id):
                     try:
                         async with self._event_stream(tracker, params) as lines:
                             chain = await self._read_chain(tracker)
@@ -317,7 +318,8 @@ class AsyncClient:
     ) -> AsyncGenerator[m.TaskStatus | m.LogLine, None]:
         """Status changes and (with ``logs``) log lines until the task finishes (status last)."""
         tracker = Tracker(task_id, timeout, logs, self.reconnect_grace)
-        if self._use_events:
+        # The stream refuses a malformed id (400); the status read reports it as NotFound.
+        if self._use_events and is_valid_id(task_id):
             try:
                 async with contextlib.aclosing(self._follow_events(tracker)) as items:
                     async for item in items:

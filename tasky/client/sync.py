@@ -16,6 +16,7 @@ from tasky.client import models as m
 from tasky.client._sse import SSEDecoder
 from tasky.client._watch import LOG_PAGE, RECONNECT_GRACE, NoEvents, Step, Tracker
 from tasky.client.errors import ServerUnreachable, error_from_response
+from tasky.ids import is_valid_id
 
 T = TypeVar("T")
 
@@ -250,7 +251,7 @@ class Client:
         params = {"chain": chain_id, "type": "chain"}
         while True:
             try:
-                if self._use_events:
+                if self._use_events and is_valid_id(chain_id):
                     try:
                         with self._event_stream(tracker, params) as lines:
                             chain = self._read_chain(tracker)
@@ -327,7 +328,8 @@ class Client:
         The last item is always the task's final status.
         """
         tracker = Tracker(task_id, timeout, logs, self.reconnect_grace)
-        if self._use_events:
+        # The stream refuses a malformed id (400); the status read reports it as NotFound.
+        if self._use_events and is_valid_id(task_id):
             try:
                 yield from self._follow_events(tracker)
                 return
