@@ -91,6 +91,16 @@ def _workers(roots: list[Path]) -> list[type]:
             argv=[PY, "-c", PROGRESS_SCRIPT],
             progress_pattern=r"^(?P<percent>\d+)% (?P<message>.*)$",
         ),
+        make_command_worker(
+            name="Long",
+            argv=[
+                PY,
+                "-c",
+                "import sys; print('ab' * (int(sys.argv[1]) // 2)); print('end')",
+                "{size}",
+            ],
+            params=[Param("size", "integer", minimum=0, maximum=10**6)],
+        ),
         make_command_worker(name="NotJson", argv=["echo", "{", "oops"], output="json"),
         make_command_worker(
             name="Missing", argv=["/nonexistent/tasky-program"], check_program=False
@@ -284,3 +294,12 @@ async def test_path_parameter_is_confined(
     for bad in (str(outside), "../secret.txt", "missing.txt", "."):
         r = await client.post(f"{API}/workers/Cat", json={"file": bad})
         assert r.status_code == 422, (bad, r.text)
+
+
+async def test_overlong_lines_come_in_pieces(client: httpx.AsyncClient) -> None:
+    text = "ab" * 20_000  # 40 000 characters, no newline until the end
+    task_id = await submit(client, "Long", {"size": len(text)})
+    await wait_for(client, task_id, "Completed")
+    lines = [ln["Line"] for ln in (await client.get(f"{API}/tasks/{task_id}/logs")).json()["Lines"]]
+    assert [len(ln) for ln in lines] == [16_384, 16_384, 40_000 - 2 * 16_384, 3]
+    assert "".join(lines[:3]) == text and lines[3] == "end"
