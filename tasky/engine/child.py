@@ -33,6 +33,7 @@ _DRAIN_SECONDS = 2.0
 # Variables a child inherits from the server; everything else (tokens, credentials) stays out.
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
 
+
 def child_env(
     extra: Mapping[str, str] | None = None, inherit: Sequence[str] = INHERITED_ENV
 ) -> dict[str, str]:
