@@ -241,11 +241,12 @@ async def test_cancel_reaches_tasks_after_a_crash(
 
 
 async def test_paused_chain_stays_paused_across_restart(
-    settings: Settings, registry: WorkerRegistry
+    settings: Settings, registry: WorkerRegistry, tmp_path: Path
 ) -> None:
+    marks = str(tmp_path / "marks.txt")
     raw = {
         "steps": [
-            {"name": "h", "worker": "Hold", "config": {"seconds": 30}},
+            {"name": "h", "worker": "MarkAgain", "config": {"path": marks, "seconds": 30}},
             {"name": "after", "worker": "Echo"},
         ]
     }
@@ -257,7 +258,7 @@ async def test_paused_chain_stays_paused_across_restart(
         assert steps_of(r.json())["h"]["Status"] == "Paused"
     async with running(settings, registry) as client:
         body = await wait_chain(client, chain_id, "Paused")
-        # Hold is safe to re-run: recovery re-queues it, and the paused chain holds it again.
+        # MarkAgain is safe to re-run: recovery re-queues it; the paused chain holds it again.
         for _ in range(500):
             body = await wait_chain(client, chain_id, "Paused")
             if steps_of(body)["h"]["Status"] == "Paused":

@@ -108,6 +108,7 @@ class Mark(Worker):
     description = "Records each run in a file, then holds for a while."
     Config = MarkConfig
     max_tasks = 10
+    actions = frozenset({"cancel", "pause", "resume"})
 
     async def perform(self, config: MarkConfig, task: AsyncTaskContext) -> dict[str, Any]:
         with open(config.path, "a") as out:

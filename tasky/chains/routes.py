@@ -276,7 +276,12 @@ def _docs() -> list[tuple[str, str, Any, Doc]]:
             "DELETE",
             "/chain-definitions/{name}",
             delete_definition,
-            Doc("Delete a named chain definition", None, errors=(404, 409), tags=tags),
+            Doc(
+                "Delete a named chain definition",
+                schemas.DefinitionDeleted,
+                errors=(404, 409),
+                tags=tags,
+            ),
         ),
         (
             "POST",

@@ -114,6 +114,8 @@ class ChainRunner:
                 async with self._locked(chain_id):
                     try:
                         await self._advance(chain_id)
+                    except NotFound:
+                        pass  # a task names a chain this store does not have: nothing to do
                     except Exception:
                         log.exception("advancing chain %s failed", chain_id)
         finally:

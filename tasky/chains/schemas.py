@@ -83,5 +83,10 @@ class DefinitionDetail(DefinitionSummary):
     Definition: dict[str, Any]
 
 
+class DefinitionDeleted(BaseModel):
+    Name: str
+    Deleted: bool
+
+
 class DefinitionList(BaseModel):
     Definitions: list[DefinitionSummary]
