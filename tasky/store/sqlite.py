@@ -229,7 +229,9 @@ class SqliteStore:
         self._lock_file: Any = None
         self._reader: sqlite3.Connection | None = None
         self._writer_conn: sqlite3.Connection | None = None
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Pending] | None] = queue.SimpleQueue()
+        # Writes submitted during the current event-loop iteration; handed over in one piece.
+        self._outbox: list[_Pending] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -271,6 +273,7 @@ class SqliteStore:
 
     async def close(self) -> None:
         if self._thread is not None:
+            self._hand_over()
             self._queue.put(None)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
@@ -290,7 +293,7 @@ class SqliteStore:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            batch = first
             stop = False
             while len(batch) < _BATCH_MAX:
                 try:
@@ -300,7 +303,7 @@ class SqliteStore:
                 if item is None:
                     stop = True
                     break
-                batch.append(item)
+                batch.extend(item)
             self._run_batch(conn, batch)
             if stop:
                 return
@@ -339,8 +342,18 @@ class SqliteStore:
         loop = self._loop
         assert loop is not None, "store is not open"
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put(_Pending(op, insert, future))
+        # Group commit works best with big groups: everything submitted in this loop iteration
+        # goes to the writer at once. Waking it per write made it commit a lone first row while
+        # the rest of the burst queued behind that commit.
+        self._outbox.append(_Pending(op, insert, future))
+        if len(self._outbox) == 1:
+            loop.call_soon(self._hand_over)
         return future
+
+    def _hand_over(self) -> None:
+        if self._outbox:
+            batch, self._outbox = self._outbox, []
+            self._queue.put(batch)
 
     # -- writes ---------------------------------------------------------------------------------
     async def insert(self, task: TaskRecord) -> None:
