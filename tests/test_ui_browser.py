@@ -289,9 +289,11 @@ def test_phone_and_desktop_screenshots(
     stopped = submit(server, "Sleeper", {"seconds": 600})
     httpx.post(f"{server.api}/tasks/{stopped}/cancel")
     submit(server, "Sleeper", {"seconds": 5})
+    for seconds in (0.2, 0.4, 0.7, 1.1, 1.6):  # a run-time distribution worth a chart
+        submit(server, "Sleeper", {"seconds": seconds})
 
     open_page(page, server, "#/tasks")
-    expect(page.locator("#task-rows tr")).to_have_count(7)
+    expect(page.locator("#task-rows tr")).to_have_count(12)
     pct = page.locator(f"tr[data-task='{sleeping}'] .pct")
     expect(pct).to_have_text(re.compile(r"^[1-9]"))
     page.screenshot(path=str(shots / "ui-tasks.png"))
@@ -307,7 +309,7 @@ def test_phone_and_desktop_screenshots(
     try:
         open_page(small, server, "#/tasks")
         rows = small.locator("#task-rows tr")
-        expect(rows).to_have_count(7)
+        expect(rows).to_have_count(12)
         expect(small.locator("#task-table thead")).to_be_hidden()  # rows are cards here
         overflow = "() => document.documentElement.scrollWidth <= 390"
         assert small.evaluate(overflow)
@@ -329,7 +331,14 @@ def test_phone_and_desktop_screenshots(
             assert small.evaluate(overflow), route
     finally:
         phone.close()
-    for name in ("ui-tasks.png", "ui-task.png", "ui-phone.png"):
+    page.goto(f"{server.url}/tasky/ui#/stats/Sleeper")
+    completed = page.locator("#stats-detail .s-completed .stat-value")
+    expect(completed).to_have_text(re.compile(r"^[5-9]$"))
+    expect(
+        page.locator("#stats-detail figure.chart").first.locator("rect.fill-primary")
+    ).not_to_have_count(0)
+    page.screenshot(path=str(shots / "ui-stats.png"), full_page=True)
+    for name in ("ui-tasks.png", "ui-task.png", "ui-phone.png", "ui-stats.png"):
         assert (shots / name).stat().st_size > 10_000
 
 

@@ -73,7 +73,7 @@ function overview(all, selected, onSelect) {
       h("td", { class: "n-failed", dataset: { label: "Failed" } }, fmt.count(by.Failed)),
       h("td", { dataset: { label: "Failure rate" }, class: stats.FailureRate ? "bad" : null }, rateText(stats.FailureRate)),
       h("td", { class: "n-running", dataset: { label: "Running" } }, fmt.count(by.Running)),
-      h("td", { dataset: { label: "Queued" } }, fmt.count((by.Queued || 0) + (by.Paused || 0))),
+      h("td", { dataset: { label: "Queued / paused" } }, fmt.count((by.Queued || 0) + (by.Paused || 0))),
       h("td", { dataset: { label: "p50" } }, fmt.duration((stats.RunTimePercentilesSeconds || {}).p50)),
     );
     const pick = () => onSelect(stats.Worker);
@@ -92,7 +92,7 @@ function overview(all, selected, onSelect) {
     h(
       "table",
       { class: "overview", id: "stats-overview" },
-      h("thead", null, h("tr", null, ["Worker", "Total", "Completed", "Failed", "Failure rate", "Running", "Queued", "p50"].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", null, h("tr", null, ["Worker", "Total", "Completed", "Failed", "Failure rate", "Running", "Queued / paused", "p50"].map((t) => h("th", { scope: "col" }, t)))),
       body,
     ),
   );
@@ -113,7 +113,7 @@ function workerCard(stats, throughput) {
       number("failed", fmt.count(by.Failed), "s-failed"),
       number("canceled", fmt.count(by.Canceled), "s-canceled"),
       number("running", fmt.count(by.Running), "s-running"),
-      number("queued", fmt.count((by.Queued || 0) + (by.Paused || 0)), "s-queued"),
+      number("queued / paused", fmt.count((by.Queued || 0) + (by.Paused || 0)), "s-queued"),
     ),
     h(
       "dl",
