@@ -183,3 +183,10 @@ async def test_progress_and_logs_visible_while_running(client: httpx.AsyncClient
     newer = (await client.get(f"{API}/tasks/{task_id}/logs", params={"after": logs["Next"]})).json()
     assert all(line["Seq"] > logs["Next"] for line in newer["Lines"])
     await action(client, task_id, "cancel")
+
+
+async def test_completed_task_keeps_its_last_progress_message(client: httpx.AsyncClient) -> None:
+    task_id = await submit(client, "Sleeper", {"seconds": 2})
+    body = await wait_for(client, task_id, "Completed")
+    assert body["Progress"] == 1.0
+    assert body["ProgressMessage"] == "2 of 2 s"

@@ -69,9 +69,7 @@ class Engine:
         # Enough threads for every thread-mode slot, so an admitted task never waits for a thread
         # (a paused thread-mode task keeps its thread while it waits at a checkpoint).
         thread_slots = sum(w.max_tasks for w in registry if w.execution_mode() == "thread")
-        self._pool = ThreadPoolExecutor(
-            max(settings.thread_pool_size, thread_slots), "tasky-work"
-        )
+        self._pool = ThreadPoolExecutor(max(settings.thread_pool_size, thread_slots), "tasky-work")
         self._progress: dict[str, tuple[float | None, str | None]] = {}
         self._log_lines: list[tuple[str, float, str]] = []
         self._background: set[asyncio.Task[Any]] = set()
@@ -363,6 +361,10 @@ class Engine:
     ) -> None:
         now = clock.now()
         fields: dict[str, Any] = {"finished_at": now, "error": error}
+        # The newest progress may still be in memory; keep its message with the final write.
+        live = self._progress.get(record.id)
+        if live is not None:
+            fields["progress"], fields["progress_message"] = live
         if status is Status.COMPLETED:
             fields["result"] = wrap_output(result)
             fields["progress"] = 1.0
