@@ -243,6 +243,14 @@ def test_not_an_object_is_refused(registry: WorkerRegistry) -> None:
     assert "must be a JSON object" in str(_error([1, 2], registry))
 
 
+def test_deep_nesting_is_refused_before_it_is_walked(registry: WorkerRegistry) -> None:
+    deep: Any = "x"
+    for _ in range(5000):  # deeper than Python's recursion limit
+        deep = [deep]
+    err = _error({"steps": [{"name": "a", "worker": "Echo", "config": {"value": deep}}]}, registry)
+    assert "nested more than 64 levels deep" in str(err)
+
+
 def test_config_checked_where_no_reference_is(registry: WorkerRegistry) -> None:
     raw = {
         "steps": [

@@ -12,7 +12,7 @@ from typing import Any
 
 from tasky import clock
 from tasky.chains.config import DEFINITION_NAME, load_chain_tables
-from tasky.chains.model import ChainSpec, DefinitionError
+from tasky.chains.model import MAX_DEPTH, ChainSpec, DefinitionError, json_depth
 from tasky.chains.records import DefinitionRecord
 from tasky.chains.store import ChainStore
 from tasky.chains.validate import check_definition
@@ -85,6 +85,8 @@ class Definitions:
             given = {}
         if not isinstance(given, dict):
             raise DefinitionError("parameters must be a JSON object of name: value")
+        if json_depth(given) > MAX_DEPTH:
+            raise DefinitionError(f"parameters are nested more than {MAX_DEPTH} levels deep")
         declared: dict[str, Any] = record.spec.get("parameters") or {}
         unknown = sorted(set(given) - set(declared))
         if unknown:

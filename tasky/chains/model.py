@@ -24,6 +24,8 @@ from pydantic import (
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 MAX_STEPS = 200
+# Deeper JSON is refused before anything walks it recursively (references, validation).
+MAX_DEPTH = 64
 
 When = Literal["success", "failure", "always"]
 OnFailure = Literal["stop", "continue"]
@@ -137,12 +139,28 @@ def parse_spec(raw: Any) -> ChainSpec:
     """Parse a definition's structure; errors name the step they are in."""
     if not isinstance(raw, dict):
         raise DefinitionError("a chain definition must be a JSON object with a list of steps")
+    if json_depth(raw) > MAX_DEPTH:
+        raise DefinitionError(f"the definition is nested more than {MAX_DEPTH} levels deep")
     try:
         spec = ChainSpec.model_validate(raw)
     except ValidationError as exc:
         raise _structure_error(exc, raw) from None
     _check_names(spec)
     return spec
+
+
+def json_depth(value: Any) -> int:
+    """How deeply a JSON value nests (without recursion, so any depth is measured safely)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:  # no need to look further down
+                children = item.values() if isinstance(item, dict) else item
+                stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _check_names(spec: ChainSpec) -> None:

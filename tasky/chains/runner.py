@@ -52,12 +52,16 @@ class Loaded:
     """A chain read from the store with its parsed definition and its steps' views."""
 
     def __init__(
-        self, chain: ChainRecord, spec: ChainSpec, stages: list[StageInfo], views: dict[str, Any]
+        self,
+        chain: ChainRecord,
+        spec: ChainSpec,
+        stages: list[StageInfo],
+        views: dict[str, StepView],
     ) -> None:
         self.chain = chain
         self.spec = spec
         self.stages = stages
-        self.views: dict[str, StepView] = views
+        self.views = views
 
     def plan(self) -> Plan:
         return decide(self.spec, self.stages, self.views)
@@ -147,9 +151,6 @@ class ChainRunner:
         return chain
 
     async def load(self, chain_id: str) -> Loaded:
-        return await self._load(chain_id)
-
-    async def _load(self, chain_id: str) -> Loaded:
         chain = await self.get(chain_id)
         spec = ChainSpec.model_validate(chain.spec)
         stages = stages_of(spec)
@@ -200,7 +201,7 @@ class ChainRunner:
     # -- advancing ------------------------------------------------------------------------------
     async def _advance(self, chain_id: str) -> None:
         for _ in range(_MAX_ROUNDS):
-            loaded = await self._load(chain_id)
+            loaded = await self.load(chain_id)
             status = loaded.chain.status
             # A task of a canceled or paused chain that moved (it was being claimed while the
             # chain was stopped, or the server restarted) is stopped or held again.
@@ -341,7 +342,7 @@ class ChainRunner:
     async def cancel(self, chain_id: str) -> ChainRecord:
         """The chain ends Canceled: its unfinished tasks are canceled, later steps never start."""
         async with self._locked(chain_id):
-            loaded = await self._load(chain_id)
+            loaded = await self.load(chain_id)
             _require(loaded.chain, "cancel", Status.RUNNING, Status.PAUSED)
             now = clock.now()
             never = []
@@ -366,7 +367,7 @@ class ChainRunner:
     async def pause(self, chain_id: str) -> ChainRecord:
         """No new step starts; running steps pause where their worker can, queued ones wait."""
         async with self._locked(chain_id):
-            loaded = await self._load(chain_id)
+            loaded = await self.load(chain_id)
             _require(loaded.chain, "pause", Status.RUNNING)
             await self._set_status(loaded.chain, [Status.RUNNING], Status.PAUSED, "pause")
             await self._hold(loaded.ordered())
@@ -374,7 +375,7 @@ class ChainRunner:
 
     async def resume(self, chain_id: str) -> ChainRecord:
         async with self._locked(chain_id):
-            loaded = await self._load(chain_id)
+            loaded = await self.load(chain_id)
             _require(loaded.chain, "resume", Status.PAUSED)
             await self._set_status(loaded.chain, [Status.PAUSED], Status.RUNNING, "resume")
             paused = [
@@ -394,7 +395,7 @@ class ChainRunner:
         their task again (next attempt); later steps start over.
         """
         async with self._locked(chain_id):
-            loaded = await self._load(chain_id)
+            loaded = await self.load(chain_id)
             _require(loaded.chain, "restart", Status.FAILED, Status.CANCELED)
             resets = _restart_steps(loaded)
             await self._set_status(
