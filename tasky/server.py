@@ -9,6 +9,7 @@ import uvicorn
 
 from tasky.api import TaskyApp, create_app
 from tasky.api.events import end_streams
+from tasky.chains.definitions import configured_definitions
 from tasky.config_file import load_workers
 from tasky.settings import Settings
 from tasky.store import SqliteStore
@@ -38,6 +39,8 @@ def serve(settings: Settings) -> None:
     """
     settings.check()
     registry = build_registry(settings)
+    # The config file's chain definitions, checked against these workers before listening.
+    configured_definitions(list(settings.config_files), registry)
     store = SqliteStore(settings.database_path)
     store.lock()  # fail here, with a clear message, not inside the server's start-up
     app = create_app(settings, registry=registry, store=store)

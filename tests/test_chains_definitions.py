@@ -206,3 +206,18 @@ def test_served_config_file_declares_workers_and_chains(
         time.sleep(0.05)
     assert body["Status"] == "Completed", body
     assert steps_of(body)["left"]["Output"] == {"string_output": "hi left"}
+
+
+def test_serve_refuses_a_bad_chain_before_listening(server_factory: Any, tmp_path: Path) -> None:
+    path = tmp_path / "tasky.toml"
+    path.write_text('[[chains.bad.steps]]\nname = "s"\nworker = "Ghost"\n')
+    server = server_factory(
+        "--workers", "tasky.workers.examples", "--config", str(path), start=False
+    )
+    with pytest.raises(RuntimeError, match="server exited early") as info:
+        server.start()
+    assert f"tasky: config file {path}: chain 'bad': step 's': unknown worker 'Ghost'" in str(
+        info.value
+    )
+    assert "Traceback" not in str(info.value)
+    assert server.proc.returncode == 2

@@ -32,15 +32,7 @@ class Definitions:
 
     def load_config(self, paths: list[Path]) -> None:
         """Read and check the config file's chains; a bad one stops the server from starting."""
-        now = clock.now()
-        for name, (raw, path) in load_chain_tables(paths).items():
-            try:
-                spec = check_definition(raw, self.registry, parameters=None)
-            except DefinitionError as exc:
-                raise ValueError(f"config file {path}: chain {name!r}: {exc}") from None
-            self._configured[name] = DefinitionRecord(
-                name, spec.model_dump(mode="json"), now, now, source=str(path)
-            )
+        self._configured = configured_definitions(paths, self.registry)
 
     async def put(self, name: str, raw: Any) -> tuple[bool, DefinitionRecord]:
         _check_name(name)
@@ -97,6 +89,27 @@ class Definitions:
         values = {**declared, **given}
         spec = check_definition(record.spec, self.registry, parameters=values)
         return spec, values
+
+
+def configured_definitions(
+    paths: list[Path], registry: WorkerRegistry
+) -> dict[str, DefinitionRecord]:
+    """The checked ``[chains.NAME]`` definitions of the config files.
+
+    Raises ValueError naming the file, the chain and the step; ``tasky serve`` calls this before
+    it listens, so a mistake is reported plainly and nothing starts.
+    """
+    now = clock.now()
+    found = {}
+    for name, (raw, path) in load_chain_tables(paths).items():
+        try:
+            spec = check_definition(raw, registry, parameters=None)
+        except DefinitionError as exc:
+            raise ValueError(f"config file {path}: chain {name!r}: {exc}") from None
+        found[name] = DefinitionRecord(
+            name, spec.model_dump(mode="json"), now, now, source=str(path)
+        )
+    return found
 
 
 def _check_name(name: str) -> None:
