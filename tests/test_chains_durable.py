@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from pydantic import BaseModel, field_serializer
 
-from tasky import clock
+from tasky import clock, worker
 from tasky.api import create_app
 from tasky.chains.records import ChainRecord, StepRecord
 from tasky.chains.store import SqliteChainStore
@@ -273,3 +275,41 @@ async def test_paused_chain_stays_paused_across_restart(
 
 async def _sleep() -> None:
     await asyncio.sleep(0.01)
+
+
+_hiccups: set[str] = set()
+
+
+class OnceConfig(BaseModel):
+    key: str
+
+    @field_serializer("key")
+    def _fail_once(self, key: str) -> str:
+        # The first submit of each key breaks inside the engine, as a failing disk would.
+        if key not in _hiccups:
+            _hiccups.add(key)
+            raise RuntimeError("hiccup")
+        return key
+
+
+@worker("Hiccup", config=OnceConfig)
+async def hiccup(config: OnceConfig, task: Any) -> str:
+    return config.key
+
+
+async def test_a_failed_pass_is_retried(
+    settings: Settings, registry: WorkerRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry.register(hiccup)
+    async with running(settings, registry) as client:
+        r = await client.post(
+            "/tasky/v1/chains",
+            json={"steps": [{"name": "h", "worker": "Hiccup", "config": {"key": new_id()}}]},
+        )
+        chain_id = r.json()["ChainId"]
+        body = await wait_chain(client, chain_id, "Completed")
+        step = steps_of(body)["h"]
+        assert step["Attempt"] == 1
+        assert len(await chain_tasks(client, chain_id)) == 1
+    retries = [r.getMessage() for r in caplog.records if r.name == "tasky.chains"]
+    assert retries == [f"advancing chain {chain_id} failed; trying again in 1 s"]

@@ -77,6 +77,9 @@ class ChainRunner:
         self._dirty: set[str] = set()
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        # Chains whose last pass failed unexpectedly: when to try again (backing off).
+        self._backoff: dict[str, float] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -91,6 +94,8 @@ class ChainRunner:
 
     async def stop(self) -> None:
         self._stopping = True
+        for timer in self._timers.values():
+            timer.cancel()
         pumps = list(self._pumps.values())
         for pump in pumps:
             pump.cancel()
@@ -121,10 +126,28 @@ class ChainRunner:
                     except NotFound:
                         pass  # a task names a chain this store does not have: nothing to do
                     except Exception:
-                        log.exception("advancing chain %s failed", chain_id)
+                        self._retry_later(chain_id)
+                    else:
+                        self._backoff.pop(chain_id, None)
         finally:
             # No await between the loop's last check and this: a kick cannot fall in between.
             self._pumps.pop(chain_id, None)
+
+    def _retry_later(self, chain_id: str) -> None:
+        """A pass failed (a store error, say): without a retry the chain would wait for its next
+        task event, which may never come."""
+        delay = min(self._backoff.get(chain_id, 0.5) * 2, 60.0)
+        self._backoff[chain_id] = delay
+        log.exception("advancing chain %s failed; trying again in %g s", chain_id, delay)
+
+        def fire() -> None:
+            self._timers.pop(chain_id, None)
+            self.kick(chain_id)
+
+        old = self._timers.pop(chain_id, None)
+        if old is not None:
+            old.cancel()
+        self._timers[chain_id] = asyncio.get_running_loop().call_later(delay, fire)
 
     @contextlib.asynccontextmanager
     async def _locked(self, chain_id: str) -> AsyncIterator[None]:
@@ -227,6 +250,7 @@ class ChainRunner:
                 settled |= await self._submit(loaded, plan)
             if not settled:
                 return
+        log.warning("chain %s: still settling steps after %d passes", chain_id, _MAX_ROUNDS)
 
     async def _submit(self, loaded: Loaded, plan: Plan) -> bool:
         """Start the plan's steps; returns whether any of them settled at once (as Failed)."""
