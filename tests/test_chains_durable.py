@@ -313,3 +313,31 @@ async def test_a_failed_pass_is_retried(
         assert len(await chain_tasks(client, chain_id)) == 1
     retries = [r.getMessage() for r in caplog.records if r.name == "tasky.chains"]
     assert retries == [f"advancing chain {chain_id} failed; trying again in 1 s"]
+
+
+@worker("Stubborn", description="Thread work that notices a cancel only when it is done.")
+def stubborn(config: Any, task: Any) -> str:
+    time.sleep(1)
+    return "done anyway"
+
+
+async def test_cancel_answers_202_while_a_step_is_stopping(
+    settings: Settings, registry: WorkerRegistry
+) -> None:
+    registry.register(stubborn)
+    settings.cancel_wait_seconds = 0.1
+    async with running(settings, registry) as client:
+        r = await client.post(
+            "/tasky/v1/chains",
+            json={"steps": [{"name": "s", "worker": "Stubborn"}, {"name": "e", "worker": "Echo"}]},
+        )
+        chain_id = r.json()["ChainId"]
+        await wait_step(client, chain_id, "s", "Running")
+        r = await client.post(f"/tasky/v1/chains/{chain_id}/actions", json={"action": "cancel"})
+        assert r.status_code == 202
+        assert r.json()["Status"] == "Canceled"
+        assert steps_of(r.json())["s"]["Status"] == "Running"
+        body = await wait_step(client, chain_id, "s", "Completed", "Canceled")
+        assert body["Status"] == "Canceled"
+        assert steps_of(body)["e"]["Status"] == "Canceled"
+        assert len(await chain_tasks(client, chain_id)) == 1

@@ -135,7 +135,10 @@ async def chain_action(request: Request) -> JSONResponse:
         await runner.action(chain_id, action.lower())
     except ChainConflict as exc:
         raise ApiError(409, str(exc), Status=exc.current.value) from None
-    return JSONResponse(views.chain_detail(await runner.load(chain_id)))
+    body = views.chain_detail(await runner.load(chain_id))
+    # As for a task: 202 while a canceled chain's running step has not stopped yet.
+    stopping = action.lower() == "cancel" and any(s["Status"] == "Running" for s in body["Steps"])
+    return JSONResponse(body, status_code=202 if stopping else 200)
 
 
 # -- named definitions ------------------------------------------------------------------------
@@ -241,7 +244,8 @@ def _docs() -> list[tuple[str, str, Any, Doc]]:
             "/chains/{id}/actions",
             chain_action,
             Doc(
-                "cancel, pause, resume or restart (from the failed step) a chain",
+                "cancel, pause, resume or restart (from the failed step) a chain "
+                "(cancel: 202 while a running step is still stopping)",
                 schemas.ChainDetail,
                 body=schemas.ChainActionRequest,
                 errors=(400, 404, 409, 413, 422),
