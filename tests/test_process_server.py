@@ -84,3 +84,19 @@ def test_killed_server_takes_process_tasks_with_it(server_factory: object, tmp_p
     procs = descendants(srv, 3)
     srv.kill()
     assert wait_gone(procs) == []
+
+
+def test_killed_server_takes_command_tasks_with_it(server_factory: object, tmp_path: Path) -> None:
+    """SIGKILL of the server: a command's program dies with it (setpriv's parent-death signal).
+
+    Only the program itself is covered; children it starts in turn are not (they are reaped by
+    process-group kills on cancel, which need a living server).
+    """
+    srv = start(server_factory, tmp_path)
+    post(srv, "Spin", {})
+    descendants(srv, 2)  # the program and the child it starts
+    assert srv.proc is not None
+    program = alive(psutil.Process(srv.proc.pid).children(recursive=False))
+    assert len(program) == 1 and "-c" in program[0].cmdline()
+    srv.kill()
+    assert wait_gone(program) == []

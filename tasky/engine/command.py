@@ -8,6 +8,7 @@ stdout parsed as JSON when the worker declares JSON output.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,18 @@ from tasky.workers.base import Worker
 from tasky.workers.command import CommandWorker
 from tasky.workers.context import ContextSink, TaskCancelled
 from tasky.workers.paths import PathRefused
+
+# setpriv (util-linux) asks the kernel to SIGKILL the command if the server dies
+# (PR_SET_PDEATHSIG survives the exec). Popen could only do that with preexec_fn, which is unsafe
+# in a threaded server. Where setpriv is missing, commands simply lack that guard.
+_SETPRIV = shutil.which("setpriv")
+
+
+def with_parent_death_signal(argv: list[str]) -> list[str]:
+    if _SETPRIV is None:
+        return argv
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+
 
 # Declared JSON output larger than this is refused rather than held in memory.
 _MAX_JSON_BYTES = 16 * 1024 * 1024
@@ -106,14 +119,18 @@ async def _run(
     if ctx.cancelled:
         return _outcome_of_error(TaskCancelled(ctx.cancel_reason or "canceled"), ctx)
     capture = _Capture(worker, handle)
+    env = child_env(line.env)
+    # Checked here so a missing program is a clear Error, not the exit code of setpriv.
+    if shutil.which(line.argv[0], path=env.get("PATH")) is None:
+        return Status.FAILED, None, f"cannot run {line.argv[0]!r}: program not found"
     try:
         proc = await asyncio.create_subprocess_exec(
-            *line.argv,
+            *with_parent_death_signal(list(line.argv)),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=line.cwd,
-            env=child_env(line.env),
+            env=env,
             start_new_session=True,
         )
     except OSError as exc:
