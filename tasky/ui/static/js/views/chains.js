@@ -251,7 +251,9 @@ async function mountChain(main, chainId) {
   }
   const soon = throttle(() => load().catch(() => {}), 400);
   const stop = onEvent((event) => {
-    if (event.chain === chainId || event.type === "stream.reset") soon();
+    // Steps' progress and log lines do not change this view; statuses do.
+    const relevant = event.type === "task.status" || event.type === "task.created" || (event.type || "").startsWith("chain.");
+    if ((event.chain === chainId && relevant) || event.type === "stream.reset") soon();
   });
   await load();
   return () => {

@@ -59,32 +59,48 @@ export async function mountDetail(main, taskId) {
     ),
   );
 
+  // The title (status and action buttons) is redrawn only when the status changes: buttons
+  // replaced under a pointer would swallow a click, and progress arrives every second.
+  let headKey = "";
   function drawHead() {
-    replace(
-      head,
-      h(
-        "div",
-        { class: "title-row" },
-        h("h1", null, task.Worker, " ", h("span", { class: "muted mono id" }, fmt.shortId(task.TaskId))),
-        statusBadge(task.Status),
-        h("span", { class: "spacer" }),
-        actionButtons(task, { onDone: (status) => status && refresh() }),
-      ),
-      h("p", { class: "muted mono small-text" }, task.TaskId, " ", copyButton(task.TaskId, "Copy id")),
-    );
+    const key = `${task.Status}|${Boolean(task.StartedAt)}`;
+    if (key !== headKey) {
+      headKey = key;
+      replace(
+        head,
+        h(
+          "div",
+          { class: "title-row" },
+          h("h1", null, task.Worker, " ", h("span", { class: "muted mono id" }, fmt.shortId(task.TaskId))),
+          statusBadge(task.Status),
+          h("span", { class: "spacer" }),
+          actionButtons(task, {
+            onDone: (status) => {
+              headKey = ""; // redraw the buttons even if the status has not moved yet
+              if (status) refresh();
+              else drawHead();
+            },
+          }),
+        ),
+        h("p", { class: "muted mono small-text" }, task.TaskId, " ", copyButton(task.TaskId, "Copy id")),
+      );
+    }
+    drawProgress();
+  }
+
+  function drawProgress() {
     const running = task.Status === "Running" || task.Status === "Paused";
     const hasProgress = task.Progress !== null && task.Progress !== undefined;
     progress.hidden = !running && !hasProgress;
-    replace(
-      progress,
-      progressBar(task.Progress, task.Status),
-      h(
-        "span",
-        { class: "progress-text", id: "progress-text" },
-        hasProgress ? fmt.percent(task.Progress) : "",
-        task.ProgressMessage ? ` · ${task.ProgressMessage}` : "",
-      ),
-    );
+    let bar = progress.querySelector("progress");
+    if (!bar || !bar.classList.contains(`status-${task.Status.toLowerCase()}`)) {
+      bar = progressBar(task.Progress, task.Status);
+      replace(progress, bar, h("span", { class: "progress-text", id: "progress-text" }));
+    }
+    if (hasProgress) bar.value = Math.round(Math.max(0, Math.min(1, task.Progress)) * 1000) / 10;
+    else bar.removeAttribute("value");
+    progress.querySelector("#progress-text").textContent =
+      (hasProgress ? fmt.percent(task.Progress) : "") + (task.ProgressMessage ? ` · ${task.ProgressMessage}` : "");
   }
 
   function drawTimings() {
@@ -257,7 +273,7 @@ export async function mountDetail(main, taskId) {
     if (event.type === "task.progress") {
       task.Progress = event.progress;
       task.ProgressMessage = event.message;
-      drawHead();
+      drawProgress();
     } else if (event.type === "task.log") {
       logsSoon();
     } else if (event.type === "task.status") {

@@ -22,7 +22,7 @@ export async function mountTasks(main, params) {
   const filters = { status: params.get("status") || "", worker: params.get("worker") || "" };
   const cursors = [null]; // cursors[i] is where page i starts
   let pageIndex = 0;
-  let rows = new Map(); // task id -> {task, tr}
+  let rows = new Map(); // task id -> {tr, cells, task, keys}
   let nextCursor = null;
   let loading = false;
 
@@ -87,43 +87,82 @@ export async function mountTasks(main, params) {
     ),
   );
 
-  function renderRow(task) {
-    const seconds = runningSeconds(task);
-    const hasProgress = task.Progress !== undefined && task.Progress !== null;
-    const active = task.Status === "Running" || task.Status === "Paused";
-    const progressCell = h(
-      "td",
-      { class: "progress-cell", dataset: { label: "Progress" } },
-      // A finished task that never reported progress has nothing to show.
-      hasProgress || active ? progressBar(task.Progress, task.Status) : h("span", { class: "muted no-progress" }, "—"),
-      h("span", { class: "pct" }, hasProgress ? fmt.percent(task.Progress) : ""),
-    );
+  // Rows are built once and then patched cell by cell: a row that is replaced while someone
+  // clicks one of its buttons would swallow the click, and progress arrives every second.
+  function buildRow(task) {
+    const cells = {
+      status: h("td", { dataset: { label: "Status" } }),
+      progress: h("td", { class: "progress-cell", dataset: { label: "Progress" } }),
+      duration: h("td", { class: "duration", dataset: { label: "Duration" } }),
+      created: h("td", { dataset: { label: "Created" }, title: fmt.fullTime(task.CreatedAt) }),
+      actions: h("td", { class: "actions-cell", dataset: { label: "Actions" } }),
+    };
     const tr = h(
       "tr",
-      { dataset: { task: task.TaskId, status: task.Status }, class: `row-${task.Status.toLowerCase()}` },
-      h("td", { dataset: { label: "Status" } }, statusBadge(task.Status)),
+      { dataset: { task: task.TaskId } },
+      cells.status,
       h(
         "td",
         { dataset: { label: "Task" } },
         h("a", { href: `#/tasks/${task.TaskId}`, class: "mono task-link", title: task.TaskId }, fmt.shortId(task.TaskId)),
       ),
       h("td", { dataset: { label: "Worker" } }, task.Worker),
-      progressCell,
-      h("td", { class: "duration", dataset: { label: "Duration" } }, fmt.duration(seconds)),
-      h("td", { dataset: { label: "Created" }, title: fmt.fullTime(task.CreatedAt) }, fmt.ago(task.CreatedAt)),
-      h("td", { class: "actions-cell", dataset: { label: "Actions" } }, actionButtons(task, { compact: true, onDone: () => refreshSoon() })),
+      cells.progress,
+      cells.duration,
+      cells.created,
+      cells.actions,
     );
-    return tr;
+    const row = { tr, cells, task: null, keys: {} };
+    patchRow(row, task);
+    return row;
+  }
+
+  function patchRow(row, task) {
+    const { tr, cells, keys } = row;
+    row.task = task;
+    tr.dataset.status = task.Status;
+    tr.className = `row-${task.Status.toLowerCase()}`;
+    if (keys.status !== task.Status) replace(cells.status, statusBadge(task.Status));
+    const hasProgress = task.Progress !== undefined && task.Progress !== null;
+    const active = task.Status === "Running" || task.Status === "Paused";
+    const progressKey = `${hasProgress || active}|${task.Status}`;
+    if (keys.progress !== progressKey) {
+      replace(
+        cells.progress,
+        // A finished task that never reported progress has nothing to show.
+        hasProgress || active ? progressBar(task.Progress, task.Status) : h("span", { class: "muted no-progress" }, "—"),
+        h("span", { class: "pct" }),
+      );
+    }
+    const bar = cells.progress.querySelector("progress");
+    if (bar && hasProgress) bar.value = Math.round(Math.max(0, Math.min(1, task.Progress)) * 1000) / 10;
+    else if (bar) bar.removeAttribute("value");
+    cells.progress.querySelector(".pct").textContent = hasProgress ? fmt.percent(task.Progress) : "";
+    cells.duration.textContent = fmt.duration(runningSeconds(task));
+    cells.created.textContent = fmt.ago(task.CreatedAt);
+    const actionsKey = `${task.Status}|${Boolean(task.StartedAt)}`;
+    if (keys.actions !== actionsKey) {
+      const onDone = (result) => {
+        if (!result) {
+          keys.actions = ""; // refused (the toast says why): give the buttons back
+          patchRow(row, row.task);
+        }
+        refreshSoon();
+      };
+      replace(cells.actions, actionButtons(task, { compact: true, onDone }));
+    }
+    Object.assign(keys, { status: task.Status, progress: progressKey, actions: actionsKey });
   }
 
   function draw(tasks) {
-    rows = new Map();
-    replace(tbody);
+    const next = new Map();
     for (const task of tasks) {
-      const tr = renderRow(task);
-      rows.set(task.TaskId, { task, tr });
-      tbody.append(tr);
+      const row = rows.get(task.TaskId);
+      if (row) patchRow(row, task);
+      next.set(task.TaskId, row || buildRow(task));
     }
+    rows = next;
+    tbody.replaceChildren(...[...rows.values()].map((row) => row.tr));
     const first = pageIndex * PAGE + 1;
     summary.textContent = tasks.length ? `${first}–${first + tasks.length - 1}` : "";
     newer.disabled = pageIndex === 0;
@@ -191,12 +230,8 @@ export async function mountTasks(main, params) {
   });
 
   function update(taskId, changes) {
-    const entry = rows.get(taskId);
-    if (!entry) return;
-    Object.assign(entry.task, changes);
-    const tr = renderRow(entry.task);
-    entry.tr.replaceWith(tr);
-    entry.tr = tr;
+    const row = rows.get(taskId);
+    if (row) patchRow(row, { ...row.task, ...changes });
   }
 
   const stopEvents = onEvent((event) => {
@@ -221,10 +256,9 @@ export async function mountTasks(main, params) {
 
   // Durations of running tasks and "x s ago" move on their own.
   const ticker = setInterval(() => {
-    for (const { task, tr } of rows.values()) {
+    for (const { task, cells } of rows.values()) {
       if (task.Status === "Running" || task.Status === "Paused") {
-        const cell = tr.querySelector(".duration");
-        if (cell) cell.textContent = fmt.duration(runningSeconds(task));
+        cells.duration.textContent = fmt.duration(runningSeconds(task));
       }
     }
   }, 1000);
