@@ -399,3 +399,18 @@ def test_a_chain_and_its_steps_live(page: Page, server: ServerProcess) -> None:
     detail.locator(".chain-step[data-step='net'] a").click()
     page.wait_for_url(re.compile(r"#/tasks/[0-9a-f]{32}$"))
     expect(page.locator("#task-output pre")).to_contain_text("interface_name")
+
+
+def test_the_page_reconnects_after_a_server_restart(page: Page, server: ServerProcess) -> None:
+    before = submit(server, "Echo", {"value": "before"})
+    open_page(page, server, "#/tasks")
+    expect(page.locator(f"tr[data-task='{before}']")).to_be_visible()
+    server.stop()
+    expect(page.locator("#live")).to_have_attribute("data-state", "reconnecting")
+    server.start()  # same port, same data
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    # The new run numbers its events afresh: the stream says so (stream.reset) and the live
+    # table keeps working without a reload.
+    after = submit(server, "Echo", {"value": "after"})
+    expect(page.locator(f"tr[data-task='{after}']")).to_have_attribute("data-status", "Completed")
+    expect(page.locator(f"tr[data-task='{before}']")).to_be_visible()

@@ -60,10 +60,11 @@ export class EventStream {
       const { value, done } = await reader.read();
       if (done) return;
       buffer += value;
-      let newline;
-      while ((newline = buffer.search(/\r\n|\r|\n/)) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + (buffer.startsWith("\r\n", newline) ? 2 : 1));
+      // A "\r" at the very end may be half of a "\r\n": it waits for the next chunk.
+      const held = buffer.endsWith("\r") ? "\r" : "";
+      const lines = (held ? buffer.slice(0, -1) : buffer).split(/\r\n|\r|\n/);
+      buffer = lines.pop() + held;
+      for (const line of lines) {
         if (line === "") {
           this.dispatch(block);
           block = { data: [], event: "", id: null };
