@@ -12,7 +12,10 @@ from tasky.api.responses import ApiError
 
 async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
     """The body parsed as JSON; ``empty`` when there is no body at all."""
-    declared = request.headers.get("content-length")
+    # Scanning the raw headers: building the Headers mapping would cost more than the body read.
+    declared = next(
+        (v.decode("latin-1") for k, v in request.scope["headers"] if k == b"content-length"), None
+    )
     if declared is not None:
         if not declared.isdigit():
             raise ApiError(400, "invalid Content-Length header")

@@ -72,11 +72,14 @@ async def list_workers(request: Request) -> JSONResponse:
 async def submit_task(request: Request) -> JSONResponse:
     engine = _engine(request)
     worker = engine.worker(request.path_params["name"])
-    config = await read_json(request, request.app.state.settings.max_body_bytes, empty={})
+    config = await read_json(request, engine.settings.max_body_bytes, empty={})
     if not isinstance(config, dict):
         raise ApiError(422, "the body must be a JSON object (the task's config)")
-    timeout = _float_param(request, "timeout", 0, 30 * 24 * 3600)
-    retries = _int_param(request, "retries", 0, 100, None)
+    timeout: float | None = None
+    retries: int | None = None
+    if request.scope["query_string"]:  # parsing an absent query string costs as much as a submit
+        timeout = _float_param(request, "timeout", 0, 30 * 24 * 3600)
+        retries = _int_param(request, "retries", 0, 100, None)
     try:
         record = await engine.submit(worker.name, config, timeout=timeout, retries=retries)
     except ValidationError as exc:
