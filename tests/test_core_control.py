@@ -190,3 +190,15 @@ async def test_completed_task_keeps_its_last_progress_message(client: httpx.Asyn
     body = await wait_for(client, task_id, "Completed")
     assert body["Progress"] == 1.0
     assert body["ProgressMessage"] == "2 of 2 s"
+
+
+async def test_cancel_right_as_a_queued_task_is_claimed(client: httpx.AsyncClient) -> None:
+    """Freeing a slot starts a claim of the next task; a cancel landing in that window works."""
+    for _ in range(5):
+        blocker = await submit(client, "Hold", {"seconds": 30})
+        queued = await submit(client, "Hold", {"seconds": 30})
+        await wait_for(client, blocker, "Running")
+        assert (await client.post(f"{API}/tasks/{blocker}/cancel")).status_code == 200
+        r = await client.post(f"{API}/tasks/{queued}/cancel")
+        assert r.status_code in (200, 202), r.text
+        await wait_for(client, queued, "Canceled")

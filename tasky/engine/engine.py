@@ -74,6 +74,7 @@ class Engine:
         self._log_lines: list[tuple[str, float, str]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._listeners: list[StatusListener] = []
+        self._launching: dict[str, asyncio.Event] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -287,6 +288,21 @@ class Engine:
             self._spawn(self._claim_and_launch(lane, task_id))
 
     async def _claim_and_launch(self, lane: _Lane, task_id: str) -> None:
+        # Between its claim and its launch a task is Running in the store with no handle here;
+        # control calls wait for this window to close (see _settle_launch).
+        launching = self._launching[task_id] = asyncio.Event()
+        try:
+            await self._claim_and_launch_now(lane, task_id)
+        finally:
+            del self._launching[task_id]
+            launching.set()
+
+    async def _settle_launch(self, task_id: str) -> None:
+        launching = self._launching.get(task_id)
+        if launching is not None:
+            await launching.wait()
+
+    async def _claim_and_launch_now(self, lane: _Lane, task_id: str) -> None:
         now = clock.now()
         try:
             claimed = await self.store.transition(
@@ -458,6 +474,7 @@ class Engine:
             raise Unsupported(f"worker {worker.name} does not support {action}")
 
     async def cancel(self, task_id: str) -> TaskRecord:
+        await self._settle_launch(task_id)
         record = await self.get(task_id)
         self._check_supported(record, "cancel")
         handle = self._running.get(task_id)
@@ -478,6 +495,7 @@ class Engine:
         return await self.get(task_id)
 
     async def pause(self, task_id: str) -> TaskRecord:
+        await self._settle_launch(task_id)
         record = await self.get(task_id)
         self._check_supported(record, "pause")
         handle = self._running.get(task_id)
@@ -495,6 +513,7 @@ class Engine:
         return await self.get(task_id)
 
     async def resume(self, task_id: str) -> TaskRecord:
+        await self._settle_launch(task_id)
         record = await self.get(task_id)
         self._check_supported(record, "resume")
         handle = self._running.get(task_id)
@@ -533,6 +552,7 @@ class Engine:
         return await self.get(task_id)
 
     async def update_config(self, task_id: str, config: Any) -> TaskRecord:
+        await self._settle_launch(task_id)
         record = await self.get(task_id)
         worker = self.worker(record.worker)
         if record.status not in (Status.QUEUED, Status.PAUSED) or task_id in self._running:
