@@ -102,7 +102,7 @@ def test_sleeper_from_the_form_through_pause_resume_cancel(
     task_id = page.url.rsplit("/", 1)[1]
     badge = page.locator("#task-detail .detail-head .badge")
     expect(badge).to_have_text("Running")
-    expect(page.locator("#task-detail pre.json").first).to_contain_text('"seconds": 30')
+    expect(page.locator("#task-config pre")).to_contain_text('"seconds": 30')
 
     # Progress and the log follow live (no reload): the second line arrives while we watch.
     expect(page.locator("#progress-text")).to_have_text(re.compile(r"^[1-9][0-9.]*% · \d+ of 30 s"))
@@ -356,7 +356,7 @@ def test_edit_the_config_of_a_queued_task(page: Page, server: ServerProcess) -> 
     expect(page.locator("[data-field='seconds'] .field-error")).to_contain_text("greater than")
     seconds.fill("7.5")
     page.get_by_role("button", name="Save config").click()
-    expect(page.locator("#task-detail pre.json").first).to_contain_text('"seconds": 7.5')
+    expect(page.locator("#task-config pre")).to_contain_text('"seconds": 7.5')
     config = httpx.get(f"{server.api}/tasks/{waiting}").json()["Config"]
     assert config == {"seconds": 7.5}
 
@@ -414,3 +414,19 @@ def test_the_page_reconnects_after_a_server_restart(page: Page, server: ServerPr
     after = submit(server, "Echo", {"value": "after"})
     expect(page.locator(f"tr[data-task='{after}']")).to_have_attribute("data-status", "Completed")
     expect(page.locator(f"tr[data-task='{before}']")).to_be_visible()
+
+
+def test_choice_lists_and_line_lists_in_generated_forms(page: Page, server: ServerProcess) -> None:
+    open_page(page, server, "#/workers/Command")
+    program = page.locator("#field-program")
+    options = program.locator("option")
+    expect(options).to_contain_text(["echo", "date", "uname"])  # the enum, as a choice list
+    program.select_option(label="echo")
+    expect(page.locator("[data-field='args'] .help")).to_contain_text("one per line")
+    page.locator("#field-args").fill("hello\n<b>world</b>\n")
+    page.locator("#submit-task").click()
+    page.wait_for_url(re.compile(r"#/tasks/[0-9a-f]{32}$"))
+    expect(page.locator("#task-detail .detail-head .badge")).to_have_text("Completed")
+    expect(page.locator("#task-config pre")).to_contain_text('"hello"')
+    expect(page.locator("#task-output pre")).to_contain_text("hello <b>world</b>")
+    assert page.locator("#task-output b").count() == 0

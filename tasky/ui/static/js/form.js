@@ -32,19 +32,27 @@ export function describe(prop, root) {
   else if (type === "integer" || type === "number") kind = type;
   else if (type === "string") kind = "string";
   else if (type === "array" || type === "object") kind = type;
-  return { node, kind, nullable, type };
+  // A list of plain strings or numbers reads best as one item per line.
+  const items = kind === "array" ? resolve(node.items, root) : null;
+  if (items && ["string", "number", "integer"].includes(items.type) && !items.enum) kind = "lines";
+  return { node, kind, nullable, type, itemType: items ? items.type : undefined };
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 function hints(node, kind) {
   const parts = [];
-  const low = node.minimum ?? node.exclusiveMinimum;
-  const high = node.maximum ?? node.exclusiveMaximum;
-  if (low !== undefined && high !== undefined) parts.push(`${low} to ${high}`);
-  else if (low !== undefined) parts.push(node.exclusiveMinimum !== undefined ? `more than ${low}` : `at least ${low}`);
-  else if (high !== undefined) parts.push(node.exclusiveMaximum !== undefined ? `less than ${high}` : `at most ${high}`);
-  if (node.minLength !== undefined && node.minLength > 0) parts.push(`at least ${node.minLength} characters`);
-  if (node.maxLength !== undefined) parts.push(`at most ${node.maxLength} characters`);
+  const low = node.exclusiveMinimum !== undefined ? `more than ${node.exclusiveMinimum}` : node.minimum !== undefined ? `at least ${node.minimum}` : "";
+  const high = node.exclusiveMaximum !== undefined ? `less than ${node.exclusiveMaximum}` : node.maximum !== undefined ? `at most ${node.maximum}` : "";
+  if (node.minimum !== undefined && node.maximum !== undefined) parts.push(`${node.minimum} to ${node.maximum}`);
+  else parts.push(...[low, high].filter(Boolean));
+  if (node.minLength !== undefined && node.minLength > 1) parts.push(`at least ${plural(node.minLength, "character")}`);
+  if (node.maxLength !== undefined) parts.push(`at most ${plural(node.maxLength, "character")}`);
   if (node.pattern) parts.push(`pattern ${node.pattern}`);
+  if (node.maxItems !== undefined) parts.push(`at most ${node.maxItems} items`);
+  if (kind === "lines") parts.push("one per line");
   if (kind === "json") parts.push("JSON, or plain text");
   if (kind === "array" || kind === "object") parts.push(`JSON ${kind}`);
   return parts.join(" · ");
@@ -92,6 +100,11 @@ function inputFor(name, info, value, required) {
     input.autocomplete = "off";
     return input;
   }
+  if (kind === "lines") {
+    const area = h("textarea", { id, name, rows: "3", spellcheck: "false", class: "mono" });
+    if (Array.isArray(value)) area.value = value.join("\n");
+    return area;
+  }
   const area = h("textarea", { id, name, rows: "3", spellcheck: "false", class: "mono" });
   if (value !== undefined && value !== null) {
     area.value = typeof value === "string" && kind === "json" ? value : JSON.stringify(value, null, 2);
@@ -113,6 +126,13 @@ function readField(field) {
     return { value: number };
   }
   if (kind === "string") return { value: raw };
+  if (kind === "lines") {
+    const items = raw.split("\n").filter((line) => line.trim() !== "");
+    if (info.itemType === "string") return { value: items };
+    const numbers = items.map(Number);
+    if (numbers.some(Number.isNaN)) return { error: "one number per line" };
+    return { value: numbers };
+  }
   try {
     const parsed = JSON.parse(raw);
     if (kind === "array" && !Array.isArray(parsed)) return { error: "must be a JSON array" };

@@ -32,7 +32,7 @@ export async function mountDetail(main, taskId) {
   const head = h("div", { class: "detail-head" });
   const progress = h("div", { class: "detail-progress" });
   const timings = h("div");
-  const config = h("div");
+  const config = h("div", { id: "task-config" });
   const output = h("div", { id: "task-output" });
   const attempts = h("div");
   const logBox = h("pre", { class: "logs", id: "task-logs", tabindex: "0", "aria-label": "Logs" });
