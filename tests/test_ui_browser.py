@@ -280,6 +280,8 @@ def test_token_is_asked_once_and_kept(browser: Browser, server_factory: Any) -> 
 def test_phone_and_desktop_screenshots(
     browser: Browser, page: Page, server: ServerProcess, shots: Path
 ) -> None:
+    for seconds in (0.2, 0.4, 0.7, 1.1, 1.6):  # a run-time distribution worth a chart
+        submit(server, "Sleeper", {"seconds": seconds})
     sleeping = submit(server, "Sleeper", {"seconds": 600})
     submit(server, "Ifconfig", {})
     submit(server, "Echo", {"value": {"hello": "world"}})
@@ -289,8 +291,6 @@ def test_phone_and_desktop_screenshots(
     stopped = submit(server, "Sleeper", {"seconds": 600})
     httpx.post(f"{server.api}/tasks/{stopped}/cancel")
     submit(server, "Sleeper", {"seconds": 5})
-    for seconds in (0.2, 0.4, 0.7, 1.1, 1.6):  # a run-time distribution worth a chart
-        submit(server, "Sleeper", {"seconds": seconds})
 
     open_page(page, server, "#/tasks")
     expect(page.locator("#task-rows tr")).to_have_count(12)

@@ -43,7 +43,12 @@ export async function mountWorkers(main, name) {
     h(
       "section",
       { class: "view" },
-      h("div", { class: "view-head" }, h("h1", null, "New task"), h("span", { class: "muted" }, `${workers.length} workers`)),
+      h(
+        "div",
+        { class: "view-head" },
+        h("h1", null, "Workers"),
+        h("span", { class: "muted" }, `${workers.length} workers · pick one, fill in its config, run it`),
+      ),
       workers.length
         ? h("div", { class: "workers-layout" }, list, panel)
         : h("p", { class: "empty" }, "This server has no workers registered."),
