@@ -50,17 +50,17 @@ export function replace(node, ...children) {
   return append(node, children);
 }
 
-/** Call fn at most once per `ms`, always with the latest arguments, never dropping the last call. */
+/** Call fn at most once per `ms`, always with the latest state, never dropping the last call. */
 export function throttle(fn, ms) {
   let timer = null;
   let pending = false;
   const run = () => {
     timer = null;
-    if (pending) {
-      pending = false;
-      fn();
-      timer = setTimeout(run, ms);
-    }
+    if (!pending) return;
+    pending = false;
+    // The timer is set before fn runs, so calls made meanwhile only mark the next run.
+    timer = setTimeout(run, ms);
+    fn();
   };
   const wrapped = () => {
     pending = true;
@@ -72,6 +72,35 @@ export function throttle(fn, ms) {
     pending = false;
   };
   return wrapped;
+}
+
+/**
+ * One run of the async fn at a time: a call while it runs makes it run once more afterwards
+ * (with fresh state) instead of overlapping, so answers cannot arrive out of order or twice.
+ */
+export function singleFlight(fn) {
+  let running = null;
+  let again = false;
+  const call = () => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        let result;
+        do {
+          again = false;
+          result = await fn();
+        } while (again);
+        return result;
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  };
+  return call;
 }
 
 export function toast(message, kind = "info") {

@@ -3,7 +3,7 @@
 
 import { api, ApiError } from "../api.js";
 import { statusBadge } from "../actions.js";
-import { h, prettyJson, replace, throttle, toast } from "../dom.js";
+import { h, prettyJson, replace, singleFlight, throttle, toast } from "../dom.js";
 import * as fmt from "../format.js";
 import { schemaForm } from "../form.js";
 import { getMeta, onEvent } from "../state.js";
@@ -138,7 +138,7 @@ async function mountList(main) {
     ),
   );
 
-  async function load() {
+  const load = singleFlight(async () => {
     const page = await api("/chains", { query: { order: "desc", limit: 50 } });
     replace(
       tbody,
@@ -157,7 +157,7 @@ async function mountList(main) {
     );
     empty.hidden = page.Chains.length > 0;
     table.hidden = page.Chains.length === 0;
-  }
+  });
   const soon = throttle(() => load().catch(() => {}), 700);
   const stop = onEvent((event) => {
     if ((event.type || "").startsWith("chain.") || event.type === "stream.reset") soon();
@@ -187,7 +187,7 @@ async function mountChain(main, chainId) {
   const body = h("div", { class: "view detail", id: "chain-detail" });
   replace(main, body);
 
-  async function load() {
+  const load = singleFlight(async () => {
     let chain;
     try {
       chain = await api(`/chains/${chainId}`);
@@ -248,7 +248,7 @@ async function mountChain(main, chainId) {
         ),
       ),
     );
-  }
+  });
   const soon = throttle(() => load().catch(() => {}), 400);
   const stop = onEvent((event) => {
     // Steps' progress and log lines do not change this view; statuses do.

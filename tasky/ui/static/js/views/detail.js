@@ -3,7 +3,7 @@
 
 import { api, ApiError } from "../api.js";
 import { actionButtons, progressBar, statusBadge } from "../actions.js";
-import { copyButton, h, prettyJson, replace, throttle, toast } from "../dom.js";
+import { copyButton, h, prettyJson, replace, singleFlight, throttle, toast } from "../dom.js";
 import * as fmt from "../format.js";
 import { schemaForm } from "../form.js";
 import { loadWorkers, onEvent, workerNamed } from "../state.js";
@@ -224,7 +224,10 @@ export async function mountDetail(main, taskId) {
     );
   }
 
-  async function refresh() {
+  // One read at a time: an older answer can never overwrite a newer one.
+  const refresh = singleFlight(refreshOnce);
+
+  async function refreshOnce() {
     try {
       task = await api(`/tasks/${taskId}`);
     } catch (error) {
@@ -242,7 +245,7 @@ export async function mountDetail(main, taskId) {
     return true;
   }
 
-  async function loadLogs() {
+  const loadLogs = singleFlight(async () => {
     for (let i = 0; i < 20; i++) {
       const page = await api(`/tasks/${taskId}/logs`, { query: { after: logNext, limit: LOG_PAGE } });
       if (page.Lines.length) {
@@ -258,7 +261,7 @@ export async function mountDetail(main, taskId) {
       logBox.classList.toggle("empty-logs", logCount === 0);
       if (page.Lines.length < LOG_PAGE) return;
     }
-  }
+  });
 
   const logsSoon = throttle(() => loadLogs().catch(() => {}), 300);
   const refreshSoon = throttle(() => refresh().catch(() => {}), 400);

@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { barChart } from "../charts.js";
-import { h, replace, throttle } from "../dom.js";
+import { h, replace, singleFlight, throttle } from "../dom.js";
 import * as fmt from "../format.js";
 import { loadWorkers, onEvent } from "../state.js";
 
@@ -175,7 +175,7 @@ export async function mountStats(main, name) {
     load().catch(() => {});
   }
 
-  async function load() {
+  const load = singleFlight(async () => {
     const all = await Promise.all(workers.map((w) => api(`/workers/${encodeURIComponent(w.name)}/statistics`)));
     all.sort((a, b) => b.Total - a.Total || a.Worker.localeCompare(b.Worker));
     const known = all.find((s) => s.Worker.toLowerCase() === (selected || "").toLowerCase());
@@ -186,7 +186,7 @@ export async function mountStats(main, name) {
     replace(table, overview(all, selected, select));
     replace(detail, workerCard(current, throughput));
     updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
-  }
+  });
   const soon = throttle(() => load().catch(() => {}), 2000);
   const stop = onEvent((event) => {
     if (event.type === "task.status" || event.type === "task.created" || event.type === "stream.reset") soon();

@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { actionButtons, progressBar, statusBadge } from "../actions.js";
-import { h, replace, throttle } from "../dom.js";
+import { h, replace, singleFlight, throttle } from "../dom.js";
 import * as fmt from "../format.js";
 import { getMeta, loadWorkers, onEvent } from "../state.js";
 
@@ -24,7 +24,6 @@ export async function mountTasks(main, params) {
   let pageIndex = 0;
   let rows = new Map(); // task id -> {tr, cells, task, keys}
   let nextCursor = null;
-  let loading = false;
 
   const statusSelect = h(
     "select",
@@ -178,27 +177,21 @@ export async function mountTasks(main, params) {
     }
   }
 
-  async function load() {
-    if (loading) return refreshSoon();
-    loading = true;
-    try {
-      const page = await api("/tasks", {
-        query: {
-          order: "desc",
-          limit: PAGE,
-          cursor: cursors[pageIndex],
-          status: filters.status,
-          worker: filters.worker,
-        },
-      });
-      nextCursor = page.NextCursor;
-      draw(page.Tasks);
-    } finally {
-      loading = false;
-    }
-  }
+  const load = singleFlight(async () => {
+    const page = await api("/tasks", {
+      query: {
+        order: "desc",
+        limit: PAGE,
+        cursor: cursors[pageIndex],
+        status: filters.status,
+        worker: filters.worker,
+      },
+    });
+    nextCursor = page.NextCursor;
+    draw(page.Tasks);
+  });
 
-  const refreshSoon = throttle(() => load(), 700);
+  const refreshSoon = throttle(() => load().catch(() => {}), 700);
 
   function setFilters() {
     filters.status = statusSelect.value;
