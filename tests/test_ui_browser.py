@@ -430,3 +430,35 @@ def test_choice_lists_and_line_lists_in_generated_forms(page: Page, server: Serv
     expect(page.locator("#task-config pre")).to_contain_text('"hello"')
     expect(page.locator("#task-output pre")).to_contain_text("hello <b>world</b>")
     assert page.locator("#task-output b").count() == 0
+
+
+def test_page_reads_never_overlap(page: Page, server: ServerProcess) -> None:
+    """The helpers behind every live view, run in the browser: no overlapping reads (answers
+    out of order, log lines twice) and no re-entrant refresh loops."""
+    open_page(page, server, "#/tasks")
+    result = page.evaluate(
+        """async () => {
+          const { throttle, singleFlight } = await import("/tasky/ui/static/js/dom.js");
+          let running = 0, most = 0, runs = 0, release;
+          const read = singleFlight(async () => {
+            running += 1; most = Math.max(most, running); runs += 1;
+            await new Promise((resolve) => { release = resolve; });
+            running -= 1;
+            return runs;
+          });
+          const first = read();
+          const second = read();  // while the first runs: marks one more run
+          const third = read();   // ... still just one more
+          release();
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          release();
+          const answers = await Promise.all([first, second, third]);
+          let fired = 0;
+          const soon = throttle(() => { fired += 1; soon(); }, 60000);
+          soon();  // calls itself: must wait for its timer, not recurse
+          const firedAtOnce = fired;
+          soon.cancel();
+          return { most, runs, answers, firedAtOnce };
+        }"""
+    )
+    assert result == {"most": 1, "runs": 2, "answers": [2, 2, 2], "firedAtOnce": 1}
