@@ -214,6 +214,41 @@ def wait_done(server: ServerProcess, task_id: str) -> None:
     raise AssertionError(f"task {task_id} did not finish")
 
 
+def test_chain_filter_and_replay_of_a_whole_chain(server: ServerProcess) -> None:
+    chain = {
+        "steps": [
+            {"name": "one", "worker": "Echo", "config": {"value": 1}},
+            {"name": "two", "worker": "Echo", "config": {"value": 2}},
+        ]
+    }
+    with httpx.Client(timeout=20) as client:
+        with client.stream("GET", f"{server.api}/events", params={"type": "chain.created"}) as r:
+            created = client.post(f"{server.api}/chains", json=chain)
+            assert created.status_code == 201, created.text
+            got, _ = events_until(r, lambda e: True)
+        chain_id = created.json()["ChainId"]
+        assert got[0].json == {"type": "chain.created", "chain": chain_id, "status": "Running"}
+        for _ in range(500):
+            if client.get(f"{server.api}/chains/{chain_id}").json()["Status"] == "Completed":
+                break
+            time.sleep(0.02)
+        # Everything of that chain again, from just before it was created.
+        epoch, number = (got[0].id or "").split(":")
+        with client.stream(
+            "GET",
+            f"{server.api}/events",
+            params={"chain": chain_id},
+            headers={"Last-Event-ID": f"{epoch}:{int(number) - 1}"},
+        ) as r:
+            again, _ = events_until(
+                r, lambda e: e["type"] == "chain.status" and e["status"] == "Completed"
+            )
+    assert {e.json["chain"] for e in again} == {chain_id}
+    kinds = [e.json["type"] for e in again]
+    assert kinds[0] == "chain.created" and kinds.count("task.created") == 2
+    assert {e.json["worker"] for e in again if e.json["type"] == "task.created"} == {"Echo"}
+
+
 def test_an_id_from_another_run_resets(server: ServerProcess) -> None:
     with (
         httpx.Client(timeout=20) as client,
