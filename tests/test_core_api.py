@@ -24,6 +24,8 @@ async def test_workers_list_has_seed_shape(client: httpx.AsyncClient) -> None:
     info = (await client.get(f"{API}/workers/SLEEPER/info")).json()
     assert info["config_objects"]["properties"]["seconds"]["default"] == 60
     assert info["actions"] == ["cancel", "pause", "resume"]
+    copy_info = (await client.get(f"{API}/workers/copyfile/info")).json()
+    assert copy_info["usage"].endswith("start at the first root.")
 
 
 async def test_unknown_worker_and_task_are_404(client: httpx.AsyncClient) -> None:

@@ -28,8 +28,10 @@ class CopyFile(Worker):
     description = (
         "CopyFile will copy a file on the server. You must specify the Source and Destination"
     )
-    usage = "Both paths must lie inside the server's allowed roots (--root); relative paths "
-    "start at the first root."
+    usage = (
+        "Both paths must lie inside the server's allowed roots (--root); relative paths "
+        "start at the first root."
+    )
     Config = CopyFileConfig
     max_tasks = 10
     actions = frozenset({"cancel"})
