@@ -46,6 +46,15 @@ ACTION_SOURCES: dict[str, frozenset[Status]] = {
 }
 
 
+# The chain actions and the chain statuses each one may start from (chains use the same statuses).
+CHAIN_ACTION_SOURCES: dict[str, frozenset[Status]] = {
+    "cancel": frozenset({Status.RUNNING, Status.PAUSED}),
+    "pause": frozenset({Status.RUNNING}),
+    "resume": frozenset({Status.PAUSED}),
+    "restart": frozenset({Status.FAILED, Status.CANCELED}),
+}
+
+
 class IllegalMove(Exception):
     """The task's current status does not allow this change."""
 

@@ -31,7 +31,7 @@ from tasky.chains.store import ChainStore
 from tasky.engine.engine import Engine
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.ids import is_valid_id, new_id
-from tasky.states import ACTIVE, FINISHED, IllegalMove, Status
+from tasky.states import ACTIVE, CHAIN_ACTION_SOURCES, FINISHED, IllegalMove, Status
 
 log = logging.getLogger("tasky.chains")
 
@@ -367,7 +367,7 @@ class ChainRunner:
         """The chain ends Canceled: its unfinished tasks are canceled, later steps never start."""
         async with self._locked(chain_id):
             loaded = await self.load(chain_id)
-            _require(loaded.chain, "cancel", Status.RUNNING, Status.PAUSED)
+            _require(loaded.chain, "cancel")
             now = clock.now()
             never = []
             for view in loaded.ordered():
@@ -392,7 +392,7 @@ class ChainRunner:
         """No new step starts; running steps pause where their worker can, queued ones wait."""
         async with self._locked(chain_id):
             loaded = await self.load(chain_id)
-            _require(loaded.chain, "pause", Status.RUNNING)
+            _require(loaded.chain, "pause")
             await self._set_status(loaded.chain, [Status.RUNNING], Status.PAUSED, "pause")
             await self._hold(loaded.ordered())
         return await self.get(chain_id)
@@ -400,7 +400,7 @@ class ChainRunner:
     async def resume(self, chain_id: str) -> ChainRecord:
         async with self._locked(chain_id):
             loaded = await self.load(chain_id)
-            _require(loaded.chain, "resume", Status.PAUSED)
+            _require(loaded.chain, "resume")
             await self._set_status(loaded.chain, [Status.PAUSED], Status.RUNNING, "resume")
             paused = [
                 v.task.id
@@ -420,7 +420,7 @@ class ChainRunner:
         """
         async with self._locked(chain_id):
             loaded = await self.load(chain_id)
-            _require(loaded.chain, "restart", Status.FAILED, Status.CANCELED)
+            _require(loaded.chain, "restart")
             resets = _restart_steps(loaded)
             await self._set_status(
                 loaded.chain,
@@ -490,8 +490,8 @@ class ChainRunner:
         self.engine.events.publish(kind, chain=chain_id, status=status.value)
 
 
-def _require(chain: ChainRecord, action: str, *allowed: Status) -> None:
-    if chain.status not in allowed:
+def _require(chain: ChainRecord, action: str) -> None:
+    if chain.status not in CHAIN_ACTION_SOURCES[action]:
         raise ChainConflict(chain.status, action)
 
 

@@ -17,17 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tasky import __version__
 from tasky.api.responses import JSONResponse
-from tasky.states import ACTION_SOURCES, FINISHED, Status
+from tasky.states import ACTION_SOURCES, CHAIN_ACTION_SOURCES, FINISHED, Status
 
 STATIC = Path(__file__).parent / "static"
 # The statuses each chain action starts from, as tasky.chains.runner checks them; the page only
 # enables buttons with it, and the server still answers 409 to anything else.
-CHAIN_ACTION_SOURCES = {
-    "cancel": [Status.RUNNING, Status.PAUSED],
-    "pause": [Status.RUNNING],
-    "resume": [Status.PAUSED],
-    "restart": [Status.FAILED, Status.CANCELED],
-}
 PAGE_PATH = "/tasky/ui"
 
 # No inline script or style anywhere: task output is untrusted, so even an HTML injection that
@@ -86,7 +80,7 @@ def routes() -> list[BaseRoute]:
                 },
                 "Chains": chains,
                 "ChainActionSources": {
-                    a: [s.value for s in src] for a, src in CHAIN_ACTION_SOURCES.items()
+                    a: sorted(s.value for s in src) for a, src in CHAIN_ACTION_SOURCES.items()
                 },
             },
             headers={"Cache-Control": "no-cache"},
