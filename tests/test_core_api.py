@@ -213,6 +213,8 @@ async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
         ("GET", "/{name}/statistics"),
     ):
         assert method.lower() in doc["paths"][f"/tasky/v1{path}"]
+    events = doc["paths"]["/tasky/v1/events"]["get"]["responses"]["200"]
+    assert "text/event-stream" in events["content"]
     page = await client.get(f"{API}/docs")
     assert page.status_code == 200 and "swagger-ui" in page.text
     js = await client.get(f"{API}/docs/static/swagger-ui-bundle.js")

@@ -44,6 +44,11 @@ DOC = Doc(
         ("last_event_id", "string", "Resume after this event id (as the Last-Event-ID header)."),
     ),
     tags=("events",),
+    stream=(
+        "text/event-stream",
+        "One event per change: `id: EPOCH:N`, `event: TYPE`, `data: JSON` with type, task, "
+        "worker, chain and the change; `: keep-alive` comments between.",
+    ),
 )
 
 # One epoch per hub (per engine run). Weak keys: two apps in one process never share one.

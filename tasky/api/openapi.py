@@ -23,6 +23,8 @@ class Doc:
     errors: tuple[int, ...] = ()
     query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
     tags: tuple[str, ...] = field(default=("tasks",))
+    # A streamed answer of another media type (Server-Sent Events), described in words.
+    stream: tuple[str, str] | None = None  # (media type, description)
 
 
 def _ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +80,12 @@ def build_openapi(
             op["responses"][str(doc.ok_code)] = {
                 "description": "OK",
                 "content": {"application/json": {"schema": ok_schema}},
+            }
+        if doc.stream is not None:
+            media, text = doc.stream
+            op["responses"][str(doc.ok_code)] = {
+                "description": text,
+                "content": {media: {"schema": {"type": "string"}}},
             }
         for code in doc.errors:
             ref = validation_ref if code == 422 else error_ref
