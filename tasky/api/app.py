@@ -233,6 +233,55 @@ def _require_token(app: ASGIApp, token: str) -> ASGIApp:
     return guarded
 
 
+_SUBMIT = PREFIX + "/workers/"
+_TASKS = PREFIX + "/tasks/"
+_STATUS = "/status"
+
+
+def _fast_routes(starlette: Starlette) -> ASGIApp:
+    """Submit and status, the hot path, straight to their handlers; the rest through Starlette.
+
+    Starlette's router and its two exception middlewares cost about as much per request as the
+    whole submit handler. These two routes have one fixed shape each, so a string check finds
+    them; the handlers and the error mapping (_EXCEPTION_HANDLERS) are the very same.
+    """
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            method = scope["method"]
+            found: tuple[Handler, dict[str, str]] | None = None
+            if method == "POST" and path.startswith(_SUBMIT):
+                name = path[len(_SUBMIT) :]
+                if name and "/" not in name:
+                    found = handlers.submit_task, {"name": name}
+            elif method == "GET" and path.startswith(_TASKS) and path.endswith(_STATUS):
+                task_id = path[len(_TASKS) : -len(_STATUS)]
+                if task_id and "/" not in task_id:
+                    found = handlers.task_status, {"id": task_id}
+            if found is not None:
+                scope["app"] = starlette
+                scope["path_params"] = found[1]
+                request = Request(scope, receive, send)
+                try:
+                    response = await found[0](request)
+                except Exception as exc:
+                    response = await _handle_error(request, exc)
+                await response(scope, receive, send)
+                return
+        await starlette(scope, receive, send)
+
+    return dispatch
+
+
+async def _handle_error(request: Request, exc: Exception) -> Response:
+    for cls in type(exc).__mro__:
+        handler = _EXCEPTION_HANDLERS.get(cls)
+        if handler is not None:
+            return await handler(request, exc)
+    raise exc  # not an Exception subclass the table knows: cannot happen, Exception is in it
+
+
 class TaskyApp:
     """The ASGI callable: path normalisation and token check around the Starlette app."""
 
@@ -311,15 +360,7 @@ def create_app(
     starlette = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={
-            ApiError: _api_error,
-            HTTPException: _http_error,
-            NotFound: _not_found,
-            IllegalMove: _illegal_move,
-            Unsupported: _conflict,
-            WorkerDisabled: _conflict,
-            Exception: _unexpected,
-        },
+        exception_handlers=dict(_EXCEPTION_HANDLERS),
     )
     starlette.state.settings = settings
     starlette.state.registry = registry
@@ -327,7 +368,7 @@ def create_app(
     starlette.state.shutdown_hooks = []
     starlette.state.extra_docs = events.docs() + throughput.docs()
     install_chains(starlette.state)  # chain service hooks and OpenAPI entries
-    asgi: ASGIApp = _normalise_path(starlette)
+    asgi: ASGIApp = _normalise_path(_fast_routes(starlette))
     if settings.token:
         asgi = _require_token(asgi, settings.token)
     return TaskyApp(starlette, asgi)
@@ -367,3 +408,16 @@ async def _conflict(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal error; the server log has the details")
+
+
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+# Exception -> answer, for Starlette and for the fast routes alike (the most specific class wins).
+_EXCEPTION_HANDLERS: dict[Any, ErrorHandler] = {
+    ApiError: _api_error,
+    HTTPException: _http_error,
+    NotFound: _not_found,
+    IllegalMove: _illegal_move,
+    Unsupported: _conflict,
+    WorkerDisabled: _conflict,
+    Exception: _unexpected,
+}
