@@ -19,7 +19,7 @@ ROWS: list[tuple[str, str, str, Check]] = [
     ("Scale: GET /tasks deep page p50 (ms)", "list_deep_p50_ms", "", None),
     ("Scale: GET /tasks deep page p99 (ms)", "list_deep_p99_ms", "<= 10", lambda v: v <= 10),
     (
-        "1M: deep page ?status=Failed p99 (ms)",
+        "Scale: deep page ?status=Failed p99 (ms)",
         "list_filtered_deep_p99_ms",
         "<= 10",
         lambda v: v <= 10,
