@@ -210,3 +210,20 @@ async def test_sqlite_refuses_a_second_owner(tmp_path: Path) -> None:
             await SqliteStore(tmp_path / "tasky.db").open()
     finally:
         await first.close()
+
+
+async def test_sqlite_writer_survives_a_failing_batch(tmp_path: Path) -> None:
+    """A batch that fails (here: a duplicate id) fails its callers with an error, and the writer
+    keeps serving later writes instead of leaving them hanging."""
+    store = SqliteStore(tmp_path / "tasky.db")
+    await store.open()
+    try:
+        first = task()
+        await store.insert(first)
+        with pytest.raises(Exception):  # noqa: B017 - any sqlite error will do
+            await asyncio.wait_for(store.insert(first), 10)  # same id: UNIQUE constraint
+        later = task()
+        await asyncio.wait_for(store.insert(later), 10)
+        assert await store.get(later.id) is not None
+    finally:
+        await store.close()

@@ -12,6 +12,7 @@ take microseconds, cheaper than a hop to a thread pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import queue
@@ -321,9 +322,12 @@ class SqliteStore:
                 outcomes += self._run_ops(conn, ops)
             conn.execute("COMMIT")
         except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
             outcomes = [(p.future, False, exc) for p in batch]
+            # The writer thread must outlive any failure (even of ROLLBACK, say on a full or
+            # broken disk): if it died, every later write would wait forever instead of failing.
+            with contextlib.suppress(Exception):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
         loop = self._loop
         assert loop is not None
         # One wake-up of the event loop per batch, not one per operation.
