@@ -220,8 +220,18 @@ async def test_sqlite_writer_survives_a_failing_batch(tmp_path: Path) -> None:
     try:
         first = task()
         await store.insert(first)
-        with pytest.raises(Exception):  # noqa: B017 - any sqlite error will do
-            await asyncio.wait_for(store.insert(first), 10)  # same id: UNIQUE constraint
+        # A duplicate in the same group commit as good inserts: only the duplicate fails.
+        good = [task() for _ in range(5)]
+        results = await asyncio.gather(
+            store.insert(good[0]),
+            store.insert(first),
+            *(store.insert(t) for t in good[1:]),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], Exception)
+        assert [r for i, r in enumerate(results) if i != 1] == [None] * 5
+        for t in good:
+            assert await store.get(t.id) is not None
         later = task()
         await asyncio.wait_for(store.insert(later), 10)
         assert await store.get(later.id) is not None

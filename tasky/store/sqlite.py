@@ -313,10 +313,10 @@ class SqliteStore:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            inserts = [p.insert for p in batch if p.insert is not None]
+            inserts = [p for p in batch if p.insert is not None]
             if inserts:
-                conn.executemany(_INSERT, inserts)
-            outcomes = [(p.future, True, None) for p in batch if p.op is None]
+                outcomes = self._run_inserts(conn, inserts)
+            outcomes += [(p.future, True, None) for p in batch if p.op is None and p.insert is None]
             ops = [p for p in batch if p.op is not None]
             if ops:
                 outcomes += self._run_ops(conn, ops)
@@ -332,6 +332,32 @@ class SqliteStore:
         assert loop is not None
         # One wake-up of the event loop per batch, not one per operation.
         loop.call_soon_threadsafe(_deliver, outcomes)
+
+    @staticmethod
+    def _run_inserts(
+        conn: sqlite3.Connection, inserts: list[_Pending]
+    ) -> list[tuple[asyncio.Future[Any], bool, Any]]:
+        """Insert the batch's new tasks in one statement; if one row is refused (a duplicate id,
+        which a chain re-submitting a recorded id could cause), only that caller fails."""
+        conn.execute("SAVEPOINT inserts")
+        try:
+            conn.executemany(_INSERT, [p.insert for p in inserts if p.insert is not None])
+        except sqlite3.Error:
+            conn.execute("ROLLBACK TO inserts")
+        else:
+            conn.execute("RELEASE inserts")
+            return [(p.future, True, None) for p in inserts]
+        conn.execute("RELEASE inserts")
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        for pending in inserts:
+            assert pending.insert is not None
+            try:
+                conn.execute(_INSERT, pending.insert)
+            except sqlite3.Error as exc:  # a single INSERT that fails changes nothing
+                outcomes.append((pending.future, False, exc))
+            else:
+                outcomes.append((pending.future, True, None))
+        return outcomes
 
     @staticmethod
     def _run_ops(
