@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -462,3 +463,57 @@ def test_page_reads_never_overlap(page: Page, server: ServerProcess) -> None:
         }"""
     )
     assert result == {"most": 1, "runs": 2, "answers": [2, 2, 2], "firedAtOnce": 1}
+
+
+def test_detail_catches_a_change_that_lands_during_its_first_read(
+    page: Page, server: ServerProcess
+) -> None:
+    """The task finishes while the detail view's first read is in flight: that read answers
+    with the old status, and the view must still end up showing the new one."""
+    open_page(page, server)
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    task_id = submit(server, "Sleeper", {"seconds": 1})
+    stale: list[str] = []
+
+    def hold_first_read(route: Any) -> None:
+        if stale:
+            route.continue_()
+            return
+        response = route.fetch()  # read now, while the task still runs...
+        stale.append(response.text())
+        deadline = time.monotonic() + 10
+        while status_of(server, task_id) != "Completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # ...and answer only after the Completed event reached the page
+        route.fulfill(response=response)
+
+    page.route(re.compile(rf".*/tasky/v1/tasks/{task_id}$"), hold_first_read)
+    page.goto(f"{server.url}/tasky/ui#/tasks/{task_id}")
+    expect(page.locator("#task-detail .detail-head .badge")).to_have_text("Completed")
+    assert '"Status":"Running"' in stale[0]
+
+
+def test_task_table_catches_a_change_that_lands_during_its_first_read(
+    page: Page, server: ServerProcess
+) -> None:
+    """The same race on the task table: its first page is read while a task still runs."""
+    open_page(page, server, "#/workers")
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    task_id = submit(server, "Sleeper", {"seconds": 1})
+    held: list[bool] = []
+
+    def hold_first_page(route: Any) -> None:
+        if held:
+            route.continue_()
+            return
+        held.append(True)
+        response = route.fetch()
+        deadline = time.monotonic() + 10
+        while status_of(server, task_id) != "Completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        route.fulfill(response=response)
+
+    page.route(re.compile(r".*/tasky/v1/tasks\?.*"), hold_first_page)
+    page.evaluate("location.hash = '#/tasks'")
+    expect(page.locator(f"tr[data-task='{task_id}'] .badge")).to_have_text("Completed")

@@ -53,6 +53,9 @@ export class EventStream {
     }
     if (!response.ok || !response.body) throw new Error(`events: HTTP ${response.status}`);
     this.onState("live");
+    // A first connection has nothing to resume from: what changed before it is unknown, so the
+    // views re-read (as after a reset). Reconnections resume with Last-Event-ID instead.
+    if (!this.lastId) this.onEvent({ type: "stream.reset", reason: "connected" });
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     let block = { data: [], event: "", id: null };

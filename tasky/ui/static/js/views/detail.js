@@ -272,7 +272,12 @@ export async function mountDetail(main, taskId) {
       logsSoon();
       return;
     }
-    if (event.task !== taskId || !task) return;
+    if (event.task !== taskId) return;
+    if (!task) {
+      // The first read is still in flight and may predate this change: read once more after it.
+      if (event.type === "task.status") refresh().catch(() => {});
+      return;
+    }
     if (event.type === "task.progress") {
       task.Progress = event.progress;
       task.ProgressMessage = event.message;

@@ -227,9 +227,12 @@ export async function mountTasks(main, params) {
     if (row) patchRow(row, { ...row.task, ...changes });
   }
 
+  let firstLoadDone = false;
   const stopEvents = onEvent((event) => {
     if (event.type === "stream.reset") return refreshSoon();
     if (!event.task) return;
+    // The first page may have been read before this change: read it again once it is in.
+    if (!firstLoadDone) return void load().catch(() => {});
     if (filters.worker && event.worker && event.worker !== filters.worker) return;
     const shown = rows.has(event.task);
     if (event.type === "task.progress" && shown) {
@@ -257,6 +260,7 @@ export async function mountTasks(main, params) {
   }, 1000);
 
   await load();
+  firstLoadDone = true;
   return () => {
     stopEvents();
     refreshSoon.cancel();
