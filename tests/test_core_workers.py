@@ -52,6 +52,12 @@ def test_bad_definitions_are_refused() -> None:
         @worker("Half", actions={"cancel", "pause"})
         def half(config: BaseModel, task: object) -> None: ...
 
+    class Lazy(Worker):
+        name = "Lazy"
+
+    with pytest.raises(ValueError, match="needs a perform"):
+        Lazy.check_definition()
+
     registry = WorkerRegistry()
     registry.register(Off)
     with pytest.raises(ValueError, match="two workers"):

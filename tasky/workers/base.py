@@ -48,7 +48,8 @@ class Worker:
     kill_grace: ClassVar[float] = 5.0
 
     def perform(self, config: Any, task: Any) -> Any:
-        raise NotImplementedError  # pragma: no cover - every worker overrides it
+        # check_definition refuses a worker that does not override this, so it is never called.
+        raise TypeError(f"worker {self.name} defines no perform method")
 
     @classmethod
     def execution_mode(cls) -> Mode:
@@ -75,6 +76,8 @@ class Worker:
             raise ValueError(f"worker {cls.name}: pause and resume go together")
         if not 0 <= cls.kill_grace <= 3600:
             raise ValueError(f"worker {cls.name}: kill_grace must be between 0 and 3600 seconds")
+        if cls.mode != "command" and cls.perform is Worker.perform:
+            raise ValueError(f"worker {cls.name} needs a perform(config, task) method")
         if cls.mode == "command" and not callable(getattr(cls, "command_line", None)):
             raise ValueError(f"worker {cls.name}: command mode needs a CommandWorker subclass")
         if cls.mode == "process":

@@ -58,7 +58,14 @@ class CommandWorker(Worker):
     progress_pattern: ClassVar[re.Pattern[str] | None] = None
 
     def command_line(self, config: Any, roots: Sequence[Path]) -> CommandLine:
-        raise NotImplementedError  # pragma: no cover - every command worker overrides it
+        # check_definition refuses a command worker that does not override this.
+        raise TypeError(f"worker {self.name} defines no command line")
+
+    @classmethod
+    def check_definition(cls) -> None:
+        super().check_definition()
+        if cls.command_line is CommandWorker.command_line:
+            raise ValueError(f"worker {cls.name} needs a command_line(config, roots) method")
 
     def perform(self, config: Any, task: Any) -> Any:
         raise TypeError(f"worker {self.name} runs a command; the engine starts it, not perform")
