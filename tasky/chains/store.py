@@ -17,7 +17,7 @@ import orjson
 
 from tasky.chains.records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
 from tasky.states import ACTIVE, Status
-from tasky.store.sqlite import SqliteStore
+from tasky.store.sqlite import SqliteStore, json_text, json_value
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS chains (
@@ -117,14 +117,6 @@ class ChainStore(Protocol):
     async def delete_definition(self, name: str) -> bool: ...
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
-
-
 def _row_to_chain(row: tuple[Any, ...]) -> ChainRecord:
     return ChainRecord(
         seq=row[0],
@@ -137,7 +129,7 @@ def _row_to_chain(row: tuple[Any, ...]) -> ChainRecord:
         created_at=row[7],
         finished_at=row[8],
         error=row[9],
-        result=_loads(row[10]),
+        result=json_value(row[10]),
         restarts=row[11],
     )
 
@@ -149,7 +141,7 @@ def _step_params(step: StepRecord) -> tuple[Any, ...]:
         step.error,
         step.decided_at,
         step.rerun_attempt,
-        _dumps(step.history),
+        json_text(step.history),
         step.chain_id,
         step.name,
     )
@@ -188,14 +180,15 @@ class SqliteChainStore:
             chain.id,
             chain.name,
             chain.definition,
-            _dumps(chain.spec),
-            _dumps(chain.parameters),
+            json_text(chain.spec),
+            json_text(chain.parameters),
             chain.status.value,
             chain.created_at,
             chain.restarts,
         )
         step_rows = [
-            (s.chain_id, s.name, s.position, s.state, s.task_id, _dumps(s.history)) for s in steps
+            (s.chain_id, s.name, s.position, s.state, s.task_id, json_text(s.history))
+            for s in steps
         ]
 
         def op(conn: sqlite3.Connection) -> None:
@@ -312,7 +305,7 @@ class SqliteChainStore:
         params: list[Any] = [new.value]
         for name, value in fields.items():
             sets.append(f"{name} = ?")
-            params.append(_dumps(value) if name == "result" and value is not None else value)
+            params.append(json_text(value) if name == "result" and value is not None else value)
         marks = ", ".join("?" * len(expected))
         sql = f"UPDATE chains SET {', '.join(sets)} WHERE id = ? AND status IN ({marks})"
         all_params = (*params, chain_id, *(s.value for s in expected))
@@ -329,7 +322,7 @@ class SqliteChainStore:
 
     # -- named definitions ----------------------------------------------------------------------
     async def put_definition(self, record: DefinitionRecord) -> bool:
-        row = (record.name, _dumps(record.spec), record.created_at, record.updated_at)
+        row = (record.name, json_text(record.spec), record.created_at, record.updated_at)
 
         def op(conn: sqlite3.Connection) -> bool:
             existed = conn.execute(

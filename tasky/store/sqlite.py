@@ -147,11 +147,12 @@ _BATCH_MAX = 4096
 Op = Callable[[sqlite3.Connection], Any]
 
 
-def _dumps(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """A JSON value as stored in a TEXT column (shared by the stores that use this database)."""
     return orjson.dumps(value).decode()
 
 
-def _loads(text: str | None) -> Any:
+def json_value(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
@@ -171,7 +172,7 @@ def _row_to_task(row: tuple[Any, ...]) -> TaskRecord:
         timeout=row[11],
         progress=row[12],
         progress_message=row[13],
-        result=_loads(row[14]),
+        result=json_value(row[14]),
         error=row[15],
         owner=row[16],
         lease_until=row[17],
@@ -186,7 +187,7 @@ def _insert_params(task: TaskRecord) -> tuple[Any, ...]:
         task.id,
         task.worker,
         task.status.value,
-        _dumps(task.config),
+        json_text(task.config),
         task.created_at,
         task.queued_at,
         task.started_at,
@@ -440,7 +441,9 @@ class SqliteStore:
         params: list[Any] = [new.value]
         for name, value in fields.items():
             sets.append(f"{name} = ?")
-            params.append(_dumps(value) if name in _JSON_COLUMNS and value is not None else value)
+            params.append(
+                json_text(value) if name in _JSON_COLUMNS and value is not None else value
+            )
         where = [f"status IN ({', '.join('?' * len(expected))})"]
         where_params: list[Any] = [s.value for s in expected]
         if owner is not None:
@@ -583,7 +586,7 @@ class SqliteStore:
             "WHERE task_id = ? ORDER BY attempt",
             (task_id,),
         ).fetchall()
-        return [AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], _loads(r[5])) for r in rows]
+        return [AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5])) for r in rows]
 
     async def worker_stats(self, worker: str) -> WorkerStats:
         stats = WorkerStats(worker=worker)
@@ -648,7 +651,7 @@ def _record_attempt(
             started_at,
             finished_at,
             fields.get("error"),
-            None if result is None else _dumps(result),
+            None if result is None else json_text(result),
         ),
     )
     if started_at is None or finished_at is None:
