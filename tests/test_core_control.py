@@ -202,3 +202,13 @@ async def test_cancel_right_as_a_queued_task_is_claimed(client: httpx.AsyncClien
         r = await client.post(f"{API}/tasks/{queued}/cancel")
         assert r.status_code in (200, 202), r.text
         await wait_for(client, queued, "Canceled")
+
+
+async def test_paused_time_does_not_count_toward_the_timeout(client: httpx.AsyncClient) -> None:
+    task_id = await submit(client, "Sleeper", {"seconds": 1.2}, timeout=2.0)
+    await wait_progress(client, task_id)
+    assert (await action(client, task_id, "pause")).json()["Status"] == "Paused"
+    await asyncio.sleep(2.5)  # paused past the whole timeout
+    assert (await status(client, task_id))["Status"] == "Paused"
+    await action(client, task_id, "resume")
+    await wait_for(client, task_id, "Completed")

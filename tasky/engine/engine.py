@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from tasky import clock
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.engine.events import EventHub
-from tasky.engine.runner import RunHandle, start_run
+from tasky.engine.runner import Deadline, RunHandle, start_run
 from tasky.ids import is_valid_id, new_id
 from tasky.settings import Settings
 from tasky.states import FINISHED, IllegalMove, Status, check_action
@@ -349,17 +349,15 @@ class Engine:
             self.dispatch_latencies.append(clock.monotonic() - acked)
         self._running[record.id] = handle
         if record.timeout:
-            timer = asyncio.get_running_loop().call_later(
-                record.timeout, handle.cancel, f"timed out after {record.timeout:g} s"
-            )
-            handle.timer = timer
+            reason = f"timed out after {record.timeout:g} s"
+            handle.deadline = Deadline(record.timeout, lambda: handle.cancel(reason))
 
     async def _complete(self, lane: _Lane, record: TaskRecord, outcome: Any) -> None:
         """Turn a run's outcome into the task's next status, durably, then free the slot."""
         status, result, error = outcome
         handle = self._running.get(record.id)
-        if handle is not None and handle.timer is not None:
-            handle.timer.cancel()
+        if handle is not None and handle.deadline is not None:
+            handle.deadline.stop()
         if handle is not None and handle.abandoned:
             return
         if status is Status.FAILED and record.attempt <= record.retries:
@@ -507,6 +505,8 @@ class Engine:
             )
             if moved:
                 handle.pause()
+                if handle.deadline is not None:
+                    handle.deadline.stop()
         if not moved:
             return await self._refused(task_id, "pause")
         self._announce(task_id, record.worker, "Paused", record.chain_id)
@@ -531,6 +531,8 @@ class Engine:
             )
             if moved:
                 handle.resume()
+                if handle.deadline is not None:
+                    handle.deadline.start()
             new_status = "Running"
         if not moved:
             return await self._refused(task_id, "resume")

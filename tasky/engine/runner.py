@@ -30,13 +30,36 @@ Outcome = tuple[Status, Any, str | None]
 TIMEOUT_PREFIX = "timed out"
 
 
+class Deadline:
+    """A task's timeout clock. It stops while the task is paused: pausing is not running."""
+
+    def __init__(self, seconds: float, on_expiry: Callable[[], Any]) -> None:
+        self._left = seconds
+        self._on_expiry = on_expiry
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_at = 0.0
+        self.start()
+
+    def start(self) -> None:
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._armed_at = loop.time()
+            self._timer = loop.call_later(max(self._left, 0.0), self._on_expiry)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._left -= asyncio.get_running_loop().time() - self._armed_at
+
+
 class RunHandle:
     """Control of one running attempt, whatever its mode."""
 
     def __init__(self, ctx: AsyncTaskContext | TaskContext, record: TaskRecord) -> None:
         self.ctx = ctx
         self.record = record
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline: Deadline | None = None
         self.abandoned = False
         # Set by the engine once the attempt's outcome is durably recorded.
         self.settled = asyncio.Event()
