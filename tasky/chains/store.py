@@ -17,7 +17,7 @@ import orjson
 
 from tasky.chains.records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
 from tasky.states import ACTIVE, Status
-from tasky.store.sqlite import SqliteStore, json_text, json_value
+from tasky.store.sqlite import SqliteStore, json_text, json_value, read_page
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS chains (
@@ -240,23 +240,11 @@ class SqliteChainStore:
         cursor: int | None = None,
         descending: bool = False,
     ) -> ChainPage:
-        where: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            where.append("status = ?")
-            params.append(status.value)
-        if cursor is not None:
-            where.append("seq < ?" if descending else "seq > ?")
-            params.append(cursor)
-        sql = f"SELECT {_CHAIN_COLUMNS} FROM chains"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY seq {'DESC' if descending else 'ASC'} LIMIT ?"
-        params.append(limit + 1)
-        rows = self._r.execute(sql, params).fetchall()
-        chains = [_row_to_chain(r) for r in rows[:limit]]
-        next_cursor = chains[-1].seq if len(rows) > limit and chains else None
-        return ChainPage(chains, next_cursor)
+        filters = {"status": None if status is None else status.value}
+        rows, next_cursor = read_page(
+            self._r, f"SELECT {_CHAIN_COLUMNS} FROM chains", filters, limit, cursor, descending
+        )
+        return ChainPage([_row_to_chain(r) for r in rows], next_cursor)
 
     async def ids_with_status(self, statuses: Sequence[Status]) -> list[str]:
         marks = ", ".join("?" * len(statuses))

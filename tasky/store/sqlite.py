@@ -147,6 +147,32 @@ _BATCH_MAX = 4096
 Op = Callable[[sqlite3.Connection], Any]
 
 
+def read_page(
+    conn: sqlite3.Connection,
+    select: str,
+    filters: dict[str, Any],
+    limit: int,
+    cursor: int | None,
+    descending: bool,
+) -> tuple[list[tuple[Any, ...]], int | None]:
+    """One page of ``select`` in ``seq`` order after ``cursor``, and the next page's cursor.
+
+    ``filters`` maps column names (written by the caller, never by users) to required values;
+    None means no filter. ``seq`` must be the first column selected.
+    """
+    where = [f"{column} = ?" for column, value in filters.items() if value is not None]
+    params: list[Any] = [value for value in filters.values() if value is not None]
+    if cursor is not None:
+        where.append("seq < ?" if descending else "seq > ?")
+        params.append(cursor)
+    sql = select + (" WHERE " + " AND ".join(where) if where else "")
+    sql += f" ORDER BY seq {'DESC' if descending else 'ASC'} LIMIT ?"
+    params.append(limit + 1)
+    rows = conn.execute(sql, params).fetchall()
+    next_cursor = rows[limit - 1][0] if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
 def json_text(value: Any) -> str:
     """A JSON value as stored in a TEXT column (shared by the stores that use this database)."""
     return orjson.dumps(value).decode()
@@ -548,29 +574,15 @@ class SqliteStore:
         cursor: int | None = None,
         descending: bool = False,
     ) -> TaskPage:
-        where: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            where.append("status = ?")
-            params.append(status.value)
-        if worker is not None:
-            where.append("worker = ?")
-            params.append(worker)
-        if chain_id is not None:
-            where.append("chain_id = ?")
-            params.append(chain_id)
-        if cursor is not None:
-            where.append("seq < ?" if descending else "seq > ?")
-            params.append(cursor)
-        sql = f"SELECT {_COLUMNS} FROM tasks"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY seq {'DESC' if descending else 'ASC'} LIMIT ?"
-        params.append(limit + 1)
-        rows = self._r.execute(sql, params).fetchall()
-        tasks = [_row_to_task(r) for r in rows[:limit]]
-        next_cursor = tasks[-1].seq if len(rows) > limit and tasks else None
-        return TaskPage(tasks, next_cursor)
+        filters = {
+            "status": None if status is None else status.value,
+            "worker": worker,
+            "chain_id": chain_id,
+        }
+        rows, next_cursor = read_page(
+            self._r, f"SELECT {_COLUMNS} FROM tasks", filters, limit, cursor, descending
+        )
+        return TaskPage([_row_to_task(r) for r in rows], next_cursor)
 
     async def logs(self, task_id: str, after: int = 0, limit: int = 1000) -> list[LogLine]:
         rows = self._r.execute(
