@@ -34,3 +34,19 @@ def test_readme_worker_module_registers(tmp_path: Path, monkeypatch: pytest.Monk
     registry = WorkerRegistry()
     assert registry.register_module("myworkers") == 2
     assert set(registry.names()) == {"Resize", "Hello"}
+
+
+def test_every_documented_curl_body_is_sent_as_json() -> None:
+    """The server refuses bodies that are not application/json (a browser-borne request's
+    mark), so an example without the header would fail for whoever copies it."""
+    docs = [README] + [p.read_text() for p in (Path(__file__).parent.parent / "docs").glob("*.md")]
+    commands = [
+        cmd
+        for text in docs
+        for cmd in re.split(r"\n(?=\$? ?curl )", text)
+        if re.match(r"\$? ?curl ", cmd) and re.search(r" (-d|--data)\b", cmd.split("\n\n")[0])
+    ]
+    assert len(commands) >= 8
+    for cmd in commands:
+        first = cmd.split("\n\n")[0]
+        assert "application/json" in first or '"$J"' in first, first
