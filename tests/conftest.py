@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tasky.api import TaskyApp, create_app
@@ -20,6 +22,55 @@ from tasky.settings import Settings
 from tasky.workers.registry import WorkerRegistry, default_registry
 
 ROOT = Path(__file__).resolve().parent.parent
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Adopt every orphan the tests make (a killed server's task processes, say).
+
+    As a child subreaper, the test process becomes the parent of any descendant whose own parent
+    died, so the check at the end of the session sees everything a test started, orphans too.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _live_descendants() -> list[psutil.Process]:
+    alive = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _reap_zombies() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite leaves no process behind: any still alive fails the run (and is killed)."""
+    deadline = time.monotonic() + 5  # a server stopped by the last test may still be exiting
+    left = _live_descendants()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = _live_descendants()
+    for proc in left:
+        try:
+            print(f"\nleft running by the tests: pid {proc.pid}: {' '.join(proc.cmdline())}")
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(left, timeout=5)
+    _reap_zombies()
+    if left:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)

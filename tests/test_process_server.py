@@ -87,16 +87,21 @@ def test_killed_server_takes_process_tasks_with_it(server_factory: object, tmp_p
 
 
 def test_killed_server_takes_command_tasks_with_it(server_factory: object, tmp_path: Path) -> None:
-    """SIGKILL of the server: a command's program dies with it (setpriv's parent-death signal).
-
-    Only the program itself is covered; children it starts in turn are not (they are reaped by
-    process-group kills on cancel, which need a living server).
+    """SIGKILL of the server: a command's program dies with it (setpriv's parent-death signal);
+    what the program started itself is ended when the server starts again, before any re-run.
     """
     srv = start(server_factory, tmp_path)
-    post(srv, "Spin", {})
-    descendants(srv, 2)  # the program and the child it starts
+    task_id = post(srv, "Spin", {})
+    procs = descendants(srv, 2)  # the program and the child it starts
     assert srv.proc is not None
     program = alive(psutil.Process(srv.proc.pid).children(recursive=False))
     assert len(program) == 1 and "-c" in program[0].cmdline()
+    grandchild = [p for p in procs if p not in program]
+    assert len(grandchild) == 1
     srv.kill()
     assert wait_gone(program) == []
+    assert alive(grandchild), "the program's own child outlives a killed server"
+    srv.start()  # same data directory: recovery finds the group and ends it
+    assert wait_gone(grandchild) == []
+    wait_sync(srv.api, task_id, "Failed")  # not idempotent: failed, not re-run
+    assert "server stopped" in httpx.get(f"{srv.api}/tasks/{task_id}").json()["Error"]

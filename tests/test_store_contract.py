@@ -11,6 +11,7 @@ import pytest
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store import SqliteStore, Store, StoreLocked, TaskRecord
+from tasky.store.records import ChildRecord
 
 StoreFactory = Callable[[Path], Store]
 
@@ -237,3 +238,32 @@ async def test_sqlite_writer_survives_a_failing_batch(tmp_path: Path) -> None:
         assert await store.get(later.id) is not None
     finally:
         await store.close()
+
+
+async def test_children_are_remembered_until_forgotten(store: Store) -> None:
+    a = ChildRecord("a" * 32, 101, 5000, "boot-1", "mark-a")
+    b = ChildRecord("b" * 32, 102, 5001, "boot-1", "mark-b")
+    await store.record_child(a)
+    await store.record_child(b)
+    # A task's next attempt starts a new child: it replaces the old record.
+    a2 = ChildRecord("a" * 32, 201, 6000, "boot-1", "mark-a2")
+    await store.record_child(a2)
+    assert sorted(await store.children(), key=lambda c: c.task_id) == [a2, b]
+    await store.forget_children([a.task_id])
+    assert await store.children() == [b]
+    await store.forget_children([b.task_id, "c" * 32])
+    assert await store.children() == []
+
+
+async def test_children_survive_a_reopen(make_store: StoreFactory, tmp_path: Path) -> None:
+    child = ChildRecord("a" * 32, 101, 5000, "boot-1", "mark-a")
+    first = make_store(tmp_path)
+    await first.open()
+    await first.record_child(child)
+    await first.close()
+    again = make_store(tmp_path)
+    await again.open()
+    try:
+        assert await again.children() == [child]
+    finally:
+        await again.close()

@@ -17,12 +17,13 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tasky.engine.leftovers import MARK_VAR, describe, new_mark
 from tasky.engine.procgroup import ProcessGroup
-from tasky.engine.runner import Outcome, RunHandle
+from tasky.engine.runner import Outcome, RunHandle, RunSink
 from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
-from tasky.workers.context import AsyncTaskContext, ContextSink
+from tasky.workers.context import AsyncTaskContext
 
 # Longest log line kept; longer output is cut into pieces of this size.
 MAX_LINE_BYTES = 16 * 1024
@@ -45,10 +46,15 @@ def child_env(
 class ChildHandle(RunHandle):
     """Control of a task whose work runs in a child process group."""
 
-    def __init__(self, ctx: AsyncTaskContext, record: TaskRecord, grace: float) -> None:
+    def __init__(
+        self, ctx: AsyncTaskContext, record: TaskRecord, grace: float, sink: RunSink
+    ) -> None:
         super().__init__(ctx, record)
         self.actx = ctx
         self.grace = grace
+        self.sink = sink
+        # Every process of the task inherits this mark, so a restart after a crash finds them.
+        self.mark = new_mark()
         self.group: ProcessGroup | None = None
         self._stopper: asyncio.Task[None] | None = None
         # What the child says reaches the task through these, at a bounded rate.
@@ -60,9 +66,16 @@ class ChildHandle(RunHandle):
         self.progress.flush()
         self.log.flush()
 
+    def child_env(self, extra: Mapping[str, str]) -> dict[str, str]:
+        """The environment of the task's child: the inherited names, ``extra`` and the mark."""
+        return child_env({**extra, MARK_VAR: self.mark})
+
     def attach(self, pid: int) -> None:
-        """The child exists: apply what was asked while it was starting."""
+        """The child exists: remember it, apply what was asked while it was starting."""
         self.group = ProcessGroup(pid)
+        child = describe(self.record.id, pid, self.mark)
+        if child is not None:
+            self.sink.child_started(child)
         if self.actx.cancelled:
             self._stop()
         elif self.actx.paused:
@@ -282,7 +295,7 @@ def launch(
     worker: Worker,
     record: TaskRecord,
     *,
-    sink: ContextSink,
+    sink: RunSink,
     roots: tuple[Path, ...],
     on_done: Callable[[Outcome], Any],
     body: Callable[[ChildHandle], Coroutine[Any, Any, Outcome]],
@@ -291,7 +304,7 @@ def launch(
     """Start ``body(handle)`` as a task of the loop; report its outcome through ``on_done``."""
     ctx = AsyncTaskContext(record.id, record.attempt, worker.name, sink)
     ctx.roots = roots
-    handle = ChildHandle(ctx, record, worker.kill_grace)
+    handle = ChildHandle(ctx, record, worker.kill_grace, sink)
     run = asyncio.get_running_loop().create_task(body(handle))
 
     def done(future: asyncio.Future[Outcome]) -> None:
@@ -301,6 +314,8 @@ def launch(
             outcome = (Status.FAILED, None, f"{failure}: {type(exc).__name__}: {exc}")
         else:
             outcome = future.result()
+        if handle.group is not None:
+            sink.child_gone(record.id)
         on_done(outcome)
 
     run.add_done_callback(done)

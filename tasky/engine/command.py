@@ -17,14 +17,14 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from tasky.engine.child import ChildHandle, child_env, finish_child, launch, read_lines, text_of
+from tasky.engine.child import ChildHandle, finish_child, launch, read_lines, text_of
 from tasky.engine.procgroup import describe_exit
-from tasky.engine.runner import Outcome, _outcome_of_error, _outcome_of_result
+from tasky.engine.runner import Outcome, RunSink, _outcome_of_error, _outcome_of_result
 from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
 from tasky.workers.command import CommandWorker
-from tasky.workers.context import ContextSink, TaskCancelled
+from tasky.workers.context import TaskCancelled
 from tasky.workers.paths import PathRefused
 
 # setpriv (util-linux) asks the kernel to SIGKILL the command if the server dies
@@ -119,7 +119,7 @@ async def _run(
     if ctx.cancelled:
         return _outcome_of_error(TaskCancelled(ctx.cancel_reason or "canceled"), ctx)
     capture = _Capture(worker, handle)
-    env = child_env(line.env)
+    env = handle.child_env(line.env)
     # Checked here so a missing program is a clear Error, not the exit code of setpriv.
     if shutil.which(line.argv[0], path=env.get("PATH")) is None:
         return Status.FAILED, None, f"cannot run {line.argv[0]!r}: program not found"
@@ -156,7 +156,7 @@ def start_command_run(
     record: TaskRecord,
     model: BaseModel,
     *,
-    sink: ContextSink,
+    sink: RunSink,
     roots: tuple[Path, ...],
     on_done: Callable[[Outcome], Any],
 ) -> ChildHandle:

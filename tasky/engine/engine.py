@@ -21,12 +21,20 @@ from pydantic import BaseModel, ValidationError
 from tasky import clock
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.engine.events import EventHub
+from tasky.engine.leftovers import kill_leftovers
 from tasky.engine.runner import Deadline, RunHandle, start_run
 from tasky.ids import is_valid_id, new_id
 from tasky.settings import Settings
 from tasky.states import FINISHED, IllegalMove, Status, check_action
 from tasky.store.base import Store
-from tasky.store.records import AttemptRecord, LogLine, TaskPage, TaskRecord, WorkerStats
+from tasky.store.records import (
+    AttemptRecord,
+    ChildRecord,
+    LogLine,
+    TaskPage,
+    TaskRecord,
+    WorkerStats,
+)
 from tasky.workers.base import Worker
 from tasky.workers.registry import WorkerRegistry
 
@@ -112,6 +120,7 @@ class Engine:
 
     async def _recover(self) -> None:
         """Re-queue or fail what a stopped server left Running; rebuild the in-memory queues."""
+        await self._end_leftover_children()
         now = clock.now()
         rows = await self.store.ids_with_status([Status.QUEUED, Status.RUNNING, Status.PAUSED])
         for task_id, worker_name, status, run_after in rows:
@@ -131,6 +140,27 @@ class Engine:
                 if record is None or record.started_at is None:
                     continue  # paused before it started: it waits in the queue, held
             await self._recover_interrupted(task_id, status, lane, now)
+
+    async def _end_leftover_children(self) -> None:
+        """End the processes that tasks of a killed server started, before anything re-runs."""
+        children = await self.store.children()
+        if not children:
+            return
+        killed = kill_leftovers(children)
+        if killed:
+            log.warning(
+                "ended %d process(es) left running by tasks of the previous server: %s",
+                len(killed),
+                ", ".join(map(str, killed)),
+            )
+        await self.store.forget_children([child.task_id for child in children])
+
+    # -- RunSink: what runs tell the engine about their child processes ---------------------------
+    def child_started(self, child: ChildRecord) -> None:
+        self._spawn(self.store.record_child(child))
+
+    def child_gone(self, task_id: str) -> None:
+        self._spawn(self.store.forget_children([task_id]))
 
     async def _recover_interrupted(
         self, task_id: str, status: Status, lane: _Lane | None, now: float

@@ -23,18 +23,17 @@ from pydantic import BaseModel
 from tasky.engine.child import (
     MAX_LINE_BYTES,
     ChildHandle,
-    child_env,
     finish_child,
     launch,
     read_lines,
     text_of,
 )
 from tasky.engine.procgroup import describe_exit
-from tasky.engine.runner import Outcome, _outcome_of_error, _outcome_of_result
+from tasky.engine.runner import Outcome, RunSink, _outcome_of_error, _outcome_of_result
 from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
-from tasky.workers.context import AsyncTaskContext, ContextSink, TaskCancelled
+from tasky.workers.context import AsyncTaskContext, TaskCancelled
 
 # The largest message (a result, mostly) the child may send.
 _MAX_MESSAGE = 16 * 1024 * 1024
@@ -130,7 +129,7 @@ async def _run(
         stderr_tail.append(line[:300])
         handle.log(line)
 
-    env = child_env({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    env = handle.child_env({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -163,7 +162,7 @@ def start_process_run(
     record: TaskRecord,
     model: BaseModel,
     *,
-    sink: ContextSink,
+    sink: RunSink,
     roots: tuple[Path, ...],
     on_done: Callable[[Outcome], Any],
 ) -> ChildHandle:

@@ -11,13 +11,13 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import BaseModel
 
 from tasky.states import Status
-from tasky.store.records import TaskRecord
+from tasky.store.records import ChildRecord, TaskRecord
 from tasky.workers.base import Worker
 from tasky.workers.context import (
     AsyncTaskContext,
@@ -51,6 +51,16 @@ class Deadline:
             self._timer.cancel()
             self._timer = None
             self._left -= asyncio.get_running_loop().time() - self._armed_at
+
+
+class RunSink(ContextSink, Protocol):
+    """Where a run reports: its progress and log, and the child processes it starts."""
+
+    def child_started(self, child: ChildRecord) -> None:
+        """A task's child process group exists (remembered so a crash cannot orphan it)."""
+
+    def child_gone(self, task_id: str) -> None:
+        """That task's child process group is gone."""
 
 
 class RunHandle:
@@ -117,7 +127,7 @@ def start_run(
     record: TaskRecord,
     model: BaseModel,
     *,
-    sink: ContextSink,
+    sink: RunSink,
     pool: Executor,
     roots: tuple[Path, ...],
     on_done: Callable[[Outcome], Any],

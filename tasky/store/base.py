@@ -11,7 +11,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from tasky.states import Status
-from tasky.store.records import AttemptRecord, LogLine, TaskPage, TaskRecord, WorkerStats
+from tasky.store.records import (
+    AttemptRecord,
+    ChildRecord,
+    LogLine,
+    TaskPage,
+    TaskRecord,
+    WorkerStats,
+)
 
 # Columns a transition may set besides status. Kept explicit so no caller can write arbitrary SQL.
 SETTABLE = frozenset(
@@ -76,8 +83,17 @@ class Store(Protocol):
     async def append_logs(self, lines: Sequence[tuple[str, float, str]], max_lines: int) -> None:
         """Append (task id, time, line) rows, keeping at most ``max_lines`` per task."""
 
+    async def record_child(self, child: ChildRecord) -> None:
+        """Remember a running task's child process group (one per task; a new one replaces it)."""
+
+    async def forget_children(self, task_ids: Sequence[str]) -> None:
+        """The children of these tasks are gone: stop remembering them."""
+
     # -- reads ----------------------------------------------------------------------------------
     async def get(self, task_id: str) -> TaskRecord | None: ...
+
+    async def children(self) -> list[ChildRecord]:
+        """Every remembered child: after a crash, the ones that may still be running."""
 
     async def list_tasks(
         self,

@@ -68,3 +68,17 @@ class WorkerStats:
     wait_count: int = 0
     # Run-time histogram: bucket index -> count (see tasky.store.histogram).
     run_time_hist: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRecord:
+    """A running task's child process group, kept so a restart can end what a crash left."""
+
+    task_id: str
+    pgid: int
+    # When the group's leader started (clock ticks since boot) and in which boot: a pid reused
+    # by an unrelated program differs in one of them.
+    start_ticks: int
+    boot_id: str
+    # The value of the environment mark that every process of the task inherits.
+    mark: str

@@ -28,7 +28,14 @@ import orjson
 from tasky.states import FINISHED, Status
 from tasky.store.base import SETTABLE, StoreLocked
 from tasky.store.histogram import bucket_of
-from tasky.store.records import AttemptRecord, LogLine, TaskPage, TaskRecord, WorkerStats
+from tasky.store.records import (
+    AttemptRecord,
+    ChildRecord,
+    LogLine,
+    TaskPage,
+    TaskRecord,
+    WorkerStats,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -124,6 +131,14 @@ CREATE TABLE IF NOT EXISTS finished_per_minute (
     n INTEGER NOT NULL,
     PRIMARY KEY (worker, minute, status)
 ) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS task_children (
+    task_id TEXT PRIMARY KEY,
+    pgid INTEGER NOT NULL,
+    start_ticks INTEGER NOT NULL,
+    boot_id TEXT NOT NULL,
+    mark TEXT NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
@@ -513,6 +528,22 @@ class SqliteStore:
         result: int = await self._submit(op)
         return result
 
+    async def record_child(self, child: ChildRecord) -> None:
+        row = (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark)
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO task_children VALUES (?, ?, ?, ?, ?)", row)
+
+        await self._submit(op)
+
+    async def forget_children(self, task_ids: Sequence[str]) -> None:
+        rows = [(task_id,) for task_id in task_ids]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM task_children WHERE task_id = ?", rows)
+
+        await self._submit(op)
+
     async def set_progress(self, updates: Sequence[tuple[str, float | None, str | None]]) -> None:
         rows = [(fraction, message, task_id) for task_id, fraction, message in updates]
 
@@ -627,6 +658,12 @@ class SqliteStore:
             (worker, since_minute),
         ).fetchall()
         return [(r[0], r[1], r[2]) for r in rows]
+
+    async def children(self) -> list[ChildRecord]:
+        rows = self._r.execute(
+            "SELECT task_id, pgid, start_ticks, boot_id, mark FROM task_children"
+        ).fetchall()
+        return [ChildRecord(*row) for row in rows]
 
     async def ids_with_status(
         self, statuses: Sequence[Status]
