@@ -35,11 +35,21 @@ from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
 from tasky.workers.context import AsyncTaskContext, ContextSink, TaskCancelled
+from tasky.workers.modules import origin_of
 
 # The largest message (a result, mostly) the child may send.
 _MAX_MESSAGE = 16 * 1024 * 1024
 _STDERR_TAIL = 5
 _NOTHING = object()
+# Tasky as the task process loads it: from where this server's Tasky lives, by path.
+_ENGINE_DIR = Path(__file__).resolve().parent
+_TASKY_ROOT = str(_ENGINE_DIR.parent.parent)
+_START = str(_ENGINE_DIR / "isolated_start.py")
+
+
+def child_argv() -> list[str]:
+    """Isolated (-I: no cwd, PYTHONPATH or user site on the path), no .pyc, unbuffered."""
+    return [sys.executable, "-I", "-B", "-u", _START, _TASKY_ROOT]
 
 
 class _Messages:
@@ -91,8 +101,8 @@ def _start_message(
             "worker": worker.name,
             "roots": [str(r) for r in roots],
         },
-        # The server may import workers from paths it was given at start (tests, --workers).
-        "sys_path": [p for p in sys.path if p],
+        # Exactly where the server found the worker's package; the process sees nothing else.
+        "imports": [origin] if (origin := origin_of(cls.__module__)) is not None else [],
     }
     return orjson.dumps(start) + b"\n"
 
@@ -130,11 +140,9 @@ async def _run(
         stderr_tail.append(line[:300])
         handle.log(line)
 
-    env = child_env({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    env = child_env()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tasky.engine.process_child",
+        *child_argv(),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
