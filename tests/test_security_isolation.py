@@ -117,7 +117,7 @@ def test_planted_modules_never_run_in_task_processes(
     assert not marker.exists(), marker.read_text()
 
 
-README_WORKERS = '''
+README_WORKERS = """
 from pydantic import BaseModel
 from tasky import AsyncTaskContext, worker
 
@@ -128,9 +128,9 @@ async def hello(config: BaseModel, task: AsyncTaskContext) -> str:
 
     await task.sleep(0.01)
     return "hello" * int(statistics.mean([1, 1]))
-'''
+"""
 
-PROCESS_WORKERS = '''
+PROCESS_WORKERS = """
 import json
 
 from pydantic import BaseModel, ConfigDict
@@ -154,7 +154,7 @@ class Double(Worker):
 
         assert statistics.mean([1, 3]) == 2
         return json.loads(json.dumps({"value": helper_beside.double(config.n)}))
-'''
+"""
 
 
 def test_workers_module_from_the_working_directory(

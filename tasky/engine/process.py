@@ -31,6 +31,7 @@ from tasky.engine.child import (
 )
 from tasky.engine.procgroup import describe_exit
 from tasky.engine.runner import Outcome, _outcome_of_error, _outcome_of_result
+from tasky.net.addresses import DEFAULT_POLICY, OutboundPolicy
 from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
@@ -87,7 +88,11 @@ class _Messages:
 
 
 def _start_message(
-    worker: Worker, record: TaskRecord, model: BaseModel, roots: tuple[Path, ...]
+    worker: Worker,
+    record: TaskRecord,
+    model: BaseModel,
+    roots: tuple[Path, ...],
+    outbound: OutboundPolicy,
 ) -> bytes:
     cls = type(worker)
     start = {
@@ -100,6 +105,7 @@ def _start_message(
             "attempt": record.attempt,
             "worker": worker.name,
             "roots": [str(r) for r in roots],
+            "outbound_allow": outbound.entries(),
         },
         # Exactly where the server found the worker's package; the process sees nothing else.
         "imports": [origin] if (origin := origin_of(cls.__module__)) is not None else [],
@@ -130,6 +136,7 @@ async def _run(
     record: TaskRecord,
     model: BaseModel,
     roots: tuple[Path, ...],
+    outbound: OutboundPolicy,
 ) -> Outcome:
     ctx = handle.actx
     messages = _Messages(handle)
@@ -156,7 +163,7 @@ async def _run(
         asyncio.ensure_future(read_lines(proc.stderr, on_stderr)),
     ]
     try:
-        proc.stdin.write(_start_message(worker, record, model, roots))
+        proc.stdin.write(_start_message(worker, record, model, roots, outbound))
         await proc.stdin.drain()
     except (BrokenPipeError, ConnectionResetError):
         pass  # it died at once; its exit status tells why
@@ -174,6 +181,7 @@ def start_process_run(
     sink: ContextSink,
     roots: tuple[Path, ...],
     on_done: Callable[[Outcome], Any],
+    outbound: OutboundPolicy = DEFAULT_POLICY,
 ) -> ChildHandle:
     return launch(
         worker,
@@ -181,6 +189,6 @@ def start_process_run(
         sink=sink,
         roots=roots,
         on_done=on_done,
-        body=lambda handle: _run(handle, worker, record, model, roots),
+        body=lambda handle: _run(handle, worker, record, model, roots, outbound),
         failure="cannot run the worker process",
     )

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from tasky.net.addresses import OutboundPolicy
 from tasky.workers.context import TaskCancelled, _ContextBase
 from tasky.workers.modules import load_origin
 
@@ -135,6 +136,7 @@ def main() -> int:
     task = start["task"]
     ctx = ProcessTaskContext(task["id"], task["attempt"], task["worker"], channel)
     ctx.roots = tuple(Path(r) for r in task["roots"])
+    ctx.outbound = OutboundPolicy.parse(task["outbound_allow"])
 
     def on_term(signum: int, frame: object) -> None:
         ctx._cancel("canceled")

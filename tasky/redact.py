@@ -1,0 +1,22 @@
+"""Credentials never leave in a URL that Tasky shows (results, logs, events, errors)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+
+def redact_url(url: str) -> str:
+    """``http://user:pass@host/x`` -> ``http://***@host/x``; other URLs unchanged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # Unparseable: whatever precedes the last "@" of the authority may be a secret.
+        head, sep, rest = url.partition("://")
+        authority, slash, path = rest.partition("/")
+        if sep and "@" in authority:
+            return f"{head}://***@{authority.rpartition('@')[2]}{slash}{path}"
+        return url
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
