@@ -15,6 +15,7 @@ and on an allowed one they say only that the connection failed.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -24,12 +25,16 @@ import httpcore
 import httpx
 
 from tasky.net.addresses import DEFAULT_POLICY, OutboundPolicy
+from tasky.redact import RedactUrls
 
 # At most this many checked addresses of one name are tried, each within the connect timeout.
 _MAX_ADDRESSES = 4
 _SCHEMES = ("http", "https")
 
 AddrInfo = tuple[Any, Any, Any, Any, tuple[Any, ...]]
+
+# httpx logs each request's URL, user:password included, at INFO (the server's log level).
+logging.getLogger("httpx").addFilter(RedactUrls())
 
 
 class OutboundRefused(httpx.TransportError):

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from tasky.net.outbound import async_client, explain
+from tasky.net.outbound import OutboundRefused, async_client, explain
 from tasky.redact import redact_url
 from tasky.workers.base import Worker
 from tasky.workers.context import AsyncTaskContext
@@ -35,7 +35,8 @@ class HTTPCheck(Worker):
         "Give url, and optionally timeout, expect_status (the task fails on another status) and "
         "follow_redirects. Connection errors are reported in the result, not as a failure, "
         "unless expect_status is set. Only public addresses are reached, on every redirect too, "
-        "unless the server allows more (--outbound-allow); a URL's user:password is never shown."
+        "unless the server allows more (--outbound-allow); other targets fail the task as "
+        "refused by policy. A URL's user:password is never shown."
     )
     Config = HTTPCheckConfig
     max_tasks = 20
@@ -68,6 +69,11 @@ class HTTPCheck(Worker):
                         http_version=response.http_version,
                         final_url=redact_url(str(response.url)),
                     )
+            except (OutboundRefused, httpx.UnsupportedProtocol) as exc:
+                # Not the target's failure but the request's: the task fails, whatever the port.
+                refused = explain(exc, httpx.URL(url))
+                task.log(f"GET {shown} -> {refused}")
+                raise OutboundRefused(refused) from None
             except httpx.HTTPError as exc:
                 out.update(
                     status=None,
