@@ -128,7 +128,7 @@ def spellings(port: int) -> list[str]:
 @pytest.fixture
 def guarded(server_factory: Any) -> ServerProcess:
     srv: ServerProcess = server_factory(
-        "--workers", "tasky.workers.examples", "--outbound-allow", "127.0.0.2/32"
+        "--workers", "tasky.workers.examples", env={"TASKY_OUTBOUND_ALLOW": "127.0.0.2/32"}
     )
     return srv
 
@@ -349,7 +349,7 @@ async def test_connects_to_the_address_it_checked(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(httpcore.ConnectError):
         await backend.connect_tcp("rebind.example", 80, timeout=1)
     assert network.asked == ["93.184.216.34"]
-    with pytest.raises(OutboundRefused, match="rebind.example resolves to a loopback address"):
+    with pytest.raises(OutboundRefused, match=r"rebind\.example resolves to a loopback address"):
         await backend.connect_tcp("rebind.example", 80, timeout=1)
     assert network.asked == ["93.184.216.34"]
 
