@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ServerProcess, free_port
 from tests.helpers import wait_sync
+from tests.test_docs_readme import blocks
 
 TASKY = str(Path(sys.executable).parent / "tasky")
 # Modules a planted file could shadow: ones the server and task processes import at start, Tasky,
@@ -117,26 +118,15 @@ def test_planted_modules_never_run_in_task_processes(
     assert not marker.exists(), marker.read_text()
 
 
-README_WORKERS = """
-from pydantic import BaseModel
-from tasky import AsyncTaskContext, worker
+README_MODULE = next(b for b in blocks("python") if "myworkers.py" in b)
 
-
-@worker("Hello", description="Greets.", max_tasks=20)
-async def hello(config: BaseModel, task: AsyncTaskContext) -> str:
-    import statistics
-
-    await task.sleep(0.01)
-    return "hello" * int(statistics.mean([1, 1]))
-"""
-
-PROCESS_WORKERS = """
+TOOLS = """
 import json
 
 from pydantic import BaseModel, ConfigDict
-from tasky import TaskContext, Worker
+from tasky import AsyncTaskContext, TaskContext, Worker, worker
 
-import helper_beside
+from . import helper_beside
 
 
 class Twice(BaseModel):
@@ -150,10 +140,17 @@ class Double(Worker):
     mode = "process"
 
     def perform(self, config: Twice, task: TaskContext) -> dict:
-        import statistics
+        import statistics  # a late import, in the task process
 
         assert statistics.mean([1, 3]) == 2
         return json.loads(json.dumps({"value": helper_beside.double(config.n)}))
+
+
+@worker("Mean", config=Twice)
+async def mean(config: Twice, task: AsyncTaskContext) -> float:
+    import statistics  # a late import, in the server
+
+    return statistics.mean([config.n, config.n])
 """
 
 
@@ -163,20 +160,23 @@ def test_workers_module_from_the_working_directory(
     """The README's `tasky serve --workers myworkers`, in a folder also holding planted files."""
     cwd = tmp_path / "project"
     plant(cwd, marker)
-    (cwd / "myworkers.py").write_text(README_WORKERS)
+    (cwd / "myworkers.py").write_text(README_MODULE)
     # A package, so it may import its own helper (relative imports are its own files).
     (cwd / "mytools").mkdir()
-    (cwd / "mytools" / "__init__.py").write_text(
-        PROCESS_WORKERS.replace("import helper_beside", "from . import helper_beside")
-    )
+    (cwd / "mytools" / "__init__.py").write_text(TOOLS)
     (cwd / "mytools" / "helper_beside.py").write_text("def double(n):\n    return 2 * n\n")
     srv = script_server(cwd, "--workers", "myworkers", "--workers", "mytools")
 
     hello = run_task(srv, "Hello", {})
     assert hello["Status"] == "Completed", hello
+    assert hello["Output"] == {"string_output": "hello"}
+    resize = run_task(srv, "Resize", {"path": "a.png", "width": 10})
+    assert resize["Status"] == "Completed", resize
     double = run_task(srv, "Double", {"n": 21})
     assert double["Status"] == "Completed", double
     assert double["Output"] == {"value": 42}
+    late = run_task(srv, "Mean", {"n": 3})
+    assert late["Status"] == "Completed", late
     assert not marker.exists(), marker.read_text()
 
 
