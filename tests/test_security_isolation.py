@@ -142,6 +142,11 @@ class Double(Worker):
     def perform(self, config: Twice, task: TaskContext) -> dict:
         import statistics  # a late import, in the task process
 
+        try:
+            import planted_probe  # type: ignore[import-not-found]  # noqa: F401
+        except ModuleNotFoundError:
+            pass
+
         assert statistics.mean([1, 3]) == 2
         return json.loads(json.dumps({"value": helper_beside.double(config.n)}))
 
@@ -150,6 +155,10 @@ class Double(Worker):
 async def mean(config: Twice, task: AsyncTaskContext) -> float:
     import statistics  # a late import, in the server
 
+    try:  # an optional dependency that is not installed: none from the working directory either
+        import planted_probe  # type: ignore[import-not-found]  # noqa: F401
+    except ModuleNotFoundError:
+        pass
     return statistics.mean([config.n, config.n])
 """
 
