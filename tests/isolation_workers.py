@@ -1,4 +1,4 @@
-"""A process-mode worker that reports what its task process can see and import."""
+"""Workers that report what a task process, or the server, can see and import."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tasky import TaskContext, Worker
+from tasky import AsyncTaskContext, TaskContext, Worker, worker
 
 
 class ProbeConfig(BaseModel):
@@ -30,3 +30,12 @@ class ImportProbe(Worker):
             except ModuleNotFoundError:
                 imported = None
         return {"imported": imported, "isolated": sys.flags.isolated, "path": sys.path}
+
+
+@worker("LateImport", config=ProbeConfig)
+async def late_import(config: ProbeConfig, task: AsyncTaskContext) -> str | None:
+    """The same, in the server process itself."""
+    try:
+        return getattr(importlib.import_module(config.module or ""), "__file__", "?")
+    except ModuleNotFoundError:
+        return None

@@ -218,3 +218,16 @@ def test_a_file_name_is_not_a_module_name(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "did you mean 'myworkers'" in done.stderr
+
+
+def test_python_m_tasky_leaves_the_working_directory_off_the_path(
+    server_factory: Any, tmp_path: Path, marker: Path
+) -> None:
+    """`python -m` puts the working directory first on the server's path; Tasky drops it."""
+    plant(tmp_path, marker, ("statistics", "planted_probe"))  # the suite's servers run in tmp_path
+    srv: ServerProcess = server_factory("--workers", "tests.isolation_workers")
+    for module in ("planted_probe", "statistics"):
+        task = run_task(srv, "LateImport", {"module": module})
+        assert task["Status"] == "Completed", task
+        assert str(tmp_path) not in str(task["Output"])
+    assert not marker.exists(), marker.read_text()
