@@ -206,6 +206,23 @@ def test_unknown_workers_module_says_where_it_looked(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_sibling_import_says_how_to_fix_it(tmp_path: Path) -> None:
+    (tmp_path / "myworkers.py").write_text("import myhelpers\n")
+    (tmp_path / "myhelpers.py").write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKY_", "PYTHONPATH"))}
+    done = subprocess.run(
+        [TASKY, "serve", "--addr", f"127.0.0.1:{free_port()}", "--workers", "myworkers"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "myworkers imports myhelpers, which lies beside it" in done.stderr
+    assert "from . import myhelpers" in done.stderr
+
+
 def test_a_file_name_is_not_a_module_name(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKY_")}
     done = subprocess.run(

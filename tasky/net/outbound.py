@@ -200,7 +200,7 @@ def async_client(
     *,
     timeout: float = 10.0,
     follow_redirects: bool = False,
-    max_redirects: int = 5,
+    max_redirects: int = 20,
     verify: bool = True,
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` whose every connection, redirects included, is checked."""
@@ -218,7 +218,7 @@ def client(
     *,
     timeout: float = 10.0,
     follow_redirects: bool = False,
-    max_redirects: int = 5,
+    max_redirects: int = 20,
     verify: bool = True,
 ) -> httpx.Client:
     """The blocking twin of :func:`async_client`."""

@@ -49,6 +49,15 @@ def _not_found(name: str, cwd: Path) -> str:
     )
 
 
+def _beside(top: str, missing: str, cwd: Path) -> str:
+    return (
+        f"{top} imports {missing}, which lies beside it in {cwd}: the working directory is not "
+        f"on Python's path (a file planted there must not shadow a real module). Make {top} a "
+        f"package ({top}/__init__.py importing `from . import {missing}`), install it, or put its "
+        "folder on PYTHONPATH."
+    )
+
+
 def _check_name(name: str) -> None:
     if not name or not all(part.isidentifier() for part in name.split(".")):
         raise ValueError(f"--workers takes a module name, not {name!r}{_hint(name)}")
@@ -85,9 +94,11 @@ def import_worker_module(name: str, cwd: Path | None = None) -> ModuleType:
         try:
             load_from(top, [str(cwd)])
         except ModuleNotFoundError as exc:
-            if exc.name != top:
-                raise  # the module was found; something it imports was not
-            raise ModuleNotFoundError(_not_found(name, cwd), name=name) from None
+            if exc.name == top:
+                raise ModuleNotFoundError(_not_found(name, cwd), name=name) from None
+            if exc.name and PathFinder.find_spec(exc.name.partition(".")[0], [str(cwd)]):
+                raise ModuleNotFoundError(_beside(top, exc.name, cwd), name=exc.name) from exc
+            raise  # the module was found; something it imports is missing
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -101,8 +112,11 @@ def _same_dir(a: str, b: str) -> bool:
 
 
 def origin_of(module_name: str) -> ModuleOrigin | None:
-    """Where the (already imported) top-level package of ``module_name`` lives."""
+    """Where the (already imported) top-level package of ``module_name`` lives; None when the
+    task process has it anyway (Tasky itself, built-in modules)."""
     top = module_name.partition(".")[0]
+    if top == "tasky":
+        return None
     module = sys.modules.get(top)
     spec = getattr(module, "__spec__", None)
     if spec is None:
@@ -112,7 +126,7 @@ def origin_of(module_name: str) -> ModuleOrigin | None:
     elif spec.has_location and spec.origin:
         dirs = [str(Path(spec.origin).resolve().parent)]
     else:
-        return None  # built in: the task process has it anyway
+        return None
     dirs = list(dict.fromkeys(dirs))
     path = [d for d in dirs if any(_same_dir(d, entry) for entry in sys.path)]
     return ModuleOrigin(name=top, dirs=dirs, path=path)
