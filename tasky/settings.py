@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasky.net.addresses import OutboundPolicy
+
 
 @dataclass(slots=True)
 class Settings:
@@ -24,6 +26,8 @@ class Settings:
     lease_seconds: float = 30.0
     # How long POST .../cancel waits for a running task to really stop before answering 202.
     cancel_wait_seconds: float = 2.0
+    # What outbound requests (HTTPCheck) may reach besides public addresses: CIDRs, host names.
+    outbound_allow: list[str] = field(default_factory=list)
     node_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
 
     @property
@@ -39,6 +43,7 @@ class Settings:
             )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
+        OutboundPolicy.parse(self.outbound_allow)  # a mistake in the list stops the start
 
 
 def is_loopback(host: str) -> bool:

@@ -14,7 +14,7 @@ from tasky.workers.registry import WorkerRegistry
 from tests.conftest import registry_with
 from tests.helpers import API, action, status, submit, wait_for
 
-CHILD_MODULE = "tasky.engine.process_child"
+CHILD_MODULE = "tasky/engine/isolated_start.py"
 
 
 @pytest.fixture

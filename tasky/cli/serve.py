@@ -60,6 +60,15 @@ def serve(
         int,
         typer.Option("--max-body", envvar="TASKY_MAX_BODY", help="Largest request body, bytes."),
     ] = 1 << 20,
+    outbound_allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--outbound-allow",
+            envvar="TASKY_OUTBOUND_ALLOW",
+            help="Network (10.0.0.0/8, 127.0.0.1) or host name that outbound requests (HTTPCheck) "
+            "may reach besides public addresses (repeatable; the variable: space-separated).",
+        ),
+    ] = None,
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -74,6 +83,7 @@ def serve(
             config_files=list(config or []),
             token=token or None,
             max_body_bytes=max_body,
+            outbound_allow=list(outbound_allow or []),
         )
         if root:
             settings.roots = [r.resolve() for r in root]

@@ -24,6 +24,7 @@ from tasky.engine.events import EventHub
 from tasky.engine.leftovers import kill_leftovers
 from tasky.engine.runner import Deadline, RunHandle, start_run
 from tasky.ids import is_valid_id, new_id
+from tasky.net.addresses import OutboundPolicy
 from tasky.settings import Settings
 from tasky.states import FINISHED, IllegalMove, Status, check_action
 from tasky.store.base import Store
@@ -71,6 +72,7 @@ class Engine:
         self.registry = registry
         self.settings = settings
         self.owner = settings.node_id
+        self._outbound = OutboundPolicy.parse(settings.outbound_allow)
         self.events = EventHub()
         self._lanes: dict[str, _Lane] = {w.name: _Lane(w) for w in registry}
         self._running: dict[str, RunHandle] = {}
@@ -373,6 +375,7 @@ class Engine:
             sink=self,
             pool=self._pool,
             roots=tuple(self.settings.roots),
+            outbound=self._outbound,
             on_done=lambda outcome: self._spawn(self._complete(lane, record, outcome)),
         )
         if acked is not None:

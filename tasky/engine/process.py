@@ -30,15 +30,26 @@ from tasky.engine.child import (
 )
 from tasky.engine.procgroup import describe_exit
 from tasky.engine.runner import Outcome, RunSink, _outcome_of_error, _outcome_of_result
+from tasky.net.addresses import DEFAULT_POLICY, OutboundPolicy
 from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
 from tasky.workers.context import AsyncTaskContext, TaskCancelled
+from tasky.workers.modules import origin_of
 
 # The largest message (a result, mostly) the child may send.
 _MAX_MESSAGE = 16 * 1024 * 1024
 _STDERR_TAIL = 5
 _NOTHING = object()
+# Tasky as the task process loads it: from where this server's Tasky lives, by path.
+_ENGINE_DIR = Path(__file__).resolve().parent
+_TASKY_ROOT = str(_ENGINE_DIR.parent.parent)
+_START = str(_ENGINE_DIR / "isolated_start.py")
+
+
+def child_argv() -> list[str]:
+    """Isolated (-I: no cwd, PYTHONPATH or user site on the path), no .pyc, unbuffered."""
+    return [sys.executable, "-I", "-B", "-u", _START, _TASKY_ROOT]
 
 
 class _Messages:
@@ -76,7 +87,11 @@ class _Messages:
 
 
 def _start_message(
-    worker: Worker, record: TaskRecord, model: BaseModel, roots: tuple[Path, ...]
+    worker: Worker,
+    record: TaskRecord,
+    model: BaseModel,
+    roots: tuple[Path, ...],
+    outbound: OutboundPolicy,
 ) -> bytes:
     cls = type(worker)
     start = {
@@ -89,9 +104,10 @@ def _start_message(
             "attempt": record.attempt,
             "worker": worker.name,
             "roots": [str(r) for r in roots],
+            "outbound_allow": outbound.entries(),
         },
-        # The server may import workers from paths it was given at start (tests, --workers).
-        "sys_path": [p for p in sys.path if p],
+        # Exactly where the server found the worker's package; the process sees nothing else.
+        "imports": [origin] if (origin := origin_of(cls.__module__)) is not None else [],
     }
     return orjson.dumps(start) + b"\n"
 
@@ -119,6 +135,7 @@ async def _run(
     record: TaskRecord,
     model: BaseModel,
     roots: tuple[Path, ...],
+    outbound: OutboundPolicy,
 ) -> Outcome:
     ctx = handle.actx
     messages = _Messages(handle)
@@ -129,11 +146,9 @@ async def _run(
         stderr_tail.append(line[:300])
         handle.log(line)
 
-    env = handle.child_env({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    env = handle.child_env({})
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tasky.engine.process_child",
+        *child_argv(),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -147,7 +162,7 @@ async def _run(
         asyncio.ensure_future(read_lines(proc.stderr, on_stderr)),
     ]
     try:
-        proc.stdin.write(_start_message(worker, record, model, roots))
+        proc.stdin.write(_start_message(worker, record, model, roots, outbound))
         await proc.stdin.drain()
     except (BrokenPipeError, ConnectionResetError):
         pass  # it died at once; its exit status tells why
@@ -165,6 +180,7 @@ def start_process_run(
     sink: RunSink,
     roots: tuple[Path, ...],
     on_done: Callable[[Outcome], Any],
+    outbound: OutboundPolicy = DEFAULT_POLICY,
 ) -> ChildHandle:
     return launch(
         worker,
@@ -172,6 +188,6 @@ def start_process_run(
         sink=sink,
         roots=roots,
         on_done=on_done,
-        body=lambda handle: _run(handle, worker, record, model, roots),
+        body=lambda handle: _run(handle, worker, record, model, roots, outbound),
         failure="cannot run the worker process",
     )

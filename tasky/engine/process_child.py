@@ -1,4 +1,4 @@
-"""The program a process-mode task runs: ``python -m tasky.engine.process_child``.
+"""The program a process-mode task runs, isolated (see :mod:`tasky.engine.isolated_start`).
 
 It reads one JSON line on stdin (which worker, its config, the task's identity), runs the
 worker's ``perform`` and reports back on its original stdout as JSON lines::
@@ -27,7 +27,9 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from tasky.net.addresses import OutboundPolicy
 from tasky.workers.context import TaskCancelled, _ContextBase
+from tasky.workers.modules import load_origin
 
 # A progress report at most this often (seconds); the latest value is never lost.
 _PROGRESS_EVERY = 0.1
@@ -134,16 +136,16 @@ def main() -> int:
     task = start["task"]
     ctx = ProcessTaskContext(task["id"], task["attempt"], task["worker"], channel)
     ctx.roots = tuple(Path(r) for r in task["roots"])
+    ctx.outbound = OutboundPolicy.parse(task["outbound_allow"])
 
     def on_term(signum: int, frame: object) -> None:
         ctx._cancel("canceled")
         raise TaskCancelled("canceled")
 
     signal.signal(signal.SIGTERM, on_term)
-    for entry in reversed(start["sys_path"]):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
     try:
+        for origin in start["imports"]:
+            load_origin(origin)
         cls = _load_worker(start["module"], start["qualname"])
         model = cls.Config.model_validate(start["config"])
         value = cls().perform(model, ctx)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import BaseModel
 
+from tasky.net.addresses import DEFAULT_POLICY, OutboundPolicy
 from tasky.states import Status
 from tasky.store.records import ChildRecord, TaskRecord
 from tasky.workers.base import Worker
@@ -131,15 +132,20 @@ def start_run(
     pool: Executor,
     roots: tuple[Path, ...],
     on_done: Callable[[Outcome], Any],
+    outbound: OutboundPolicy = DEFAULT_POLICY,
 ) -> RunHandle:
     mode = worker.execution_mode()
-    if mode in ("process", "command"):
+    if mode == "process":
         # Imported here: those modules build on RunHandle and the outcome helpers above.
-        from tasky.engine.command import start_command_run
         from tasky.engine.process import start_process_run
 
-        start = start_process_run if mode == "process" else start_command_run
-        return start(worker, record, model, sink=sink, roots=roots, on_done=on_done)
+        return start_process_run(
+            worker, record, model, sink=sink, roots=roots, on_done=on_done, outbound=outbound
+        )
+    if mode == "command":
+        from tasky.engine.command import start_command_run
+
+        return start_command_run(worker, record, model, sink=sink, roots=roots, on_done=on_done)
     loop = asyncio.get_running_loop()
     ctx: AsyncTaskContext | TaskContext
     if mode == "async":
@@ -149,6 +155,7 @@ def start_run(
     else:
         raise ValueError(f"worker {worker.name}: execution mode {mode!r} is not available")
     ctx.roots = roots
+    ctx.outbound = outbound
     handle = RunHandle(ctx, record)
 
     def done(future: asyncio.Future[Any]) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from tasky.net.addresses import DEFAULT_POLICY, OutboundPolicy
+
 
 class TaskCancelled(Exception):
     """The task was cancelled (or timed out); raised at a checkpoint so the work unwinds."""
@@ -28,6 +30,8 @@ class ContextSink(Protocol):
 class _ContextBase:
     # Directories that file-touching workers may use (the server's --root settings).
     roots: tuple[Path, ...] = ()
+    # What outbound requests (tasky.net.async_client) may reach: the server's --outbound-allow.
+    outbound: OutboundPolicy = DEFAULT_POLICY
 
     def __init__(self, task_id: str, attempt: int, worker: str, sink: ContextSink) -> None:
         self.id = task_id

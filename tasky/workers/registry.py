@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from types import ModuleType
 
 from tasky.workers.base import Worker
+from tasky.workers.modules import import_worker_module
 
 
 class WorkerRegistry:
@@ -36,10 +36,11 @@ class WorkerRegistry:
         """Register the Worker classes a module exports.
 
         Those named in its ``__all__`` if it has one, else every one it defines (not the ones it
-        merely imports, so importing a worker to subclass it does not register it twice).
+        merely imports, so importing a worker to subclass it does not register it twice). A name
+        is looked up as :func:`~tasky.workers.modules.import_worker_module` explains.
         """
         if isinstance(module, str):
-            module = importlib.import_module(module)
+            module = import_worker_module(module)
         exported = getattr(module, "__all__", None)
         if exported is not None:
             candidates = [getattr(module, name) for name in exported]

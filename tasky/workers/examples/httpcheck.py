@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from tasky.net.outbound import OutboundRefused, async_client, explain
+from tasky.redact import redact_url
 from tasky.workers.base import Worker
 from tasky.workers.context import AsyncTaskContext
 
@@ -32,7 +34,9 @@ class HTTPCheck(Worker):
     usage = (
         "Give url, and optionally timeout, expect_status (the task fails on another status) and "
         "follow_redirects. Connection errors are reported in the result, not as a failure, "
-        "unless expect_status is set."
+        "unless expect_status is set. Only public addresses are reached, on every redirect too, "
+        "unless the server allows more (--outbound-allow); other targets fail the task as "
+        "refused by policy. A URL's user:password is never shown."
     )
     Config = HTTPCheckConfig
     max_tasks = 20
@@ -40,10 +44,12 @@ class HTTPCheck(Worker):
 
     async def perform(self, config: HTTPCheckConfig, task: AsyncTaskContext) -> dict[str, Any]:
         url = str(config.url)
+        # What is shown (result, log, errors) never carries the URL's user:password.
+        shown = redact_url(url)
         started = time.perf_counter()
-        out: dict[str, Any] = {"url": url}
-        async with httpx.AsyncClient(
-            timeout=config.timeout, follow_redirects=config.follow_redirects
+        out: dict[str, Any] = {"url": shown}
+        async with async_client(
+            task.outbound, timeout=config.timeout, follow_redirects=config.follow_redirects
         ) as client:
             try:
                 async with client.stream("GET", url) as response:
@@ -61,16 +67,21 @@ class HTTPCheck(Worker):
                         total_ms=round((time.perf_counter() - started) * 1000, 3),
                         bytes_read=size,
                         http_version=response.http_version,
-                        final_url=str(response.url),
+                        final_url=redact_url(str(response.url)),
                     )
+            except (OutboundRefused, httpx.UnsupportedProtocol) as exc:
+                # Not the target's failure but the request's: the task fails, whatever the port.
+                refused = explain(exc, httpx.URL(url))
+                task.log(f"GET {shown} -> {refused}")
+                raise OutboundRefused(refused) from None
             except httpx.HTTPError as exc:
                 out.update(
                     status=None,
                     ok=False,
-                    error=f"{type(exc).__name__}: {exc}",
+                    error=explain(exc, httpx.URL(url)),
                     total_ms=round((time.perf_counter() - started) * 1000, 3),
                 )
-        task.log(f"GET {url} -> {out.get('status')} in {out['total_ms']} ms")
+        task.log(f"GET {shown} -> {out.get('status') or out.get('error')} in {out['total_ms']} ms")
         if config.expect_status is not None and out["status"] != config.expect_status:
             raise RuntimeError(
                 f"expected status {config.expect_status}, got {out['status']}"
