@@ -13,7 +13,9 @@ from starlette.requests import Request
 
 from tasky.api import views
 from tasky.api.body import read_json
+from tasky.api.query import float_param, int_param
 from tasky.api.responses import ApiError, JSONResponse
+from tasky.echo import shown
 from tasky.engine.engine import Engine
 from tasky.states import FINISHED, Status
 
@@ -38,31 +40,6 @@ def validation_error(exc: ValidationError, what: str = "config") -> ApiError:
     return ApiError(422, f"invalid {what}: {summary}", Fields=fields)
 
 
-def _float_param(request: Request, name: str, low: float, high: float) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ApiError(400, f"query parameter {name} must be a number, not {raw!r}") from None
-    if not low < value <= high:
-        raise ApiError(400, f"query parameter {name} must be in ({low:g}, {high:g}]")
-    return value
-
-
-def _int_param(request: Request, name: str, low: int, high: int, default: int | None) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.lstrip("-").isdigit():
-        raise ApiError(400, f"query parameter {name} must be an integer, not {raw!r}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise ApiError(400, f"query parameter {name} must be between {low} and {high}")
-    return value
-
-
 # -- workers ----------------------------------------------------------------------------------
 async def list_workers(request: Request) -> JSONResponse:
     engine = _engine(request)
@@ -78,8 +55,8 @@ async def submit_task(request: Request) -> JSONResponse:
     timeout: float | None = None
     retries: int | None = None
     if request.scope["query_string"]:  # parsing an absent query string costs as much as a submit
-        timeout = _float_param(request, "timeout", 0, 30 * 24 * 3600)
-        retries = _int_param(request, "retries", 0, 100, None)
+        timeout = float_param(request, "timeout", 0, 30 * 24 * 3600, low_included=False)
+        retries = int_param(request, "retries", 0, 100)
     try:
         record = await engine.submit(worker.name, config, timeout=timeout, retries=retries)
     except ValidationError as exc:
@@ -118,10 +95,10 @@ async def list_tasks(request: Request) -> JSONResponse:
         except ValueError:
             allowed = ", ".join(s.value for s in Status)
             raise ApiError(
-                400, f"unknown status {params['status']!r}; use one of {allowed}"
+                400, f"unknown status {shown(params['status'])}; use one of {allowed}"
             ) from None
-    limit = _int_param(request, "limit", 1, MAX_PAGE, 100)
-    cursor = _int_param(request, "cursor", 0, 2**62, None)
+    limit = int_param(request, "limit", 1, MAX_PAGE, 100)
+    cursor = int_param(request, "cursor", 0, 2**62)
     order = params.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ApiError(400, "query parameter order must be asc or desc")
@@ -180,8 +157,8 @@ async def task_result(request: Request) -> JSONResponse:
 async def task_logs(request: Request) -> JSONResponse:
     engine = _engine(request)
     task_id = request.path_params["id"]
-    after = _int_param(request, "after", 0, 2**62, 0) or 0
-    limit = _int_param(request, "limit", 1, 10_000, 1000) or 1000
+    after = int_param(request, "after", 0, 2**62, 0) or 0
+    limit = int_param(request, "limit", 1, 10_000, 1000) or 1000
     lines = await engine.logs(task_id, after, limit)
     record = await engine.get(task_id)
     return JSONResponse(
@@ -221,7 +198,9 @@ async def task_action(request: Request) -> JSONResponse:
         raise ApiError(422, 'the body must be {"action": "cancel" | "pause" | "resume" | "run"}')
     action = body["action"].lower()
     if action not in ("cancel", "pause", "resume", "run"):
-        raise ApiError(422, f"unknown action {body['action']!r}; use cancel, pause, resume or run")
+        raise ApiError(
+            422, f"unknown action {shown(body['action'])}; use cancel, pause, resume or run"
+        )
     record = await engine.action(request.path_params["id"], action)
     if action == "cancel":
         return _control_response(record)
