@@ -122,7 +122,8 @@ async def get_task(request: Request) -> JSONResponse:
     engine = _engine(request)
     record = await engine.get(request.path_params["id"])
     attempts = await engine.attempts(record.id)
-    return JSONResponse(views.task_detail(_with_live_progress(engine, record), attempts))
+    worker = engine.registry.get(record.worker)
+    return JSONResponse(views.task_detail(_with_live_progress(engine, record), attempts, worker))
 
 
 def _with_live_progress(engine: Engine, record: Any) -> Any:
@@ -218,5 +219,9 @@ async def update_task(request: Request) -> JSONResponse:
     except ValidationError as exc:
         raise validation_error(exc) from None
     return JSONResponse(
-        {"TaskId": record.id, "Status": record.status.value, "Config": record.config}
+        {
+            "TaskId": record.id,
+            "Status": record.status.value,
+            "Config": views.shown_config(record, engine.registry.get(record.worker)),
+        }
     )

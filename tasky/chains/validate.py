@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from tasky.chains.model import ChainSpec, DefinitionError, StageInfo, parse_spec, stages_of
 from tasky.chains.refs import Loc, Ref, RefError, follow, render, walk_refs
 from tasky.workers.registry import WorkerRegistry
+from tasky.workers.strict import validate_config
 
 
 def check_definition(
@@ -146,7 +147,7 @@ def _check_config(
     except RefError as exc:
         raise DefinitionError(str(exc), step=step) from None
     try:
-        worker.Config.model_validate(rendered)
+        validate_config(worker.Config, rendered)
     except ValidationError as exc:
         fields = [
             {

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from tasky.workers.context import TaskCancelled, _ContextBase
+from tasky.workers.strict import validate_config
 
 # A progress report at most this often (seconds); the latest value is never lost.
 _PROGRESS_EVERY = 0.1
@@ -145,7 +146,7 @@ def main() -> int:
             sys.path.insert(0, entry)
     try:
         cls = _load_worker(start["module"], start["qualname"])
-        model = cls.Config.model_validate(start["config"])
+        model = validate_config(cls.Config, start["config"])
         value = cls().perform(model, ctx)
         channel.flush_progress()
         try:
