@@ -122,10 +122,9 @@ def parse_last_id(raw: str | None, epoch: str) -> int | None:
     curl); an id from another run is -1 (the client must start over). N must be ASCII digits:
     anything else is no id this server ever sent (400).
     """
-    if raw is None or raw.strip() == "":
+    if raw is None or raw == "":
         return None
-    text = raw.strip()
-    given_epoch, sep, number = text.rpartition(":")
+    given_epoch, sep, number = raw.rpartition(":")
     value = ascii_int(number)
     if value is None:
         raise ApiError(400, f"Last-Event-ID must look like EPOCH:N, not {shown(raw)}")
