@@ -30,7 +30,7 @@ from tasky.store.base import Store
 from tasky.store.records import AttemptRecord, LogLine, TaskPage, TaskRecord, WorkerStats
 from tasky.workers.base import Worker
 from tasky.workers.registry import WorkerRegistry
-from tasky.workers.secrets import stored_config
+from tasky.workers.secrets import keep_secrets, stored_config
 from tasky.workers.strict import summary, validate_config
 
 log = logging.getLogger("tasky.engine")
@@ -565,7 +565,7 @@ class Engine:
         worker = self.worker(record.worker)
         if record.status not in (Status.QUEUED, Status.PAUSED) or task_id in self._running:
             raise IllegalMove(record.status, "update (only a task that has not started can be)")
-        model = self.validate(worker, config)
+        model = self.validate(worker, keep_secrets(worker.Config, config, record.config))
         moved = await self.store.transition(
             task_id,
             [record.status],

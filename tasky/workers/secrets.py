@@ -87,3 +87,30 @@ def _put(dumped: Any, loc: Loc, value: str) -> None:
             here[loc[-1]] = value  # type: ignore[index]
         except (IndexError, TypeError):
             return
+
+
+@functools.cache
+def secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The top-level fields of ``model`` that are secret (``SecretStr``, optional or not)."""
+    if not has_secrets(model):
+        return frozenset()
+    properties = model.model_json_schema().get("properties", {})
+    return frozenset(
+        name for name, node in properties.items() if b'"writeOnly":true' in orjson.dumps(node)
+    )
+
+
+def keep_secrets(model: type[BaseModel], new: Any, stored: Any) -> Any:
+    """A replacement config with each secret left out or given as the mask taken from ``stored``.
+
+    A client that edits what GET showed sends ``"**********"`` back; the secret must not become
+    those ten stars, nor must it be typed again.
+    """
+    names = secret_fields(model)
+    if not names or not isinstance(new, dict) or not isinstance(stored, dict):
+        return new
+    merged = dict(new)
+    for name in names:
+        if merged.get(name, MASK) == MASK and name in stored:
+            merged[name] = stored[name]
+    return merged
