@@ -170,3 +170,64 @@ def test_updating_a_queued_task_with_what_get_showed_keeps_the_secret(srv: Serve
     assert password not in r.text
     httpx.post(f"{srv.api}/tasks/{holder}/cancel")
     assert _result(srv, waiting)["Output"] == {"user": "second", "sha256": _sha(password)}
+
+
+def _chain_done(srv: ServerProcess, chain_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        body: dict[str, Any] = httpx.get(f"{srv.api}/chains/{chain_id}").json()
+        if body["Status"] not in ("Queued", "Running"):
+            assert body["Status"] == "Completed", body
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.05)
+
+
+def test_chain_parameters_and_definitions_that_feed_a_secret_are_masked(
+    srv: ServerProcess,
+) -> None:
+    given = "pw-" + secrets.token_hex(12)
+    default = "pw-" + secrets.token_hex(12)
+    literal = "pw-" + secrets.token_hex(12)
+    definition = {
+        "parameters": {"pw": default, "who": "ops"},
+        "steps": [
+            {"name": "a", "worker": "Vault", "config": {"password": "${params.pw}"}},
+            {
+                "name": "b",
+                "worker": "Vault",
+                "config": {"password": literal, "user": "${params.who}"},
+            },
+        ],
+    }
+    r = httpx.put(f"{srv.api}/chain-definitions/deploy", json=definition)
+    assert r.status_code == 201, r.text
+    assert r.json()["Parameters"] == {"pw": MASK, "who": "ops"}
+    steps = r.json()["Definition"]["steps"]
+    assert (
+        steps[0]["config"]["password"] == "${params.pw}" and steps[1]["config"]["password"] == MASK
+    )
+
+    r = httpx.post(f"{srv.api}/chain-definitions/deploy/start", json={"parameters": {"pw": given}})
+    assert r.status_code == 201, r.text
+    chain = _chain_done(srv, r.json()["ChainId"])
+    assert chain["Parameters"] == {"pw": MASK, "who": "ops"}
+    outputs = [step["Output"]["sha256"] for step in chain["Steps"]]
+    assert outputs == [_sha(given), _sha(literal)]  # the steps got the real values
+
+    r = httpx.post(
+        f"{srv.api}/chains", json={**definition, "parameters": {"pw": given, "who": "x"}}
+    )
+    assert r.status_code == 201, r.text
+    task_ids = [s["TaskId"] for s in _chain_done(srv, r.json()["ChainId"])["Steps"]]
+    texts = list(_everything_shown(srv, task_ids))
+    for path in (
+        "/chains",
+        f"/chains/{chain['ChainId']}",
+        f"/chains/{r.json()['ChainId']}",
+        "/chain-definitions",
+        "/chain-definitions/deploy",
+    ):
+        texts.append(httpx.get(srv.api + path).text)
+    for text in texts:
+        assert given not in text and default not in text and literal not in text

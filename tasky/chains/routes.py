@@ -111,8 +111,9 @@ async def list_chains(request: Request) -> JSONResponse:
 
 
 async def get_chain(request: Request) -> JSONResponse:
-    loaded = await _service(request).runner.load(request.path_params["id"])
-    return JSONResponse(views.chain_detail(loaded))
+    runner = _service(request).runner
+    loaded = await runner.load(request.path_params["id"])
+    return JSONResponse(views.chain_detail(loaded, runner.engine.registry))
 
 
 async def chain_action(request: Request) -> JSONResponse:
@@ -129,7 +130,7 @@ async def chain_action(request: Request) -> JSONResponse:
         await runner.action(chain_id, action.lower())
     except ChainConflict as exc:
         raise ApiError(409, str(exc), Status=exc.current.value) from None
-    body = views.chain_detail(await runner.load(chain_id))
+    body = views.chain_detail(await runner.load(chain_id), runner.engine.registry)
     # As for a task: 202 while a canceled chain's running step has not stopped yet.
     stopping = action.lower() == "cancel" and any(s["Status"] == "Running" for s in body["Steps"])
     return JSONResponse(body, status_code=202 if stopping else 200)
@@ -137,17 +138,23 @@ async def chain_action(request: Request) -> JSONResponse:
 
 # -- named definitions ------------------------------------------------------------------------
 async def list_definitions(request: Request) -> JSONResponse:
-    found = await _service(request).definitions.list_definitions()
-    return JSONResponse({"Definitions": [views.definition_view(d, full=False) for d in found]})
+    service = _service(request)
+    found = await service.definitions.list_definitions()
+    registry = service.runner.engine.registry
+    return JSONResponse(
+        {"Definitions": [views.definition_view(d, registry, full=False) for d in found]}
+    )
 
 
 async def get_definition(request: Request) -> JSONResponse:
-    record = await _service(request).definitions.get(request.path_params["name"])
-    return JSONResponse(views.definition_view(record))
+    service = _service(request)
+    record = await service.definitions.get(request.path_params["name"])
+    return JSONResponse(views.definition_view(record, service.runner.engine.registry))
 
 
 async def put_definition(request: Request) -> JSONResponse:
-    definitions = _service(request).definitions
+    service = _service(request)
+    definitions = service.definitions
     raw = await _body(request)
     try:
         created, record = await definitions.put(request.path_params["name"], raw)
@@ -155,7 +162,8 @@ async def put_definition(request: Request) -> JSONResponse:
         raise _unprocessable(exc) from None
     except DefinitionReadOnly as exc:
         raise ApiError(409, str(exc)) from None
-    return JSONResponse(views.definition_view(record), status_code=201 if created else 200)
+    shown = views.definition_view(record, service.runner.engine.registry)
+    return JSONResponse(shown, status_code=201 if created else 200)
 
 
 async def delete_definition(request: Request) -> JSONResponse:
