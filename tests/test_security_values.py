@@ -9,12 +9,15 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
+from pydantic import BaseModel, ValidationError
 
+from tasky import AllowControl, ControlStr, MultilineStr
 from tasky.workers.command import Param, make_command_worker
+from tasky.workers.strict import validate_config
 from tests.conftest import ServerProcess, free_port
 
 PY = sys.executable
@@ -303,3 +306,23 @@ def test_overlong_values_are_not_echoed_in_full(srv: ServerProcess) -> None:
 
 def test_the_server_log_saw_no_internal_error(srv: ServerProcess) -> None:
     assert "Traceback" not in srv.read_log()
+
+
+def test_python_fields_opt_in_to_control_characters_with_the_reusable_types() -> None:
+    class Note(BaseModel):
+        title: str = ""
+        body: MultilineStr = ""
+        raw: ControlStr = ""
+        lines: list[Annotated[str, AllowControl]] = []
+
+    accepted = validate_config(Note, {"body": "a\nb\tc\r", "raw": "\x1b[1m", "lines": ["\x07"]})
+    assert accepted.model_dump()["raw"] == "\x1b[1m"
+    for refused, field in (
+        ({"title": "a\nb"}, "title"),
+        ({"body": "a\x1bb"}, "body"),
+        ({"raw": "a\x00b"}, "raw"),
+        ({"lines": ["ok", "\x00"]}, "lines.1"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            validate_config(Note, refused)
+        assert [".".join(map(str, e["loc"])) for e in caught.value.errors()] == [field]
