@@ -304,6 +304,14 @@ def test_overlong_values_are_not_echoed_in_full(srv: ServerProcess) -> None:
         assert len(error) < 400 and "characters)" in error, (path[:40], error[:100])
 
 
+def test_overlong_or_countless_bad_config_keys_are_not_echoed_in_full(srv: ServerProcess) -> None:
+    r = httpx.post(f"{srv.api}/workers/Sleeper", json={"k" * 5000: 1})
+    assert r.status_code == 422 and len(r.text) < 1000, r.text[:200]
+    r = httpx.post(f"{srv.api}/workers/Sleeper", json={f"key{i}": i for i in range(2000)})
+    assert r.status_code == 422 and len(r.json()["Fields"]) == 20
+    assert r.json()["Error"].endswith("and 1980 more") and len(r.text) < 5000
+
+
 def test_the_server_log_saw_no_internal_error(srv: ServerProcess) -> None:
     assert "Traceback" not in srv.read_log()
 

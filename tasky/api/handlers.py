@@ -15,7 +15,7 @@ from tasky.api import views
 from tasky.api.body import read_json
 from tasky.api.query import float_param, int_param
 from tasky.api.responses import ApiError, JSONResponse
-from tasky.echo import shown
+from tasky.echo import clip, shown
 from tasky.engine.engine import Engine
 from tasky.states import FINISHED, Status
 
@@ -27,16 +27,23 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
+# A config with thousands of bad keys gets this many named; field names and messages are clipped.
+MAX_FIELD_ERRORS = 20
+
+
 def validation_error(exc: ValidationError, what: str = "config") -> ApiError:
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
     fields = [
         {
-            "field": ".".join(str(p) for p in err["loc"]) or "(body)",
-            "message": err["msg"],
+            "field": clip(".".join(str(p) for p in err["loc"]) or "(body)", 100),
+            "message": clip(err["msg"], 300),
             "type": err["type"],
         }
-        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        for err in errors[:MAX_FIELD_ERRORS]
     ]
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    if len(errors) > MAX_FIELD_ERRORS:
+        summary += f"; and {len(errors) - MAX_FIELD_ERRORS} more"
     return ApiError(422, f"invalid {what}: {summary}", Fields=fields)
 
 

@@ -27,6 +27,8 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from tasky.echo import shown
+
 Loc = tuple[str | int, ...]
 
 
@@ -112,12 +114,15 @@ def _problems(value: Any, loc: Loc, allowance: _Allowance) -> Iterator[tuple[Loc
         allowances = _field_allowances(type(value))
         for name, field_allowance in allowances.items():
             yield from _problems(getattr(value, name, None), (*loc, name), field_allowance)
-        for name, item in (value.model_extra or {}).items():
-            yield from _problems(name, (*loc, name), STRICT)
-            yield from _problems(item, (*loc, name), STRICT)
+        for extra, item in (value.model_extra or {}).items():
+            where = (*loc, shown(extra) if control_character(extra) else extra)
+            yield from _problems(extra, where, STRICT)
+            yield from _problems(item, where, STRICT)
     elif isinstance(value, dict):
         for key, item in value.items():
-            where = (*loc, key if isinstance(key, str | int) else str(key))
+            # A key is repeated in the error's loc: written out if it holds control characters.
+            step: str | int = key if isinstance(key, int) else str(key)
+            where = (*loc, shown(step) if control_character(str(step)) else step)
             yield from _problems(key, where, allowance)
             yield from _problems(item, where, allowance)
     elif isinstance(value, list | tuple | set | frozenset):
