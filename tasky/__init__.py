@@ -8,15 +8,20 @@ from typing import TYPE_CHECKING, Any
 
 from tasky.workers.base import EmptyConfig, Worker, worker
 from tasky.workers.context import AsyncTaskContext, TaskCancelled, TaskContext
+from tasky.workers.strict import AllowControl, ControlStr, Multiline, MultilineStr
 
 if TYPE_CHECKING:
     from tasky.client import AsyncClient, Client
 
 __all__ = [
+    "AllowControl",
     "AsyncClient",
     "AsyncTaskContext",
     "Client",
+    "ControlStr",
     "EmptyConfig",
+    "Multiline",
+    "MultilineStr",
     "TaskCancelled",
     "TaskContext",
     "Worker",

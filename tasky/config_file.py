@@ -49,6 +49,10 @@ _PARAM_KEYS = {
     "must_exist": bool,
     "kind": str,
     "flag": str,
+    "allow_control": bool,
+    "allow_negative": bool,
+    "secret": bool,
+    "env": str,
 }
 
 
@@ -100,6 +104,10 @@ def _param(name: str, table: Mapping[str, Any], where: str) -> Param:
         must_exist=table.get("must_exist", True),
         kind=path_kind,
         flag=table.get("flag"),
+        allow_control=table.get("allow_control", False),
+        allow_negative=table.get("allow_negative", False),
+        secret=table.get("secret", False),
+        env=table.get("env"),
     )
 
 

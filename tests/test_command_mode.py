@@ -58,7 +58,8 @@ def _workers(roots: list[Path]) -> list[type]:
             name="Args",
             argv=[PY, "-c", ARGS_SCRIPT, "{text}", "{n}", "{flag}", "{choice}"],
             params=[
-                Param("text", "string", max_length=200),
+                # allow_control: the tab case below (control characters are refused by default).
+                Param("text", "string", max_length=200, allow_control=True),
                 Param("n", "integer", minimum=0, maximum=10, default=7, required=False),
                 Param("flag", "boolean", flag="--flag", default=False, required=False),
                 Param("choice", "enum", values=("a", "b"), default="a", required=False),

@@ -20,7 +20,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tasky import ui
 from tasky.api import events, handlers, metrics, schemas, throughput
 from tasky.api.openapi import SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
+from tasky.api.query import only_documented
 from tasky.api.responses import ApiError, JSONResponse, error_response
+from tasky.echo import clip
 from tasky.engine.engine import Engine
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.settings import Settings
@@ -185,6 +187,11 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
     ),
 ]
 
+# Each handler behind the check of its documented query parameters (the fast routes too).
+_CHECKED: dict[Handler, Handler] = {
+    handler: only_documented(handler, doc.query) for _, _, handler, doc in API_ROUTES
+}
+
 # Extra route groups (events, UI, chains) register themselves here: a callable returning routes.
 ExtraRoutes = Callable[[], list[BaseRoute]]
 
@@ -254,11 +261,11 @@ def _fast_routes(starlette: Starlette) -> ASGIApp:
             if method == "POST" and path.startswith(_SUBMIT):
                 name = path[len(_SUBMIT) :]
                 if name and "/" not in name:
-                    found = handlers.submit_task, {"name": name}
+                    found = _CHECKED[handlers.submit_task], {"name": name}
             elif method == "GET" and path.startswith(_TASKS) and path.endswith(_STATUS):
                 task_id = path[len(_TASKS) : -len(_STATUS)]
                 if task_id and "/" not in task_id:
-                    found = handlers.task_status, {"id": task_id}
+                    found = _CHECKED[handlers.task_status], {"id": task_id}
             if found is not None:
                 scope["app"] = starlette
                 scope["path_params"] = found[1]
@@ -336,7 +343,8 @@ def create_app(
         return PlainTextResponse(SWAGGER_INIT, media_type="application/javascript")
 
     routes: list[BaseRoute] = [
-        Route(PREFIX + path, handler, methods=[method]) for method, path, handler, _ in API_ROUTES
+        Route(PREFIX + path, _CHECKED[handler], methods=[method])
+        for method, path, handler, _ in API_ROUTES
     ]
     routes += [
         Route(PREFIX + "/openapi.json", openapi, methods=["GET"]),
@@ -382,9 +390,9 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        message = f"no such path: {request.url.path}"
+        message = f"no such path: {clip(request.url.path, 200)}"
     elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}"
+        message = f"method {request.method} is not allowed on {clip(request.url.path, 200)}"
     else:
         message = str(exc.detail)
     return JSONResponse({"Error": message}, status_code=exc.status_code, headers=exc.headers)

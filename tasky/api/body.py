@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from tasky.api.query import ascii_int
 from tasky.api.responses import ApiError
 
 
@@ -17,9 +18,10 @@ async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
         (v.decode("latin-1") for k, v in request.scope["headers"] if k == b"content-length"), None
     )
     if declared is not None:
-        if not declared.isdigit():
+        length = ascii_int(declared)  # str.isdigit would pass "²", which int() refuses
+        if length is None:
             raise ApiError(400, "invalid Content-Length header")
-        if int(declared) > limit:
+        if length > limit:
             raise ApiError(413, f"request body is larger than the limit of {limit} bytes")
         body = await request.body()
     else:

@@ -20,7 +20,9 @@ from starlette.responses import StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from tasky.api.openapi import Doc
+from tasky.api.query import ascii_int, float_param, only_documented
 from tasky.api.responses import ApiError
+from tasky.echo import shown
 from tasky.engine.engine import Engine
 from tasky.engine.events import Event, EventHub
 from tasky.ids import is_valid_id
@@ -63,7 +65,7 @@ def epoch_of(hub: EventHub) -> str:
 
 
 def routes() -> list[BaseRoute]:
-    return [Route(PATH, stream_events, methods=["GET"])]
+    return [Route(PATH, only_documented(stream_events, DOC.query), methods=["GET"])]
 
 
 def docs() -> list[tuple[str, str, Doc]]:
@@ -89,7 +91,7 @@ def build_filter(request: Request, engine: Engine) -> EventFilter:
     tasks = frozenset(_split(params.get("task")))
     for task_id in tasks:
         if not is_valid_id(task_id):
-            raise ApiError(400, f"query parameter task: {task_id!r} is not a task id")
+            raise ApiError(400, f"query parameter task: {shown(task_id)} is not a task id")
     worker = engine.worker(params["worker"]).name if params.get("worker") else None
     chain = params.get("chain") or None
     kinds = tuple(_split(params.get("type")))
@@ -108,15 +110,8 @@ def build_filter(request: Request, engine: Engine) -> EventFilter:
 
 
 def _heartbeat(request: Request) -> float:
-    raw = request.query_params.get("heartbeat")
-    if not raw:
-        return DEFAULT_HEARTBEAT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ApiError(400, f"query parameter heartbeat must be a number, not {raw!r}") from None
-    if not 0.1 <= value <= 300:
-        raise ApiError(400, "query parameter heartbeat must be between 0.1 and 300 seconds")
+    value = float_param(request, "heartbeat", 0.1, 300, DEFAULT_HEARTBEAT)
+    assert value is not None  # a default is given
     return value
 
 
@@ -124,17 +119,18 @@ def parse_last_id(raw: str | None, epoch: str) -> int | None:
     """The event number to resume after; None if ``raw`` is absent; -1 if it cannot be honoured.
 
     ``EPOCH:N`` from this run resumes after N; a bare ``N`` is taken as this run's (handy with
-    curl); an id from another run, or anything else, is -1 (the client must start over).
+    curl); an id from another run is -1 (the client must start over). N must be ASCII digits:
+    anything else is no id this server ever sent (400).
     """
-    if raw is None or raw.strip() == "":
+    if raw is None or raw == "":
         return None
-    text = raw.strip()
-    given_epoch, sep, number = text.rpartition(":")
+    given_epoch, sep, number = raw.rpartition(":")
+    value = ascii_int(number)
+    if value is None:
+        raise ApiError(400, f"Last-Event-ID must look like EPOCH:N, not {shown(raw)}")
     if sep and given_epoch != epoch:
         return -1
-    if not number.isdigit():
-        return -1
-    return int(number)
+    return value
 
 
 def format_event(epoch: str, event_id: int, event: Event) -> bytes:

@@ -13,7 +13,9 @@ from starlette.requests import Request
 
 from tasky.api import views
 from tasky.api.body import read_json
+from tasky.api.query import float_param, int_param
 from tasky.api.responses import ApiError, JSONResponse
+from tasky.echo import clip, shown
 from tasky.engine.engine import Engine
 from tasky.states import FINISHED, Status
 
@@ -25,42 +27,24 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
+# A config with thousands of bad keys gets this many named; field names and messages are clipped.
+MAX_FIELD_ERRORS = 20
+
+
 def validation_error(exc: ValidationError, what: str = "config") -> ApiError:
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
     fields = [
         {
-            "field": ".".join(str(p) for p in err["loc"]) or "(body)",
-            "message": err["msg"],
+            "field": clip(".".join(str(p) for p in err["loc"]) or "(body)", 100),
+            "message": clip(err["msg"], 300),
             "type": err["type"],
         }
-        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        for err in errors[:MAX_FIELD_ERRORS]
     ]
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    if len(errors) > MAX_FIELD_ERRORS:
+        summary += f"; and {len(errors) - MAX_FIELD_ERRORS} more"
     return ApiError(422, f"invalid {what}: {summary}", Fields=fields)
-
-
-def _float_param(request: Request, name: str, low: float, high: float) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ApiError(400, f"query parameter {name} must be a number, not {raw!r}") from None
-    if not low < value <= high:
-        raise ApiError(400, f"query parameter {name} must be in ({low:g}, {high:g}]")
-    return value
-
-
-def _int_param(request: Request, name: str, low: int, high: int, default: int | None) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.lstrip("-").isdigit():
-        raise ApiError(400, f"query parameter {name} must be an integer, not {raw!r}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise ApiError(400, f"query parameter {name} must be between {low} and {high}")
-    return value
 
 
 # -- workers ----------------------------------------------------------------------------------
@@ -78,8 +62,8 @@ async def submit_task(request: Request) -> JSONResponse:
     timeout: float | None = None
     retries: int | None = None
     if request.scope["query_string"]:  # parsing an absent query string costs as much as a submit
-        timeout = _float_param(request, "timeout", 0, 30 * 24 * 3600)
-        retries = _int_param(request, "retries", 0, 100, None)
+        timeout = float_param(request, "timeout", 0, 30 * 24 * 3600, low_included=False)
+        retries = int_param(request, "retries", 0, 100)
     try:
         record = await engine.submit(worker.name, config, timeout=timeout, retries=retries)
     except ValidationError as exc:
@@ -118,10 +102,10 @@ async def list_tasks(request: Request) -> JSONResponse:
         except ValueError:
             allowed = ", ".join(s.value for s in Status)
             raise ApiError(
-                400, f"unknown status {params['status']!r}; use one of {allowed}"
+                400, f"unknown status {shown(params['status'])}; use one of {allowed}"
             ) from None
-    limit = _int_param(request, "limit", 1, MAX_PAGE, 100)
-    cursor = _int_param(request, "cursor", 0, 2**62, None)
+    limit = int_param(request, "limit", 1, MAX_PAGE, 100)
+    cursor = int_param(request, "cursor", 0, 2**62)
     order = params.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ApiError(400, "query parameter order must be asc or desc")
@@ -145,7 +129,8 @@ async def get_task(request: Request) -> JSONResponse:
     engine = _engine(request)
     record = await engine.get(request.path_params["id"])
     attempts = await engine.attempts(record.id)
-    return JSONResponse(views.task_detail(_with_live_progress(engine, record), attempts))
+    worker = engine.registry.get(record.worker)
+    return JSONResponse(views.task_detail(_with_live_progress(engine, record), attempts, worker))
 
 
 def _with_live_progress(engine: Engine, record: Any) -> Any:
@@ -180,8 +165,8 @@ async def task_result(request: Request) -> JSONResponse:
 async def task_logs(request: Request) -> JSONResponse:
     engine = _engine(request)
     task_id = request.path_params["id"]
-    after = _int_param(request, "after", 0, 2**62, 0) or 0
-    limit = _int_param(request, "limit", 1, 10_000, 1000) or 1000
+    after = int_param(request, "after", 0, 2**62, 0) or 0
+    limit = int_param(request, "limit", 1, 10_000, 1000) or 1000
     lines = await engine.logs(task_id, after, limit)
     record = await engine.get(task_id)
     return JSONResponse(
@@ -221,7 +206,9 @@ async def task_action(request: Request) -> JSONResponse:
         raise ApiError(422, 'the body must be {"action": "cancel" | "pause" | "resume" | "run"}')
     action = body["action"].lower()
     if action not in ("cancel", "pause", "resume", "run"):
-        raise ApiError(422, f"unknown action {body['action']!r}; use cancel, pause, resume or run")
+        raise ApiError(
+            422, f"unknown action {shown(body['action'])}; use cancel, pause, resume or run"
+        )
     record = await engine.action(request.path_params["id"], action)
     if action == "cancel":
         return _control_response(record)
@@ -239,5 +226,9 @@ async def update_task(request: Request) -> JSONResponse:
     except ValidationError as exc:
         raise validation_error(exc) from None
     return JSONResponse(
-        {"TaskId": record.id, "Status": record.status.value, "Config": record.config}
+        {
+            "TaskId": record.id,
+            "Status": record.status.value,
+            "Config": views.shown_config(record, engine.registry.get(record.worker)),
+        }
     )

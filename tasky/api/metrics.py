@@ -10,7 +10,8 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from tasky.api.openapi import Doc
-from tasky.api.responses import ApiError, JSONResponse
+from tasky.api.query import int_param
+from tasky.api.responses import JSONResponse
 from tasky.engine.engine import Engine
 
 
@@ -59,11 +60,9 @@ def summarise(samples: list[float]) -> dict[str, float | int | None]:
 async def metrics(request: Request) -> JSONResponse:
     engine: Engine = request.app.state.engine
     samples = list(engine.dispatch_latencies)
-    raw = request.query_params.get("last")
-    if raw:
-        if not raw.isdigit():
-            raise ApiError(400, f"query parameter last must be a non-negative integer, not {raw!r}")
-        samples = samples[len(samples) - int(raw) :] if int(raw) < len(samples) else samples
+    last = int_param(request, "last", 0, 2**62)
+    if last is not None and last < len(samples):
+        samples = samples[len(samples) - last :]
     names = [w.name for w in engine.registry]
     return JSONResponse(
         {

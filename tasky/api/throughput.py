@@ -7,7 +7,8 @@ from starlette.routing import BaseRoute, Route
 
 from tasky import clock
 from tasky.api.openapi import Doc
-from tasky.api.responses import ApiError, JSONResponse
+from tasky.api.query import int_param, only_documented
+from tasky.api.responses import JSONResponse
 from tasky.engine.engine import Engine
 
 PATH = "/tasky/v1/workers/{name}/throughput"
@@ -23,7 +24,7 @@ DOC = Doc(
 
 
 def routes() -> list[BaseRoute]:
-    return [Route(PATH, throughput, methods=["GET"])]
+    return [Route(PATH, only_documented(throughput, DOC.query), methods=["GET"])]
 
 
 def docs() -> list[tuple[str, str, Doc]]:
@@ -31,10 +32,9 @@ def docs() -> list[tuple[str, str, Doc]]:
 
 
 def _minutes(request: Request) -> int:
-    raw = request.query_params.get("minutes") or "60"
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_MINUTES:
-        raise ApiError(400, f"query parameter minutes must be an integer from 1 to {MAX_MINUTES}")
-    return int(raw)
+    minutes = int_param(request, "minutes", 1, MAX_MINUTES, 60)
+    assert minutes is not None  # a default is given
+    return minutes
 
 
 async def throughput(request: Request) -> JSONResponse:

@@ -9,6 +9,7 @@ from tasky.states import FINISHED, Status
 from tasky.store.histogram import percentile
 from tasky.store.records import AttemptRecord, TaskRecord, WorkerStats
 from tasky.workers.base import Worker
+from tasky.workers.secrets import public_config
 
 
 def _duration_seconds(record: TaskRecord) -> float | None:
@@ -40,13 +41,20 @@ def task_summary(record: TaskRecord) -> dict[str, Any]:
     return out
 
 
-def task_detail(record: TaskRecord, attempts: list[AttemptRecord]) -> dict[str, Any]:
+def shown_config(record: TaskRecord, worker: Worker | None) -> Any:
+    """The task's config with its secrets masked (every value, if the worker is unknown here)."""
+    return public_config(worker.Config if worker is not None else None, record.config)
+
+
+def task_detail(
+    record: TaskRecord, attempts: list[AttemptRecord], worker: Worker | None
+) -> dict[str, Any]:
     seconds = _duration_seconds(record)
     return {
         "TaskId": record.id,
         "Worker": record.worker,
         "Status": record.status.value,
-        "Config": record.config,
+        "Config": shown_config(record, worker),
         "CreatedAt": record.created_at,
         "QueuedAt": record.queued_at,
         "StartedAt": record.started_at,

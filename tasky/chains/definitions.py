@@ -16,6 +16,7 @@ from tasky.chains.model import MAX_DEPTH, ChainSpec, DefinitionError, json_depth
 from tasky.chains.records import DefinitionRecord
 from tasky.chains.store import ChainStore
 from tasky.chains.validate import check_definition
+from tasky.echo import shown
 from tasky.engine.errors import NotFound
 from tasky.workers.registry import WorkerRegistry
 
@@ -53,7 +54,7 @@ class Definitions:
     async def get(self, name: str) -> DefinitionRecord:
         found = self._configured.get(name) or await self.store.get_definition(name)
         if found is None:
-            raise NotFound(f"no chain definition named {name!r}")
+            raise NotFound(f"no chain definition named {shown(name)}")
         return found
 
     async def list_definitions(self) -> list[DefinitionRecord]:
@@ -68,7 +69,7 @@ class Definitions:
                 "remove it there"
             )
         if not await self.store.delete_definition(name):
-            raise NotFound(f"no chain definition named {name!r}")
+            raise NotFound(f"no chain definition named {shown(name)}")
 
     async def prepare(self, name: str, given: Any) -> tuple[ChainSpec, dict[str, Any]]:
         """The checked spec and parameter values to start definition ``name`` with."""

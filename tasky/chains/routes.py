@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from tasky.api.body import read_json
 from tasky.api.openapi import Doc
+from tasky.api.query import int_param, only_documented
 from tasky.api.responses import ApiError, JSONResponse
 from tasky.chains import schemas, views
 from tasky.chains.definitions import DefinitionReadOnly, Definitions
@@ -21,6 +22,7 @@ from tasky.chains.model import ChainSpec, DefinitionError
 from tasky.chains.runner import ChainConflict, ChainRunner
 from tasky.chains.store import chain_store_for
 from tasky.chains.validate import check_definition
+from tasky.echo import shown
 from tasky.engine.engine import Engine
 from tasky.states import Status
 
@@ -53,15 +55,6 @@ def _unprocessable(exc: DefinitionError) -> ApiError:
 async def _body(request: Request, *, empty: Any = None) -> Any:
     limit: int = request.app.state.settings.max_body_bytes
     return await read_json(request, limit, empty=empty)
-
-
-def _int_param(request: Request, name: str, low: int, high: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, f"query parameter {name} must be an integer from {low} to {high}")
-    return int(raw)
 
 
 # -- chains -----------------------------------------------------------------------------------
@@ -98,14 +91,15 @@ async def list_chains(request: Request) -> JSONResponse:
             status = Status(raw_status.capitalize())
         except ValueError:
             allowed = ", ".join(s.value for s in Status)
-            raise ApiError(400, f"unknown status {raw_status!r}; use one of {allowed}") from None
+            message = f"unknown status {shown(raw_status)}; use one of {allowed}"
+            raise ApiError(400, message) from None
     order = request.query_params.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ApiError(400, "query parameter order must be asc or desc")
     page = await service.runner.list_chains(
         status=status,
-        limit=_int_param(request, "limit", 1, MAX_PAGE) or 100,
-        cursor=_int_param(request, "cursor", 0, 2**62),
+        limit=int_param(request, "limit", 1, MAX_PAGE) or 100,
+        cursor=int_param(request, "cursor", 0, 2**62),
         descending=order == "desc",
     )
     return JSONResponse(
@@ -117,8 +111,9 @@ async def list_chains(request: Request) -> JSONResponse:
 
 
 async def get_chain(request: Request) -> JSONResponse:
-    loaded = await _service(request).runner.load(request.path_params["id"])
-    return JSONResponse(views.chain_detail(loaded))
+    runner = _service(request).runner
+    loaded = await runner.load(request.path_params["id"])
+    return JSONResponse(views.chain_detail(loaded, runner.engine.registry))
 
 
 async def chain_action(request: Request) -> JSONResponse:
@@ -135,7 +130,7 @@ async def chain_action(request: Request) -> JSONResponse:
         await runner.action(chain_id, action.lower())
     except ChainConflict as exc:
         raise ApiError(409, str(exc), Status=exc.current.value) from None
-    body = views.chain_detail(await runner.load(chain_id))
+    body = views.chain_detail(await runner.load(chain_id), runner.engine.registry)
     # As for a task: 202 while a canceled chain's running step has not stopped yet.
     stopping = action.lower() == "cancel" and any(s["Status"] == "Running" for s in body["Steps"])
     return JSONResponse(body, status_code=202 if stopping else 200)
@@ -143,17 +138,23 @@ async def chain_action(request: Request) -> JSONResponse:
 
 # -- named definitions ------------------------------------------------------------------------
 async def list_definitions(request: Request) -> JSONResponse:
-    found = await _service(request).definitions.list_definitions()
-    return JSONResponse({"Definitions": [views.definition_view(d, full=False) for d in found]})
+    service = _service(request)
+    found = await service.definitions.list_definitions()
+    registry = service.runner.engine.registry
+    return JSONResponse(
+        {"Definitions": [views.definition_view(d, registry, full=False) for d in found]}
+    )
 
 
 async def get_definition(request: Request) -> JSONResponse:
-    record = await _service(request).definitions.get(request.path_params["name"])
-    return JSONResponse(views.definition_view(record))
+    service = _service(request)
+    record = await service.definitions.get(request.path_params["name"])
+    return JSONResponse(views.definition_view(record, service.runner.engine.registry))
 
 
 async def put_definition(request: Request) -> JSONResponse:
-    definitions = _service(request).definitions
+    service = _service(request)
+    definitions = service.definitions
     raw = await _body(request)
     try:
         created, record = await definitions.put(request.path_params["name"], raw)
@@ -161,7 +162,8 @@ async def put_definition(request: Request) -> JSONResponse:
         raise _unprocessable(exc) from None
     except DefinitionReadOnly as exc:
         raise ApiError(409, str(exc)) from None
-    return JSONResponse(views.definition_view(record), status_code=201 if created else 200)
+    shown = views.definition_view(record, service.runner.engine.registry)
+    return JSONResponse(shown, status_code=201 if created else 200)
 
 
 async def delete_definition(request: Request) -> JSONResponse:
@@ -304,7 +306,10 @@ def _docs() -> list[tuple[str, str, Any, Doc]]:
 
 
 def chain_routes() -> list[BaseRoute]:
-    return [Route(PREFIX + path, handler, methods=[method]) for method, path, handler, _ in _docs()]
+    return [
+        Route(PREFIX + path, only_documented(handler, doc.query), methods=[method])
+        for method, path, handler, doc in _docs()
+    ]
 
 
 def install(state: Any) -> None:

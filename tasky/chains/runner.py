@@ -28,6 +28,7 @@ from tasky.chains.records import ChainPage, ChainRecord, StepRecord
 from tasky.chains.refs import RefError, render
 from tasky.chains.scope import Scope, failure_text
 from tasky.chains.store import ChainStore
+from tasky.echo import shown
 from tasky.engine.engine import Engine
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.ids import is_valid_id, new_id
@@ -170,7 +171,7 @@ class ChainRunner:
     async def get(self, chain_id: str) -> ChainRecord:
         chain = await self.store.get(chain_id) if is_valid_id(chain_id) else None
         if chain is None:
-            raise NotFound(f"no chain with id {chain_id!r}")
+            raise NotFound(f"no chain with id {shown(chain_id)}")
         return chain
 
     async def load(self, chain_id: str) -> Loaded:

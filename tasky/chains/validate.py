@@ -18,7 +18,9 @@ from pydantic import ValidationError
 
 from tasky.chains.model import ChainSpec, DefinitionError, StageInfo, parse_spec, stages_of
 from tasky.chains.refs import Loc, Ref, RefError, follow, render, walk_refs
+from tasky.echo import clip
 from tasky.workers.registry import WorkerRegistry
+from tasky.workers.strict import validate_config
 
 
 def check_definition(
@@ -146,17 +148,17 @@ def _check_config(
     except RefError as exc:
         raise DefinitionError(str(exc), step=step) from None
     try:
-        worker.Config.model_validate(rendered)
+        validate_config(worker.Config, rendered)
     except ValidationError as exc:
         fields = [
             {
-                "field": ".".join(str(p) for p in err["loc"]) or "(config)",
-                "message": err["msg"],
+                "field": clip(".".join(str(p) for p in err["loc"]) or "(config)", 100),
+                "message": clip(err["msg"], 300),
                 "type": err["type"],
             }
             for err in exc.errors(include_url=False, include_context=False, include_input=False)
             if not any(tuple(err["loc"][: len(loc)]) == loc for loc in unknown_yet)
-        ]
+        ][:20]  # as many as a task's 422 names
         if fields:
             summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
             raise DefinitionError(

@@ -8,7 +8,9 @@ from tasky import clock
 from tasky.chains.plan import StepView
 from tasky.chains.records import ChainRecord, DefinitionRecord
 from tasky.chains.runner import Loaded
+from tasky.chains.secrets import masked_parameters, masked_spec, secret_parameters
 from tasky.states import FINISHED
+from tasky.workers.registry import WorkerRegistry
 
 
 def chain_summary(chain: ChainRecord) -> dict[str, Any]:
@@ -29,9 +31,10 @@ def chain_summary(chain: ChainRecord) -> dict[str, Any]:
     return out
 
 
-def chain_detail(loaded: Loaded) -> dict[str, Any]:
+def chain_detail(loaded: Loaded, registry: WorkerRegistry) -> dict[str, Any]:
     out = chain_summary(loaded.chain)
-    out["Parameters"] = loaded.chain.parameters
+    secret = secret_parameters(loaded.spec.model_dump(mode="json"), registry)
+    out["Parameters"] = masked_parameters(loaded.chain.parameters, secret)
     out["OnFailure"] = loaded.spec.on_failure
     out["Result"] = loaded.chain.result
     out["Steps"] = [step_view(v) for v in loaded.ordered()]
@@ -65,15 +68,18 @@ def step_view(view: StepView) -> dict[str, Any]:
     return out
 
 
-def definition_view(record: DefinitionRecord, *, full: bool = True) -> dict[str, Any]:
+def definition_view(
+    record: DefinitionRecord, registry: WorkerRegistry, *, full: bool = True
+) -> dict[str, Any]:
+    spec = masked_spec(record.spec, registry)
     out: dict[str, Any] = {
         "Name": record.name,
         "Source": record.source,
-        "Description": record.spec.get("description") or "",
-        "Parameters": record.spec.get("parameters") or {},
+        "Description": spec.get("description") or "",
+        "Parameters": spec.get("parameters") or {},
         "CreatedAt": record.created_at,
         "UpdatedAt": record.updated_at,
     }
     if full:
-        out["Definition"] = record.spec
+        out["Definition"] = spec
     return out

@@ -23,6 +23,7 @@ from tasky.cli.session import (
     session,
     status_text,
 )
+from tasky.cli.terminal import safe
 from tasky.client import NotFound, TaskStatus, TaskSummary, WorkerInfo, WorkerStatistics
 
 TaskId = Annotated[
@@ -143,11 +144,11 @@ def submit(
             if s.json:
                 s.emit({"TaskId": task_id})
             else:
-                s.out.print(f"Created task [bold]{task_id}[/] ({worker.name})")
-                s.err.print(f"Follow it with: tasky logs -f {task_id}", style="dim")
+                s.out.print(f"Created task [bold]{safe(task_id)}[/] ({safe(worker.name)})")
+                s.err.print(f"Follow it with: tasky logs -f {safe(task_id)}", style="dim")
             return
         if not s.json:
-            s.err.print(f"Task {task_id} ({worker.name})", style="dim", highlight=False)
+            s.err.print(f"Task {safe(task_id)} ({safe(worker.name)})", style="dim", highlight=False)
         _finish(s, live.follow(s, task_id, logs=follow), stream=follow)
 
 
@@ -287,7 +288,7 @@ def _control(action: str, task_id: str, url: str | None, token: str | None, json
             return
         stopping = action == "cancel" and not now.finished
         note = " (stopping; it shows Canceled once its work has stopped)" if stopping else ""
-        s.out.print(f"{task_id}  {status_text(now.status)}{note}")
+        s.out.print(f"{safe(task_id)}  {status_text(now.status)}{note}")
 
 
 def cancel(

@@ -63,6 +63,12 @@ def _variants(node: Schema, defs: Schema) -> list[Schema]:
     return [node]
 
 
+def _is_integer(text: str) -> bool:
+    # ASCII digits only: str.isdigit accepts "²", which int() refuses.
+    digits = text.lstrip("+-")
+    return digits.isascii() and digits.isdigit()
+
+
 def _coerce_one(raw: str, node: Schema, defs: Schema) -> Any:
     """The value of ``raw`` for one schema variant; ValueError when it does not fit."""
     if "enum" in node:
@@ -79,12 +85,12 @@ def _coerce_one(raw: str, node: Schema, defs: Schema) -> Any:
         return raw
     if kind == "integer":
         text = raw.strip()
-        if text.lstrip("+-").isdigit():
+        if _is_integer(text):
             return int(text)
         raise ValueError("an integer")
     if kind == "number":
         text = raw.strip()
-        if text.lstrip("+-").isdigit():
+        if _is_integer(text):
             return int(text)
         try:
             value = float(text)

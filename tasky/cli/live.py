@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from tasky.cli.render import log_line, percent
 from tasky.cli.session import EXIT_INTERRUPTED, Session, status_text
+from tasky.cli.terminal import safe
 from tasky.client import LogLine, TaskStatus
 
 
@@ -64,7 +64,7 @@ def _follow(s: Session, task_id: str, *, logs: bool, timeout: float | None) -> T
                     completed=item.progress or (1.0 if item.finished else 0.0),
                     status=status_text(item.status),
                     percent=percent(item.progress) if known else "",
-                    message=escape(item.progress_message or ""),
+                    message=safe(item.progress_message or ""),
                 )
         finally:
             if bar is not None:

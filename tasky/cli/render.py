@@ -8,11 +8,12 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
+from rich.highlighter import JSONHighlighter
 from rich.table import Table
 
 from tasky.cli.kv import describe_type
 from tasky.cli.session import status_text
+from tasky.cli.terminal import safe, visible, visible_json
 from tasky.client import (
     LogLine,
     Task,
@@ -72,13 +73,13 @@ def workers_table(workers: list[WorkerInfo]) -> Table:
     table.add_column("Max", justify="right")
     table.add_column("Mode")
     for w in workers:
-        name = escape(w.name) if w.enabled else f"{escape(w.name)} [dim](disabled)[/]"
+        name = safe(w.name) if w.enabled else f"{safe(w.name)} [dim](disabled)[/]"
         table.add_row(
             name,
-            escape(w.description),
-            ", ".join(w.actions) or DASH,
+            safe(w.description),
+            safe(", ".join(w.actions) or DASH),
             str(w.max_tasks) if w.max_tasks is not None else DASH,
-            w.mode or DASH,
+            safe(w.mode or DASH),
         )
     return table
 
@@ -103,15 +104,15 @@ def _constraints(node: dict[str, Any]) -> str:
 
 
 def print_worker(console: Console, info: WorkerInfo) -> None:
-    console.print(f"[bold]{escape(info.name)}[/]" + ("" if info.enabled else " [red](disabled)[/]"))
+    console.print(f"[bold]{safe(info.name)}[/]" + ("" if info.enabled else " [red](disabled)[/]"))
     if info.description:
-        console.print(escape(info.description))
+        console.print(safe(info.description))
     if info.usage:
-        console.print(escape(info.usage), style="dim")
+        console.print(safe(info.usage), style="dim")
     facts = [
         f"max tasks {info.max_tasks}" if info.max_tasks is not None else "",
-        f"mode {info.mode}" if info.mode else "",
-        f"actions {', '.join(info.actions)}" if info.actions else "",
+        f"mode {safe(info.mode)}" if info.mode else "",
+        f"actions {safe(', '.join(info.actions))}" if info.actions else "",
         f"timeout {seconds(info.timeout)}" if info.timeout else "",
         f"retries {info.retries}" if info.retries else "",
     ]
@@ -130,19 +131,19 @@ def print_worker(console: Console, info: WorkerInfo) -> None:
     table.add_column("Constraints")
     table.add_column("Description")
     for key, node in properties.items():
-        default = "[red]required[/]" if key in required else escape(json.dumps(node.get("default")))
+        default = "[red]required[/]" if key in required else safe(json.dumps(node.get("default")))
         table.add_row(
-            escape(key),
-            escape(describe_type(node, defs)),
+            safe(key),
+            safe(describe_type(node, defs)),
             default,
-            escape(_constraints(node)),
-            escape(str(node.get("description", ""))),
+            safe(_constraints(node)),
+            safe(str(node.get("description", ""))),
         )
     console.print(table)
     example = " ".join(f"{k}=..." for k in properties if k in required) or next(
         f"{k}=..." for k in properties
     )
-    console.print(f"Example: tasky submit {escape(info.name)} {escape(example)}", style="dim")
+    console.print(f"Example: tasky submit {safe(info.name)} {safe(example)}", style="dim")
 
 
 def tasks_table(tasks: list[TaskSummary]) -> Table:
@@ -157,8 +158,8 @@ def tasks_table(tasks: list[TaskSummary]) -> Table:
         if t.progress is not None and t.status is not Status.COMPLETED:
             state += f" {percent(t.progress)}"
         table.add_row(
-            t.task_id,
-            escape(t.worker),
+            safe(t.task_id),
+            safe(t.worker),
             state,
             short_when(t.created_at),
             seconds(t.duration_seconds),
@@ -170,11 +171,11 @@ def print_task(console: Console, task: Task) -> None:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("Task", task.task_id)
-    table.add_row("Worker", escape(task.worker))
+    table.add_row("Task", safe(task.task_id))
+    table.add_row("Worker", safe(task.worker))
     table.add_row("Status", status_text(task.status))
     if task.progress is not None:
-        message = f"  {escape(task.progress_message)}" if task.progress_message else ""
+        message = f"  {safe(task.progress_message)}" if task.progress_message else ""
         table.add_row("Progress", percent(task.progress) + message)
     table.add_row("Created", when(task.created_at))
     if task.started_at is not None:
@@ -186,38 +187,38 @@ def print_task(console: Console, task: Task) -> None:
     if task.attempt > 1:
         table.add_row("Attempt", str(task.attempt))
     if task.chain_id:
-        table.add_row("Chain", task.chain_id)
+        table.add_row("Chain", safe(task.chain_id))
     if task.error:
-        table.add_row("Error", f"[red]{escape(task.error)}[/]")
+        table.add_row("Error", f"[red]{safe(task.error)}[/]")
     console.print(table)
 
 
 def print_status(console: Console, status: TaskStatus) -> None:
-    line = f"{status.task_id}  {status_text(status.status)}"
+    line = f"{safe(status.task_id)}  {status_text(status.status)}"
     if status.progress is not None:
         line += f"  {percent(status.progress)}"
     if status.progress_message:
-        line += f"  {escape(status.progress_message)}"
+        line += f"  {safe(status.progress_message)}"
     console.print(line)
     if status.error:
-        console.print(f"[red]{escape(status.error)}[/]")
+        console.print(f"[red]{safe(status.error)}[/]")
 
 
 def print_result(console: Console, result: TaskResult) -> None:
     if result.error:
-        console.print(f"{status_text(result.status)}: [red]{escape(result.error)}[/]")
+        console.print(f"{status_text(result.status)}: [red]{safe(result.error)}[/]")
     if result.output is None:
         return
     if isinstance(result.output, str):
-        console.print(result.output, markup=False, highlight=False)
+        console.print(visible(result.output), markup=False, highlight=False)
     else:
-        console.print_json(data=result.output)
+        console.print(JSONHighlighter()(visible_json(result.output)), soft_wrap=True)
 
 
 def log_line(line: LogLine) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
     millis = int((line.time % 1) * 1000)
-    return f"[dim]{stamp}.{millis:03d}[/] {escape(line.line)}"
+    return f"[dim]{stamp}.{millis:03d}[/] {safe(line.line)}"
 
 
 def stats_table(stats: list[WorkerStatistics]) -> Table:
@@ -229,7 +230,7 @@ def stats_table(stats: list[WorkerStatistics]) -> Table:
     for s in stats:
         p = s.run_time_percentiles_seconds
         table.add_row(
-            escape(s.worker),
+            safe(s.worker),
             str(s.running_now),
             str(s.queued_now),
             str(s.by_status.get("Completed", 0)),
@@ -247,15 +248,15 @@ def print_worker_stats(console: Console, s: WorkerStatistics) -> None:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("Worker", escape(s.worker))
+    table.add_row("Worker", safe(s.worker))
     table.add_row("Running now", str(s.running_now))
     table.add_row("Queued now", str(s.queued_now))
     table.add_row("Tasks performed", str(s.tasks_performed))
     for status, count in s.by_status.items():
-        table.add_row(f"  {escape(status)}", str(count))
+        table.add_row(f"  {safe(status)}", str(count))
     table.add_row("Failure rate", percent(s.failure_rate))
     table.add_row("Average run time", seconds(s.average_run_time_seconds))
     for name, value in s.run_time_percentiles_seconds.items():
-        table.add_row(f"  {escape(name)}", seconds(value))
+        table.add_row(f"  {safe(name)}", seconds(value))
     table.add_row("Average queue wait", seconds(s.average_queue_wait_seconds))
     console.print(table)

@@ -12,9 +12,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from tasky.cli.kv import ConfigError
+from tasky.cli.terminal import safe, visible
 from tasky.client import (
     DEFAULT_URL,
     BadRequest,
@@ -114,10 +114,10 @@ def fail(json_output: bool, err: Console, message: str, code: int, **extra: Any)
     if json_output:
         sys.stderr.write(json.dumps({"Error": message, **extra}, ensure_ascii=False) + "\n")
     else:
-        err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+        err.print(f"[bold red]error:[/] {safe(message)}", highlight=False)
         hint = extra.get("Hint")
         if hint:
-            err.print(hint, style="dim", highlight=False, markup=False)
+            err.print(visible(str(hint)), style="dim", highlight=False, markup=False)
     raise typer.Exit(code)
 
 
@@ -151,9 +151,9 @@ def session(url: str | None, token: str | None, json_output: bool) -> Iterator[S
         )
     except ValidationFailed as exc:
         if not s.json:
-            s.err.print(f"[bold red]error:[/] {escape(_first_line(exc.message))}", highlight=False)
+            s.err.print(f"[bold red]error:[/] {safe(_first_line(exc.message))}", highlight=False)
             for field in exc.fields:
-                s.err.print(f"  [bold]{escape(field.field)}[/]: {escape(field.message)}")
+                s.err.print(f"  [bold]{safe(field.field)}[/]: {safe(field.message)}")
             raise typer.Exit(EXIT_USAGE) from None
         s.fail(exc.message, EXIT_USAGE, **exc.body)
     except WaitTimeout as exc:

@@ -93,7 +93,14 @@ def _seg(value: str) -> str:
 
 
 def _params(**values: Any) -> dict[str, str]:
-    return {k: str(v) for k, v in values.items() if v is not None and v != ""}
+    return {k: _plain(v) for k, v in values.items() if v is not None and v != ""}
+
+
+def _plain(value: Any) -> str:
+    # The server reads plain decimals only: str(1e-05) would be "1e-05".
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
+    return str(value)
 
 
 def list_workers() -> Call[list[m.WorkerInfo]]:

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tasky import clock
+from tasky.echo import shown
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.engine.events import EventHub
 from tasky.engine.leftovers import kill_leftovers
@@ -38,6 +39,8 @@ from tasky.store.records import (
 )
 from tasky.workers.base import Worker
 from tasky.workers.registry import WorkerRegistry
+from tasky.workers.secrets import keep_secrets, stored_config
+from tasky.workers.strict import summary, validate_config
 
 log = logging.getLogger("tasky.engine")
 
@@ -197,13 +200,14 @@ class Engine:
     def worker(self, name: str) -> Worker:
         found = self.registry.get(name)
         if found is None:
-            raise NotFound(f"no worker named {name!r}; workers: {', '.join(self.registry.names())}")
+            known = ", ".join(self.registry.names())
+            raise NotFound(f"no worker named {shown(name)}; workers: {known}")
         return found
 
     async def get(self, task_id: str) -> TaskRecord:
         record = await self.store.get(task_id) if is_valid_id(task_id) else None
         if record is None:
-            raise NotFound(f"no task with id {task_id!r}")
+            raise NotFound(f"no task with id {shown(task_id)}")
         return record
 
     async def list_tasks(
@@ -248,8 +252,8 @@ class Engine:
 
     # -- submit ---------------------------------------------------------------------------------
     def validate(self, worker: Worker, config: Any) -> BaseModel:
-        """Raises pydantic.ValidationError with the field errors."""
-        return worker.Config.model_validate(config)
+        """Raises pydantic.ValidationError with the field errors (see tasky.workers.strict)."""
+        return validate_config(worker.Config, config)
 
     async def submit(
         self,
@@ -275,7 +279,7 @@ class Engine:
             id=task_id or new_id(),
             worker=worker.name,
             status=Status.QUEUED,
-            config=model.model_dump(mode="json"),
+            config=stored_config(model),
             created_at=now,
             queued_at=now,
             retries=worker.retries if retries is None else retries,
@@ -360,7 +364,9 @@ class Engine:
         try:
             model = self.validate(lane.worker, record.config)
         except ValidationError as exc:
-            await self._finish(lane, record, Status.FAILED, None, f"invalid config: {exc}")
+            # The summary leaves out the input values: they may be secrets.
+            error = f"invalid config: {summary(exc)}"
+            await self._finish(lane, record, Status.FAILED, None, error)
             return
         self._announce(record.id, record.worker, Status.RUNNING.value, record.chain_id)
         self._launch(lane, record, model, None)
@@ -592,12 +598,12 @@ class Engine:
         worker = self.worker(record.worker)
         if record.status not in (Status.QUEUED, Status.PAUSED) or task_id in self._running:
             raise IllegalMove(record.status, "update (only a task that has not started can be)")
-        model = self.validate(worker, config)
+        model = self.validate(worker, keep_secrets(worker.Config, config, record.config))
         moved = await self.store.transition(
             task_id,
             [record.status],
             record.status,
-            fields={"config": model.model_dump(mode="json")},
+            fields={"config": stored_config(model)},
         )
         if not moved:
             return await self._refused(task_id, "update")

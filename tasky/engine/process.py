@@ -36,6 +36,7 @@ from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
 from tasky.workers.context import AsyncTaskContext, TaskCancelled
 from tasky.workers.modules import origin_of
+from tasky.workers.secrets import stored_config
 
 # The largest message (a result, mostly) the child may send.
 _MAX_MESSAGE = 16 * 1024 * 1024
@@ -98,7 +99,7 @@ def _start_message(
         "parent": os.getpid(),
         "module": cls.__module__,
         "qualname": cls.__qualname__,
-        "config": model.model_dump(mode="json"),
+        "config": stored_config(model),  # secrets in clear: the work needs them
         "task": {
             "id": record.id,
             "attempt": record.attempt,

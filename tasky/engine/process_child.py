@@ -30,6 +30,7 @@ import orjson
 from tasky.net.addresses import OutboundPolicy
 from tasky.workers.context import TaskCancelled, _ContextBase
 from tasky.workers.modules import load_origin
+from tasky.workers.strict import validate_config
 
 # A progress report at most this often (seconds); the latest value is never lost.
 _PROGRESS_EVERY = 0.1
@@ -147,7 +148,7 @@ def main() -> int:
         for origin in start["imports"]:
             load_origin(origin)
         cls = _load_worker(start["module"], start["qualname"])
-        model = cls.Config.model_validate(start["config"])
+        model = validate_config(cls.Config, start["config"])
         value = cls().perform(model, ctx)
         channel.flush_progress()
         try:

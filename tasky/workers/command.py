@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     TypeAdapter,
     ValidationError,
     create_model,
@@ -29,6 +30,7 @@ from pydantic import (
 
 from tasky.workers.base import Worker
 from tasky.workers.paths import PathRefused, confine
+from tasky.workers.strict import AllowControl
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ParamType = Literal["string", "integer", "number", "boolean", "enum", "path"]
@@ -96,6 +98,14 @@ class Param:
     kind: Literal["any", "file", "dir"] = "any"
     # boolean: when set, True puts this element in argv and False leaves the element out
     flag: str | None = None
+    # string: accept control characters (tab, newline, escape...; never NUL, which no argv holds)
+    allow_control: bool = False
+    # integer / number: accept values below zero ("-5" reads as an option: only after "--")
+    allow_negative: bool = False
+    # string: never shown by the API (masked), its schema says password; prefer ``env`` for it
+    secret: bool = False
+    # the value also goes to the program as this environment variable (then argv may omit it)
+    env: str | None = None
 
 
 def _no_leading_dash(value: str) -> str:
@@ -120,25 +130,60 @@ def _path_checker(param: Param, roots: Sequence[Path]) -> Any:
     return check
 
 
+def _secret_checker(param: Param) -> Any:
+    # SecretStr takes no pattern constraint: the same checks as a plain string, on its value.
+    pattern = re.compile(param.pattern) if param.pattern is not None else None
+
+    def check(value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        if pattern is not None and pattern.search(text) is None:
+            raise ValueError("does not match the parameter's pattern")
+        if not param.allow_dash:
+            _no_leading_dash(text)
+        return value
+
+    return check
+
+
+def _lowest(param: Param) -> float | None:
+    """The effective minimum: zero unless negative numbers are allowed."""
+    if param.allow_negative:
+        return param.minimum
+    return 0 if param.minimum is None else max(param.minimum, 0)
+
+
 def _annotation(param: Param, roots: Sequence[Path]) -> Any:
     info: dict[str, Any] = {"description": param.description or None}
     if param.type == "string":
-        base: Any = Annotated[
-            str,
-            Field(
-                min_length=param.min_length,
-                max_length=param.max_length,
-                pattern=param.pattern,
-                **info,
-            ),
-        ]
-        if not param.allow_dash:
-            base = Annotated[base, AfterValidator(_no_leading_dash)]
+        base: Any
+        if param.secret:
+            base = Annotated[
+                SecretStr,
+                Field(min_length=param.min_length, max_length=param.max_length, **info),
+                AfterValidator(_secret_checker(param)),
+            ]
+        else:
+            base = Annotated[
+                str,
+                Field(
+                    min_length=param.min_length,
+                    max_length=param.max_length,
+                    pattern=param.pattern,
+                    **info,
+                ),
+            ]
+            if not param.allow_dash:
+                base = Annotated[base, AfterValidator(_no_leading_dash)]
+        if param.allow_control:
+            base = Annotated[base, AllowControl]
         return base
     if param.type == "integer":
-        return Annotated[int, Field(ge=param.minimum, le=param.maximum, strict=True, **info)]
+        return Annotated[int, Field(ge=_lowest(param), le=param.maximum, strict=True, **info)]
     if param.type == "number":
-        return Annotated[float, Field(ge=param.minimum, le=param.maximum, **info)]
+        return Annotated[
+            float,
+            Field(ge=_lowest(param), le=param.maximum, strict=True, allow_inf_nan=False, **info),
+        ]
     if param.type == "boolean":
         return Annotated[bool, Field(strict=True, **info)]
     if param.type == "enum":
@@ -159,6 +204,33 @@ def config_model(name: str, params: Sequence[Param], roots: Sequence[Path]) -> t
         f"{name}Config", __config__=ConfigDict(extra="forbid"), **fields
     )
     return model
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+# Variables that make a program load code or change how it finds programs: never from a task.
+_UNSAFE_ENV = re.compile(
+    r"(LD_|DYLD_).*|PATH|IFS|ENV|BASH_ENV|PYTHON(PATH|HOME|STARTUP)|PERL5(LIB|OPT)|NODE_OPTIONS|"
+    r"RUBYOPT|GCONV_PATH|LOCPATH|HOSTALIASES|TMPDIR|HOME",
+    re.ASCII,
+)
+
+
+def _check_param_options(param: Param, fixed_env: Mapping[str, str]) -> None:
+    if param.allow_control and param.type != "string":
+        raise ValueError(f"parameter {param.name}: allow_control is for strings")
+    if param.secret and param.type != "string":
+        raise ValueError(f"parameter {param.name}: only a string can be secret")
+    if param.secret and param.default is not None:
+        raise ValueError(f"parameter {param.name}: a secret cannot have a default (it is shown)")
+    if param.allow_negative and param.type not in ("integer", "number"):
+        raise ValueError(f"parameter {param.name}: allow_negative is for integers and numbers")
+    if param.minimum is not None and param.minimum < 0 and not param.allow_negative:
+        raise ValueError(f"parameter {param.name}: a negative min needs allow_negative = true")
+    if param.env is not None:
+        if not _ENV_NAME.fullmatch(param.env) or _UNSAFE_ENV.fullmatch(param.env.upper()):
+            raise ValueError(f"parameter {param.name}: env {param.env!r} is not allowed")
+        if param.env in fixed_env:
+            raise ValueError(f"parameter {param.name}: env {param.env} is also a fixed variable")
 
 
 # -- argv templates -----------------------------------------------------------------------------
@@ -183,9 +255,26 @@ def check_template(argv: Sequence[str], params: Sequence[Param]) -> None:
                     f"argv element {element!r}: a placeholder must be a whole element "
                     f"(write [..., {element[: inner.start()]!r}, {inner.group(0)!r}] instead)"
                 )
-    unused = names - used
+    unused = names - used - {p.name for p in params if p.env is not None}
     if unused:
         raise ValueError(f"parameters not used in argv: {', '.join(sorted(unused))}")
+    _check_option_like(argv, params)
+
+
+def _check_option_like(argv: Sequence[str], params: Sequence[Param]) -> None:
+    """A value that may start with "-" belongs after a "--" element: there it is no option."""
+    end_of_options = argv.index("--") if "--" in argv else len(argv)
+    for param in params:
+        if not (param.allow_dash or param.allow_negative):
+            continue
+        where = [i for i, a in enumerate(argv) if a == "{" + param.name + "}"]
+        if any(i < end_of_options for i in where):
+            key = "allow_dash" if param.allow_dash else "allow_negative"
+            raise ValueError(
+                f"parameter {param.name}: with {key} its placeholder must come after a '--' "
+                "element (or pass it as an env variable), or a value such as '-5' or '--help' "
+                "would be read as an option"
+            )
 
 
 def render_argv(
@@ -204,6 +293,8 @@ def render_argv(
         value = values.get(param.name)
         if value is None:
             continue  # an optional parameter left out leaves its element out
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if param.type == "boolean":
             if param.flag is not None:
                 if value:
@@ -215,6 +306,25 @@ def render_argv(
             out.append(str(confine(str(value), roots, must_exist=param.must_exist)))
         else:
             out.append(str(value))
+    # The config checks refuse NUL already; a C program would see a truncated argument.
+    if any("\x00" in element for element in out):
+        raise ValueError("an argument holds a NUL character")
+    return out
+
+
+def render_env(params: Sequence[Param], values: Mapping[str, Any]) -> dict[str, str]:
+    """The environment variables of the parameters that declare ``env``."""
+    out: dict[str, str] = {}
+    for param in params:
+        value = values.get(param.name)
+        if param.env is None or value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        if "\x00" in text:
+            raise ValueError(f"the value of {param.name} holds a NUL character")
+        out[param.env] = text
     return out
 
 
@@ -253,6 +363,7 @@ def make_command_worker(
                 re.compile(param.pattern)
             except re.error as exc:
                 raise ValueError(f"parameter {param.name}: bad pattern: {exc}") from None
+        _check_param_options(param, env or {})
     check_template(argv, params)
     for param in params:
         if param.default is not None:
@@ -285,8 +396,13 @@ def make_command_worker(
     fixed_env = dict(env or {})
 
     def command_line(self: CommandWorker, config: Any, run_roots: Sequence[Path]) -> CommandLine:
-        values = config.model_dump() if isinstance(config, BaseModel) else dict(config)
-        return CommandLine(render_argv(template, by_name, values, run_roots), cwd, fixed_env)
+        # Field by field, not model_dump: a dump would turn secrets into "**********".
+        if isinstance(config, BaseModel):
+            values = {name: getattr(config, name) for name in type(config).model_fields}
+        else:
+            values = dict(config)
+        env = {**fixed_env, **render_env(params, values)}
+        return CommandLine(render_argv(template, by_name, values, run_roots), cwd, env)
 
     attrs: dict[str, Any] = {
         "name": name,

@@ -92,10 +92,12 @@ function inputFor(name, info, value, required) {
     return input;
   }
   if (kind === "string") {
-    const long = (node.maxLength || 0) > 300 && (node.format === "textarea" || (node.maxLength || 0) > 10000);
+    // A secret (SecretStr: format password, writeOnly) is typed into a password input, never shown.
+    const secret = node.format === "password" || node.writeOnly === true;
+    const long = !secret && (node.maxLength || 0) > 300 && (node.format === "textarea" || (node.maxLength || 0) > 10000);
     const input = long ? h("textarea", { id, name, rows: "3" }) : h("input", { id, name, type: "text" });
     if (node.maxLength !== undefined) input.maxLength = node.maxLength;
-    if (node.format === "password") input.type = "password";
+    if (secret) input.type = "password";
     if (value !== undefined && value !== null) input.value = String(value);
     input.autocomplete = "off";
     return input;
