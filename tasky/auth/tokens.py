@@ -1,0 +1,67 @@
+"""API tokens: how they are made, named, hashed, and turned into a Principal.
+
+A token is ``tasky_`` + 43 URL-safe characters from :func:`secrets.token_urlsafe` (256 random
+bits). Only its SHA-256 is stored: for a random token of that entropy a fast hash is right (a slow
+password hash protects guessable secrets; nothing here is guessable), and looking a token up by
+its hash means no comparison ever runs over a secret byte by byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from tasky.auth.principal import Principal, Role
+from tasky.store.records import TokenRecord
+
+PREFIX = "tasky_"
+# Listening beyond loopback needs every token (the bootstrap token included) at least this long.
+MIN_PUBLIC_LENGTH = 32
+# Names appear in logs, the audit log and tables: short, ASCII, no spaces or control characters.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# Principals the server itself names; a stored token must not impersonate them in the audit log.
+BOOTSTRAP_NAME = "bootstrap"
+RESERVED_NAMES = frozenset({BOOTSTRAP_NAME, "anonymous"})
+
+
+def new_token() -> str:
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_name(name: str) -> str:
+    """The name if it is acceptable; ValueError (with the rule) otherwise."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            "a token name is 1 to 64 ASCII letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if name.lower() in RESERVED_NAMES:
+        raise ValueError(f"the token name {name!r} is reserved")
+    return name
+
+
+def check_workers(workers: list[str] | None) -> list[str] | None:
+    """Lower-case worker names (URLs name workers case-insensitively), or None for all."""
+    if workers is None:
+        return None
+    cleaned = sorted({w.strip().lower() for w in workers if w.strip()})
+    if not cleaned:
+        raise ValueError("--workers names no worker; leave it out to allow every worker")
+    for worker in cleaned:
+        if not _NAME.fullmatch(worker):
+            raise ValueError(f"not a worker name: {worker!r}")
+    return cleaned
+
+
+def principal_for(record: TokenRecord) -> Principal:
+    workers = None if record.workers is None else frozenset(record.workers)
+    return Principal(name=record.name, role=Role[record.role], workers=workers)
+
+
+def is_expired(record: TokenRecord, now: float) -> bool:
+    return record.expires_at is not None and record.expires_at <= now
