@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -21,6 +20,8 @@ from tasky import ui
 from tasky.api import events, handlers, metrics, schemas, throughput
 from tasky.api.openapi import SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
 from tasky.api.responses import ApiError, JSONResponse, error_response
+from tasky.auth.routes import auth_routes
+from tasky.auth.wiring import protect
 from tasky.engine.engine import Engine
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.settings import Settings
@@ -212,27 +213,6 @@ def _normalise_path(app: ASGIApp) -> ASGIApp:
     return normalised
 
 
-def _require_token(app: ASGIApp, token: str) -> ASGIApp:
-    """Bearer-token check on every API path (constant-time compare)."""
-    expected = f"Bearer {token}".encode()
-
-    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
-            supplied = b""
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    supplied = value
-                    break
-            if not hmac.compare_digest(supplied, expected):
-                response = error_response(401, "missing or wrong token (Authorization: Bearer ...)")
-                response.headers["WWW-Authenticate"] = "Bearer"
-                await response(scope, receive, send)
-                return
-        await app(scope, receive, send)
-
-    return guarded
-
-
 _SUBMIT = PREFIX + "/workers/"
 _TASKS = PREFIX + "/tasks/"
 _STATUS = "/status"
@@ -283,7 +263,7 @@ async def _handle_error(request: Request, exc: Exception) -> Response:
 
 
 class TaskyApp:
-    """The ASGI callable: path normalisation and token check around the Starlette app."""
+    """The ASGI callable: path normalisation and the auth guard around the Starlette app."""
 
     def __init__(self, starlette: Starlette, asgi: ASGIApp) -> None:
         self.starlette = starlette
@@ -354,6 +334,7 @@ def create_app(
     from tasky.chains.routes import install as install_chains
 
     routes += chain_routes()
+    routes += auth_routes()
     for extra in extra_routes or []:
         routes += extra()
 
@@ -368,10 +349,9 @@ def create_app(
     starlette.state.shutdown_hooks = []
     starlette.state.extra_docs = events.docs() + throughput.docs()
     install_chains(starlette.state)  # chain service hooks and OpenAPI entries
-    asgi: ASGIApp = _normalise_path(_fast_routes(starlette))
-    if settings.token:
-        asgi = _require_token(asgi, settings.token)
-    return TaskyApp(starlette, asgi)
+    # Who is calling and may they: every request, before any handler (tasky.auth.policy).
+    guarded = protect(_fast_routes(starlette), starlette, settings, store)
+    return TaskyApp(starlette, _normalise_path(guarded))
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

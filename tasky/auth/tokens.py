@@ -16,8 +16,7 @@ from tasky.auth.principal import Principal, Role
 from tasky.store.records import TokenRecord
 
 PREFIX = "tasky_"
-# Listening beyond loopback needs every token (the bootstrap token included) at least this long.
-MIN_PUBLIC_LENGTH = 32
+DAY = 86400.0
 # Names appear in logs, the audit log and tables: short, ASCII, no spaces or control characters.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Principals the server itself names; a stored token must not impersonate them in the audit log.
@@ -56,6 +55,30 @@ def check_workers(workers: list[str] | None) -> list[str] | None:
         if not _NAME.fullmatch(worker):
             raise ValueError(f"not a worker name: {worker!r}")
     return cleaned
+
+
+def make_token(
+    name: str, role: str, workers: list[str] | None, expires_days: float | None, now: float
+) -> tuple[str, TokenRecord]:
+    """A new token and the record to store (its hash); ValueError if a value is not allowed."""
+    name = check_name(name)
+    if role not in Role.__members__:
+        raise ValueError(f"unknown role {role!r}; use viewer, operator or admin")
+    workers = check_workers(workers)
+    if workers is not None and role != Role.operator.name:
+        raise ValueError("only an operator token is limited to workers")
+    if expires_days is not None and not 0 < expires_days <= 36500:
+        raise ValueError("a token expires after more than 0 and at most 36500 days")
+    token = new_token()
+    record = TokenRecord(
+        name=name,
+        token_hash=hash_token(token),
+        role=role,
+        workers=workers,
+        created_at=now,
+        expires_at=None if expires_days is None else now + expires_days * DAY,
+    )
+    return token, record
 
 
 def principal_for(record: TokenRecord) -> Principal:

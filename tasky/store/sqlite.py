@@ -174,7 +174,7 @@ _INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _JSON_COLUMNS = frozenset({"config", "result"})
-_TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"
+_TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
 _BATCH_MAX = 4096
 
@@ -482,6 +482,17 @@ class SqliteStore:
         finally:
             conn.close()
 
+    def count_tokens_now(self) -> int:
+        """Stored tokens, read before the store opens (is it safe to listen beyond loopback?)."""
+        conn = _connect(self.path)
+        try:
+            count: int = conn.execute("SELECT count(*) FROM tokens").fetchone()[0]
+        except sqlite3.OperationalError:  # a new database: no tokens table yet
+            return 0
+        finally:
+            conn.close()
+        return count
+
     async def transition(
         self,
         task_id: str,
@@ -728,9 +739,7 @@ class SqliteStore:
 
     # -- audit log ------------------------------------------------------------------------------
     async def record_audit(self, entries: Sequence[AuditRecord]) -> None:
-        rows = [
-            (e.at, e.token, e.client, e.method, e.route, e.target, e.status) for e in entries
-        ]
+        rows = [(e.at, e.token, e.client, e.method, e.route, e.target, e.status) for e in entries]
 
         def op(conn: sqlite3.Connection) -> None:
             conn.executemany(
