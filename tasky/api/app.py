@@ -20,8 +20,6 @@ from tasky import ui
 from tasky.api import events, handlers, metrics, schemas, throughput
 from tasky.api.openapi import SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
 from tasky.api.responses import ApiError, JSONResponse, error_response
-from tasky.auth.routes import auth_routes
-from tasky.auth.wiring import protect
 from tasky.engine.engine import Engine
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.settings import Settings
@@ -329,7 +327,9 @@ def create_app(
     ]
     # Live events, the throughput read behind the statistics chart, and the web page.
     routes += events.routes() + throughput.routes() + ui.routes()
-    # Imported here, not at the top: tasky.chains itself imports the API's helpers.
+    # Imported here, not at the top: tasky.chains and tasky.auth import the API's helpers.
+    from tasky.auth.routes import auth_routes
+    from tasky.auth.wiring import protect
     from tasky.chains.routes import chain_routes
     from tasky.chains.routes import install as install_chains
 

@@ -21,9 +21,9 @@ from tasky.api.responses import ApiError, JSONResponse
 from tasky.auth import schemas
 from tasky.auth.audit import note_target
 from tasky.auth.gate import TokenGate
-from tasky.auth.tokens import is_expired, make_token
+from tasky.auth.tokens import is_expired, make_token, token_view
 from tasky.store.base import Store
-from tasky.store.records import AuditRecord, TokenRecord
+from tasky.store.records import AuditRecord
 
 PREFIX = "/tasky/v1"
 MAX_PAGE = 1000
@@ -37,18 +37,6 @@ def _store(request: Request) -> Store:
 def _gate(request: Request) -> TokenGate:
     gate: TokenGate = request.app.state.auth_gate
     return gate
-
-
-def token_view(record: TokenRecord, now: float) -> dict[str, Any]:
-    return {
-        "Name": record.name,
-        "Role": record.role,
-        "Workers": record.workers,
-        "CreatedAt": record.created_at,
-        "ExpiresAt": record.expires_at,
-        "LastUsedAt": record.last_used_at,
-        "Expired": is_expired(record, now),
-    }
 
 
 def audit_view(entry: AuditRecord) -> dict[str, Any]:

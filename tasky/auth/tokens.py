@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from typing import Any
 
 from tasky.auth.principal import Principal, Role
 from tasky.store.records import TokenRecord
@@ -88,3 +89,16 @@ def principal_for(record: TokenRecord) -> Principal:
 
 def is_expired(record: TokenRecord, now: float) -> bool:
     return record.expires_at is not None and record.expires_at <= now
+
+
+def token_view(record: TokenRecord, now: float) -> dict[str, Any]:
+    """A token as the API and the CLI show it: everything but its hash."""
+    return {
+        "Name": record.name,
+        "Role": record.role,
+        "Workers": record.workers,
+        "CreatedAt": record.created_at,
+        "ExpiresAt": record.expires_at,
+        "LastUsedAt": record.last_used_at,
+        "Expired": is_expired(record, now),
+    }

@@ -21,8 +21,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from tasky.auth.routes import token_view
-from tasky.auth.tokens import make_token
+from tasky.auth.tokens import make_token, token_view
 from tasky.cli import render
 from tasky.cli.session import (
     EXIT_REFUSED,
