@@ -166,8 +166,8 @@ def test_token_names_and_bodies_are_validated(server_factory: Any, tmp_path: Pat
 def test_token_cli_through_the_api(server_factory: Any, tmp_path: Path) -> None:
     server = start_with_token_file(server_factory, tmp_path)
     env = {"TASKY_URL": server.url, "TASKY_TOKEN": BOOTSTRAP}
-    made = tasky("token", "create", "--name", "ci", "--role", "operator", "--workers", "Echo,Hold",
-                 env=env)  # fmt: skip
+    create = ("token", "create", "--name", "ci", "--role", "operator", "--workers", "Echo,Hold")
+    made = tasky(*create, env=env)
     assert made.exit_code == 0, made.output
     token = made.stdout.strip()
     assert httpx.get(f"{server.api}/workers", headers=bearer(token)).status_code == 200
