@@ -60,6 +60,7 @@ def test_expired_token_is_refused(server_factory: Any, tmp_path: Path) -> None:
     assert refused.status_code == 401 and "expired" in refused.json()["Error"]
     listed = httpx.get(f"{server.api}/tokens", headers=bearer(BOOTSTRAP)).json()["Tokens"]
     assert [(t["Name"], t["Expired"]) for t in listed] == [("brief", True)]
+    assert listed[0]["LastUsedAt"] is not None  # noted (at most once a minute) when it worked
 
 
 def test_only_the_hash_is_stored_and_listing_never_shows_tokens(
