@@ -214,3 +214,13 @@ async def test_the_web_page_stays_public_and_unknown_paths_need_a_token(
             assert found.status_code == 404
             wrong_method = await client.delete(f"{V1}/workers", headers=bearer(BOOTSTRAP))
             assert wrong_method.status_code == 405
+
+
+async def test_the_openapi_document_names_each_operations_role(client: httpx.AsyncClient) -> None:
+    document = (await client.get(f"{V1}/openapi.json")).json()
+    assert document["security"] == [{"bearer": []}]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            role = EXPECTED[(method.upper(), path)][0]
+            assert operation["x-tasky-role"] == role, (method, path)
+            assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)

@@ -298,6 +298,8 @@ def create_app(
             await engine.stop()
             await store.close()
 
+    from tasky.auth.wiring import document_access
+
     openapi_doc: dict[str, Any] = {}
 
     async def openapi(request: Request) -> JSONResponse:
@@ -305,6 +307,7 @@ def create_app(
             documented = [(m, PREFIX + p, d) for m, p, _, d in API_ROUTES]
             documented += request.app.state.extra_docs
             openapi_doc.update(build_openapi(documented, registry))
+            document_access(openapi_doc)
         return JSONResponse(openapi_doc)
 
     async def docs(request: Request) -> HTMLResponse:
