@@ -37,12 +37,13 @@ def serve(settings: Settings) -> None:
     Problems found before listening (unsafe bind, store in use, bad worker module) raise
     ValueError, StoreLocked or ImportError so the CLI can print them plainly.
     """
-    settings.check()
     registry = build_registry(settings)
     # The config file's chain definitions, checked against these workers before listening.
     configured_definitions(list(settings.config_files), registry)
     store = SqliteStore(settings.database_path)
     store.lock()  # fail here, with a clear message, not inside the server's start-up
+    # Checked once the store is ours: stored tokens count as auth beyond loopback.
+    settings.check(stored_tokens=store.count_tokens_now())
     app = create_app(settings, registry=registry, store=store)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = uvicorn.Config(

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from tasky.net.addresses import OutboundPolicy
 
+# The shortest token accepted when listening beyond loopback (tasky.auth.tokens makes 49).
+MIN_PUBLIC_TOKEN = 32
+
 
 @dataclass(slots=True)
 class Settings:
@@ -19,7 +22,12 @@ class Settings:
     config_files: list[Path] = field(default_factory=list)
     # Directories that file workers may read and write; default: the working directory.
     roots: list[Path] = field(default_factory=lambda: [Path.cwd()])
+    # The bootstrap admin token (--token-file, TASKY_TOKEN); stored tokens come from the API.
     token: str | None = None
+    # Requests per second per token (0: no limit); audit entries older than this are pruned
+    # (0: kept forever).
+    rate_limit: float = 0.0
+    audit_retention_days: float = 90.0
     max_body_bytes: int = 1 << 20
     max_log_lines: int = 10_000
     thread_pool_size: int = 32
@@ -34,13 +42,28 @@ class Settings:
     def database_path(self) -> Path:
         return self.data_dir / "tasky.db"
 
-    def check(self) -> None:
-        """Refuse unsafe combinations before anything listens."""
-        if not is_loopback(self.host) and not self.token:
-            raise ValueError(
-                f"refusing to listen on {self.host} without a token: set --token or TASKY_TOKEN, "
-                "or listen on 127.0.0.1"
-            )
+    def check(self, stored_tokens: int = 0) -> None:
+        """Refuse unsafe combinations before anything listens.
+
+        Beyond loopback, auth must be on (a bootstrap token or stored tokens) and every token
+        long enough not to be guessed; stored tokens are made long, so only the bootstrap
+        token needs checking.
+        """
+        if not is_loopback(self.host):
+            if not self.token and not stored_tokens:
+                raise ValueError(
+                    f"refusing to listen on {self.host} without a token: set --token-file or "
+                    "TASKY_TOKEN (or create tokens with tasky token create), "
+                    "or listen on 127.0.0.1"
+                )
+            if self.token and len(self.token) < MIN_PUBLIC_TOKEN:
+                raise ValueError(
+                    f"refusing to listen on {self.host} with a token of {len(self.token)} "
+                    f"characters: use at least {MIN_PUBLIC_TOKEN} "
+                    "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                )
+        if self.rate_limit < 0 or self.audit_retention_days < 0:
+            raise ValueError("--rate-limit and --audit-retention-days cannot be negative")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         OutboundPolicy.parse(self.outbound_allow)  # a mistake in the list stops the start
@@ -58,6 +81,6 @@ def is_loopback(host: str) -> bool:
 def parse_addr(addr: str) -> tuple[str, int]:
     """``HOST:PORT``, ``:PORT`` (loopback, unlike Go's all-interfaces default) or ``[v6]:PORT``."""
     host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):  # "²".isdigit() is True
         raise ValueError(f"address must look like HOST:PORT or :PORT, not {addr!r}")
     return (host.strip("[]") or "127.0.0.1"), int(port)

@@ -10,7 +10,7 @@ import pytest
 
 from tasky.ids import new_id
 from tasky.states import Status
-from tasky.store import SqliteStore, Store, StoreLocked, TaskRecord
+from tasky.store import AuditRecord, SqliteStore, Store, StoreLocked, TaskRecord, TokenRecord
 from tasky.store.records import ChildRecord
 
 StoreFactory = Callable[[Path], Store]
@@ -267,3 +267,73 @@ async def test_children_survive_a_reopen(make_store: StoreFactory, tmp_path: Pat
         assert await again.children() == [child]
     finally:
         await again.close()
+
+
+# -- API tokens and the audit log -------------------------------------------------------------
+def token_record(name: str, token_hash: str, **kw: object) -> TokenRecord:
+    fields: dict[str, object] = {"role": "operator", "workers": None, "created_at": 1000.0}
+    fields.update(kw)
+    return TokenRecord(name=name, token_hash=token_hash, **fields)  # type: ignore[arg-type]
+
+
+async def test_tokens_create_find_list_touch_revoke(store: Store) -> None:
+    assert await store.count_tokens() == 0
+    assert await store.create_token(token_record("ci", "h1", workers=["sleeper"], expires_at=9e9))
+    assert await store.create_token(token_record("admin", "h2", role="admin"))
+    # A taken name (or hash) writes nothing and says so.
+    assert not await store.create_token(token_record("ci", "h3"))
+    assert not await store.create_token(token_record("other", "h1"))
+    found = await store.token_by_hash("h1")
+    assert found is not None
+    assert (found.name, found.role, found.workers, found.expires_at) == (
+        "ci",
+        "operator",
+        ["sleeper"],
+        9e9,
+    )
+    assert await store.token_by_hash("h3") is None
+    await store.touch_token("ci", 1234.5)
+    listed = await store.list_tokens()
+    assert [(t.name, t.last_used_at) for t in listed] == [("admin", None), ("ci", 1234.5)]
+    assert await store.count_tokens() == 2
+    assert await store.revoke_token("ci")
+    assert not await store.revoke_token("ci")
+    assert await store.token_by_hash("h1") is None and await store.count_tokens() == 1
+
+
+async def test_tokens_are_durable(make_store: StoreFactory, tmp_path: Path) -> None:
+    first = make_store(tmp_path)
+    await first.open()
+    await first.create_token(token_record("ci", "h1"))
+    await first.close()
+    second = make_store(tmp_path)
+    await second.open()
+    try:
+        assert [t.name for t in await second.list_tokens()] == ["ci"]
+    finally:
+        await second.close()
+
+
+def audit_entry(at: float, target: str = "t") -> AuditRecord:
+    return AuditRecord(
+        at=at, token="ci", client="127.0.0.1", method="POST", route="/r", target=target, status=201
+    )
+
+
+async def test_audit_pages_and_prunes_oldest_first(store: Store) -> None:
+    await store.record_audit([audit_entry(float(i), target=f"t{i}") for i in range(10)])
+    page = await store.list_audit(limit=4)
+    assert [e.target for e in page.entries] == ["t0", "t1", "t2", "t3"]
+    assert page.next_cursor is not None
+    rest = await store.list_audit(limit=100, cursor=page.next_cursor)
+    assert [e.target for e in rest.entries] == [f"t{i}" for i in range(4, 10)]
+    assert rest.next_cursor is None
+    newest = await store.list_audit(limit=1, descending=True)
+    assert newest.entries[0].target == "t9" and newest.entries[0].status == 201
+    # Entries before t=7 go, in batches of at most 3.
+    assert await store.prune_audit(7.0, 3) == 3
+    assert await store.prune_audit(7.0, 3) == 3
+    assert await store.prune_audit(7.0, 3) == 1
+    assert await store.prune_audit(7.0, 3) == 0
+    left = await store.list_audit()
+    assert [e.target for e in left.entries] == ["t7", "t8", "t9"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -219,27 +218,6 @@ def _normalise_path(app: ASGIApp) -> ASGIApp:
     return normalised
 
 
-def _require_token(app: ASGIApp, token: str) -> ASGIApp:
-    """Bearer-token check on every API path (constant-time compare)."""
-    expected = f"Bearer {token}".encode()
-
-    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
-            supplied = b""
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    supplied = value
-                    break
-            if not hmac.compare_digest(supplied, expected):
-                response = error_response(401, "missing or wrong token (Authorization: Bearer ...)")
-                response.headers["WWW-Authenticate"] = "Bearer"
-                await response(scope, receive, send)
-                return
-        await app(scope, receive, send)
-
-    return guarded
-
-
 _SUBMIT = PREFIX + "/workers/"
 _TASKS = PREFIX + "/tasks/"
 _STATUS = "/status"
@@ -290,7 +268,7 @@ async def _handle_error(request: Request, exc: Exception) -> Response:
 
 
 class TaskyApp:
-    """The ASGI callable: path normalisation and token check around the Starlette app."""
+    """The ASGI callable: path normalisation and the auth guard around the Starlette app."""
 
     def __init__(self, starlette: Starlette, asgi: ASGIApp) -> None:
         self.starlette = starlette
@@ -327,6 +305,8 @@ def create_app(
             await engine.stop()
             await store.close()
 
+    from tasky.auth.wiring import document_access
+
     openapi_doc: dict[str, Any] = {}
 
     async def openapi(request: Request) -> JSONResponse:
@@ -334,6 +314,7 @@ def create_app(
             documented = [(m, PREFIX + p, d) for m, p, _, d in API_ROUTES]
             documented += request.app.state.extra_docs
             openapi_doc.update(build_openapi(documented, registry))
+            document_access(openapi_doc)
         return JSONResponse(openapi_doc)
 
     async def docs(request: Request) -> HTMLResponse:
@@ -357,11 +338,14 @@ def create_app(
     ]
     # Live events, the throughput read behind the statistics chart, and the web page.
     routes += events.routes() + throughput.routes() + ui.routes()
-    # Imported here, not at the top: tasky.chains itself imports the API's helpers.
+    # Imported here, not at the top: tasky.chains and tasky.auth import the API's helpers.
+    from tasky.auth.routes import auth_routes
+    from tasky.auth.wiring import protect
     from tasky.chains.routes import chain_routes
     from tasky.chains.routes import install as install_chains
 
     routes += chain_routes()
+    routes += auth_routes()
     for extra in extra_routes or []:
         routes += extra()
 
@@ -376,10 +360,9 @@ def create_app(
     starlette.state.shutdown_hooks = []
     starlette.state.extra_docs = events.docs() + throughput.docs()
     install_chains(starlette.state)  # chain service hooks and OpenAPI entries
-    asgi: ASGIApp = _normalise_path(_fast_routes(starlette))
-    if settings.token:
-        asgi = _require_token(asgi, settings.token)
-    return TaskyApp(starlette, asgi)
+    # Who is calling and may they: every request, before any handler (tasky.auth.policy).
+    guarded = protect(_fast_routes(starlette), starlette, settings, store)
+    return TaskyApp(starlette, _normalise_path(guarded))
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

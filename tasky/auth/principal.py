@@ -8,6 +8,7 @@ parses the ``Authorization`` header a second time.
 from __future__ import annotations
 
 import enum
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,7 @@ class Principal:
 ANONYMOUS = Principal(name="anonymous", role=Role.admin)
 
 
-def set_principal(scope: dict[str, Any], principal: Principal) -> None:
+def set_principal(scope: MutableMapping[str, Any], principal: Principal) -> None:
     scope.setdefault("state", {})[_SCOPE_KEY] = principal
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tasky.cli import client_commands
+from tasky.cli import client_commands, security_commands
 from tasky.cli import serve as serve_command
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ def _group() -> None:
 
 serve_command.register(app)
 client_commands.register(app)
+security_commands.register(app)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
+    ctx: typer.Context,
     addr: Annotated[
         str,
         typer.Option(
@@ -53,9 +54,34 @@ def serve(
         typer.Option(
             "--token",
             envvar="TASKY_TOKEN",
-            help="Require 'Authorization: Bearer TOKEN'. Needed to listen beyond loopback.",
+            help="Bootstrap admin token ('Authorization: Bearer TOKEN'). On the command line it "
+            "shows in ps: prefer --token-file or TASKY_TOKEN.",
         ),
     ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            envvar="TASKY_TOKEN_FILE",
+            help="Read the bootstrap admin token from this file (not readable by group or others).",
+        ),
+    ] = None,
+    rate_limit: Annotated[
+        float,
+        typer.Option(
+            "--rate-limit",
+            envvar="TASKY_RATE_LIMIT",
+            help="Requests per second per token; more answer 429 (0: no limit).",
+        ),
+    ] = 0.0,
+    audit_retention_days: Annotated[
+        float,
+        typer.Option(
+            "--audit-retention-days",
+            envvar="TASKY_AUDIT_RETENTION_DAYS",
+            help="Days the audit log keeps an entry (0: forever).",
+        ),
+    ] = 90.0,
     max_body: Annotated[
         int,
         typer.Option("--max-body", envvar="TASKY_MAX_BODY", help="Largest request body, bytes."),
@@ -74,6 +100,15 @@ def serve(
     from tasky.server import serve as run_server
 
     try:
+        if token_file is not None:
+            token = read_token_file(token_file)
+        elif token and _from_argv(ctx, "token"):
+            typer.secho(
+                "tasky: warning: a token on the command line is visible to every user in ps; "
+                "use --token-file or TASKY_TOKEN",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
         host, port = parse_addr(addr)
         settings = Settings(
             host=host,
@@ -84,6 +119,8 @@ def serve(
             token=token or None,
             max_body_bytes=max_body,
             outbound_allow=list(outbound_allow or []),
+            rate_limit=rate_limit,
+            audit_retention_days=audit_retention_days,
         )
         if root:
             settings.roots = [r.resolve() for r in root]
@@ -91,3 +128,25 @@ def serve(
     except (ValueError, StoreLocked, ImportError) as exc:
         typer.secho(f"tasky: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
+
+
+def _from_argv(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def read_token_file(path: Path) -> str:
+    """The token in ``path`` (surrounding whitespace stripped); refused if others can read it."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read the token file {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ValueError(
+            f"the token file {path} is readable or writable by group or others: chmod 600 {path}"
+        )
+    token = text.strip()
+    if not token or any(not c.isprintable() or c.isspace() for c in token):
+        raise ValueError(f"the token file {path} must hold one token: no spaces, not empty")
+    return token

@@ -20,9 +20,11 @@ from tasky.client import (
     BadRequest,
     Client,
     Conflict,
+    Forbidden,
     NotFound,
     ServerUnreachable,
     TaskyError,
+    TooManyRequests,
     Unauthorized,
     ValidationFailed,
     WaitTimeout,
@@ -149,6 +151,10 @@ def session(url: str | None, token: str | None, json_output: bool) -> Iterator[S
         s.fail(
             exc.message, EXIT_REFUSED, Hint="Give the server's token with --token or TASKY_TOKEN."
         )
+    except Forbidden as exc:
+        s.fail(exc.message, EXIT_REFUSED, Hint="This token's role does not allow it; ask an admin.")
+    except TooManyRequests as exc:
+        s.fail(exc.message, EXIT_REFUSED, Hint="This token's rate limit is reached; retry later.")
     except ValidationFailed as exc:
         if not s.json:
             s.err.print(f"[bold red]error:[/] {safe(_first_line(exc.message))}", highlight=False)

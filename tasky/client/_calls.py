@@ -267,3 +267,40 @@ def start_chain(name: str, parameters: Mapping[str, Any] | None) -> Call[str]:
         _chain_id,
         json={"parameters": dict(parameters or {})},
     )
+
+
+# -- tokens and the audit log (admin) -----------------------------------------------------------
+_TOKENS = TypeAdapter(list[m.TokenInfo])
+
+
+def tokens() -> Call[list[m.TokenInfo]]:
+    def parse(body: Any) -> list[m.TokenInfo]:
+        return _TOKENS.validate_python(body["Tokens"] if isinstance(body, dict) else None)
+
+    return Call("GET", "/tokens", parse)
+
+
+def create_token(
+    name: str, role: str, workers: list[str] | None, expires_days: float | None
+) -> Call[m.CreatedToken]:
+    body: dict[str, Any] = {"name": name, "role": role}
+    if workers is not None:
+        body["workers"] = workers
+    if expires_days is not None:
+        body["expires_days"] = expires_days
+    return Call("POST", "/tokens", m.CreatedToken.model_validate, json=body)
+
+
+def revoke_token(name: str) -> Call[None]:
+    return Call("DELETE", f"/tokens/{_seg(name)}", lambda body: None)
+
+
+def audit(*, limit: int | None, cursor: str | None, order: str) -> Call[m.AuditPage]:
+    if order not in ("asc", "desc"):
+        raise ValueError("order must be 'asc' or 'desc'")
+    return Call(
+        "GET",
+        "/audit",
+        m.AuditPage.model_validate,
+        params=_params(limit=limit, cursor=cursor, order=order),
+    )

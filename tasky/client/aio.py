@@ -232,6 +232,31 @@ class AsyncClient:
     async def delete_chain_definition(self, name: str) -> None:
         await self._send(calls.delete_chain_definition(name))
 
+    # -- tokens and the audit log (admin tokens only) -------------------------------------------
+    async def tokens(self) -> list[m.TokenInfo]:
+        """The server's API tokens (names, roles, dates; never the tokens)."""
+        return await self._send(calls.tokens())
+
+    async def create_token(
+        self,
+        name: str,
+        role: str,
+        *,
+        workers: list[str] | None = None,
+        expires_days: float | None = None,
+    ) -> m.CreatedToken:
+        """Create a token; ``.token`` holds it, shown this once."""
+        return await self._send(calls.create_token(name, role, workers, expires_days))
+
+    async def revoke_token(self, name: str) -> None:
+        await self._send(calls.revoke_token(name))
+
+    async def audit(
+        self, *, limit: int | None = None, cursor: str | None = None, order: str = "asc"
+    ) -> m.AuditPage:
+        """One page of the audit log of state-changing calls."""
+        return await self._send(calls.audit(limit=limit, cursor=cursor, order=order))
+
     async def start_chain(self, name: str, parameters: Mapping[str, Any] | None = None) -> str:
         """Start a named definition, its parameters overridden by ``parameters``; the chain id."""
         return await self._send(calls.start_chain(name, parameters))

@@ -37,6 +37,25 @@ class Unauthorized(TaskyError):
     """The server wants a token (``Authorization: Bearer``) and got none or a wrong one (401)."""
 
 
+class Forbidden(TaskyError):
+    """The token is valid but its role (or its workers) does not allow this call (403)."""
+
+
+class TooManyRequests(TaskyError):
+    """The token's rate limit is reached (429); ``retry_after`` is the server's wait, seconds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = 429,
+        body: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, body=body)
+        self.retry_after = retry_after
+
+
 class NotFound(TaskyError):
     """No such worker, task or path (404)."""
 
@@ -139,6 +158,16 @@ def error_from_response(response: httpx.Response) -> TaskyError:
         message = f"HTTP {code} {response.reason_phrase}".strip()
     if code == 401:
         return Unauthorized(message, status_code=code, body=body)
+    if code == 403:
+        return Forbidden(message, status_code=code, body=body)
+    if code == 429:
+        wait = response.headers.get("retry-after", "")
+        return TooManyRequests(
+            message,
+            status_code=code,
+            body=body,
+            retry_after=float(wait) if wait.isdigit() else None,
+        )
     if code == 404:
         return NotFound(message, status_code=code, body=body)
     if code == 409:

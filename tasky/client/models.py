@@ -205,3 +205,33 @@ class ChainDefinition(_Wire):
     definition: dict[str, Any] | None = Field(
         default=None, alias="Definition", description="Absent in lists."
     )
+
+
+class TokenInfo(_Wire):
+    name: str = Field(alias="Name")
+    role: str = Field(alias="Role")
+    workers: list[str] | None = Field(default=None, alias="Workers")
+    created_at: float = Field(alias="CreatedAt")
+    expires_at: float | None = Field(default=None, alias="ExpiresAt")
+    last_used_at: float | None = Field(default=None, alias="LastUsedAt")
+    expired: bool = Field(default=False, alias="Expired")
+
+
+class CreatedToken(TokenInfo):
+    token: str = Field(alias="Token", repr=False)
+
+
+class AuditEntry(_Wire):
+    seq: int = Field(alias="Seq")
+    time: float = Field(alias="Time")
+    token: str = Field(alias="Token")
+    client: str = Field(alias="Client")
+    method: str = Field(alias="Method")
+    route: str = Field(alias="Route")
+    target: str = Field(alias="Target")
+    status: int = Field(alias="Status")
+
+
+class AuditPage(_Wire):
+    entries: list[AuditEntry] = Field(alias="Entries")
+    next_cursor: str | None = Field(default=None, alias="NextCursor")

@@ -238,6 +238,31 @@ class Client:
     def delete_chain_definition(self, name: str) -> None:
         self._send(calls.delete_chain_definition(name))
 
+    # -- tokens and the audit log (admin tokens only) -------------------------------------------
+    def tokens(self) -> list[m.TokenInfo]:
+        """The server's API tokens (names, roles, dates; never the tokens)."""
+        return self._send(calls.tokens())
+
+    def create_token(
+        self,
+        name: str,
+        role: str,
+        *,
+        workers: list[str] | None = None,
+        expires_days: float | None = None,
+    ) -> m.CreatedToken:
+        """Create a token; ``.token`` holds it, shown this once."""
+        return self._send(calls.create_token(name, role, workers, expires_days))
+
+    def revoke_token(self, name: str) -> None:
+        self._send(calls.revoke_token(name))
+
+    def audit(
+        self, *, limit: int | None = None, cursor: str | None = None, order: str = "asc"
+    ) -> m.AuditPage:
+        """One page of the audit log of state-changing calls."""
+        return self._send(calls.audit(limit=limit, cursor=cursor, order=order))
+
     def start_chain(self, name: str, parameters: Mapping[str, Any] | None = None) -> str:
         """Start a named definition, its parameters overridden by ``parameters``; the chain id."""
         return self._send(calls.start_chain(name, parameters))

@@ -5,17 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasky.store.base import Store, StoreLocked
-from tasky.store.records import AttemptRecord, LogLine, TaskPage, TaskRecord, WorkerStats
+from tasky.store.records import (
+    AttemptRecord,
+    AuditPage,
+    AuditRecord,
+    LogLine,
+    TaskPage,
+    TaskRecord,
+    TokenRecord,
+    WorkerStats,
+)
 from tasky.store.sqlite import SqliteStore
 
 __all__ = [
     "AttemptRecord",
+    "AuditPage",
+    "AuditRecord",
     "LogLine",
     "SqliteStore",
     "Store",
     "StoreLocked",
     "TaskPage",
     "TaskRecord",
+    "TokenRecord",
     "WorkerStats",
     "create_store",
 ]

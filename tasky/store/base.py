@@ -13,10 +13,13 @@ from typing import Any, Protocol
 from tasky.states import Status
 from tasky.store.records import (
     AttemptRecord,
+    AuditPage,
+    AuditRecord,
     ChildRecord,
     LogLine,
     TaskPage,
     TaskRecord,
+    TokenRecord,
     WorkerStats,
 )
 
@@ -122,3 +125,32 @@ class Store(Protocol):
         self, statuses: Sequence[Status]
     ) -> list[tuple[str, str, Status, float | None]]:
         """(id, worker, status, run_after) of every task in ``statuses``, oldest first."""
+
+    # -- API tokens -----------------------------------------------------------------------------
+    async def create_token(self, token: TokenRecord) -> bool:
+        """Store a new token; False (nothing written) when its name is taken."""
+
+    async def revoke_token(self, name: str) -> bool:
+        """Delete a token; returns whether it existed. Takes effect for the very next request."""
+
+    async def touch_token(self, name: str, when: float) -> None:
+        """Record when a token was last used."""
+
+    async def token_by_hash(self, token_hash: str) -> TokenRecord | None: ...
+
+    async def list_tokens(self) -> list[TokenRecord]:
+        """Every token, by name."""
+
+    async def count_tokens(self) -> int: ...
+
+    # -- audit log ------------------------------------------------------------------------------
+    async def record_audit(self, entries: Sequence[AuditRecord]) -> None:
+        """Append audit entries (one transaction for the lot)."""
+
+    async def list_audit(
+        self, *, limit: int = 100, cursor: int | None = None, descending: bool = False
+    ) -> AuditPage: ...
+
+    async def prune_audit(self, before: float, limit: int) -> int:
+        """Delete at most ``limit`` of the oldest entries recorded before ``before``; returns
+        how many went (small batches keep the writer free for submits)."""

@@ -82,3 +82,37 @@ class ChildRecord:
     boot_id: str
     # The value of the environment mark that every process of the task inherits.
     mark: str
+
+
+@dataclass(slots=True)
+class TokenRecord:
+    """An API token as stored: its hash only, never the token itself."""
+
+    name: str
+    token_hash: str
+    role: str
+    # Lower-case worker names an operator is limited to; None means every worker.
+    workers: list[str] | None
+    created_at: float
+    expires_at: float | None = None
+    last_used_at: float | None = None
+
+
+@dataclass(slots=True)
+class AuditRecord:
+    """One state-changing API call: who, from where, what, on what, and the answer's status."""
+
+    at: float
+    token: str
+    client: str
+    method: str
+    route: str
+    target: str
+    status: int
+    seq: int = 0
+
+
+@dataclass(slots=True)
+class AuditPage:
+    entries: list[AuditRecord]
+    next_cursor: int | None

@@ -30,10 +30,13 @@ from tasky.store.base import SETTABLE, StoreLocked
 from tasky.store.histogram import bucket_of
 from tasky.store.records import (
     AttemptRecord,
+    AuditPage,
+    AuditRecord,
     ChildRecord,
     LogLine,
     TaskPage,
     TaskRecord,
+    TokenRecord,
     WorkerStats,
 )
 
@@ -144,6 +147,29 @@ CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- API tokens: only a SHA-256 of each (random, high-entropy) token is kept.
+CREATE TABLE IF NOT EXISTS tokens (
+    name TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    workers TEXT,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    last_used_at REAL
+);
+
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    token TEXT NOT NULL,
+    client TEXT NOT NULL,
+    method TEXT NOT NULL,
+    route TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 """
 
 _COLUMNS = (
@@ -157,6 +183,8 @@ _INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _JSON_COLUMNS = frozenset({"config", "result"})
+_TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
+_AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
 _BATCH_MAX = 4096
 
 Op = Callable[[sqlite3.Connection], Any]
@@ -463,6 +491,17 @@ class SqliteStore:
         finally:
             conn.close()
 
+    def count_tokens_now(self) -> int:
+        """Stored tokens, read before the store opens (is it safe to listen beyond loopback?)."""
+        conn = _connect(self.path)
+        try:
+            count: int = conn.execute("SELECT count(*) FROM tokens").fetchone()[0]
+        except sqlite3.OperationalError:  # a new database: no tokens table yet
+            return 0
+        finally:
+            conn.close()
+        return count
+
     async def transition(
         self,
         task_id: str,
@@ -675,6 +714,118 @@ class SqliteStore:
             [s.value for s in statuses],
         ).fetchall()
         return [(r[0], r[1], Status(r[2]), r[3]) for r in rows]
+
+    # -- API tokens -----------------------------------------------------------------------------
+    async def create_token(self, token: TokenRecord) -> bool:
+        row = (
+            token.name,
+            token.token_hash,
+            token.role,
+            None if token.workers is None else json_text(token.workers),
+            token.created_at,
+            token.expires_at,
+        )
+
+        def op(conn: sqlite3.Connection) -> bool:
+            inserted: bool = (
+                conn.execute(
+                    "INSERT INTO tokens (name, token_hash, role, workers, created_at, expires_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    row,
+                ).rowcount
+                == 1
+            )
+            return inserted
+
+        created: bool = await self._submit(op)
+        return created
+
+    async def revoke_token(self, name: str) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            gone: bool = conn.execute("DELETE FROM tokens WHERE name = ?", (name,)).rowcount > 0
+            return gone
+
+        revoked: bool = await self._submit(op)
+        return revoked
+
+    async def touch_token(self, name: str, when: float) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE tokens SET last_used_at = ? WHERE name = ?", (when, name))
+
+        await self._submit(op)
+
+    async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        row = self._r.execute(
+            f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?", (token_hash,)
+        ).fetchone()
+        return None if row is None else _row_to_token(row)
+
+    async def list_tokens(self) -> list[TokenRecord]:
+        rows = self._r.execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY name").fetchall()
+        return [_row_to_token(r) for r in rows]
+
+    async def count_tokens(self) -> int:
+        count: int = self._r.execute("SELECT count(*) FROM tokens").fetchone()[0]
+        return count
+
+    # -- audit log ------------------------------------------------------------------------------
+    async def record_audit(self, entries: Sequence[AuditRecord]) -> None:
+        rows = [(e.at, e.token, e.client, e.method, e.route, e.target, e.status) for e in entries]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO audit (at, token, client, method, route, target, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+        await self._submit(op)
+
+    async def list_audit(
+        self, *, limit: int = 100, cursor: int | None = None, descending: bool = False
+    ) -> AuditPage:
+        rows, next_cursor = read_page(
+            self._r, f"SELECT {_AUDIT_COLUMNS} FROM audit", {}, limit, cursor, descending
+        )
+        return AuditPage([_row_to_audit(r) for r in rows], next_cursor)
+
+    async def prune_audit(self, before: float, limit: int) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            # Oldest first by seq (the insertion order, so also by time) through the primary key.
+            deleted: int = conn.execute(
+                "DELETE FROM audit WHERE seq IN "
+                "(SELECT seq FROM audit WHERE at < ? ORDER BY seq LIMIT ?)",
+                (before, limit),
+            ).rowcount
+            return deleted
+
+        pruned: int = await self._submit(op)
+        return pruned
+
+
+def _row_to_token(row: tuple[Any, ...]) -> TokenRecord:
+    return TokenRecord(
+        name=row[0],
+        token_hash=row[1],
+        role=row[2],
+        workers=json_value(row[3]),
+        created_at=row[4],
+        expires_at=row[5],
+        last_used_at=row[6],
+    )
+
+
+def _row_to_audit(row: tuple[Any, ...]) -> AuditRecord:
+    return AuditRecord(
+        seq=row[0],
+        at=row[1],
+        token=row[2],
+        client=row[3],
+        method=row[4],
+        route=row[5],
+        target=row[6],
+        status=row[7],
+    )
 
 
 def _record_attempt(
