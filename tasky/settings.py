@@ -15,8 +15,9 @@ class Settings:
     data_dir: Path = Path("tasky-data")
     worker_modules: list[str] = field(default_factory=list)
     config_files: list[Path] = field(default_factory=list)
-    # Directories that file workers may read and write; default: the working directory.
-    roots: list[Path] = field(default_factory=lambda: [Path.cwd()])
+    # Directories that file workers may read and write; default: ./tasky-files, a dedicated
+    # directory, never the working directory (which holds the data directory and the config).
+    roots: list[Path] = field(default_factory=lambda: [Path.cwd() / "tasky-files"])
     token: str | None = None
     max_body_bytes: int = 1 << 20
     max_log_lines: int = 10_000
@@ -39,6 +40,11 @@ class Settings:
             )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
+        data = Path(os.path.realpath(self.data_dir))
+        for root in self.roots:
+            real = Path(os.path.realpath(root))
+            if real == data or real.is_relative_to(data):
+                raise ValueError(f"the file root {root} lies inside the data directory {data}")
 
 
 def is_loopback(host: str) -> bool:

@@ -45,7 +45,8 @@ def serve(
         typer.Option(
             "--root",
             envvar="TASKY_ROOTS",
-            help="Directory file workers may use (repeatable). Default: the working directory.",
+            help="Directory file workers may use (repeatable). Default: ./tasky-files (created). "
+            "Tasky's own files (data, config, code) are refused under any root.",
         ),
     ] = None,
     token: Annotated[

@@ -23,6 +23,7 @@ from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.engine.events import EventHub
 from tasky.engine.runner import Deadline, RunHandle, start_run
 from tasky.ids import is_valid_id, new_id
+from tasky.own_files import file_roots
 from tasky.settings import Settings
 from tasky.states import FINISHED, IllegalMove, Status, check_action
 from tasky.store.base import Store
@@ -63,6 +64,7 @@ class Engine:
         self.registry = registry
         self.settings = settings
         self.owner = settings.node_id
+        self._roots = file_roots(settings)
         self.events = EventHub()
         self._lanes: dict[str, _Lane] = {w.name: _Lane(w) for w in registry}
         self._running: dict[str, RunHandle] = {}
@@ -342,7 +344,7 @@ class Engine:
             model,
             sink=self,
             pool=self._pool,
-            roots=tuple(self.settings.roots),
+            roots=self._roots,
             on_done=lambda outcome: self._spawn(self._complete(lane, record, outcome)),
         )
         if acked is not None:

@@ -35,6 +35,7 @@ from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
 from tasky.workers.context import AsyncTaskContext, ContextSink, TaskCancelled
+from tasky.workers.paths import as_roots
 
 # The largest message (a result, mostly) the child may send.
 _MAX_MESSAGE = 16 * 1024 * 1024
@@ -90,6 +91,7 @@ def _start_message(
             "attempt": record.attempt,
             "worker": worker.name,
             "roots": [str(r) for r in roots],
+            "protected": [str(p) for p in as_roots(roots).protected],
         },
         # The server may import workers from paths it was given at start (tests, --workers).
         "sys_path": [p for p in sys.path if p],

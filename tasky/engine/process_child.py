@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from tasky.workers.context import TaskCancelled, _ContextBase
+from tasky.workers.paths import Roots
 
 # A progress report at most this often (seconds); the latest value is never lost.
 _PROGRESS_EVERY = 0.1
@@ -133,7 +134,7 @@ def main() -> int:
 
     task = start["task"]
     ctx = ProcessTaskContext(task["id"], task["attempt"], task["worker"], channel)
-    ctx.roots = tuple(Path(r) for r in task["roots"])
+    ctx.roots = Roots((Path(r) for r in task["roots"]), (Path(p) for p in task["protected"]))
 
     def on_term(signum: int, frame: object) -> None:
         ctx._cancel("canceled")

@@ -28,7 +28,8 @@ from pydantic import (
 )
 
 from tasky.workers.base import Worker
-from tasky.workers.paths import PathRefused, confine
+from tasky.workers.files import check_path
+from tasky.workers.paths import PathRefused
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ParamType = Literal["string", "integer", "number", "boolean", "enum", "path"]
@@ -108,13 +109,9 @@ def _no_leading_dash(value: str) -> str:
 def _path_checker(param: Param, roots: Sequence[Path]) -> Any:
     def check(value: str) -> str:
         try:
-            resolved = confine(value, roots, must_exist=param.must_exist)
+            check_path(value, roots, kind=param.kind, must_exist=param.must_exist)
         except PathRefused as exc:
             raise ValueError(str(exc)) from None
-        if param.kind == "file" and resolved.exists() and not resolved.is_file():
-            raise ValueError(f"{value} is not a file")
-        if param.kind == "dir" and resolved.exists() and not resolved.is_dir():
-            raise ValueError(f"{value} is not a directory")
         return value
 
     return check
@@ -212,7 +209,10 @@ def render_argv(
             out.append("true" if value else "false")
         elif param.type == "path":
             # Checked again now: the file system may have changed since the task was submitted.
-            out.append(str(confine(str(value), roots, must_exist=param.must_exist)))
+            # The program gets a path with no symlink in it, but it opens that path itself, later:
+            # a component swapped for a symlink in between would be followed (see check_path).
+            checked = check_path(str(value), roots, kind=param.kind, must_exist=param.must_exist)
+            out.append(str(checked))
         else:
             out.append(str(value))
     return out
