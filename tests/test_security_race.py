@@ -24,7 +24,7 @@ from tasky.workers.paths import PathRefused, Roots
 from tests.conftest import ServerProcess
 from tests.helpers import wait_sync
 
-ROUNDS = 300
+ROUNDS = 2000
 SECRET = b"outside-secret\n"
 INSIDE = b"inside\n"
 
@@ -68,14 +68,19 @@ def _swap_file(directory: Path, outside: Path) -> Callable[[], None]:
     return step
 
 
-def _swap_dir(root: Path, outside_dir: Path) -> Callable[[], None]:
-    """``root/d`` flips between a real directory and a symlink to ``outside_dir``."""
+def _swap_both(root: Path, outside: Path) -> Callable[[], None]:
+    """``root/d`` flips between a real directory and a symlink to ``outside``, and ``d/f``
+    between a regular file and a symlink to ``outside/f``; each state lasts half the cycle."""
+    swap_away = _swap_file(root / "d.away", outside / "f")
+    swap_home = _swap_file(root / "d", outside / "f")
 
     def step() -> None:
         os.rename(root / "d", root / "d.away")
-        (root / "d").symlink_to(outside_dir)
+        (root / "d").symlink_to(outside)
+        swap_away()
         (root / "d").unlink()
         os.rename(root / "d.away", root / "d")
+        swap_home()
 
     return step
 
@@ -104,11 +109,7 @@ def test_reads_never_see_outside_content(opener: str, layout: tuple[Roots, Path,
     roots, root, outside = layout
     seen: dict[bytes, int] = {}
 
-    def both() -> None:
-        _swap_file(root / "d", outside / "f")()
-        _swap_dir(root, outside)()
-
-    with swapping(both):
+    with swapping(_swap_both(root, outside)):
         for _ in range(ROUNDS):
             try:
                 with open_source("d/f", roots) as src:
@@ -124,11 +125,7 @@ def test_writes_never_land_outside(opener: str, layout: tuple[Roots, Path, Path]
     roots, root, outside = layout
     written = 0
 
-    def both() -> None:
-        _swap_file(root / "d", outside / "f")()
-        _swap_dir(root, outside)()
-
-    with swapping(both):
+    with swapping(_swap_both(root, outside)):
         for i in range(ROUNDS):
             for dest in ("d/f", f"d/new-{i}"):
                 try:
