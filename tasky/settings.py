@@ -20,6 +20,12 @@ class Settings:
     roots: list[Path] = field(default_factory=lambda: [Path.cwd() / "tasky-files"])
     token: str | None = None
     max_body_bytes: int = 1 << 20
+    # Tasks that may wait (Queued or Paused) per worker; a worker's max_queued overrides it.
+    max_queued: int = 10_000
+    # A chain's parameters and its definition, as JSON bytes; steps in one chain.
+    max_chain_params_bytes: int = 64 << 10
+    max_chain_definition_bytes: int = 256 << 10
+    max_chain_steps: int = 1000
     max_log_lines: int = 10_000
     thread_pool_size: int = 32
     lease_seconds: float = 30.0

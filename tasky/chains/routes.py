@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from tasky.api.body import read_json
 from tasky.api.openapi import Doc
 from tasky.api.responses import ApiError, JSONResponse
-from tasky.chains import schemas, views
+from tasky.chains import limits, schemas, views
 from tasky.chains.definitions import DefinitionReadOnly, Definitions
 from tasky.chains.model import ChainSpec, DefinitionError
 from tasky.chains.runner import ChainConflict, ChainRunner
@@ -68,6 +68,7 @@ def _int_param(request: Request, name: str, low: int, high: int) -> int | None:
 async def create_chain(request: Request) -> JSONResponse:
     service = _service(request)
     raw = await _body(request)
+    limits.check_definition_size(raw, request.app.state.settings)
     values = raw.get("parameters") if isinstance(raw, dict) else None
     try:
         spec = check_definition(
@@ -155,6 +156,7 @@ async def get_definition(request: Request) -> JSONResponse:
 async def put_definition(request: Request) -> JSONResponse:
     definitions = _service(request).definitions
     raw = await _body(request)
+    limits.check_definition_size(raw, request.app.state.settings)
     try:
         created, record = await definitions.put(request.path_params["name"], raw)
     except DefinitionError as exc:
@@ -183,6 +185,7 @@ async def start_definition(request: Request) -> JSONResponse:
     extra = sorted(set(body) - {"parameters"})
     if extra:
         raise ApiError(422, f"unknown field(s) {', '.join(extra)}; only parameters", Fields=[])
+    limits.check_parameters(body.get("parameters"), request.app.state.settings)
     try:
         spec, values = await service.definitions.prepare(name, body.get("parameters"))
     except DefinitionError as exc:

@@ -61,6 +61,42 @@ def serve(
         int,
         typer.Option("--max-body", envvar="TASKY_MAX_BODY", help="Largest request body, bytes."),
     ] = 1 << 20,
+    max_queued: Annotated[
+        int,
+        typer.Option(
+            "--max-queued",
+            envvar="TASKY_MAX_QUEUED",
+            min=1,
+            help="Tasks that may wait per worker; more get 429 with Retry-After.",
+        ),
+    ] = 10_000,
+    max_chain_params: Annotated[
+        int,
+        typer.Option(
+            "--max-chain-params",
+            envvar="TASKY_MAX_CHAIN_PARAMS",
+            min=0,
+            help="Largest chain parameters (JSON bytes); more get 413.",
+        ),
+    ] = 64 << 10,
+    max_chain_definition: Annotated[
+        int,
+        typer.Option(
+            "--max-chain-definition",
+            envvar="TASKY_MAX_CHAIN_DEFINITION",
+            min=0,
+            help="Largest chain definition (JSON bytes); more get 413.",
+        ),
+    ] = 256 << 10,
+    max_chain_steps: Annotated[
+        int,
+        typer.Option(
+            "--max-chain-steps",
+            envvar="TASKY_MAX_CHAIN_STEPS",
+            min=1,
+            help="Most steps in one chain; more get 422.",
+        ),
+    ] = 1000,
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -75,6 +111,10 @@ def serve(
             config_files=list(config or []),
             token=token or None,
             max_body_bytes=max_body,
+            max_queued=max_queued,
+            max_chain_params_bytes=max_chain_params,
+            max_chain_definition_bytes=max_chain_definition,
+            max_chain_steps=max_chain_steps,
         )
         if root:
             settings.roots = [r.resolve() for r in root]

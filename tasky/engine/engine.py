@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tasky import clock
+from tasky.engine.admission import QueueCount, admit
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.engine.events import EventHub
 from tasky.engine.runner import Deadline, RunHandle, start_run
@@ -45,6 +46,9 @@ class _Lane:
     worker: Worker
     running: int = 0
     queue: deque[str] = field(default_factory=deque)
+    # The queue cap's bookkeeping (see tasky.engine.admission); ``admitting``: inserts in flight.
+    count: QueueCount = field(default_factory=QueueCount)
+    admitting: int = 0
 
 
 def wrap_output(value: Any) -> dict[str, Any]:
@@ -261,12 +265,18 @@ class Engine:
             record.owner = self.owner
             record.started_at = now
             record.lease_until = now + self.settings.lease_seconds
+        else:
+            await self._admit(lane)  # QueueFull when the worker's queue is at its cap
+            lane.admitting += 1
         try:
             await self.store.insert(record)
         except BaseException:
             if start_now:
                 lane.running -= 1
             raise
+        finally:
+            if not start_now:
+                lane.admitting -= 1
         acked = clock.monotonic()
         self.events.publish(
             "task.created",
@@ -281,6 +291,13 @@ class Engine:
             lane.queue.append(record.id)
             self._dispatch(lane)
         return record
+
+    def queue_limit(self, worker: Worker) -> int:
+        return worker.max_queued or self.settings.max_queued
+
+    async def _admit(self, lane: _Lane) -> None:
+        limit = self.queue_limit(lane.worker)
+        await admit(lane.count, self.store, lane.worker.name, limit, lane.admitting)
 
     # -- dispatch -------------------------------------------------------------------------------
     def _dispatch(self, lane: _Lane) -> None:
@@ -547,6 +564,8 @@ class Engine:
         lane = self._lanes.get(record.worker)
         if lane is None:
             raise Unsupported(f"worker {record.worker} is not registered on this server")
+        if record.status in FINISHED:
+            await self._admit(lane)  # a re-run waits in the queue like a new task
         fields = _requeue_fields(record, clock.now(), None)
         moved = await self.store.transition(task_id, list(FINISHED), Status.QUEUED, fields=fields)
         if not moved:
