@@ -37,6 +37,7 @@ log = logging.getLogger("tasky.chains")
 
 # A pass that settles steps at once (skips, refused submissions) re-plans; bounded for safety.
 _MAX_ROUNDS = 1000
+_ROOM_POLL_SECONDS = 1.0
 _CONTROL_TRIES = 200
 
 
@@ -305,13 +306,15 @@ class ChainRunner:
             return f"invalid config for worker {spec.worker} (references filled in): {summary}"
         except (NotFound, WorkerDisabled) as exc:
             return str(exc)
-        except QueueFull as exc:
+        except QueueFull:
             # The step waits rather than failing its chain: it stays recorded with no task, which
             # the next pass submits again (as after a crash), once the worker's queue has room.
-            self._wait_for_room(chain_id, view.spec.worker, exc.retry_after)
+            self._wait_for_room(chain_id, view.spec.worker)
         return None
 
-    def _wait_for_room(self, chain_id: str, worker: str, delay: float) -> None:
+    def _wait_for_room(self, chain_id: str, worker: str) -> None:
+        # Nothing announces that a queue has room again: look once a second.
+        delay = _ROOM_POLL_SECONDS
         log.info("chain %s: the queue of %s is full; trying again in %g s", chain_id, worker, delay)
         self._kick_later(chain_id, delay)
 
@@ -322,9 +325,9 @@ class ChainRunner:
             await self.engine.rerun(view.task.id)
         except IllegalMove:
             return False  # it is active again already (re-run by hand): follow it
-        except QueueFull as exc:
+        except QueueFull:
             assert view.task.chain_id is not None
-            self._wait_for_room(view.task.chain_id, view.task.worker, exc.retry_after)
+            self._wait_for_room(view.task.chain_id, view.task.worker)
             return False
         except (NotFound, Unsupported) as exc:
             await self.store.save_steps([_failed(view.record, str(exc), clock.now(), keep=True)])

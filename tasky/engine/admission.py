@@ -30,6 +30,8 @@ class QueueCount:
     counted: int = 0
     counted_at: float = float("-inf")
     admitted_since: int = 0
+    # When a read of the store last found the queue full.
+    full_at: float = float("-inf")
 
     def estimate(self) -> int:
         return self.counted + self.admitted_since
@@ -41,7 +43,7 @@ async def admit(count: QueueCount, store: Store, worker: str, limit: int, in_fli
     if count.estimate() < limit and now - count.counted_at < _COUNT_TTL:
         count.admitted_since += 1
         return
-    if count.estimate() >= limit and now - count.counted_at < _REFUSED_TTL:
+    if now - count.full_at < _REFUSED_TTL:
         raise _full(worker, limit)
     stats = await store.worker_stats(worker)
     waiting = stats.by_status.get(Status.QUEUED.value, 0) + stats.by_status.get(
@@ -50,6 +52,7 @@ async def admit(count: QueueCount, store: Store, worker: str, limit: int, in_fli
     count.counted, count.counted_at = waiting, clock.monotonic()
     count.admitted_since = in_flight  # admitted but not committed: not in the store's count yet
     if count.estimate() >= limit:
+        count.full_at = count.counted_at
         raise _full(worker, limit)
     count.admitted_since += 1
 
