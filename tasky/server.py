@@ -11,6 +11,7 @@ from tasky.api import TaskyApp, create_app
 from tasky.api.events import end_streams
 from tasky.chains.definitions import configured_definitions
 from tasky.config_file import load_workers
+from tasky.own_files import file_roots, prepare_roots
 from tasky.settings import Settings
 from tasky.store import SqliteStore
 from tasky.workers.registry import WorkerRegistry, default_registry
@@ -26,7 +27,7 @@ def build_registry(settings: Settings) -> WorkerRegistry:
         registry.register_module(module)
     for path in settings.config_files:
         # Command workers declared in TOML; their path parameters are confined to the roots.
-        for cls in load_workers(path, settings.roots):
+        for cls in load_workers(path, file_roots(settings)):
             registry.register(cls)
     return registry
 
@@ -44,6 +45,7 @@ def serve(settings: Settings) -> None:
     store.lock()  # fail here, with a clear message, not inside the server's start-up
     # Checked once the store is ours: stored tokens count as auth beyond loopback.
     settings.check(stored_tokens=store.count_tokens_now())
+    prepare_roots(settings)
     app = create_app(settings, registry=registry, store=store)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = uvicorn.Config(

@@ -20,8 +20,9 @@ class Settings:
     data_dir: Path = Path("tasky-data")
     worker_modules: list[str] = field(default_factory=list)
     config_files: list[Path] = field(default_factory=list)
-    # Directories that file workers may read and write; default: the working directory.
-    roots: list[Path] = field(default_factory=lambda: [Path.cwd()])
+    # Directories that file workers may read and write; default: ./tasky-files, a dedicated
+    # directory, never the working directory (which holds the data directory and the config).
+    roots: list[Path] = field(default_factory=lambda: [Path.cwd() / "tasky-files"])
     # The bootstrap admin token (--token-file, TASKY_TOKEN); stored tokens come from the API.
     token: str | None = None
     # Requests per second per token (0: no limit); audit entries older than this are pruned
@@ -29,6 +30,12 @@ class Settings:
     rate_limit: float = 0.0
     audit_retention_days: float = 90.0
     max_body_bytes: int = 1 << 20
+    # Tasks that may wait (Queued or Paused) per worker; a worker's max_queued overrides it.
+    max_queued: int = 10_000
+    # A chain's parameters and its definition, as JSON bytes; steps in one chain.
+    max_chain_params_bytes: int = 64 << 10
+    max_chain_definition_bytes: int = 256 << 10
+    max_chain_steps: int = 1000
     max_log_lines: int = 10_000
     thread_pool_size: int = 32
     lease_seconds: float = 30.0
@@ -67,6 +74,11 @@ class Settings:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         OutboundPolicy.parse(self.outbound_allow)  # a mistake in the list stops the start
+        data = Path(os.path.realpath(self.data_dir))
+        for root in self.roots:
+            real = Path(os.path.realpath(root))
+            if real == data or real.is_relative_to(data):
+                raise ValueError(f"the file root {root} lies inside the data directory {data}")
 
 
 def is_loopback(host: str) -> bool:

@@ -23,7 +23,7 @@ from tasky.api.query import only_documented
 from tasky.api.responses import ApiError, JSONResponse, error_response
 from tasky.echo import clip
 from tasky.engine.engine import Engine
-from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
+from tasky.engine.errors import NotFound, QueueFull, Unsupported, WorkerDisabled
 from tasky.settings import Settings
 from tasky.states import IllegalMove
 from tasky.store import Store, create_store
@@ -48,7 +48,7 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
             schemas.TaskCreated,
             ok_code=201,
             body="config",
-            errors=(400, 404, 409, 413, 422),
+            errors=(400, 404, 409, 413, 422, 429),
             query=(
                 ("timeout", "number", "Seconds before the task is stopped and Failed."),
                 ("retries", "integer", "Extra attempts after a failure (exponential backoff)."),
@@ -128,7 +128,7 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
             "cancel, pause, resume or run (restart) a task",
             schemas.TaskStatus,
             body=schemas.ActionRequest,
-            errors=(400, 404, 409, 413, 422),
+            errors=(400, 404, 409, 413, 422, 429),
         ),
     ),
     (
@@ -396,6 +396,13 @@ async def _conflict(request: Request, exc: Exception) -> Response:
     return error_response(409, str(exc))
 
 
+async def _queue_full(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, QueueFull)
+    response = error_response(429, str(exc))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal error; the server log has the details")
@@ -410,5 +417,6 @@ _EXCEPTION_HANDLERS: dict[Any, ErrorHandler] = {
     IllegalMove: _illegal_move,
     Unsupported: _conflict,
     WorkerDisabled: _conflict,
+    QueueFull: _queue_full,
     Exception: _unexpected,
 }

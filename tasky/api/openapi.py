@@ -121,6 +121,7 @@ _ERROR_TEXT = {
     409: "Not allowed in the task's current status, or not supported by the worker",
     413: "Body too large",
     422: "Invalid config, with the field errors",
+    429: "The worker's queue is full (see the Retry-After header)",
 }
 
 SWAGGER_PAGE = """<!doctype html>

@@ -16,7 +16,7 @@ from tasky.api.body import read_json
 from tasky.api.openapi import Doc
 from tasky.api.query import int_param, only_documented
 from tasky.api.responses import ApiError, JSONResponse
-from tasky.chains import schemas, views
+from tasky.chains import limits, schemas, views
 from tasky.chains.definitions import DefinitionReadOnly, Definitions
 from tasky.chains.model import ChainSpec, DefinitionError
 from tasky.chains.runner import ChainConflict, ChainRunner
@@ -61,6 +61,7 @@ async def _body(request: Request, *, empty: Any = None) -> Any:
 async def create_chain(request: Request) -> JSONResponse:
     service = _service(request)
     raw = await _body(request)
+    limits.check_definition_size(raw, request.app.state.settings)
     values = raw.get("parameters") if isinstance(raw, dict) else None
     try:
         spec = check_definition(
@@ -156,6 +157,7 @@ async def put_definition(request: Request) -> JSONResponse:
     service = _service(request)
     definitions = service.definitions
     raw = await _body(request)
+    limits.check_definition_size(raw, request.app.state.settings)
     try:
         created, record = await definitions.put(request.path_params["name"], raw)
     except DefinitionError as exc:
@@ -185,6 +187,7 @@ async def start_definition(request: Request) -> JSONResponse:
     extra = sorted(set(body) - {"parameters"})
     if extra:
         raise ApiError(422, f"unknown field(s) {', '.join(extra)}; only parameters", Fields=[])
+    limits.check_parameters(body.get("parameters"), request.app.state.settings)
     try:
         spec, values = await service.definitions.prepare(name, body.get("parameters"))
     except DefinitionError as exc:

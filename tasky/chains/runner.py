@@ -30,7 +30,7 @@ from tasky.chains.scope import Scope, failure_text
 from tasky.chains.store import ChainStore
 from tasky.echo import shown
 from tasky.engine.engine import Engine
-from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
+from tasky.engine.errors import NotFound, QueueFull, Unsupported, WorkerDisabled
 from tasky.ids import is_valid_id, new_id
 from tasky.states import ACTIVE, CHAIN_ACTION_SOURCES, FINISHED, IllegalMove, Status
 
@@ -38,6 +38,7 @@ log = logging.getLogger("tasky.chains")
 
 # A pass that settles steps at once (skips, refused submissions) re-plans; bounded for safety.
 _MAX_ROUNDS = 1000
+_ROOM_POLL_SECONDS = 1.0
 _CONTROL_TRIES = 200
 
 
@@ -140,7 +141,9 @@ class ChainRunner:
         delay = min(self._backoff.get(chain_id, 0.5) * 2, 60.0)
         self._backoff[chain_id] = delay
         log.exception("advancing chain %s failed; trying again in %g s", chain_id, delay)
+        self._kick_later(chain_id, delay)
 
+    def _kick_later(self, chain_id: str, delay: float) -> None:
         def fire() -> None:
             self._timers.pop(chain_id, None)
             self.kick(chain_id)
@@ -304,7 +307,17 @@ class ChainRunner:
             return f"invalid config for worker {spec.worker} (references filled in): {summary}"
         except (NotFound, WorkerDisabled) as exc:
             return str(exc)
+        except QueueFull:
+            # The step waits rather than failing its chain: it stays recorded with no task, which
+            # the next pass submits again (as after a crash), once the worker's queue has room.
+            self._wait_for_room(chain_id, view.spec.worker)
         return None
+
+    def _wait_for_room(self, chain_id: str, worker: str) -> None:
+        # Nothing announces that a queue has room again: look once a second.
+        delay = _ROOM_POLL_SECONDS
+        log.info("chain %s: the queue of %s is full; trying again in %g s", chain_id, worker, delay)
+        self._kick_later(chain_id, delay)
 
     async def _rerun(self, view: StepView) -> bool:
         """Run a restarted step's finished task again (its next attempt)."""
@@ -313,6 +326,10 @@ class ChainRunner:
             await self.engine.rerun(view.task.id)
         except IllegalMove:
             return False  # it is active again already (re-run by hand): follow it
+        except QueueFull:
+            assert view.task.chain_id is not None
+            self._wait_for_room(view.task.chain_id, view.task.worker)
+            return False
         except (NotFound, Unsupported) as exc:
             await self.store.save_steps([_failed(view.record, str(exc), clock.now(), keep=True)])
             return True

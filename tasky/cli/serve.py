@@ -46,7 +46,8 @@ def serve(
         typer.Option(
             "--root",
             envvar="TASKY_ROOTS",
-            help="Directory file workers may use (repeatable). Default: the working directory.",
+            help="Directory file workers may use (repeatable). Default: ./tasky-files (created). "
+            "Tasky's own files (data, config, code) are refused under any root.",
         ),
     ] = None,
     token: Annotated[
@@ -95,6 +96,42 @@ def serve(
             "may reach besides public addresses (repeatable; the variable: space-separated).",
         ),
     ] = None,
+    max_queued: Annotated[
+        int,
+        typer.Option(
+            "--max-queued",
+            envvar="TASKY_MAX_QUEUED",
+            min=1,
+            help="Tasks that may wait per worker; more get 429 with Retry-After.",
+        ),
+    ] = 10_000,
+    max_chain_params: Annotated[
+        int,
+        typer.Option(
+            "--max-chain-params",
+            envvar="TASKY_MAX_CHAIN_PARAMS",
+            min=0,
+            help="Largest chain parameters (JSON bytes); more get 413.",
+        ),
+    ] = 64 << 10,
+    max_chain_definition: Annotated[
+        int,
+        typer.Option(
+            "--max-chain-definition",
+            envvar="TASKY_MAX_CHAIN_DEFINITION",
+            min=0,
+            help="Largest chain definition (JSON bytes); more get 413.",
+        ),
+    ] = 256 << 10,
+    max_chain_steps: Annotated[
+        int,
+        typer.Option(
+            "--max-chain-steps",
+            envvar="TASKY_MAX_CHAIN_STEPS",
+            min=1,
+            help="Most steps in one chain; more get 422.",
+        ),
+    ] = 1000,
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -121,6 +158,10 @@ def serve(
             outbound_allow=list(outbound_allow or []),
             rate_limit=rate_limit,
             audit_retention_days=audit_retention_days,
+            max_queued=max_queued,
+            max_chain_params_bytes=max_chain_params,
+            max_chain_definition_bytes=max_chain_definition,
+            max_chain_steps=max_chain_steps,
         )
         if root:
             settings.roots = [r.resolve() for r in root]

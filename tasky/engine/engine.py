@@ -20,12 +20,14 @@ from pydantic import BaseModel, ValidationError
 
 from tasky import clock
 from tasky.echo import shown
+from tasky.engine.admission import QueueCount, admit
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.engine.events import EventHub
 from tasky.engine.leftovers import kill_leftovers
 from tasky.engine.runner import Deadline, RunHandle, start_run
 from tasky.ids import is_valid_id, new_id
 from tasky.net.addresses import OutboundPolicy
+from tasky.own_files import file_roots
 from tasky.settings import Settings
 from tasky.states import FINISHED, IllegalMove, Status, check_action
 from tasky.store.base import Store
@@ -56,6 +58,9 @@ class _Lane:
     worker: Worker
     running: int = 0
     queue: deque[str] = field(default_factory=deque)
+    # The queue cap's bookkeeping (see tasky.engine.admission); ``admitting``: inserts in flight.
+    count: QueueCount = field(default_factory=QueueCount)
+    admitting: int = 0
 
 
 def wrap_output(value: Any) -> dict[str, Any]:
@@ -76,6 +81,7 @@ class Engine:
         self.settings = settings
         self.owner = settings.node_id
         self._outbound = OutboundPolicy.parse(settings.outbound_allow)
+        self._roots = file_roots(settings)
         self.events = EventHub()
         self._lanes: dict[str, _Lane] = {w.name: _Lane(w) for w in registry}
         self._running: dict[str, RunHandle] = {}
@@ -295,12 +301,18 @@ class Engine:
             record.owner = self.owner
             record.started_at = now
             record.lease_until = now + self.settings.lease_seconds
+        else:
+            await self._admit(lane)  # QueueFull when the worker's queue is at its cap
+            lane.admitting += 1
         try:
             await self.store.insert(record)
         except BaseException:
             if start_now:
                 lane.running -= 1
             raise
+        finally:
+            if not start_now:
+                lane.admitting -= 1
         acked = clock.monotonic()
         self.events.publish(
             "task.created",
@@ -315,6 +327,13 @@ class Engine:
             lane.queue.append(record.id)
             self._dispatch(lane)
         return record
+
+    def queue_limit(self, worker: Worker) -> int:
+        return worker.max_queued or self.settings.max_queued
+
+    async def _admit(self, lane: _Lane) -> None:
+        limit = self.queue_limit(lane.worker)
+        await admit(lane.count, self.store, lane.worker.name, limit, lane.admitting)
 
     # -- dispatch -------------------------------------------------------------------------------
     def _dispatch(self, lane: _Lane) -> None:
@@ -380,7 +399,7 @@ class Engine:
             model,
             sink=self,
             pool=self._pool,
-            roots=tuple(self.settings.roots),
+            roots=self._roots,
             outbound=self._outbound,
             on_done=lambda outcome: self._spawn(self._complete(lane, record, outcome)),
         )
@@ -584,6 +603,8 @@ class Engine:
         lane = self._lanes.get(record.worker)
         if lane is None:
             raise Unsupported(f"worker {record.worker} is not registered on this server")
+        if record.status in FINISHED:
+            await self._admit(lane)  # a re-run waits in the queue like a new task
         fields = _requeue_fields(record, clock.now(), None)
         moved = await self.store.transition(task_id, list(FINISHED), Status.QUEUED, fields=fields)
         if not moved:

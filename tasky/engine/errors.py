@@ -13,3 +13,11 @@ class Unsupported(Exception):
 
 class WorkerDisabled(Exception):
     """The worker is disabled and takes no new tasks (409)."""
+
+
+class QueueFull(Exception):
+    """The worker's queue holds as many waiting tasks as it may (429, with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

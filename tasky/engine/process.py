@@ -36,6 +36,7 @@ from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
 from tasky.workers.context import AsyncTaskContext, TaskCancelled
 from tasky.workers.modules import origin_of
+from tasky.workers.paths import as_roots
 from tasky.workers.secrets import stored_config
 
 # The largest message (a result, mostly) the child may send.
@@ -106,6 +107,7 @@ def _start_message(
             "worker": worker.name,
             "roots": [str(r) for r in roots],
             "outbound_allow": outbound.entries(),
+            "protected": [str(p) for p in as_roots(roots).protected],
         },
         # Exactly where the server found the worker's package; the process sees nothing else.
         "imports": [origin] if (origin := origin_of(cls.__module__)) is not None else [],

@@ -30,6 +30,7 @@ import orjson
 from tasky.net.addresses import OutboundPolicy
 from tasky.workers.context import TaskCancelled, _ContextBase
 from tasky.workers.modules import load_origin
+from tasky.workers.paths import Roots
 from tasky.workers.strict import validate_config
 
 # A progress report at most this often (seconds); the latest value is never lost.
@@ -136,7 +137,7 @@ def main() -> int:
 
     task = start["task"]
     ctx = ProcessTaskContext(task["id"], task["attempt"], task["worker"], channel)
-    ctx.roots = tuple(Path(r) for r in task["roots"])
+    ctx.roots = Roots((Path(r) for r in task["roots"]), (Path(p) for p in task["protected"]))
     ctx.outbound = OutboundPolicy.parse(task["outbound_allow"])
 
     def on_term(signum: int, frame: object) -> None:

@@ -28,6 +28,7 @@ import orjson
 from tasky.states import FINISHED, Status
 from tasky.store.base import SETTABLE, StoreLocked
 from tasky.store.histogram import bucket_of
+from tasky.store.private import private_database, private_dir
 from tasky.store.records import (
     AttemptRecord,
     AuditPage,
@@ -314,6 +315,7 @@ class SqliteStore:
 
     async def open(self) -> None:
         self.lock()
+        private_database(Path(self.path))
         self._writer_conn = _connect(self.path)
         self._writer_conn.executescript(SCHEMA)
         self._reader = _connect(self.path)
@@ -323,9 +325,11 @@ class SqliteStore:
         self._thread.start()
 
     def _take_lock(self) -> None:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(self.path).parent)
         lock_path = self.path + ".lock"
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the life of the store
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)  # a lock file left by an older version may be 0644
+        handle = os.fdopen(fd, "r+")  # held open for the life of the store
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -34,6 +34,9 @@ class Worker:
     usage: ClassVar[str] = ""
     Config: ClassVar[type[BaseModel]] = EmptyConfig
     max_tasks: ClassVar[int] = 10
+    # How many tasks may wait (Queued or Paused) before a submit gets 429; None: the server's
+    # --max-queued.
+    max_queued: ClassVar[int | None] = None
     # None: inferred from perform (async def -> "async", plain def -> "thread").
     mode: ClassVar[Mode | None] = None
     actions: ClassVar[frozenset[str]] = frozenset({"cancel"})
@@ -69,6 +72,8 @@ class Worker:
             raise ValueError(f"worker {cls.__qualname__} needs a name of letters, digits, - or _")
         if cls.max_tasks < 1:
             raise ValueError(f"worker {cls.name}: max_tasks must be at least 1")
+        if cls.max_queued is not None and cls.max_queued < 1:
+            raise ValueError(f"worker {cls.name}: max_queued must be at least 1")
         unknown = set(cls.actions) - ACTIONS
         if unknown:
             raise ValueError(f"worker {cls.name}: unknown actions {sorted(unknown)}")

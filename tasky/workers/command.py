@@ -29,7 +29,8 @@ from pydantic import (
 )
 
 from tasky.workers.base import Worker
-from tasky.workers.paths import PathRefused, confine
+from tasky.workers.files import check_path
+from tasky.workers.paths import PathRefused
 from tasky.workers.strict import AllowControl
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -118,13 +119,9 @@ def _no_leading_dash(value: str) -> str:
 def _path_checker(param: Param, roots: Sequence[Path]) -> Any:
     def check(value: str) -> str:
         try:
-            resolved = confine(value, roots, must_exist=param.must_exist)
+            check_path(value, roots, kind=param.kind, must_exist=param.must_exist)
         except PathRefused as exc:
             raise ValueError(str(exc)) from None
-        if param.kind == "file" and resolved.exists() and not resolved.is_file():
-            raise ValueError(f"{value} is not a file")
-        if param.kind == "dir" and resolved.exists() and not resolved.is_dir():
-            raise ValueError(f"{value} is not a directory")
         return value
 
     return check
@@ -303,7 +300,10 @@ def render_argv(
             out.append("true" if value else "false")
         elif param.type == "path":
             # Checked again now: the file system may have changed since the task was submitted.
-            out.append(str(confine(str(value), roots, must_exist=param.must_exist)))
+            # The program gets a path with no symlink in it, but it opens that path itself, later:
+            # a component swapped for a symlink in between would be followed (see check_path).
+            checked = check_path(str(value), roots, kind=param.kind, must_exist=param.must_exist)
+            out.append(str(checked))
         else:
             out.append(str(value))
     # The config checks refuse NUL already; a C program would see a truncated argument.
@@ -344,6 +344,7 @@ def make_command_worker(
     progress_pattern: str | None = None,
     timeout: float | None = None,
     max_tasks: int = 10,
+    max_queued: int | None = None,
     retries: int = 0,
     kill_grace: float = 5.0,
     idempotent: bool = False,
@@ -410,6 +411,7 @@ def make_command_worker(
         "usage": usage or "argv: " + " ".join(template),
         "Config": config_model(name, params, roots),
         "max_tasks": max_tasks,
+        "max_queued": max_queued,
         "actions": frozenset(actions),
         "idempotent": idempotent,
         "timeout": timeout,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tasky.workers.base import Worker
 from tasky.workers.context import TaskContext
-from tasky.workers.paths import confine
+from tasky.workers.files import open_source
 
 _CHUNK = 1 << 20
 
@@ -33,20 +33,17 @@ class Checksum(Worker):
     idempotent = True
 
     def perform(self, config: ChecksumConfig, task: TaskContext) -> dict[str, Any]:
-        path = confine(config.path, task.roots, must_exist=True)
-        if not path.is_file():
-            raise ValueError(f"{config.path} is not a regular file")
         digest = hashlib.new(config.algorithm)
-        size = path.stat().st_size
         done = 0
-        with path.open("rb") as src:
-            while chunk := src.read(_CHUNK):
+        with open_source(config.path, task.roots) as src:
+            size = src.stat.st_size
+            while chunk := src.file.read(_CHUNK):
                 task.checkpoint()
                 digest.update(chunk)
                 done += len(chunk)
                 task.progress(done / size if size else 1.0, f"{done} of {size} bytes")
         return {
-            "path": str(path),
+            "path": str(src.path),
             "algorithm": config.algorithm,
             "digest": digest.hexdigest(),
             "bytes": done,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasky.workers.base import Worker
 from tasky.workers.context import TaskContext
-from tasky.workers.paths import confine
+from tasky.workers.files import open_source, replace_file
 
 _CHUNK = 1 << 20
 
@@ -38,22 +37,18 @@ class CopyFile(Worker):
     idempotent = True
 
     def perform(self, config: CopyFileConfig, task: TaskContext) -> dict[str, Any]:
-        source = confine(config.source, task.roots, must_exist=True)
-        destination = confine(config.destination, task.roots, must_exist=False)
-        if not source.is_file():
-            raise ValueError(f"{config.source} is not a regular file")
-        if destination.is_dir():
-            destination = confine(str(destination / source.name), task.roots, must_exist=False)
-        if destination == source:
-            raise ValueError("source and destination are the same file")
-        size = source.stat().st_size
-        copied = 0
-        with source.open("rb") as src, destination.open("wb") as dst:
-            while chunk := src.read(_CHUNK):
-                task.checkpoint()
-                dst.write(chunk)
-                copied += len(chunk)
-                task.progress(copied / size if size else 1.0, f"{copied} of {size} bytes")
-        shutil.copystat(source, destination)
-        task.log(f"copied {source} to {destination} ({copied} bytes)")
-        return {"source": str(source), "destination": str(destination), "bytes": copied}
+        # Both ends are opened through descriptors with no symlink following; the copy lands
+        # under its name only once complete (a cancelled copy leaves the destination as it was).
+        with open_source(config.source, task.roots) as src:
+            size = src.stat.st_size
+            copied = 0
+            with replace_file(
+                config.destination, task.roots, default_name=src.path.name, source=src.stat
+            ) as dst:
+                while chunk := src.file.read(_CHUNK):
+                    task.checkpoint()
+                    dst.file.write(chunk)
+                    copied += len(chunk)
+                    task.progress(copied / size if size else 1.0, f"{copied} of {size} bytes")
+        task.log(f"copied {src.path} to {dst.path} ({copied} bytes)")
+        return {"source": str(src.path), "destination": str(dst.path), "bytes": copied}
