@@ -16,7 +16,7 @@ from tests.helpers import API
 async def plain(app: TaskyApp, client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
     """The same running app reached through Starlette alone (no fast routes, no path rewrite)."""
     transport = httpx.ASGITransport(app=app.starlette)
-    async with httpx.AsyncClient(transport=transport, base_url="http://tasky") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
         yield c
 
 

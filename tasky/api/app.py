@@ -19,8 +19,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tasky import ui
 from tasky.api import events, handlers, metrics, schemas, throughput
-from tasky.api.openapi import SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
+from tasky.api.guard import RequestGuard
+from tasky.api.openapi import SWAGGER_CSP, SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
+from tasky.api.page_headers import security_headers, with_headers
 from tasky.api.responses import ApiError, JSONResponse, error_response
+from tasky.api.stream_caps import StreamCaps
 from tasky.engine.engine import Engine
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.settings import Settings
@@ -327,13 +330,18 @@ def create_app(
             documented = [(m, PREFIX + p, d) for m, p, _, d in API_ROUTES]
             documented += request.app.state.extra_docs
             openapi_doc.update(build_openapi(documented, registry))
-        return JSONResponse(openapi_doc)
+        return JSONResponse(openapi_doc, headers=docs_headers)
+
+    # The docs page and everything it loads carry the same headers as the web page.
+    docs_headers = security_headers(SWAGGER_CSP)
 
     async def docs(request: Request) -> HTMLResponse:
-        return HTMLResponse(SWAGGER_PAGE)
+        return HTMLResponse(SWAGGER_PAGE, headers=docs_headers)
 
     async def docs_init(request: Request) -> Response:
-        return PlainTextResponse(SWAGGER_INIT, media_type="application/javascript")
+        return PlainTextResponse(
+            SWAGGER_INIT, media_type="application/javascript", headers=docs_headers
+        )
 
     routes: list[BaseRoute] = [
         Route(PREFIX + path, handler, methods=[method]) for method, path, handler, _ in API_ROUTES
@@ -344,7 +352,9 @@ def create_app(
         Route(PREFIX + "/docs/static/init.js", docs_init, methods=["GET"]),
         Mount(
             PREFIX + "/docs/static",
-            app=StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+            app=with_headers(
+                StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), docs_headers
+            ),
         ),
     ]
     # Live events, the throughput read behind the statistics chart, and the web page.
@@ -367,10 +377,15 @@ def create_app(
     starlette.state.startup_hooks = []
     starlette.state.shutdown_hooks = []
     starlette.state.extra_docs = events.docs() + throughput.docs()
+    starlette.state.stream_caps = StreamCaps(
+        settings.max_streams, settings.max_streams_per_principal
+    )
     install_chains(starlette.state)  # chain service hooks and OpenAPI entries
     asgi: ASGIApp = _normalise_path(_fast_routes(starlette))
     if settings.token:
         asgi = _require_token(asgi, settings.token)
+    # Outermost: a browser-borne or misdirected request is refused before anything else reads it.
+    asgi = RequestGuard(asgi, settings)
     return TaskyApp(starlette, asgi)
 
 

@@ -121,6 +121,8 @@ _ERROR_TEXT = {
     409: "Not allowed in the task's current status, or not supported by the worker",
     413: "Body too large",
     422: "Invalid config, with the field errors",
+    429: "Too many event streams open for this caller (Retry-After)",
+    503: "The server serves its most event streams already (Retry-After)",
 }
 
 SWAGGER_PAGE = """<!doctype html>
@@ -132,6 +134,15 @@ SWAGGER_PAGE = """<!doctype html>
 </body></html>
 """
 
+# No validator badge: it would load an image from validator.swagger.io (and the CSP refuses it).
 SWAGGER_INIT = (
-    'window.ui = SwaggerUIBundle({url: "/tasky/v1/openapi.json", dom_id: "#swagger-ui"});\n'
+    'window.ui = SwaggerUIBundle({url: "/tasky/v1/openapi.json", dom_id: "#swagger-ui", '
+    "validatorUrl: null});\n"
+)
+# Swagger UI's own scripts only, from this server; it sets inline styles (style-src), shows
+# data: images and calls only this API (connect-src).
+SWAGGER_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
 )

@@ -1,0 +1,121 @@
+"""uvicorn's httptools protocol with bounds on slow and idle clients.
+
+uvicorn has a keep-alive timeout between requests, but nothing bounds how long a client may
+take to send a request head, nor a fresh connection that never sends a byte: a few hundred
+such sockets (slowloris) would be held forever. This subclass adds:
+
+- a head timeout: from the connection's (or the next request's) first byte, the request
+  line and headers must arrive within ``header_timeout`` seconds, else 408 and close;
+- a head size cap, so a fast trickle within the timeout cannot grow memory without bound;
+- a connection cap: over ``max_connections`` a new connection is answered 503 at once and
+  closed, so the excess is refused quickly instead of queueing behind the slow ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# Largest request line + headers, bytes (nginx's default large_client_header_buffers is 32k).
+MAX_HEAD_BYTES = 64 * 1024
+# File descriptors the server keeps for itself (database, logs, task processes) under its limit.
+_RESERVED_FDS = 64
+
+
+def _canned(status: str, message: str, *extra: str) -> bytes:
+    body = ('{"Error": "' + message + '"}').encode()
+    head = [
+        f"HTTP/1.1 {status}",
+        "content-type: application/json",
+        f"content-length: {len(body)}",
+        "connection: close",
+        *extra,
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+_BUSY = _canned(
+    "503 Service Unavailable", "the server has too many open connections", "retry-after: 1"
+)
+_TIMEOUT = _canned("408 Request Timeout", "the request headers did not arrive in time")
+_TOO_LARGE = _canned("431 Request Header Fields Too Large", "the request headers are too large")
+
+
+def connection_cap(wanted: int) -> int:
+    """``wanted``, lowered to fit the process's file descriptor limit (each connection is one)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - _RESERVED_FDS))
+
+
+def bounded_protocol(header_timeout: float, max_connections: int) -> type[HttpToolsProtocol]:
+    """The protocol class for ``uvicorn.Config(http=...)``, with these bounds."""
+
+    class BoundedHttpToolsProtocol(_Bounded):
+        pass
+
+    BoundedHttpToolsProtocol.header_timeout = header_timeout
+    BoundedHttpToolsProtocol.max_connections = max_connections
+    return BoundedHttpToolsProtocol
+
+
+class _Bounded(HttpToolsProtocol):
+    header_timeout: float = 10.0
+    max_connections: int = 1000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        # True while the bytes that arrive belong to a request head (not a body, not a pause
+        # between requests that the keep-alive timeout already bounds).
+        self._reading_head = True
+        self._head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            transport.write(_BUSY)
+            transport.close()
+            return
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading_head:
+            self._arm()
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._reading_head and self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse(_TOO_LARGE)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._head_bytes = 0
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._reading_head = True
+        super().on_message_complete()
+
+    def _arm(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._refuse, _TIMEOUT)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _refuse(self, answer: bytes) -> None:
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(answer)
+            self.transport.close()
