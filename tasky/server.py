@@ -56,14 +56,21 @@ def serve(settings: Settings) -> None:
         settings.port,
         settings.data_dir,
     )
-    if not is_loopback(settings.host) and not settings.tls_cert:
-        log.warning(
-            "listening on %s without TLS: tokens and task data cross the network in clear text. "
-            "Serve HTTPS with --tls-cert/--tls-key (TASKY_TLS_CERT/TASKY_TLS_KEY), or listen on "
-            "127.0.0.1 behind a TLS reverse proxy and name it with --forwarded-allow-ips",
-            settings.host,
-        )
+    warning = plain_http_warning(settings)
+    if warning:
+        log.warning("%s", warning)
     _Server(config, app).run()
+
+
+def plain_http_warning(settings: Settings) -> str | None:
+    """What to log when tokens and task data would cross a network in clear text."""
+    if is_loopback(settings.host) or settings.tls_cert:
+        return None
+    return (
+        f"listening on {settings.host} without TLS: tokens and task data cross the network in "
+        "clear text. Serve HTTPS with --tls-cert/--tls-key (TASKY_TLS_CERT/TASKY_TLS_KEY), or "
+        "listen on 127.0.0.1 behind a TLS reverse proxy and name it with --forwarded-allow-ips"
+    )
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
