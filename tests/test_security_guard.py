@@ -154,6 +154,11 @@ async def test_malformed_host_is_400(client: httpx.AsyncClient, host: str) -> No
     assert (await client.get(f"{API}/workers", headers={"host": host})).status_code == 400
 
 
+async def test_two_host_headers_are_400(client: httpx.AsyncClient) -> None:
+    headers = [("host", "127.0.0.1"), ("host", "attacker.example")]
+    assert (await client.get(f"{API}/workers", headers=headers)).status_code == 400
+
+
 def test_rebinding_request_to_a_real_server_is_421(server: ServerProcess) -> None:
     """The reproduction of the issue: ``Host: attacker.example`` used to get 200 and a task."""
     port = server.port

@@ -86,14 +86,14 @@ class RequestGuard:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self._app = app
         self._hosts = host_policy(settings)
-        origins = {}
+        origins = set()
         for origin in settings.allowed_origins:
             canonical = canonical_origin(origin)
             if canonical is None:
                 raise ValueError(f"--allowed-origin must look like https://name[:port]: {origin!r}")
-            origins[canonical] = origin
+            origins.add(canonical)
         self._origins = frozenset(origins)
-        self._known_hosts: dict[bytes, str] = {}  # raw Host value -> canonical name:port part
+        self._known_hosts: set[bytes] = set()  # raw Host values already accepted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,9 +101,11 @@ class RequestGuard:
             return
         host = origin = content_type = fetch_site = None
         has_body = False
+        hosts = 0
         for name, value in scope["headers"]:
             if name == b"host":
                 host = value
+                hosts += 1
             elif name == b"origin":
                 origin = value
             elif name == b"content-type":
@@ -114,7 +116,8 @@ class RequestGuard:
                 has_body = True
             elif name == b"sec-fetch-site":
                 fetch_site = value
-        problem = self._check_host(host)
+        # Two Host headers: parts of the stack could read different ones. Refuse the ambiguity.
+        problem = self._check_host(host) if hosts < 2 else (400, "more than one Host header")
         if problem is None and scope["method"] not in _SAFE_METHODS:
             problem = self._check_origin(scope["scheme"], host, origin, fetch_site)
             if problem is None:
@@ -142,7 +145,7 @@ class RequestGuard:
                 "TASKY_ALLOWED_HOSTS"
             )
         if len(self._known_hosts) < _HOST_CACHE_SIZE:
-            self._known_hosts[raw] = name
+            self._known_hosts.add(raw)
         return None
 
     def _check_origin(
