@@ -6,6 +6,9 @@ such sockets (slowloris) would be held forever. This subclass adds:
 
 - a head timeout: from the connection's (or the next request's) first byte, the request
   line and headers must arrive within ``header_timeout`` seconds, else 408 and close;
+- a body timeout: a body that spans more than one read must be complete within
+  ``body_timeout`` seconds (also when the server answered early, e.g. 413, and uvicorn
+  would go on reading and discarding it);
 - a head size cap, so a fast trickle within the timeout cannot grow memory without bound;
 - a connection cap: over ``max_connections`` a new connection is answered 503 at once and
   closed, so the excess is refused quickly instead of queueing behind the slow ones.
@@ -40,7 +43,7 @@ def _canned(status: str, message: str, *extra: str) -> bytes:
 _BUSY = _canned(
     "503 Service Unavailable", "the server has too many open connections", "retry-after: 1"
 )
-_TIMEOUT = _canned("408 Request Timeout", "the request headers did not arrive in time")
+_TIMEOUT = _canned("408 Request Timeout", "the request did not arrive in time")
 _TOO_LARGE = _canned("431 Request Header Fields Too Large", "the request headers are too large")
 
 
@@ -52,26 +55,31 @@ def connection_cap(wanted: int) -> int:
     return max(1, min(wanted, soft - _RESERVED_FDS))
 
 
-def bounded_protocol(header_timeout: float, max_connections: int) -> type[HttpToolsProtocol]:
+def bounded_protocol(
+    header_timeout: float, body_timeout: float, max_connections: int
+) -> type[HttpToolsProtocol]:
     """The protocol class for ``uvicorn.Config(http=...)``, with these bounds."""
 
     class BoundedHttpToolsProtocol(_Bounded):
         pass
 
     BoundedHttpToolsProtocol.header_timeout = header_timeout
+    BoundedHttpToolsProtocol.body_timeout = body_timeout
     BoundedHttpToolsProtocol.max_connections = max_connections
     return BoundedHttpToolsProtocol
 
 
 class _Bounded(HttpToolsProtocol):
     header_timeout: float = 10.0
+    body_timeout: float = 30.0
     max_connections: int = 1000
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_timer: asyncio.TimerHandle | None = None
-        # True while the bytes that arrive belong to a request head (not a body, not a pause
-        # between requests that the keep-alive timeout already bounds).
+        self._timer: asyncio.TimerHandle | None = None
+        # True while the bytes that arrive belong to a request head; False from the end of
+        # a head to the end of its body. (A pause between requests is the keep-alive
+        # timeout's business, so no timer runs until the next head's first byte.)
         self._reading_head = True
         self._head_bytes = 0
 
@@ -81,7 +89,7 @@ class _Bounded(HttpToolsProtocol):
             transport.write(_BUSY)
             transport.close()
             return
-        self._arm()
+        self._arm(self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -89,11 +97,16 @@ class _Bounded(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._reading_head:
-            self._arm()
+            self._arm(self.header_timeout)
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._reading_head and self._head_bytes > MAX_HEAD_BYTES:
-            self._refuse(_TOO_LARGE)
+        if self._reading_head:
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse(_TOO_LARGE)
+        elif self._timer is None:
+            # The body goes on in a later read: from now on it has body_timeout to finish.
+            # (Armed here, not per request: a body that came whole with its head costs nothing.)
+            self._arm(self.body_timeout)
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
@@ -103,19 +116,23 @@ class _Bounded(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._reading_head = True
+        self._disarm()
         super().on_message_complete()
 
-    def _arm(self) -> None:
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.header_timeout, self._refuse, _TIMEOUT)
+    def _arm(self, seconds: float) -> None:
+        if self._timer is None and not self.transport.is_closing():
+            self._timer = self.loop.call_later(seconds, self._refuse, _TIMEOUT)
 
     def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _refuse(self, answer: bytes) -> None:
         self._disarm()
-        if not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        # An answer already under way must not get a second one spliced into it.
+        if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
             self.transport.write(answer)
-            self.transport.close()
+        self.transport.close()

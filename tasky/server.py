@@ -79,7 +79,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": bounded_protocol(settings.header_timeout, connection_cap(settings.max_connections)),
+        "http": bounded_protocol(
+            settings.header_timeout,
+            settings.body_timeout,
+            connection_cap(settings.max_connections),
+        ),
         "lifespan": "on",
         "access_log": False,
         "log_level": "warning",

@@ -29,9 +29,10 @@ class Settings:
     # and browser origins beyond the server's own that may send state-changing requests.
     allowed_hosts: list[str] = field(default_factory=list)
     allowed_origins: list[str] = field(default_factory=list)
-    # Slow and idle clients (tasky.protocol): seconds to send a request head, seconds a
-    # keep-alive connection may sit idle, open connections at most (more get 503 at once).
+    # Slow and idle clients (tasky.protocol): seconds to send a request head, then its body;
+    # seconds a keep-alive connection may sit idle; open connections at most (more: 503).
     header_timeout: float = 10.0
+    body_timeout: float = 30.0
     keep_alive_timeout: float = 5.0
     max_connections: int = 1000
     # Open event streams at most, in all and per caller (token name; "anonymous" without tokens).
@@ -61,8 +62,8 @@ class Settings:
         for tls_file in (self.tls_cert, self.tls_key):
             if tls_file is not None and not tls_file.is_file():
                 raise ValueError(f"TLS file not found: {tls_file}")
-        if self.header_timeout <= 0 or self.keep_alive_timeout <= 0:
-            raise ValueError("--header-timeout and --keep-alive-timeout must be above 0")
+        if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
+            raise ValueError("--header-timeout, --body-timeout, --keep-alive-timeout must be > 0")
         if min(self.max_connections, self.max_streams, self.max_streams_per_principal) < 1:
             raise ValueError("--max-connections, --max-streams and its per-caller cap must be >= 1")
 

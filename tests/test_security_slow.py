@@ -94,6 +94,29 @@ def test_silent_and_idle_connections_are_closed(server_factory: Any) -> None:
         assert answer.count(b"HTTP/1.1") == 1  # closed silently, no second answer
 
 
+def test_slow_bodies_are_cut_off(server_factory: Any) -> None:
+    """Headers on time, then a body that trickles: waiting for it, or after an early answer."""
+    srv: ServerProcess = server_factory("--body-timeout", "1.5")
+    head = (
+        "POST /tasky/v1/workers/sleeper HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: {}\r\nContent-Length: 100000\r\n\r\n{{"
+    )
+    with (
+        sockets(srv, 1, head.format("application/json").encode()) as (waited,),
+        sockets(srv, 1, head.format("text/plain").encode()) as (answered,),
+    ):
+        started = time.monotonic()
+        for _ in range(4):
+            trickle([waited, answered])
+            time.sleep(0.3)
+        waiting = read_until_closed(waited, started + 5)
+        early = read_until_closed(answered, started + 5)
+    assert waiting is not None and waiting.startswith(b"HTTP/1.1 408")
+    # Answered 415 at once; then the rest of its body was not awaited for ever.
+    assert early is not None and early.startswith(b"HTTP/1.1 415")
+    assert httpx.get(f"{srv.api}/tasks").json()["Tasks"] == []
+
+
 def test_head_larger_than_the_cap_is_431(server: ServerProcess) -> None:
     with sockets(server, 1, PARTIAL_HEAD) as (s,):
         with contextlib.suppress(OSError):  # the server may close while we still send

@@ -86,6 +86,14 @@ def serve(
             help="Seconds a client has to send a request's headers before it is disconnected.",
         ),
     ] = 10.0,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            "--body-timeout",
+            envvar="TASKY_BODY_TIMEOUT",
+            help="Seconds a client has to send a request's body once its headers arrived.",
+        ),
+    ] = 30.0,
     keep_alive_timeout: Annotated[
         float,
         typer.Option(
@@ -152,6 +160,7 @@ def serve(
             allowed_hosts=_split(allowed_host),
             allowed_origins=_split(allowed_origin),
             header_timeout=header_timeout,
+            body_timeout=body_timeout,
             keep_alive_timeout=keep_alive_timeout,
             max_connections=max_connections,
             max_streams=max_streams,
