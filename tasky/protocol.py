@@ -77,11 +77,12 @@ class _Bounded(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timer: asyncio.TimerHandle | None = None
-        # True while the bytes that arrive belong to a request head; False from the end of
-        # a head to the end of its body. (A pause between requests is the keep-alive
-        # timeout's business, so no timer runs until the next head's first byte.)
-        self._reading_head = True
+        # Where the request being read stands: in its head, in its body, or neither (between
+        # requests: the keep-alive timeout's business, so no timer of ours runs then).
+        self._in_head = False
+        self._in_body = False
         self._head_bytes = 0
+        self._completed = False  # a request ended during the current read
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -89,33 +90,40 @@ class _Bounded(HttpToolsProtocol):
             transport.write(_BUSY)
             transport.close()
             return
-        self._arm(self.header_timeout)
+        self._arm(self.header_timeout)  # a connection that never sends a byte is a slow head
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._reading_head:
-            self._arm(self.header_timeout)
-            self._head_bytes += len(data)
+        self._completed = False
         super().data_received(data)
-        if self._reading_head:
+        # Timers start only for what did not arrive whole in this read: a client that sends
+        # each request in one piece (nearly all do) costs no timer at all.
+        if self._in_body:
+            self._arm(self.body_timeout)
+        elif self._in_head or not self._completed:  # a partial head, or bytes that are no request
+            self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._refuse(_TOO_LARGE)
-        elif self._timer is None:
-            # The body goes on in a later read: from now on it has body_timeout to finish.
-            # (Armed here, not per request: a body that came whole with its head costs nothing.)
-            self._arm(self.body_timeout)
+            else:
+                self._arm(self.header_timeout)
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        super().on_message_begin()
 
     def on_headers_complete(self) -> None:
-        self._reading_head = False
+        self._in_head = False
+        self._in_body = True
         self._head_bytes = 0
         self._disarm()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._reading_head = True
+        self._in_body = False
+        self._completed = True
         self._disarm()
         super().on_message_complete()
 

@@ -94,6 +94,27 @@ def test_silent_and_idle_connections_are_closed(server_factory: Any) -> None:
         assert answer.count(b"HTTP/1.1") == 1  # closed silently, no second answer
 
 
+def test_a_slow_second_request_on_a_kept_alive_connection_is_cut_off(server_factory: Any) -> None:
+    """The head clock starts again with each request, not only when the connection opens."""
+    srv: ServerProcess = server_factory("--header-timeout", "1", "--keep-alive-timeout", "60")
+    with sockets(srv, 1) as (s,):
+        s.sendall(b"GET /tasky/v1/workers HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        first = b""
+        deadline = time.monotonic() + 5
+        while b"}]" not in first and time.monotonic() < deadline:  # the whole JSON list
+            ready, _, _ = select.select([s], [], [], 1)
+            if ready:
+                first += s.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200") and first.endswith(b"}]")
+        time.sleep(1.5)  # longer than the head timeout: an idle pause is not a slow head
+        s.sendall(PARTIAL_HEAD)
+        for _ in range(3):
+            time.sleep(0.3)
+            trickle([s])
+        answer = read_until_closed(s, time.monotonic() + 3)
+    assert answer is not None and answer.startswith(b"HTTP/1.1 408")
+
+
 def test_slow_bodies_are_cut_off(server_factory: Any) -> None:
     """Headers on time, then a body that trickles: waiting for it, or after an early answer."""
     srv: ServerProcess = server_factory("--body-timeout", "1.5")
