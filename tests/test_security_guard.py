@@ -199,12 +199,13 @@ def test_the_guard_holds_with_a_token(server_factory: Any) -> None:
 
 
 def test_configured_host_and_origin_are_accepted(server_factory: Any) -> None:
-    """Behind a proxy: --allowed-host for its name, TASKY_ALLOWED_ORIGINS for its origin."""
+    """Behind a proxy: TASKY_ALLOWED_HOSTS for its names, --allowed-origin for its origin."""
     srv: ServerProcess = server_factory(
-        "--allowed-host",
-        "tasks.example.com",
-        env={"TASKY_ALLOWED_ORIGINS": "https://tasks.example.com"},
+        "--allowed-origin",
+        "https://tasks.example.com",
+        env={"TASKY_ALLOWED_HOSTS": "tasks.example.com,tasky.lan"},
     )
+    assert httpx.get(f"{srv.api}/workers", headers={"host": "tasky.lan:81"}).status_code == 200
     proxied = {"host": "tasks.example.com", "origin": "https://tasks.example.com"}
     r = httpx.post(f"{srv.api}/workers/sleeper", json={"seconds": 30}, headers=proxied)
     assert r.status_code == 201, r.text

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tasky.api.stream_caps import StreamCaps
+from tasky.protocol import connection_cap
 from tests.conftest import ServerProcess
 
 SLOW_SOCKETS = 300
@@ -220,3 +221,10 @@ def test_stream_caps_count_each_caller_apart() -> None:
     caps.release("alice")
     assert caps.acquire("carol") is None
     assert caps.open == 3
+
+
+def test_connection_cap_fits_the_descriptor_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the process's file limit, accept() would fail instead of answering 503."""
+    monkeypatch.setattr("resource.getrlimit", lambda _: (1024, 4096))
+    assert connection_cap(1000) == 1024 - 64
+    assert connection_cap(100) == 100
