@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import Any
 
 import uvicorn
 
@@ -12,7 +13,8 @@ from tasky.api.events import end_streams
 from tasky.chains.definitions import configured_definitions
 from tasky.config_file import load_workers
 from tasky.own_files import file_roots, prepare_roots
-from tasky.settings import Settings
+from tasky.protocol import bounded_protocol, connection_cap
+from tasky.settings import Settings, is_loopback
 from tasky.store import SqliteStore
 from tasky.workers.registry import WorkerRegistry, default_registry
 
@@ -48,25 +50,56 @@ def serve(settings: Settings) -> None:
     prepare_roots(settings)
     app = create_app(settings, registry=registry, store=store)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        timeout_graceful_shutdown=5,
-    )
+    config = uvicorn.Config(app, **uvicorn_options(settings))
+    scheme = "https" if settings.tls_cert else "http"
     log.info(
-        "Tasky serving on http://%s:%d/tasky/v1/ (data in %s)",
+        "Tasky serving on %s://%s:%d/tasky/v1/ (data in %s)",
+        scheme,
         settings.host,
         settings.port,
         settings.data_dir,
     )
+    warning = plain_http_warning(settings)
+    if warning:
+        log.warning("%s", warning)
     _Server(config, app).run()
+
+
+def plain_http_warning(settings: Settings) -> str | None:
+    """What to log when tokens and task data would cross a network in clear text."""
+    if is_loopback(settings.host) or settings.tls_cert:
+        return None
+    return (
+        f"listening on {settings.host} without TLS: tokens and task data cross the network in "
+        "clear text. Serve HTTPS with --tls-cert/--tls-key (TASKY_TLS_CERT/TASKY_TLS_KEY), or "
+        "listen on 127.0.0.1 behind a TLS reverse proxy and name it with --forwarded-allow-ips"
+    )
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's configuration: the HTTP protocol with its bounds, TLS, proxy trust."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": bounded_protocol(
+            settings.header_timeout,
+            settings.body_timeout,
+            connection_cap(settings.max_connections),
+        ),
+        "lifespan": "on",
+        "access_log": False,
+        "log_level": "warning",
+        "server_header": False,
+        "timeout_graceful_shutdown": 5,
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "ssl_certfile": settings.tls_cert,
+        "ssl_keyfile": settings.tls_key,
+        # X-Forwarded-For/-Proto are believed from the named proxies only, never by default:
+        # otherwise any local client could claim to have come over HTTPS or from elsewhere.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
+    }
 
 
 class _Server(uvicorn.Server):

@@ -44,6 +44,24 @@ class Settings:
     # What outbound requests (HTTPCheck) may reach besides public addresses: CIDRs, host names.
     outbound_allow: list[str] = field(default_factory=list)
     node_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    # Request guard (tasky.api.guard): Host names beyond the bind address (and loopback names),
+    # and browser origins beyond the server's own that may send state-changing requests.
+    allowed_hosts: list[str] = field(default_factory=list)
+    allowed_origins: list[str] = field(default_factory=list)
+    # Slow and idle clients (tasky.protocol): seconds to send a request head, then its body;
+    # seconds a keep-alive connection may sit idle; open connections at most (more: 503).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 1000
+    # Open event streams at most, in all and per caller (token name; "anonymous" without tokens).
+    max_streams: int = 200
+    max_streams_per_principal: int = 50
+    # HTTPS: certificate chain and key files (PEM). Both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Reverse proxies whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips).
+    forwarded_allow_ips: list[str] = field(default_factory=list)
 
     @property
     def database_path(self) -> Path:
@@ -79,6 +97,15 @@ class Settings:
             real = Path(os.path.realpath(root))
             if real == data or real.is_relative_to(data):
                 raise ValueError(f"the file root {root} lies inside the data directory {data}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together: give both or neither")
+        for tls_file in (self.tls_cert, self.tls_key):
+            if tls_file is not None and not tls_file.is_file():
+                raise ValueError(f"TLS file not found: {tls_file}")
+        if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
+            raise ValueError("--header-timeout, --body-timeout, --keep-alive-timeout must be > 0")
+        if min(self.max_connections, self.max_streams, self.max_streams_per_principal) < 1:
+            raise ValueError("--max-connections, --max-streams and its per-caller cap must be >= 1")
 
 
 def is_loopback(host: str) -> bool:

@@ -105,7 +105,7 @@ async def _open_client(app: TaskyApp) -> AsyncIterator[httpx.AsyncClient]:
     starlette = app.starlette
     async with starlette.router.lifespan_context(starlette):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tasky") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             yield client
 
 

@@ -545,7 +545,11 @@ async def test_read_and_control_errors(client: httpx.AsyncClient) -> None:
     r = await act(client, chain_id, "explode")
     assert r.status_code == 422
     assert "cancel, pause, resume, restart" in r.json()["Error"]
-    r = await client.post(f"{API}/chains/{chain_id}/actions", content=b"{bad")
+    r = await client.post(
+        f"{API}/chains/{chain_id}/actions",
+        content=b"{bad",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 400
     for action, status in (("pause", 409), ("resume", 409), ("cancel", 409), ("restart", 409)):
         r = await act(client, chain_id, action)
@@ -622,7 +626,9 @@ async def test_bad_chains_are_refused_whole(client: httpx.AsyncClient) -> None:
         assert isinstance(answer["Fields"], list)
         if step is not None:
             assert answer["Error"].startswith(f"step {step!r}: ")
-    r = await client.post(f"{API}/chains", content=b"[not json")
+    r = await client.post(
+        f"{API}/chains", content=b"[not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
     # Nothing was created by any of them.
     assert (await client.get(f"{API}/chains")).json()["Chains"] == []

@@ -126,7 +126,7 @@ async def running(settings: Settings, registry: WorkerRegistry) -> AsyncIterator
     app = create_app(settings, registry=registry)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tasky") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             yield client
 
 

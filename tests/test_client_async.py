@@ -33,7 +33,7 @@ from tests.workers_for_tests import EchoConfig, Hold
 async def tasky(app: TaskyApp) -> AsyncIterator[AsyncClient]:
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
-        async with AsyncClient("http://tasky", transport=transport) as client:
+        async with AsyncClient("http://127.0.0.1", transport=transport) as client:
             yield client
 
 
@@ -167,7 +167,7 @@ async def test_without_an_event_stream_wait_polls(app: TaskyApp) -> None:
     seen: list[str] = []
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=_without_events(app, seen))  # type: ignore[arg-type]
-        async with AsyncClient("http://tasky", transport=transport, use_events=True) as tasky:
+        async with AsyncClient("http://127.0.0.1", transport=transport, use_events=True) as tasky:
             first = await tasky.submit("Sleeper", {"seconds": 0.3})
             assert (await tasky.wait(first, timeout=30)).status is Status.COMPLETED
             second = await tasky.submit("Echo", {"value": 1})
@@ -181,10 +181,10 @@ async def test_token(settings: Settings, registry: WorkerRegistry) -> None:
     app = create_app(dataclasses.replace(settings, token="s3cret"), registry=registry)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
-        async with AsyncClient("http://tasky", transport=transport) as anonymous:
+        async with AsyncClient("http://127.0.0.1", transport=transport) as anonymous:
             with pytest.raises(Unauthorized, match="token"):
                 await anonymous.workers()
-        async with AsyncClient("http://tasky", transport=transport, token="s3cret") as tasky:
+        async with AsyncClient("http://127.0.0.1", transport=transport, token="s3cret") as tasky:
             assert await tasky.workers()
 
 

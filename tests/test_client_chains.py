@@ -32,7 +32,7 @@ PAIR: dict[str, Any] = {
 async def tasky(app: TaskyApp) -> AsyncIterator[AsyncClient]:
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
-        async with AsyncClient("http://tasky", transport=transport) as client:
+        async with AsyncClient("http://127.0.0.1", transport=transport) as client:
             yield client
 
 

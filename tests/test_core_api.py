@@ -71,14 +71,15 @@ async def test_malformed_json_is_400_and_creates_nothing(client: httpx.AsyncClie
 
 async def test_body_over_limit_is_413(client: httpx.AsyncClient) -> None:
     big = b'{"value": "' + b"x" * (1 << 20) + b'"}'
-    r = await client.post(f"{API}/workers/echo", content=big)
+    json_type = {"content-type": "application/json"}
+    r = await client.post(f"{API}/workers/echo", content=big, headers=json_type)
     assert r.status_code == 413 and "limit" in r.json()["Error"]
 
     async def chunks():  # no Content-Length: the limit still holds while streaming
         for _ in range(20):
             yield b"x" * 65536 * 2
 
-    r = await client.post(f"{API}/workers/echo", content=chunks())
+    r = await client.post(f"{API}/workers/echo", content=chunks(), headers=json_type)
     assert r.status_code == 413
 
 

@@ -44,7 +44,7 @@ async def test_token_is_required_when_set(settings: Settings) -> None:
     app = create_app(settings)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             r = await client.get("/tasky/v1/workers")
             assert r.status_code == 401 and "token" in r.json()["Error"]
             r = await client.get("/tasky/v1/workers", headers={"Authorization": "Bearer nope"})

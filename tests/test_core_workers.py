@@ -29,7 +29,7 @@ async def test_disabled_worker_refuses_tasks(settings: Settings) -> None:
     app = create_app(settings, registry=registry)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             workers = (await client.get("/tasky/v1/workers")).json()
             assert workers[0]["enabled"] is False
             r = await client.post("/tasky/v1/workers/off", json={})

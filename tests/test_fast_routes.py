@@ -16,7 +16,7 @@ from tests.helpers import API
 async def plain(app: TaskyApp, client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
     """The same running app reached through Starlette alone (no fast routes, no path rewrite)."""
     transport = httpx.ASGITransport(app=app.starlette)
-    async with httpx.AsyncClient(transport=transport, base_url="http://tasky") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -28,18 +28,20 @@ def _shape(response: httpx.Response) -> tuple[int, Any, str | None]:
     return response.status_code, body, None if location is None else location.rsplit("/", 1)[0]
 
 
+# Raw bodies declare JSON: the request guard in front of both paths answers 415 otherwise.
+_JSON = {"content-type": "application/json"}
 SUBMITS: list[tuple[str, dict[str, Any]]] = [
     ("/workers/Sleeper", {"json": {"seconds": 30}}),
-    ("/workers/sleeper", {"content": b""}),
+    ("/workers/sleeper", {"content": b"", "headers": _JSON}),
     ("/workers/Sleeper", {"json": {"seconds": -1}}),
     ("/workers/Sleeper", {"json": {"nope": 1}}),
     ("/workers/Sleeper", {"json": [1, 2]}),
-    ("/workers/Sleeper", {"content": b"{not json"}),
+    ("/workers/Sleeper", {"content": b"{not json", "headers": _JSON}),
     ("/workers/Sleeper?timeout=abc", {"json": {}}),
     ("/workers/Sleeper?retries=-1", {"json": {}}),
     ("/workers/Sleeper?timeout=5&retries=2", {"json": {}}),
     ("/workers/NoSuchWorker", {"json": {}}),
-    ("/workers/Sleeper", {"content": b"x" * (2 << 20)}),
+    ("/workers/Sleeper", {"content": b"x" * (2 << 20), "headers": _JSON}),
 ]
 
 

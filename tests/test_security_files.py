@@ -227,7 +227,7 @@ async def test_command_path_params_refuse_links_and_own_files(
     transport = httpx.ASGITransport(app=app)
     async with (
         app.starlette.router.lifespan_context(app.starlette),
-        httpx.AsyncClient(transport=transport, base_url="http://tasky") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client,
     ):
         for path, why in refused.items():
             r = await client.post(f"{API}/workers/Show", json={"file": path})

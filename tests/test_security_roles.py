@@ -194,7 +194,7 @@ async def test_a_route_missing_from_the_table_is_refused(
     app = create_app(settings, registry=registry)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tasky") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             refused = await client.get(f"{V1}/workers")
             assert refused.status_code == 403 and "not open" in refused.json()["Error"]
             assert (await client.get(f"{V1}/workers/Echo/info")).status_code == 200
@@ -207,7 +207,7 @@ async def test_the_web_page_stays_public_and_unknown_paths_need_a_token(
     app = create_app(settings, registry=registry)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tasky") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             assert (await client.get("/tasky/ui/meta.json")).status_code == 200
             assert (await client.get(f"{V1}/nothing-here")).status_code == 401
             found = await client.get(f"{V1}/nothing-here", headers=bearer(BOOTSTRAP))

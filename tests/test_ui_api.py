@@ -119,7 +119,7 @@ async def test_with_a_token_the_page_loads_and_the_api_does_not(
     starlette = app.starlette
     async with starlette.router.lifespan_context(starlette):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tasky") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             assert (await client.get("/tasky/ui")).status_code == 200
             assert (await client.get("/tasky/ui/static/js/api.js")).status_code == 200
             assert (await client.get("/tasky/v1/workers")).status_code == 401

@@ -18,9 +18,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tasky import ui
 from tasky.api import events, handlers, metrics, schemas, throughput
-from tasky.api.openapi import SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
+from tasky.api.guard import RequestGuard
+from tasky.api.openapi import SWAGGER_CSP, SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
+from tasky.api.page_headers import security_headers, with_headers
 from tasky.api.query import only_documented
 from tasky.api.responses import ApiError, JSONResponse, error_response
+from tasky.api.stream_caps import StreamCaps
 from tasky.echo import clip
 from tasky.engine.engine import Engine
 from tasky.engine.errors import NotFound, QueueFull, Unsupported, WorkerDisabled
@@ -315,13 +318,18 @@ def create_app(
             documented += request.app.state.extra_docs
             openapi_doc.update(build_openapi(documented, registry))
             document_access(openapi_doc)
-        return JSONResponse(openapi_doc)
+        return JSONResponse(openapi_doc, headers=docs_headers)
+
+    # The docs page and everything it loads carry the same headers as the web page.
+    docs_headers = security_headers(SWAGGER_CSP)
 
     async def docs(request: Request) -> HTMLResponse:
-        return HTMLResponse(SWAGGER_PAGE)
+        return HTMLResponse(SWAGGER_PAGE, headers=docs_headers)
 
     async def docs_init(request: Request) -> Response:
-        return PlainTextResponse(SWAGGER_INIT, media_type="application/javascript")
+        return PlainTextResponse(
+            SWAGGER_INIT, media_type="application/javascript", headers=docs_headers
+        )
 
     routes: list[BaseRoute] = [
         Route(PREFIX + path, _CHECKED[handler], methods=[method])
@@ -333,7 +341,9 @@ def create_app(
         Route(PREFIX + "/docs/static/init.js", docs_init, methods=["GET"]),
         Mount(
             PREFIX + "/docs/static",
-            app=StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+            app=with_headers(
+                StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), docs_headers
+            ),
         ),
     ]
     # Live events, the throughput read behind the statistics chart, and the web page.
@@ -359,10 +369,14 @@ def create_app(
     starlette.state.startup_hooks = []
     starlette.state.shutdown_hooks = []
     starlette.state.extra_docs = events.docs() + throughput.docs()
+    starlette.state.stream_caps = StreamCaps(
+        settings.max_streams, settings.max_streams_per_principal
+    )
     install_chains(starlette.state)  # chain service hooks and OpenAPI entries
     # Who is calling and may they: every request, before any handler (tasky.auth.policy).
     guarded = protect(_fast_routes(starlette), starlette, settings, store)
-    return TaskyApp(starlette, _normalise_path(guarded))
+    # Outermost: a browser-borne or misdirected request is refused before anything else reads it.
+    return TaskyApp(starlette, RequestGuard(_normalise_path(guarded), settings))
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

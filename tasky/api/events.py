@@ -16,12 +16,15 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from tasky.api.openapi import Doc
 from tasky.api.query import ascii_int, float_param, only_documented
 from tasky.api.responses import ApiError
+from tasky.api.stream_caps import StreamCaps
+from tasky.auth import principal_of
 from tasky.echo import shown
 from tasky.engine.engine import Engine
 from tasky.engine.events import Event, EventHub
@@ -36,7 +39,7 @@ _RETRY_MS = 2000
 
 DOC = Doc(
     "Server-Sent Events: task and chain changes as they happen",
-    errors=(400, 404),
+    errors=(400, 404, 429, 503),
     query=(
         ("task", "string", "Only events of these tasks (comma-separated ids)."),
         ("worker", "string", "Only events of tasks of this worker."),
@@ -160,10 +163,34 @@ def _replay(
     return [format_event(epoch, i, e) for i, e in missed if wanted(e)], last
 
 
-async def stream_events(request: Request) -> StreamingResponse:
+class _CappedStream(StreamingResponse):
+    """Gives its slot back however the response ends, even before the body ever started."""
+
+    def __init__(self, body: AsyncIterator[bytes], caps: StreamCaps, principal: str) -> None:
+        super().__init__(
+            body,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self._caps = caps
+        self._principal = principal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._caps.release(self._principal)
+
+
+async def stream_events(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     wanted = build_filter(request, engine)
     heartbeat = _heartbeat(request)
+    caps: StreamCaps = request.app.state.stream_caps
+    principal = principal_of(request.scope).name
+    refusal = caps.acquire(principal)
+    if refusal is not None:
+        return refusal
     hub = engine.events
     epoch = epoch_of(hub)
     resume_after = parse_last_id(
@@ -175,6 +202,7 @@ async def stream_events(request: Request) -> StreamingResponse:
         replay, seen = _replay(hub, epoch, resume_after, wanted)
     except BaseException:
         hub.unsubscribe(queue)
+        caps.release(principal)
         raise
 
     async def body() -> AsyncIterator[bytes]:
@@ -212,8 +240,4 @@ async def stream_events(request: Request) -> StreamingResponse:
             # Runs on a normal end and when the client goes away (the generator is closed).
             hub.unsubscribe(queue)
 
-    return StreamingResponse(
-        body(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return _CappedStream(body(), caps, principal)

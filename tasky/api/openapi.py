@@ -121,7 +121,9 @@ _ERROR_TEXT = {
     409: "Not allowed in the task's current status, or not supported by the worker",
     413: "Body too large",
     422: "Invalid config, with the field errors",
-    429: "The worker's queue is full (see the Retry-After header)",
+    429: "Too many: the worker's queue is full, this caller's event streams or request rate are "
+    "at their limit (see the Retry-After header)",
+    503: "The server serves its most event streams already (Retry-After)",
 }
 
 SWAGGER_PAGE = """<!doctype html>
@@ -133,6 +135,15 @@ SWAGGER_PAGE = """<!doctype html>
 </body></html>
 """
 
+# No validator badge: it would load an image from validator.swagger.io (and the CSP refuses it).
 SWAGGER_INIT = (
-    'window.ui = SwaggerUIBundle({url: "/tasky/v1/openapi.json", dom_id: "#swagger-ui"});\n'
+    'window.ui = SwaggerUIBundle({url: "/tasky/v1/openapi.json", dom_id: "#swagger-ui", '
+    "validatorUrl: null});\n"
+)
+# Swagger UI's own scripts only, from this server; it sets inline styles (style-src), shows
+# data: images and calls only this API (connect-src).
+SWAGGER_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
 )

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tasky import __version__
+from tasky.api.page_headers import security_headers, with_headers
 from tasky.api.responses import JSONResponse
 from tasky.states import ACTION_SOURCES, CHAIN_ACTION_SOURCES, FINISHED, Status
 
@@ -31,30 +31,7 @@ CSP = (
     "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'"
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    # Revalidate (ETag) on every load: an upgraded server never runs an old script.
-    "Cache-Control": "no-cache",
-}
-
-
-def _with_headers(app: ASGIApp) -> ASGIApp:
-    extra = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
-
-    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {k for k, _ in extra}
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
-                message = {**message, "headers": kept + extra}
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return wrapped
+SECURITY_HEADERS = security_headers(CSP)
 
 
 def routes() -> list[BaseRoute]:
@@ -90,5 +67,7 @@ def routes() -> list[BaseRoute]:
         Route("/", to_page, methods=["GET"]),
         Route(PAGE_PATH, index, methods=["GET"]),
         Route(PAGE_PATH + "/meta.json", meta, methods=["GET"]),
-        Mount(PAGE_PATH + "/static", app=_with_headers(StaticFiles(directory=STATIC))),
+        Mount(
+            PAGE_PATH + "/static", app=with_headers(StaticFiles(directory=STATIC), SECURITY_HEADERS)
+        ),
     ]
