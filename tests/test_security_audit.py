@@ -84,7 +84,9 @@ def test_retention_prunes_old_entries_in_the_background(
         app = create_app(settings, registry=registry)
         async with app.starlette.router.lifespan_context(app.starlette):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1"
+            ) as client:
                 for _ in range(200):
                     body = (await client.get("/tasky/v1/audit?limit=1000")).json()
                     if len(body["Entries"]) == 2:
