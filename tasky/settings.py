@@ -31,7 +31,7 @@ class Settings:
     audit_retention_days: float = 90.0
     max_body_bytes: int = 1 << 20
     # Tasks that may wait (Queued or Paused) per worker; a worker's max_queued overrides it.
-    max_queued: int = 10_000
+    max_queued: int = 100_000
     # A chain's parameters and its definition, as JSON bytes; steps in one chain.
     max_chain_params_bytes: int = 64 << 10
     max_chain_definition_bytes: int = 256 << 10

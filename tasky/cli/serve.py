@@ -104,7 +104,7 @@ def serve(
             min=1,
             help="Tasks that may wait per worker; more get 429 with Retry-After.",
         ),
-    ] = 10_000,
+    ] = 100_000,
     max_chain_params: Annotated[
         int,
         typer.Option(
