@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -190,3 +192,23 @@ async def test_two_apps_in_one_process_do_not_share_metrics(tmp_path: Path) -> N
     assert commits[0] >= commits[1] + 2
     # Nothing reached the library's process-wide default registry.
     assert not [m for m in REGISTRY.collect() if m.name.startswith("tasky_")]
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+async def test_the_docs_and_the_dashboard_match_a_scrape(client: httpx.AsyncClient) -> None:
+    text = (await client.get("/metrics")).text
+    types, samples = parse(text)
+    served = {name for name, _ in samples}
+    # Every family (counters by their _total name) is documented on docs/metrics.md.
+    documented = set(re.findall(r"`(tasky_[a-z_]+)`", (DOCS / "metrics.md").read_text()))
+    exported = {n + "_total" if kind == "counter" else n for n, kind in types.items()}
+    assert exported <= documented, exported - documented
+    # Every series the dashboard queries is served, and it charts every family.
+    dashboard = json.loads((DOCS / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    queried = set(re.findall(r"tasky_[a-z_]+", " ".join(exprs)))
+    assert queried <= served, queried - served
+    charted = {re.sub(r"_(bucket|sum|count)$", "", n) for n in queried}
+    assert exported <= charted, exported - charted
