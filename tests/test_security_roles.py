@@ -38,6 +38,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", V1 + "/workers/{name}/throughput"): ("viewer", ""),
     ("GET", V1 + "/{name}/statistics"): ("viewer", ""),
     ("GET", V1 + "/metrics"): ("viewer", ""),
+    ("GET", V1 + "/metrics/prometheus"): ("viewer", ""),
+    ("GET", "/metrics"): ("viewer", ""),
     ("GET", V1 + "/events"): ("viewer", ""),
     ("GET", V1 + "/chains"): ("viewer", ""),
     ("GET", V1 + "/chains/{id}"): ("viewer", ""),
@@ -67,6 +69,7 @@ class Walk:
 
     def __init__(self, server: ServerProcess) -> None:
         self.api = server.api
+        self.base = server.url
         admin = bearer(BOOTSTRAP)
         self.admin = admin
         self.tasks = {w: self._submit(w, admin) for w in ("Echo", "Hold")}
@@ -102,7 +105,7 @@ class Walk:
             value = self.tasks[worker]
         else:
             value = worker
-        return self.api + path[len(V1) :].replace("{id}", value).replace("{name}", value)
+        return self.base + path.replace("{id}", value).replace("{name}", value)
 
     def body(self, method: str, path: str, worker: str) -> Any:
         if path.endswith("/actions"):

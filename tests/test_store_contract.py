@@ -337,3 +337,30 @@ async def test_audit_pages_and_prunes_oldest_first(store: Store) -> None:
     assert await store.prune_audit(7.0, 3) == 0
     left = await store.list_audit()
     assert [e.target for e in left.entries] == ["t7", "t8", "t9"]
+
+
+async def test_oldest_queued_at_is_the_first_queued_task_of_the_worker(store: Store) -> None:
+    assert await store.oldest_queued_at("W") is None
+    first, second = task(queued_at=1000.0), task(queued_at=1001.0)
+    others = [task(worker="X", queued_at=900.0), task(status=Status.RUNNING, queued_at=10.0)]
+    for t in [first, second, *others]:
+        await store.insert(t)
+    assert await store.oldest_queued_at("W") == 1000.0
+    assert await store.transition(first.id, [Status.QUEUED], Status.CANCELED)
+    assert await store.oldest_queued_at("W") == 1001.0
+    assert await store.oldest_queued_at("X") == 900.0
+    assert await store.oldest_queued_at("nobody") is None
+
+
+async def test_commit_stats_count_commits_and_the_writes_they_carry(store: Store) -> None:
+    before = store.commit_stats()
+    await asyncio.gather(*(store.insert(task()) for _ in range(20)))
+    after = store.commit_stats()
+    commits = after.seconds.count - before.seconds.count
+    assert 1 <= commits <= 20
+    assert after.group_size.count - before.group_size.count == commits
+    assert after.group_size.total - before.group_size.total == 20
+    assert after.seconds.total > before.seconds.total
+    # A compare-and-set that changes nothing still rode in a commit.
+    assert not await store.transition(new_id(), [Status.QUEUED], Status.RUNNING)
+    assert store.commit_stats().group_size.total - after.group_size.total == 1

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tasky import ui
+from tasky import prom, ui
 from tasky.api import events, handlers, metrics, schemas, throughput
 from tasky.api.guard import RequestGuard
 from tasky.api.openapi import SWAGGER_CSP, SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
@@ -347,7 +347,7 @@ def create_app(
         ),
     ]
     # Live events, the throughput read behind the statistics chart, and the web page.
-    routes += events.routes() + throughput.routes() + ui.routes()
+    routes += events.routes() + throughput.routes() + ui.routes() + prom.routes()
     # Imported here, not at the top: tasky.chains and tasky.auth import the API's helpers.
     from tasky.auth.routes import auth_routes
     from tasky.auth.wiring import protect
@@ -368,11 +368,12 @@ def create_app(
     starlette.state.registry = registry
     starlette.state.startup_hooks = []
     starlette.state.shutdown_hooks = []
-    starlette.state.extra_docs = events.docs() + throughput.docs()
+    starlette.state.extra_docs = events.docs() + throughput.docs() + prom.docs()
     starlette.state.stream_caps = StreamCaps(
         settings.max_streams, settings.max_streams_per_principal
     )
     install_chains(starlette.state)  # chain service hooks and OpenAPI entries
+    prom.install(starlette.state)  # this app's own Prometheus registry
     # Who is calling and may they: every request, before any handler (tasky.auth.policy).
     guarded = protect(_fast_routes(starlette), starlette, settings, store)
     # Outermost: a browser-borne or misdirected request is refused before anything else reads it.

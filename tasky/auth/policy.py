@@ -54,6 +54,8 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", _V1 + "/workers/{name}/throughput"): VIEW,
     ("GET", _V1 + "/{name}/statistics"): VIEW,
     ("GET", _V1 + "/metrics"): VIEW,
+    ("GET", _V1 + "/metrics/prometheus"): VIEW,
+    ("GET", "/metrics"): VIEW,
     ("GET", _V1 + "/events"): VIEW,
     ("GET", _V1 + "/openapi.json"): VIEW,
     ("GET", _V1 + "/docs"): VIEW,

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from tasky import clock
 from tasky.echo import shown
 from tasky.engine.admission import QueueCount, admit
+from tasky.engine.counters import WorkerCounters
 from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
 from tasky.engine.events import EventHub
 from tasky.engine.leftovers import kill_leftovers
@@ -61,6 +62,7 @@ class _Lane:
     # The queue cap's bookkeeping (see tasky.engine.admission); ``admitting``: inserts in flight.
     count: QueueCount = field(default_factory=QueueCount)
     admitting: int = 0
+    counters: WorkerCounters = field(default_factory=WorkerCounters)
 
 
 def wrap_output(value: Any) -> dict[str, Any]:
@@ -256,6 +258,10 @@ class Engine:
     def queued_in_memory(self, name: str) -> int:
         return len(self._lanes[self.worker(name).name].queue)
 
+    def counters(self, name: str) -> WorkerCounters:
+        """What this engine counted live for the worker (submits, outcomes, queue waits)."""
+        return self._lanes[self.worker(name).name].counters
+
     # -- submit ---------------------------------------------------------------------------------
     def validate(self, worker: Worker, config: Any) -> BaseModel:
         """Raises pydantic.ValidationError with the field errors (see tasky.workers.strict)."""
@@ -314,6 +320,7 @@ class Engine:
             if not start_now:
                 lane.admitting -= 1
         acked = clock.monotonic()
+        lane.counters.submitted += 1
         self.events.publish(
             "task.created",
             task=record.id,
@@ -405,6 +412,8 @@ class Engine:
         )
         if acked is not None:
             self.dispatch_latencies.append(clock.monotonic() - acked)
+        if record.started_at is not None and record.queued_at is not None:
+            lane.counters.queue_wait.observe(max(record.started_at - record.queued_at, 0.0))
         self._running[record.id] = handle
         if record.timeout:
             reason = f"timed out after {record.timeout:g} s"
@@ -477,6 +486,7 @@ class Engine:
         finally:
             self._release(lane, record.id)
         if moved:
+            lane.counters.ended("Retried")
             self._announce(record.id, record.worker, "Queued", record.chain_id, retry_in=delay)
             self._later(delay, lambda: self._enqueue(lane, record.id))
 
@@ -646,6 +656,9 @@ class Engine:
     def _announce(
         self, task_id: str, worker: str, status: str, chain_id: str | None, **extra: Any
     ) -> None:
+        lane = self._lanes.get(worker)
+        if lane is not None:
+            lane.counters.ended(status)  # only finished statuses count (see WorkerCounters)
         self.events.publish(
             "task.status", task=task_id, worker=worker, status=status, chain=chain_id, **extra
         )

@@ -16,6 +16,7 @@ from tasky.store.records import (
     AuditPage,
     AuditRecord,
     ChildRecord,
+    CommitStats,
     LogLine,
     TaskPage,
     TaskRecord,
@@ -120,6 +121,14 @@ class Store(Protocol):
     ) -> list[tuple[int, str, int]]:
         """(minute, outcome status, count) of attempts that ran and ended, from ``since_minute``
         on (a minute is ``int(finished_at // 60)``), oldest first."""
+
+    async def oldest_queued_at(self, worker: str) -> float | None:
+        """When the worker's longest-waiting Queued task (the first submitted) was queued; None
+        when none is. An index lookup: metrics scrapes call it for every worker."""
+
+    def commit_stats(self) -> CommitStats:
+        """Commit latency and group size since the store opened (counted by the writer as it
+        commits, so reading costs no I/O)."""
 
     async def ids_with_status(
         self, statuses: Sequence[Status]

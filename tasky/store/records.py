@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tasky.buckets import BucketSnapshot
 from tasky.states import Status
 
 JSON = Any
@@ -116,3 +117,12 @@ class AuditRecord:
 class AuditPage:
     entries: list[AuditRecord]
     next_cursor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitStats:
+    """What the store's writer measured since it opened: how long each commit (one transaction,
+    fsync included) took in seconds, and how many writes it carried (group commit)."""
+
+    seconds: BucketSnapshot
+    group_size: BucketSnapshot

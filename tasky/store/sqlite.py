@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from tasky.buckets import Buckets
 from tasky.states import FINISHED, Status
 from tasky.store.base import SETTABLE, StoreLocked
 from tasky.store.histogram import bucket_of
@@ -34,6 +35,7 @@ from tasky.store.records import (
     AuditPage,
     AuditRecord,
     ChildRecord,
+    CommitStats,
     LogLine,
     TaskPage,
     TaskRecord,
@@ -187,6 +189,9 @@ _JSON_COLUMNS = frozenset({"config", "result"})
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
 _BATCH_MAX = 4096
+# Histogram bounds of the writer's own measurements (tasky.prom exports them).
+COMMIT_SECONDS_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+COMMIT_SIZE_BOUNDS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 4096.0)
 
 Op = Callable[[sqlite3.Connection], Any]
 
@@ -306,6 +311,9 @@ class SqliteStore:
         self._outbox: list[_Pending] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Written by the writer thread only, read by scrapes (see tasky.buckets).
+        self._commit_seconds = Buckets(COMMIT_SECONDS_BOUNDS)
+        self._commit_size = Buckets(COMMIT_SIZE_BOUNDS)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def lock(self) -> None:
@@ -389,6 +397,7 @@ class SqliteStore:
         ops = [p for p in batch if p.op is not None]
         markers = [(p.future, True, None) for p in batch if p.op is None and p.insert is None]
         try:
+            began = time.perf_counter()
             conn.execute("BEGIN IMMEDIATE")
             outcomes = self._run_inserts(conn, inserts) if inserts else []
             try:
@@ -405,6 +414,8 @@ class SqliteStore:
             else:
                 outcomes += [(p.future, True, v) for p, v in zip(ops, values, strict=True)]
             conn.execute("COMMIT")
+            self._commit_seconds.observe(time.perf_counter() - began)
+            self._commit_size.observe(len(inserts) + len(ops))
             outcomes += markers
         except Exception as exc:
             outcomes = [(p.future, False, exc) for p in batch]
@@ -707,6 +718,18 @@ class SqliteStore:
             "SELECT task_id, pgid, start_ticks, boot_id, mark FROM task_children"
         ).fetchall()
         return [ChildRecord(*row) for row in rows]
+
+    async def oldest_queued_at(self, worker: str) -> float | None:
+        # The first Queued row by seq through the (worker, status, seq) index: O(log n) however
+        # long the queue. A retried task keeps its seq but gets a new queued_at.
+        row = self._r.execute(
+            "SELECT queued_at FROM tasks WHERE worker = ? AND status = ? ORDER BY seq LIMIT 1",
+            (worker, Status.QUEUED.value),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def commit_stats(self) -> CommitStats:
+        return CommitStats(self._commit_seconds.snapshot(), self._commit_size.snapshot())
 
     async def ids_with_status(
         self, statuses: Sequence[Status]
