@@ -243,4 +243,8 @@ def test_python_client_starts_chains_with_a_key(server: ServerProcess) -> None:
     with Client(server.url) as client:
         chain_id = client.create_chain(spec, idempotency_key="c-1")
         assert client.create_chain(spec, idempotency_key="c-1") == chain_id
-    assert chains_of(server) == [chain_id]
+        saved = httpx.put(f"{server.api}/chain-definitions/daily", json=spec, timeout=10)
+        assert saved.status_code == 201, saved.text
+        started = client.start_chain("daily", {"v": 2}, idempotency_key="d-1")
+        assert client.start_chain("daily", {"v": 2}, idempotency_key="d-1") == started
+    assert sorted(chains_of(server)) == sorted([chain_id, started])
