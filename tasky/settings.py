@@ -37,6 +37,8 @@ class Settings:
     max_chain_definition_bytes: int = 256 << 10
     max_chain_steps: int = 1000
     max_log_lines: int = 10_000
+    # Seconds an Idempotency-Key of a submit or chain start is remembered (tasky.api.idempotency).
+    idempotency_window: float = 86400.0
     thread_pool_size: int = 32
     lease_seconds: float = 30.0
     # How long POST .../cancel waits for a running task to really stop before answering 202.
@@ -89,6 +91,8 @@ class Settings:
                 )
         if self.rate_limit < 0 or self.audit_retention_days < 0:
             raise ValueError("--rate-limit and --audit-retention-days cannot be negative")
+        if not self.idempotency_window > 0:  # NaN too
+            raise ValueError("--idempotency-window must be > 0 seconds")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         OutboundPolicy.parse(self.outbound_allow)  # a mistake in the list stops the start

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store import AuditRecord, SqliteStore, Store, StoreLocked, TaskRecord, TokenRecord
-from tasky.store.records import ChildRecord
+from tasky.store.records import ChildRecord, IdempotencyRecord
 
 StoreFactory = Callable[[Path], Store]
 
@@ -364,3 +365,83 @@ async def test_commit_stats_count_commits_and_the_writes_they_carry(store: Store
     # A compare-and-set that changes nothing still rode in a commit.
     assert not await store.transition(new_id(), [Status.QUEUED], Status.RUNNING)
     assert store.commit_stats().group_size.total - after.group_size.total == 1
+
+
+def key(
+    name: str = "k1", principal: str = "ci", fingerprint: str = "f1", at: float = 1000.0
+) -> IdempotencyRecord:
+    return IdempotencyRecord(principal, name, fingerprint, new_id(), at, at + 60)
+
+
+async def test_insert_with_key_answers_a_repeat_with_the_first_task(store: Store) -> None:
+    first, again = task(), task()
+    k = key(fingerprint="f1")
+    assert await store.insert_with_key(first, dataclasses.replace(k, target_id=first.id)) is None
+    # The same key again, whatever its request: nothing written, the first record returned.
+    found = await store.insert_with_key(again, key(fingerprint="other", at=1010.0))
+    assert found is not None
+    assert (found.target_id, found.fingerprint) == (first.id, "f1")
+    assert await store.get(first.id) is not None and await store.get(again.id) is None
+    assert await store.find_key("ci", "k1", 1059.0) == dataclasses.replace(k, target_id=first.id)
+    # Keys belong to their principal: another caller's same key is a different key.
+    theirs = task()
+    assert await store.insert_with_key(theirs, key(principal="other")) is None
+    assert await store.get(theirs.id) is not None
+
+
+async def test_an_expired_key_is_replaced(store: Store) -> None:
+    first, later = task(), task()
+    await store.insert_with_key(first, dataclasses.replace(key(), target_id=first.id))
+    assert await store.find_key("ci", "k1", 1060.0) is None  # expires_at is 1060
+    fresh = dataclasses.replace(key(at=1060.0, fingerprint="f2"), target_id=later.id)
+    assert await store.insert_with_key(later, fresh) is None
+    assert await store.get(later.id) is not None
+    assert await store.find_key("ci", "k1", 1061.0) == fresh
+
+
+async def test_key_and_task_commit_together(store: Store) -> None:
+    """A task insert that fails leaves no key behind (one transaction for both)."""
+    existing = task()
+    await store.insert(existing)
+    with pytest.raises(Exception, match="UNIQUE"):
+        await store.insert_with_key(existing, key("dup"))
+    assert await store.find_key("ci", "dup", 0.0) is None
+
+
+async def test_concurrent_inserts_with_one_key_create_one_task(store: Store) -> None:
+    tasks = [task(worker="Burst") for _ in range(20)]
+    outcomes = await asyncio.gather(
+        *(store.insert_with_key(t, dataclasses.replace(key(), target_id=t.id)) for t in tasks)
+    )
+    winners = [t for t, found in zip(tasks, outcomes, strict=True) if found is None]
+    assert len(winners) == 1
+    assert {found.target_id for found in outcomes if found is not None} == {winners[0].id}
+    assert (await store.worker_stats("Burst")).by_status == {"Queued": 1}
+
+
+async def test_keys_survive_reopen(make_store: StoreFactory, tmp_path: Path) -> None:
+    first = make_store(tmp_path)
+    await first.open()
+    t = task()
+    await first.insert_with_key(t, dataclasses.replace(key(), target_id=t.id))
+    await first.close()
+    second = make_store(tmp_path)
+    await second.open()
+    try:
+        found = await second.insert_with_key(task(), key(at=1001.0))
+        assert found is not None and found.target_id == t.id
+    finally:
+        await second.close()
+
+
+async def test_prune_keys_deletes_expired_ones_in_batches(store: Store) -> None:
+    for n in range(5):
+        await store.insert_with_key(task(), key(f"old{n}", at=1000.0 + n))  # expire 1060..1064
+    await store.insert_with_key(task(), key("new", at=2000.0))
+    assert await store.prune_keys(1063.5, 2) == 2  # the oldest first, at most 2
+    assert await store.find_key("ci", "old0", 0.0) is None
+    assert await store.find_key("ci", "old2", 0.0) is not None
+    assert await store.prune_keys(1063.5, 100) == 2  # old2, old3; old4 expires at 1064
+    assert await store.prune_keys(1063.5, 100) == 0
+    assert await store.find_key("ci", "old4", 0.0) is not None
+    assert await store.find_key("ci", "new", 0.0) is not None

@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tasky import prom, ui
-from tasky.api import events, handlers, metrics, schemas, throughput
+from tasky.api import events, handlers, key_pruner, metrics, schemas, throughput
 from tasky.api.guard import RequestGuard
 from tasky.api.openapi import SWAGGER_CSP, SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
 from tasky.api.page_headers import security_headers, with_headers
@@ -57,6 +57,7 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
                 ("retries", "integer", "Extra attempts after a failure (exponential backoff)."),
             ),
             tags=("workers",),
+            idempotent=True,
         ),
     ),
     (
@@ -374,6 +375,7 @@ def create_app(
     )
     install_chains(starlette.state)  # chain service hooks and OpenAPI entries
     prom.install(starlette.state)  # this app's own Prometheus registry
+    key_pruner.install(starlette.state, store, settings.idempotency_window)
     # Who is calling and may they: every request, before any handler (tasky.auth.policy).
     guarded = protect(_fast_routes(starlette), starlette, settings, store)
     # Outermost: a browser-borne or misdirected request is refused before anything else reads it.

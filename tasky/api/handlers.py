@@ -13,13 +13,16 @@ from starlette.requests import Request
 
 from tasky.api import views
 from tasky.api.body import read_json
+from tasky.api.idempotency import key_header, new_key, replay
 from tasky.api.query import float_param, int_param
 from tasky.api.responses import ApiError, JSONResponse
 from tasky.echo import clip, shown
 from tasky.engine.engine import Engine
 from tasky.states import FINISHED, Status
+from tasky.store.records import TaskRecord
 
 MAX_PAGE = 1000
+TASK_LOCATION = "/tasky/v1/tasks/"
 
 
 def _engine(request: Request) -> Engine:
@@ -64,6 +67,9 @@ async def submit_task(request: Request) -> JSONResponse:
     if request.scope["query_string"]:  # parsing an absent query string costs as much as a submit
         timeout = float_param(request, "timeout", 0, 30 * 24 * 3600, low_included=False)
         retries = int_param(request, "retries", 0, 100)
+    key = key_header(request.scope)
+    if key is not None:
+        return await _submit_with_key(request, worker.name, config, key, timeout, retries)
     try:
         record = await engine.submit(worker.name, config, timeout=timeout, retries=retries)
     except ValidationError as exc:
@@ -71,8 +77,39 @@ async def submit_task(request: Request) -> JSONResponse:
     return JSONResponse(
         {"TaskId": record.id},
         status_code=201,
-        headers={"Location": f"/tasky/v1/tasks/{record.id}"},
+        headers={"Location": f"{TASK_LOCATION}{record.id}"},
     )
+
+
+async def _submit_with_key(
+    request: Request,
+    worker: str,
+    config: dict[str, Any],
+    key: str,
+    timeout: float | None,
+    retries: int | None,
+) -> JSONResponse:
+    engine = _engine(request)
+    query = {"retries": retries, "timeout": timeout}
+    wanted = new_key(request, key, f"worker:{worker}", config, query)
+    # A retry is answered from a read, before validation and admission (a full queue must not
+    # refuse the retry of a task that was accepted); the write below settles any race.
+    found = await engine.store.find_key(wanted.principal, key, wanted.created_at)
+    if found is None:
+        try:
+            created = await engine.submit_with_key(
+                worker, config, wanted, timeout=timeout, retries=retries
+            )
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+        if isinstance(created, TaskRecord):
+            return JSONResponse(
+                {"TaskId": created.id},
+                status_code=201,
+                headers={"Location": f"{TASK_LOCATION}{created.id}"},
+            )
+        found = created
+    return replay(found, wanted, "TaskId", TASK_LOCATION)
 
 
 async def worker_info(request: Request) -> JSONResponse:

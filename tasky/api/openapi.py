@@ -25,6 +25,8 @@ class Doc:
     tags: tuple[str, ...] = field(default=("tasks",))
     # A streamed answer of another media type (Server-Sent Events), described in words.
     stream: tuple[str, str] | None = None  # (media type, description)
+    # Takes an Idempotency-Key header (tasky.api.idempotency): a retry answers 200, not 201.
+    idempotent: bool = False
 
 
 def _ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +62,8 @@ def build_openapi(
             {"name": n, "in": "query", "required": False, "schema": {"type": t}, "description": d}
             for n, t, d in doc.query
         ]
+        if doc.idempotent:
+            params.append(_IDEMPOTENCY_HEADER)
         if params:
             op["parameters"] = params
         if doc.body == "config":
@@ -81,6 +85,12 @@ def build_openapi(
                 "description": "OK",
                 "content": {"application/json": {"schema": ok_schema}},
             }
+            if doc.idempotent:
+                op["responses"]["200"] = {
+                    "description": "A retry: the Idempotency-Key was seen with this same request; "
+                    "the id is the one the first request created",
+                    "content": {"application/json": {"schema": ok_schema}},
+                }
         if doc.stream is not None:
             media, text = doc.stream
             op["responses"][str(doc.ok_code)] = {
@@ -114,13 +124,24 @@ def _path_params(path: str) -> list[str]:
     return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
 
 
+_IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    "description": "Makes a retry safe: the same key with the same request within the server's "
+    "--idempotency-window (default 24 h) answers 200 with the first request's id and creates "
+    "nothing; with a different request, 422. Keys are per token. 1-255 printable ASCII "
+    "characters (400 otherwise).",
+}
+
 _ERROR_TEXT = {
     400: "Malformed request (bad JSON or query parameter)",
     401: "Missing or wrong token",
     404: "No such worker or task",
     409: "Not allowed in the task's current status, or not supported by the worker",
     413: "Body too large",
-    422: "Invalid config, with the field errors",
+    422: "Invalid config, with the field errors (or an Idempotency-Key reused for another request)",
     429: "Too many: the worker's queue is full, this caller's event streams or request rate are "
     "at their limit (see the Retry-After header)",
     503: "The server serves its most event streams already (Retry-After)",

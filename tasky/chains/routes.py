@@ -13,12 +13,14 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from tasky.api.body import read_json
+from tasky.api.idempotency import key_header, new_key, replay
 from tasky.api.openapi import Doc
 from tasky.api.query import int_param, only_documented
 from tasky.api.responses import ApiError, JSONResponse
 from tasky.chains import limits, schemas, views
 from tasky.chains.definitions import DefinitionReadOnly, Definitions
 from tasky.chains.model import ChainSpec, DefinitionError
+from tasky.chains.records import ChainRecord
 from tasky.chains.runner import ChainConflict, ChainRunner
 from tasky.chains.store import chain_store_for
 from tasky.chains.validate import check_definition
@@ -71,8 +73,30 @@ async def create_chain(request: Request) -> JSONResponse:
         )
     except DefinitionError as exc:
         raise _unprocessable(exc) from None
-    chain = await service.runner.create(spec, spec.parameters)
-    return _created(chain.id)
+    return await _start(request, service, spec, spec.parameters, "chain", raw)
+
+
+async def _start(
+    request: Request,
+    service: ChainService,
+    spec: ChainSpec,
+    values: dict[str, Any],
+    target: str,
+    body: Any,
+    definition: str | None = None,
+) -> JSONResponse:
+    """Create the chain, or with an ``Idempotency-Key`` answer a retry with the first one."""
+    key = key_header(request.scope)
+    if key is None:
+        return _created((await service.runner.create(spec, values, definition=definition)).id)
+    wanted = new_key(request, key, target, body)
+    found = await service.runner.engine.store.find_key(wanted.principal, key, wanted.created_at)
+    if found is None:
+        created = await service.runner.create_with_key(spec, values, wanted, definition=definition)
+        if isinstance(created, ChainRecord):
+            return _created(created.id)
+        found = created
+    return replay(found, wanted, "ChainId", f"{PREFIX}/chains/")
 
 
 def _created(chain_id: str) -> JSONResponse:
@@ -192,8 +216,7 @@ async def start_definition(request: Request) -> JSONResponse:
         spec, values = await service.definitions.prepare(name, body.get("parameters"))
     except DefinitionError as exc:
         raise _unprocessable(exc) from None
-    chain = await service.runner.create(spec, values, definition=name)
-    return _created(chain.id)
+    return await _start(request, service, spec, values, f"definition:{name}", body, name)
 
 
 _CHAIN_ERRORS = (404,)
@@ -213,6 +236,7 @@ def _docs() -> list[tuple[str, str, Any, Doc]]:
                 ok_code=201,
                 body=ChainSpec,
                 errors=_BODY_ERRORS,
+                idempotent=True,
                 tags=tags,
             ),
         ),
@@ -302,6 +326,7 @@ def _docs() -> list[tuple[str, str, Any, Doc]]:
                 ok_code=201,
                 body=schemas.StartRequest,
                 errors=(400, 404, 413, 422),
+                idempotent=True,
                 tags=tags,
             ),
         ),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -33,6 +34,7 @@ from tasky.engine.engine import Engine
 from tasky.engine.errors import NotFound, QueueFull, Unsupported, WorkerDisabled
 from tasky.ids import is_valid_id, new_id
 from tasky.states import ACTIVE, CHAIN_ACTION_SOURCES, FINISHED, IllegalMove, Status
+from tasky.store.records import IdempotencyRecord
 
 log = logging.getLogger("tasky.chains")
 
@@ -207,6 +209,20 @@ class ChainRunner:
         self, spec: ChainSpec, parameters: dict[str, Any], *, definition: str | None = None
     ) -> ChainRecord:
         """Store a checked chain (acknowledged = durable) and start advancing it."""
+        created = await self.create_with_key(spec, parameters, None, definition=definition)
+        assert isinstance(created, ChainRecord)  # no key, so never an earlier request's record
+        return created
+
+    async def create_with_key(
+        self,
+        spec: ChainSpec,
+        parameters: dict[str, Any],
+        key: IdempotencyRecord | None,
+        *,
+        definition: str | None = None,
+    ) -> ChainRecord | IdempotencyRecord:
+        """As :meth:`create`, unless the caller's ``key`` is taken: then nothing is created and
+        the key's record is returned (``key.target_id`` is set to the new chain's id)."""
         chain = ChainRecord(
             id=new_id(),
             spec=spec.model_dump(mode="json"),
@@ -220,7 +236,14 @@ class ChainRunner:
             StepRecord(chain.id, step.name, position)
             for position, step in enumerate(s for stage in stages_of(spec) for s in stage.steps)
         ]
-        await self.store.create(chain, steps)
+        if key is None:
+            await self.store.create(chain, steps)
+        else:
+            existing = await self.store.create_with_key(
+                chain, steps, dataclasses.replace(key, target_id=chain.id)
+            )
+            if existing is not None:
+                return existing
         self._publish(chain.id, Status.RUNNING, created=True)
         self.kick(chain.id)
         return chain

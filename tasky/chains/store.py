@@ -10,14 +10,15 @@ together on cancel and restart).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
 
 from tasky.chains.records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
 from tasky.states import ACTIVE, Status
-from tasky.store.sqlite import SqliteStore, json_text, json_value, read_page
+from tasky.store.records import IdempotencyRecord
+from tasky.store.sqlite import SqliteStore, claim_key, json_text, json_value, read_page
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS chains (
@@ -72,6 +73,12 @@ class ChainStore(Protocol):
 
     async def create(self, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
         """Insert a chain and its steps in one transaction."""
+
+    async def create_with_key(
+        self, chain: ChainRecord, steps: Sequence[StepRecord], key: IdempotencyRecord
+    ) -> IdempotencyRecord | None:
+        """As :meth:`create`, remembering ``key`` in the same transaction; unless the principal
+        already holds an unexpired ``key``: then nothing is written and its record returned."""
 
     async def get(self, chain_id: str) -> ChainRecord | None: ...
 
@@ -176,6 +183,26 @@ class SqliteChainStore:
 
     # -- chains ---------------------------------------------------------------------------------
     async def create(self, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
+        await self._write(self._create_op(chain, steps))
+
+    async def create_with_key(
+        self, chain: ChainRecord, steps: Sequence[StepRecord], key: IdempotencyRecord
+    ) -> IdempotencyRecord | None:
+        create = self._create_op(chain, steps)
+
+        def op(conn: sqlite3.Connection) -> IdempotencyRecord | None:
+            existing = claim_key(conn, key)
+            if existing is None:
+                create(conn)
+            return existing
+
+        found: IdempotencyRecord | None = await self._write(op)
+        return found
+
+    @staticmethod
+    def _create_op(
+        chain: ChainRecord, steps: Sequence[StepRecord]
+    ) -> Callable[[sqlite3.Connection], None]:
         chain_row = (
             chain.id,
             chain.name,
@@ -203,7 +230,7 @@ class SqliteChainStore:
                 step_rows,
             )
 
-        await self._write(op)
+        return op
 
     async def get(self, chain_id: str) -> ChainRecord | None:
         row = self._r.execute(

@@ -127,6 +127,14 @@ def submit(
     retries: Annotated[
         int | None, typer.Option(help="Extra attempts after a failure.", min=0)
     ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            help="Run this again with the same key and config: no second task, the first's id.",
+            show_default=False,
+        ),
+    ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -139,7 +147,9 @@ def submit(
             stdin = sys.stdin.read() if config_file == "-" else None
             config.update(load_config_file(config_file, stdin))
         config.update(parse_assignments(assignments or [], worker.config_schema, worker.name))
-        task_id = s.client.submit(worker.name, config, timeout=timeout, retries=retries)
+        task_id = s.client.submit(
+            worker.name, config, timeout=timeout, retries=retries, idempotency_key=idempotency_key
+        )
         if not (wait_ or follow):
             if s.json:
                 s.emit({"TaskId": task_id})

@@ -132,6 +132,14 @@ def serve(
             help="Most steps in one chain; more get 422.",
         ),
     ] = 1000,
+    idempotency_window: Annotated[
+        float,
+        typer.Option(
+            "--idempotency-window",
+            envvar="TASKY_IDEMPOTENCY_WINDOW",
+            help="Seconds an Idempotency-Key is remembered (default 86400: 24 h).",
+        ),
+    ] = 86400.0,
     allowed_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -245,6 +253,7 @@ def serve(
             max_chain_params_bytes=max_chain_params,
             max_chain_definition_bytes=max_chain_definition,
             max_chain_steps=max_chain_steps,
+            idempotency_window=idempotency_window,
             allowed_hosts=_split(allowed_host),
             allowed_origins=_split(allowed_origin),
             header_timeout=header_timeout,

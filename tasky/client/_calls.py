@@ -35,6 +35,7 @@ class Call(Generic[T]):
     parse: Callable[[Any], T]
     params: dict[str, str] | None = None
     json: Any = None
+    headers: dict[str, str] | None = None
 
     def finish(self, response: httpx.Response) -> T:
         """The parsed answer, or the typed error for a refusal (the body must be read)."""
@@ -115,8 +116,18 @@ def worker_statistics(name: str) -> Call[m.WorkerStatistics]:
     return Call("GET", f"/workers/{_seg(name)}/statistics", m.WorkerStatistics.model_validate)
 
 
+def idempotency(key: str | None) -> dict[str, str] | None:
+    """The ``Idempotency-Key`` header: a retry with the same key and request answers with the
+    first request's id instead of creating a second task (or chain)."""
+    return None if key is None else {"Idempotency-Key": key}
+
+
 def submit(
-    worker: str, config: dict[str, Any], timeout: float | None, retries: int | None
+    worker: str,
+    config: dict[str, Any],
+    timeout: float | None,
+    retries: int | None,
+    idempotency_key: str | None = None,
 ) -> Call[str]:
     def task_id(body: Any) -> str:
         value = body["TaskId"] if isinstance(body, dict) else None
@@ -130,6 +141,7 @@ def submit(
         task_id,
         params=_params(timeout=timeout, retries=retries),
         json=config,
+        headers=idempotency(idempotency_key),
     )
 
 
@@ -210,8 +222,8 @@ def _chain_id(body: Any) -> str:
     return value
 
 
-def create_chain(spec: dict[str, Any]) -> Call[str]:
-    return Call("POST", "/chains", _chain_id, json=spec)
+def create_chain(spec: dict[str, Any], idempotency_key: str | None = None) -> Call[str]:
+    return Call("POST", "/chains", _chain_id, json=spec, headers=idempotency(idempotency_key))
 
 
 def get_chain(chain_id: str) -> Call[m.Chain]:
@@ -260,12 +272,15 @@ def delete_chain_definition(name: str) -> Call[None]:
     return Call("DELETE", f"/chain-definitions/{_seg(name)}", lambda body: None)
 
 
-def start_chain(name: str, parameters: Mapping[str, Any] | None) -> Call[str]:
+def start_chain(
+    name: str, parameters: Mapping[str, Any] | None, idempotency_key: str | None = None
+) -> Call[str]:
     return Call(
         "POST",
         f"/chain-definitions/{_seg(name)}/start",
         _chain_id,
         json={"parameters": dict(parameters or {})},
+        headers=idempotency(idempotency_key),
     )
 
 

@@ -69,7 +69,7 @@ class AsyncClient:
     async def _send(self, call: calls.Call[T]) -> T:
         try:
             response = await self._http.request(
-                call.method, call.path, params=call.params, json=call.json
+                call.method, call.path, params=call.params, json=call.json, headers=call.headers
             )
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
@@ -92,9 +92,16 @@ class AsyncClient:
         *,
         timeout: float | None = None,
         retries: int | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
         return await self._send(
-            calls.submit(calls.worker_name(worker), calls.config_json(config), timeout, retries)
+            calls.submit(
+                calls.worker_name(worker),
+                calls.config_json(config),
+                timeout,
+                retries,
+                idempotency_key,
+            )
         )
 
     # -- tasks ----------------------------------------------------------------------------------
@@ -170,9 +177,11 @@ class AsyncClient:
             cursor = page.next_cursor
 
     # -- chains ---------------------------------------------------------------------------------
-    async def create_chain(self, spec: Mapping[str, Any] | BaseModel) -> str:
+    async def create_chain(
+        self, spec: Mapping[str, Any] | BaseModel, *, idempotency_key: str | None = None
+    ) -> str:
         """Start a chain from a definition (a dict, or tasky.chains.model.ChainSpec); its id."""
-        return await self._send(calls.create_chain(calls.config_json(spec)))
+        return await self._send(calls.create_chain(calls.config_json(spec), idempotency_key))
 
     async def chain(self, chain_id: str) -> m.Chain:
         """A chain with each step's status, task, output, and the chain's result."""
@@ -257,9 +266,15 @@ class AsyncClient:
         """One page of the audit log of state-changing calls."""
         return await self._send(calls.audit(limit=limit, cursor=cursor, order=order))
 
-    async def start_chain(self, name: str, parameters: Mapping[str, Any] | None = None) -> str:
+    async def start_chain(
+        self,
+        name: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> str:
         """Start a named definition, its parameters overridden by ``parameters``; the chain id."""
-        return await self._send(calls.start_chain(name, parameters))
+        return await self._send(calls.start_chain(name, parameters, idempotency_key))
 
     async def wait_chain(self, chain_id: str, timeout: float | None = None) -> m.Chain:
         """Until the chain has finished; the chain. :class:`WaitTimeout` after ``timeout``.

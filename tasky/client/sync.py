@@ -72,7 +72,7 @@ class Client:
     def _send(self, call: calls.Call[T]) -> T:
         try:
             response = self._http.request(
-                call.method, call.path, params=call.params, json=call.json
+                call.method, call.path, params=call.params, json=call.json, headers=call.headers
             )
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
@@ -96,10 +96,21 @@ class Client:
         *,
         timeout: float | None = None,
         retries: int | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
-        """Create a task; returns its id. ``config`` is a dict or the worker's Config model."""
+        """Create a task; returns its id. ``config`` is a dict or the worker's Config model.
+
+        With ``idempotency_key``, sending the same call again (after a lost answer, say) returns
+        the first task's id instead of creating a second task.
+        """
         return self._send(
-            calls.submit(calls.worker_name(worker), calls.config_json(config), timeout, retries)
+            calls.submit(
+                calls.worker_name(worker),
+                calls.config_json(config),
+                timeout,
+                retries,
+                idempotency_key,
+            )
         )
 
     # -- tasks ----------------------------------------------------------------------------------
@@ -181,9 +192,11 @@ class Client:
             cursor = page.next_cursor
 
     # -- chains ---------------------------------------------------------------------------------
-    def create_chain(self, spec: Mapping[str, Any] | BaseModel) -> str:
+    def create_chain(
+        self, spec: Mapping[str, Any] | BaseModel, *, idempotency_key: str | None = None
+    ) -> str:
         """Start a chain from a definition (a dict, or tasky.chains.model.ChainSpec); its id."""
-        return self._send(calls.create_chain(calls.config_json(spec)))
+        return self._send(calls.create_chain(calls.config_json(spec), idempotency_key))
 
     def chain(self, chain_id: str) -> m.Chain:
         """A chain with each step's status, task, output, and the chain's result."""
@@ -263,9 +276,15 @@ class Client:
         """One page of the audit log of state-changing calls."""
         return self._send(calls.audit(limit=limit, cursor=cursor, order=order))
 
-    def start_chain(self, name: str, parameters: Mapping[str, Any] | None = None) -> str:
+    def start_chain(
+        self,
+        name: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> str:
         """Start a named definition, its parameters overridden by ``parameters``; the chain id."""
-        return self._send(calls.start_chain(name, parameters))
+        return self._send(calls.start_chain(name, parameters, idempotency_key))
 
     def wait_chain(self, chain_id: str, timeout: float | None = None) -> m.Chain:
         """Until the chain has finished; the chain. :class:`WaitTimeout` after ``timeout``.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections import deque
@@ -35,6 +36,7 @@ from tasky.store.base import Store
 from tasky.store.records import (
     AttemptRecord,
     ChildRecord,
+    IdempotencyRecord,
     LogLine,
     TaskPage,
     TaskRecord,
@@ -279,6 +281,37 @@ class Engine:
     ) -> TaskRecord:
         """``task_id``: an id chosen beforehand (chains record a step's id before submitting it,
         so a crash in between cannot create the step twice); a new one otherwise."""
+        created = await self._submit(worker_name, config, timeout, retries, chain_id, task_id)
+        assert isinstance(created, TaskRecord)  # no key, so never an earlier request's record
+        return created
+
+    async def submit_with_key(
+        self,
+        worker_name: str,
+        config: Any,
+        key: IdempotencyRecord,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+    ) -> TaskRecord | IdempotencyRecord:
+        """Submit unless the caller's key is taken: then nothing is created and the key's record
+        (what the first request created, and its fingerprint) is returned instead.
+
+        ``key.target_id`` is ignored: the new task's id is recorded with the key, in the same
+        transaction as the task.
+        """
+        return await self._submit(worker_name, config, timeout, retries, None, None, key)
+
+    async def _submit(
+        self,
+        worker_name: str,
+        config: Any,
+        timeout: float | None,
+        retries: int | None,
+        chain_id: str | None,
+        task_id: str | None,
+        key: IdempotencyRecord | None = None,
+    ) -> TaskRecord | IdempotencyRecord:
         worker = self.worker(worker_name)
         if task_id is not None and not is_valid_id(task_id):
             raise ValueError(f"not a task id: {task_id!r}")
@@ -310,8 +343,13 @@ class Engine:
         else:
             await self._admit(lane)  # QueueFull when the worker's queue is at its cap
             lane.admitting += 1
+        existing: IdempotencyRecord | None = None
         try:
-            await self.store.insert(record)
+            if key is None:
+                await self.store.insert(record)
+            else:
+                keyed = dataclasses.replace(key, target_id=record.id)
+                existing = await self.store.insert_with_key(record, keyed)
         except BaseException:
             if start_now:
                 lane.running -= 1
@@ -319,6 +357,11 @@ class Engine:
         finally:
             if not start_now:
                 lane.admitting -= 1
+        if existing is not None:  # a concurrent request with the same key won: nothing created
+            if start_now:
+                lane.running -= 1
+                self._dispatch(lane)  # the slot this one held may be owed to a queued task
+            return existing
         acked = clock.monotonic()
         lane.counters.submitted += 1
         self.events.publish(

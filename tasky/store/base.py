@@ -17,6 +17,7 @@ from tasky.store.records import (
     AuditRecord,
     ChildRecord,
     CommitStats,
+    IdempotencyRecord,
     LogLine,
     TaskPage,
     TaskRecord,
@@ -57,6 +58,13 @@ class Store(Protocol):
     # -- writes ---------------------------------------------------------------------------------
     async def insert(self, task: TaskRecord) -> None:
         """Insert one task; returns once committed (concurrent inserts share one commit)."""
+
+    async def insert_with_key(
+        self, task: TaskRecord, key: IdempotencyRecord
+    ) -> IdempotencyRecord | None:
+        """Insert ``task`` and remember ``key`` for it, in the same transaction; unless the
+        principal already holds an unexpired ``key``: then nothing is written and the stored
+        record is returned (its fingerprint says whether the request was the same)."""
 
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         """Bulk insert outside the group-commit path (seeding, imports)."""
@@ -163,3 +171,10 @@ class Store(Protocol):
     async def prune_audit(self, before: float, limit: int) -> int:
         """Delete at most ``limit`` of the oldest entries recorded before ``before``; returns
         how many went (small batches keep the writer free for submits)."""
+
+    # -- idempotency keys -----------------------------------------------------------------------
+    async def find_key(self, principal: str, key: str, now: float) -> IdempotencyRecord | None:
+        """The principal's unexpired ``key`` (a read: retries answer without the writer)."""
+
+    async def prune_keys(self, before: float, limit: int) -> int:
+        """Delete at most ``limit`` keys that expired before ``before``; returns how many went."""

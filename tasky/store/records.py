@@ -126,3 +126,21 @@ class CommitStats:
 
     seconds: BucketSnapshot
     group_size: BucketSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """An ``Idempotency-Key`` a caller (``principal``) sent, and what it created.
+
+    ``fingerprint`` identifies the request (target, body, relevant query parameters): the same
+    key with another fingerprint is a client mistake, not a retry. ``target_id`` is the task or
+    chain the first request created. The key counts until ``expires_at``; ``created_at`` is when
+    this request arrived (a stored key that expired by then is replaced).
+    """
+
+    principal: str
+    key: str
+    fingerprint: str
+    target_id: str
+    created_at: float
+    expires_at: float

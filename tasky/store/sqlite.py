@@ -36,6 +36,7 @@ from tasky.store.records import (
     AuditRecord,
     ChildRecord,
     CommitStats,
+    IdempotencyRecord,
     LogLine,
     TaskPage,
     TaskRecord,
@@ -173,6 +174,18 @@ CREATE TABLE IF NOT EXISTS audit (
     status INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+
+-- Idempotency-Key of a submit or chain start, per caller: what it created, until it expires.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    principal TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (principal, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency_keys (expires_at);
 """
 
 _COLUMNS = (
@@ -188,6 +201,7 @@ _INSERT = (
 _JSON_COLUMNS = frozenset({"config", "result"})
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
+_KEY_COLUMNS = "principal, key, fingerprint, target_id, created_at, expires_at"
 _BATCH_MAX = 4096
 # Histogram bounds of the writer's own measurements (tasky.prom exports them).
 COMMIT_SECONDS_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -274,6 +288,30 @@ def _insert_params(task: TaskRecord) -> tuple[Any, ...]:
         task.run_after,
         task.chain_id,
     )
+
+
+def claim_key(conn: sqlite3.Connection, key: IdempotencyRecord) -> IdempotencyRecord | None:
+    """Inside a write transaction: the principal's unexpired record of ``key`` if there is one;
+    otherwise ``key`` is recorded (replacing an expired one) and None returned.
+
+    The caller inserts what ``key`` names in the same transaction, so a key never outlives a
+    crash without its task or chain, nor the other way round.
+    """
+    row = conn.execute(
+        f"SELECT {_KEY_COLUMNS} FROM idempotency_keys "
+        "WHERE principal = ? AND key = ? AND expires_at > ?",
+        (key.principal, key.key, key.created_at),
+    ).fetchone()
+    if row is not None:
+        return IdempotencyRecord(*row)
+    conn.execute(
+        f"INSERT INTO idempotency_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (principal, key) DO UPDATE SET fingerprint = excluded.fingerprint, "
+        "target_id = excluded.target_id, created_at = excluded.created_at, "
+        "expires_at = excluded.expires_at",
+        (key.principal, key.key, key.fingerprint, key.target_id, key.created_at, key.expires_at),
+    )
+    return None
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -496,6 +534,20 @@ class SqliteStore:
     # -- writes ---------------------------------------------------------------------------------
     async def insert(self, task: TaskRecord) -> None:
         await self._submit(None, _insert_params(task))
+
+    async def insert_with_key(
+        self, task: TaskRecord, key: IdempotencyRecord
+    ) -> IdempotencyRecord | None:
+        params = _insert_params(task)
+
+        def op(conn: sqlite3.Connection) -> IdempotencyRecord | None:
+            existing = claim_key(conn, key)
+            if existing is None:
+                conn.execute(_INSERT, params)
+            return existing
+
+        found: IdempotencyRecord | None = await self._submit(op)
+        return found
 
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         conn = _connect(self.path)
@@ -822,6 +874,27 @@ class SqliteStore:
             deleted: int = conn.execute(
                 "DELETE FROM audit WHERE seq IN "
                 "(SELECT seq FROM audit WHERE at < ? ORDER BY seq LIMIT ?)",
+                (before, limit),
+            ).rowcount
+            return deleted
+
+        pruned: int = await self._submit(op)
+        return pruned
+
+    # -- idempotency keys -----------------------------------------------------------------------
+    async def find_key(self, principal: str, key: str, now: float) -> IdempotencyRecord | None:
+        row = self._r.execute(
+            f"SELECT {_KEY_COLUMNS} FROM idempotency_keys "
+            "WHERE principal = ? AND key = ? AND expires_at > ?",
+            (principal, key, now),
+        ).fetchone()
+        return None if row is None else IdempotencyRecord(*row)
+
+    async def prune_keys(self, before: float, limit: int) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            deleted: int = conn.execute(
+                "DELETE FROM idempotency_keys WHERE (principal, key) IN (SELECT principal, key "
+                "FROM idempotency_keys WHERE expires_at < ? ORDER BY expires_at LIMIT ?)",
                 (before, limit),
             ).rowcount
             return deleted
