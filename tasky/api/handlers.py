@@ -15,8 +15,10 @@ from tasky.api import views
 from tasky.api.body import read_json
 from tasky.api.query import float_param, int_param
 from tasky.api.responses import ApiError, JSONResponse
+from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
 from tasky.echo import clip, shown
 from tasky.engine.engine import Engine
+from tasky.ids import new_id
 from tasky.states import FINISHED, Status
 
 MAX_PAGE = 1000
@@ -61,11 +63,28 @@ async def submit_task(request: Request) -> JSONResponse:
         raise ApiError(422, "the body must be a JSON object (the task's config)")
     timeout: float | None = None
     retries: int | None = None
+    callback: str | None = None
     if request.scope["query_string"]:  # parsing an absent query string costs as much as a submit
         timeout = float_param(request, "timeout", 0, 30 * 24 * 3600, low_included=False)
         retries = int_param(request, "retries", 0, 100)
+        if "callback" in request.query_params:
+            callback = accepted_url(
+                request.app.state, request.query_params["callback"], status_code=400
+            )
     try:
-        record = await engine.submit(worker.name, config, timeout=timeout, retries=retries)
+        if callback is None:
+            record = await engine.submit(worker.name, config, timeout=timeout, retries=retries)
+        else:
+            task_id = new_id()
+            record = await with_callback(
+                request.app.state,
+                "task",
+                task_id,
+                callback,
+                lambda: engine.submit(
+                    worker.name, config, timeout=timeout, retries=retries, task_id=task_id
+                ),
+            )
     except ValidationError as exc:
         raise validation_error(exc) from None
     return JSONResponse(
@@ -130,7 +149,9 @@ async def get_task(request: Request) -> JSONResponse:
     record = await engine.get(request.path_params["id"])
     attempts = await engine.attempts(record.id)
     worker = engine.registry.get(record.worker)
-    return JSONResponse(views.task_detail(_with_live_progress(engine, record), attempts, worker))
+    out = views.task_detail(_with_live_progress(engine, record), attempts, worker)
+    out["Callback"] = callback_view(await engine.store.get_callback("task", record.id))
+    return JSONResponse(out)
 
 
 def _with_live_progress(engine: Engine, record: Any) -> Any:

@@ -16,6 +16,7 @@ from tasky.api.body import read_json
 from tasky.api.openapi import Doc
 from tasky.api.query import int_param, only_documented
 from tasky.api.responses import ApiError, JSONResponse
+from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
 from tasky.chains import limits, schemas, views
 from tasky.chains.definitions import DefinitionReadOnly, Definitions
 from tasky.chains.model import ChainSpec, DefinitionError
@@ -24,6 +25,7 @@ from tasky.chains.store import chain_store_for
 from tasky.chains.validate import check_definition
 from tasky.echo import shown
 from tasky.engine.engine import Engine
+from tasky.ids import new_id
 from tasky.states import Status
 
 log = logging.getLogger("tasky.chains")
@@ -71,8 +73,19 @@ async def create_chain(request: Request) -> JSONResponse:
         )
     except DefinitionError as exc:
         raise _unprocessable(exc) from None
-    chain = await service.runner.create(spec, spec.parameters)
-    return _created(chain.id)
+    if spec.callback is None:
+        chain = await service.runner.create(spec, spec.parameters)
+        return _created(chain.id)
+    url = accepted_url(request.app.state, spec.callback, status_code=422)
+    chain_id = new_id()
+    await with_callback(
+        request.app.state,
+        "chain",
+        chain_id,
+        url,
+        lambda: service.runner.create(spec, spec.parameters, chain_id=chain_id),
+    )
+    return _created(chain_id)
 
 
 def _created(chain_id: str) -> JSONResponse:
@@ -114,7 +127,11 @@ async def list_chains(request: Request) -> JSONResponse:
 async def get_chain(request: Request) -> JSONResponse:
     runner = _service(request).runner
     loaded = await runner.load(request.path_params["id"])
-    return JSONResponse(views.chain_detail(loaded, runner.engine.registry))
+    out = views.chain_detail(loaded, runner.engine.registry)
+    out["Callback"] = callback_view(
+        await runner.engine.store.get_callback("chain", loaded.chain.id)
+    )
+    return JSONResponse(out)
 
 
 async def chain_action(request: Request) -> JSONResponse:
@@ -184,16 +201,31 @@ async def start_definition(request: Request) -> JSONResponse:
     body = await _body(request, empty={})
     if not isinstance(body, dict):
         raise ApiError(422, 'the body must be {"parameters": {...}} (or empty)', Fields=[])
-    extra = sorted(set(body) - {"parameters"})
+    extra = sorted(set(body) - {"parameters", "callback"})
     if extra:
-        raise ApiError(422, f"unknown field(s) {', '.join(extra)}; only parameters", Fields=[])
+        raise ApiError(
+            422, f"unknown field(s) {', '.join(extra)}; only parameters and callback", Fields=[]
+        )
     limits.check_parameters(body.get("parameters"), request.app.state.settings)
     try:
         spec, values = await service.definitions.prepare(name, body.get("parameters"))
     except DefinitionError as exc:
         raise _unprocessable(exc) from None
-    chain = await service.runner.create(spec, values, definition=name)
-    return _created(chain.id)
+    # The start's callback wins over the definition's.
+    url = body["callback"] if body.get("callback") is not None else spec.callback
+    if url is None:
+        chain = await service.runner.create(spec, values, definition=name)
+        return _created(chain.id)
+    url = accepted_url(request.app.state, url, status_code=422)
+    chain_id = new_id()
+    await with_callback(
+        request.app.state,
+        "chain",
+        chain_id,
+        url,
+        lambda: service.runner.create(spec, values, definition=name, chain_id=chain_id),
+    )
+    return _created(chain_id)
 
 
 _CHAIN_ERRORS = (404,)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -83,6 +83,7 @@ class ChainRunner:
         self._backoff: dict[str, float] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
+        self._listeners: list[Callable[[str, Status], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -204,11 +205,17 @@ class ChainRunner:
 
     # -- creating -------------------------------------------------------------------------------
     async def create(
-        self, spec: ChainSpec, parameters: dict[str, Any], *, definition: str | None = None
+        self,
+        spec: ChainSpec,
+        parameters: dict[str, Any],
+        *,
+        definition: str | None = None,
+        chain_id: str | None = None,
     ) -> ChainRecord:
-        """Store a checked chain (acknowledged = durable) and start advancing it."""
+        """Store a checked chain (acknowledged = durable) and start advancing it. ``chain_id``:
+        an id chosen beforehand (a callback is stored under it first)."""
         chain = ChainRecord(
-            id=new_id(),
+            id=chain_id or new_id(),
             spec=spec.model_dump(mode="json"),
             parameters=parameters,
             status=Status.RUNNING,
@@ -503,9 +510,19 @@ class ChainRunner:
                 return
         log.warning("could not %s task %s of a chain", getattr(call, "__name__", call), task_id)
 
+    def add_listener(self, listener: Callable[[str, Status], None]) -> None:
+        """Call ``listener(chain_id, status)`` after every committed chain status change (in the
+        event loop; it must not block). Callbacks use it to learn that a chain finished."""
+        self._listeners.append(listener)
+
     def _publish(self, chain_id: str, status: Status, *, created: bool = False) -> None:
         kind = "chain.created" if created else "chain.status"
         self.engine.events.publish(kind, chain=chain_id, status=status.value)
+        for listener in self._listeners:
+            try:
+                listener(chain_id, status)
+            except Exception:
+                log.exception("a chain status listener failed")
 
 
 def _require(chain: ChainRecord, action: str) -> None:
