@@ -1,0 +1,292 @@
+"""Callbacks against real server processes and a receiver of this test on 127.0.0.2.
+
+127.0.0.2 is reached because the servers allow it (--outbound-allow 127.0.0.2/32); 127.0.0.1
+is not, so a callback there is refused by policy like any internal address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.conftest import ServerProcess, free_port
+from tests.helpers import wait_sync
+
+SECRET = "cb-secret-for-tests"
+URL_PASSWORD = "hunter2-cb"
+
+
+@dataclass
+class Receiver:
+    """Records every POST; answers the codes of ``script`` in turn, then ``then``."""
+
+    host: str
+    script: list[int] = field(default_factory=list)
+    then: int = 200
+    calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    port: int = 0
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    target = Receiver("127.0.0.2")
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with lock:
+                target.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                code = target.script.pop(0) if target.script else target.then
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((target.host, 0), Handler)
+    target.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield target
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def start(server_factory: Any, *args: str, data_dir: Any = None) -> ServerProcess:
+    srv: ServerProcess = server_factory(
+        "--workers",
+        "tasky.workers.examples",
+        "--workers",
+        "tests.workers_for_tests",
+        *args,
+        env={
+            "TASKY_OUTBOUND_ALLOW": "127.0.0.2/32",
+            "TASKY_CALLBACK_SECRET": SECRET,
+            "TASKY_CALLBACK_BACKOFF": "0.2",
+        },
+        data_dir=data_dir,
+    )
+    return srv
+
+
+def submit(srv: ServerProcess, worker: str, config: dict[str, Any], callback: str) -> str:
+    r = httpx.post(f"{srv.api}/workers/{worker}", json=config, params={"callback": callback})
+    assert r.status_code == 201, r.text
+    task_id: str = r.json()["TaskId"]
+    return task_id
+
+
+def callback_of(srv: ServerProcess, path: str, *states: str, timeout: float = 20) -> Any:
+    """The ``Callback`` of a task or chain record once its State is one of ``states``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        callback = httpx.get(f"{srv.api}/{path}").json()["Callback"]
+        if callback["State"] in states:
+            return callback
+        assert time.monotonic() < deadline, f"callback stayed {callback}"
+        time.sleep(0.05)
+
+
+def verified(headers: dict[str, str], body: bytes) -> bool:
+    """The receiver's check, written from the docs rather than with Tasky's own code."""
+    parts = dict(part.split("=", 1) for part in headers["tasky-signature"].split(","))
+    expected = hmac.new(
+        SECRET.encode(), parts["t"].encode() + b"." + body, hashlib.sha256
+    ).hexdigest()
+    fresh = abs(time.time() - int(parts["t"])) < 300
+    return fresh and hmac.compare_digest(parts["v1"], expected)
+
+
+def test_callback_arrives_once_signed_with_the_final_record(
+    server_factory: Any, receiver: Receiver
+) -> None:
+    srv = start(server_factory)
+    url = receiver.url().replace("://", f"://hook:{URL_PASSWORD}@")
+    task_id = submit(srv, "Echo", {"value": {"answer": 42}}, url)
+    wait_sync(srv.api, task_id, "Completed")
+    callback = callback_of(srv, f"tasks/{task_id}", "Delivered")
+    time.sleep(0.6)  # a second delivery would have had time to arrive
+    assert len(receiver.calls) == 1
+    headers, body = receiver.calls[0]
+    assert verified(headers, body)
+    assert not verified({"tasky-signature": headers["tasky-signature"]}, body + b" ")
+    assert headers["content-type"] == "application/json"
+    assert headers["tasky-event"] == "task.finished"
+    record = orjson.loads(body)
+    assert record["TaskId"] == task_id and record["Status"] == "Completed"
+    assert record["Output"] == {"answer": 42}
+    assert record["FinishedAt"] is not None
+    # Visible on the task, the URL's credentials never shown.
+    assert callback["URL"] == f"http://***@127.0.0.2:{receiver.port}/hook"
+    assert [a["StatusCode"] for a in callback["Attempts"]] == [200]
+    assert URL_PASSWORD not in httpx.get(f"{srv.api}/tasks/{task_id}").text
+    assert URL_PASSWORD not in srv.read_log()
+
+
+def test_failed_deliveries_are_retried_and_recorded(
+    server_factory: Any, receiver: Receiver
+) -> None:
+    receiver.script = [500, 500]
+    srv = start(server_factory)
+    task_id = submit(srv, "Flaky", {"message": "nope"}, receiver.url())
+    callback = callback_of(srv, f"tasks/{task_id}", "Delivered")
+    assert [a["StatusCode"] for a in callback["Attempts"]] == [500, 500, 200]
+    assert [a["Error"] for a in callback["Attempts"]] == ["answered 500", "answered 500", None]
+    times = [a["At"] for a in callback["Attempts"]]
+    assert times == sorted(times) and times[2] - times[0] >= 0.2 + 0.6 - 0.1  # backoff x3
+    assert len(receiver.calls) == 3
+    # Every attempt carries the failed task's record, signed anew.
+    for headers, body in receiver.calls:
+        assert verified(headers, body)
+        assert orjson.loads(body)["Status"] == "Failed"
+    assert [h["tasky-attempt"] for h, _ in receiver.calls] == ["1", "2", "3"]
+    assert len({h["tasky-delivery"] for h, _ in receiver.calls}) == 1
+
+
+def test_refused_target_is_recorded_and_given_up(server_factory: Any) -> None:
+    srv = start(server_factory, "--callback-attempts", "3")
+    task_id = submit(srv, "Echo", {"value": 1}, f"http://127.0.0.1:{free_port()}/hook")
+    callback = callback_of(srv, f"tasks/{task_id}", "Failed")
+    assert len(callback["Attempts"]) == 3
+    for attempt in callback["Attempts"]:
+        assert attempt["StatusCode"] is None
+        assert attempt["Error"].startswith("refused by policy: 127.0.0.1")
+    assert callback["NextAttemptAt"] is None
+    time.sleep(0.5)
+    assert len(httpx.get(f"{srv.api}/tasks/{task_id}").json()["Callback"]["Attempts"]) == 3
+
+
+def test_a_restart_mid_retry_resumes_delivery(server_factory: Any, receiver: Receiver) -> None:
+    receiver.then = 503
+    first = start(server_factory, "--callback-backoff", "1")
+    task_id = submit(first, "Echo", {"value": "x"}, receiver.url())
+    callback_of(first, f"tasks/{task_id}", "Pending")
+    deadline = time.monotonic() + 20
+    while not httpx.get(f"{first.api}/tasks/{task_id}").json()["Callback"]["Attempts"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.kill()  # mid-retry: one attempt failed, the next is due in a second
+    before = len(receiver.calls)
+    receiver.then = 200
+    second = start(server_factory, "--callback-backoff", "1", data_dir=first.data_dir)
+    callback = callback_of(second, f"tasks/{task_id}", "Delivered")
+    codes = [a["StatusCode"] for a in callback["Attempts"]]
+    assert codes[:before] == [503] * before and codes[before:] == [200]
+    assert verified(*receiver.calls[-1])
+
+
+def test_a_task_finishing_across_a_crash_still_calls_back(
+    server_factory: Any, receiver: Receiver
+) -> None:
+    first = start(server_factory)
+    task_id = submit(first, "Hold", {"seconds": 1}, receiver.url())
+    wait_sync(first.api, task_id, "Running")
+    first.kill()  # the new server re-runs it (Hold is idempotent), then calls back
+    second = start(server_factory, data_dir=first.data_dir)
+    callback = callback_of(second, f"tasks/{task_id}", "Delivered")
+    assert [a["StatusCode"] for a in callback["Attempts"]] == [200]
+    assert orjson.loads(receiver.calls[0][1])["Status"] == "Completed"
+
+
+def test_chain_callback_fires_once_when_the_chain_finishes(
+    server_factory: Any, receiver: Receiver
+) -> None:
+    srv = start(server_factory)
+    chain = {
+        "steps": [
+            {"name": "one", "worker": "Echo", "config": {"value": 1}},
+            {"name": "two", "worker": "Echo", "config": {"value": "${steps.one.result.value}"}},
+        ],
+        "callback": receiver.url("/chain"),
+    }
+    r = httpx.post(f"{srv.api}/chains", json=chain)
+    assert r.status_code == 201, r.text
+    chain_id = r.json()["ChainId"]
+    callback = callback_of(srv, f"chains/{chain_id}", "Delivered")
+    time.sleep(0.6)
+    assert len(receiver.calls) == 1  # not once per step
+    headers, body = receiver.calls[0]
+    assert verified(headers, body) and headers["tasky-event"] == "chain.finished"
+    record = orjson.loads(body)
+    assert record["ChainId"] == chain_id and record["Status"] == "Completed"
+    assert [s["Status"] for s in record["Steps"]] == ["Completed", "Completed"]
+    assert [a["StatusCode"] for a in callback["Attempts"]] == [200]
+
+
+def test_named_definition_start_takes_a_callback(server_factory: Any, receiver: Receiver) -> None:
+    srv = start(server_factory)
+    definition = {"steps": [{"name": "one", "worker": "Echo", "config": {"value": 1}}]}
+    assert httpx.put(f"{srv.api}/chain-definitions/one", json=definition).status_code == 201
+    bad = httpx.post(f"{srv.api}/chain-definitions/one/start", json={"callback": "ftp://x/"})
+    assert bad.status_code == 422 and "http" in bad.json()["Error"]
+    r = httpx.post(
+        f"{srv.api}/chain-definitions/one/start", json={"callback": receiver.url("/named")}
+    )
+    assert r.status_code == 201, r.text
+    callback_of(srv, f"chains/{r.json()['ChainId']}", "Delivered")
+    assert len(receiver.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://127.0.0.2/x",
+        "file:///etc/passwd",
+        "http:///no-host",
+        "http://127.0.0.2/a b",
+        "http://127.0.0.2/\x1b[31m",
+        "http://127.0.0.2:99999/",
+        "http://127.0.0.2/" + "a" * 2100,
+        "/relative",
+    ],
+)
+def test_bad_callback_urls_are_refused_at_submit(server: ServerProcess, url: str) -> None:
+    r = httpx.post(f"{server.api}/workers/Echo", json={}, params={"callback": url})
+    assert r.status_code == 400, r.text
+    chain = {"steps": [{"name": "one", "worker": "Echo", "config": {}}], "callback": url}
+    assert httpx.post(f"{server.api}/chains", json=chain).status_code == 422
+    assert httpx.get(f"{server.api}/tasks").json()["Tasks"] == []  # nothing was created
+
+
+def test_without_a_secret_callbacks_are_refused(server: ServerProcess) -> None:
+    r = httpx.post(
+        f"{server.api}/workers/Echo", json={}, params={"callback": "https://example.com/hook"}
+    )
+    assert r.status_code == 422
+    assert "--callback-secret-file" in r.json()["Error"]
+    chain = {"steps": [{"name": "one", "worker": "Echo", "config": {}}]}
+    chain["callback"] = "https://example.com/hook"  # type: ignore[assignment]
+    assert httpx.post(f"{server.api}/chains", json=chain).status_code == 422
+    assert httpx.get(f"{server.api}/tasks").json()["Tasks"] == []
+    # A task without a callback shows none.
+    task_id = httpx.post(f"{server.api}/workers/Echo", json={}).json()["TaskId"]
+    assert httpx.get(f"{server.api}/tasks/{task_id}").json()["Callback"] is None
+
+
+def test_a_refused_submit_leaves_no_callback_behind(
+    server_factory: Any, receiver: Receiver
+) -> None:
+    srv = start(server_factory)
+    r = httpx.post(f"{srv.api}/workers/Echo", json={"nope": 1}, params={"callback": receiver.url()})
+    assert r.status_code == 422  # the config is refused: no task, no callback
+    task_id = submit(srv, "Echo", {}, receiver.url())
+    callback_of(srv, f"tasks/{task_id}", "Delivered")
+    assert len(receiver.calls) == 1
