@@ -130,6 +130,7 @@ def test_callback_arrives_once_signed_with_the_final_record(
     assert not verified({"tasky-signature": headers["tasky-signature"]}, body + b" ")
     assert headers["content-type"] == "application/json"
     assert headers["tasky-event"] == "task.finished"
+    assert headers["authorization"].startswith("Basic ")  # the URL's credentials, as documented
     record = orjson.loads(body)
     assert record["TaskId"] == task_id and record["Status"] == "Completed"
     assert record["Output"] == {"answer": 42}
