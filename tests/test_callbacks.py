@@ -6,68 +6,20 @@ is not, so a callback there is refused by policy like any internal address.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
+from tests.callback_receiver import SECRET, Receiver, receiver, verified
 from tests.conftest import ServerProcess, free_port
 from tests.helpers import wait_sync
 
-SECRET = "cb-secret-for-tests"
 URL_PASSWORD = "hunter2-cb"
 
-
-@dataclass
-class Receiver:
-    """Records every POST; answers the codes of ``script`` in turn, then ``then``."""
-
-    host: str
-    script: list[int] = field(default_factory=list)
-    then: int = 200
-    calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    port: int = 0
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://{self.host}:{self.port}{path}"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    target = Receiver("127.0.0.2")
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with lock:
-                target.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                code = target.script.pop(0) if target.script else target.then
-            self.send_response(code)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer((target.host, 0), Handler)
-    target.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield target
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+__all__ = ["receiver"]  # the fixture
 
 
 def start(server_factory: Any, *args: str, data_dir: Any = None) -> ServerProcess:
@@ -103,16 +55,6 @@ def callback_of(srv: ServerProcess, path: str, *states: str, timeout: float = 20
             return callback
         assert time.monotonic() < deadline, f"callback stayed {callback}"
         time.sleep(0.05)
-
-
-def verified(headers: dict[str, str], body: bytes) -> bool:
-    """The receiver's check, written from the docs rather than with Tasky's own code."""
-    parts = dict(part.split("=", 1) for part in headers["tasky-signature"].split(","))
-    expected = hmac.new(
-        SECRET.encode(), parts["t"].encode() + b"." + body, hashlib.sha256
-    ).hexdigest()
-    fresh = abs(time.time() - int(parts["t"])) < 300
-    return fresh and hmac.compare_digest(parts["v1"], expected)
 
 
 def test_callback_arrives_once_signed_with_the_final_record(
@@ -190,7 +132,10 @@ def test_a_restart_mid_retry_resumes_delivery(server_factory: Any, receiver: Rec
     second = start(server_factory, "--callback-backoff", "1", data_dir=first.data_dir)
     callback = callback_of(second, f"tasks/{task_id}", "Delivered")
     codes = [a["StatusCode"] for a in callback["Attempts"]]
-    assert codes[:before] == [503] * before and codes[before:] == [200]
+    # The failures before the crash stay on record (one may have reached the receiver unrecorded
+    # as the server died); the new server sent the delivery that succeeded.
+    assert len(codes) >= 2 and set(codes[:-1]) == {503} and codes[-1] == 200
+    assert len(receiver.calls) > before
     assert verified(*receiver.calls[-1])
 
 
