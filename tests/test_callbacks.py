@@ -13,6 +13,7 @@ import httpx
 import orjson
 import pytest
 
+from tasky.client import Client
 from tests.callback_receiver import SECRET, Receiver, receiver, verified
 from tests.conftest import ServerProcess, free_port
 from tests.helpers import wait_sync
@@ -236,3 +237,14 @@ def test_a_refused_submit_leaves_no_callback_behind(
     task_id = submit(srv, "Echo", {}, receiver.url())
     callback_of(srv, f"tasks/{task_id}", "Delivered")
     assert len(receiver.calls) == 1
+
+
+def test_python_client_submits_with_a_callback(server_factory: Any, receiver: Receiver) -> None:
+    srv = start(server_factory)
+    with Client(srv.url) as client:
+        task_id = client.submit("Echo", {"value": 3}, callback=receiver.url("/client"))
+        callback_of(srv, f"tasks/{task_id}", "Delivered")
+        shown = client.get(task_id).callback
+    assert shown is not None and shown["State"] == "Delivered"
+    assert shown["URL"] == receiver.url("/client")
+    assert len(receiver.calls) == 1 and receiver.calls[0][0]["tasky-event"] == "task.finished"

@@ -116,7 +116,11 @@ def worker_statistics(name: str) -> Call[m.WorkerStatistics]:
 
 
 def submit(
-    worker: str, config: dict[str, Any], timeout: float | None, retries: int | None
+    worker: str,
+    config: dict[str, Any],
+    timeout: float | None,
+    retries: int | None,
+    callback: str | None = None,
 ) -> Call[str]:
     def task_id(body: Any) -> str:
         value = body["TaskId"] if isinstance(body, dict) else None
@@ -128,7 +132,7 @@ def submit(
         "POST",
         f"/workers/{_seg(worker)}",
         task_id,
-        params=_params(timeout=timeout, retries=retries),
+        params=_params(timeout=timeout, retries=retries, callback=callback),
         json=config,
     )
 

@@ -92,9 +92,12 @@ class AsyncClient:
         *,
         timeout: float | None = None,
         retries: int | None = None,
+        callback: str | None = None,
     ) -> str:
         return await self._send(
-            calls.submit(calls.worker_name(worker), calls.config_json(config), timeout, retries)
+            calls.submit(
+                calls.worker_name(worker), calls.config_json(config), timeout, retries, callback
+            )
         )
 
     # -- tasks ----------------------------------------------------------------------------------

@@ -96,10 +96,14 @@ class Client:
         *,
         timeout: float | None = None,
         retries: int | None = None,
+        callback: str | None = None,
     ) -> str:
-        """Create a task; returns its id. ``config`` is a dict or the worker's Config model."""
+        """Create a task; returns its id. ``config`` is a dict or the worker's Config model;
+        ``callback``: a URL its final record is POSTed to (docs/callbacks.md)."""
         return self._send(
-            calls.submit(calls.worker_name(worker), calls.config_json(config), timeout, retries)
+            calls.submit(
+                calls.worker_name(worker), calls.config_json(config), timeout, retries, callback
+            )
         )
 
     # -- tasks ----------------------------------------------------------------------------------
