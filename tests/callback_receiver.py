@@ -23,6 +23,8 @@ class Receiver:
     host: str
     script: list[int] = field(default_factory=list)
     then: int = 200
+    # Seconds to wait before answering (a slow receiver).
+    delay: float = 0.0
     calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     port: int = 0
 
@@ -38,6 +40,7 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            time.sleep(target.delay)
             with lock:
                 target.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 code = target.script.pop(0) if target.script else target.then

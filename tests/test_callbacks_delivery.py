@@ -60,6 +60,44 @@ async def test_start_arms_what_finished_while_down_and_drops_orphans(
         await store.close()
 
 
+async def test_a_slow_receiver_times_out_as_one_failed_attempt(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    receiver.delay = 1.5
+    store = SqliteStore(tmp_path / "tasky.db")
+    await store.open()
+    target = new_id()
+    await store.add_callback(CallbackRecord("task", target, receiver.url(), 1.0))
+
+    async def render(kind: str, target_id: str) -> dict[str, Any] | None:
+        return {"TaskId": target_id}
+
+    async def is_finished(kind: str, target_id: str) -> bool | None:
+        return True
+
+    settings = Settings(
+        data_dir=tmp_path,
+        callback_secret=SECRET,
+        callback_attempts=1,
+        callback_timeout=0.3,
+        outbound_allow=["127.0.0.2/32"],
+    )
+    deliverer = Deliverer(store, settings, render)
+    try:
+        await deliverer.start(is_finished)
+        deadline = time.monotonic() + 10
+        while (found := await store.get_callback("task", target)) is None or not found.attempts:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert found.state == "failed"
+        assert [(a.status_code, a.error) for a in found.attempts] == [
+            (None, "no answer from 127.0.0.2 in time")
+        ]
+    finally:
+        await deliverer.stop()
+        await store.close()
+
+
 async def delivered(store: SqliteStore, target_id: str) -> CallbackRecord:
     deadline = time.monotonic() + 10
     while True:

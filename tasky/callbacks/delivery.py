@@ -50,6 +50,7 @@ class Deliverer:
         self._secret = settings.callback_secret
         self._attempts = settings.callback_attempts
         self._backoff = settings.callback_backoff
+        self._timeout = settings.callback_timeout
         self._client = async_client(
             OutboundPolicy.parse(settings.outbound_allow), timeout=settings.callback_timeout
         )
@@ -170,10 +171,20 @@ class Deliverer:
         at = clock.now()
         try:
             url = httpx.URL(callback.url)
-            response = await self._client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return CallbackAttempt(at, error=explain(exc, url)[:_MAX_ERROR])
         except (httpx.InvalidURL, ValueError):  # a URL httpx cannot use after all
             return CallbackAttempt(at, error="invalid callback URL")
-        error = None if response.is_success else f"answered {response.status_code}"
-        return CallbackAttempt(at, response.status_code, error)
+        try:
+            # httpx's timeout bounds each read; this bounds the whole attempt, so a receiver
+            # that drips its answer cannot hold a delivery slot.
+            code = await asyncio.wait_for(self._post(url, body, headers), self._timeout)
+        except TimeoutError:
+            return CallbackAttempt(at, error=f"no answer from {url.host} in time")
+        except httpx.HTTPError as exc:
+            return CallbackAttempt(at, error=explain(exc, url)[:_MAX_ERROR])
+        error = None if 200 <= code < 300 else f"answered {code}"
+        return CallbackAttempt(at, code, error)
+
+    async def _post(self, url: httpx.URL, body: bytes, headers: dict[str, str]) -> int:
+        # Streamed and never read: only the status matters, and a huge answer costs nothing.
+        async with self._client.stream("POST", url, content=body, headers=headers) as response:
+            return response.status_code
