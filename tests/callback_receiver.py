@@ -26,6 +26,7 @@ class Receiver:
     # Seconds to wait before answering (a slow receiver).
     delay: float = 0.0
     calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     port: int = 0
 
     def url(self, path: str = "/hook") -> str:
@@ -42,6 +43,7 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             time.sleep(target.delay)
             with lock:
+                target.paths.append(self.path)
                 target.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 code = target.script.pop(0) if target.script else target.then
             self.send_response(code)

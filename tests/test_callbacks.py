@@ -178,18 +178,29 @@ def test_chain_callback_fires_once_when_the_chain_finishes(
     assert [a["StatusCode"] for a in callback["Attempts"]] == [200]
 
 
-def test_named_definition_start_takes_a_callback(server_factory: Any, receiver: Receiver) -> None:
+def test_named_definition_callback_and_start_override(
+    server_factory: Any, receiver: Receiver
+) -> None:
     srv = start(server_factory)
-    definition = {"steps": [{"name": "one", "worker": "Echo", "config": {"value": 1}}]}
+    definition = {
+        "steps": [{"name": "one", "worker": "Echo", "config": {"value": 1}}],
+        "callback": receiver.url("/from-definition").replace("://", f"://u:{URL_PASSWORD}@"),
+    }
     assert httpx.put(f"{srv.api}/chain-definitions/one", json=definition).status_code == 201
+    shown = httpx.get(f"{srv.api}/chain-definitions/one")
+    assert shown.json()["Definition"]["callback"].startswith("http://***@127.0.0.2:")
+    assert URL_PASSWORD not in shown.text
     bad = httpx.post(f"{srv.api}/chain-definitions/one/start", json={"callback": "ftp://x/"})
     assert bad.status_code == 422 and "http" in bad.json()["Error"]
-    r = httpx.post(
-        f"{srv.api}/chain-definitions/one/start", json={"callback": receiver.url("/named")}
+    plain = httpx.post(f"{srv.api}/chain-definitions/one/start", json={})
+    assert plain.status_code == 201, plain.text
+    callback_of(srv, f"chains/{plain.json()['ChainId']}", "Delivered")
+    override = httpx.post(
+        f"{srv.api}/chain-definitions/one/start", json={"callback": receiver.url("/override")}
     )
-    assert r.status_code == 201, r.text
-    callback_of(srv, f"chains/{r.json()['ChainId']}", "Delivered")
-    assert len(receiver.calls) == 1
+    assert override.status_code == 201, override.text
+    callback_of(srv, f"chains/{override.json()['ChainId']}", "Delivered")
+    assert receiver.paths == ["/from-definition", "/override"]
 
 
 @pytest.mark.parametrize(
