@@ -6,7 +6,10 @@ is not, so a callback there is refused by policy like any internal address.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -259,3 +262,29 @@ def test_python_client_submits_with_a_callback(server_factory: Any, receiver: Re
     assert shown is not None and shown["State"] == "Delivered"
     assert shown["URL"] == receiver.url("/client")
     assert len(receiver.calls) == 1 and receiver.calls[0][0]["tasky-event"] == "task.finished"
+
+
+def test_secret_from_a_private_file(
+    server_factory: Any, receiver: Receiver, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "callback.secret"
+    secret_file.write_text("from-the-file-secret\n")
+    secret_file.chmod(0o644)
+    with pytest.raises(RuntimeError, match="chmod 600"):  # others could read it: no start
+        server_factory("--callback-secret-file", str(secret_file), data_dir=tmp_path / "refused")
+    secret_file.chmod(0o600)
+    srv = server_factory(
+        "--workers",
+        "tests.workers_for_tests",
+        "--callback-secret-file",
+        str(secret_file),
+        env={"TASKY_OUTBOUND_ALLOW": "127.0.0.2/32"},
+    )
+    task_id = submit(srv, "Echo", {}, receiver.url())
+    callback_of(srv, f"tasks/{task_id}", "Delivered")
+    headers, body = receiver.calls[0]
+    parts = dict(part.split("=", 1) for part in headers["tasky-signature"].split(","))
+    signed = parts["t"].encode() + b"." + body
+    expected = hmac.new(b"from-the-file-secret", signed, hashlib.sha256).hexdigest()
+    assert parts["v1"] == expected
+    assert not verified(headers, body)  # not the environment's secret
