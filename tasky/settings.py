@@ -64,6 +64,13 @@ class Settings:
     tls_key: Path | None = None
     # Reverse proxies whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips).
     forwarded_allow_ips: list[str] = field(default_factory=list)
+    # Callbacks (tasky.callbacks): the HMAC signing secret (None: callbacks are refused at
+    # submit), attempts per callback, the first retry's delay (tripled each time), and how long
+    # one attempt may take. 5 attempts from 15 s: retries over about 10 minutes.
+    callback_secret: str | None = field(default=None, repr=False)
+    callback_attempts: int = 5
+    callback_backoff: float = 15.0
+    callback_timeout: float = 10.0
 
     @property
     def database_path(self) -> Path:
@@ -108,6 +115,10 @@ class Settings:
                 raise ValueError(f"TLS file not found: {tls_file}")
         if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
             raise ValueError("--header-timeout, --body-timeout, --keep-alive-timeout must be > 0")
+        if self.callback_attempts < 1 or min(self.callback_backoff, self.callback_timeout) <= 0:
+            raise ValueError(
+                "--callback-attempts must be >= 1, --callback-backoff and --callback-timeout > 0"
+            )
         if min(self.max_connections, self.max_streams, self.max_streams_per_principal) < 1:
             raise ValueError("--max-connections, --max-streams and its per-caller cap must be >= 1")
 

@@ -12,7 +12,7 @@ import pytest
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store import AuditRecord, SqliteStore, Store, StoreLocked, TaskRecord, TokenRecord
-from tasky.store.records import ChildRecord, IdempotencyRecord
+from tasky.store.records import CallbackAttempt, CallbackRecord, ChildRecord, IdempotencyRecord
 
 StoreFactory = Callable[[Path], Store]
 
@@ -445,3 +445,71 @@ async def test_prune_keys_deletes_expired_ones_in_batches(store: Store) -> None:
     assert await store.prune_keys(1063.5, 100) == 0
     assert await store.find_key("ci", "old4", 0.0) is not None
     assert await store.find_key("ci", "new", 0.0) is not None
+
+
+async def test_callbacks_wait_arm_attempt_and_finish(store: Store) -> None:
+    task_id = new_id()
+    await store.add_callback(CallbackRecord("task", task_id, "http://h/cb", 1000.0))
+    assert await store.waiting_callbacks() == [("task", task_id)]
+    assert await store.due_callbacks(5000.0, 10) == []  # its task has not finished
+    assert await store.arm_callback("task", task_id, 2000.0)
+    assert not await store.arm_callback("task", task_id, 2500.0)  # armed once only
+    assert not await store.arm_callback("task", new_id(), 2000.0)  # none waits for that one
+    assert await store.waiting_callbacks() == []
+    assert await store.due_callbacks(1999.0, 10) == []
+    due = await store.due_callbacks(2000.0, 10)
+    assert [(c.kind, c.target_id, c.url, c.next_at) for c in due] == [
+        ("task", task_id, "http://h/cb", 2000.0)
+    ]
+    await store.record_callback_attempt(
+        "task", task_id, CallbackAttempt(2000.0, 500), "pending", 2010.0
+    )
+    assert await store.due_callbacks(2005.0, 10) == []
+    assert len(await store.due_callbacks(2010.0, 10)) == 1
+    await store.record_callback_attempt(
+        "task", task_id, CallbackAttempt(2010.0, error="refused"), "pending", 2020.0
+    )
+    await store.record_callback_attempt(
+        "task", task_id, CallbackAttempt(2020.0, 200), "delivered", None
+    )
+    assert await store.due_callbacks(9999.0, 10) == []
+    found = await store.get_callback("task", task_id)
+    assert found is not None and found.state == "delivered" and found.next_at is None
+    assert [(a.at, a.status_code, a.error) for a in found.attempts] == [
+        (2000.0, 500, None),
+        (2010.0, None, "refused"),
+        (2020.0, 200, None),
+    ]
+    assert await store.get_callback("chain", task_id) is None  # kinds are separate
+
+
+async def test_callbacks_due_soonest_first_limited_and_dropped(store: Store) -> None:
+    ids = [new_id() for _ in range(3)]
+    for n, target in enumerate(ids):
+        await store.add_callback(CallbackRecord("chain", target, f"http://h/{n}", 1.0))
+        await store.arm_callback("chain", target, 30.0 - n)
+    assert [c.target_id for c in await store.due_callbacks(100.0, 2)] == [ids[2], ids[1]]
+    await store.drop_callback("chain", ids[2])
+    assert await store.get_callback("chain", ids[2]) is None
+    assert [c.target_id for c in await store.due_callbacks(100.0, 10)] == [ids[1], ids[0]]
+
+
+async def test_callbacks_survive_a_reopen(make_store: StoreFactory, tmp_path: Path) -> None:
+    first = make_store(tmp_path)
+    await first.open()
+    waiting, armed = new_id(), new_id()
+    await first.add_callback(CallbackRecord("task", waiting, "http://h/a", 1.0))
+    await first.add_callback(CallbackRecord("task", armed, "http://h/b", 1.0))
+    await first.arm_callback("task", armed, 5.0)
+    await first.record_callback_attempt("task", armed, CallbackAttempt(5.0, 503), "pending", 9.0)
+    await first.close()
+    second = make_store(tmp_path)
+    await second.open()
+    try:
+        assert await second.waiting_callbacks() == [("task", waiting)]
+        due = await second.due_callbacks(10.0, 10)
+        assert [(c.target_id, c.next_at) for c in due] == [(armed, 9.0)]
+        found = await second.get_callback("task", armed)
+        assert found is not None and [a.status_code for a in found.attempts] == [503]
+    finally:
+        await second.close()

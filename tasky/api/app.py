@@ -55,6 +55,12 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
             query=(
                 ("timeout", "number", "Seconds before the task is stopped and Failed."),
                 ("retries", "integer", "Extra attempts after a failure (exponential backoff)."),
+                (
+                    "callback",
+                    "string",
+                    "http(s) URL the finished task's record is POSTed to, signed "
+                    "(docs/callbacks.md); needs a callback secret.",
+                ),
             ),
             tags=("workers",),
             idempotent=True,
@@ -352,6 +358,7 @@ def create_app(
     # Imported here, not at the top: tasky.chains and tasky.auth import the API's helpers.
     from tasky.auth.routes import auth_routes
     from tasky.auth.wiring import protect
+    from tasky.callbacks.wiring import install as install_callbacks
     from tasky.chains.routes import chain_routes
     from tasky.chains.routes import install as install_chains
 
@@ -376,6 +383,7 @@ def create_app(
     install_chains(starlette.state)  # chain service hooks and OpenAPI entries
     prom.install(starlette.state)  # this app's own Prometheus registry
     key_pruner.install(starlette.state, store, settings.idempotency_window)
+    install_callbacks(starlette.state)  # after the chains: it listens to them
     # Who is calling and may they: every request, before any handler (tasky.auth.policy).
     guarded = protect(_fast_routes(starlette), starlette, settings, store)
     # Outermost: a browser-borne or misdirected request is refused before anything else reads it.

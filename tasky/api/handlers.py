@@ -6,6 +6,7 @@ trivial FastAPI endpoint costs about 2.5x a Starlette one on this kind of machin
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,10 +17,12 @@ from tasky.api.body import read_json
 from tasky.api.idempotency import key_header, new_key, replay
 from tasky.api.query import float_param, int_param
 from tasky.api.responses import ApiError, JSONResponse
+from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
 from tasky.echo import clip, shown
 from tasky.engine.engine import Engine
+from tasky.ids import new_id
 from tasky.states import FINISHED, Status
-from tasky.store.records import TaskRecord
+from tasky.store.records import IdempotencyRecord, TaskRecord
 
 MAX_PAGE = 1000
 TASK_LOCATION = "/tasky/v1/tasks/"
@@ -64,14 +67,31 @@ async def submit_task(request: Request) -> JSONResponse:
         raise ApiError(422, "the body must be a JSON object (the task's config)")
     timeout: float | None = None
     retries: int | None = None
+    callback: str | None = None
     if request.scope["query_string"]:  # parsing an absent query string costs as much as a submit
         timeout = float_param(request, "timeout", 0, 30 * 24 * 3600, low_included=False)
         retries = int_param(request, "retries", 0, 100)
+        if "callback" in request.query_params:
+            callback = accepted_url(
+                request.app.state, request.query_params["callback"], status_code=400
+            )
     key = key_header(request.scope)
     if key is not None:
-        return await _submit_with_key(request, worker.name, config, key, timeout, retries)
+        return await _submit_with_key(request, worker.name, config, key, timeout, retries, callback)
     try:
-        record = await engine.submit(worker.name, config, timeout=timeout, retries=retries)
+        if callback is None:
+            record = await engine.submit(worker.name, config, timeout=timeout, retries=retries)
+        else:
+            task_id = new_id()
+            record = await with_callback(
+                request.app.state,
+                "task",
+                task_id,
+                callback,
+                lambda: engine.submit(
+                    worker.name, config, timeout=timeout, retries=retries, task_id=task_id
+                ),
+            )
     except ValidationError as exc:
         raise validation_error(exc) from None
     return JSONResponse(
@@ -88,18 +108,29 @@ async def _submit_with_key(
     key: str,
     timeout: float | None,
     retries: int | None,
+    callback: str | None,
 ) -> JSONResponse:
     engine = _engine(request)
-    query = {"retries": retries, "timeout": timeout}
+    query = {"retries": retries, "timeout": timeout, "callback": callback}
     wanted = new_key(request, key, f"worker:{worker}", config, query)
     # A retry is answered from a read, before validation and admission (a full queue must not
     # refuse the retry of a task that was accepted); the write below settles any race.
     found = await engine.store.find_key(wanted.principal, key, wanted.created_at)
     if found is None:
-        try:
-            created = await engine.submit_with_key(
-                worker, config, wanted, timeout=timeout, retries=retries
+        task_id = new_id()
+
+        def create() -> Awaitable[TaskRecord | IdempotencyRecord]:
+            return engine.submit_with_key(
+                worker, config, wanted, timeout=timeout, retries=retries, task_id=task_id
             )
+
+        try:
+            if callback is None:
+                created = await create()
+            else:
+                created = await with_callback(request.app.state, "task", task_id, callback, create)
+                if not isinstance(created, TaskRecord):  # a racing request won: no task here
+                    await request.app.state.callbacks.unregister("task", task_id)
         except ValidationError as exc:
             raise validation_error(exc) from None
         if isinstance(created, TaskRecord):
@@ -167,7 +198,9 @@ async def get_task(request: Request) -> JSONResponse:
     record = await engine.get(request.path_params["id"])
     attempts = await engine.attempts(record.id)
     worker = engine.registry.get(record.worker)
-    return JSONResponse(views.task_detail(_with_live_progress(engine, record), attempts, worker))
+    out = views.task_detail(_with_live_progress(engine, record), attempts, worker)
+    out["Callback"] = callback_view(await engine.store.get_callback("task", record.id))
+    return JSONResponse(out)
 
 
 def _with_live_progress(engine: Engine, record: Any) -> Any:

@@ -111,6 +111,9 @@ class TaskDetail(_Open):
     Progress: float | None
     Output: dict[str, Any] | None
     Error: str | None
+    Callback: dict[str, Any] | None = Field(
+        default=None, description="The task's callback: URL, State, Attempts (docs/callbacks.md)."
+    )
 
 
 class TaskStatistics(_Open):

@@ -22,6 +22,8 @@ from pydantic import (
     field_validator,
 )
 
+from tasky.callbacks.urls import check_url
+
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 MAX_STEPS = 200
 # Deeper JSON is refused before anything walks it recursively (references, validation).
@@ -98,6 +100,15 @@ class ChainSpec(BaseModel):
         description="What the chain returns (may hold references); default: the last stage's "
         "output.",
     )
+    callback: str | None = Field(
+        default=None,
+        description="URL the finished chain's record is POSTed to, signed (docs/callbacks.md).",
+    )
+
+    @field_validator("callback")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
 
     @field_validator("parameters")
     @classmethod

@@ -7,6 +7,7 @@ the chain service starts after the engine (a startup hook) and stops before it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from tasky.api.idempotency import key_header, new_key, replay
 from tasky.api.openapi import Doc
 from tasky.api.query import int_param, only_documented
 from tasky.api.responses import ApiError, JSONResponse
+from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
 from tasky.chains import limits, schemas, views
 from tasky.chains.definitions import DefinitionReadOnly, Definitions
 from tasky.chains.model import ChainSpec, DefinitionError
@@ -26,7 +28,9 @@ from tasky.chains.store import chain_store_for
 from tasky.chains.validate import check_definition
 from tasky.echo import shown
 from tasky.engine.engine import Engine
+from tasky.ids import new_id
 from tasky.states import Status
+from tasky.store.records import IdempotencyRecord
 
 log = logging.getLogger("tasky.chains")
 
@@ -73,7 +77,9 @@ async def create_chain(request: Request) -> JSONResponse:
         )
     except DefinitionError as exc:
         raise _unprocessable(exc) from None
-    return await _start(request, service, spec, spec.parameters, "chain", raw)
+    return await _start(
+        request, service, spec, spec.parameters, "chain", raw, callback=spec.callback
+    )
 
 
 async def _start(
@@ -84,19 +90,35 @@ async def _start(
     target: str,
     body: Any,
     definition: str | None = None,
+    callback: str | None = None,
 ) -> JSONResponse:
-    """Create the chain, or with an ``Idempotency-Key`` answer a retry with the first one."""
+    """Create the chain, its callback stored first; with an ``Idempotency-Key``, answer a retry
+    with the first chain instead."""
+    url = None if callback is None else accepted_url(request.app.state, callback, status_code=422)
     key = key_header(request.scope)
-    if key is None:
-        return _created((await service.runner.create(spec, values, definition=definition)).id)
-    wanted = new_key(request, key, target, body)
-    found = await service.runner.engine.store.find_key(wanted.principal, key, wanted.created_at)
-    if found is None:
-        created = await service.runner.create_with_key(spec, values, wanted, definition=definition)
-        if isinstance(created, ChainRecord):
-            return _created(created.id)
-        found = created
-    return replay(found, wanted, "ChainId", f"{PREFIX}/chains/")
+    wanted = None if key is None else new_key(request, key, target, body)
+    if wanted is not None:
+        store = service.runner.engine.store
+        found = await store.find_key(wanted.principal, wanted.key, wanted.created_at)
+        if found is not None:
+            return replay(found, wanted, "ChainId", f"{PREFIX}/chains/")
+    chain_id = new_id()
+
+    def create() -> Awaitable[ChainRecord | IdempotencyRecord]:
+        return service.runner.create_with_key(
+            spec, values, wanted, definition=definition, chain_id=chain_id
+        )
+
+    if url is None:
+        created = await create()
+    else:
+        created = await with_callback(request.app.state, "chain", chain_id, url, create)
+    if isinstance(created, ChainRecord):
+        return _created(created.id)
+    assert wanted is not None  # only a key can give back an earlier request's record
+    if url is not None:  # a racing request with the same key won: no chain here
+        await request.app.state.callbacks.unregister("chain", chain_id)
+    return replay(created, wanted, "ChainId", f"{PREFIX}/chains/")
 
 
 def _created(chain_id: str) -> JSONResponse:
@@ -138,7 +160,11 @@ async def list_chains(request: Request) -> JSONResponse:
 async def get_chain(request: Request) -> JSONResponse:
     runner = _service(request).runner
     loaded = await runner.load(request.path_params["id"])
-    return JSONResponse(views.chain_detail(loaded, runner.engine.registry))
+    out = views.chain_detail(loaded, runner.engine.registry)
+    out["Callback"] = callback_view(
+        await runner.engine.store.get_callback("chain", loaded.chain.id)
+    )
+    return JSONResponse(out)
 
 
 async def chain_action(request: Request) -> JSONResponse:
@@ -208,15 +234,21 @@ async def start_definition(request: Request) -> JSONResponse:
     body = await _body(request, empty={})
     if not isinstance(body, dict):
         raise ApiError(422, 'the body must be {"parameters": {...}} (or empty)', Fields=[])
-    extra = sorted(set(body) - {"parameters"})
+    extra = sorted(set(body) - {"parameters", "callback"})
     if extra:
-        raise ApiError(422, f"unknown field(s) {', '.join(extra)}; only parameters", Fields=[])
+        raise ApiError(
+            422, f"unknown field(s) {', '.join(extra)}; only parameters and callback", Fields=[]
+        )
     limits.check_parameters(body.get("parameters"), request.app.state.settings)
     try:
         spec, values = await service.definitions.prepare(name, body.get("parameters"))
     except DefinitionError as exc:
         raise _unprocessable(exc) from None
-    return await _start(request, service, spec, values, f"definition:{name}", body, name)
+    # The start's callback wins over the definition's.
+    url = body["callback"] if body.get("callback") is not None else spec.callback
+    return await _start(
+        request, service, spec, values, f"definition:{name}", body, name, callback=url
+    )
 
 
 _CHAIN_ERRORS = (404,)

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -85,6 +85,7 @@ class ChainRunner:
         self._backoff: dict[str, float] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
+        self._listeners: list[Callable[[str, Status], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -206,10 +207,18 @@ class ChainRunner:
 
     # -- creating -------------------------------------------------------------------------------
     async def create(
-        self, spec: ChainSpec, parameters: dict[str, Any], *, definition: str | None = None
+        self,
+        spec: ChainSpec,
+        parameters: dict[str, Any],
+        *,
+        definition: str | None = None,
+        chain_id: str | None = None,
     ) -> ChainRecord:
-        """Store a checked chain (acknowledged = durable) and start advancing it."""
-        created = await self.create_with_key(spec, parameters, None, definition=definition)
+        """Store a checked chain (acknowledged = durable) and start advancing it. ``chain_id``:
+        an id chosen beforehand (a callback is stored under it first)."""
+        created = await self.create_with_key(
+            spec, parameters, None, definition=definition, chain_id=chain_id
+        )
         assert isinstance(created, ChainRecord)  # no key, so never an earlier request's record
         return created
 
@@ -220,11 +229,12 @@ class ChainRunner:
         key: IdempotencyRecord | None,
         *,
         definition: str | None = None,
+        chain_id: str | None = None,
     ) -> ChainRecord | IdempotencyRecord:
         """As :meth:`create`, unless the caller's ``key`` is taken: then nothing is created and
         the key's record is returned (``key.target_id`` is set to the new chain's id)."""
         chain = ChainRecord(
-            id=new_id(),
+            id=chain_id or new_id(),
             spec=spec.model_dump(mode="json"),
             parameters=parameters,
             status=Status.RUNNING,
@@ -526,9 +536,19 @@ class ChainRunner:
                 return
         log.warning("could not %s task %s of a chain", getattr(call, "__name__", call), task_id)
 
+    def add_listener(self, listener: Callable[[str, Status], None]) -> None:
+        """Call ``listener(chain_id, status)`` after every committed chain status change (in the
+        event loop; it must not block). Callbacks use it to learn that a chain finished."""
+        self._listeners.append(listener)
+
     def _publish(self, chain_id: str, status: Status, *, created: bool = False) -> None:
         kind = "chain.created" if created else "chain.status"
         self.engine.events.publish(kind, chain=chain_id, status=status.value)
+        for listener in self._listeners:
+            try:
+                listener(chain_id, status)
+            except Exception:
+                log.exception("a chain status listener failed")
 
 
 def _require(chain: ChainRecord, action: str) -> None:

@@ -58,6 +58,9 @@ class ChainDetail(ChainSummary):
     OnFailure: str
     Result: Any = Field(description="What a Completed chain returns.")
     Steps: list[StepStatus]
+    Callback: dict[str, Any] | None = Field(
+        default=None, description="The chain's callback: URL, State, Attempts (docs/callbacks.md)."
+    )
 
 
 class ChainActionRequest(BaseModel):
@@ -67,6 +70,11 @@ class ChainActionRequest(BaseModel):
 class StartRequest(BaseModel):
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="Values overriding the definition's defaults."
+    )
+    callback: str | None = Field(
+        default=None,
+        description="URL the finished chain's record is POSTed to (overrides the "
+        "definition's; docs/callbacks.md).",
     )
 
 

@@ -9,6 +9,7 @@ from tasky.chains.plan import StepView
 from tasky.chains.records import ChainRecord, DefinitionRecord
 from tasky.chains.runner import Loaded
 from tasky.chains.secrets import masked_parameters, masked_spec, secret_parameters
+from tasky.redact import redact_url
 from tasky.states import FINISHED
 from tasky.workers.registry import WorkerRegistry
 
@@ -72,6 +73,8 @@ def definition_view(
     record: DefinitionRecord, registry: WorkerRegistry, *, full: bool = True
 ) -> dict[str, Any]:
     spec = masked_spec(record.spec, registry)
+    if spec.get("callback"):
+        spec["callback"] = redact_url(spec["callback"])
     out: dict[str, Any] = {
         "Name": record.name,
         "Source": record.source,

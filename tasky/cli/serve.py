@@ -223,6 +223,47 @@ def serve(
             "(repeatable). Default: none.",
         ),
     ] = None,
+    callback_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--callback-secret",
+            envvar="TASKY_CALLBACK_SECRET",
+            help="Secret that signs callbacks (HMAC-SHA256). Without one, ?callback= is refused. "
+            "On the command line it shows in ps: prefer --callback-secret-file or the variable.",
+        ),
+    ] = None,
+    callback_secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--callback-secret-file",
+            envvar="TASKY_CALLBACK_SECRET_FILE",
+            help="Read the callback signing secret from this file (not readable by others).",
+        ),
+    ] = None,
+    callback_attempts: Annotated[
+        int,
+        typer.Option(
+            "--callback-attempts",
+            envvar="TASKY_CALLBACK_ATTEMPTS",
+            help="Delivery attempts per callback before it is given up.",
+        ),
+    ] = 5,
+    callback_backoff: Annotated[
+        float,
+        typer.Option(
+            "--callback-backoff",
+            envvar="TASKY_CALLBACK_BACKOFF",
+            help="Seconds before a callback's first retry; each later wait is 3 times longer.",
+        ),
+    ] = 15.0,
+    callback_timeout: Annotated[
+        float,
+        typer.Option(
+            "--callback-timeout",
+            envvar="TASKY_CALLBACK_TIMEOUT",
+            help="Seconds one callback attempt may take.",
+        ),
+    ] = 10.0,
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -234,6 +275,15 @@ def serve(
             typer.secho(
                 "tasky: warning: a token on the command line is visible to every user in ps; "
                 "use --token-file or TASKY_TOKEN",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
+        if callback_secret_file is not None:
+            callback_secret = read_token_file(callback_secret_file, "callback secret")
+        elif callback_secret and _from_argv(ctx, "callback_secret"):
+            typer.secho(
+                "tasky: warning: a secret on the command line is visible to every user in ps; "
+                "use --callback-secret-file or TASKY_CALLBACK_SECRET",
                 fg=typer.colors.YELLOW,
                 err=True,
             )
@@ -265,6 +315,10 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             forwarded_allow_ips=_split(forwarded_allow_ips),
+            callback_secret=callback_secret or None,
+            callback_attempts=callback_attempts,
+            callback_backoff=callback_backoff,
+            callback_timeout=callback_timeout,
         )
         if root:
             settings.roots = [r.resolve() for r in root]
@@ -279,20 +333,21 @@ def _from_argv(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
-def read_token_file(path: Path) -> str:
-    """The token in ``path`` (surrounding whitespace stripped); refused if others can read it."""
+def read_token_file(path: Path, what: str = "token") -> str:
+    """The token (or other secret) in ``path``, surrounding whitespace stripped; refused if
+    others can read it."""
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"cannot read the token file {path}: {exc.strerror}") from None
+        raise ValueError(f"cannot read the {what} file {path}: {exc.strerror}") from None
     if mode & 0o077:
         raise ValueError(
-            f"the token file {path} is readable or writable by group or others: chmod 600 {path}"
+            f"the {what} file {path} is readable or writable by group or others: chmod 600 {path}"
         )
     token = text.strip()
     if not token or any(not c.isprintable() or c.isspace() for c in token):
-        raise ValueError(f"the token file {path} must hold one token: no spaces, not empty")
+        raise ValueError(f"the {what} file {path} must hold one {what}: no spaces, not empty")
     return token
 
 

@@ -128,6 +128,7 @@ def submit(
     timeout: float | None,
     retries: int | None,
     idempotency_key: str | None = None,
+    callback: str | None = None,
 ) -> Call[str]:
     def task_id(body: Any) -> str:
         value = body["TaskId"] if isinstance(body, dict) else None
@@ -139,7 +140,7 @@ def submit(
         "POST",
         f"/workers/{_seg(worker)}",
         task_id,
-        params=_params(timeout=timeout, retries=retries),
+        params=_params(timeout=timeout, retries=retries, callback=callback),
         json=config,
         headers=idempotency(idempotency_key),
     )

@@ -93,6 +93,7 @@ class AsyncClient:
         timeout: float | None = None,
         retries: int | None = None,
         idempotency_key: str | None = None,
+        callback: str | None = None,
     ) -> str:
         return await self._send(
             calls.submit(
@@ -101,6 +102,7 @@ class AsyncClient:
                 timeout,
                 retries,
                 idempotency_key,
+                callback,
             )
         )
 

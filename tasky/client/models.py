@@ -88,6 +88,8 @@ class Task(_Wire):
     error: str | None = Field(default=None, alias="Error")
     chain_id: str | None = Field(default=None, alias="ChainId")
     logs_dropped: int = Field(default=0, alias="LogsDropped")
+    # URL (credentials masked), State, NextAttemptAt and Attempts; None without a callback.
+    callback: dict[str, Any] | None = Field(default=None, alias="Callback")
 
     @property
     def finished(self) -> bool:

@@ -97,11 +97,13 @@ class Client:
         timeout: float | None = None,
         retries: int | None = None,
         idempotency_key: str | None = None,
+        callback: str | None = None,
     ) -> str:
         """Create a task; returns its id. ``config`` is a dict or the worker's Config model.
 
         With ``idempotency_key``, sending the same call again (after a lost answer, say) returns
-        the first task's id instead of creating a second task.
+        the first task's id instead of creating a second task. ``callback``: a URL its final
+        record is POSTed to (docs/callbacks.md).
         """
         return self._send(
             calls.submit(
@@ -110,6 +112,7 @@ class Client:
                 timeout,
                 retries,
                 idempotency_key,
+                callback,
             )
         )
 

@@ -293,14 +293,15 @@ class Engine:
         *,
         timeout: float | None = None,
         retries: int | None = None,
+        task_id: str | None = None,
     ) -> TaskRecord | IdempotencyRecord:
         """Submit unless the caller's key is taken: then nothing is created and the key's record
         (what the first request created, and its fingerprint) is returned instead.
 
         ``key.target_id`` is ignored: the new task's id is recorded with the key, in the same
-        transaction as the task.
+        transaction as the task. ``task_id`` as in :meth:`submit`.
         """
-        return await self._submit(worker_name, config, timeout, retries, None, None, key)
+        return await self._submit(worker_name, config, timeout, retries, None, task_id, key)
 
     async def _submit(
         self,

@@ -15,6 +15,8 @@ from tasky.store.records import (
     AttemptRecord,
     AuditPage,
     AuditRecord,
+    CallbackAttempt,
+    CallbackRecord,
     ChildRecord,
     CommitStats,
     IdempotencyRecord,
@@ -178,3 +180,33 @@ class Store(Protocol):
 
     async def prune_keys(self, before: float, limit: int) -> int:
         """Delete at most ``limit`` keys that expired before ``before``; returns how many went."""
+
+    # -- callbacks (tasky.callbacks) ------------------------------------------------------------
+    async def add_callback(self, callback: CallbackRecord) -> None:
+        """Remember a callback before its target exists, so no finish can happen without it."""
+
+    async def drop_callback(self, kind: str, target_id: str) -> None:
+        """Forget a callback whose target was never created (its submit was refused)."""
+
+    async def arm_callback(self, kind: str, target_id: str, at: float) -> bool:
+        """The target finished: make a waiting callback due at ``at``; False if none waits."""
+
+    async def waiting_callbacks(self) -> list[tuple[str, str]]:
+        """(kind, target id) of the callbacks whose target had not finished when last seen."""
+
+    async def due_callbacks(self, now: float, limit: int) -> list[CallbackRecord]:
+        """Pending callbacks due at ``now``, soonest first (attempts not loaded)."""
+
+    async def record_callback_attempt(
+        self,
+        kind: str,
+        target_id: str,
+        attempt: CallbackAttempt,
+        state: str,
+        next_at: float | None,
+    ) -> None:
+        """Append an attempt and set the callback's state ("pending" with the next attempt's
+        time, "delivered" or "failed")."""
+
+    async def get_callback(self, kind: str, target_id: str) -> CallbackRecord | None:
+        """The callback of a task or chain with every attempt, oldest first."""

@@ -144,3 +144,29 @@ class IdempotencyRecord:
     target_id: str
     created_at: float
     expires_at: float
+
+
+@dataclass(slots=True)
+class CallbackAttempt:
+    """One delivery attempt of a callback: when, and the answer's status code or the error."""
+
+    at: float
+    status_code: int | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class CallbackRecord:
+    """A URL to POST a task's or chain's final record to once it has finished.
+
+    ``kind`` is "task" or "chain". ``next_at`` is None while the target has not finished (the
+    callback waits), then the time of the next attempt; ``state`` ends as "delivered" or "failed".
+    """
+
+    kind: str
+    target_id: str
+    url: str
+    created_at: float
+    state: str = "pending"
+    next_at: float | None = None
+    attempts: list[CallbackAttempt] = field(default_factory=list)

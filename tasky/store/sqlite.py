@@ -34,6 +34,8 @@ from tasky.store.records import (
     AttemptRecord,
     AuditPage,
     AuditRecord,
+    CallbackAttempt,
+    CallbackRecord,
     ChildRecord,
     CommitStats,
     IdempotencyRecord,
@@ -186,6 +188,28 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     PRIMARY KEY (principal, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency_keys (expires_at);
+-- Callbacks (tasky.callbacks): next_at is NULL while the target runs, then the next attempt's
+-- time; state: pending, delivered, failed.
+CREATE TABLE IF NOT EXISTS callbacks (
+    kind TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    next_at REAL,
+    PRIMARY KEY (kind, target_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (next_at) WHERE state = 'pending';
+
+CREATE TABLE IF NOT EXISTS callback_attempts (
+    kind TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    at REAL NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    PRIMARY KEY (kind, target_id, n)
+) WITHOUT ROWID;
 """
 
 _COLUMNS = (
@@ -901,6 +925,100 @@ class SqliteStore:
 
         pruned: int = await self._submit(op)
         return pruned
+
+    # -- callbacks ------------------------------------------------------------------------------
+    async def add_callback(self, callback: CallbackRecord) -> None:
+        row = (callback.kind, callback.target_id, callback.url, callback.created_at)
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO callbacks (kind, target_id, url, created_at) VALUES (?, ?, ?, ?)", row
+            )
+
+        await self._submit(op)
+
+    async def drop_callback(self, kind: str, target_id: str) -> None:
+        key = (kind, target_id)
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM callbacks WHERE kind = ? AND target_id = ?", key)
+            conn.execute("DELETE FROM callback_attempts WHERE kind = ? AND target_id = ?", key)
+
+        await self._submit(op)
+
+    async def arm_callback(self, kind: str, target_id: str, at: float) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            armed: bool = (
+                conn.execute(
+                    "UPDATE callbacks SET next_at = ? WHERE kind = ? AND target_id = ? "
+                    "AND state = 'pending' AND next_at IS NULL",
+                    (at, kind, target_id),
+                ).rowcount
+                == 1
+            )
+            return armed
+
+        result: bool = await self._submit(op)
+        return result
+
+    async def waiting_callbacks(self) -> list[tuple[str, str]]:
+        rows = self._r.execute(
+            "SELECT kind, target_id FROM callbacks WHERE state = 'pending' AND next_at IS NULL"
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    async def due_callbacks(self, now: float, limit: int) -> list[CallbackRecord]:
+        rows = self._r.execute(
+            "SELECT kind, target_id, url, created_at, state, next_at FROM callbacks "
+            "WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [CallbackRecord(*r) for r in rows]
+
+    async def record_callback_attempt(
+        self,
+        kind: str,
+        target_id: str,
+        attempt: CallbackAttempt,
+        state: str,
+        next_at: float | None,
+    ) -> None:
+        key = (kind, target_id)
+        values = (attempt.at, attempt.status_code, attempt.error)
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO callback_attempts (kind, target_id, n, at, status_code, error) "
+                "SELECT ?, ?, coalesce(max(n), 0) + 1, ?, ?, ? FROM callback_attempts "
+                "WHERE kind = ? AND target_id = ?",
+                (*key, *values, *key),
+            )
+            conn.execute(
+                "UPDATE callbacks SET state = ?, next_at = ? WHERE kind = ? AND target_id = ?",
+                (state, next_at, *key),
+            )
+
+        await self._submit(op)
+
+    async def get_callback(self, kind: str, target_id: str) -> CallbackRecord | None:
+        key = (kind, target_id)
+        row = self._r.execute(
+            "SELECT kind, target_id, url, created_at, state, next_at FROM callbacks "
+            "WHERE kind = ? AND target_id = ?",
+            key,
+        ).fetchone()
+        if row is None:
+            return None
+        found = CallbackRecord(*row)
+        found.attempts = [
+            CallbackAttempt(*r)
+            for r in self._r.execute(
+                "SELECT at, status_code, error FROM callback_attempts "
+                "WHERE kind = ? AND target_id = ? ORDER BY n",
+                key,
+            )
+        ]
+        return found
 
 
 def _row_to_token(row: tuple[Any, ...]) -> TokenRecord:
