@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasky.logs import LOG_FORMATS
 from tasky.net.addresses import OutboundPolicy
 
 # The shortest token accepted when listening beyond loopback (tasky.auth.tokens makes 49).
@@ -62,6 +63,9 @@ class Settings:
     tls_key: Path | None = None
     # Reverse proxies whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips).
     forwarded_allow_ips: list[str] = field(default_factory=list)
+    # The server log: "text" or "json" lines; one INFO line per HTTP request when access_log.
+    log_format: str = "text"
+    access_log: bool = False
 
     @property
     def database_path(self) -> Path:
@@ -104,6 +108,8 @@ class Settings:
                 raise ValueError(f"TLS file not found: {tls_file}")
         if min(self.header_timeout, self.body_timeout, self.keep_alive_timeout) <= 0:
             raise ValueError("--header-timeout, --body-timeout, --keep-alive-timeout must be > 0")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
         if min(self.max_connections, self.max_streams, self.max_streams_per_principal) < 1:
             raise ValueError("--max-connections, --max-streams and its per-caller cap must be >= 1")
 

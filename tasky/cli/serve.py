@@ -215,6 +215,22 @@ def serve(
             "(repeatable). Default: none.",
         ),
     ] = None,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            envvar="TASKY_LOG_FORMAT",
+            help="Server log lines: text, or json (one object a line, with task_id and worker).",
+        ),
+    ] = "text",
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            envvar="TASKY_ACCESS_LOG",
+            help="Log one line per HTTP request (client, method, path, status, time).",
+        ),
+    ] = False,
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -256,6 +272,8 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             forwarded_allow_ips=_split(forwarded_allow_ips),
+            log_format=log_format.lower(),
+            access_log=access_log,
         )
         if root:
             settings.roots = [r.resolve() for r in root]
