@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -97,6 +97,16 @@ def _iso_time(epoch: float) -> str:
     return f"{whole}.{int(epoch % 1 * 1000):03d}Z"
 
 
+def make_handler(log_format: str, node: str, stream: TextIO | None = None) -> logging.Handler:
+    """The handler every line goes through: ``log_format`` lines on ``stream`` (stderr)."""
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(node) if log_format == "json" else TextFormatter())
+    handler.addFilter(RedactUrls())
+    return handler
+
+
 def configure_logging(log_format: str, node: str) -> logging.Handler:
     """Route every logger to one stderr handler in ``log_format``; returns that handler.
 
@@ -104,11 +114,7 @@ def configure_logging(log_format: str, node: str) -> logging.Handler:
     quiets :data:`QUIET_LOGGERS` to WARNING. uvicorn must be given ``log_config=None``, or it
     installs handlers of its own that bypass this one.
     """
-    if log_format not in LOG_FORMATS:
-        raise ValueError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter(node) if log_format == "json" else TextFormatter())
-    handler.addFilter(RedactUrls())
+    handler = make_handler(log_format, node)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
