@@ -142,7 +142,8 @@ def test_json_lines_carry_task_and_worker_fields(server_factory: Any) -> None:
     assert failure["task_id"] == task["TaskId"] and failure["worker"] == "BreakThread"
     assert failure["logger"] == "tasky.engine"
     assert failure["message"].endswith("failed: ValueError: json\nbroke")
-    [access] = [e for e in entries if e.get("path") == "/tasky/v1/workers"]
+    # The last one: the start-up's readiness probes asked for the workers too.
+    access = [e for e in entries if e.get("path") == "/tasky/v1/workers"][-1]
     assert access["logger"] == "tasky.access" and access["level"] == "INFO"
     assert (access["method"], access["status"]) == ("GET", 200)
     assert access["client"].startswith("127.0.0.1:") and access["duration_ms"] >= 0
