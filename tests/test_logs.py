@@ -177,3 +177,17 @@ def test_library_info_lines_stay_out_at_the_default_level(server_factory: Any) -
     log = srv.read_log()
     assert "Tasky serving on" in log  # Tasky's own INFO lines are there...
     assert "HTTP Request" not in log and "httpx" not in log  # ...httpx's are not
+
+
+def test_a_task_failed_by_a_crash_gets_its_warning_line_too(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    srv = start(server_factory, data=data)
+    fragile = post(srv, "NoPause", {"seconds": 60})  # not idempotent: a crash fails it
+    wait_sync(srv.api, fragile, "Running")
+    srv.kill()
+    again = start(server_factory, data=data)
+    wait_sync(again.api, fragile, "Failed")
+    [line] = log_lines_with(again, " WARNING tasky.engine ", 1)
+    assert f"task {fragile} (worker NoPause) failed: the server stopped" in line
