@@ -8,10 +8,12 @@ from typing import Any
 
 import uvicorn
 
+from tasky.access_log import AccessLog
 from tasky.api import TaskyApp, create_app
 from tasky.api.events import end_streams
 from tasky.chains.definitions import configured_definitions
 from tasky.config_file import load_workers
+from tasky.logs import configure_logging
 from tasky.own_files import file_roots, prepare_roots
 from tasky.protocol import bounded_protocol, connection_cap
 from tasky.settings import Settings, is_loopback
@@ -40,6 +42,7 @@ def serve(settings: Settings) -> None:
     Problems found before listening (unsafe bind, store in use, bad worker module) raise
     ValueError, StoreLocked or ImportError so the CLI can print them plainly.
     """
+    configure_logging(settings.log_format, settings.node_id)
     registry = build_registry(settings)
     # The config file's chain definitions, checked against these workers before listening.
     configured_definitions(list(settings.config_files), registry)
@@ -49,8 +52,9 @@ def serve(settings: Settings) -> None:
     settings.check(stored_tokens=store.count_tokens_now())
     prepare_roots(settings)
     app = create_app(settings, registry=registry, store=store)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = uvicorn.Config(app, **uvicorn_options(settings))
+    config = uvicorn.Config(
+        AccessLog(app) if settings.access_log else app, **uvicorn_options(settings)
+    )
     scheme = "https" if settings.tls_cert else "http"
     log.info(
         "Tasky serving on %s://%s:%d/tasky/v1/ (data in %s)",
@@ -88,7 +92,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             connection_cap(settings.max_connections),
         ),
         "lifespan": "on",
+        # Tasky's own access log (tasky.access_log) replaces uvicorn's; uvicorn's other lines go
+        # through the handler of tasky.logs, which its own logging config would bypass.
         "access_log": False,
+        "log_config": None,
         "log_level": "warning",
         "server_header": False,
         "timeout_graceful_shutdown": 5,

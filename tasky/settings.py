@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasky.logs import LOG_FORMATS
 from tasky.net.addresses import OutboundPolicy
 
 # The shortest token accepted when listening beyond loopback (tasky.auth.tokens makes 49).
@@ -71,6 +72,9 @@ class Settings:
     callback_attempts: int = 5
     callback_backoff: float = 15.0
     callback_timeout: float = 10.0
+    # The server log: "text" or "json" lines; one INFO line per HTTP request when access_log.
+    log_format: str = "text"
+    access_log: bool = False
 
     @property
     def database_path(self) -> Path:
@@ -119,6 +123,8 @@ class Settings:
             raise ValueError(
                 "--callback-attempts must be >= 1, --callback-backoff and --callback-timeout > 0"
             )
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
         if min(self.max_connections, self.max_streams, self.max_streams_per_principal) < 1:
             raise ValueError("--max-connections, --max-streams and its per-caller cap must be >= 1")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -513,3 +514,63 @@ async def test_callbacks_survive_a_reopen(make_store: StoreFactory, tmp_path: Pa
         assert found is not None and [a.status_code for a in found.attempts] == [503]
     finally:
         await second.close()
+
+
+async def test_tracebacks_stay_with_their_attempt(store: Store) -> None:
+    t = task(worker="Trace")
+    await store.insert(t)
+    await store.transition(t.id, [Status.QUEUED], Status.RUNNING, fields={"started_at": 1002.0})
+    await store.transition(
+        t.id,
+        [Status.RUNNING],
+        Status.QUEUED,
+        record_as=Status.FAILED,
+        fields={"attempt": 2, "error": "ValueError: one", "finished_at": 1003.0},
+        traceback="Traceback (most recent call last):\nValueError: one\n",
+    )
+    await store.transition(t.id, [Status.QUEUED], Status.RUNNING, fields={"started_at": 1004.0})
+    # A move that does not close the attempt stores no traceback anywhere.
+    await store.transition(t.id, [Status.RUNNING], Status.PAUSED, traceback="ignored")
+    await store.transition(
+        t.id,
+        [Status.PAUSED],
+        Status.FAILED,
+        fields={"finished_at": 1006.0, "error": "KeyError: 'two'"},
+        traceback="Traceback (most recent call last):\nKeyError: 'two'\n",
+    )
+    attempts = await store.attempts(t.id)
+    assert [a.traceback for a in attempts] == [
+        "Traceback (most recent call last):\nValueError: one\n",
+        "Traceback (most recent call last):\nKeyError: 'two'\n",
+    ]
+    # Re-running after the failure starts clean: the new attempt has no traceback of its own.
+    await store.transition(t.id, [Status.FAILED], Status.QUEUED, fields={"attempt": 3})
+    await store.transition(t.id, [Status.QUEUED], Status.RUNNING, fields={"started_at": 1007.0})
+    await store.transition(t.id, [Status.RUNNING], Status.COMPLETED, fields={"result": {"r": 1}})
+    assert (await store.attempts(t.id))[2].traceback is None
+
+
+async def test_sqlite_adds_the_traceback_column_to_an_older_database(tmp_path: Path) -> None:
+    path = tmp_path / "tasky.db"
+    old = sqlite3.connect(path)
+    # task_attempts as released before tracebacks, with one row from back then.
+    old.executescript(
+        "CREATE TABLE task_attempts (task_id TEXT NOT NULL, attempt INTEGER NOT NULL, "
+        "status TEXT NOT NULL, started_at REAL, finished_at REAL, error TEXT, result TEXT, "
+        "PRIMARY KEY (task_id, attempt)) WITHOUT ROWID;"
+        "INSERT INTO task_attempts VALUES ('old', 1, 'Failed', 1.0, 2.0, 'boom', NULL);"
+    )
+    old.commit()
+    old.close()
+    for _ in range(2):  # the second open finds the column there and leaves it alone
+        s = SqliteStore(path)
+        await s.open()
+        try:
+            [before] = await s.attempts("old")
+            assert (before.error, before.traceback) == ("boom", None)
+            t = task()
+            await s.insert(t)
+            await s.transition(t.id, [Status.QUEUED], Status.FAILED, traceback="tb")
+            assert [a.traceback for a in await s.attempts(t.id)] == ["tb"]
+        finally:
+            await s.close()

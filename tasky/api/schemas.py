@@ -107,7 +107,10 @@ class TaskDetail(_Open):
     FinishedAt: float | None
     Duration: str | None
     Attempt: int
-    Attempts: list[dict[str, Any]]
+    Attempts: list[dict[str, Any]] = Field(
+        description="Attempts that ended: Attempt, Status, StartedAt, FinishedAt, Error, Output, "
+        "and Traceback (a failed Python worker's, capped at 16 KiB keeping the end; else null)."
+    )
     Progress: float | None
     Output: dict[str, Any] | None
     Error: str | None

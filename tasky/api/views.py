@@ -82,6 +82,8 @@ def attempt_view(attempt: AttemptRecord) -> dict[str, Any]:
         "FinishedAt": attempt.finished_at,
         "Error": attempt.error,
         "Output": attempt.result,
+        # Where a Python worker's failure came from (capped at 16 KiB, keeping the end).
+        "Traceback": attempt.traceback,
     }
 
 

@@ -25,6 +25,7 @@ from tasky.cli.session import (
 )
 from tasky.cli.terminal import safe
 from tasky.client import NotFound, TaskStatus, TaskSummary, WorkerInfo, WorkerStatistics
+from tasky.states import Status
 
 TaskId = Annotated[
     str, typer.Argument(help="The task's id (32 hex characters).", show_default=False)
@@ -229,6 +230,8 @@ def result(
             s.emit(found.wire())
         else:
             render.print_result(s.out, found)
+            if found.status is Status.FAILED and (tb := s.client.get(task_id).traceback):
+                render.print_traceback(s.out, tb)
         raise typer.Exit(EXIT_FOR_STATUS.get(found.status, 0))
 
 

@@ -191,6 +191,14 @@ def print_task(console: Console, task: Task) -> None:
     if task.error:
         table.add_row("Error", f"[red]{safe(task.error)}[/]")
     console.print(table)
+    if task.traceback:
+        print_traceback(console, task.traceback)
+
+
+def print_traceback(console: Console, text: str) -> None:
+    """A failed attempt's traceback, as plain text: its control characters made visible."""
+    console.print("Traceback of the failed attempt:", style="bold")
+    console.print(visible(text.rstrip("\n")), markup=False, highlight=False, soft_wrap=True)
 
 
 def print_status(console: Console, status: TaskStatus) -> None:

@@ -264,6 +264,22 @@ def serve(
             help="Seconds one callback attempt may take.",
         ),
     ] = 10.0,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            envvar="TASKY_LOG_FORMAT",
+            help="Server log lines: text, or json (one object a line, with task_id and worker).",
+        ),
+    ] = "text",
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            envvar="TASKY_ACCESS_LOG",
+            help="Log one line per HTTP request (client, method, path, status, time).",
+        ),
+    ] = False,
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -319,6 +335,8 @@ def serve(
             callback_attempts=callback_attempts,
             callback_backoff=callback_backoff,
             callback_timeout=callback_timeout,
+            log_format=log_format.lower(),
+            access_log=access_log,
         )
         if root:
             settings.roots = [r.resolve() for r in root]

@@ -95,6 +95,15 @@ class Task(_Wire):
     def finished(self) -> bool:
         return self.status in FINISHED
 
+    @property
+    def traceback(self) -> str | None:
+        """The current attempt's traceback once it has failed (Python workers), else None."""
+        for entry in reversed(self.attempts):
+            if entry.get("Attempt") == self.attempt:
+                text = entry.get("Traceback")
+                return text if isinstance(text, str) else None
+        return None
+
 
 class TaskResult(_Wire):
     task_id: str = Field(alias="TaskId")

@@ -28,6 +28,7 @@ from tasky.engine.events import EventHub
 from tasky.engine.leftovers import kill_leftovers
 from tasky.engine.runner import Deadline, RunHandle, start_run
 from tasky.ids import is_valid_id, new_id
+from tasky.logs import task_fields
 from tasky.net.addresses import OutboundPolicy
 from tasky.own_files import file_roots
 from tasky.settings import Settings
@@ -199,12 +200,13 @@ class Engine:
             if lane is not None
             else f"the server stopped while the task was running; worker {record.worker} is gone"
         )
-        await self.store.transition(
+        if await self.store.transition(
             task_id,
             [status],
             Status.FAILED,
             fields={"finished_at": now, "error": reason, "owner": None},
-        )
+        ):
+            _log_failed(record, reason)
 
     # -- lookups --------------------------------------------------------------------------------
     def worker(self, name: str) -> Worker:
@@ -471,10 +473,11 @@ class Engine:
             handle.deadline.stop()
         if handle is not None and handle.abandoned:
             return
+        traceback = handle.traceback if handle is not None else None
         if status is Status.FAILED and record.attempt <= record.retries:
-            await self._retry(lane, record, error)
+            await self._retry(lane, record, error, traceback)
             return
-        await self._finish(lane, record, status, result, error)
+        await self._finish(lane, record, status, result, error, traceback)
 
     async def _finish(
         self,
@@ -483,6 +486,7 @@ class Engine:
         status: Status,
         result: Any,
         error: str | None,
+        traceback: str | None = None,
     ) -> None:
         now = clock.now()
         fields: dict[str, Any] = {"finished_at": now, "error": error}
@@ -495,21 +499,26 @@ class Engine:
             fields["progress"] = 1.0
         try:
             await self._flush_task(record.id)
-            await self.store.transition(
+            moved = await self.store.transition(
                 record.id,
                 [Status.RUNNING, Status.PAUSED],
                 status,
                 owner=self.owner,
                 attempt=record.attempt,
                 fields=fields,
+                traceback=traceback,
             )
+            if moved and status is Status.FAILED:
+                _log_failed(record, error)
         except Exception:
             log.exception("recording the end of task %s failed", record.id)
         finally:
             self._release(lane, record.id)
         self._announce(record.id, record.worker, status.value, record.chain_id)
 
-    async def _retry(self, lane: _Lane, record: TaskRecord, error: str | None) -> None:
+    async def _retry(
+        self, lane: _Lane, record: TaskRecord, error: str | None, traceback: str | None = None
+    ) -> None:
         worker = lane.worker
         backoff = min(worker.retry_backoff * 2 ** (record.attempt - 1), worker.retry_backoff_max)
         delay = backoff * random.uniform(0.5, 1.0)  # jitter: retries of many tasks spread out
@@ -526,11 +535,22 @@ class Engine:
                 attempt=record.attempt,
                 fields=fields,
                 record_as=Status.FAILED,
+                traceback=traceback,
             )
         finally:
             self._release(lane, record.id)
         if moved:
             lane.counters.ended("Retried")
+            # Not a failed task (yet): INFO, so the WARNING lines count the tasks that failed.
+            log.info(
+                "task %s (worker %s) attempt %d failed, retrying in %.1f s: %s",
+                record.id,
+                record.worker,
+                record.attempt,
+                delay,
+                error,
+                extra=task_fields(record.id, record.worker),
+            )
             self._announce(record.id, record.worker, "Queued", record.chain_id, retry_in=delay)
             self._later(delay, lambda: self._enqueue(lane, record.id))
 
@@ -809,6 +829,17 @@ class Engine:
 
     def running_ids(self) -> Sequence[str]:
         return list(self._running)
+
+
+def _log_failed(record: TaskRecord, error: str | None) -> None:
+    """The server log's one line per failed task (the log formatter keeps it on one line)."""
+    log.warning(
+        "task %s (worker %s) failed: %s",
+        record.id,
+        record.worker,
+        error,
+        extra=task_fields(record.id, record.worker),
+    )
 
 
 def _requeue_fields(record: TaskRecord, now: float, error: str | None) -> dict[str, Any]:

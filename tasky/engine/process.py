@@ -30,11 +30,12 @@ from tasky.engine.child import (
 )
 from tasky.engine.procgroup import describe_exit
 from tasky.engine.runner import Outcome, RunSink, _outcome_of_error, _outcome_of_result
+from tasky.engine.tracebacks import cap_traceback
 from tasky.net.addresses import DEFAULT_POLICY, OutboundPolicy
 from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
-from tasky.workers.context import AsyncTaskContext, TaskCancelled
+from tasky.workers.context import TaskCancelled
 from tasky.workers.modules import origin_of
 from tasky.workers.paths import as_roots
 from tasky.workers.secrets import stored_config
@@ -61,6 +62,7 @@ class _Messages:
         self.handle = handle
         self.result: Any = _NOTHING
         self.error: str | None = None
+        self.traceback: str | None = None
 
     def feed(self, raw: bytes) -> None:
         try:
@@ -84,6 +86,9 @@ class _Messages:
             kind == "error" and isinstance(message, dict) and isinstance(message.get("error"), str)
         ):
             self.error = message["error"][:4096]
+            tb = message.get("traceback")
+            # Capped again here: the process is not trusted to have done it.
+            self.traceback = cap_traceback(tb) if isinstance(tb, str) else None
             return
         self.handle.log(f"[tasky] unexpected message from the worker process: {text_of(raw)[:200]}")
 
@@ -116,13 +121,15 @@ def _start_message(
 
 
 def _outcome(
-    messages: _Messages, returncode: int, stderr_tail: deque[str], ctx: AsyncTaskContext
+    messages: _Messages, returncode: int, stderr_tail: deque[str], handle: ChildHandle
 ) -> Outcome:
+    ctx = handle.actx
     if messages.result is not _NOTHING and returncode == 0:
         return _outcome_of_result(messages.result, ctx)
     if ctx.cancel_reason is not None:
         return _outcome_of_error(TaskCancelled(ctx.cancel_reason), ctx)
     if messages.error is not None:
+        handle.traceback = messages.traceback
         return Status.FAILED, None, messages.error
     text = f"the worker process {describe_exit(returncode)}"
     if returncode == 0:
@@ -140,7 +147,6 @@ async def _run(
     roots: tuple[Path, ...],
     outbound: OutboundPolicy,
 ) -> Outcome:
-    ctx = handle.actx
     messages = _Messages(handle)
     stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
 
@@ -172,7 +178,7 @@ async def _run(
     proc.stdin.close()
     returncode = await finish_child(handle, proc, readers)
     handle.flush_output()
-    return _outcome(messages, returncode, stderr_tail, ctx)
+    return _outcome(messages, returncode, stderr_tail, handle)
 
 
 def start_process_run(

@@ -6,7 +6,7 @@ worker's ``perform`` and reports back on its original stdout as JSON lines::
     {"type": "progress", "fraction": 0.5, "message": "..."}
     {"type": "log", "line": "..."}
     {"type": "result", "value": <any JSON>}
-    {"type": "error", "error": "ValueError: ..."}
+    {"type": "error", "error": "ValueError: ...", "traceback": "Traceback (most recent ..."}
 
 Its own stdout is redirected to stderr first, so ``print`` and the output of anything it runs
 end up in the task's log instead of corrupting the protocol. Nothing is pickled either way.
@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from tasky.engine.tracebacks import format_failure
 from tasky.net.addresses import OutboundPolicy
 from tasky.workers.context import TaskCancelled, _ContextBase
 from tasky.workers.modules import load_origin
@@ -164,7 +165,13 @@ def main() -> int:
         traceback.print_exc()
         channel.flush_progress()
         text = str(exc) or type(exc).__name__
-        channel.send({"type": "error", "error": f"{type(exc).__name__}: {text}"})
+        channel.send(
+            {
+                "type": "error",
+                "error": f"{type(exc).__name__}: {text}",
+                "traceback": format_failure(exc),
+            }
+        )
         return 1
 
 

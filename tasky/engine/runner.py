@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import BaseModel
 
+from tasky.engine.tracebacks import format_failure
 from tasky.net.addresses import DEFAULT_POLICY, OutboundPolicy
 from tasky.states import Status
 from tasky.store.records import ChildRecord, TaskRecord
@@ -72,6 +73,9 @@ class RunHandle:
         self.record = record
         self.deadline: Deadline | None = None
         self.abandoned = False
+        # A failed Python worker's traceback (capped), set before the outcome is reported: the
+        # engine stores it with the attempt.
+        self.traceback: str | None = None
         # Set by the engine once the attempt's outcome is durably recorded.
         self.settled = asyncio.Event()
         self._task: asyncio.Future[Any] | None = None
@@ -163,6 +167,10 @@ def start_run(
             outcome = _outcome_of_error(asyncio.CancelledError(), ctx)
         elif (exc := future.exception()) is not None:
             outcome = _outcome_of_error(exc, ctx)
+            if outcome[0] is Status.FAILED and not isinstance(
+                exc, TaskCancelled | asyncio.CancelledError
+            ):
+                handle.traceback = format_failure(exc)
         else:
             outcome = _outcome_of_result(future.result(), ctx)
         on_done(outcome)

@@ -81,12 +81,14 @@ class Store(Protocol):
         attempt: int | None = None,
         fields: dict[str, Any] | None = None,
         record_as: Status | None = None,
+        traceback: str | None = None,
     ) -> bool:
         """Set ``status = new`` (and ``fields``) if the status is one of ``expected``.
 
         ``owner`` / ``attempt``, when given, must match too (compare-and-set). Returns whether the
         row changed. A finishing move (or any move given ``record_as``, such as a retry) closes the
-        current attempt: it is added to the history and to the worker's timing statistics.
+        current attempt: it is added to the history and to the worker's timing statistics, with
+        ``traceback`` (the failure's, if any) kept on that attempt only.
         """
 
     async def heartbeat(self, owner: str, task_ids: Sequence[str], lease_until: float) -> int: ...

@@ -44,6 +44,8 @@ class AttemptRecord:
     finished_at: float | None
     error: str | None
     result: JSON = None
+    # Where a Python worker's failure came from (already capped; no frame locals).
+    traceback: str | None = None
 
 
 @dataclass(slots=True)

@@ -29,6 +29,7 @@ from tasky.buckets import Buckets
 from tasky.states import FINISHED, Status
 from tasky.store.base import SETTABLE, StoreLocked
 from tasky.store.histogram import bucket_of
+from tasky.store.migrate import add_missing_columns
 from tasky.store.private import private_database, private_dir
 from tasky.store.records import (
     AttemptRecord,
@@ -388,6 +389,7 @@ class SqliteStore:
         private_database(Path(self.path))
         self._writer_conn = _connect(self.path)
         self._writer_conn.executescript(SCHEMA)
+        add_missing_columns(self._writer_conn)
         self._reader = _connect(self.path)
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._write_loop, name="tasky-sqlite-writer")
@@ -603,6 +605,7 @@ class SqliteStore:
         attempt: int | None = None,
         fields: dict[str, Any] | None = None,
         record_as: Status | None = None,
+        traceback: str | None = None,
     ) -> bool:
         fields = dict(fields or {})
         unknown = set(fields) - SETTABLE
@@ -637,7 +640,7 @@ class SqliteStore:
             if conn.execute(sql, all_params).rowcount == 0:
                 return False
             if closes_as is not None and before is not None:
-                _record_attempt(conn, task_id, closes_as, before, fields)
+                _record_attempt(conn, task_id, closes_as, before, fields, traceback)
             return True
 
         result: bool = await self._submit(op)
@@ -755,11 +758,14 @@ class SqliteStore:
 
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = self._r.execute(
-            "SELECT attempt, status, started_at, finished_at, error, result FROM task_attempts "
-            "WHERE task_id = ? ORDER BY attempt",
+            "SELECT attempt, status, started_at, finished_at, error, result, traceback "
+            "FROM task_attempts WHERE task_id = ? ORDER BY attempt",
             (task_id,),
         ).fetchall()
-        return [AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5])) for r in rows]
+        return [
+            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6])
+            for r in rows
+        ]
 
     async def worker_stats(self, worker: str) -> WorkerStats:
         stats = WorkerStats(worker=worker)
@@ -1052,6 +1058,7 @@ def _record_attempt(
     outcome: Status,
     before: tuple[Any, ...],
     fields: dict[str, Any],
+    traceback: str | None,
 ) -> None:
     """Keep the attempt history and the worker's timing aggregates in the same transaction."""
     worker, attempt, queued_at, started_at = before
@@ -1060,8 +1067,8 @@ def _record_attempt(
     result = fields.get("result")
     conn.execute(
         "INSERT OR REPLACE INTO task_attempts "
-        "(task_id, attempt, status, started_at, finished_at, error, result) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "(task_id, attempt, status, started_at, finished_at, error, result, traceback) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             task_id,
             attempt,
@@ -1070,6 +1077,7 @@ def _record_attempt(
             finished_at,
             fields.get("error"),
             None if result is None else json_text(result),
+            traceback,
         ),
     )
     if started_at is None or finished_at is None:

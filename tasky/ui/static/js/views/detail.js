@@ -28,6 +28,8 @@ export async function mountDetail(main, taskId) {
   let editing = false;
   let logNext = 0;
   let logCount = 0;
+  // Which tracebacks are unfolded ("task" or an attempt number): redraws keep them so.
+  const unfolded = new Set();
 
   const head = h("div", { class: "detail-head" });
   const progress = h("div", { class: "detail-progress" });
@@ -178,6 +180,10 @@ export async function mountDetail(main, taskId) {
   function drawOutput() {
     const parts = [];
     if (task.Error) parts.push(h("div", { class: "error-box", id: "task-error" }, h("strong", null, "Error: "), task.Error));
+    const current = (task.Attempts || []).find((a) => a.Attempt === task.Attempt);
+    if (task.Status === "Failed" && current && current.Traceback) {
+      parts.push(traceback(current.Traceback, "task", "task-traceback"));
+    }
     if (task.Status === "Completed") {
       const text = prettyJson(task.Output);
       parts.push(h("div", { class: "row end" }, copyButton(text)), h("pre", { class: "json output" }, text));
@@ -191,6 +197,17 @@ export async function mountDetail(main, taskId) {
     if (finished) column.prepend(resultCard);
     else column.append(resultCard);
     resultCard.querySelector("h2").textContent = task.Status === "Completed" ? "Result" : task.Error ? "Error" : "Result";
+  }
+
+  // A traceback, folded: as text (it quotes the worker's code and its error), never as HTML.
+  function traceback(text, key, id) {
+    const box = h(
+      "details",
+      { class: "traceback", id, open: unfolded.has(key), ontoggle: () => (box.open ? unfolded.add(key) : unfolded.delete(key)) },
+      h("summary", null, "Traceback"),
+      h("pre", null, text),
+    );
+    return box;
   }
 
   function drawAttempts() {
@@ -216,7 +233,7 @@ export async function mountDetail(main, taskId) {
               h("td", null, statusBadge(a.Status)),
               h("td", null, fmt.time(a.StartedAt)),
               h("td", null, a.StartedAt && a.FinishedAt ? fmt.duration(a.FinishedAt - a.StartedAt) : "—"),
-              h("td", { class: "wrap" }, a.Error || ""),
+              h("td", { class: "wrap" }, a.Error || "", a.Traceback ? traceback(a.Traceback, a.Attempt) : null),
             ),
           ),
         ),
