@@ -62,6 +62,8 @@ class Settings:
     tls_key: Path | None = None
     # Reverse proxies whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips).
     forwarded_allow_ips: list[str] = field(default_factory=list)
+    # Graceful shutdown (tasky.shutdown): seconds running tasks get to finish after SIGTERM.
+    grace: float = 30.0
 
     @property
     def database_path(self) -> Path:
@@ -106,6 +108,12 @@ class Settings:
             raise ValueError("--header-timeout, --body-timeout, --keep-alive-timeout must be > 0")
         if min(self.max_connections, self.max_streams, self.max_streams_per_principal) < 1:
             raise ValueError("--max-connections, --max-streams and its per-caller cap must be >= 1")
+        if not 0 <= self.grace <= MAX_GRACE:  # also refuses nan
+            raise ValueError(f"--grace must be between 0 and {MAX_GRACE:g} seconds")
+
+
+# A day: a longer grace is a typo, and a stop nobody can wait for.
+MAX_GRACE = 24 * 3600.0
 
 
 def is_loopback(host: str) -> bool:

@@ -30,7 +30,7 @@ from tasky.chains.scope import Scope, failure_text
 from tasky.chains.store import ChainStore
 from tasky.echo import shown
 from tasky.engine.engine import Engine
-from tasky.engine.errors import NotFound, QueueFull, Unsupported, WorkerDisabled
+from tasky.engine.errors import Draining, NotFound, QueueFull, Unsupported, WorkerDisabled
 from tasky.ids import is_valid_id, new_id
 from tasky.states import ACTIVE, CHAIN_ACTION_SOURCES, FINISHED, IllegalMove, Status
 
@@ -207,6 +207,7 @@ class ChainRunner:
         self, spec: ChainSpec, parameters: dict[str, Any], *, definition: str | None = None
     ) -> ChainRecord:
         """Store a checked chain (acknowledged = durable) and start advancing it."""
+        self.engine.refuse_new_work()  # a new chain is new work: none while shutting down
         chain = ChainRecord(
             id=new_id(),
             spec=spec.model_dump(mode="json"),
@@ -248,6 +249,10 @@ class ChainRunner:
                 return
             await self.store.save_steps([v.record for v in plan.skip])
             settled = bool(plan.skip)
+            if self.engine.draining:
+                # Shutting down: no new step starts; the next start of the server picks the
+                # chain up again (see start) and submits what is due then.
+                return
             for view in plan.rerun:
                 settled |= await self._rerun(view)
             if plan.submit:
@@ -311,6 +316,8 @@ class ChainRunner:
             # The step waits rather than failing its chain: it stays recorded with no task, which
             # the next pass submits again (as after a crash), once the worker's queue has room.
             self._wait_for_room(chain_id, view.spec.worker)
+        except Draining:
+            pass  # likewise recorded with no task: the next start of the server submits it
         return None
 
     def _wait_for_room(self, chain_id: str, worker: str) -> None:
@@ -330,6 +337,8 @@ class ChainRunner:
             assert view.task.chain_id is not None
             self._wait_for_room(view.task.chain_id, view.task.worker)
             return False
+        except Draining:
+            return False  # the next start of the server re-runs it
         except (NotFound, Unsupported) as exc:
             await self.store.save_steps([_failed(view.record, str(exc), clock.now(), keep=True)])
             return True
@@ -436,6 +445,7 @@ class ChainRunner:
         Steps that completed keep their results; the failed or canceled steps of that stage run
         their task again (next attempt); later steps start over.
         """
+        self.engine.refuse_new_work()
         async with self._locked(chain_id):
             loaded = await self.load(chain_id)
             _require(loaded.chain, "restart")

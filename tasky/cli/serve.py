@@ -215,6 +215,16 @@ def serve(
             "(repeatable). Default: none.",
         ),
     ] = None,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            envvar="TASKY_GRACE",
+            min=0,
+            help="Seconds running tasks get to finish after SIGTERM/SIGINT before they are "
+            "stopped; a second signal stops at once.",
+        ),
+    ] = 30.0,
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -256,6 +266,7 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             forwarded_allow_ips=_split(forwarded_allow_ips),
+            grace=grace,
         )
         if root:
             settings.roots = [r.resolve() for r in root]

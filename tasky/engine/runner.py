@@ -89,8 +89,11 @@ class RunHandle:
     def resume(self) -> None:
         self.ctx._resume()
 
-    def abandon(self) -> None:
-        """Server shutdown: stop what can be stopped, record nothing (recovery decides)."""
+    def abandon(self, now: bool = False) -> None:
+        """Server shutdown: stop what can be stopped, record nothing (recovery decides).
+
+        ``now``: without a grace period (only child processes have one).
+        """
         self.abandoned = True
         self.cancel("the server is stopping")
 
