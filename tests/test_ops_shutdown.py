@@ -24,6 +24,13 @@ def serve(server_factory: object, grace: float, *workers: str) -> ServerProcess:
     return srv
 
 
+def restart(srv: ServerProcess) -> None:
+    """Start the stopped server again on its data, with no grace (so the test ends quickly)."""
+    at = srv.args.index("--grace")
+    srv.args[at + 1] = "0"
+    srv.start()
+
+
 def post(srv: ServerProcess, worker: str, config: dict[str, Any]) -> str:
     r = httpx.post(f"{srv.api}/workers/{worker}", json=config)
     assert r.status_code == 201, r.text
@@ -82,7 +89,7 @@ def test_running_task_finishes_within_the_grace_while_submits_get_503(
     assert exit_code(srv, 15) == 0
     # It stopped once the task was done, not at the end of the grace.
     assert time.monotonic() - began < 15
-    srv.start()
+    restart(srv)
     assert task(srv, task_id)["Status"] == "Completed"
     listed = httpx.get(f"{srv.api}/tasks").json()["Tasks"]
     assert [t["TaskId"] for t in listed] == [task_id]  # the refused submits created nothing
@@ -100,7 +107,7 @@ def test_tasks_longer_than_the_grace_are_requeued_or_failed_at_the_next_start(
     signal_server(srv)
     assert exit_code(srv, 10) == 0
     assert time.monotonic() - began >= 1  # the grace was given
-    srv.start()
+    restart(srv)
     rerun = wait_sync(srv.api, again, "Running")
     assert task(srv, again)["Attempt"] == 2, rerun
     failed = task(srv, once)
@@ -118,7 +125,7 @@ def test_second_sigterm_stops_at_once(server_factory: object) -> None:
     signal_server(srv)
     assert exit_code(srv, 5) == 0
     assert time.monotonic() - began < 3
-    srv.start()
+    restart(srv)
     wait_sync(srv.api, task_id, "Running")
     assert task(srv, task_id)["Attempt"] == 2  # recorded as interrupted, re-queued
 
@@ -146,7 +153,7 @@ def test_process_task_outliving_the_grace_leaves_no_process(
     assert exit_code(srv, 15) == 0
     assert wait_gone(procs, 5) == []
     assert not [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    srv.start()
+    restart(srv)
     failed = wait_sync(srv.api, task_id, "Failed")
     assert "server stopped" in task(srv, task_id)["Error"], failed
 
@@ -199,7 +206,7 @@ def test_chain_starts_no_new_step_while_draining(server_factory: object, tmp_pat
     body = httpx.get(f"{srv.api}/chains/{chain_id}").json()
     assert {s["Name"]: s for s in body["Steps"]}["second"]["TaskId"] is None, body
     assert exit_code(srv, 15) == 0
-    srv.start()  # the next start picks the chain up again
+    restart(srv)  # the next start picks the chain up again
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         body = httpx.get(f"{srv.api}/chains/{chain_id}").json()
