@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -214,3 +216,28 @@ def test_chain_starts_no_new_step_while_draining(server_factory: object, tmp_pat
             break
         time.sleep(0.05)
     assert body["Status"] == "Completed", body
+
+
+# A program that ignores SIGTERM: only SIGKILL ends it, after its worker's long kill_grace.
+STUBBORN = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+STUBBORN += "while True: time.sleep(0.05)"
+
+
+def test_second_sigterm_cuts_the_kill_grace_short(server_factory: object, tmp_path: Path) -> None:
+    config = tmp_path / "tasky.toml"
+    argv = json.dumps([sys.executable, "-c", STUBBORN])  # a JSON array is a valid TOML array
+    config.write_text(f'[[workers]]\nname = "Stubborn"\nargv = {argv}\nkill_grace = 60\n')
+    srv = serve(server_factory, 0.5, "--config", str(config))
+    task_id = post(srv, "Stubborn", {})
+    procs = descendants(srv, 1)
+    signal_server(srv)
+    time.sleep(2)  # the grace is over; the program ignored SIGTERM and has 60 s before SIGKILL
+    assert srv.proc is not None and srv.proc.poll() is None
+    assert [p for p in procs if p.is_running()], "the program stopped before its kill_grace"
+    began = time.monotonic()
+    signal_server(srv)
+    assert exit_code(srv, 10) == 0
+    assert time.monotonic() - began < 3
+    assert wait_gone(procs, 5) == []
+    restart(srv)
+    assert "server stopped" in wait_sync(srv.api, task_id, "Failed")["Error"]

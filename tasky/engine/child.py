@@ -51,7 +51,7 @@ class ChildHandle(RunHandle):
     ) -> None:
         super().__init__(ctx, record)
         self.actx = ctx
-        self.grace = grace
+        self.grace = self.stop_grace = grace
         self.sink = sink
         # Every process of the task inherits this mark, so a restart after a crash finds them.
         self.mark = new_mark()

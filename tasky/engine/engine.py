@@ -50,6 +50,10 @@ log = logging.getLogger("tasky.engine")
 _FLUSH_INTERVAL = 0.2
 # How often a drain looks whether the running tasks are done.
 _IDLE_POLL = 0.05
+# Stopping: how often to look whether a second signal asks to stop at once; the time beyond the
+# longest kill_grace that abandoned work gets (a thread task reaching its next checkpoint).
+_STOP_POLL = 0.1
+_STOP_MARGIN = 1.0
 
 StatusListener = Callable[[str, str, Status, str | None], None]
 
@@ -121,14 +125,30 @@ class Engine:
         self._stopping = True
         for timer in self._timers:
             timer.cancel()
-        for handle in list(self._running.values()):
+        abandoned = list(self._running.values())
+        for handle in abandoned:
             handle.abandon(now=self._hurried)
+        await self._wait_stopped(abandoned)
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self._flush()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.events.close()
+
+    async def _wait_stopped(self, handles: list[RunHandle]) -> None:
+        """Give abandoned work the time a cancel gives it (a process group its kill_grace between
+        SIGTERM and SIGKILL) while the loop still runs: once it ends, what is left is killed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max((h.stop_grace for h in handles), default=0.0) + _STOP_MARGIN
+        pending = {asyncio.ensure_future(h.settled.wait()) for h in handles}
+        while pending and not self._hurried:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            _, pending = await asyncio.wait(pending, timeout=min(left, _STOP_POLL))
+        for waiter in pending:
+            waiter.cancel()
 
     # -- graceful shutdown (driven by tasky.shutdown) ---------------------------------------------
     def drain(self, grace: float) -> None:
@@ -472,6 +492,7 @@ class Engine:
         if handle is not None and handle.deadline is not None:
             handle.deadline.stop()
         if handle is not None and handle.abandoned:
+            handle.settled.set()  # nothing to record: the next start's recovery decides
             return
         if status is Status.FAILED and record.attempt <= record.retries:
             await self._retry(lane, record, error)

@@ -72,6 +72,8 @@ class RunHandle:
         self.record = record
         self.deadline: Deadline | None = None
         self.abandoned = False
+        # How long a stop waits after asking the work to end before ending it by force.
+        self.stop_grace = 0.0
         # Set by the engine once the attempt's outcome is durably recorded.
         self.settled = asyncio.Event()
         self._task: asyncio.Future[Any] | None = None
