@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any
 
 import uvicorn
 
 from tasky.access_log import AccessLog
-from tasky.api import TaskyApp, create_app
-from tasky.api.events import end_streams
+from tasky.api import create_app
 from tasky.chains.definitions import configured_definitions
 from tasky.config_file import load_workers
 from tasky.logs import configure_logging
 from tasky.own_files import file_roots, prepare_roots
 from tasky.protocol import bounded_protocol, connection_cap
 from tasky.settings import Settings, is_loopback
+from tasky.shutdown import GracefulServer
 from tasky.store import SqliteStore
 from tasky.workers.registry import WorkerRegistry, default_registry
 
@@ -66,7 +65,7 @@ def serve(settings: Settings) -> None:
     warning = plain_http_warning(settings)
     if warning:
         log.warning("%s", warning)
-    _Server(config, app).run()
+    GracefulServer(config, app, settings.grace).run()
 
 
 def plain_http_warning(settings: Settings) -> str | None:
@@ -107,15 +106,3 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": bool(settings.forwarded_allow_ips),
         "forwarded_allow_ips": settings.forwarded_allow_ips or None,
     }
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, app: TaskyApp) -> None:
-        super().__init__(config)
-        self._app = app
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # Open event streams never end by themselves and would hold the graceful shutdown for its
-        # whole timeout: end them first, then let uvicorn drain what is left.
-        end_streams(getattr(self._app.state, "engine", None))
-        await super().shutdown(sockets)

@@ -75,6 +75,8 @@ class Settings:
     # The server log: "text" or "json" lines; one INFO line per HTTP request when access_log.
     log_format: str = "text"
     access_log: bool = False
+    # Graceful shutdown (tasky.shutdown): seconds running tasks get to finish after SIGTERM.
+    grace: float = 30.0
 
     @property
     def database_path(self) -> Path:
@@ -127,6 +129,12 @@ class Settings:
             raise ValueError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
         if min(self.max_connections, self.max_streams, self.max_streams_per_principal) < 1:
             raise ValueError("--max-connections, --max-streams and its per-caller cap must be >= 1")
+        if not 0 <= self.grace <= MAX_GRACE:  # also refuses nan
+            raise ValueError(f"--grace must be between 0 and {MAX_GRACE:g} seconds")
+
+
+# A day: a longer grace is a typo, and a stop nobody can wait for.
+MAX_GRACE = 24 * 3600.0
 
 
 def is_loopback(host: str) -> bool:

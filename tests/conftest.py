@@ -149,7 +149,9 @@ class ServerProcess:
 
     def start(self, timeout: float = 20.0) -> None:
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
-        env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
+        # No grace by default: most tests stop servers with tasks still running and would wait for
+        # it; the tests of the graceful shutdown (test_ops_shutdown.py) give one.
+        env = {**os.environ, "TASKY_GRACE": "0", **self.env, "PYTHONPATH": str(ROOT)}
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = self._spawn(env, log)
         self._wait_ready(timeout)

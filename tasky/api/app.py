@@ -26,7 +26,7 @@ from tasky.api.responses import ApiError, JSONResponse, error_response
 from tasky.api.stream_caps import StreamCaps
 from tasky.echo import clip
 from tasky.engine.engine import Engine
-from tasky.engine.errors import NotFound, QueueFull, Unsupported, WorkerDisabled
+from tasky.engine.errors import Draining, NotFound, QueueFull, Unsupported, WorkerDisabled
 from tasky.settings import Settings
 from tasky.states import IllegalMove
 from tasky.store import Store, create_store
@@ -51,7 +51,7 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
             schemas.TaskCreated,
             ok_code=201,
             body="config",
-            errors=(400, 404, 409, 413, 422, 429),
+            errors=(400, 404, 409, 413, 422, 429, 503),
             query=(
                 ("timeout", "number", "Seconds before the task is stopped and Failed."),
                 ("retries", "integer", "Extra attempts after a failure (exponential backoff)."),
@@ -138,7 +138,7 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
             "cancel, pause, resume or run (restart) a task",
             schemas.TaskStatus,
             body=schemas.ActionRequest,
-            errors=(400, 404, 409, 413, 422, 429),
+            errors=(400, 404, 409, 413, 422, 429, 503),
         ),
     ),
     (
@@ -428,6 +428,13 @@ async def _queue_full(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _draining(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Draining)
+    response = error_response(503, str(exc))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal error; the server log has the details")
@@ -443,5 +450,6 @@ _EXCEPTION_HANDLERS: dict[Any, ErrorHandler] = {
     Unsupported: _conflict,
     WorkerDisabled: _conflict,
     QueueFull: _queue_full,
+    Draining: _draining,
     Exception: _unexpected,
 }

@@ -144,7 +144,8 @@ _ERROR_TEXT = {
     422: "Invalid config, with the field errors (or an Idempotency-Key reused for another request)",
     429: "Too many: the worker's queue is full, this caller's event streams or request rate are "
     "at their limit (see the Retry-After header)",
-    503: "The server serves its most event streams already (Retry-After)",
+    503: "The server is shutting down and takes no new work, or serves its most event streams "
+    "already (see the Retry-After header)",
 }
 
 SWAGGER_PAGE = """<!doctype html>

@@ -31,7 +31,7 @@ from tasky.chains.scope import Scope, failure_text
 from tasky.chains.store import ChainStore
 from tasky.echo import shown
 from tasky.engine.engine import Engine
-from tasky.engine.errors import NotFound, QueueFull, Unsupported, WorkerDisabled
+from tasky.engine.errors import Draining, NotFound, QueueFull, Unsupported, WorkerDisabled
 from tasky.ids import is_valid_id, new_id
 from tasky.states import ACTIVE, CHAIN_ACTION_SOURCES, FINISHED, IllegalMove, Status
 from tasky.store.records import IdempotencyRecord
@@ -233,6 +233,7 @@ class ChainRunner:
     ) -> ChainRecord | IdempotencyRecord:
         """As :meth:`create`, unless the caller's ``key`` is taken: then nothing is created and
         the key's record is returned (``key.target_id`` is set to the new chain's id)."""
+        self.engine.refuse_new_work()  # a new chain is new work: none while shutting down
         chain = ChainRecord(
             id=chain_id or new_id(),
             spec=spec.model_dump(mode="json"),
@@ -281,6 +282,10 @@ class ChainRunner:
                 return
             await self.store.save_steps([v.record for v in plan.skip])
             settled = bool(plan.skip)
+            if self.engine.draining:
+                # Shutting down: no new step starts; the next start of the server picks the
+                # chain up again (see start) and submits what is due then.
+                return
             for view in plan.rerun:
                 settled |= await self._rerun(view)
             if plan.submit:
@@ -344,6 +349,8 @@ class ChainRunner:
             # The step waits rather than failing its chain: it stays recorded with no task, which
             # the next pass submits again (as after a crash), once the worker's queue has room.
             self._wait_for_room(chain_id, view.spec.worker)
+        except Draining:
+            pass  # likewise recorded with no task: the next start of the server submits it
         return None
 
     def _wait_for_room(self, chain_id: str, worker: str) -> None:
@@ -363,6 +370,8 @@ class ChainRunner:
             assert view.task.chain_id is not None
             self._wait_for_room(view.task.chain_id, view.task.worker)
             return False
+        except Draining:
+            return False  # the next start of the server re-runs it
         except (NotFound, Unsupported) as exc:
             await self.store.save_steps([_failed(view.record, str(exc), clock.now(), keep=True)])
             return True
@@ -469,6 +478,7 @@ class ChainRunner:
         Steps that completed keep their results; the failed or canceled steps of that stage run
         their task again (next attempt); later steps start over.
         """
+        self.engine.refuse_new_work()
         async with self._locked(chain_id):
             loaded = await self.load(chain_id)
             _require(loaded.chain, "restart")

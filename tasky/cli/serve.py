@@ -280,6 +280,16 @@ def serve(
             help="Log one line per HTTP request (client, method, path, status, time).",
         ),
     ] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            envvar="TASKY_GRACE",
+            min=0,
+            help="Seconds running tasks get to finish after SIGTERM/SIGINT before they are "
+            "stopped; a second signal stops at once.",
+        ),
+    ] = 30.0,
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -337,6 +347,7 @@ def serve(
             callback_timeout=callback_timeout,
             log_format=log_format.lower(),
             access_log=access_log,
+            grace=grace,
         )
         if root:
             settings.roots = [r.resolve() for r in root]

@@ -51,7 +51,7 @@ class ChildHandle(RunHandle):
     ) -> None:
         super().__init__(ctx, record)
         self.actx = ctx
-        self.grace = grace
+        self.grace = self.stop_grace = grace
         self.sink = sink
         # Every process of the task inherits this mark, so a restart after a crash finds them.
         self.mark = new_mark()
@@ -97,13 +97,16 @@ class ChildHandle(RunHandle):
         if self.group is not None:
             self.group.resume()
 
-    def abandon(self) -> None:
-        """Server shutdown: the loop is ending, so stopping must not depend on it."""
+    def abandon(self, now: bool = False) -> None:
+        """Server shutdown: the loop is ending, so stopping must not depend on it.
+
+        ``now`` (a second signal): SIGKILL right after SIGTERM, without the worker's grace.
+        """
         self.abandoned = True
         if not self.actx.cancelled:
             self.actx._cancel("the server is stopping")
         if self.group is not None:
-            self.group.stop_in_background(self.grace)
+            self.group.stop_in_background(0.0 if now else self.grace)
 
     def _stop(self) -> None:
         if self.group is not None and self._stopper is None:

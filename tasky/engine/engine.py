@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from tasky import clock
 from tasky.echo import shown
 from tasky.engine.admission import QueueCount, admit
 from tasky.engine.counters import WorkerCounters
-from tasky.engine.errors import NotFound, Unsupported, WorkerDisabled
+from tasky.engine.errors import Draining, NotFound, Unsupported, WorkerDisabled
 from tasky.engine.events import EventHub
 from tasky.engine.leftovers import kill_leftovers
 from tasky.engine.runner import Deadline, RunHandle, start_run
@@ -51,6 +52,12 @@ from tasky.workers.strict import summary, validate_config
 log = logging.getLogger("tasky.engine")
 
 _FLUSH_INTERVAL = 0.2
+# How often a drain looks whether the running tasks are done.
+_IDLE_POLL = 0.05
+# Stopping: how often to look whether a second signal asks to stop at once; the time beyond the
+# longest kill_grace that abandoned work gets (a thread task reaching its next checkpoint).
+_STOP_POLL = 0.1
+_STOP_MARGIN = 1.0
 
 StatusListener = Callable[[str, str, Status, str | None], None]
 
@@ -102,6 +109,10 @@ class Engine:
         self._timers: set[asyncio.TimerHandle] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        # Graceful shutdown (tasky.shutdown): when the drain's grace ends (monotonic; None: not
+        # draining) and whether a second signal asked to stop at once.
+        self._drain_ends: float | None = None
+        self._hurried = False
         # Submit-acknowledged -> work-started intervals (monotonic seconds), newest last.
         self.dispatch_latencies: deque[float] = deque(maxlen=100_000)
 
@@ -119,14 +130,77 @@ class Engine:
         self._stopping = True
         for timer in self._timers:
             timer.cancel()
-        for handle in list(self._running.values()):
-            handle.abandon()
+        abandoned = list(self._running.values())
+        for handle in abandoned:
+            handle.abandon(now=self._hurried)
+        await self._wait_stopped(abandoned)
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self._flush()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.events.close()
+
+    async def _wait_stopped(self, handles: list[RunHandle]) -> None:
+        """Give abandoned work the time a cancel gives it (a process group its kill_grace between
+        SIGTERM and SIGKILL) while the loop still runs: once it ends, what is left is killed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max((h.stop_grace for h in handles), default=0.0) + _STOP_MARGIN
+        pending = {asyncio.ensure_future(h.settled.wait()) for h in handles}
+        while pending and not self._hurried:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            _, pending = await asyncio.wait(pending, timeout=min(left, _STOP_POLL))
+        for waiter in pending:
+            waiter.cancel()
+
+    # -- graceful shutdown (driven by tasky.shutdown) ---------------------------------------------
+    def drain(self, grace: float) -> None:
+        """Take no new work: submits and re-runs are refused (Draining) and nothing more is
+        dispatched, while running tasks go on. ``grace``: how long they get (for Retry-After)."""
+        if self._drain_ends is None:
+            self._drain_ends = clock.monotonic() + grace
+
+    @property
+    def draining(self) -> bool:
+        return self._drain_ends is not None
+
+    @property
+    def stops_dispatch(self) -> bool:
+        return self._stopping or self._drain_ends is not None
+
+    def refuse_new_work(self) -> None:
+        if self._drain_ends is not None:
+            left = math.ceil(self._drain_ends - clock.monotonic())
+            raise Draining(
+                "the server is shutting down and takes no new tasks; try again later",
+                retry_after=max(1, left),
+            )
+
+    def busy(self) -> int:
+        """Tasks holding a slot that are not paused: what a drain waits for (a paused one would
+        hold the whole grace for nothing)."""
+        paused = sum(1 for handle in self._running.values() if handle.ctx.paused)
+        return sum(lane.running for lane in self._lanes.values()) - paused
+
+    async def wait_idle(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` until no task is busy; whether none is."""
+        deadline = clock.monotonic() + seconds
+        while self.busy() > 0:
+            left = deadline - clock.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(_IDLE_POLL, left))
+        return True
+
+    def hurry(self) -> None:
+        """Stop at once (a second signal): task processes get SIGKILL without their grace."""
+        self._hurried = True
+        self.drain(0)
+        if self._stopping:  # already abandoned with the workers' grace: cut it short
+            for handle in list(self._running.values()):
+                handle.abandon(now=True)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -315,6 +389,7 @@ class Engine:
         task_id: str | None,
         key: IdempotencyRecord | None = None,
     ) -> TaskRecord | IdempotencyRecord:
+        self.refuse_new_work()
         worker = self.worker(worker_name)
         if task_id is not None and not is_valid_id(task_id):
             raise ValueError(f"not a task id: {task_id!r}")
@@ -390,7 +465,7 @@ class Engine:
 
     # -- dispatch -------------------------------------------------------------------------------
     def _dispatch(self, lane: _Lane) -> None:
-        while lane.queue and lane.running < lane.worker.max_tasks and not self._stopping:
+        while lane.queue and lane.running < lane.worker.max_tasks and not self.stops_dispatch:
             task_id = lane.queue.popleft()
             lane.running += 1
             self._spawn(self._claim_and_launch(lane, task_id))
@@ -472,6 +547,7 @@ class Engine:
         if handle is not None and handle.deadline is not None:
             handle.deadline.stop()
         if handle is not None and handle.abandoned:
+            handle.settled.set()  # nothing to record: the next start's recovery decides
             return
         traceback = handle.traceback if handle is not None else None
         if status is Status.FAILED and record.attempt <= record.retries:
@@ -672,6 +748,7 @@ class Engine:
         return await self.get(task_id)
 
     async def rerun(self, task_id: str) -> TaskRecord:
+        self.refuse_new_work()
         record = await self.get(task_id)
         self._check_supported(record, "run")
         lane = self._lanes.get(record.worker)

@@ -76,6 +76,8 @@ class RunHandle:
         # A failed Python worker's traceback (capped), set before the outcome is reported: the
         # engine stores it with the attempt.
         self.traceback: str | None = None
+        # How long a stop waits after asking the work to end before ending it by force.
+        self.stop_grace = 0.0
         # Set by the engine once the attempt's outcome is durably recorded.
         self.settled = asyncio.Event()
         self._task: asyncio.Future[Any] | None = None
@@ -93,8 +95,11 @@ class RunHandle:
     def resume(self) -> None:
         self.ctx._resume()
 
-    def abandon(self) -> None:
-        """Server shutdown: stop what can be stopped, record nothing (recovery decides)."""
+    def abandon(self, now: bool = False) -> None:
+        """Server shutdown: stop what can be stopped, record nothing (recovery decides).
+
+        ``now``: without a grace period (only child processes have one).
+        """
         self.abandoned = True
         self.cancel("the server is stopping")
 
