@@ -353,8 +353,11 @@ def create_app(
     from tasky.auth.wiring import protect
     from tasky.chains.routes import chain_routes
     from tasky.chains.routes import install as install_chains
+    from tasky.schedules.routes import install as install_schedules
+    from tasky.schedules.routes import schedule_routes
 
     routes += chain_routes()
+    routes += schedule_routes()
     routes += auth_routes()
     for extra in extra_routes or []:
         routes += extra()
@@ -373,6 +376,7 @@ def create_app(
         settings.max_streams, settings.max_streams_per_principal
     )
     install_chains(starlette.state)  # chain service hooks and OpenAPI entries
+    install_schedules(starlette.state)  # after the chains: schedules may start named chains
     # Who is calling and may they: every request, before any handler (tasky.auth.policy).
     guarded = protect(_fast_routes(starlette), starlette, settings, store)
     # Outermost: a browser-borne or misdirected request is refused before anything else reads it.
