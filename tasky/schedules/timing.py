@@ -6,11 +6,12 @@ zoneinfo's; this module only checks what users give and names the part that is w
 
 from __future__ import annotations
 
+import functools
 import math
-from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 # The names croniter understands besides five fields.
 NAMED = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
@@ -27,12 +28,19 @@ class TimingError(ValueError):
         self.field = field
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def check_zone(name: str) -> ZoneInfo:
-    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
-        raise TimingError("timezone", f"unknown time zone {name[:64]!r}")
+    # Only the names the time zone database lists: ZoneInfo itself would open any path under it
+    # (a directory such as "America" raises IsADirectoryError).
+    if name not in _zones():
+        raise TimingError("timezone", f"unknown time zone {name[:64]!r} (use an IANA name)")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise TimingError("timezone", f"unknown time zone {name!r}") from None
 
 
@@ -56,6 +64,10 @@ def check_cron(expression: str) -> str:
             raise TimingError("cron", f"cron field {FIELDS[index]} ({part[:40]!r}) is not valid")
     if not croniter.is_valid(text):
         raise TimingError("cron", f"cron expression {text!r} is not valid")
+    try:  # valid fields can still name no date at all (30 February)
+        croniter(text, datetime.now(UTC)).get_next(float)
+    except CroniterError:
+        raise TimingError("cron", f"cron expression {text!r} never matches a date") from None
     return text
 
 
