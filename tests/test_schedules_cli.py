@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +14,10 @@ from typer.testing import CliRunner
 
 from tasky.cli.main import app
 from tasky.client import AsyncClient, Client, ValidationFailed
+from tasky.schedules.config import load_schedule_specs
+from tasky.schedules.records import to_record
 from tests.client_server import shared_server
-from tests.conftest import ServerProcess
+from tests.conftest import ROOT, ServerProcess
 
 __all__ = ["shared_server"]  # the fixture, imported so pytest finds it here
 
@@ -96,3 +100,17 @@ async def test_async_client_schedule_methods(shared_server: ServerProcess) -> No
         assert ran.last_task_id is not None
         await client.delete_schedule("py-async")
         assert "py-async" not in [s.name for s in await client.schedules()]
+
+
+def test_the_docs_toml_example_loads(tmp_path: Path) -> None:
+    docs = (ROOT / "docs" / "schedules.md").read_text()
+    (block,) = re.findall(r"```toml\n(.*?)```", docs, re.S)
+    path = tmp_path / "tasky.toml"
+    path.write_text(block)
+    specs = load_schedule_specs([path])
+    assert [(s.name, s.cron, s.interval) for s, _ in specs] == [
+        ("nightly-report", "30 2 * * *", None),
+        ("heartbeat", None, 300),
+    ]
+    for spec, _ in specs:
+        to_record(spec, time.time())  # the timing is valid too

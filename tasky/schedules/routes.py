@@ -98,7 +98,12 @@ async def resume_schedule(request: Request) -> JSONResponse:
 
 
 async def run_schedule(request: Request) -> JSONResponse:
-    record = await _service(request).run_now(request.path_params["name"])
+    try:
+        record = await _service(request).run_now(request.path_params["name"])
+    except ValidationError as exc:  # the worker's config model changed since it was saved
+        raise validation_error(exc, "config") from None
+    except DefinitionError as exc:
+        raise ApiError(422, str(exc), Fields=exc.fields or []) from None
     return JSONResponse(view(record))
 
 
