@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from tasky.ids import new_id
 from tests.conftest import ServerProcess
 
 WORKERS = ("--workers", "tasky.workers.examples", "--workers", "tests.workers_for_tests")
@@ -190,3 +191,28 @@ def test_a_bad_toml_schedule_stops_the_server_naming_it(
         assert "schedules.broken" in str(exc) and "cron" in str(exc)
     else:
         raise AssertionError("the server started with a bad schedule")
+
+
+def test_a_claimed_run_lost_in_a_crash_is_started_once_under_its_id(
+    server_factory: Any,
+) -> None:
+    server: ServerProcess = server_factory(*WORKERS)
+    api = server.api
+    create(api, name="recent", interval=3600)
+    create(api, name="old", interval=3600)
+    server.stop()
+    # As if each claim committed and the server died before the task's insert.
+    lost, stale = new_id(), new_id()
+    with sqlite3.connect(server.data_dir / "tasky.db") as conn:
+        for name, run, at in (("recent", lost, time.time()), ("old", stale, time.time() - 3600)):
+            conn.execute(
+                "UPDATE schedules SET last_run_id = ?, last_run_at = ? WHERE name = ?",
+                (run, at, name),
+            )
+    server.start()
+    wait_for(lambda: httpx.get(f"{api}/tasks/{lost}").status_code == 200)
+    assert httpx.get(f"{api}/tasks/{stale}").status_code == 404, "too old to be the lost run"
+    server.stop()
+    server.start()  # found again at the next start-up: it is not submitted twice
+    time.sleep(1.0)
+    assert [t["TaskId"] for t in tasks_of(api)] == [lost]

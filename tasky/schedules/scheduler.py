@@ -36,6 +36,10 @@ class Scheduler:
             self._task = None
 
     async def _run(self) -> None:
+        try:
+            await self.service.recover(clock.now())
+        except Exception:  # recovery is a courtesy: scheduling goes on without it
+            log.exception("could not check for runs interrupted by a crash")
         while True:
             # Cleared before the round: a change made during it wakes the next wait at once.
             self.service.changed.clear()

@@ -4,7 +4,8 @@ A run goes through the engine's normal submit path (queue caps, events, and the 
 request that created the schedule apply) or, for a chain, through the chain runner. A due time is
 claimed in the store before its run starts (a compare-and-set on ``next_run``), so it fires once
 across restarts and across servers; a crash between the claim and the start loses that one run
-rather than running it twice.
+rather than running it twice, unless the next start-up finds it soon enough to submit it under
+the id recorded with the claim (a second insert of that id is refused, so it still runs once).
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from tasky.schedules.records import to_record
 from tasky.store.records import ScheduleRecord
 
 log = logging.getLogger("tasky.schedules")
+
+# A claimed run whose task is missing this soon after its claim was lost in a crash between the
+# claim and the task's insert: it is submitted again under its recorded id at start-up. Older
+# ones are left alone (retention may have deleted their task).
+RECOVER_WITHIN = 120.0
 
 # A due time seen later than this was missed (no server was running): its catch-up policy
 # decides. A scheduler that merely woke a little late still runs it.
@@ -108,6 +114,30 @@ class ScheduleService:
         return await self.get(name)
 
     # -- firing ---------------------------------------------------------------------------------
+    async def recover(self, now: float) -> int:
+        """Submit the claimed worker runs whose task was never inserted (a crash in between);
+        returns how many."""
+        recovered = 0
+        for record in await self.store.list_schedules():
+            run_id = record.last_run_id
+            if (
+                record.worker is None
+                or run_id is None
+                or record.last_error is not None
+                or record.last_run_at is None
+                or now - record.last_run_at > RECOVER_WITHIN
+                or await self.store.get(run_id) is not None
+            ):
+                continue
+            try:
+                await self.engine.submit(record.worker, record.config, task_id=run_id)
+            except Exception as exc:  # refused now (or inserted meanwhile by another server)
+                log.warning("schedule %s: the interrupted run did not start: %s", record.name, exc)
+                continue
+            log.info("schedule %s: started run %s, interrupted by a crash", record.name, run_id)
+            recovered += 1
+        return recovered
+
     async def fire_due(self, record: ScheduleRecord, now: float) -> bool:
         """Claim the due time ``record.next_run`` and start its run; False when another claim
         won it (or the schedule changed meanwhile)."""

@@ -79,10 +79,27 @@ def check_interval(seconds: float) -> float:
     return float(seconds)
 
 
+def _fixed_hours(expression: str) -> bool:
+    if expression.startswith("@"):
+        return expression != "@hourly"
+    hours = expression.split(" ")[1]
+    return not (hours == "*" or hours.startswith("*/"))
+
+
 def next_cron(expression: str, zone: str, after: float) -> float:
-    """The first time strictly after ``after`` (epoch seconds) that the expression names."""
-    start = datetime.fromtimestamp(after, ZoneInfo(zone))
-    found: float = croniter(expression, start).get_next(float)
+    """The first time strictly after ``after`` (epoch seconds) that the expression names.
+
+    When the clocks go back, an hour's wall-clock times happen twice; croniter names both. A job
+    at set hours ("30 2 * * *") runs at the first of them only, as cron does; one on every hour
+    runs in both (they are different hours)."""
+    tz = ZoneInfo(zone)
+    times = croniter(expression, datetime.fromtimestamp(after, tz))
+    found: float = times.get_next(float)
+    if _fixed_hours(expression):
+        for _ in range(3):  # a repeat is followed by a plain time: bounded
+            if datetime.fromtimestamp(found, tz).fold == 0:
+                break
+            found = times.get_next(float)
     return found
 
 
