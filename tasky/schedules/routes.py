@@ -2,7 +2,7 @@
 
 ``create_app`` adds :func:`schedule_routes` to its routes and calls :func:`install` on its state:
 the scheduler starts after the engine and the chain service (startup hooks run in order) and
-stops before them.
+stops before them (its shutdown hook goes first).
 """
 
 from __future__ import annotations
@@ -204,7 +204,8 @@ def install(state: Any) -> None:
         state.schedules = None
 
     state.startup_hooks.append(start)
-    state.shutdown_hooks.append(stop)
+    # Stopped first, before the chain service it may start chains through.
+    state.shutdown_hooks.insert(0, stop)
 
 
 async def _load_config(service: ScheduleService, engine: Engine) -> None:
