@@ -216,3 +216,25 @@ def test_a_claimed_run_lost_in_a_crash_is_started_once_under_its_id(
     server.start()  # found again at the next start-up: it is not submitted twice
     time.sleep(1.0)
     assert [t["TaskId"] for t in tasks_of(api)] == [lost]
+
+
+def test_a_chain_schedule_starts_the_named_definition(server: ServerProcess) -> None:
+    api = server.api
+    definition = {
+        "parameters": {"seconds": 0},
+        "steps": [{"name": "nap", "worker": "Sleeper", "config": {"seconds": "${params.seconds}"}}],
+    }
+    put = httpx.put(f"{api}/chain-definitions/nap", json=definition)
+    assert put.status_code == 201, put.text
+    refused = httpx.post(f"{api}/schedules", json={"name": "c", "chain": "no-such", "interval": 1})
+    assert refused.status_code == 422 and refused.json()["Fields"][0]["field"] == "chain"
+    shown = create(api, name="naps", worker=None, config={}, chain="nap",
+                   parameters={"seconds": 0.01}, interval=1)  # fmt: skip
+    assert shown["Chain"] == "nap" and shown["Parameters"] == {"seconds": 0.01}
+    chain_id = wait_for(lambda: get(api, "naps")["LastChainId"])
+    assert get(api, "naps")["LastTaskId"] is None
+    chain = httpx.get(f"{api}/chains/{chain_id}").json()
+    assert chain["Definition"] == "nap"
+    httpx.post(f"{api}/schedules/naps/pause")
+    ran = httpx.post(f"{api}/schedules/naps/run").json()
+    assert ran["LastChainId"] not in (None, chain_id)
