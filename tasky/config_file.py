@@ -162,15 +162,15 @@ def load_workers(path: Path, roots: Sequence[Path]) -> list[type[CommandWorker]]
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    # [chains.NAME] tables are chain definitions, read by tasky.chains.config.
-    unknown = set(data) - {"workers", "chains"}
+    # [chains.NAME] and [schedules.NAME] tables are read by tasky.chains and tasky.schedules.
+    unknown = set(data) - {"workers", "chains", "schedules"}
     if unknown:
         raise ConfigError(
             f"{path}: unknown top-level keys {sorted(unknown)} "
-            "(expected [[workers]] or [chains.NAME])"
+            "(expected [[workers]], [chains.NAME] or [schedules.NAME])"
         )
     tables = data.get("workers", [])
-    if not isinstance(tables, list) or (not tables and "chains" not in data):
+    if not isinstance(tables, list) or (not tables and not {"chains", "schedules"} & set(data)):
         raise ConfigError(f"{path}: declares no [[workers]]")
     base = path.resolve().parent
     return [_worker(table, f"{path}: workers[{i}]", base, roots) for i, table in enumerate(tables)]

@@ -45,6 +45,13 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", V1 + "/chains/{id}"): ("viewer", ""),
     ("GET", V1 + "/chain-definitions"): ("viewer", ""),
     ("GET", V1 + "/chain-definitions/{name}"): ("viewer", ""),
+    ("GET", V1 + "/schedules"): ("viewer", ""),
+    ("GET", V1 + "/schedules/{name}"): ("viewer", ""),
+    ("POST", V1 + "/schedules"): ("operator", "all"),
+    ("DELETE", V1 + "/schedules/{name}"): ("operator", "all"),
+    ("POST", V1 + "/schedules/{name}/pause"): ("operator", "all"),
+    ("POST", V1 + "/schedules/{name}/resume"): ("operator", "all"),
+    ("POST", V1 + "/schedules/{name}/run"): ("operator", "all"),
     ("POST", V1 + "/workers/{name}"): ("operator", "worker"),
     ("POST", V1 + "/tasks/{id}/cancel"): ("operator", "task"),
     ("POST", V1 + "/tasks/{id}/actions"): ("operator", "task"),
@@ -62,6 +69,17 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
 RANK = {"viewer": 1, "operator": 2, "admin": 3}
 CHAIN = {"name": "walk", "steps": [{"name": "a", "worker": "Echo", "config": {"value": 1}}]}
 _names = itertools.count()
+
+
+def schedule_body(name: str) -> dict[str, Any]:
+    # Paused, hourly: it runs only when a call asks for a run.
+    return {
+        "name": name,
+        "worker": "Echo",
+        "config": {"value": 1},
+        "interval": 3600,
+        "paused": True,
+    }
 
 
 class Walk:
@@ -90,6 +108,9 @@ class Walk:
         if kind == "def":
             put = httpx.put(f"{self.api}/chain-definitions/{name}", json=CHAIN, headers=self.admin)
             assert put.status_code == 201, put.text
+        elif kind == "schedule":
+            made = httpx.post(f"{self.api}/schedules", json=schedule_body(name), headers=self.admin)
+            assert made.status_code == 201, made.text
         else:
             create_token(self.api, BOOTSTRAP, name, "viewer")
         return name
@@ -99,6 +120,8 @@ class Walk:
             value = self._fresh("token")
         elif "/chain-definitions/{name}" in path:
             value = self._fresh("def")
+        elif "/schedules/{name}" in path:
+            value = self._fresh("schedule")
         elif "/chains/{id}" in path:
             value = self.chain
         elif "/tasks/{id}" in path:
@@ -112,6 +135,8 @@ class Walk:
             return {"action": "cancel"}
         if path == V1 + "/workers/{name}":
             return {"value": 1} if worker == "Echo" else {"seconds": 0}
+        if path == V1 + "/schedules" and method == "POST":
+            return schedule_body(f"made-{next(_names)}")
         if path == V1 + "/tokens":
             return {"name": f"made-{next(_names)}", "role": "viewer"}
         if path == V1 + "/chains" or path.startswith(V1 + "/chain-definitions/"):

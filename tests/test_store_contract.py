@@ -12,7 +12,15 @@ import pytest
 
 from tasky.ids import new_id
 from tasky.states import Status
-from tasky.store import AuditRecord, SqliteStore, Store, StoreLocked, TaskRecord, TokenRecord
+from tasky.store import (
+    AuditRecord,
+    ScheduleRecord,
+    SqliteStore,
+    Store,
+    StoreLocked,
+    TaskRecord,
+    TokenRecord,
+)
 from tasky.store.records import CallbackAttempt, CallbackRecord, ChildRecord, IdempotencyRecord
 
 StoreFactory = Callable[[Path], Store]
@@ -574,3 +582,98 @@ async def test_sqlite_adds_the_traceback_column_to_an_older_database(tmp_path: P
             assert [a.traceback for a in await s.attempts(t.id)] == ["tb"]
         finally:
             await s.close()
+
+
+# -- schedules ------------------------------------------------------------------------------------
+def schedule(name: str = "nightly", **kw: object) -> ScheduleRecord:
+    fields: dict[str, object] = {
+        "worker": "W",
+        "chain": None,
+        "config": {"n": 1},
+        "cron": None,
+        "interval": 60.0,
+        "timezone": "UTC",
+        "catch_up": "skip",
+        "next_run": 2000.0,
+        "created_at": 1000.0,
+    }
+    fields.update(kw)
+    return ScheduleRecord(name=name, **fields)  # type: ignore[arg-type]
+
+
+async def test_schedule_create_get_list_delete(store: Store) -> None:
+    assert await store.create_schedule(schedule("b", config={"s": "é"}, cron="@daily"))
+    assert await store.create_schedule(schedule("a", chain="backup", worker=None))
+    assert not await store.create_schedule(schedule("a", interval=5.0))  # the name is taken
+    got = await store.get_schedule("b")
+    assert got is not None
+    assert (got.config, got.cron, got.next_run, got.paused, got.source) == (
+        {"s": "é"},
+        "@daily",
+        2000.0,
+        False,
+        "api",
+    )
+    a = await store.get_schedule("a")
+    assert a is not None and (a.chain, a.worker, a.interval) == ("backup", None, 60.0)
+    assert [s.name for s in await store.list_schedules()] == ["a", "b"]
+    assert await store.delete_schedule("a")
+    assert not await store.delete_schedule("a")
+    assert await store.get_schedule("a") is None
+
+
+async def test_two_claims_of_one_due_time_have_one_winner(store: Store) -> None:
+    await store.create_schedule(schedule(next_run=2000.0))
+    ids = [new_id(), new_id()]
+    # Both claims in flight at once (one group-commit batch): the compare-and-set decides.
+    won = await asyncio.gather(
+        *(store.claim_schedule_run("nightly", 2000.0, 2060.0, i, 2000.5) for i in ids)
+    )
+    assert sorted(won) == [False, True]
+    got = await store.get_schedule("nightly")
+    assert got is not None
+    assert got.next_run == 2060.0 and got.last_run_at == 2000.5
+    assert got.last_run_id == ids[won.index(True)]
+    # A late claim of the same due time (a restarted or second server) loses too.
+    assert not await store.claim_schedule_run("nightly", 2000.0, 2060.0, new_id(), 2001.0)
+    assert await store.claim_schedule_run("nightly", 2060.0, 2120.0, None, 2200.0)  # skipped
+    got = await store.get_schedule("nightly")
+    assert got is not None and got.next_run == 2120.0 and got.last_run_id == ids[won.index(True)]
+
+
+async def test_paused_schedule_cannot_be_claimed_and_resumes_at_given_time(store: Store) -> None:
+    await store.create_schedule(schedule(next_run=2000.0))
+    assert await store.set_schedule_paused("nightly", True, 9999.0)
+    got = await store.get_schedule("nightly")
+    assert got is not None and got.paused and got.next_run == 2000.0  # pausing keeps it
+    assert not await store.claim_schedule_run("nightly", 2000.0, 2060.0, new_id(), 2000.0)
+    assert await store.set_schedule_paused("nightly", False, 5000.0)
+    got = await store.get_schedule("nightly")
+    assert got is not None and not got.paused and got.next_run == 5000.0
+    assert not await store.set_schedule_paused("missing", True, 0.0)
+
+
+async def test_record_schedule_run_and_error(store: Store) -> None:
+    await store.create_schedule(schedule())
+    run = new_id()
+    await store.record_schedule_run("nightly", run, 1500.0, None)
+    await store.record_schedule_run("nightly", None, 1600.0, "queue full")
+    got = await store.get_schedule("nightly")
+    assert got is not None
+    assert (got.last_run_id, got.last_run_at, got.last_error) == (run, 1500.0, "queue full")
+    assert got.next_run == 2000.0  # a run outside the timetable leaves it as it is
+
+
+async def test_save_schedule_keeps_state_and_moves_next_run_only_on_new_timing(
+    store: Store,
+) -> None:
+    await store.save_schedule(schedule(source="tasky.toml", next_run=2000.0))
+    await store.record_schedule_run("nightly", "r1", 1900.0, None)
+    await store.set_schedule_paused("nightly", True, 0.0)
+    await store.save_schedule(schedule(source="tasky.toml", config={"n": 2}, next_run=3000.0))
+    got = await store.get_schedule("nightly")
+    assert got is not None
+    assert (got.config, got.next_run, got.paused, got.last_run_id) == ({"n": 2}, 2000.0, True, "r1")
+    await store.save_schedule(schedule(source="tasky.toml", interval=30.0, next_run=3000.0))
+    got = await store.get_schedule("nightly")
+    assert got is not None and got.next_run == 3000.0 and got.interval == 30.0

@@ -361,8 +361,11 @@ def create_app(
     from tasky.callbacks.wiring import install as install_callbacks
     from tasky.chains.routes import chain_routes
     from tasky.chains.routes import install as install_chains
+    from tasky.schedules.routes import install as install_schedules
+    from tasky.schedules.routes import schedule_routes
 
     routes += chain_routes()
+    routes += schedule_routes()
     routes += auth_routes()
     for extra in extra_routes or []:
         routes += extra()
@@ -384,6 +387,7 @@ def create_app(
     prom.install(starlette.state)  # this app's own Prometheus registry
     key_pruner.install(starlette.state, store, settings.idempotency_window)
     install_callbacks(starlette.state)  # after the chains: it listens to them
+    install_schedules(starlette.state)  # after the chains: schedules may start named chains
     # Who is calling and may they: every request, before any handler (tasky.auth.policy).
     guarded = protect(_fast_routes(starlette), starlette, settings, store)
     # Outermost: a browser-borne or misdirected request is refused before anything else reads it.

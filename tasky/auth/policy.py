@@ -65,6 +65,8 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", _V1 + "/chains/{id}"): VIEW,
     ("GET", _V1 + "/chain-definitions"): VIEW,
     ("GET", _V1 + "/chain-definitions/{name}"): VIEW,
+    ("GET", _V1 + "/schedules"): VIEW,
+    ("GET", _V1 + "/schedules/{name}"): VIEW,
     # -- submits and actions: operator -----------------------------------------------------------
     ("POST", _V1 + "/workers/{name}"): Rule(Role.operator, Scope.WORKER, "worker"),
     ("POST", _V1 + "/tasks/{id}/cancel"): Rule(Role.operator, Scope.TASK, "task"),
@@ -75,6 +77,12 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", _V1 + "/chain-definitions/{name}/start"): Rule(
         Role.operator, Scope.ALL_WORKERS, "definition"
     ),
+    # A schedule may run any worker or chain, like a chain: only an operator of every worker.
+    ("POST", _V1 + "/schedules"): Rule(Role.operator, Scope.ALL_WORKERS, "schedule"),
+    ("DELETE", _V1 + "/schedules/{name}"): Rule(Role.operator, Scope.ALL_WORKERS, "schedule"),
+    ("POST", _V1 + "/schedules/{name}/pause"): Rule(Role.operator, Scope.ALL_WORKERS, "schedule"),
+    ("POST", _V1 + "/schedules/{name}/resume"): Rule(Role.operator, Scope.ALL_WORKERS, "schedule"),
+    ("POST", _V1 + "/schedules/{name}/run"): Rule(Role.operator, Scope.ALL_WORKERS, "schedule"),
     # -- what changes the server itself: admin ---------------------------------------------------
     ("PUT", _V1 + "/chain-definitions/{name}"): Rule(Role.admin, target="definition"),
     ("DELETE", _V1 + "/chain-definitions/{name}"): Rule(Role.admin, target="definition"),

@@ -285,6 +285,36 @@ def start_chain(
     )
 
 
+# -- schedules ----------------------------------------------------------------------------------
+SCHEDULE_ACTIONS = ("pause", "resume", "run")
+_SCHEDULES = TypeAdapter(list[m.Schedule])
+
+
+def schedules() -> Call[list[m.Schedule]]:
+    def parse(body: Any) -> list[m.Schedule]:
+        return _SCHEDULES.validate_python(body["Schedules"] if isinstance(body, dict) else None)
+
+    return Call("GET", "/schedules", parse)
+
+
+def schedule(name: str) -> Call[m.Schedule]:
+    return Call("GET", f"/schedules/{_seg(name)}", m.Schedule.model_validate)
+
+
+def create_schedule(spec: dict[str, Any]) -> Call[m.Schedule]:
+    return Call("POST", "/schedules", m.Schedule.model_validate, json=spec)
+
+
+def delete_schedule(name: str) -> Call[None]:
+    return Call("DELETE", f"/schedules/{_seg(name)}", lambda body: None)
+
+
+def schedule_action(name: str, action: str) -> Call[m.Schedule]:
+    if action not in SCHEDULE_ACTIONS:
+        raise ValueError(f"unknown schedule action {action!r}")
+    return Call("POST", f"/schedules/{_seg(name)}/{action}", m.Schedule.model_validate)
+
+
 # -- tokens and the audit log (admin) -----------------------------------------------------------
 _TOKENS = TypeAdapter(list[m.TokenInfo])
 

@@ -243,6 +243,33 @@ class AsyncClient:
     async def delete_chain_definition(self, name: str) -> None:
         await self._send(calls.delete_chain_definition(name))
 
+    # -- schedules ------------------------------------------------------------------------------
+    async def schedules(self) -> list[m.Schedule]:
+        """Every schedule with its next and last run."""
+        return await self._send(calls.schedules())
+
+    async def schedule(self, name: str) -> m.Schedule:
+        return await self._send(calls.schedule(name))
+
+    async def create_schedule(self, spec: Mapping[str, Any]) -> m.Schedule:
+        """Create a schedule: ``name``, ``worker`` + ``config`` or ``chain`` + ``parameters``,
+        ``cron`` or ``interval`` (seconds); optionally ``timezone``, ``catch_up``, ``paused``."""
+        return await self._send(calls.create_schedule(dict(spec)))
+
+    async def delete_schedule(self, name: str) -> None:
+        await self._send(calls.delete_schedule(name))
+
+    async def pause_schedule(self, name: str) -> m.Schedule:
+        return await self._send(calls.schedule_action(name, "pause"))
+
+    async def resume_schedule(self, name: str) -> m.Schedule:
+        """Resume from now: the time it was paused is not caught up."""
+        return await self._send(calls.schedule_action(name, "resume"))
+
+    async def run_schedule(self, name: str) -> m.Schedule:
+        """Run once now, outside the timetable; ``.last_task_id`` (or ``.last_chain_id``) is it."""
+        return await self._send(calls.schedule_action(name, "run"))
+
     # -- tokens and the audit log (admin tokens only) -------------------------------------------
     async def tokens(self) -> list[m.TokenInfo]:
         """The server's API tokens (names, roles, dates; never the tokens)."""

@@ -218,6 +218,27 @@ class ChainDefinition(_Wire):
     )
 
 
+class Schedule(_Wire):
+    name: str = Field(alias="Name")
+    worker: str | None = Field(default=None, alias="Worker")
+    config: dict[str, Any] | None = Field(default=None, alias="Config")
+    chain: str | None = Field(default=None, alias="Chain")
+    parameters: dict[str, Any] | None = Field(default=None, alias="Parameters")
+    cron: str | None = Field(default=None, alias="Cron")
+    interval: float | None = Field(default=None, alias="Interval")
+    every: str | None = Field(default=None, alias="Every")
+    timezone: str = Field(default="UTC", alias="TimeZone")
+    catch_up: str = Field(default="skip", alias="CatchUp")
+    paused: bool = Field(default=False, alias="Paused")
+    source: str = Field(default="api", alias="Source")
+    created_at: float | None = Field(default=None, alias="CreatedAt")
+    next_run: float | None = Field(default=None, alias="NextRun")
+    last_run: float | None = Field(default=None, alias="LastRun")
+    last_task_id: str | None = Field(default=None, alias="LastTaskId")
+    last_chain_id: str | None = Field(default=None, alias="LastChainId")
+    last_error: str | None = Field(default=None, alias="LastError")
+
+
 class TokenInfo(_Wire):
     name: str = Field(alias="Name")
     role: str = Field(alias="Role")

@@ -254,6 +254,33 @@ class Client:
     def delete_chain_definition(self, name: str) -> None:
         self._send(calls.delete_chain_definition(name))
 
+    # -- schedules ------------------------------------------------------------------------------
+    def schedules(self) -> list[m.Schedule]:
+        """Every schedule with its next and last run."""
+        return self._send(calls.schedules())
+
+    def schedule(self, name: str) -> m.Schedule:
+        return self._send(calls.schedule(name))
+
+    def create_schedule(self, spec: Mapping[str, Any]) -> m.Schedule:
+        """Create a schedule: ``name``, ``worker`` + ``config`` or ``chain`` + ``parameters``,
+        ``cron`` or ``interval`` (seconds); optionally ``timezone``, ``catch_up``, ``paused``."""
+        return self._send(calls.create_schedule(dict(spec)))
+
+    def delete_schedule(self, name: str) -> None:
+        self._send(calls.delete_schedule(name))
+
+    def pause_schedule(self, name: str) -> m.Schedule:
+        return self._send(calls.schedule_action(name, "pause"))
+
+    def resume_schedule(self, name: str) -> m.Schedule:
+        """Resume from now: the time it was paused is not caught up."""
+        return self._send(calls.schedule_action(name, "resume"))
+
+    def run_schedule(self, name: str) -> m.Schedule:
+        """Run once now, outside the timetable; ``.last_task_id`` (or ``.last_chain_id``) is it."""
+        return self._send(calls.schedule_action(name, "run"))
+
     # -- tokens and the audit log (admin tokens only) -------------------------------------------
     def tokens(self) -> list[m.TokenInfo]:
         """The server's API tokens (names, roles, dates; never the tokens)."""

@@ -21,6 +21,7 @@ from tasky.store.records import (
     CommitStats,
     IdempotencyRecord,
     LogLine,
+    ScheduleRecord,
     TaskPage,
     TaskRecord,
     TokenRecord,
@@ -158,6 +159,40 @@ class Store(Protocol):
         """Record when a token was last used."""
 
     async def token_by_hash(self, token_hash: str) -> TokenRecord | None: ...
+
+    # -- schedules ------------------------------------------------------------------------------
+    async def create_schedule(self, schedule: ScheduleRecord) -> bool:
+        """Store a new schedule; False (nothing written) when its name is taken."""
+
+    async def save_schedule(self, schedule: ScheduleRecord) -> None:
+        """Create or replace a schedule's definition (the config file's); an existing one keeps
+        its last run and paused state, and its next run unless its timing changed."""
+
+    async def get_schedule(self, name: str) -> ScheduleRecord | None: ...
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, by name."""
+
+    async def delete_schedule(self, name: str) -> bool:
+        """Delete a schedule; returns whether it existed."""
+
+    async def set_schedule_paused(self, name: str, paused: bool, next_run: float) -> bool:
+        """Pause or resume (a resumed schedule's next run is ``next_run``: no catch-up of the
+        paused time); returns whether the schedule exists."""
+
+    async def claim_schedule_run(
+        self, name: str, due: float, next_run: float, run_id: str | None, at: float
+    ) -> bool:
+        """Claim due time ``due``: move ``next_run`` from ``due`` to ``next_run`` if it still
+        equals ``due`` and the schedule is not paused, and in the same transaction record the run
+        ``run_id`` started at ``at`` (None: the due time is skipped, no run). Exactly one of any
+        number of concurrent claims of one due time wins; returns whether this one did."""
+
+    async def record_schedule_run(
+        self, name: str, run_id: str | None, at: float, error: str | None
+    ) -> None:
+        """Record a run started outside the timetable (run-now), or why the last run failed to
+        start (``run_id`` None keeps the recorded run and sets only ``error``)."""
 
     async def list_tokens(self) -> list[TokenRecord]:
         """Every token, by name."""

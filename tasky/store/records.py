@@ -102,6 +102,31 @@ class TokenRecord:
 
 
 @dataclass(slots=True)
+class ScheduleRecord:
+    """A schedule: what to start (a worker + config, or a named chain + parameters) and when.
+
+    Exactly one of ``cron`` and ``interval`` is set. ``next_run`` is the due time the next claim
+    must name (the compare-and-set that keeps a due time from firing twice).
+    """
+
+    name: str
+    worker: str | None
+    chain: str | None
+    config: JSON
+    cron: str | None
+    interval: float | None
+    timezone: str
+    catch_up: str  # "skip" or "once": what a due time missed while the server was down does
+    next_run: float
+    created_at: float
+    paused: bool = False
+    source: str = "api"  # "api", or the config file that declares it
+    last_run_at: float | None = None
+    last_run_id: str | None = None  # the TaskId (worker) or ChainId (chain) of the last run
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
 class AuditRecord:
     """One state-changing API call: who, from where, what, on what, and the answer's status."""
 

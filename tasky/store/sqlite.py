@@ -41,6 +41,7 @@ from tasky.store.records import (
     CommitStats,
     IdempotencyRecord,
     LogLine,
+    ScheduleRecord,
     TaskPage,
     TaskRecord,
     TokenRecord,
@@ -178,6 +179,26 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 
+-- Schedules: next_run is the due time a claim must name (compare-and-set), so that a due time
+-- fires once across restarts and across servers sharing the database.
+CREATE TABLE IF NOT EXISTS schedules (
+    name TEXT PRIMARY KEY,
+    worker TEXT,
+    chain TEXT,
+    config TEXT NOT NULL,
+    cron TEXT,
+    interval REAL,
+    timezone TEXT NOT NULL,
+    catch_up TEXT NOT NULL,
+    next_run REAL NOT NULL,
+    created_at REAL NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL,
+    last_run_at REAL,
+    last_run_id TEXT,
+    last_error TEXT
+);
+
 -- Idempotency-Key of a submit or chain start, per caller: what it created, until it expires.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     principal TEXT NOT NULL,
@@ -227,6 +248,11 @@ _JSON_COLUMNS = frozenset({"config", "result"})
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
 _KEY_COLUMNS = "principal, key, fingerprint, target_id, created_at, expires_at"
+_SCHEDULE_COLUMNS = (
+    "name, worker, chain, config, cron, interval, timezone, catch_up, next_run, created_at, "
+    "paused, source, last_run_at, last_run_id, last_error"
+)
+_SCHEDULE_INSERT = f"INSERT INTO schedules ({_SCHEDULE_COLUMNS}) VALUES ({', '.join('?' * 15)})"
 _BATCH_MAX = 4096
 # Histogram bounds of the writer's own measurements (tasky.prom exports them).
 COMMIT_SECONDS_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -1025,6 +1051,148 @@ class SqliteStore:
             )
         ]
         return found
+
+    # -- schedules ------------------------------------------------------------------------------
+    async def create_schedule(self, schedule: ScheduleRecord) -> bool:
+        row = _schedule_params(schedule)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            inserted: bool = (
+                conn.execute(_SCHEDULE_INSERT + " ON CONFLICT DO NOTHING", row).rowcount == 1
+            )
+            return inserted
+
+        created: bool = await self._submit(op)
+        return created
+
+    async def save_schedule(self, schedule: ScheduleRecord) -> None:
+        row = _schedule_params(schedule)
+
+        def op(conn: sqlite3.Connection) -> None:
+            # The timetable's next due time moves only when the timing itself changed.
+            conn.execute(
+                _SCHEDULE_INSERT + " ON CONFLICT (name) DO UPDATE SET "
+                "next_run = CASE WHEN cron IS excluded.cron AND interval IS excluded.interval "
+                "AND timezone = excluded.timezone THEN next_run ELSE excluded.next_run END, "
+                "worker = excluded.worker, chain = excluded.chain, config = excluded.config, "
+                "cron = excluded.cron, interval = excluded.interval, "
+                "timezone = excluded.timezone, catch_up = excluded.catch_up, "
+                "source = excluded.source",
+                row,
+            )
+
+        await self._submit(op)
+
+    async def get_schedule(self, name: str) -> ScheduleRecord | None:
+        row = self._r.execute(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else _row_to_schedule(row)
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        rows = self._r.execute(f"SELECT {_SCHEDULE_COLUMNS} FROM schedules ORDER BY name")
+        return [_row_to_schedule(r) for r in rows.fetchall()]
+
+    async def delete_schedule(self, name: str) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            gone: bool = conn.execute("DELETE FROM schedules WHERE name = ?", (name,)).rowcount > 0
+            return gone
+
+        deleted: bool = await self._submit(op)
+        return deleted
+
+    async def set_schedule_paused(self, name: str, paused: bool, next_run: float) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            found: bool = (
+                conn.execute(
+                    "UPDATE schedules SET paused = ?, next_run = CASE WHEN ? THEN next_run "
+                    "ELSE ? END WHERE name = ?",
+                    (int(paused), int(paused), next_run, name),
+                ).rowcount
+                > 0
+            )
+            return found
+
+        changed: bool = await self._submit(op)
+        return changed
+
+    async def claim_schedule_run(
+        self, name: str, due: float, next_run: float, run_id: str | None, at: float
+    ) -> bool:
+        if run_id is None:
+            sql = "UPDATE schedules SET next_run = ? WHERE name = ? AND next_run = ? AND paused = 0"
+            params: tuple[Any, ...] = (next_run, name, due)
+        else:
+            sql = (
+                "UPDATE schedules SET next_run = ?, last_run_at = ?, last_run_id = ?, "
+                "last_error = NULL WHERE name = ? AND next_run = ? AND paused = 0"
+            )
+            params = (next_run, at, run_id, name, due)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            won: bool = conn.execute(sql, params).rowcount == 1
+            return won
+
+        claimed: bool = await self._submit(op)
+        return claimed
+
+    async def record_schedule_run(
+        self, name: str, run_id: str | None, at: float, error: str | None
+    ) -> None:
+        if run_id is None:
+            sql = "UPDATE schedules SET last_error = ? WHERE name = ?"
+            params: tuple[Any, ...] = (error, name)
+        else:
+            sql = (
+                "UPDATE schedules SET last_run_at = ?, last_run_id = ?, last_error = ? "
+                "WHERE name = ?"
+            )
+            params = (at, run_id, error, name)
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(sql, params)
+
+        await self._submit(op)
+
+
+def _schedule_params(s: ScheduleRecord) -> tuple[Any, ...]:
+    return (
+        s.name,
+        s.worker,
+        s.chain,
+        json_text(s.config),
+        s.cron,
+        s.interval,
+        s.timezone,
+        s.catch_up,
+        s.next_run,
+        s.created_at,
+        int(s.paused),
+        s.source,
+        s.last_run_at,
+        s.last_run_id,
+        s.last_error,
+    )
+
+
+def _row_to_schedule(row: tuple[Any, ...]) -> ScheduleRecord:
+    return ScheduleRecord(
+        name=row[0],
+        worker=row[1],
+        chain=row[2],
+        config=orjson.loads(row[3]),
+        cron=row[4],
+        interval=row[5],
+        timezone=row[6],
+        catch_up=row[7],
+        next_run=row[8],
+        created_at=row[9],
+        paused=bool(row[10]),
+        source=row[11],
+        last_run_at=row[12],
+        last_run_id=row[13],
+        last_error=row[14],
+    )
 
 
 def _row_to_token(row: tuple[Any, ...]) -> TokenRecord:
