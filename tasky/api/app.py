@@ -353,9 +353,12 @@ def create_app(
     from tasky.auth.wiring import protect
     from tasky.chains.routes import chain_routes
     from tasky.chains.routes import install as install_chains
+    from tasky.retention.routes import install as install_retention
+    from tasky.retention.routes import retention_routes
 
     routes += chain_routes()
     routes += auth_routes()
+    routes += retention_routes()
     for extra in extra_routes or []:
         routes += extra()
 
@@ -373,6 +376,7 @@ def create_app(
         settings.max_streams, settings.max_streams_per_principal
     )
     install_chains(starlette.state)  # chain service hooks and OpenAPI entries
+    install_retention(starlette.state)  # after the chains: the pruner prunes their tables too
     # Who is calling and may they: every request, before any handler (tasky.auth.policy).
     guarded = protect(_fast_routes(starlette), starlette, settings, store)
     # Outermost: a browser-borne or misdirected request is refused before anything else reads it.

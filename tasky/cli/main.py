@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tasky.cli import client_commands, security_commands
+from tasky.cli import client_commands, prune, security_commands
 from tasky.cli import serve as serve_command
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ def _group() -> None:
 serve_command.register(app)
 client_commands.register(app)
 security_commands.register(app)
+prune.register(app)
 
 
 def main() -> None:

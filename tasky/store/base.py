@@ -154,3 +154,13 @@ class Store(Protocol):
     async def prune_audit(self, before: float, limit: int) -> int:
         """Delete at most ``limit`` of the oldest entries recorded before ``before``; returns
         how many went (small batches keep the writer free for submits)."""
+
+    # -- retention ------------------------------------------------------------------------------
+    async def prune_finished(self, before: float, worker: str | None, limit: int) -> int:
+        """Delete at most ``limit`` finished tasks (Completed, Failed, Canceled) that finished
+        before ``before``, of ``worker`` (None: any), with their logs and attempts; returns how
+        many went. Tasks of a chain are left to the chain's pruning. Statistics keep counting
+        pruned tasks (status counts, tasks performed, run-time histograms)."""
+
+    async def count_prunable(self, before: float, worker: str | None) -> int:
+        """How many tasks :meth:`prune_finished` would delete without a limit."""

@@ -70,6 +70,10 @@ CREATE INDEX IF NOT EXISTS tasks_worker ON tasks (worker, status, seq);
 -- worker-only listings page in seq order without scanning the worker's other statuses.
 CREATE INDEX IF NOT EXISTS tasks_worker_seq ON tasks (worker, seq);
 CREATE INDEX IF NOT EXISTS tasks_chain ON tasks (chain_id) WHERE chain_id IS NOT NULL;
+-- Retention: finished tasks by worker and age, so pruning reads only what it deletes. Partial, so
+-- queued and running tasks (the hot rows) cost it nothing. The WHERE must match _FINISHED_SQL.
+CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (worker, finished_at)
+WHERE status IN ('Completed', 'Failed', 'Canceled');
 
 CREATE TABLE IF NOT EXISTS task_attempts (
     task_id TEXT NOT NULL,
@@ -187,6 +191,8 @@ _JSON_COLUMNS = frozenset({"config", "result"})
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
 _BATCH_MAX = 4096
+# Literal (not bound) so SQLite can prove that a query is covered by the partial tasks_finished.
+_FINISHED_SQL = "status IN ('Completed', 'Failed', 'Canceled')"
 
 Op = Callable[[sqlite3.Connection], Any]
 
@@ -805,6 +811,51 @@ class SqliteStore:
 
         pruned: int = await self._submit(op)
         return pruned
+
+    # -- retention ------------------------------------------------------------------------------
+    async def prune_finished(self, before: float, worker: str | None, limit: int) -> int:
+        where, params = _prunable_where(before, worker)
+
+        def op(conn: sqlite3.Connection) -> int:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT id FROM tasks WHERE {where} LIMIT ?", (*params, limit)
+                ).fetchall()
+            ]
+            return delete_tasks(conn, ids)
+
+        pruned: int = await self._submit(op)
+        return pruned
+
+    async def count_prunable(self, before: float, worker: str | None) -> int:
+        where, params = _prunable_where(before, worker)
+        count: int = self._r.execute(
+            f"SELECT count(*) FROM tasks WHERE {where}", params
+        ).fetchone()[0]
+        return count
+
+
+def _prunable_where(before: float, worker: str | None) -> tuple[str, list[Any]]:
+    """Finished tasks outside chains (a chain's tasks go with the chain) that ended before
+    ``before``. ``worker IN status_counts`` walks the index worker by worker when none is given."""
+    sql = f"{_FINISHED_SQL} AND finished_at < ? AND chain_id IS NULL AND "
+    if worker is None:
+        return sql + "worker IN (SELECT DISTINCT worker FROM status_counts)", [before]
+    return sql + "worker = ?", [before, worker]
+
+
+def delete_tasks(conn: sqlite3.Connection, task_ids: Sequence[str]) -> int:
+    """Delete tasks with their logs, attempts and remembered children; status_counts, the timing
+    aggregates and the histograms are left alone (no DELETE trigger), so statistics keep
+    counting what was pruned. Shared with the chain store, whose finished chains take their
+    tasks along."""
+    rows = [(task_id,) for task_id in task_ids]
+    conn.executemany("DELETE FROM task_logs WHERE task_id = ?", rows)
+    conn.executemany("DELETE FROM task_attempts WHERE task_id = ?", rows)
+    conn.executemany("DELETE FROM task_children WHERE task_id = ?", rows)
+    deleted: int = conn.executemany("DELETE FROM tasks WHERE id = ?", rows).rowcount
+    return deleted
 
 
 def _row_to_token(row: tuple[Any, ...]) -> TokenRecord:
