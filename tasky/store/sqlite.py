@@ -814,35 +814,42 @@ class SqliteStore:
 
     # -- retention ------------------------------------------------------------------------------
     async def prune_finished(self, before: float, worker: str | None, limit: int) -> int:
-        where, params = _prunable_where(before, worker)
-
         def op(conn: sqlite3.Connection) -> int:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT id FROM tasks WHERE {where} LIMIT ?", (*params, limit)
-                ).fetchall()
-            ]
+            ids: list[str] = []
+            for name in _workers_of(conn, worker):
+                if len(ids) >= limit:
+                    break
+                ids += [
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT id {_PRUNABLE} LIMIT ?", (name, before, limit - len(ids))
+                    )
+                ]
             return delete_tasks(conn, ids)
 
         pruned: int = await self._submit(op)
         return pruned
 
     async def count_prunable(self, before: float, worker: str | None) -> int:
-        where, params = _prunable_where(before, worker)
-        count: int = self._r.execute(
-            f"SELECT count(*) FROM tasks WHERE {where}", params
-        ).fetchone()[0]
-        return count
+        return sum(
+            self._r.execute(f"SELECT count(*) {_PRUNABLE}", (name, before)).fetchone()[0]
+            for name in _workers_of(self._r, worker)
+        )
 
 
-def _prunable_where(before: float, worker: str | None) -> tuple[str, list[Any]]:
-    """Finished tasks outside chains (a chain's tasks go with the chain) that ended before
-    ``before``. ``worker IN status_counts`` walks the index worker by worker when none is given."""
-    sql = f"{_FINISHED_SQL} AND finished_at < ? AND chain_id IS NULL AND "
-    if worker is None:
-        return sql + "worker IN (SELECT DISTINCT worker FROM status_counts)", [before]
-    return sql + "worker = ?", [before, worker]
+# Finished tasks outside chains (a chain's tasks go with the chain) of one worker that ended
+# before a time: a range of the tasks_finished index.
+_PRUNABLE = (
+    f"FROM tasks WHERE {_FINISHED_SQL} AND worker = ? AND finished_at < ? AND chain_id IS NULL"
+)
+
+
+def _workers_of(conn: sqlite3.Connection, worker: str | None) -> list[str]:
+    """``[worker]``, or every worker that ever had a task (a few rows of status_counts): one
+    index range per worker, where a query over all of them would scan every finished task."""
+    if worker is not None:
+        return [worker]
+    return [r[0] for r in conn.execute("SELECT DISTINCT worker FROM status_counts")]
 
 
 def delete_tasks(conn: sqlite3.Connection, task_ids: Sequence[str]) -> int:
