@@ -114,6 +114,7 @@ def worker(
     retries: int = 0,
     retry_backoff: float = 1.0,
     kill_grace: float = 5.0,
+    retention_days: float | None = None,
 ) -> Callable[[Callable[..., Any]], type[Worker]]:
     """Turn ``func(config, task)`` into a Worker class."""
 
@@ -142,6 +143,7 @@ def worker(
             "retries": retries,
             "retry_backoff": retry_backoff,
             "kill_grace": kill_grace,
+            "retention_days": retention_days,
             "perform": perform,
             "__module__": func.__module__,
             "__doc__": func.__doc__,
