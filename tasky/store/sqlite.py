@@ -183,9 +183,9 @@ _COLUMNS = (
     "chain_id, logs_dropped"
 )
 _INSERT = (
-    "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, attempt, "
-    "retries, timeout, owner, lease_until, run_after, chain_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, "
+    "finished_at, attempt, retries, timeout, owner, lease_until, run_after, chain_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _JSON_COLUMNS = frozenset({"config", "result"})
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
@@ -267,6 +267,7 @@ def _insert_params(task: TaskRecord) -> tuple[Any, ...]:
         task.created_at,
         task.queued_at,
         task.started_at,
+        task.finished_at,  # imports and seeds of finished history keep their age (retention)
         task.attempt,
         task.retries,
         task.timeout,
