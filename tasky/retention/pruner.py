@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from tasky import clock
 from tasky.chains.store import ChainStore
 from tasky.retention.plan import Pass, passes
 from tasky.store.base import Store
@@ -76,7 +76,7 @@ async def prune_forever(
     """The background pruner: at start-up, then every ``interval`` seconds."""
     registered = list(workers)
     while True:
-        work = passes(registered, default_days, time.time())
+        work = passes(registered, default_days, clock.now())
         try:
             done = await prune(store, chains, work)
         except Exception:  # a full disk, say: try again next time, keep serving

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
+from tasky import clock
 from tasky.api.body import read_json
 from tasky.api.handlers import validation_error
 from tasky.api.openapi import Doc
@@ -33,7 +33,7 @@ async def prune_now(request: Request) -> JSONResponse:
         wanted = PruneRequest.model_validate(raw)
     except ValidationError as exc:
         raise validation_error(exc, "prune request") from None
-    before = time.time() - wanted.older_than_seconds
+    before = clock.now() - wanted.older_than_seconds
     worker = wanted.worker
     if worker is not None:
         # A registered worker by its own spelling; any other name as given (its tasks may
