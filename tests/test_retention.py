@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from tasky.cli.main import app
 from tasky.config_file import ConfigError, load_workers
-from tasky.retention import parse_age
+from tasky.retention import Pass, parse_age, passes
+from tasky.workers.base import Worker
 from tests.conftest import ServerProcess
 from tests.helpers import wait_sync
 
@@ -219,3 +220,24 @@ def test_parse_age(text: str, seconds: float) -> None:
 def test_parse_age_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="age"):
         parse_age(text)
+
+
+def _worker(name: str, days: float | None) -> Worker:
+    cls: type[Worker] = type(name, (Worker,), {"name": name, "retention_days": days})
+    return cls()
+
+
+def test_passes_follow_worker_overrides() -> None:
+    now, day = 1_000_000_000.0, 86400.0
+    default, forever, short = _worker("A", None), _worker("B", 0), _worker("C", 1)
+    # B keeps forever: no pass may touch every worker at once (it would reach B's tasks).
+    assert passes([default, forever, short], 30, now) == [
+        Pass("A", now - 30 * day),
+        Pass("C", now - day),
+        Pass(None, now - 30 * day, chains=True),
+    ]
+    # Tasks of unregistered workers: at the longest retention of all.
+    long = _worker("D", 90)
+    assert Pass(None, now - 90 * day) in passes([default, short, long], 30, now)
+    # Retention off: only the workers that ask for it, and no chains.
+    assert passes([default, short], 0, now) == [Pass("C", now - day)]
