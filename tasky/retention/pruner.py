@@ -16,15 +16,17 @@ from tasky.workers.base import Worker
 
 log = logging.getLogger("tasky.retention")
 
-# Tasks deleted per write: one write holds the writer (and every submit behind it) for a few
-# milliseconds at most (see bench --only retention).
-BATCH = 500
+# Tasks deleted per write. A submit that arrives while a write runs waits for it (it commits
+# in the next group commit), so writes are kept small: 500 made the median submit 17x slower in
+# bench --only retention; see docs/retention.md for the figures.
+BATCH = 100
 # A chain takes up to max_chain_steps tasks along, so chains go a few at a time.
-CHAIN_BATCH = 10
-# Between batches the pruner steps aside for this long, so queued submits commit on their own.
+CHAIN_BATCH = 5
+# Between writes the pruner steps aside at least as long as the last write took (and never less
+# than this), so it holds the writer at most half the time and queued submits commit alone.
 PAUSE = 0.005
-# Batches per pass and round (5 M tasks); the next round picks up whatever is left.
-MAX_BATCHES = 10_000
+# Writes per pass and round (5 M tasks); the next round picks up whatever is left.
+MAX_BATCHES = 50_000
 
 
 @dataclass(slots=True)
@@ -36,11 +38,12 @@ class Pruned:
 async def _drain(delete: Callable[[int], Awaitable[int]], batch: int) -> int:
     total = 0
     for _ in range(MAX_BATCHES):
+        started = clock.monotonic()
         deleted = await delete(batch)
         total += deleted
         if deleted < batch:
             break
-        await asyncio.sleep(PAUSE)
+        await asyncio.sleep(max(PAUSE, clock.monotonic() - started))
     return total
 
 
