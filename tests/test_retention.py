@@ -3,6 +3,8 @@ POST /tasky/v1/prune, chains."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import time
 from pathlib import Path
@@ -15,6 +17,7 @@ from typer.testing import CliRunner
 from tasky.cli.main import app
 from tasky.config_file import ConfigError, load_workers
 from tasky.retention import Pass, parse_age, passes
+from tasky.retention.pruner import BATCH, _drain
 from tasky.workers.base import Worker
 from tests.conftest import ServerProcess
 from tests.helpers import wait_sync
@@ -241,3 +244,23 @@ def test_passes_follow_worker_overrides() -> None:
     assert Pass(None, now - 90 * day) in passes([default, short, long], 30, now)
     # Retention off: only the workers that ask for it, and no chains.
     assert passes([default, short], 0, now) == [Pass("C", now - day)]
+
+
+async def test_drain_steps_aside_as_long_as_each_write_took() -> None:
+    """The writer is held at most half the time: after each full batch the pruner waits at least
+    as long as the batch's write took, and it stops at the first short batch."""
+    calls: list[tuple[float, float]] = []
+    left = [3 * BATCH + 7]
+
+    async def delete(limit: int) -> int:
+        started = time.monotonic()
+        await asyncio.sleep(0.05)  # a slow write
+        calls.append((started, time.monotonic()))
+        deleted = min(limit, left[0])
+        left[0] -= deleted
+        return deleted
+
+    assert await _drain(delete, BATCH) == 3 * BATCH + 7
+    assert len(calls) == 4
+    for (_, ended), (next_started, _) in itertools.pairwise(calls):
+        assert next_started - ended >= 0.045
