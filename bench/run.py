@@ -30,6 +30,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the bench and tasky packa
     sys.path.insert(0, str(ROOT))
 
 from bench import loadgen, procs, scenarios, table  # noqa: E402
+from tasky.retention.pruner import BATCH  # noqa: E402
 
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
@@ -88,7 +89,7 @@ def notes(figures: dict[str, Any]) -> list[str]:
         seeded = figures["retention_seed"]
         out.append(
             f"Retention: {seeded['tasks']:,} finished tasks two days old, pruned through "
-            "POST /prune (batches of 500) while one connection submits 100 tasks/s."
+            f"POST /prune (writes of {BATCH}) while one connection submits 100 tasks/s."
         )
     if "scale_seed" in figures:
         seeded = figures["scale_seed"]
