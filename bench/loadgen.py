@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,3 +129,28 @@ def paced_posts(url: str, rate: float, count: int) -> int:
 def wrk_version() -> str:
     run = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     return (run.stdout + run.stderr).splitlines()[0].strip() if run.stdout + run.stderr else "?"
+
+
+def timed_posts(
+    url: str, rate: float, seconds: float, until: Callable[[], bool] | None = None
+) -> list[float]:
+    """POSTs at ``rate`` per second on one connection for ``seconds`` (or until ``until()``,
+    asked twice a second); returns each answer's latency in ms (a non-2xx raises)."""
+    latencies: list[float] = []
+    interval = 1.0 / rate
+    with httpx.Client(timeout=30) as client:
+        start = time.monotonic()
+        next_check = start + 0.5
+        for i in range(int(rate * seconds)):
+            delay = start + i * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sent = time.monotonic()
+            answer = client.post(url, content=b"{}", headers={"Content-Type": "application/json"})
+            latencies.append((time.monotonic() - sent) * 1000.0)
+            answer.raise_for_status()
+            if until is not None and time.monotonic() >= next_check:
+                next_check = time.monotonic() + 0.5
+                if until():
+                    break
+    return latencies

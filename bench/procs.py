@@ -78,7 +78,7 @@ class Server:
         self._log.close()
 
 
-def start_tasky(data_dir: Path, log_dir: Path) -> Server:
+def start_tasky(data_dir: Path, log_dir: Path, *extra: str) -> Server:
     port = free_port()
     argv = [
         sys.executable,
@@ -94,6 +94,7 @@ def start_tasky(data_dir: Path, log_dir: Path) -> Server:
         # The submit figures queue every task behind a busy worker: far past the default cap.
         "--max-queued",
         "100000000",
+        *extra,
     ]
     server = Server("tasky", argv, port, log_dir / "tasky.log")
     server.wait_ready()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ class Plan:
     scale_tasks: int = 1_000_000
     queued_tasks: int = 100_000
     sleepers: int = 1000
+    retention_seconds: float = 20.0  # each submit-latency window of the retention scenario
 
 
 SMOKE = Plan(
@@ -39,6 +41,7 @@ SMOKE = Plan(
     scale_tasks=3000,
     queued_tasks=300,
     sleepers=30,
+    retention_seconds=2.0,
 )
 
 
@@ -213,4 +216,54 @@ def memory(plan: Plan, work: Path) -> Figures:
         out["sleepers_rss_mb"] = figure([tasky.rss_mb()], "MB", running=running, errors=non2xx)
     finally:
         tasky.stop()
+    return out
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def retention(plan: Plan, work: Path) -> Figures:
+    """Submit latency (paced, one connection) on a store of ``scale_tasks`` finished tasks, two
+    days old: first with nothing else going on, then while all of them are pruned.
+
+    The pruning is started through POST /prune (in a thread, so its duration is exact); it runs
+    the same batched code as the background pruner (tasky.retention.pruner.prune).
+    """
+    data = work / "retention-data"
+    seed_seconds, _ = seed.seed_finished(data, plan.scale_tasks, age=2 * 86400.0)
+    out: Figures = {"retention_seed": {"tasks": plan.scale_tasks, "seconds": seed_seconds}}
+    windows: dict[str, list[float]] = {}
+    pruning: dict[str, Any] = {}
+    tasky = procs.start_tasky(data, work, "--retention-days", "0")
+    try:
+        url = tasky.api + "/workers/Blocker"
+        windows["idle"] = loadgen.timed_posts(url, plan.light_rate, plan.retention_seconds)
+
+        def prune_all() -> None:
+            started = time.monotonic()
+            answer = httpx.post(
+                tasky.api + "/prune", json={"older_than_seconds": 86400.0}, timeout=3600
+            )
+            pruning["seconds"] = time.monotonic() - started
+            pruning["tasks"] = answer.json()["Tasks"]
+
+        pruner = threading.Thread(target=prune_all)
+        pruner.start()
+        windows["pruning"] = loadgen.timed_posts(
+            url, plan.light_rate, 3600.0, until=lambda: not pruner.is_alive()
+        )
+        pruner.join()
+    finally:
+        tasky.stop()
+    for name, values in windows.items():
+        for label, fraction in (("p50", 0.5), ("p99", 0.99), ("max", 1.0)):
+            out[f"retention_{name}_{label}_ms"] = figure(
+                [_percentile(values, fraction)], "ms", samples=len(values)
+            )
+    if pruning.get("tasks") != plan.scale_tasks:
+        raise RuntimeError(f"pruned {pruning.get('tasks')} of {plan.scale_tasks} tasks")
+    out["retention_prune_s"] = figure([pruning["seconds"]], "s", tasks=plan.scale_tasks)
+    out["retention_prune_rate"] = figure([plan.scale_tasks / pruning["seconds"]], "tasks/s")
     return out

@@ -22,8 +22,8 @@ async def _create_schema(path: Path) -> None:
     await store.close()
 
 
-def _records(n: int, ids: list[str], keep_every: int) -> Iterator[TaskRecord]:
-    now = time.time() - n * 0.001
+def _records(n: int, ids: list[str], keep_every: int, age: float) -> Iterator[TaskRecord]:
+    now = time.time() - age - n * 0.001
     rng = random.Random(6)
     for i in range(n):
         task_id = new_id()
@@ -42,11 +42,15 @@ def _records(n: int, ids: list[str], keep_every: int) -> Iterator[TaskRecord]:
             created_at=created,
             queued_at=created,
             started_at=created + 0.0005,
+            finished_at=created + 0.001,
         )
 
 
-def seed_finished(data_dir: Path, n: int, sample: int = 10_000) -> tuple[float, list[str]]:
-    """Insert ``n`` finished Noop tasks; returns (seconds, a sample of their ids)."""
+def seed_finished(
+    data_dir: Path, n: int, sample: int = 10_000, age: float = 0.0
+) -> tuple[float, list[str]]:
+    """Insert ``n`` finished Noop tasks, the newest ``age`` seconds old; returns (seconds, a
+    sample of their ids)."""
     path = data_dir / "tasky.db"
     data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(_create_schema(path))
@@ -54,7 +58,7 @@ def seed_finished(data_dir: Path, n: int, sample: int = 10_000) -> tuple[float, 
     ids: list[str] = []
     keep_every = max(n // sample, 1)
     start = time.monotonic()
-    stream = _records(n, ids, keep_every)
+    stream = _records(n, ids, keep_every, age)
     left = n
     while left > 0:
         chunk = min(_CHUNK, left)

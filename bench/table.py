@@ -34,6 +34,14 @@ ROWS: list[tuple[str, str, str, Check]] = [
     ("Idle server RSS (MB)", "idle_rss_mb", "", None),
     ("RSS, queued tasks (MB)", "queued_rss_mb", "", None),
     ("RSS, running sleepers (MB)", "sleepers_rss_mb", "", None),
+    ("Retention: submit p50, no pruning (ms)", "retention_idle_p50_ms", "", None),
+    ("Retention: submit p99, no pruning (ms)", "retention_idle_p99_ms", "", None),
+    ("Retention: submit max, no pruning (ms)", "retention_idle_max_ms", "", None),
+    ("Retention: submit p50 while pruning (ms)", "retention_pruning_p50_ms", "", None),
+    ("Retention: submit p99 while pruning (ms)", "retention_pruning_p99_ms", "", None),
+    ("Retention: submit max while pruning (ms)", "retention_pruning_max_ms", "", None),
+    ("Retention: pruning the seeded tasks (s)", "retention_prune_s", "", None),
+    ("Retention: tasks pruned per second", "retention_prune_rate", "", None),
 ]
 
 

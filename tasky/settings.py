@@ -30,6 +30,10 @@ class Settings:
     # (0: kept forever).
     rate_limit: float = 0.0
     audit_retention_days: float = 90.0
+    # Finished tasks and chains older than this are pruned in the background, every
+    # prune_interval seconds (0: kept forever; a worker's retention_days overrides it).
+    retention_days: float = 30.0
+    prune_interval: float = 600.0
     max_body_bytes: int = 1 << 20
     # Tasks that may wait (Queued or Paused) per worker; a worker's max_queued overrides it.
     max_queued: int = 100_000
@@ -106,6 +110,8 @@ class Settings:
             raise ValueError("--rate-limit and --audit-retention-days cannot be negative")
         if not self.idempotency_window > 0:  # NaN too
             raise ValueError("--idempotency-window must be > 0 seconds")
+        if not self.retention_days >= 0 or not self.prune_interval > 0:
+            raise ValueError("--retention-days cannot be negative, --prune-interval must be > 0")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         OutboundPolicy.parse(self.outbound_allow)  # a mistake in the list stops the start

@@ -65,6 +65,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", V1 + "/tokens"): ("admin", ""),
     ("DELETE", V1 + "/tokens/{name}"): ("admin", ""),
     ("GET", V1 + "/audit"): ("admin", ""),
+    ("POST", V1 + "/prune"): ("admin", ""),
 }
 RANK = {"viewer": 1, "operator": 2, "admin": 3}
 CHAIN = {"name": "walk", "steps": [{"name": "a", "worker": "Echo", "config": {"value": 1}}]}

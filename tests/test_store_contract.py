@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tasky.chains.records import ChainRecord, StepRecord
+from tasky.chains.store import chain_store_for
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store import (
@@ -677,3 +679,103 @@ async def test_save_schedule_keeps_state_and_moves_next_run_only_on_new_timing(
     await store.save_schedule(schedule(source="tasky.toml", interval=30.0, next_run=3000.0))
     got = await store.get_schedule("nightly")
     assert got is not None and got.next_run == 3000.0 and got.interval == 30.0
+
+
+# -- retention ------------------------------------------------------------------------------------
+async def _finish(store: Store, t: TaskRecord, outcome: Status, at: float) -> None:
+    """Run ``t`` and end it at ``at`` (one attempt of one second, in the statistics)."""
+    fields: dict[str, object] = {"started_at": at - 1.0}
+    assert await store.transition(t.id, [Status.QUEUED], Status.RUNNING, fields=fields)
+    assert await store.transition(t.id, [Status.RUNNING], outcome, fields={"finished_at": at})
+
+
+async def test_prune_finished_keeps_unfinished_recent_chained_and_statistics(
+    store: Store,
+) -> None:
+    old = [task(worker="P") for _ in range(3)]
+    for t, outcome in zip(old, (Status.COMPLETED, Status.FAILED, Status.CANCELED), strict=True):
+        await store.insert(t)
+        await _finish(store, t, outcome, 2000.0)
+    await store.append_logs([(old[0].id, 2000.0, "a line"), (old[1].id, 2000.0, "b")], 100)
+    recent, chained, other = task(worker="P"), task(worker="P", chain_id="c1"), task(worker="Q")
+    for t in (recent, chained, other):
+        await store.insert(t)
+    await _finish(store, recent, Status.COMPLETED, 9000.0)
+    await _finish(store, chained, Status.COMPLETED, 2000.0)
+    await _finish(store, other, Status.COMPLETED, 2000.0)
+    # Unfinished tasks are kept whatever their age.
+    queued, running = task(worker="P", created_at=1.0), task(worker="P", created_at=1.0)
+    await store.insert(queued)
+    await store.insert(running)
+    await store.transition(running.id, [Status.QUEUED], Status.RUNNING, fields={"started_at": 2.0})
+    before_stats = await store.worker_stats("P")
+
+    assert await store.count_prunable(5000.0, "P") == 3
+    assert await store.count_prunable(5000.0, None) == 4  # and Q's
+    assert await store.count_prunable(1999.0, None) == 0  # strictly before
+    assert await store.prune_finished(5000.0, "P", 2) == 2  # the limit is kept
+    assert await store.prune_finished(5000.0, "P", 2) == 1
+    assert await store.prune_finished(5000.0, "P", 2) == 0
+    for t in old:
+        assert await store.get(t.id) is None
+        assert await store.logs(t.id) == [] and await store.attempts(t.id) == []
+    for t in (recent, chained, other, queued, running):
+        assert await store.get(t.id) is not None
+    assert len(await store.attempts(recent.id)) == 1
+    # What was pruned still counts: status counts, tasks performed, run times.
+    after_stats = await store.worker_stats("P")
+    assert after_stats.by_status == before_stats.by_status
+    assert after_stats.by_status["Completed"] == 3 and after_stats.by_status["Failed"] == 1
+    assert (after_stats.finished, after_stats.run_time_hist) == (
+        before_stats.finished,
+        before_stats.run_time_hist,
+    )
+    assert after_stats.finished == 5  # three pruned, the recent one, the chained one
+    assert await store.prune_finished(5000.0, None, 100) == 1  # Q's; the chained one stays
+    assert await store.get(other.id) is None and await store.get(chained.id) is not None
+    assert await store.count_prunable(5000.0, None) == 0
+
+
+async def test_prune_finished_chains_with_steps_and_tasks(store: Store) -> None:
+    chains = chain_store_for(store)
+    assert chains is not None
+    await chains.open()
+    done_chain, running_chain = new_id(), new_id()
+    done_tasks = [task(worker="C", chain_id=done_chain) for _ in range(2)]
+    live_tasks = [task(worker="C", chain_id=running_chain) for _ in range(2)]
+    for t in done_tasks + live_tasks:
+        await store.insert(t)
+        await store.append_logs([(t.id, 1.0, "line")], 10)
+    for t in done_tasks + live_tasks[:1]:
+        await _finish(store, t, Status.COMPLETED, 2000.0)
+    for chain_id, status, ts in (
+        (done_chain, Status.COMPLETED, done_tasks),
+        (running_chain, Status.RUNNING, live_tasks),
+    ):
+        record = ChainRecord(chain_id, {"steps": []}, {}, status, 1000.0)
+        steps = [StepRecord(chain_id, f"s{i}", i, "submitted", t.id) for i, t in enumerate(ts)]
+        await chains.create(record, steps)
+    # A finished chain and a running one whose finished_at is old (a restarted chain keeps its
+    # old value until it ends again): only the finished one may go.
+    assert await chains.set_status(
+        done_chain, [Status.COMPLETED], Status.COMPLETED, fields={"finished_at": 2000.0}
+    )
+    assert await chains.set_status(
+        running_chain, [Status.RUNNING], Status.RUNNING, fields={"finished_at": 2000.0}
+    )
+
+    assert await chains.count_prunable(1999.0) == 0
+    assert await chains.count_prunable(5000.0) == 1
+    # Chain tasks are not the tasks store's to prune.
+    assert await store.prune_finished(5000.0, None, 100) == 0
+    assert await chains.prune_finished(5000.0, 10) == 1
+    assert await chains.get(done_chain) is None and await chains.steps(done_chain) == []
+    for t in done_tasks:
+        assert await store.get(t.id) is None
+        assert await store.logs(t.id) == [] and await store.attempts(t.id) == []
+    assert await chains.get(running_chain) is not None
+    assert len(await chains.steps(running_chain)) == 2
+    for t in live_tasks:
+        assert await store.get(t.id) is not None
+    assert await chains.prune_finished(5000.0, 10) == 0
+    assert (await store.worker_stats("C")).by_status["Completed"] == 3

@@ -361,12 +361,15 @@ def create_app(
     from tasky.callbacks.wiring import install as install_callbacks
     from tasky.chains.routes import chain_routes
     from tasky.chains.routes import install as install_chains
+    from tasky.retention.routes import install as install_retention
+    from tasky.retention.routes import retention_routes
     from tasky.schedules.routes import install as install_schedules
     from tasky.schedules.routes import schedule_routes
 
     routes += chain_routes()
     routes += schedule_routes()
     routes += auth_routes()
+    routes += retention_routes()
     for extra in extra_routes or []:
         routes += extra()
 
@@ -388,6 +391,7 @@ def create_app(
     key_pruner.install(starlette.state, store, settings.idempotency_window)
     install_callbacks(starlette.state)  # after the chains: it listens to them
     install_schedules(starlette.state)  # after the chains: schedules may start named chains
+    install_retention(starlette.state)  # after the chains: the pruner prunes their tables too
     # Who is calling and may they: every request, before any handler (tasky.auth.policy).
     guarded = protect(_fast_routes(starlette), starlette, settings, store)
     # Outermost: a browser-borne or misdirected request is refused before anything else reads it.

@@ -90,6 +90,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", _V1 + "/tokens"): Rule(Role.admin, target="token"),
     ("DELETE", _V1 + "/tokens/{name}"): Rule(Role.admin, target="token"),
     ("GET", _V1 + "/audit"): Rule(Role.admin),
+    ("POST", _V1 + "/prune"): Rule(Role.admin),
 }
 
 

@@ -16,9 +16,16 @@ from typing import Any, Protocol
 import orjson
 
 from tasky.chains.records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
-from tasky.states import ACTIVE, Status
+from tasky.states import ACTIVE, FINISHED, Status
 from tasky.store.records import IdempotencyRecord
-from tasky.store.sqlite import SqliteStore, claim_key, json_text, json_value, read_page
+from tasky.store.sqlite import (
+    SqliteStore,
+    claim_key,
+    delete_tasks,
+    json_text,
+    json_value,
+    read_page,
+)
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS chains (
@@ -36,6 +43,9 @@ SCHEMA = (
         restarts INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE INDEX IF NOT EXISTS chains_status ON chains (status, seq)",
+    # Retention reads finished chains by age.
+    "CREATE INDEX IF NOT EXISTS chains_finished ON chains (finished_at) "
+    "WHERE finished_at IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS chain_steps (
         chain_id TEXT NOT NULL,
         name TEXT NOT NULL,
@@ -122,6 +132,14 @@ class ChainStore(Protocol):
     async def list_definitions(self) -> list[DefinitionRecord]: ...
 
     async def delete_definition(self, name: str) -> bool: ...
+
+    async def prune_finished(self, before: float, limit: int) -> int:
+        """Delete at most ``limit`` finished chains that finished before ``before``, with their
+        steps and their tasks (and the tasks' logs and attempts); returns how many chains went.
+        A chain with a task still unfinished is kept, and so is every unfinished chain."""
+
+    async def count_prunable(self, before: float) -> int:
+        """How many chains :meth:`prune_finished` would delete without a limit."""
 
 
 def _row_to_chain(row: tuple[Any, ...]) -> ChainRecord:
@@ -376,6 +394,43 @@ class SqliteChainStore:
 
         deleted: bool = await self._write(op)
         return deleted
+
+    # -- retention ------------------------------------------------------------------------------
+    async def prune_finished(self, before: float, limit: int) -> int:
+        where, params = _prunable_chains(before)
+
+        def op(conn: sqlite3.Connection) -> int:
+            ids = [r[0] for r in conn.execute(f"SELECT c.id {where} LIMIT ?", (*params, limit))]
+            for chain_id in ids:
+                task_ids = [
+                    r[0]
+                    for r in conn.execute("SELECT id FROM tasks WHERE chain_id = ?", (chain_id,))
+                ]
+                delete_tasks(conn, task_ids)
+                conn.execute("DELETE FROM chain_steps WHERE chain_id = ?", (chain_id,))
+                conn.execute("DELETE FROM chains WHERE id = ?", (chain_id,))
+            return len(ids)
+
+        pruned: int = await self._write(op)
+        return pruned
+
+    async def count_prunable(self, before: float) -> int:
+        where, params = _prunable_chains(before)
+        count: int = self._r.execute(f"SELECT count(*) {where}", params).fetchone()[0]
+        return count
+
+
+def _prunable_chains(before: float) -> tuple[str, list[Any]]:
+    finished = ", ".join("?" * len(FINISHED))
+    active = ", ".join("?" * len(ACTIVE))
+    sql = (
+        # By age, not by status: the finished chains that are not old yet are never read.
+        "FROM chains c INDEXED BY chains_finished "
+        "WHERE c.finished_at IS NOT NULL AND c.finished_at < ? "
+        f"AND c.status IN ({finished}) AND NOT EXISTS (SELECT 1 FROM tasks t "
+        f"WHERE t.chain_id = c.id AND t.status IN ({active}))"
+    )
+    return sql, [before, *(s.value for s in FINISHED), *(s.value for s in ACTIVE)]
 
 
 def chain_store_for(store: Any) -> ChainStore | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tasky.cli import client_commands, schedule_commands, security_commands
+from tasky.cli import client_commands, prune, schedule_commands, security_commands
 from tasky.cli import serve as serve_command
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ serve_command.register(app)
 client_commands.register(app)
 security_commands.register(app)
 schedule_commands.register(app)
+prune.register(app)
 
 
 def main() -> None:

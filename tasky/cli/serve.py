@@ -83,6 +83,23 @@ def serve(
             help="Days the audit log keeps an entry (0: forever).",
         ),
     ] = 90.0,
+    retention_days: Annotated[
+        float,
+        typer.Option(
+            "--retention-days",
+            envvar="TASKY_RETENTION_DAYS",
+            help="Days a finished task (or chain) is kept before it is pruned (0: forever); "
+            "a worker's retention_days overrides it.",
+        ),
+    ] = 30.0,
+    prune_interval: Annotated[
+        float,
+        typer.Option(
+            "--prune-interval",
+            envvar="TASKY_PRUNE_INTERVAL",
+            help="Seconds between two runs of the background pruner.",
+        ),
+    ] = 600.0,
     max_body: Annotated[
         int,
         typer.Option("--max-body", envvar="TASKY_MAX_BODY", help="Largest request body, bytes."),
@@ -325,6 +342,8 @@ def serve(
             outbound_allow=list(outbound_allow or []),
             rate_limit=rate_limit,
             audit_retention_days=audit_retention_days,
+            retention_days=retention_days,
+            prune_interval=prune_interval,
             max_queued=max_queued,
             max_chain_params_bytes=max_chain_params,
             max_chain_definition_bytes=max_chain_definition,

@@ -128,12 +128,14 @@ def status_text(status: Status) -> str:
 
 
 @contextlib.contextmanager
-def session(url: str | None, token: str | None, json_output: bool) -> Iterator[Session]:
+def session(
+    url: str | None, token: str | None, json_output: bool, *, timeout: float = 30.0
+) -> Iterator[Session]:
     """A connected Session; every client error becomes a clear message and an exit code."""
     out = Console(highlight=False, soft_wrap=False)
     err = Console(stderr=True, highlight=False)
     try:
-        client = Client(url, token=token)
+        client = Client(url, token=token, timeout=timeout)
     except ValueError as exc:
         fail(json_output, err, str(exc), EXIT_USAGE)
     s = Session(client, json_output, out, err)

@@ -341,6 +341,13 @@ def revoke_token(name: str) -> Call[None]:
     return Call("DELETE", f"/tokens/{_seg(name)}", lambda body: None)
 
 
+def prune(older_than: float, worker: str | None, dry_run: bool) -> Call[m.PruneResult]:
+    body: dict[str, Any] = {"older_than_seconds": older_than, "dry_run": dry_run}
+    if worker is not None:
+        body["worker"] = worker
+    return Call("POST", "/prune", m.PruneResult.model_validate, json=body)
+
+
 def audit(*, limit: int | None, cursor: str | None, order: str) -> Call[m.AuditPage]:
     if order not in ("asc", "desc"):
         raise ValueError("order must be 'asc' or 'desc'")

@@ -295,6 +295,13 @@ class AsyncClient:
         """One page of the audit log of state-changing calls."""
         return await self._send(calls.audit(limit=limit, cursor=cursor, order=order))
 
+    async def prune(
+        self, older_than: float, *, worker: str | None = None, dry_run: bool = False
+    ) -> m.PruneResult:
+        """Prune finished tasks (and, without ``worker``, chains) that finished more than
+        ``older_than`` seconds ago; with ``dry_run``, only count them. Admin tokens only."""
+        return await self._send(calls.prune(older_than, worker, dry_run))
+
     async def start_chain(
         self,
         name: str,

@@ -267,3 +267,10 @@ class AuditEntry(_Wire):
 class AuditPage(_Wire):
     entries: list[AuditEntry] = Field(alias="Entries")
     next_cursor: str | None = Field(default=None, alias="NextCursor")
+
+
+class PruneResult(_Wire):
+    tasks: int = Field(alias="Tasks")
+    chains: int = Field(alias="Chains")
+    dry_run: bool = Field(alias="DryRun")
+    before: float = Field(alias="Before")

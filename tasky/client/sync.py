@@ -306,6 +306,13 @@ class Client:
         """One page of the audit log of state-changing calls."""
         return self._send(calls.audit(limit=limit, cursor=cursor, order=order))
 
+    def prune(
+        self, older_than: float, *, worker: str | None = None, dry_run: bool = False
+    ) -> m.PruneResult:
+        """Prune finished tasks (and, without ``worker``, chains) that finished more than
+        ``older_than`` seconds ago; with ``dry_run``, only count them. Admin tokens only."""
+        return self._send(calls.prune(older_than, worker, dry_run))
+
     def start_chain(
         self,
         name: str,

@@ -247,3 +247,13 @@ class Store(Protocol):
 
     async def get_callback(self, kind: str, target_id: str) -> CallbackRecord | None:
         """The callback of a task or chain with every attempt, oldest first."""
+
+    # -- retention ------------------------------------------------------------------------------
+    async def prune_finished(self, before: float, worker: str | None, limit: int) -> int:
+        """Delete at most ``limit`` finished tasks (Completed, Failed, Canceled) that finished
+        before ``before``, of ``worker`` (None: any), with their logs and attempts; returns how
+        many went. Tasks of a chain are left to the chain's pruning. Statistics keep counting
+        pruned tasks (status counts, tasks performed, run-time histograms)."""
+
+    async def count_prunable(self, before: float, worker: str | None) -> int:
+        """How many tasks :meth:`prune_finished` would delete without a limit."""

@@ -77,6 +77,10 @@ CREATE INDEX IF NOT EXISTS tasks_worker ON tasks (worker, status, seq);
 -- worker-only listings page in seq order without scanning the worker's other statuses.
 CREATE INDEX IF NOT EXISTS tasks_worker_seq ON tasks (worker, seq);
 CREATE INDEX IF NOT EXISTS tasks_chain ON tasks (chain_id) WHERE chain_id IS NOT NULL;
+-- Retention: finished tasks by worker and age, so pruning reads only what it deletes. Partial, so
+-- queued and running tasks (the hot rows) cost it nothing. The WHERE must match _FINISHED_SQL.
+CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (worker, finished_at)
+WHERE status IN ('Completed', 'Failed', 'Canceled');
 
 CREATE TABLE IF NOT EXISTS task_attempts (
     task_id TEXT NOT NULL,
@@ -240,9 +244,9 @@ _COLUMNS = (
     "chain_id, logs_dropped"
 )
 _INSERT = (
-    "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, attempt, "
-    "retries, timeout, owner, lease_until, run_after, chain_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, "
+    "finished_at, attempt, retries, timeout, owner, lease_until, run_after, chain_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _JSON_COLUMNS = frozenset({"config", "result"})
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
@@ -254,6 +258,8 @@ _SCHEDULE_COLUMNS = (
 )
 _SCHEDULE_INSERT = f"INSERT INTO schedules ({_SCHEDULE_COLUMNS}) VALUES ({', '.join('?' * 15)})"
 _BATCH_MAX = 4096
+# Literal (not bound) so SQLite can prove that a query is covered by the partial tasks_finished.
+_FINISHED_SQL = "status IN ('Completed', 'Failed', 'Canceled')"
 # Histogram bounds of the writer's own measurements (tasky.prom exports them).
 COMMIT_SECONDS_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 COMMIT_SIZE_BOUNDS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 4096.0)
@@ -331,6 +337,7 @@ def _insert_params(task: TaskRecord) -> tuple[Any, ...]:
         task.created_at,
         task.queued_at,
         task.started_at,
+        task.finished_at,  # imports and seeds of finished history keep their age (retention)
         task.attempt,
         task.retries,
         task.timeout,
@@ -1153,6 +1160,58 @@ class SqliteStore:
             conn.execute(sql, params)
 
         await self._submit(op)
+
+    # -- retention ------------------------------------------------------------------------------
+    async def prune_finished(self, before: float, worker: str | None, limit: int) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            ids: list[str] = []
+            for name in _workers_of(conn, worker):
+                if len(ids) >= limit:
+                    break
+                ids += [
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT id {_PRUNABLE} LIMIT ?", (name, before, limit - len(ids))
+                    )
+                ]
+            return delete_tasks(conn, ids)
+
+        pruned: int = await self._submit(op)
+        return pruned
+
+    async def count_prunable(self, before: float, worker: str | None) -> int:
+        return sum(
+            self._r.execute(f"SELECT count(*) {_PRUNABLE}", (name, before)).fetchone()[0]
+            for name in _workers_of(self._r, worker)
+        )
+
+
+# Finished tasks outside chains (a chain's tasks go with the chain) of one worker that ended
+# before a time: a range of the tasks_finished index.
+_PRUNABLE = (
+    f"FROM tasks WHERE {_FINISHED_SQL} AND worker = ? AND finished_at < ? AND chain_id IS NULL"
+)
+
+
+def _workers_of(conn: sqlite3.Connection, worker: str | None) -> list[str]:
+    """``[worker]``, or every worker that ever had a task (a few rows of status_counts): one
+    index range per worker, where a query over all of them would scan every finished task."""
+    if worker is not None:
+        return [worker]
+    return [r[0] for r in conn.execute("SELECT DISTINCT worker FROM status_counts")]
+
+
+def delete_tasks(conn: sqlite3.Connection, task_ids: Sequence[str]) -> int:
+    """Delete tasks with their logs, attempts and remembered children; status_counts, the timing
+    aggregates and the histograms are left alone (no DELETE trigger), so statistics keep
+    counting what was pruned. Shared with the chain store, whose finished chains take their
+    tasks along."""
+    rows = [(task_id,) for task_id in task_ids]
+    conn.executemany("DELETE FROM task_logs WHERE task_id = ?", rows)
+    conn.executemany("DELETE FROM task_attempts WHERE task_id = ?", rows)
+    conn.executemany("DELETE FROM task_children WHERE task_id = ?", rows)
+    deleted: int = conn.executemany("DELETE FROM tasks WHERE id = ?", rows).rowcount
+    return deleted
 
 
 def _schedule_params(s: ScheduleRecord) -> tuple[Any, ...]:

@@ -37,6 +37,9 @@ class Worker:
     # How many tasks may wait (Queued or Paused) before a submit gets 429; None: the server's
     # --max-queued.
     max_queued: ClassVar[int | None] = None
+    # Days a finished task is kept before it is pruned; None: the server's --retention-days,
+    # 0: forever.
+    retention_days: ClassVar[float | None] = None
     # None: inferred from perform (async def -> "async", plain def -> "thread").
     mode: ClassVar[Mode | None] = None
     actions: ClassVar[frozenset[str]] = frozenset({"cancel"})
@@ -74,6 +77,8 @@ class Worker:
             raise ValueError(f"worker {cls.name}: max_tasks must be at least 1")
         if cls.max_queued is not None and cls.max_queued < 1:
             raise ValueError(f"worker {cls.name}: max_queued must be at least 1")
+        if cls.retention_days is not None and not cls.retention_days >= 0:
+            raise ValueError(f"worker {cls.name}: retention_days cannot be negative")
         unknown = set(cls.actions) - ACTIONS
         if unknown:
             raise ValueError(f"worker {cls.name}: unknown actions {sorted(unknown)}")
@@ -109,6 +114,7 @@ def worker(
     retries: int = 0,
     retry_backoff: float = 1.0,
     kill_grace: float = 5.0,
+    retention_days: float | None = None,
 ) -> Callable[[Callable[..., Any]], type[Worker]]:
     """Turn ``func(config, task)`` into a Worker class."""
 
@@ -137,6 +143,7 @@ def worker(
             "retries": retries,
             "retry_backoff": retry_backoff,
             "kill_grace": kill_grace,
+            "retention_days": retention_days,
             "perform": perform,
             "__module__": func.__module__,
             "__doc__": func.__doc__,

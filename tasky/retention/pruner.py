@@ -1,0 +1,94 @@
+"""The pruner: deletes in small batches and steps aside between them, so submits never wait long."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from tasky import clock
+from tasky.chains.store import ChainStore
+from tasky.retention.plan import Pass, passes
+from tasky.store.base import Store
+from tasky.workers.base import Worker
+
+log = logging.getLogger("tasky.retention")
+
+# Tasks deleted per write. A submit that arrives while a write runs waits for it (it commits
+# in the next group commit), so writes are kept small: 500 made the median submit 17x slower in
+# bench --only retention; see docs/retention.md for the figures.
+BATCH = 100
+# A chain takes up to max_chain_steps tasks along, so chains go a few at a time.
+CHAIN_BATCH = 5
+# Between writes the pruner steps aside at least as long as the last write took (and never less
+# than this), so it holds the writer at most half the time and queued submits commit alone.
+PAUSE = 0.005
+# Writes per pass and round (5 M tasks); the next round picks up whatever is left.
+MAX_BATCHES = 50_000
+
+
+@dataclass(slots=True)
+class Pruned:
+    tasks: int = 0
+    chains: int = 0
+
+
+async def _drain(delete: Callable[[int], Awaitable[int]], batch: int) -> int:
+    total = 0
+    for _ in range(MAX_BATCHES):
+        started = clock.monotonic()
+        deleted = await delete(batch)
+        total += deleted
+        if deleted < batch:
+            break
+        await asyncio.sleep(max(PAUSE, clock.monotonic() - started))
+    return total
+
+
+async def prune(
+    store: Store, chains: ChainStore | None, work: Sequence[Pass], *, dry_run: bool = False
+) -> Pruned:
+    """Run the passes; with ``dry_run``, count what they would delete instead."""
+    done = Pruned()
+    for step in work:
+        if step.chains:
+            if chains is None:
+                continue
+            if dry_run:
+                done.chains += await chains.count_prunable(step.before)
+            else:
+                delete = functools.partial(chains.prune_finished, step.before)
+                done.chains += await _drain(delete, CHAIN_BATCH)
+        elif dry_run:
+            done.tasks += await store.count_prunable(step.before, step.worker)
+        else:
+            delete = functools.partial(store.prune_finished, step.before, step.worker)
+            done.tasks += await _drain(delete, BATCH)
+    return done
+
+
+async def prune_forever(
+    store: Store,
+    chains: ChainStore | None,
+    workers: Iterable[Worker],
+    default_days: float,
+    interval: float,
+) -> None:
+    """The background pruner: at start-up, then every ``interval`` seconds."""
+    registered = list(workers)
+    while True:
+        work = passes(registered, default_days, clock.now())
+        try:
+            done = await prune(store, chains, work)
+        except Exception:  # a full disk, say: try again next time, keep serving
+            log.exception("pruning finished tasks failed")
+        else:
+            if done.tasks or done.chains:
+                log.info(
+                    "pruned %d finished tasks and %d finished chains past their retention",
+                    done.tasks,
+                    done.chains,
+                )
+        await asyncio.sleep(interval)
