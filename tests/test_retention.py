@@ -14,10 +14,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from tasky.batches import drain as _drain
 from tasky.cli.main import app
 from tasky.config_file import ConfigError, load_workers
 from tasky.retention import Pass, parse_age, passes
-from tasky.retention.pruner import BATCH, _drain
+from tasky.retention.pruner import BATCH
 from tasky.workers.base import Worker
 from tests.conftest import ServerProcess
 from tests.helpers import wait_sync

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any
 
 from tasky import clock
+from tasky.batches import drain, interval_for, repeat
 from tasky.store.base import Store
 
 log = logging.getLogger("tasky.idempotency")
@@ -24,31 +26,11 @@ _PRUNE_ROUNDS = 200
 async def prune_once(store: Store, now: float | None = None) -> int:
     """Delete keys that expired before ``now``; returns how many went."""
     before = clock.now() if now is None else now
-    total = 0
-    for _ in range(_PRUNE_ROUNDS):
-        deleted = await store.prune_keys(before, PRUNE_BATCH)
-        total += deleted
-        if deleted < PRUNE_BATCH:
-            break
-    return total
-
-
-def prune_interval(window: float) -> float:
-    """Ten times per window, but no more than once a second and at least hourly."""
-    return min(3600.0, max(1.0, window / 10))
+    return await drain(functools.partial(store.prune_keys, before), PRUNE_BATCH, _PRUNE_ROUNDS)
 
 
 async def prune_forever(store: Store, window: float) -> None:
-    interval = prune_interval(window)
-    while True:
-        try:
-            pruned = await prune_once(store)
-        except Exception:  # a full disk, say: try again next time, keep serving
-            log.exception("pruning expired idempotency keys failed")
-        else:
-            if pruned:
-                log.info("forgot %d expired idempotency keys", pruned)
-        await asyncio.sleep(interval)
+    await repeat(interval_for(window), lambda: prune_once(store), log, "expired idempotency keys")
 
 
 def install(state: Any, store: Store, window: float) -> None:

@@ -9,11 +9,13 @@ the last few milliseconds before a ``kill -9`` can be lost (the tasks themselves
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Coroutine, MutableMapping
 from typing import Any
 
+from tasky.batches import drain, interval_for, repeat
 from tasky.store.base import Store
 from tasky.store.records import AuditRecord
 
@@ -76,29 +78,14 @@ class AuditLog:
 async def prune_once(store: Store, retention_seconds: float, now: float | None = None) -> int:
     """Delete entries older than the retention, in small batches; returns how many went."""
     before = (time.time() if now is None else now) - retention_seconds
-    total = 0
-    for _ in range(_PRUNE_ROUNDS):
-        deleted = await store.prune_audit(before, PRUNE_BATCH)
-        total += deleted
-        if deleted < PRUNE_BATCH:
-            break
-    return total
-
-
-def prune_interval(retention_seconds: float) -> float:
-    """Prune ten times per retention period, but no more than once a second or less than hourly."""
-    return min(3600.0, max(1.0, retention_seconds / 10))
+    return await drain(functools.partial(store.prune_audit, before), PRUNE_BATCH, _PRUNE_ROUNDS)
 
 
 async def prune_forever(store: Store, retention_seconds: float) -> None:
-    """The background pruner: at start-up, then every :func:`prune_interval` seconds."""
-    interval = prune_interval(retention_seconds)
-    while True:
-        try:
-            pruned = await prune_once(store, retention_seconds)
-        except Exception:  # a full disk, say: try again next time, keep serving
-            log.exception("pruning the audit log failed")
-        else:
-            if pruned:
-                log.info("pruned %d audit entries older than the retention", pruned)
-        await asyncio.sleep(interval)
+    """The background pruner: at start-up, then ten times per retention period."""
+    await repeat(
+        interval_for(retention_seconds),
+        lambda: prune_once(store, retention_seconds),
+        log,
+        "audit entries older than the retention",
+    )

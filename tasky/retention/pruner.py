@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tasky import clock
+from tasky.batches import drain
 from tasky.chains.store import ChainStore
 from tasky.retention.plan import Pass, passes
 from tasky.store.base import Store
@@ -22,9 +23,6 @@ log = logging.getLogger("tasky.retention")
 BATCH = 100
 # A chain takes up to max_chain_steps tasks along, so chains go a few at a time.
 CHAIN_BATCH = 5
-# Between writes the pruner steps aside at least as long as the last write took (and never less
-# than this), so it holds the writer at most half the time and queued submits commit alone.
-PAUSE = 0.005
 # Writes per pass and round (5 M tasks); the next round picks up whatever is left.
 MAX_BATCHES = 50_000
 
@@ -33,18 +31,6 @@ MAX_BATCHES = 50_000
 class Pruned:
     tasks: int = 0
     chains: int = 0
-
-
-async def _drain(delete: Callable[[int], Awaitable[int]], batch: int) -> int:
-    total = 0
-    for _ in range(MAX_BATCHES):
-        started = clock.monotonic()
-        deleted = await delete(batch)
-        total += deleted
-        if deleted < batch:
-            break
-        await asyncio.sleep(max(PAUSE, clock.monotonic() - started))
-    return total
 
 
 async def prune(
@@ -60,12 +46,12 @@ async def prune(
                 done.chains += await chains.count_prunable(step.before)
             else:
                 delete = functools.partial(chains.prune_finished, step.before)
-                done.chains += await _drain(delete, CHAIN_BATCH)
+                done.chains += await drain(delete, CHAIN_BATCH, MAX_BATCHES)
         elif dry_run:
             done.tasks += await store.count_prunable(step.before, step.worker)
         else:
             delete = functools.partial(store.prune_finished, step.before, step.worker)
-            done.tasks += await _drain(delete, BATCH)
+            done.tasks += await drain(delete, BATCH, MAX_BATCHES)
     return done
 
 
