@@ -156,14 +156,21 @@ def _worker(table: Mapping[str, Any], where: str, base: Path, roots: Sequence[Pa
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """A config file's TOML, for each part that reads its own tables (workers, chains,
+    schedules); ConfigError (a ValueError) naming the file if it cannot be read or parsed."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
 def load_workers(path: Path, roots: Sequence[Path]) -> list[type[CommandWorker]]:
     """The command workers a TOML file declares; ConfigError (a ValueError) if it is invalid."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_config(path)
     # [chains.NAME] and [schedules.NAME] tables are read by tasky.chains and tasky.schedules.
     unknown = set(data) - {"workers", "chains", "schedules"}
     if unknown:

@@ -16,9 +16,10 @@ the two readers stay independent. A definition looks exactly like the JSON body 
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
+
+from tasky.config_file import read_config
 
 DEFINITION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
@@ -28,13 +29,7 @@ def load_chain_tables(paths: list[Path]) -> dict[str, tuple[dict[str, Any], Path
     cannot be read, a malformed table or a name defined twice."""
     found: dict[str, tuple[dict[str, Any], Path]] = {}
     for path in paths:
-        try:
-            with open(path, "rb") as handle:
-                data = tomllib.load(handle)
-        except OSError as exc:
-            raise ValueError(f"cannot read config file {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
+        data = read_config(path)
         chains = data.get("chains", {})
         if not isinstance(chains, dict):
             raise ValueError(f"config file {path}: 'chains' must be a table of [chains.NAME]")

@@ -12,11 +12,11 @@ A table holds the fields of the API's body (without ``name``, which is the table
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from tasky.config_file import read_config
 from tasky.schedules.model import ScheduleSpec
 
 
@@ -24,13 +24,7 @@ def load_schedule_specs(paths: list[Path]) -> list[tuple[ScheduleSpec, Path]]:
     """The schedules the files declare; ValueError naming the file and schedule on a mistake."""
     found: dict[str, tuple[ScheduleSpec, Path]] = {}
     for path in paths:
-        try:
-            with open(path, "rb") as handle:
-                data = tomllib.load(handle)
-        except OSError as exc:
-            raise ValueError(f"cannot read config file {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
+        data = read_config(path)
         tables = data.get("schedules", {})
         if not isinstance(tables, dict):
             raise ValueError(f"config file {path}: 'schedules' must be a table of [schedules.NAME]")
