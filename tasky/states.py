@@ -6,6 +6,7 @@ checked against ``ALLOWED`` through :func:`check_move`, so an illegal move is ca
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -36,6 +37,59 @@ ALLOWED: dict[Status, frozenset[Status]] = {
     Status.FAILED: frozenset({Status.QUEUED}),
     Status.CANCELED: frozenset({Status.QUEUED}),
 }
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One store operation's status change: the statuses it may start from and where it ends.
+
+    ``held``: the operation applies to a task that holds a running slot (it was claimed and has
+    not ended: Running, or Paused after it started) when True, to one that waits in the queue
+    (Queued, or Paused before it started) when False, to either when None.
+    """
+
+    sources: frozenset[Status]
+    targets: frozenset[Status]
+    held: bool | None = None
+
+
+# Every status-moving operation of the store (see tasky.store.base), in one table. Stores take
+# their source statuses from here; the check below keeps the table inside ALLOWED, so the two
+# cannot drift apart.
+MOVES: dict[str, Move] = {
+    "claim": Move(frozenset({Status.QUEUED}), frozenset({Status.RUNNING}), held=False),
+    "finish": Move(
+        frozenset({Status.RUNNING, Status.PAUSED}),
+        frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELED}),
+        held=True,
+    ),
+    "retry_later": Move(
+        frozenset({Status.RUNNING, Status.PAUSED}), frozenset({Status.QUEUED}), held=True
+    ),
+    "requeue_interrupted": Move(
+        frozenset({Status.RUNNING, Status.PAUSED}), frozenset({Status.QUEUED}), held=True
+    ),
+    "fail_interrupted": Move(
+        frozenset({Status.RUNNING, Status.PAUSED}), frozenset({Status.FAILED}), held=True
+    ),
+    "cancel": Move(
+        frozenset({Status.QUEUED, Status.PAUSED}), frozenset({Status.CANCELED}), held=False
+    ),
+    "pause": Move(frozenset({Status.QUEUED, Status.RUNNING}), frozenset({Status.PAUSED})),
+    "resume": Move(frozenset({Status.PAUSED}), frozenset({Status.QUEUED, Status.RUNNING})),
+    "rerun": Move(FINISHED, frozenset({Status.QUEUED})),
+}
+
+
+def _check_moves() -> None:
+    for name, move in MOVES.items():
+        for source in move.sources:
+            stray = move.targets - ALLOWED[source]
+            if stray:
+                raise AssertionError(f"MOVES[{name!r}]: {source} -> {sorted(stray)} not allowed")
+
+
+_check_moves()
+
 
 # The actions of the seed's POST /task/{id}/actions and the statuses each one may start from.
 ACTION_SOURCES: dict[str, frozenset[Status]] = {

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 from tasky.states import Status
 from tasky.store.records import (
+    Claim,
+    Outcome,
     AttemptRecord,
     AuditPage,
     AuditRecord,
@@ -28,27 +30,6 @@ from tasky.store.records import (
     WorkerStats,
 )
 
-# Columns a transition may set besides status. Kept explicit so no caller can write arbitrary SQL.
-SETTABLE = frozenset(
-    {
-        "queued_at",
-        "started_at",
-        "finished_at",
-        "attempt",
-        "progress",
-        "progress_message",
-        "result",
-        "error",
-        "owner",
-        "lease_until",
-        "run_after",
-        "config",
-        "retries",
-        "timeout",
-    }
-)
-
-
 class StoreLocked(Exception):
     """Another Tasky server already uses this store."""
 
@@ -58,41 +39,118 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    # -- writes ---------------------------------------------------------------------------------
-    async def insert(self, task: TaskRecord) -> None:
-        """Insert one task; returns once committed (concurrent inserts share one commit)."""
+    # -- task operations ------------------------------------------------------------------------
+    # The queue of record is the store: a Queued task is runnable by any engine attached to it,
+    # and a claim (never an in-memory list) decides who runs what. Each operation below moves a
+    # status only as ``tasky.states.MOVES`` allows and returns whether it did (False: the task is
+    # missing, or its status, owner or attempt is not what the operation expects). Column names
+    # never leave the store. ``at`` is the caller's clock (``tasky.clock.now()``), so tests can
+    # drive time. A task "holds a slot" from its claim until it ends (Running, or Paused after
+    # it started; such a task has an owner); a worker's ``limit`` caps the tasks holding a slot,
+    # over every owner. Queue order (FIFO per worker) is the order in which tasks (re)joined the
+    # queue: submit, resume of a held-back task, re-run, re-queue after a crash, or for a retry
+    # the end of its backoff; ties in submit order.
 
-    async def insert_with_key(
-        self, task: TaskRecord, key: IdempotencyRecord
-    ) -> IdempotencyRecord | None:
-        """Insert ``task`` and remember ``key`` for it, in the same transaction; unless the
+    async def submit(self, task: TaskRecord, claim: Claim | None = None) -> TaskRecord:
+        """Insert one Queued task; returns once committed (concurrent submits share a commit).
+
+        With ``claim``, the task starts at once (stored Running, owned by ``claim.owner``) when
+        its worker holds fewer than ``claim.limit`` slots and no runnable task of the worker
+        waits ahead of it; otherwise it is stored Queued like any other. Returns the task as
+        stored. A duplicate id raises and writes nothing."""
+
+    async def submit_with_key(
+        self, task: TaskRecord, key: IdempotencyRecord, claim: Claim | None = None
+    ) -> TaskRecord | IdempotencyRecord:
+        """:meth:`submit`, and remember ``key`` for the task in the same transaction; unless the
         principal already holds an unexpired ``key``: then nothing is written and the stored
-        record is returned (its fingerprint says whether the request was the same)."""
+        key record is returned (its fingerprint says whether the request was the same)."""
+
+    async def submit_many(
+        self, tasks: Sequence[TaskRecord], claim: Claim | None = None
+    ) -> list[TaskRecord]:
+        """Insert all of ``tasks`` in one transaction, in order, or none of them (a duplicate id
+        raises). ``claim`` as in :meth:`submit`, for each task in turn."""
 
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
-        """Bulk insert outside the group-commit path (seeding, imports)."""
+        """Bulk insert outside the group-commit path (seeding, imports); rows as given."""
 
-    async def transition(
+    async def claim(self, worker: str, claim: Claim, at: float) -> list[TaskRecord]:
+        """Start the oldest runnable Queued tasks of ``worker`` (``run_after`` unset or not
+        after ``at``), as many as its free slots (``claim.limit`` minus the tasks holding a slot)
+        and at most ``claim.count``: each becomes Running, owned by ``claim.owner`` until
+        ``claim.lease_until``, started at ``at``. Returns them in queue order. Two claims at once
+        never hand out one task twice nor exceed the limit together."""
+
+    async def next_runnable_at(self, worker: str) -> float | None:
+        """When the worker's next Queued task becomes runnable (the earliest ``run_after``, or
+        its queue time when it has none); None when none is Queued."""
+
+    async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
+        """End the attempt ``attempt`` that ``owner`` holds: the task becomes ``outcome.status``
+        with its result, error and newest progress (Completed: progress 1), and the attempt is
+        recorded (history, timing statistics, ``outcome.traceback``) in the same transaction.
+        Refused (False) when the task is not held by ``owner`` at ``attempt``: a node whose lease
+        moved on cannot overwrite the task."""
+
+    async def retry_later(
         self,
         task_id: str,
-        expected: Sequence[Status],
-        new: Status,
-        *,
-        owner: str | None = None,
-        attempt: int | None = None,
-        fields: dict[str, Any] | None = None,
-        record_as: Status | None = None,
+        owner: str,
+        attempt: int,
+        error: str,
+        run_after: float,
+        at: float,
         traceback: str | None = None,
     ) -> bool:
-        """Set ``status = new`` (and ``fields``) if the status is one of ``expected``.
+        """The held attempt failed and will be retried: record it as Failed (with ``traceback``)
+        and re-queue the task with attempt + 1, runnable from ``run_after``; ``error`` stays
+        visible on the task until the next attempt ends. Compare-and-set as :meth:`finish`."""
 
-        ``owner`` / ``attempt``, when given, must match too (compare-and-set). Returns whether the
-        row changed. A finishing move (or any move given ``record_as``, such as a retry) closes the
-        current attempt: it is added to the history and to the worker's timing statistics, with
-        ``traceback`` (the failure's, if any) kept on that attempt only.
-        """
+    async def requeue_interrupted(
+        self, task_id: str, owner: str | None, attempt: int, reason: str, at: float
+    ) -> bool:
+        """The attempt stopped with its node (a crash, an expired lease): record it as Failed
+        with ``reason`` and re-queue the task with attempt + 1. Compare-and-set on the owner
+        and attempt the caller saw (see :meth:`held_tasks`)."""
 
-    async def heartbeat(self, owner: str, task_ids: Sequence[str], lease_until: float) -> int: ...
+    async def fail_interrupted(
+        self, task_id: str, owner: str | None, attempt: int, reason: str, at: float
+    ) -> bool:
+        """As :meth:`requeue_interrupted`, but the task ends Failed with ``reason`` (its worker
+        is not safe to re-run, or is gone)."""
+
+    async def cancel(self, task_id: str, at: float) -> bool:
+        """Cancel a task that holds no slot (Queued, or Paused before it started). A running
+        task is canceled by its owner's :meth:`finish` once its work has stopped."""
+
+    async def pause(self, task_id: str, owner: str | None) -> bool:
+        """``owner`` None: hold back a Queued task (Paused, keeps no slot). ``owner`` given:
+        the owner paused its Running task (Paused, keeps its slot)."""
+
+    async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
+        """``owner`` None: a held-back task rejoins the queue at its end (Queued). ``owner``
+        given: the owner resumed its paused task (Running)."""
+
+    async def rerun(self, task_id: str, at: float) -> bool:
+        """Queue a finished task again (the seed's ``run`` action): attempt + 1, result, error,
+        progress and times of the previous attempt cleared; it joins the queue at its end."""
+
+    async def update_config(self, task_id: str, config: Any) -> bool:
+        """Replace the config of a task that has not started (Queued, or Paused before it
+        started); its status and place in the queue stay."""
+
+    async def heartbeat(self, owner: str, task_ids: Sequence[str], lease_until: float) -> int:
+        """Extend the leases ``owner`` holds on these tasks; returns how many it still holds."""
+
+    async def release(self, owner: str) -> int:
+        """``owner`` is stopping: expire its leases now, so another engine's recovery takes
+        its tasks without waiting for the leases to run out. Returns how many it held."""
+
+    async def held_tasks(self, expired_before: float | None = None) -> list[TaskRecord]:
+        """Tasks that hold a slot, oldest first: all of them (``expired_before`` None: on one
+        node, at start, every one was left by a stopped server), or those whose lease ended
+        before ``expired_before``."""
 
     async def set_progress(self, updates: Sequence[tuple[str, float | None, str | None]]) -> None:
         """Record the latest (task id, fraction, message) of running tasks."""
@@ -142,11 +200,6 @@ class Store(Protocol):
     def commit_stats(self) -> CommitStats:
         """Commit latency and group size since the store opened (counted by the writer as it
         commits, so reading costs no I/O)."""
-
-    async def ids_with_status(
-        self, statuses: Sequence[Status]
-    ) -> list[tuple[str, str, Status, float | None]]:
-        """(id, worker, status, run_after) of every task in ``statuses``, oldest first."""
 
     # -- API tokens -----------------------------------------------------------------------------
     async def create_token(self, token: TokenRecord) -> bool:

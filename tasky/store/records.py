@@ -36,6 +36,33 @@ class TaskRecord:
     logs_dropped: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who takes tasks, until when, and how many may hold a slot of the worker at once (over
+    every owner). ``count``: at most this many tasks in one claim (None: as many as fit).
+    A submit that claims starts its task at the task's ``queued_at``."""
+
+    owner: str
+    lease_until: float
+    limit: int
+    count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a held attempt ended. ``status``: Completed, Failed or Canceled. ``result``: the
+    task's Output (an object; kept only when Completed). ``progress``/``progress_message``:
+    the newest progress not yet written (None: keep what the store has)."""
+
+    status: Status
+    at: float
+    result: JSON = None
+    error: str | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    traceback: str | None = None
+
+
 @dataclass(slots=True)
 class AttemptRecord:
     attempt: int
