@@ -27,7 +27,7 @@ import orjson
 
 from tasky.buckets import Buckets
 from tasky.states import FINISHED, Status
-from tasky.store.base import SETTABLE, StoreLocked
+from tasky.store.base import StoreLocked
 from tasky.store.histogram import bucket_of
 from tasky.store.migrate import add_missing_columns
 from tasky.store.private import private_database, private_dir
@@ -46,6 +46,12 @@ from tasky.store.records import (
     TaskRecord,
     TokenRecord,
     WorkerStats,
+)
+
+# Columns the old generic transition may set (goes away with it).
+SETTABLE = frozenset(
+    {"queued_at", "started_at", "finished_at", "attempt", "progress", "progress_message",
+     "result", "error", "owner", "lease_until", "run_after", "config", "retries", "timeout"}
 )
 
 SCHEMA = """
