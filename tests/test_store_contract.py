@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tasky.chains.records import ChainRecord, StepRecord
-from tasky.chains.store import chain_store_for
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store import (
@@ -23,6 +21,7 @@ from tasky.store import (
     TaskRecord,
     TokenRecord,
 )
+from tasky.store.chain_records import ChainRecord, StepRecord
 from tasky.store.records import CallbackAttempt, CallbackRecord, ChildRecord, IdempotencyRecord
 
 StoreFactory = Callable[[Path], Store]
@@ -737,9 +736,7 @@ async def test_prune_finished_keeps_unfinished_recent_chained_and_statistics(
 
 
 async def test_prune_finished_chains_with_steps_and_tasks(store: Store) -> None:
-    chains = chain_store_for(store)
-    assert chains is not None
-    await chains.open()
+    chains = store.chains
     done_chain, running_chain = new_id(), new_id()
     done_tasks = [task(worker="C", chain_id=done_chain) for _ in range(2)]
     live_tasks = [task(worker="C", chain_id=running_chain) for _ in range(2)]
