@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasky.store.base import Store, StoreLocked
+from tasky.store.base import DuplicateId, Store, StoreLocked
+from tasky.store.chain_base import ChainStore
+from tasky.store.memory import MemoryStore
 from tasky.store.records import (
     AttemptRecord,
     AuditPage,
@@ -27,8 +29,11 @@ __all__ = [
     "AuditRecord",
     "CallbackAttempt",
     "CallbackRecord",
+    "ChainStore",
+    "DuplicateId",
     "IdempotencyRecord",
     "LogLine",
+    "MemoryStore",
     "ScheduleRecord",
     "SqliteStore",
     "Store",
@@ -42,7 +47,10 @@ __all__ = [
 
 
 def create_store(url: str) -> Store:
-    """``sqlite:///path/to/tasky.db`` or a plain path."""
+    """``sqlite:///path/to/tasky.db`` or a plain path; ``memory:`` for tests (see
+    tasky.store.memory: nothing is kept beyond the store object)."""
+    if url == "memory:":
+        return MemoryStore()
     if url.startswith("sqlite:///"):
         return SqliteStore(url.removeprefix("sqlite:///"))
     if "://" in url:

@@ -59,8 +59,22 @@ from tasky.store.sqlite_common import (
 
 # Columns the old generic transition may set (goes away with it).
 SETTABLE = frozenset(
-    {"queued_at", "started_at", "finished_at", "attempt", "progress", "progress_message",
-     "result", "error", "owner", "lease_until", "run_after", "config", "retries", "timeout"}
+    {
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "attempt",
+        "progress",
+        "progress_message",
+        "result",
+        "error",
+        "owner",
+        "lease_until",
+        "run_after",
+        "config",
+        "retries",
+        "timeout",
+    }
 )
 
 SCHEMA = """
