@@ -57,11 +57,13 @@ from tasky.store.sqlite_tasks import (
     insert_one,
     insert_params,
     insert_placed,
-    json_text,
-    json_value,
     row_to_task,
 )
 from tasky.store.sqlite_tasks import claim as claim_tasks
+
+# Shared with the chain store, which keeps its tables in this database.
+from tasky.store.sqlite_tasks import json_text as json_text
+from tasky.store.sqlite_tasks import json_value as json_value
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
