@@ -65,7 +65,7 @@ async def test_a_failing_operation_is_undone_alone(store: SqliteStore) -> None:
     results = await asyncio.gather(
         store.write(marking),
         store.write(failing),
-        store.claim("W", Claim("node", 100.0, 10), 2.0),
+        store.claim("W", Claim("node", 100.0, 10, count=1), 2.0),
         *(store.submit(t) for t in new),
         return_exceptions=True,
     )
@@ -134,4 +134,3 @@ async def test_the_traceback_column_is_added_to_an_older_database(tmp_path: Path
             assert [a.traceback for a in await s.attempts(started.id)] == ["tb"]
         finally:
             await s.close()
-

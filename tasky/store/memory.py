@@ -65,21 +65,22 @@ class MemoryStore(MemoryTables):
 
     # -- submitting -------------------------------------------------------------------------------
     async def submit(self, task: TaskRecord, claim: Claim | None = None) -> TaskRecord:
-        _check_queued([task])
-        [stored] = await self._data.write(lambda: self._add_all([task], claim))
+        [new] = _new_tasks([task])
+        [stored] = await self._data.write(lambda: self._add_all([new], claim))
         return stored
 
     async def submit_with_key(
         self, task: TaskRecord, key: IdempotencyRecord, claim: Claim | None = None
     ) -> TaskRecord | IdempotencyRecord:
-        _check_queued([task])
+        [new] = _new_tasks([task])
+        keyed = replace(key, target_id=task.id)
 
         def op() -> TaskRecord | IdempotencyRecord:
-            existing = self._data.unexpired_key(key)
+            existing = self._data.unexpired_key(keyed)
             if existing is not None:
                 return existing
-            [stored] = self._add_all([task], claim)
-            self._data.remember_key(key)
+            [stored] = self._add_all([new], claim)
+            self._data.remember_key(keyed)
             return stored
 
         return await self._data.write(op)
@@ -87,11 +88,11 @@ class MemoryStore(MemoryTables):
     async def submit_many(
         self, tasks: Sequence[TaskRecord], claim: Claim | None = None
     ) -> list[TaskRecord]:
-        _check_queued(tasks)
-        return await self._data.write(lambda: self._add_all(tasks, claim))
+        new = _new_tasks(tasks)
+        return await self._data.write(lambda: self._add_all(new, claim))
 
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
-        rows = list(tasks)
+        rows = [copy_task(t) for t in tasks]
         self._refuse_taken(rows)
         for task in rows:
             self._data.add_task(task)
@@ -103,8 +104,8 @@ class MemoryStore(MemoryTables):
             raise DuplicateId(f"task id(s) already in use: {', '.join(taken) or 'twice given'}")
 
     def _add_all(self, tasks: Sequence[TaskRecord], claim: Claim | None) -> list[TaskRecord]:
-        """Inside a write: all of ``tasks`` (each started at once if ``claim`` lets it), or
-        none when an id is taken."""
+        """Inside a write: all of ``tasks`` (copies, see :func:`_new_tasks`; each started at
+        once if ``claim`` lets it), or none when an id is taken."""
         self._refuse_taken(tasks)
         added = []
         for task in tasks:
@@ -138,7 +139,7 @@ class MemoryStore(MemoryTables):
                 for t in self._data.tasks.values()
                 if t.worker == worker and t.status is Status.QUEUED and _runnable(t, at)
             ]
-            runnable.sort(key=_queue_position)
+            runnable.sort(key=lambda t: (self._data.ready_at[t.id], t.seq))
             chosen = runnable[:wanted]
             for task in chosen:
                 self._start(task, claim, at)
@@ -158,7 +159,7 @@ class MemoryStore(MemoryTables):
 
     async def next_runnable_at(self, worker: str) -> float | None:
         times = [
-            t.run_after if t.run_after is not None else _joined(t)
+            self._data.ready_at[t.id]
             for t in self._data.tasks.values()
             if t.worker == worker and t.status is Status.QUEUED
         ]
@@ -168,19 +169,17 @@ class MemoryStore(MemoryTables):
     async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
         if outcome.status not in MOVES["finish"].targets:
             raise ValueError(f"an attempt does not end {outcome.status}")
+        completed = outcome.status is Status.COMPLETED
+        result = json_copy(outcome.result) if completed else None
 
         def op() -> bool:
             task = self._held_by("finish", task_id, owner, attempt)
             if task is None:
                 return False
-            completed = outcome.status is Status.COMPLETED
-            result = json_copy(outcome.result) if completed else None
             self._data.record_attempt(
                 task, outcome.status, outcome.at, outcome.error, result, outcome.traceback
             )
-            self._data.set_status(task, outcome.status)
-            task.finished_at = outcome.at
-            task.error = outcome.error
+            self._end(task, outcome.status, outcome.at, outcome.error)
             task.result = result
             if completed:
                 task.progress = 1.0
@@ -207,8 +206,7 @@ class MemoryStore(MemoryTables):
             if task is None:
                 return False
             self._data.record_attempt(task, Status.FAILED, at, error, traceback=traceback)
-            self._requeue(task, at, error)
-            task.run_after = run_after
+            self._requeue(task, at, error, run_after)
             return True
 
         return await self._data.write(op)
@@ -234,10 +232,7 @@ class MemoryStore(MemoryTables):
             if task is None:
                 return False
             self._data.record_attempt(task, Status.FAILED, at, reason)
-            self._data.set_status(task, Status.FAILED)
-            task.finished_at = at
-            task.error = reason
-            task.owner = None
+            self._end(task, Status.FAILED, at, reason)
             return True
 
         return await self._data.write(op)
@@ -258,14 +253,22 @@ class MemoryStore(MemoryTables):
             return None
         return task
 
-    def _requeue(self, task: TaskRecord, at: float, error: str | None) -> None:
-        """Back to the end of the queue for the next attempt."""
+    def _end(self, task: TaskRecord, status: Status, at: float, error: str | None) -> None:
+        """The held attempt ended and the task with it: its slot and lease are free."""
+        self._data.set_status(task, status)
+        task.finished_at, task.error = at, error
+        task.owner = task.lease_until = None
+
+    def _requeue(
+        self, task: TaskRecord, at: float, error: str | None, run_after: float | None = None
+    ) -> None:
+        """Back to the end of the queue (for a retry: the end of its backoff), next attempt."""
         self._data.set_status(task, Status.QUEUED)
         for name, value in _CLEARED.items():
             setattr(task, name, value)
         task.attempt += 1
-        task.queued_at = at
-        task.error = error
+        task.queued_at, task.run_after, task.error = at, run_after, error
+        self._data.ready_at[task.id] = at if run_after is None else run_after
 
     # -- control ----------------------------------------------------------------------------------
     async def cancel(self, task_id: str, at: float) -> bool:
@@ -305,7 +308,7 @@ class MemoryStore(MemoryTables):
                 if _holds_slot(task):
                     return False
                 self._data.set_status(task, Status.QUEUED)
-                task.queued_at = at
+                task.queued_at = self._data.ready_at[task.id] = at
                 return True
             if not _holds_slot(task) or task.owner != owner:
                 return False
@@ -362,7 +365,7 @@ class MemoryStore(MemoryTables):
         def op() -> int:
             mine = [t for t in self._data.tasks.values() if _holds_slot(t) and t.owner == owner]
             for task in mine:
-                task.lease_until = _LONG_AGO
+                task.lease_until = None  # no lease: ended (see held_tasks)
             return len(mine)
 
         return await self._data.write(op)
@@ -512,20 +515,20 @@ class MemoryStore(MemoryTables):
         return found
 
 
-# Where a released lease ends: before any time a caller could ask about.
-_LONG_AGO = 0.0
-
-
-def _check_queued(tasks: Sequence[TaskRecord]) -> None:
+def _new_tasks(tasks: Sequence[TaskRecord]) -> list[TaskRecord]:
+    """Copies of submitted tasks, made before the write, so a config that is not JSON fails
+    its caller and a batch is refused whole."""
     for task in tasks:
         if task.status is not Status.QUEUED:
             raise ValueError(f"a task is submitted Queued, not {task.status}")
+    return [copy_task(t) for t in tasks]
 
 
 def _holds_slot(task: TaskRecord) -> bool:
-    """Claimed and not ended: Running, or Paused after it started."""
+    """Claimed and not ended: Running, or Paused after it started (such a task has an owner;
+    every move that ends the hold clears it)."""
     return task.status is Status.RUNNING or (
-        task.status is Status.PAUSED and task.started_at is not None
+        task.status is Status.PAUSED and task.owner is not None
     )
 
 
@@ -536,12 +539,6 @@ def _joined(task: TaskRecord) -> float:
 
 def _runnable(task: TaskRecord, at: float) -> bool:
     return task.run_after is None or task.run_after <= at
-
-
-def _queue_position(task: TaskRecord) -> tuple[float, int]:
-    """Queue order: when the task (re)joined the queue (for a retry, the end of its backoff),
-    ties in submit order."""
-    return (task.run_after if task.run_after is not None else _joined(task), task.seq)
 
 
 def _seq(task: TaskRecord) -> int:

@@ -21,22 +21,27 @@ class MemoryChainStore:
 
     # -- chains -----------------------------------------------------------------------------------
     async def create(self, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
-        await self._data.write(lambda: self._add(chain, steps))
+        new, new_steps = copy_chain(chain), [copy_step(s) for s in steps]
+        await self._data.write(lambda: self._add(new, new_steps))
 
     async def create_with_key(
         self, chain: ChainRecord, steps: Sequence[StepRecord], key: IdempotencyRecord
     ) -> IdempotencyRecord | None:
+        new, new_steps = copy_chain(chain), [copy_step(s) for s in steps]
+
         def op() -> IdempotencyRecord | None:
             existing = self._data.unexpired_key(key)
             if existing is not None:
                 return existing
-            self._add(chain, steps)
+            self._add(new, new_steps)
             self._data.remember_key(key)
             return None
 
         return await self._data.write(op)
 
     def _add(self, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
+        """Inside a write: the chain and its steps (copies the caller made), or nothing when
+        an id or a step name is taken."""
         names = [(s.chain_id, s.name) for s in steps]
         if chain.id in self._data.chains or len(set(names)) < len(names):
             raise DuplicateId(f"chain {chain.id} or one of its step names is taken")
@@ -45,11 +50,10 @@ class MemoryChainStore:
         ):
             raise DuplicateId(f"a step of chain {chain.id} exists already")
         self._data.chain_seq += 1
-        stored = copy_chain(chain)
-        stored.seq = self._data.chain_seq
-        self._data.chains[chain.id] = stored
+        chain.seq = self._data.chain_seq
+        self._data.chains[chain.id] = chain
         for step in steps:
-            self._data.steps.setdefault(step.chain_id, {})[step.name] = copy_step(step)
+            self._data.steps.setdefault(step.chain_id, {})[step.name] = step
 
     async def get(self, chain_id: str) -> ChainRecord | None:
         found = self._data.chains.get(chain_id)

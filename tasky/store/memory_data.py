@@ -61,6 +61,9 @@ class MemoryData:
 
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     task_seq: int = 0
+    # When each task (re)joined the queue (for a retry, the end of its backoff): queue order is
+    # (ready_at, seq) per worker. Internal, as SQLite's column of that name.
+    ready_at: dict[str, float] = field(default_factory=dict)
     attempts: dict[str, dict[int, AttemptRecord]] = field(default_factory=dict)
     logs: dict[str, list[LogLine]] = field(default_factory=dict)
     children: dict[str, ChildRecord] = field(default_factory=dict)
@@ -102,13 +105,14 @@ class MemoryData:
 
     # -- tasks ------------------------------------------------------------------------------------
     def add_task(self, task: TaskRecord) -> TaskRecord:
-        """Store a copy of ``task`` under the next seq (the caller checked that its id is new)."""
+        """Store ``task`` (a copy the caller made, its id checked new) under the next seq."""
         self.task_seq += 1
-        stored = copy_task(task)
-        stored.seq = self.task_seq
-        self.tasks[stored.id] = stored
-        self._count(stored.worker, stored.status, 1)
-        return stored
+        task.seq = self.task_seq
+        self.tasks[task.id] = task
+        joined = task.queued_at if task.queued_at is not None else task.created_at
+        self.ready_at[task.id] = task.run_after if task.run_after is not None else joined
+        self._count(task.worker, task.status, 1)
+        return task
 
     def set_status(self, task: TaskRecord, status: Status) -> None:
         if status is not task.status:
@@ -157,6 +161,7 @@ class MemoryData:
             self.logs.pop(task_id, None)
             self.attempts.pop(task_id, None)
             self.children.pop(task_id, None)
+            self.ready_at.pop(task_id, None)
             if self.tasks.pop(task_id, None) is not None:
                 deleted += 1
         return deleted

@@ -14,7 +14,8 @@ from tasky.states import ACTIVE, FINISHED, Status
 from tasky.store.chain_base import CHAIN_SETTABLE
 from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
 from tasky.store.records import IdempotencyRecord
-from tasky.store.sqlite_common import claim_key, delete_tasks, json_text, json_value, read_page
+from tasky.store.sqlite_common import claim_key, delete_tasks, read_page
+from tasky.store.sqlite_tasks import json_text, json_value
 
 CHAIN_SCHEMA = """
 CREATE TABLE IF NOT EXISTS chains (

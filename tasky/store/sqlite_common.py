@@ -1,13 +1,12 @@
 """SQL helpers shared by the two halves of the SQLite store: tasks (tasky.store.sqlite) and
-chains (tasky.store.sqlite_chains), which live in one database and write through one writer."""
+chains (tasky.store.sqlite_chains), which live in one database and write through one writer.
+(The JSON column helpers are in tasky.store.sqlite_tasks.)"""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
-
-import orjson
 
 from tasky.store.records import IdempotencyRecord
 
@@ -38,15 +37,6 @@ def read_page(
     rows = conn.execute(sql, params).fetchall()
     next_cursor = rows[limit - 1][0] if len(rows) > limit else None
     return rows[:limit], next_cursor
-
-
-def json_text(value: Any) -> str:
-    """A JSON value as stored in a TEXT column (shared by the stores that use this database)."""
-    return orjson.dumps(value).decode()
-
-
-def json_value(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
 
 
 def claim_key(conn: sqlite3.Connection, key: IdempotencyRecord) -> IdempotencyRecord | None:

@@ -218,3 +218,21 @@ async def test_bulk_insert_outside_group_commit_keeps_rows_as_given(store: Store
     assert nonzero(stats.by_status) == {"Queued": 500, "Completed": 1}
     got = await stored(store, done.id)
     assert (got.status, got.finished_at) == (Status.COMPLETED, 2.0)
+
+
+async def test_the_key_names_the_task_it_was_stored_with(store: Store) -> None:
+    given = task()
+    await store.submit_with_key(given, key(target_id=""))
+    found = await store.find_key("ci", "k", 1001.0)
+    assert found is not None and found.target_id == given.id
+
+
+async def test_a_config_that_is_not_json_fails_its_caller_and_writes_nothing(
+    store: Store,
+) -> None:
+    good, bad = task(), task(config={"when": object()})
+    with pytest.raises(TypeError):
+        await store.submit_many([good, bad])
+    assert await store.get(good.id) is None and await store.get(bad.id) is None
+    later = await store.submit(task())  # the store goes on
+    assert (await stored(store, later.id)).status is Status.QUEUED
