@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-from tasky.store import DuplicateId, MemoryStore, SqliteStore, Store
+from tasky.store import DuplicateId, SqliteStore, Store, create_store
 
 
 class StoreFactory(ABC):
@@ -45,7 +45,7 @@ class MemoryFactory(StoreFactory):
         """Nothing to do: every MemoryStore starts empty."""
 
     async def open(self) -> Store:
-        store = MemoryStore()
+        store = create_store("memory:")
         await store.open()
         return store
 
