@@ -26,8 +26,9 @@ from tasky.engine.admission import QueueCount, admit
 from tasky.engine.counters import WorkerCounters
 from tasky.engine.errors import Draining, NotFound, Unsupported, WorkerDisabled
 from tasky.engine.events import EventHub
+from tasky.engine.handle import Deadline, Outcome, RunHandle
 from tasky.engine.leftovers import kill_leftovers
-from tasky.engine.runner import Deadline, RunHandle, start_run
+from tasky.engine.modes import start_run
 from tasky.ids import is_valid_id, new_id
 from tasky.logs import task_fields
 from tasky.net.addresses import OutboundPolicy
@@ -538,11 +539,11 @@ class Engine:
         self._running[record.id] = handle
         if record.timeout:
             reason = f"timed out after {record.timeout:g} s"
-            handle.deadline = Deadline(record.timeout, lambda: handle.cancel(reason))
+            handle.deadline = Deadline(record.timeout, lambda: handle.time_out(reason))
 
-    async def _complete(self, lane: _Lane, record: TaskRecord, outcome: Any) -> None:
+    async def _complete(self, lane: _Lane, record: TaskRecord, outcome: Outcome) -> None:
         """Turn a run's outcome into the task's next status, durably, then free the slot."""
-        status, result, error = outcome
+        status, result, error = outcome.status, outcome.result, outcome.error
         handle = self._running.get(record.id)
         if handle is not None and handle.deadline is not None:
             handle.deadline.stop()
