@@ -42,7 +42,7 @@ class Settings:
     max_chain_definition_bytes: int = 256 << 10
     max_chain_steps: int = 1000
     max_log_lines: int = 10_000
-    # Seconds an Idempotency-Key of a submit or chain start is remembered (tasky.api.idempotency).
+    # Seconds an Idempotency-Key of a submit or chain start is remembered (tasky.idempotency).
     idempotency_window: float = 86400.0
     thread_pool_size: int = 32
     lease_seconds: float = 30.0

@@ -17,7 +17,8 @@ import httpx
 import psutil
 import pytest
 
-from tasky.api import TaskyApp, create_app
+from tasky.api import TaskyApp
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.workers.registry import WorkerRegistry, default_registry
 
@@ -111,7 +112,7 @@ async def _open_client(app: TaskyApp) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def app(settings: Settings, registry: WorkerRegistry) -> TaskyApp:
-    return create_app(settings, registry=registry)
+    return build_app(settings, registry=registry)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tasky.api import create_app
+from tasky.server import build_app
 from tasky.settings import Settings, is_loopback, parse_addr
 from tests.conftest import ROOT, ServerProcess
 
@@ -41,7 +41,7 @@ def test_second_server_on_same_data_refuses(server_factory: object, tmp_path: Pa
 
 async def test_token_is_required_when_set(settings: Settings) -> None:
     settings.token = "s3cret"
-    app = create_app(settings)
+    app = build_app(settings)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tasky.engine.handle import Outcome, RunHandle, RunSink
+from tasky.engine.handle import RunHandle, RunOutcome, RunSink
 from tasky.engine.leftovers import MARK_VAR, describe, new_mark
 from tasky.engine.procgroup import ProcessGroup
 from tasky.store.records import TaskRecord
@@ -297,8 +297,8 @@ def launch(
     *,
     sink: RunSink,
     roots: tuple[Path, ...],
-    on_done: Callable[[Outcome], Any],
-    body: Callable[[ChildHandle], Coroutine[Any, Any, Outcome]],
+    on_done: Callable[[RunOutcome], Any],
+    body: Callable[[ChildHandle], Coroutine[Any, Any, RunOutcome]],
     failure: str,
 ) -> ChildHandle:
     """Start ``body(handle)`` as a task of the loop; report its outcome through ``on_done``."""
@@ -307,11 +307,11 @@ def launch(
     handle = ChildHandle(ctx, record, worker.kill_grace, sink)
     run = asyncio.get_running_loop().create_task(body(handle))
 
-    def done(future: asyncio.Future[Outcome]) -> None:
+    def done(future: asyncio.Future[RunOutcome]) -> None:
         if future.cancelled():
-            outcome = Outcome.canceled(ctx.cancel_reason or "canceled")
+            outcome = RunOutcome.canceled(ctx.cancel_reason or "canceled")
         elif (exc := future.exception()) is not None:
-            outcome = Outcome.failed(f"{failure}: {type(exc).__name__}: {exc}")
+            outcome = RunOutcome.failed(f"{failure}: {type(exc).__name__}: {exc}")
         else:
             outcome = future.result()
         if handle.group is not None:

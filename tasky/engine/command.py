@@ -18,7 +18,7 @@ import orjson
 from pydantic import BaseModel
 
 from tasky.engine.child_supervisor import ChildHandle, finish_child, launch, read_lines, text_of
-from tasky.engine.handle import Outcome, RunSink
+from tasky.engine.handle import RunOutcome, RunSink
 from tasky.engine.procgroup import describe_exit
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
@@ -84,41 +84,41 @@ class _Capture:
         self._progress(line)
         self.handle.log(line)
 
-    def result(self, returncode: int) -> Outcome:
+    def result(self, returncode: int) -> RunOutcome:
         if self.worker.output == "text":
             return self.handle.outcome_of_result(
                 {"exit_code": returncode, "stdout_tail": list(self.stdout_tail)}
             )
         if self.json_size > _MAX_JSON_BYTES:
-            return Outcome.failed(f"JSON output larger than {_MAX_JSON_BYTES} bytes")
+            return RunOutcome.failed(f"JSON output larger than {_MAX_JSON_BYTES} bytes")
         try:
             parsed = orjson.loads(b"\n".join(self.json_parts))
         except orjson.JSONDecodeError as exc:
-            return Outcome.failed(f"the command's output is not valid JSON: {exc}")
+            return RunOutcome.failed(f"the command's output is not valid JSON: {exc}")
         return self.handle.outcome_of_result({"exit_code": returncode, "output": parsed})
 
 
-def _failure(returncode: int, capture: _Capture) -> Outcome:
+def _failure(returncode: int, capture: _Capture) -> RunOutcome:
     text = f"the command {describe_exit(returncode)}"
     if capture.stderr_tail:
         text += ": " + " | ".join(capture.stderr_tail)
-    return Outcome.failed(text)
+    return RunOutcome.failed(text)
 
 
 async def _run(
     handle: ChildHandle, worker: CommandWorker, model: BaseModel, roots: tuple[Path, ...]
-) -> Outcome:
+) -> RunOutcome:
     try:
         line = worker.command_line(model, roots)
     except (PathRefused, ValueError) as exc:
-        return Outcome.failed(f"cannot build the command: {exc}")
+        return RunOutcome.failed(f"cannot build the command: {exc}")
     if handle.actx.cancelled:
         return handle.stopped_outcome()
     capture = _Capture(worker, handle)
     env = handle.child_env(line.env)
     # Checked here so a missing program is a clear Error, not the exit code of setpriv.
     if shutil.which(line.argv[0], path=env.get("PATH")) is None:
-        return Outcome.failed(f"cannot run {line.argv[0]!r}: program not found")
+        return RunOutcome.failed(f"cannot run {line.argv[0]!r}: program not found")
     try:
         proc = await asyncio.create_subprocess_exec(
             *with_parent_death_signal(list(line.argv)),
@@ -130,7 +130,7 @@ async def _run(
             start_new_session=True,
         )
     except OSError as exc:
-        return Outcome.failed(f"cannot run {line.argv[0]!r}: {exc.strerror or exc}")
+        return RunOutcome.failed(f"cannot run {line.argv[0]!r}: {exc.strerror or exc}")
     handle.attach(proc.pid)
     assert proc.stdout is not None and proc.stderr is not None
     readers = [
@@ -154,7 +154,7 @@ def start_command_run(
     *,
     sink: RunSink,
     roots: tuple[Path, ...],
-    on_done: Callable[[Outcome], Any],
+    on_done: Callable[[RunOutcome], Any],
 ) -> ChildHandle:
     if not isinstance(worker, CommandWorker):
         raise TypeError(f"worker {worker.name} has mode 'command' but is not a CommandWorker")

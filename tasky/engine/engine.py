@@ -26,7 +26,7 @@ from tasky.engine.admission import QueueCount, admit
 from tasky.engine.counters import WorkerCounters
 from tasky.engine.errors import Draining, NotFound, Unsupported, WorkerDisabled
 from tasky.engine.events import EventHub
-from tasky.engine.handle import Deadline, Outcome, RunHandle
+from tasky.engine.handle import Deadline, RunHandle, RunOutcome
 from tasky.engine.leftovers import kill_leftovers
 from tasky.engine.modes import start_run
 from tasky.ids import is_valid_id, new_id
@@ -541,7 +541,7 @@ class Engine:
             reason = f"timed out after {record.timeout:g} s"
             handle.deadline = Deadline(record.timeout, lambda: handle.time_out(reason))
 
-    async def _complete(self, lane: _Lane, record: TaskRecord, outcome: Outcome) -> None:
+    async def _complete(self, lane: _Lane, record: TaskRecord, outcome: RunOutcome) -> None:
         """Turn a run's outcome into the task's next status, durably, then free the slot."""
         status, result, error = outcome.status, outcome.result, outcome.error
         handle = self._running.get(record.id)

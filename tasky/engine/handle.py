@@ -2,7 +2,7 @@
 
 Each mode (:mod:`tasky.engine.modes`) returns a :class:`RunHandle` with the same controls
 (cancel, time out, pause, resume, abandon), so the engine does not care how the work runs, and
-reports one :class:`Outcome`: Completed with a JSON result, Failed with an error text, or
+reports one :class:`RunOutcome`: Completed with a JSON result, Failed with an error text, or
 Canceled. Why the work was told to stop is kept as a :class:`StopCause`, not read back out of
 the reason's wording: a timeout fails the attempt (and may retry it), a cancel cancels it.
 """
@@ -28,7 +28,7 @@ from tasky.workers.context import (
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class RunOutcome:
     """How one attempt ended: ``result`` when Completed, ``error`` when Failed or Canceled."""
 
     status: Status
@@ -36,15 +36,15 @@ class Outcome:
     error: str | None = None
 
     @classmethod
-    def completed(cls, result: Any) -> Outcome:
+    def completed(cls, result: Any) -> RunOutcome:
         return cls(Status.COMPLETED, result)
 
     @classmethod
-    def failed(cls, error: str) -> Outcome:
+    def failed(cls, error: str) -> RunOutcome:
         return cls(Status.FAILED, error=error)
 
     @classmethod
-    def canceled(cls, reason: str) -> Outcome:
+    def canceled(cls, reason: str) -> RunOutcome:
         return cls(Status.CANCELED, error=reason)
 
 
@@ -145,27 +145,27 @@ class RunHandle:
         await self.settled.wait()
 
     # -- outcomes -------------------------------------------------------------------------------
-    def stopped_outcome(self) -> Outcome:
+    def stopped_outcome(self) -> RunOutcome:
         """The outcome of work that ended because it was told to stop."""
         reason = self.ctx.cancel_reason or "canceled"
         if self.stop_cause is StopCause.TIMED_OUT:
-            return Outcome.failed(reason)
-        return Outcome.canceled(reason)
+            return RunOutcome.failed(reason)
+        return RunOutcome.canceled(reason)
 
-    def outcome_of_error(self, exc: BaseException) -> Outcome:
+    def outcome_of_error(self, exc: BaseException) -> RunOutcome:
         if self.ctx.cancelled and isinstance(exc, TaskCancelled | asyncio.CancelledError):
             return self.stopped_outcome()
         if isinstance(exc, asyncio.CancelledError):
-            return Outcome.canceled("canceled")
+            return RunOutcome.canceled("canceled")
         text = str(exc) or type(exc).__name__
-        return Outcome.failed(f"{type(exc).__name__}: {text}")
+        return RunOutcome.failed(f"{type(exc).__name__}: {text}")
 
-    def outcome_of_result(self, value: Any) -> Outcome:
+    def outcome_of_result(self, value: Any) -> RunOutcome:
         if self.stop_cause is StopCause.TIMED_OUT:
             # Finished, but after its deadline: the timeout stands.
             return self.stopped_outcome()
         try:
             orjson.dumps(value)
         except TypeError as exc:
-            return Outcome.failed(f"the result is not JSON: {exc}")
-        return Outcome.completed(value)
+            return RunOutcome.failed(f"the result is not JSON: {exc}")
+        return RunOutcome.completed(value)

@@ -2,7 +2,7 @@
 
 Async and thread work runs here, in the server's event loop or its thread pool; process and
 command modes run in a child process group (:mod:`tasky.engine.process`,
-:mod:`tasky.engine.command`). Every mode reports its :class:`~tasky.engine.handle.Outcome`
+:mod:`tasky.engine.command`). Every mode reports its :class:`~tasky.engine.handle.RunOutcome`
 through ``on_done``.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tasky.engine.command import start_command_run
-from tasky.engine.handle import Outcome, RunHandle, RunSink
+from tasky.engine.handle import RunHandle, RunOutcome, RunSink
 from tasky.engine.process import start_process_run
 from tasky.engine.tracebacks import format_failure
 from tasky.net.addresses import DEFAULT_POLICY, OutboundPolicy
@@ -35,7 +35,7 @@ def start_run(
     sink: RunSink,
     pool: Executor,
     roots: tuple[Path, ...],
-    on_done: Callable[[Outcome], Any],
+    on_done: Callable[[RunOutcome], Any],
     outbound: OutboundPolicy = DEFAULT_POLICY,
 ) -> RunHandle:
     mode = worker.execution_mode()

@@ -28,7 +28,7 @@ from tasky.engine.child_supervisor import (
     read_lines,
     text_of,
 )
-from tasky.engine.handle import Outcome, RunSink
+from tasky.engine.handle import RunOutcome, RunSink
 from tasky.engine.procgroup import describe_exit
 from tasky.engine.tracebacks import cap_traceback
 from tasky.net.addresses import DEFAULT_POLICY, OutboundPolicy
@@ -120,20 +120,20 @@ def _start_message(
 
 def _outcome(
     messages: _Messages, returncode: int, stderr_tail: deque[str], handle: ChildHandle
-) -> Outcome:
+) -> RunOutcome:
     if messages.result is not _NOTHING and returncode == 0:
         return handle.outcome_of_result(messages.result)
     if handle.actx.cancelled:
         return handle.stopped_outcome()
     if messages.error is not None:
         handle.traceback = messages.traceback
-        return Outcome.failed(messages.error)
+        return RunOutcome.failed(messages.error)
     text = f"the worker process {describe_exit(returncode)}"
     if returncode == 0:
         text = "the worker process exited without a result"
     if stderr_tail:
         text += ": " + " | ".join(stderr_tail)
-    return Outcome.failed(text)
+    return RunOutcome.failed(text)
 
 
 async def _run(
@@ -143,7 +143,7 @@ async def _run(
     model: BaseModel,
     roots: tuple[Path, ...],
     outbound: OutboundPolicy,
-) -> Outcome:
+) -> RunOutcome:
     messages = _Messages(handle)
     stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
 
@@ -185,7 +185,7 @@ def start_process_run(
     *,
     sink: RunSink,
     roots: tuple[Path, ...],
-    on_done: Callable[[Outcome], Any],
+    on_done: Callable[[RunOutcome], Any],
     outbound: OutboundPolicy = DEFAULT_POLICY,
 ) -> ChildHandle:
     return launch(
