@@ -18,7 +18,8 @@ from tasky.echo import shown
 from tasky.engine.engine import Engine
 from tasky.http.body import read_json
 from tasky.http.query import float_param, int_param
-from tasky.http.responses import ApiError, JSONResponse, validation_error
+from tasky.http.responses import ApiError, JSONResponse
+from tasky.http.validation import validation_error
 from tasky.idempotency import key_header, new_key, replay
 from tasky.ids import new_id
 from tasky.states import FINISHED, Status

@@ -20,7 +20,8 @@ from tasky.auth.gate import TokenGate
 from tasky.auth.tokens import is_expired, make_token, token_view
 from tasky.http.body import read_json
 from tasky.http.doc import Doc
-from tasky.http.responses import ApiError, JSONResponse, validation_error
+from tasky.http.responses import ApiError, JSONResponse
+from tasky.http.validation import validation_error
 from tasky.store.base import Store
 from tasky.store.records import AuditRecord
 

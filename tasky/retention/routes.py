@@ -17,7 +17,8 @@ from tasky.engine.engine import Engine
 from tasky.http.body import read_json
 from tasky.http.doc import Doc, DocEntry
 from tasky.http.query import only_documented
-from tasky.http.responses import JSONResponse, validation_error
+from tasky.http.responses import JSONResponse
+from tasky.http.validation import validation_error
 from tasky.retention.plan import Pass
 from tasky.retention.pruner import prune, prune_forever
 from tasky.retention.schemas import PruneRequest, PruneResult

@@ -21,7 +21,8 @@ from tasky.engine.errors import NotFound
 from tasky.http.body import read_json
 from tasky.http.doc import Doc, DocEntry
 from tasky.http.query import only_documented
-from tasky.http.responses import ApiError, JSONResponse, validation_error
+from tasky.http.responses import ApiError, JSONResponse
+from tasky.http.validation import validation_error
 from tasky.schedules import schemas
 from tasky.schedules.config import load_schedule_specs
 from tasky.schedules.model import ScheduleSpec
