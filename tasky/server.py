@@ -49,8 +49,8 @@ def build_registry(settings: Settings) -> WorkerRegistry:
 
 def route_groups() -> list[RouteGroup]:
     """Every part of the server beside the task API, in the order they are installed: the chain
-    service first, since callbacks listen to chains, schedules start them and retention prunes
-    their tables."""
+    service before callbacks (which listen to chains), schedules (which start them) and
+    retention (which prunes their tables)."""
     return [
         RouteGroup(routes=ui.routes()),
         RouteGroup(routes=prom.routes(), docs=prom.docs(), install=prom.install),
