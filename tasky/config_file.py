@@ -36,6 +36,40 @@ _WORKER_KEYS = {
     "actions": list,
     "params": dict,
 }
+# Worker keys handed to make_command_worker as they are (name, argv, cwd, env and params are
+# read first; "progress" is its progress_pattern).
+_PASSED_ON = (
+    "description",
+    "usage",
+    "output",
+    "stdout_tail",
+    "success_codes",
+    "timeout",
+    "max_tasks",
+    "max_queued",
+    "retention_days",
+    "retries",
+    "kill_grace",
+    "idempotent",
+    "actions",
+)
+# Parameter keys handed to Param as they are, and those Param spells otherwise.
+_PARAM_PASSED_ON = (
+    "description",
+    "default",
+    "pattern",
+    "min_length",
+    "max_length",
+    "allow_dash",
+    "must_exist",
+    "kind",
+    "flag",
+    "allow_control",
+    "allow_negative",
+    "secret",
+    "env",
+)
+_PARAM_RENAMED = {"min": "minimum", "max": "maximum"}
 _PARAM_KEYS = {
     "type": str,
     "description": str,
@@ -86,30 +120,18 @@ def _param(name: str, table: Mapping[str, Any], where: str) -> Param:
     values = table.get("values", [])
     if not all(isinstance(v, str) for v in values):
         raise ConfigError(f"{where}: values must be strings")
-    required = table.get("required", "default" not in table)
-    path_kind = table.get("kind", "any")
-    if path_kind not in ("any", "file", "dir"):
+    if table.get("kind", "any") not in ("any", "file", "dir"):
         raise ConfigError(f"{where}: kind must be any, file or dir")
+    # A key the table leaves out keeps Param's default: no second copy here.
+    given = {key: table[key] for key in _PARAM_PASSED_ON if key in table}
+    given.update({field: table[key] for key, field in _PARAM_RENAMED.items() if key in table})
     return Param(
         name=name,
         type=kind,
-        description=table.get("description", ""),
-        default=table.get("default"),
-        required=required,
-        pattern=table.get("pattern"),
-        min_length=table.get("min_length"),
-        max_length=table.get("max_length", 4096),
-        allow_dash=table.get("allow_dash", False),
-        minimum=table.get("min"),
-        maximum=table.get("max"),
+        # Without a default, a parameter must be given.
+        required=table.get("required", "default" not in table),
         values=tuple(values),
-        must_exist=table.get("must_exist", True),
-        kind=path_kind,
-        flag=table.get("flag"),
-        allow_control=table.get("allow_control", False),
-        allow_negative=table.get("allow_negative", False),
-        secret=table.get("secret", False),
-        env=table.get("env"),
+        **given,
     )
 
 
@@ -129,28 +151,19 @@ def _worker(table: Mapping[str, Any], where: str, base: Path, roots: Sequence[Pa
     if not all(isinstance(v, str) for v in env.values()):
         raise ConfigError(f"{where}: env values must be strings")
     cwd = table.get("cwd")
+    # A key the table leaves out keeps make_command_worker's default: no second copy here.
+    given = {key: table[key] for key in _PASSED_ON if key in table}
+    if "progress" in table:
+        given["progress_pattern"] = table["progress"]
     try:
         return make_command_worker(
             name=table["name"],
             argv=table["argv"],
             params=[p for p in params if p is not None],
             roots=roots,
-            description=table.get("description", ""),
-            usage=table.get("usage", ""),
             cwd=(base / cwd).resolve() if cwd is not None else None,
             env=env,
-            output=table.get("output", "text"),
-            stdout_tail=table.get("stdout_tail", 20),
-            success_codes=table.get("success_codes", [0]),
-            progress_pattern=table.get("progress"),
-            timeout=table.get("timeout"),
-            max_tasks=table.get("max_tasks", 10),
-            max_queued=table.get("max_queued"),
-            retention_days=table.get("retention_days"),
-            retries=table.get("retries", 0),
-            kill_grace=table.get("kill_grace", 5.0),
-            idempotent=table.get("idempotent", False),
-            actions=table.get("actions", ["cancel", "pause", "resume"]),
+            **given,
         )
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{where}: {exc}") from None

@@ -70,9 +70,10 @@ def bounded_protocol(
 
 
 class _Bounded(HttpToolsProtocol):
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    max_connections: int = 1000
+    # Set by bounded_protocol from the settings (no defaults here: Settings holds them).
+    header_timeout: float
+    body_timeout: float
+    max_connections: int
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,22 +1,34 @@
-"""Running the server: settings -> registry, store, app -> uvicorn."""
+"""Running the server: settings -> registry, store, app -> uvicorn.
+
+This is where the parts meet: :func:`build_app` hands the task API (:mod:`tasky.api`) the route
+groups of every other part, none of which the API imports.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 import uvicorn
 
+from tasky import prom, ui
 from tasky.access_log import AccessLog
-from tasky.api import create_app
+from tasky.api import RouteGroup, TaskyApp, create_app
+from tasky.api.views import task_detail
+from tasky.callbacks.wiring import install as install_callbacks
+from tasky.chains import routes as chains
 from tasky.chains.definitions import configured_definitions
+from tasky.chains.views import chain_detail
 from tasky.config_file import load_workers
 from tasky.logs import configure_logging
 from tasky.own_files import file_roots, prepare_roots
 from tasky.protocol import bounded_protocol, connection_cap
+from tasky.retention import routes as retention
+from tasky.schedules import routes as schedules
 from tasky.settings import Settings, is_loopback
 from tasky.shutdown import GracefulServer
-from tasky.store import SqliteStore
+from tasky.store import SqliteStore, Store
 from tasky.workers.registry import WorkerRegistry, default_registry
 
 log = logging.getLogger("tasky")
@@ -35,6 +47,39 @@ def build_registry(settings: Settings) -> WorkerRegistry:
     return registry
 
 
+def route_groups() -> list[RouteGroup]:
+    """Every part of the server beside the task API, in the order they are installed: the chain
+    service before callbacks (which listen to chains), schedules (which start them) and
+    retention (which prunes their tables)."""
+    return [
+        RouteGroup(routes=ui.routes()),
+        RouteGroup(routes=prom.routes(), docs=prom.docs(), install=prom.install),
+        RouteGroup(routes=chains.chain_routes(), docs=chains.chain_docs(), install=chains.install),
+        RouteGroup(
+            install=functools.partial(
+                install_callbacks, show_task=task_detail, show_chain=chain_detail
+            )
+        ),
+        RouteGroup(
+            routes=schedules.schedule_routes(),
+            docs=schedules.schedule_docs(),
+            install=schedules.install,
+        ),
+        RouteGroup(
+            routes=retention.retention_routes(),
+            docs=retention.retention_docs(),
+            install=retention.install,
+        ),
+    ]
+
+
+def build_app(
+    settings: Settings, *, registry: WorkerRegistry | None = None, store: Store | None = None
+) -> TaskyApp:
+    """The whole server's application: the task API with every route group."""
+    return create_app(settings, route_groups(), registry=registry, store=store)
+
+
 def serve(settings: Settings) -> None:
     """Run until interrupted.
 
@@ -50,7 +95,7 @@ def serve(settings: Settings) -> None:
     # Checked once the store is ours: stored tokens count as auth beyond loopback.
     settings.check(stored_tokens=store.count_tokens_now())
     prepare_roots(settings)
-    app = create_app(settings, registry=registry, store=store)
+    app = build_app(settings, registry=registry, store=store)
     config = uvicorn.Config(
         AccessLog(app) if settings.access_log else app, **uvicorn_options(settings)
     )

@@ -1,11 +1,16 @@
-"""The one settings object. Every field can come from a ``TASKY_*`` environment variable."""
+"""The one settings object, and the one place its defaults are written.
+
+Every field can come from a ``tasky serve`` option and its ``TASKY_*`` environment variable
+(``tasky serve --help`` shows both, and the default it takes from here).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from tasky.logs import LOG_FORMATS
 from tasky.net.addresses import OutboundPolicy
@@ -41,10 +46,13 @@ class Settings:
     max_chain_params_bytes: int = 64 << 10
     max_chain_definition_bytes: int = 256 << 10
     max_chain_steps: int = 1000
+    # Log lines kept per task; beyond, the oldest go (the task counts them).
     max_log_lines: int = 10_000
-    # Seconds an Idempotency-Key of a submit or chain start is remembered (tasky.api.idempotency).
+    # Seconds an Idempotency-Key of a submit or chain start is remembered (tasky.idempotency).
     idempotency_window: float = 86400.0
+    # Threads for thread-mode work (never fewer than the thread workers' max_tasks together).
     thread_pool_size: int = 32
+    # Seconds a claimed task's lease lasts; a heartbeat renews it every third of that.
     lease_seconds: float = 30.0
     # Seconds between two looks at the store for runnable tasks this engine was not told about
     # (queued by another engine on the same store, or written there directly).
@@ -53,6 +61,7 @@ class Settings:
     cancel_wait_seconds: float = 2.0
     # What outbound requests (HTTPCheck) may reach besides public addresses: CIDRs, host names.
     outbound_allow: list[str] = field(default_factory=list)
+    # This server's name in its log lines and on the tasks it claims.
     node_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
     # Request guard (tasky.api.guard): Host names beyond the bind address (and loopback names),
     # and browser origins beyond the server's own that may send state-changing requests.
@@ -144,12 +153,28 @@ class Settings:
             )
         if not 0 <= self.grace <= MAX_GRACE:  # also refuses nan
             raise ValueError(f"--grace must be between 0 and {MAX_GRACE:g} seconds")
+        if min(self.max_log_lines, self.thread_pool_size) < 1:
+            raise ValueError("--max-log-lines and --thread-pool-size must be >= 1")
+        if not self.lease_seconds >= 1 or not self.cancel_wait_seconds >= 0:  # nan too
+            raise ValueError("--lease must be >= 1 second, --cancel-wait >= 0")
+        if not self.node_id or not self.node_id.isprintable() or len(self.node_id) > 200:
+            raise ValueError("--node-id must be 1 to 200 printable characters")
 
 
 # A day: a longer grace is a typo, and a stop nobody can wait for.
 MAX_GRACE = 24 * 3600.0
 # A task queued behind this engine's back would wait up to this long.
 MAX_POLL_INTERVAL = 3600.0
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def default(name: str) -> Any:
+    """The default of the field ``name``, for ``tasky serve`` to show and use: one copy."""
+    found = _FIELDS[name]
+    if found.default_factory is not MISSING:
+        return found.default_factory()
+    return found.default
 
 
 def is_loopback(host: str) -> bool:

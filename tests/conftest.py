@@ -1,4 +1,11 @@
-"""Shared fixtures: an in-process app (ASGI) and a real server process, both on temp data."""
+"""Shared fixtures: an in-process app (ASGI) and a real server process, both on temp data.
+
+Markers (pyproject.toml): a test that uses a fixture that starts a real server
+(``server_factory``, so ``server`` too, and the few below) is marked ``server``, one that uses
+the ``browser`` or ``page`` fixtures ``browser``; others are marked by hand. Starting a server in
+a test not marked ``server`` is an error. The quick inner loop leaves them out:
+``pytest -m "not browser and not server and not slow"`` (docs/development.md).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +19,14 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import psutil
 import pytest
 
-from tasky.api import TaskyApp, create_app
+from tasky.api import TaskyApp
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.workers.registry import WorkerRegistry, default_registry
 
@@ -33,6 +42,35 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+# Fixtures that start real servers (server_factory, and those that build their own).
+_SERVER_FIXTURES = {
+    "server_factory",
+    "shared_server",
+    "fuzz_server",
+    "script_server",
+    "srv",
+    "tls_server",
+}
+_BROWSER_FIXTURES = {"browser", "page"}
+# The markers of the test being set up or run (for ServerProcess.start's check).
+_RUNNING_MARKS: set[str] = set()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & _SERVER_FIXTURES:
+            item.add_marker(pytest.mark.server)
+        if used & _BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture of the test, module-scoped ones too, is set up.
+    _RUNNING_MARKS.clear()
+    _RUNNING_MARKS.update(mark.name for mark in item.iter_markers())
 
 
 def _live_descendants() -> list[psutil.Process]:
@@ -111,7 +149,7 @@ async def _open_client(app: TaskyApp) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def app(settings: Settings, registry: WorkerRegistry) -> TaskyApp:
-    return create_app(settings, registry=registry)
+    return build_app(settings, registry=registry)
 
 
 @pytest.fixture
@@ -148,6 +186,12 @@ class ServerProcess:
         return self.url + "/tasky/v1"
 
     def start(self, timeout: float = 20.0) -> None:
+        if "server" not in _RUNNING_MARKS:
+            # Or the quick inner loop (-m "not server") would start servers after all.
+            raise RuntimeError(
+                "this test starts a real server: mark it @pytest.mark.server (or use the "
+                "server_factory fixture, which marks it)"
+            )
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         # No grace by default: most tests stop servers with tasks still running and would wait for
         # it; the tests of the graceful shutdown (test_ops_shutdown.py) give one.
@@ -209,8 +253,20 @@ class ServerProcess:
                 self.kill()
 
 
+class ServerFactory(Protocol):
+    """Starts a real server (``start=False``: only prepares it) with ``tasky serve`` ``args``."""
+
+    def __call__(
+        self,
+        *args: str,
+        data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        start: bool = True,
+    ) -> ServerProcess: ...
+
+
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess] | object]:
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     started: list[ServerProcess] = []
 
     def make(
@@ -231,11 +287,8 @@ def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess] | object]:
 
 
 @pytest.fixture
-def server(server_factory: object) -> ServerProcess:
+def server(server_factory: ServerFactory) -> ServerProcess:
     """A real server with the examples and the test workers."""
     return server_factory(
-        "--workers",
-        "tasky.workers.examples",
-        "--workers",  # type: ignore[operator,no-any-return]
-        "tests.workers_for_tests",
+        "--workers", "tasky.workers.examples", "--workers", "tests.workers_for_tests"
     )

@@ -13,6 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# A minute or more: real servers, wrk and a Starlette baseline.
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
 # Every figure the table is built from; each must be a positive number after a smoke run.
 FIGURES = [
     "submit_rps",

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tasky.api import create_app
 from tasky.chains import schemas
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.workers.registry import WorkerRegistry
 from tests.test_chains_api import steps_of, wait_chain
@@ -177,7 +177,7 @@ async def test_bad_config_file_stops_start_up(
     path = tmp_path / "tasky.toml"
     path.write_text(text)
     settings.config_files = [path]
-    app = create_app(settings, registry=registry)
+    app = build_app(settings, registry=registry)
     with pytest.raises(ValueError, match=says) as info:
         async with app.starlette.router.lifespan_context(app.starlette):
             pass

@@ -16,9 +16,9 @@ import pytest
 from pydantic import BaseModel, field_serializer
 
 from tasky import clock, worker
-from tasky.api import create_app
 from tasky.chains.validate import check_definition
 from tasky.ids import new_id
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.states import Status
 from tasky.store import SqliteStore, TaskRecord
@@ -124,7 +124,7 @@ def test_chain_survives_kill_9(server_factory: Any, tmp_path: Path) -> None:
 # -- crash windows, crafted in the database ------------------------------------------------------
 @contextlib.asynccontextmanager
 async def running(settings: Settings, registry: WorkerRegistry) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, registry=registry)
+    app = build_app(settings, registry=registry)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:

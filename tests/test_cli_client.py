@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tasky.cli.main import app
 from tests.client_server import WORKER_ARGS, shared_server
-from tests.conftest import ROOT, ServerProcess, free_port
+from tests.conftest import ROOT, ServerFactory, ServerProcess, free_port
 
 __all__ = ["shared_server"]  # the fixture, imported so pytest finds it here
 
@@ -266,8 +266,8 @@ def test_unreachable_server() -> None:
     assert result.exit_code == 2 and "http://HOST:PORT" in result.stderr
 
 
-def test_token(server_factory: object) -> None:
-    server: ServerProcess = server_factory("--token", "s3cret", *WORKER_ARGS)  # type: ignore[operator]
+def test_token(server_factory: ServerFactory) -> None:
+    server: ServerProcess = server_factory("--token", "s3cret", *WORKER_ARGS)
     refused = tasky("workers", "--url", server.url)
     assert refused.exit_code == 4 and "--token or TASKY_TOKEN" in refused.stderr
     assert tasky("workers", "--url", server.url, "--token", "s3cret").exit_code == 0

@@ -11,7 +11,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from tasky import AsyncClient
-from tasky.api import TaskyApp, create_app
+from tasky.api import TaskyApp
 from tasky.client import (
     Conflict,
     LogLine,
@@ -22,6 +22,7 @@ from tasky.client import (
     ValidationFailed,
     WaitTimeout,
 )
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.states import Status
 from tasky.workers.registry import WorkerRegistry
@@ -178,7 +179,7 @@ async def test_without_an_event_stream_wait_polls(app: TaskyApp) -> None:
 
 
 async def test_token(settings: Settings, registry: WorkerRegistry) -> None:
-    app = create_app(dataclasses.replace(settings, token="s3cret"), registry=registry)
+    app = build_app(dataclasses.replace(settings, token="s3cret"), registry=registry)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
         async with AsyncClient("http://127.0.0.1", transport=transport) as anonymous:

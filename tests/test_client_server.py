@@ -21,7 +21,7 @@ from tasky.client import (
 )
 from tasky.states import Status
 from tests.client_server import WORKER_ARGS, RecordingTransport, shared_server
-from tests.conftest import ROOT, ServerProcess
+from tests.conftest import ROOT, ServerFactory, ServerProcess
 
 __all__ = ["shared_server"]  # the fixture, imported so pytest finds it here
 
@@ -124,8 +124,8 @@ async def test_async_client_over_the_event_stream(shared_server: ServerProcess) 
         assert stats.by_status["Completed"] >= 1
 
 
-def test_server_gone_while_waiting(server_factory: object) -> None:
-    server: ServerProcess = server_factory(*WORKER_ARGS)  # type: ignore[operator]
+def test_server_gone_while_waiting(server_factory: ServerFactory) -> None:
+    server: ServerProcess = server_factory(*WORKER_ARGS)
     with Client(server.url, reconnect_grace=1.0) as tasky:
         task_id = tasky.submit("Hold", {"seconds": 60})
         with ThreadPoolExecutor(1) as pool:
@@ -137,9 +137,9 @@ def test_server_gone_while_waiting(server_factory: object) -> None:
     assert exc.value.url == server.api
 
 
-def test_wait_survives_a_server_restart(server_factory: object) -> None:
+def test_wait_survives_a_server_restart(server_factory: ServerFactory) -> None:
     make = server_factory
-    first: ServerProcess = make(*WORKER_ARGS)  # type: ignore[operator]
+    first: ServerProcess = make(*WORKER_ARGS)
     with Client(first.url, reconnect_grace=60) as tasky:
         task_id = tasky.submit("Sleeper", {"seconds": 2})
         seen: list[TaskStatus] = []
@@ -158,7 +158,7 @@ def test_wait_survives_a_server_restart(server_factory: object) -> None:
             first.kill()
             # Same port, same data: the client reconnects and follows the task to its end (Sleeper
             # is idempotent, so the restarted server runs the interrupted task again).
-            second: ServerProcess = make(*WORKER_ARGS, data_dir=first.data_dir, start=False)  # type: ignore[operator]
+            second: ServerProcess = make(*WORKER_ARGS, data_dir=first.data_dir, start=False)
             second.port = first.port
             second.start()
             final = waiting.result(timeout=90)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tasky.config_file import ConfigError, load_workers
-from tests.conftest import ROOT, ServerProcess
+from tests.conftest import ROOT, ServerFactory, ServerProcess
 from tests.helpers import wait_sync
 
 GOOD = """
@@ -103,15 +103,15 @@ def test_cwd_is_relative_to_the_file(tmp_path: Path) -> None:
     assert line.cwd == (tmp_path / "work").resolve() and line.argv == ["echo", "w"]
 
 
-def test_serve_with_config_runs_declared_workers(server_factory: object, tmp_path: Path) -> None:
+def test_serve_with_config_runs_declared_workers(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     files = tmp_path / "files"
     files.mkdir()
     (files / "log.txt").write_text("ok\nERROR one\nok\nERROR two\n")
     text = (ROOT / "tasky.example.toml").read_text()
     path = write(tmp_path, text)
-    srv: ServerProcess = server_factory(  # type: ignore[operator]
-        "--config", str(path), "--root", str(files)
-    )
+    srv: ServerProcess = server_factory("--config", str(path), "--root", str(files))
     workers = {w["name"]: w for w in httpx.get(f"{srv.api}/workers").json()}
     assert {"Grep", "Archive", "Wait"} <= set(workers)
     r = httpx.post(f"{srv.api}/workers/grep", json={"text": "ERROR", "file": "log.txt"})
@@ -129,6 +129,7 @@ def test_serve_with_config_runs_declared_workers(server_factory: object, tmp_pat
     assert r.status_code == 422
 
 
+@pytest.mark.server  # a tasky serve that stops before it listens
 def test_serve_refuses_a_bad_config_before_listening(tmp_path: Path) -> None:
     path = write(tmp_path, "[[workers]]\nname = 'A'\nargv = ['echo', '{x}']\n")
     proc = subprocess.run(

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerFactory, ServerProcess
 
 AUTH = {"Authorization": "Bearer tok-123"}
 
 
 def test_token_and_server_environment_do_not_reach_commands(
-    server_factory: object, tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     config = tmp_path / "env.toml"
     config.write_text(
@@ -22,7 +22,7 @@ def test_token_and_server_environment_do_not_reach_commands(
         f'argv = ["{sys.executable}", "-c", "import os; print(sorted(os.environ.items()))"]\n'
         'output = "text"\n'
     )
-    srv: ServerProcess = server_factory(  # type: ignore[operator]
+    srv: ServerProcess = server_factory(
         "--config", str(config), env={"TASKY_TOKEN": "tok-123", "SECRET_THING": "s3cr3t"}
     )
     task_id = httpx.post(f"{srv.api}/workers/showenv", json={}, headers=AUTH).json()["TaskId"]

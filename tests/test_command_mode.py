@@ -177,6 +177,7 @@ async def test_false_flag_and_bad_values(client: httpx.AsyncClient) -> None:
         assert "Error" in r.json()
 
 
+@pytest.mark.slow  # waits out a clock of seconds
 async def test_output_lines_readable_while_running(client: httpx.AsyncClient) -> None:
     task_id = await submit(client, "Lines", {"count": 40, "pause": 0.05})
     deadline = time.monotonic() + 15

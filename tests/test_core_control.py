@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from tests.helpers import API, action, status, submit, wait_for, wait_progress
 
@@ -57,6 +58,7 @@ async def test_cancel_running_thread_at_checkpoint(client: httpx.AsyncClient) ->
     assert r.json()["Status"] == "Canceled"
 
 
+@pytest.mark.slow  # waits out a clock of seconds
 async def test_pause_resume_running_task_stops_its_clock(client: httpx.AsyncClient) -> None:
     task_id = await submit(client, "Sleeper", {"seconds": 1.5})
     await wait_progress(client, task_id)
@@ -185,6 +187,7 @@ async def test_progress_and_logs_visible_while_running(client: httpx.AsyncClient
     await action(client, task_id, "cancel")
 
 
+@pytest.mark.slow  # waits out a clock of seconds
 async def test_completed_task_keeps_its_last_progress_message(client: httpx.AsyncClient) -> None:
     task_id = await submit(client, "Sleeper", {"seconds": 2})
     body = await wait_for(client, task_id, "Completed")
@@ -204,6 +207,7 @@ async def test_cancel_right_as_a_queued_task_is_claimed(client: httpx.AsyncClien
         await wait_for(client, queued, "Canceled")
 
 
+@pytest.mark.slow  # waits out a clock of seconds
 async def test_paused_time_does_not_count_toward_the_timeout(client: httpx.AsyncClient) -> None:
     task_id = await submit(client, "Sleeper", {"seconds": 1.2}, timeout=2.0)
     await wait_progress(client, task_id)

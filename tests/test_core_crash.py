@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerFactory, ServerProcess
 from tests.helpers import wait_sync
 
 
@@ -32,13 +32,13 @@ def _hammer(api: str, acked: list[str], stop: threading.Event) -> None:
     asyncio.run(main())
 
 
-def test_acknowledged_submits_survive_sigkill(server_factory: object, tmp_path: Path) -> None:
+def test_acknowledged_submits_survive_sigkill(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     data = tmp_path / "crash-data"
     all_acked: list[str] = []
     for round_no in range(3):
-        srv: ServerProcess = server_factory(  # type: ignore[operator]
-            "--workers", "tests.workers_for_tests", data_dir=data
-        )
+        srv: ServerProcess = server_factory("--workers", "tests.workers_for_tests", data_dir=data)
         acked: list[str] = []
         stop = threading.Event()
         thread = threading.Thread(target=_hammer, args=(srv.api, acked, stop))
@@ -52,7 +52,7 @@ def test_acknowledged_submits_survive_sigkill(server_factory: object, tmp_path: 
         assert acked, "no submit was acknowledged before the kill"
         all_acked += acked
 
-    srv = server_factory("--workers", "tests.workers_for_tests", data_dir=data)  # type: ignore[operator]
+    srv = server_factory("--workers", "tests.workers_for_tests", data_dir=data)
     with httpx.Client() as client:
         missing = [
             task_id
@@ -62,11 +62,11 @@ def test_acknowledged_submits_survive_sigkill(server_factory: object, tmp_path: 
     assert missing == [], f"{len(missing)} of {len(all_acked)} acknowledged tasks were lost"
 
 
-def test_restart_keeps_status_result_and_logs(server_factory: object, tmp_path: Path) -> None:
+def test_restart_keeps_status_result_and_logs(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     data = tmp_path / "keep"
-    srv: ServerProcess = server_factory(  # type: ignore[operator]
-        "--workers", "tests.workers_for_tests", data_dir=data
-    )
+    srv: ServerProcess = server_factory("--workers", "tests.workers_for_tests", data_dir=data)
     done = httpx.post(f"{srv.api}/workers/echo", json={"value": "kept"}).json()["TaskId"]
     wait_sync(srv.api, done, "Completed")
     # Idempotent and running: re-queued and run again after the crash.
@@ -76,9 +76,7 @@ def test_restart_keeps_status_result_and_logs(server_factory: object, tmp_path: 
     wait_sync(srv.api, fragile, "Running")
     srv.kill()
 
-    srv2: ServerProcess = server_factory(  # type: ignore[operator]
-        "--workers", "tests.workers_for_tests", data_dir=data
-    )
+    srv2: ServerProcess = server_factory("--workers", "tests.workers_for_tests", data_dir=data)
     result = httpx.get(f"{srv2.api}/tasks/{done}/result").json()
     assert result["Output"] == {"string_output": "kept"}
     logs = httpx.get(f"{srv2.api}/tasks/{done}/logs").json()
@@ -92,20 +90,16 @@ def test_restart_keeps_status_result_and_logs(server_factory: object, tmp_path: 
     httpx.post(f"{srv2.api}/tasks/{blocker}/cancel")
 
 
-def test_queued_tasks_run_after_restart(server_factory: object, tmp_path: Path) -> None:
+def test_queued_tasks_run_after_restart(server_factory: ServerFactory, tmp_path: Path) -> None:
     data = tmp_path / "queue"
-    srv: ServerProcess = server_factory(  # type: ignore[operator]
-        "--workers", "tests.workers_for_tests", data_dir=data
-    )
+    srv: ServerProcess = server_factory("--workers", "tests.workers_for_tests", data_dir=data)
     blocker = httpx.post(f"{srv.api}/workers/hold", json={"seconds": 60}).json()["TaskId"]
     queued = [
         httpx.post(f"{srv.api}/workers/hold", json={"seconds": 0}).json()["TaskId"]
         for _ in range(3)
     ]
     srv.kill()
-    srv2: ServerProcess = server_factory(  # type: ignore[operator]
-        "--workers", "tests.workers_for_tests", data_dir=data
-    )
+    srv2: ServerProcess = server_factory("--workers", "tests.workers_for_tests", data_dir=data)
     wait_sync(srv2.api, blocker, "Running")
     httpx.post(f"{srv2.api}/tasks/{blocker}/cancel")
     for task_id in queued:

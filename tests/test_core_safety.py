@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tasky.api import create_app
+from tasky.server import build_app
 from tasky.settings import Settings, is_loopback, parse_addr
-from tests.conftest import ROOT, ServerProcess
+from tests.conftest import ROOT, ServerFactory, ServerProcess
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -19,6 +20,7 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.server  # a tasky serve that stops before it listens
 def test_refuses_public_bind_without_token(tmp_path: Path) -> None:
     out = run_cli("serve", "--addr", "0.0.0.0:0", "--data", str(tmp_path / "d"))
     assert out.returncode == 2
@@ -31,8 +33,8 @@ def test_parse_addr_and_loopback() -> None:
     assert is_loopback("127.0.0.2") and is_loopback("::1") and not is_loopback("10.0.0.1")
 
 
-def test_second_server_on_same_data_refuses(server_factory: object, tmp_path: Path) -> None:
-    first: ServerProcess = server_factory()  # type: ignore[operator]
+def test_second_server_on_same_data_refuses(server_factory: ServerFactory, tmp_path: Path) -> None:
+    first: ServerProcess = server_factory()
     out = run_cli("serve", "--addr", "127.0.0.1:0", "--data", str(first.data_dir))
     assert out.returncode == 2
     assert "another Tasky server" in out.stderr and str(first.proc.pid) in out.stderr  # type: ignore[union-attr]
@@ -41,7 +43,7 @@ def test_second_server_on_same_data_refuses(server_factory: object, tmp_path: Pa
 
 async def test_token_is_required_when_set(settings: Settings) -> None:
     settings.token = "s3cret"
-    app = create_app(settings)
+    app = build_app(settings)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
@@ -53,8 +55,8 @@ async def test_token_is_required_when_set(settings: Settings) -> None:
             assert r.status_code == 200
 
 
-def test_token_enforced_on_a_real_server(server_factory: object) -> None:
-    srv: ServerProcess = server_factory(env={"TASKY_TOKEN": "tok"})  # type: ignore[operator]
+def test_token_enforced_on_a_real_server(server_factory: ServerFactory) -> None:
+    srv: ServerProcess = server_factory(env={"TASKY_TOKEN": "tok"})
     assert httpx.get(f"{srv.api}/workers").status_code == 401
     ok = httpx.get(f"{srv.api}/workers", headers={"Authorization": "Bearer tok"})
     assert ok.status_code == 200

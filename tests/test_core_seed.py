@@ -8,7 +8,7 @@ import sys
 
 import httpx
 
-from tests.conftest import ROOT, ServerProcess
+from tests.conftest import ROOT, ServerFactory, ServerProcess
 from tests.helpers import wait_sync
 
 ID = re.compile(r"^[0-9a-f]{32}$")
@@ -20,8 +20,8 @@ def curl(*args: str) -> str:
     return out.stdout
 
 
-def test_seed_readme_walkthrough(server_factory: object) -> None:
-    srv: ServerProcess = server_factory()  # type: ignore[operator]
+def test_seed_readme_walkthrough(server_factory: ServerFactory) -> None:
+    srv: ServerProcess = server_factory()
     base = srv.api
     workers = httpx.get(f"{base}/workers/").json()
     # The seed's three examples, among the newer ones (Checksum, Command, Primes, ...).
@@ -72,9 +72,9 @@ def test_seed_readme_walkthrough(server_factory: object) -> None:
     assert piped.returncode == 0 and '"Tasks"' in piped.stdout
 
 
-def test_addr_like_the_seed(server_factory: object) -> None:
+def test_addr_like_the_seed(server_factory: ServerFactory) -> None:
     """``-addr=:PORT`` as in the seed's ``-addr=:4444`` (the last --addr wins); binds loopback."""
-    srv: ServerProcess = server_factory(start=False)  # type: ignore[operator]
+    srv: ServerProcess = server_factory(start=False)
     srv.args = [f"-addr=:{srv.port}"]
     srv.start()
     assert httpx.get(f"http://127.0.0.1:{srv.port}/tasky/v1/workers").status_code == 200

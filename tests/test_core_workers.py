@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from tasky import Worker, worker
-from tasky.api import create_app
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.workers.registry import WorkerRegistry
 
@@ -26,7 +26,7 @@ class Off(Worker):
 async def test_disabled_worker_refuses_tasks(settings: Settings) -> None:
     registry = WorkerRegistry()
     registry.register(Off)
-    app = create_app(settings, registry=registry)
+    app = build_app(settings, registry=registry)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:

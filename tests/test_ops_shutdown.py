@@ -12,17 +12,15 @@ from typing import Any
 import httpx
 import psutil
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerFactory, ServerProcess
 from tests.helpers import wait_sync
 from tests.test_process_server import descendants, wait_gone
 
 TEST_WORKERS = ("--workers", "tasky.workers.examples", "--workers", "tests.workers_for_tests")
 
 
-def serve(server_factory: object, grace: float, *workers: str) -> ServerProcess:
-    srv: ServerProcess = server_factory(  # type: ignore[operator]
-        *(workers or TEST_WORKERS), "--grace", str(grace)
-    )
+def serve(server_factory: ServerFactory, grace: float, *workers: str) -> ServerProcess:
+    srv: ServerProcess = server_factory(*(workers or TEST_WORKERS), "--grace", str(grace))
     return srv
 
 
@@ -74,7 +72,7 @@ def task(srv: ServerProcess, task_id: str) -> dict[str, Any]:
 
 
 def test_running_task_finishes_within_the_grace_while_submits_get_503(
-    server_factory: object,
+    server_factory: ServerFactory,
 ) -> None:
     srv = serve(server_factory, 20)
     task_id = post(srv, "Hold", {"seconds": 2})
@@ -98,7 +96,7 @@ def test_running_task_finishes_within_the_grace_while_submits_get_503(
 
 
 def test_tasks_longer_than_the_grace_are_requeued_or_failed_at_the_next_start(
-    server_factory: object,
+    server_factory: ServerFactory,
 ) -> None:
     srv = serve(server_factory, 1)
     again = post(srv, "Hold", {"seconds": 60})  # idempotent: re-run after the restart
@@ -117,7 +115,7 @@ def test_tasks_longer_than_the_grace_are_requeued_or_failed_at_the_next_start(
     assert "server stopped" in failed["Error"]
 
 
-def test_second_sigterm_stops_at_once(server_factory: object) -> None:
+def test_second_sigterm_stops_at_once(server_factory: ServerFactory) -> None:
     srv = serve(server_factory, 60)
     task_id = post(srv, "Hold", {"seconds": 60})
     wait_sync(srv.api, task_id, "Running")
@@ -132,7 +130,7 @@ def test_second_sigterm_stops_at_once(server_factory: object) -> None:
     assert task(srv, task_id)["Attempt"] == 2  # recorded as interrupted, re-queued
 
 
-def test_sigint_after_sigterm_stops_at_once(server_factory: object) -> None:
+def test_sigint_after_sigterm_stops_at_once(server_factory: ServerFactory) -> None:
     srv = serve(server_factory, 60)
     task_id = post(srv, "Spin", {"seconds": 60})
     wait_sync(srv.api, task_id, "Running")
@@ -145,7 +143,7 @@ def test_sigint_after_sigterm_stops_at_once(server_factory: object) -> None:
 
 
 def test_process_task_outliving_the_grace_leaves_no_process(
-    server_factory: object, tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     # Its main process ignores SIGTERM: only the SIGKILL after the worker's kill_grace ends it.
     srv = serve(server_factory, 1, "--workers", "tests.process_workers")
@@ -160,7 +158,7 @@ def test_process_task_outliving_the_grace_leaves_no_process(
     assert "server stopped" in task(srv, task_id)["Error"], failed
 
 
-def test_open_event_stream_sees_the_drain_then_ends_cleanly(server_factory: object) -> None:
+def test_open_event_stream_sees_the_drain_then_ends_cleanly(server_factory: ServerFactory) -> None:
     srv = serve(server_factory, 20)
     task_id = post(srv, "Hold", {"seconds": 1.5})
     wait_sync(srv.api, task_id, "Running")
@@ -176,7 +174,9 @@ def test_open_event_stream_sees_the_drain_then_ends_cleanly(server_factory: obje
     assert any('"Completed"' in line for line in lines), lines
 
 
-def test_chain_starts_no_new_step_while_draining(server_factory: object, tmp_path: Path) -> None:
+def test_chain_starts_no_new_step_while_draining(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     srv = serve(server_factory, 20)
     # Keeps the drain going after the chain's first step is done.
     blocker = post(srv, "Mark", {"path": str(tmp_path / "marks"), "seconds": 4})
@@ -223,7 +223,9 @@ STUBBORN = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n
 STUBBORN += "while True: time.sleep(0.05)"
 
 
-def test_second_sigterm_cuts_the_kill_grace_short(server_factory: object, tmp_path: Path) -> None:
+def test_second_sigterm_cuts_the_kill_grace_short(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     config = tmp_path / "tasky.toml"
     argv = json.dumps([sys.executable, "-c", STUBBORN])  # a JSON array is a valid TOML array
     config.write_text(f'[[workers]]\nname = "Stubborn"\nargv = {argv}\nkill_grace = 60\n')

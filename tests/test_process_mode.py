@@ -15,6 +15,8 @@ from tests.conftest import registry_with
 from tests.helpers import API, action, status, submit, wait_for
 
 CHILD_MODULE = "tasky/engine/isolated_start.py"
+# Every task starts a Python process of its own: seconds in all.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

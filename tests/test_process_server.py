@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerFactory, ServerProcess
 from tests.helpers import wait_sync
 from tests.test_process_mode import alive
 
@@ -19,13 +19,11 @@ SPIN = "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'while T
 SPIN += "while True: pass"
 
 
-def start(server_factory: object, tmp_path: Path) -> ServerProcess:
+def start(server_factory: ServerFactory, tmp_path: Path) -> ServerProcess:
     config = tmp_path / "tasky.toml"
     argv = json.dumps([sys.executable, "-c", SPIN])  # a JSON array is a valid TOML array
     config.write_text(f'[[workers]]\nname = "Spin"\nargv = {argv}\nkill_grace = 1\n')
-    return server_factory(  # type: ignore[operator,no-any-return]
-        "--workers", "tests.process_workers", "--config", str(config)
-    )
+    return server_factory("--workers", "tests.process_workers", "--config", str(config))
 
 
 def post(srv: ServerProcess, worker: str, config: object) -> str:
@@ -56,7 +54,7 @@ def wait_gone(procs: list[psutil.Process], seconds: float = 15) -> list[psutil.P
 
 
 def test_crash_fails_the_task_and_the_server_keeps_running(
-    server_factory: object, tmp_path: Path
+    server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     srv = start(server_factory, tmp_path)
     for how in ("segv", "kill", "exit"):
@@ -67,7 +65,9 @@ def test_crash_fails_the_task_and_the_server_keeps_running(
     wait_sync(srv.api, task_id, "Completed")
 
 
-def test_server_shutdown_leaves_no_task_process(server_factory: object, tmp_path: Path) -> None:
+def test_server_shutdown_leaves_no_task_process(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     srv = start(server_factory, tmp_path)
     post(srv, "Burn", {"children": 1})
     post(srv, "Spin", {})
@@ -77,7 +77,9 @@ def test_server_shutdown_leaves_no_task_process(server_factory: object, tmp_path
     assert wait_gone(procs) == []
 
 
-def test_killed_server_takes_process_tasks_with_it(server_factory: object, tmp_path: Path) -> None:
+def test_killed_server_takes_process_tasks_with_it(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     """SIGKILL of the server: process-mode groups die with it (parent-death signal)."""
     srv = start(server_factory, tmp_path)
     post(srv, "Burn", {"children": 2})
@@ -86,7 +88,9 @@ def test_killed_server_takes_process_tasks_with_it(server_factory: object, tmp_p
     assert wait_gone(procs) == []
 
 
-def test_killed_server_takes_command_tasks_with_it(server_factory: object, tmp_path: Path) -> None:
+def test_killed_server_takes_command_tasks_with_it(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     """SIGKILL of the server: a command's program dies with it (setpriv's parent-death signal);
     what the program started itself is ended when the server starts again, before any re-run.
     """

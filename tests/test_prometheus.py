@@ -14,7 +14,7 @@ import httpx
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from tasky.api import create_app
+from tasky.server import build_app
 from tasky.settings import Settings
 from tests.conftest import ServerProcess, registry_with
 from tests.security_helpers import BOOTSTRAP, bearer, create_token, start_with_token_file
@@ -167,7 +167,7 @@ def test_metrics_need_the_viewer_role(server_factory: Any, tmp_path: Path) -> No
 
 async def test_two_apps_in_one_process_do_not_share_metrics(tmp_path: Path) -> None:
     apps = [
-        create_app(
+        build_app(
             Settings(data_dir=tmp_path / name, roots=[tmp_path]),
             registry=registry_with("tests.workers_for_tests"),
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tasky.api import create_app
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.store import AuditRecord, SqliteStore
 from tasky.workers.registry import WorkerRegistry
@@ -81,7 +81,7 @@ def test_retention_prunes_old_entries_in_the_background(
 
     async def kept() -> list[str]:
         settings.audit_retention_days = 30
-        app = create_app(settings, registry=registry)
+        app = build_app(settings, registry=registry)
         async with app.starlette.router.lifespan_context(app.starlette):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(

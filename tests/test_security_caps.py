@@ -10,7 +10,8 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from tasky.api import TaskyApp, create_app
+from tasky.api import TaskyApp
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.workers.base import Worker
 from tasky.workers.context import AsyncTaskContext
@@ -165,7 +166,7 @@ async def test_a_chain_step_waits_for_room_in_the_queue(
     settings: Settings, registry: WorkerRegistry
 ) -> None:
     settings.max_queued = 1
-    app: TaskyApp = create_app(settings, registry=registry)
+    app: TaskyApp = build_app(settings, registry=registry)
     client: httpx.AsyncClient
     clients: AsyncIterator[httpx.AsyncClient] = _open_client(app)
     client = await anext(clients)

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 import tasky
-from tasky.api import create_app
 from tasky.config_file import load_workers
 from tasky.own_files import file_roots
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.workers.command import Param, render_argv
 from tasky.workers.paths import PathRefused
@@ -223,7 +223,7 @@ async def test_command_path_params_refuse_links_and_own_files(
         "cfg.toml": "own files",
         "../" + outside.name: "outside the allowed roots",
     }
-    app = create_app(settings, registry=registry)
+    app = build_app(settings, registry=registry)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.starlette.router.lifespan_context(app.starlette),

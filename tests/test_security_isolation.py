@@ -189,6 +189,7 @@ def test_workers_module_from_the_working_directory(
     assert not marker.exists(), marker.read_text()
 
 
+@pytest.mark.server  # a tasky serve that stops before it listens
 def test_unknown_workers_module_says_where_it_looked(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKY_", "PYTHONPATH"))}
     done = subprocess.run(
@@ -206,6 +207,7 @@ def test_unknown_workers_module_says_where_it_looked(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.server  # a tasky serve that stops before it listens
 def test_a_sibling_import_says_how_to_fix_it(tmp_path: Path) -> None:
     (tmp_path / "myworkers.py").write_text("import myhelpers\n")
     (tmp_path / "myhelpers.py").write_text("")
@@ -223,6 +225,7 @@ def test_a_sibling_import_says_how_to_fix_it(tmp_path: Path) -> None:
     assert "from . import myhelpers" in done.stderr
 
 
+@pytest.mark.server  # a tasky serve that stops before it listens
 def test_a_file_name_is_not_a_module_name(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKY_")}
     done = subprocess.run(

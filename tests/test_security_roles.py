@@ -14,8 +14,8 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 
-from tasky.api import create_app
 from tasky.auth import policy
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.workers.registry import WorkerRegistry
 from tests.conftest import ServerProcess
@@ -210,7 +210,7 @@ def _served(app: Any) -> set[tuple[str, str]]:
 
 
 def test_every_served_route_is_in_the_table(settings: Settings, registry: WorkerRegistry) -> None:
-    served = _served(create_app(settings, registry=registry))
+    served = _served(build_app(settings, registry=registry))
     assert served - set(policy.TABLE) == set(), "served routes missing from the table"
     assert set(policy.TABLE) - served == set(), "table entries for routes that are not served"
 
@@ -220,7 +220,7 @@ async def test_a_route_missing_from_the_table_is_refused(
 ) -> None:
     # Fail closed: even the all-powerful anonymous caller of a token-less server is refused.
     monkeypatch.delitem(policy.TABLE, ("GET", V1 + "/workers"))
-    app = create_app(settings, registry=registry)
+    app = build_app(settings, registry=registry)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
@@ -233,7 +233,7 @@ async def test_the_web_page_stays_public_and_unknown_paths_need_a_token(
     settings: Settings, registry: WorkerRegistry
 ) -> None:
     settings.token = BOOTSTRAP
-    app = create_app(settings, registry=registry)
+    app = build_app(settings, registry=registry)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:

@@ -76,6 +76,7 @@ def test_only_the_hash_is_stored_and_listing_never_shows_tokens(
     assert token not in dump and "ci" in dump
 
 
+@pytest.mark.server  # a tasky serve that stops before it listens
 def test_short_tokens_are_refused_beyond_loopback(tmp_path: Path) -> None:
     for short in ("x", "y" * 31):
         with pytest.raises(ValueError, match="at least 32"):
@@ -107,6 +108,7 @@ def test_token_file_works_and_stays_out_of_ps(server_factory: Any, tmp_path: Pat
     assert httpx.get(f"{server.api}/workers", headers=bearer(BOOTSTRAP)).status_code == 200
 
 
+@pytest.mark.server  # a tasky serve that stops before it listens
 def test_a_token_file_others_can_read_is_refused(tmp_path: Path) -> None:
     token_file = write_token_file(tmp_path / "open.token", mode=0o644)
     out = serve_once(

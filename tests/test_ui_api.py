@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasky.api import create_app
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.states import ACTION_SOURCES
 from tasky.ui.routes import STATIC
@@ -115,7 +115,7 @@ async def test_with_a_token_the_page_loads_and_the_api_does_not(
     settings: Settings, registry: WorkerRegistry
 ) -> None:
     settings.token = "s3cret"
-    app = create_app(settings, registry=registry)
+    app = build_app(settings, registry=registry)
     starlette = app.starlette
     async with starlette.router.lifespan_context(starlette):
         transport = httpx.ASGITransport(app=app)

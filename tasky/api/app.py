@@ -1,10 +1,14 @@
-"""The ASGI application: ``create_app(settings)`` wires store, engine and routes."""
+"""The ASGI application: ``create_app(settings, groups)`` wires store, engine and routes.
+
+The task API's own routes are here; every other part of the server comes in as a
+:class:`~tasky.api.groups.RouteGroup` (see :func:`tasky.server.build_app`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import swagger_ui_bundle
@@ -16,17 +20,20 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tasky import prom, ui
 from tasky.api import events, handlers, key_pruner, metrics, schemas, throughput
+from tasky.api.groups import RouteGroup
 from tasky.api.guard import RequestGuard
-from tasky.api.openapi import SWAGGER_CSP, SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
-from tasky.api.page_headers import security_headers, with_headers
-from tasky.api.query import only_documented
-from tasky.api.responses import ApiError, JSONResponse, error_response
+from tasky.api.openapi import SWAGGER_CSP, SWAGGER_INIT, SWAGGER_PAGE, build_openapi
 from tasky.api.stream_caps import StreamCaps
+from tasky.auth.routes import auth_routes
+from tasky.auth.wiring import document_access, protect
 from tasky.echo import clip
 from tasky.engine import Engine
 from tasky.engine.errors import Draining, NotFound, QueueFull, Unsupported, WorkerDisabled
+from tasky.http.doc import Doc
+from tasky.http.page_headers import security_headers, with_headers
+from tasky.http.query import only_documented
+from tasky.http.responses import ApiError, JSONResponse, error_response
 from tasky.settings import Settings
 from tasky.states import IllegalMove
 from tasky.store import Store, create_store
@@ -201,9 +208,6 @@ _CHECKED: dict[Handler, Handler] = {
     handler: only_documented(handler, doc.query) for _, _, handler, doc in API_ROUTES
 }
 
-# Extra route groups (events, UI, chains) register themselves here: a callable returning routes.
-ExtraRoutes = Callable[[], list[BaseRoute]]
-
 
 def _normalise_path(app: ASGIApp) -> ASGIApp:
     """Accept a trailing slash and /task/ for /tasks/ everywhere, without doubling the routes.
@@ -291,11 +295,12 @@ class TaskyApp:
 
 def create_app(
     settings: Settings,
+    groups: Sequence[RouteGroup] = (),
     *,
     registry: WorkerRegistry | None = None,
     store: Store | None = None,
-    extra_routes: list[ExtraRoutes] | None = None,
 ) -> TaskyApp:
+    """The task API, its docs, live events and tokens, plus ``groups``, installed in order."""
     registry = registry if registry is not None else default_registry()
     store = store if store is not None else create_store(str(settings.database_path))
 
@@ -314,8 +319,6 @@ def create_app(
                 await hook(engine)
             await engine.stop()
             await store.close()
-
-    from tasky.auth.wiring import document_access
 
     openapi_doc: dict[str, Any] = {}
 
@@ -353,25 +356,11 @@ def create_app(
             ),
         ),
     ]
-    # Live events, the throughput read behind the statistics chart, and the web page.
-    routes += events.routes() + throughput.routes() + ui.routes() + prom.routes()
-    # Imported here, not at the top: tasky.chains and tasky.auth import the API's helpers.
-    from tasky.auth.routes import auth_routes
-    from tasky.auth.wiring import protect
-    from tasky.callbacks.wiring import install as install_callbacks
-    from tasky.chains.routes import chain_routes
-    from tasky.chains.routes import install as install_chains
-    from tasky.retention.routes import install as install_retention
-    from tasky.retention.routes import retention_routes
-    from tasky.schedules.routes import install as install_schedules
-    from tasky.schedules.routes import schedule_routes
-
-    routes += chain_routes()
-    routes += schedule_routes()
+    # Live events and the throughput read behind the statistics chart.
+    routes += events.routes() + throughput.routes()
+    for group in groups:
+        routes += group.routes
     routes += auth_routes()
-    routes += retention_routes()
-    for extra in extra_routes or []:
-        routes += extra()
 
     starlette = Starlette(
         routes=routes,
@@ -382,16 +371,15 @@ def create_app(
     starlette.state.registry = registry
     starlette.state.startup_hooks = []
     starlette.state.shutdown_hooks = []
-    starlette.state.extra_docs = events.docs() + throughput.docs() + prom.docs()
+    starlette.state.extra_docs = events.docs() + throughput.docs()
     starlette.state.stream_caps = StreamCaps(
         settings.max_streams, settings.max_streams_per_principal
     )
-    install_chains(starlette.state)  # chain service hooks and OpenAPI entries
-    prom.install(starlette.state)  # this app's own Prometheus registry
     key_pruner.install(starlette.state, store, settings.idempotency_window)
-    install_callbacks(starlette.state)  # after the chains: it listens to them
-    install_schedules(starlette.state)  # after the chains: schedules may start named chains
-    install_retention(starlette.state)  # after the chains: the pruner prunes their tables too
+    for group in groups:
+        starlette.state.extra_docs.extend(group.docs)
+        if group.install is not None:
+            group.install(starlette.state)
     # Who is calling and may they: every request, before any handler (tasky.auth.policy).
     guarded = protect(_fast_routes(starlette), starlette, settings, store)
     # Outermost: a browser-borne or misdirected request is refused before anything else reads it.

@@ -20,14 +20,14 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from tasky.api.openapi import Doc
-from tasky.api.query import ascii_int, float_param, only_documented
-from tasky.api.responses import ApiError
 from tasky.api.stream_caps import StreamCaps
 from tasky.auth import principal_of
 from tasky.echo import shown
 from tasky.engine import Engine
 from tasky.engine.events import Event, EventHub
+from tasky.http.doc import Doc
+from tasky.http.query import ascii_int, float_param, only_documented
+from tasky.http.responses import ApiError
 from tasky.ids import is_valid_id
 
 PATH = "/tasky/v1/events"

@@ -13,13 +13,14 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from tasky.api import views
-from tasky.api.body import read_json
-from tasky.api.idempotency import key_header, new_key, replay
-from tasky.api.query import float_param, int_param
-from tasky.api.responses import ApiError, JSONResponse
 from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
-from tasky.echo import clip, shown
+from tasky.echo import shown
 from tasky.engine import Engine
+from tasky.http.body import read_json
+from tasky.http.query import float_param, int_param
+from tasky.http.responses import ApiError, JSONResponse
+from tasky.http.validation import validation_error
+from tasky.idempotency import key_header, new_key, replay
 from tasky.ids import new_id
 from tasky.states import FINISHED, Status
 from tasky.store.records import IdempotencyRecord, TaskRecord
@@ -31,26 +32,6 @@ TASK_LOCATION = "/tasky/v1/tasks/"
 def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
-
-
-# A config with thousands of bad keys gets this many named; field names and messages are clipped.
-MAX_FIELD_ERRORS = 20
-
-
-def validation_error(exc: ValidationError, what: str = "config") -> ApiError:
-    errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    fields = [
-        {
-            "field": clip(".".join(str(p) for p in err["loc"]) or "(body)", 100),
-            "message": clip(err["msg"], 300),
-            "type": err["type"],
-        }
-        for err in errors[:MAX_FIELD_ERRORS]
-    ]
-    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-    if len(errors) > MAX_FIELD_ERRORS:
-        summary += f"; and {len(errors) - MAX_FIELD_ERRORS} more"
-    return ApiError(422, f"invalid {what}: {summary}", Fields=fields)
 
 
 # -- workers ----------------------------------------------------------------------------------

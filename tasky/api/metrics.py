@@ -9,10 +9,10 @@ from __future__ import annotations
 from pydantic import BaseModel
 from starlette.requests import Request
 
-from tasky.api.openapi import Doc
-from tasky.api.query import int_param
-from tasky.api.responses import JSONResponse
 from tasky.engine import Engine
+from tasky.http.doc import Doc
+from tasky.http.query import int_param
+from tasky.http.responses import JSONResponse
 
 
 class LatencySummary(BaseModel):

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
 from tasky import __version__
 from tasky.api import schemas
+from tasky.http.doc import Doc
 from tasky.workers.registry import WorkerRegistry
-
-
-@dataclass(frozen=True, slots=True)
-class Doc:
-    summary: str
-    ok: type[BaseModel] | None = None
-    ok_list: bool = False
-    ok_code: int = 200
-    body: type[BaseModel] | str | None = None
-    errors: tuple[int, ...] = ()
-    query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
-    tags: tuple[str, ...] = field(default=("tasks",))
-    # A streamed answer of another media type (Server-Sent Events), described in words.
-    stream: tuple[str, str] | None = None  # (media type, description)
-    # Takes an Idempotency-Key header (tasky.api.idempotency): a retry answers 200, not 201.
-    idempotent: bool = False
 
 
 def _ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tasky.api.responses import JSONResponse, error_response
+from tasky.http.responses import JSONResponse, error_response
 
 # Seconds a refused client is told to wait: streams end when their clients go away.
 RETRY_AFTER = "5"

@@ -6,10 +6,10 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from tasky import clock
-from tasky.api.openapi import Doc
-from tasky.api.query import int_param, only_documented
-from tasky.api.responses import JSONResponse
 from tasky.engine import Engine
+from tasky.http.doc import Doc
+from tasky.http.query import int_param, only_documented
+from tasky.http.responses import JSONResponse
 
 PATH = "/tasky/v1/workers/{name}/throughput"
 OUTCOMES = ("Completed", "Failed", "Canceled")

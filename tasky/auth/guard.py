@@ -14,7 +14,6 @@ from starlette.applications import Starlette
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tasky.api.responses import error_response
 from tasky.auth.audit import AuditLog, noted_target
 from tasky.auth.gate import AuthFailed, TokenGate
 from tasky.auth.policy import Rule, rule_for
@@ -22,6 +21,7 @@ from tasky.auth.policy import Scope as RuleScope
 from tasky.auth.principal import Principal, set_principal
 from tasky.auth.ratelimit import RateLimiter
 from tasky.engine.errors import NotFound
+from tasky.http.responses import error_response
 from tasky.store.records import AuditRecord
 
 _SUBMIT = "/tasky/v1/workers/"

@@ -14,14 +14,14 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from tasky.api.body import read_json
-from tasky.api.handlers import validation_error
-from tasky.api.openapi import Doc
-from tasky.api.responses import ApiError, JSONResponse
 from tasky.auth import schemas
 from tasky.auth.audit import note_target
 from tasky.auth.gate import TokenGate
 from tasky.auth.tokens import is_expired, make_token, token_view
+from tasky.http.body import read_json
+from tasky.http.doc import Doc
+from tasky.http.responses import ApiError, JSONResponse
+from tasky.http.validation import validation_error
 from tasky.store.base import Store
 from tasky.store.records import AuditRecord
 

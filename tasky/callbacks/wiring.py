@@ -1,5 +1,9 @@
 """How callbacks plug into the app: the delivery service's start and stop, what the routes call
-to accept a callback URL, and how a callback shows in a task's or chain's record."""
+to accept a callback URL, and how a callback shows in a task's or chain's record.
+
+The task API and the chain routes use this module, so it imports neither: the server's wiring
+(:mod:`tasky.server`) hands :func:`install` the views that render their records.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,25 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from tasky.api.responses import ApiError
 from tasky.callbacks.delivery import Deliverer
 from tasky.callbacks.urls import check_url
 from tasky.engine import Engine
 from tasky.engine.errors import NotFound
+from tasky.http.responses import ApiError
 from tasky.redact import redact_url
 from tasky.states import FINISHED, Status
-from tasky.store.records import CallbackRecord
+from tasky.store.records import AttemptRecord, CallbackRecord, TaskRecord
+from tasky.workers.base import Worker
+from tasky.workers.registry import WorkerRegistry
 
 log = logging.getLogger("tasky.callbacks")
 
 T = TypeVar("T")
+
+# What a callback sends: the same JSON as GET /tasks/{id} (tasky.api.views.task_detail) and
+# GET /chains/{id} (tasky.chains.views.chain_detail, given what the chain runner loads).
+ShowTask = Callable[[TaskRecord, list[AttemptRecord], Worker | None], dict[str, Any]]
+ShowChain = Callable[[Any, WorkerRegistry], dict[str, Any]]
 
 NEEDS_SIGNING = (
     "callbacks are signed and this server has no signing secret: start it with "
@@ -68,14 +79,15 @@ def callback_view(callback: CallbackRecord | None) -> dict[str, Any] | None:
     }
 
 
-def install(state: Any) -> None:
+def install(state: Any, show_task: ShowTask, show_chain: ShowChain) -> None:
     """Start the delivery service after the engine and chains (``app.state`` hooks)."""
     state.callbacks = None
 
     async def start(engine: Engine) -> None:
         if not engine.settings.callback_secret:
             return
-        deliverer = Deliverer(engine.store, engine.settings, _renderer(engine, state))
+        render = _renderer(engine, state, show_task, show_chain)
+        deliverer = Deliverer(engine.store, engine.settings, render)
 
         def on_task(task_id: str, worker: str, status: Status, chain_id: str | None) -> None:
             if status in FINISHED:
@@ -103,21 +115,20 @@ def install(state: Any) -> None:
     state.shutdown_hooks.insert(0, stop)
 
 
-def _renderer(engine: Engine, state: Any) -> Callable[[str, str], Awaitable[Any]]:
-    from tasky.api import views
-    from tasky.chains import views as chain_views
-
+def _renderer(
+    engine: Engine, state: Any, show_task: ShowTask, show_chain: ShowChain
+) -> Callable[[str, str], Awaitable[Any]]:
     async def render(kind: str, target_id: str) -> dict[str, Any] | None:
         try:
             if kind == "task":
                 record = await engine.get(target_id)
                 attempts = await engine.attempts(target_id)
-                return views.task_detail(record, attempts, engine.registry.get(record.worker))
+                return show_task(record, attempts, engine.registry.get(record.worker))
             chains = getattr(state, "chains", None)
             if kind != "chain" or chains is None:
                 return None
             loaded = await chains.runner.load(target_id)
-            return chain_views.chain_detail(loaded, engine.registry)
+            return show_chain(loaded, engine.registry)
         except NotFound:
             return None
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from tasky.api.responses import ApiError
+from tasky.http.responses import ApiError
 from tasky.settings import Settings
 
 

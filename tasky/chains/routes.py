@@ -1,7 +1,8 @@
 """The chain routes under /tasky/v1, their OpenAPI entries, and how they plug into the app.
 
-``create_app`` adds :func:`chain_routes` to its routes and calls :func:`install` on its state:
-the chain service starts after the engine (a startup hook) and stops before it.
+The server's wiring (:mod:`tasky.server`) hands them to ``create_app`` as a route group:
+:func:`chain_routes`, :func:`chain_docs`, and :func:`install`, which runs on the app's state: the
+chain service starts after the engine (a startup hook) and stops before it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from tasky.api.body import read_json
-from tasky.api.idempotency import key_header, new_key, replay
-from tasky.api.openapi import Doc
-from tasky.api.query import int_param, only_documented
-from tasky.api.responses import ApiError, JSONResponse
 from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
 from tasky.chains import limits, schemas, views
 from tasky.chains.definitions import DefinitionReadOnly, Definitions
@@ -25,6 +21,11 @@ from tasky.chains.runner import ChainConflict, ChainRunner
 from tasky.chains.validate import check_definition
 from tasky.echo import shown
 from tasky.engine import Engine
+from tasky.http.body import read_json
+from tasky.http.doc import Doc, DocEntry
+from tasky.http.query import int_param, only_documented
+from tasky.http.responses import ApiError, JSONResponse
+from tasky.idempotency import key_header, new_key, replay
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.chain_records import ChainRecord
@@ -368,9 +369,12 @@ def chain_routes() -> list[BaseRoute]:
     ]
 
 
+def chain_docs() -> list[DocEntry]:
+    return [(method, PREFIX + path, doc) for method, path, _, doc in _docs()]
+
+
 def install(state: Any) -> None:
-    """Document the routes and start/stop the chain service with the app (``app.state``)."""
-    state.extra_docs.extend((method, PREFIX + path, doc) for method, path, _, doc in _docs())
+    """Start and stop the chain service with the app (``app.state``)."""
 
     async def start(engine: Engine) -> None:
         store = engine.store.chains

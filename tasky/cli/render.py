@@ -18,7 +18,6 @@ from tasky.client import (
     LogLine,
     Task,
     TaskResult,
-    TaskStatus,
     TaskSummary,
     WorkerInfo,
     WorkerStatistics,
@@ -199,17 +198,6 @@ def print_traceback(console: Console, text: str) -> None:
     """A failed attempt's traceback, as plain text: its control characters made visible."""
     console.print("Traceback of the failed attempt:", style="bold")
     console.print(visible(text.rstrip("\n")), markup=False, highlight=False, soft_wrap=True)
-
-
-def print_status(console: Console, status: TaskStatus) -> None:
-    line = f"{safe(status.task_id)}  {status_text(status.status)}"
-    if status.progress is not None:
-        line += f"  {percent(status.progress)}"
-    if status.progress_message:
-        line += f"  {safe(status.progress_message)}"
-    console.print(line)
-    if status.error:
-        console.print(f"[red]{safe(status.error)}[/]")
 
 
 def print_result(console: Console, result: TaskResult) -> None:

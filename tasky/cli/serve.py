@@ -7,8 +7,11 @@ from typing import Annotated
 
 import typer
 
-from tasky.settings import Settings, parse_addr
+from tasky.settings import Settings, default, parse_addr
 from tasky.store import StoreLocked
+
+# Every default below is read from Settings (tasky.settings.default): one copy of each.
+_DATA_DIR: Path = default("data_dir")
 
 
 def register(app: typer.Typer) -> None:
@@ -25,10 +28,10 @@ def serve(
             envvar="TASKY_ADDR",
             help="HOST:PORT or :PORT to listen on (:PORT means 127.0.0.1).",
         ),
-    ] = "127.0.0.1:8888",
+    ] = f"{default('host')}:{default('port')}",
     data: Annotated[
         Path, typer.Option("--data", envvar="TASKY_DATA", help="Directory of the SQLite database.")
-    ] = Path("tasky-data"),
+    ] = _DATA_DIR,
     workers: Annotated[
         list[str] | None,
         typer.Option(
@@ -74,7 +77,7 @@ def serve(
             envvar="TASKY_RATE_LIMIT",
             help="Requests per second per token; more answer 429 (0: no limit).",
         ),
-    ] = 0.0,
+    ] = default("rate_limit"),
     audit_retention_days: Annotated[
         float,
         typer.Option(
@@ -82,7 +85,7 @@ def serve(
             envvar="TASKY_AUDIT_RETENTION_DAYS",
             help="Days the audit log keeps an entry (0: forever).",
         ),
-    ] = 90.0,
+    ] = default("audit_retention_days"),
     retention_days: Annotated[
         float,
         typer.Option(
@@ -91,7 +94,7 @@ def serve(
             help="Days a finished task (or chain) is kept before it is pruned (0: forever); "
             "a worker's retention_days overrides it.",
         ),
-    ] = 30.0,
+    ] = default("retention_days"),
     prune_interval: Annotated[
         float,
         typer.Option(
@@ -99,11 +102,11 @@ def serve(
             envvar="TASKY_PRUNE_INTERVAL",
             help="Seconds between two runs of the background pruner.",
         ),
-    ] = 600.0,
+    ] = default("prune_interval"),
     max_body: Annotated[
         int,
         typer.Option("--max-body", envvar="TASKY_MAX_BODY", help="Largest request body, bytes."),
-    ] = 1 << 20,
+    ] = default("max_body_bytes"),
     outbound_allow: Annotated[
         list[str] | None,
         typer.Option(
@@ -121,7 +124,7 @@ def serve(
             min=1,
             help="Tasks that may wait per worker; more get 429 with Retry-After.",
         ),
-    ] = 100_000,
+    ] = default("max_queued"),
     max_chain_params: Annotated[
         int,
         typer.Option(
@@ -130,7 +133,7 @@ def serve(
             min=0,
             help="Largest chain parameters (JSON bytes); more get 413.",
         ),
-    ] = 64 << 10,
+    ] = default("max_chain_params_bytes"),
     max_chain_definition: Annotated[
         int,
         typer.Option(
@@ -139,7 +142,7 @@ def serve(
             min=0,
             help="Largest chain definition (JSON bytes); more get 413.",
         ),
-    ] = 256 << 10,
+    ] = default("max_chain_definition_bytes"),
     max_chain_steps: Annotated[
         int,
         typer.Option(
@@ -148,15 +151,15 @@ def serve(
             min=1,
             help="Most steps in one chain; more get 422.",
         ),
-    ] = 1000,
+    ] = default("max_chain_steps"),
     idempotency_window: Annotated[
         float,
         typer.Option(
             "--idempotency-window",
             envvar="TASKY_IDEMPOTENCY_WINDOW",
-            help="Seconds an Idempotency-Key is remembered (default 86400: 24 h).",
+            help="Seconds an Idempotency-Key is remembered (86400: a day).",
         ),
-    ] = 86400.0,
+    ] = default("idempotency_window"),
     allowed_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -182,7 +185,7 @@ def serve(
             envvar="TASKY_HEADER_TIMEOUT",
             help="Seconds a client has to send a request's headers before it is disconnected.",
         ),
-    ] = 10.0,
+    ] = default("header_timeout"),
     body_timeout: Annotated[
         float,
         typer.Option(
@@ -190,7 +193,7 @@ def serve(
             envvar="TASKY_BODY_TIMEOUT",
             help="Seconds a client has to send a request's body once its headers arrived.",
         ),
-    ] = 30.0,
+    ] = default("body_timeout"),
     keep_alive_timeout: Annotated[
         float,
         typer.Option(
@@ -198,7 +201,7 @@ def serve(
             envvar="TASKY_KEEP_ALIVE_TIMEOUT",
             help="Seconds an idle keep-alive connection stays open.",
         ),
-    ] = 5.0,
+    ] = default("keep_alive_timeout"),
     max_connections: Annotated[
         int,
         typer.Option(
@@ -206,13 +209,13 @@ def serve(
             envvar="TASKY_MAX_CONNECTIONS",
             help="Open connections at most; more are answered 503 at once.",
         ),
-    ] = 1000,
+    ] = default("max_connections"),
     max_streams: Annotated[
         int,
         typer.Option(
             "--max-streams", envvar="TASKY_MAX_STREAMS", help="Open event streams at most (503)."
         ),
-    ] = 200,
+    ] = default("max_streams"),
     max_streams_per_principal: Annotated[
         int,
         typer.Option(
@@ -220,7 +223,7 @@ def serve(
             envvar="TASKY_MAX_STREAMS_PER_PRINCIPAL",
             help="Open event streams per token (or per server without tokens) at most (429).",
         ),
-    ] = 50,
+    ] = default("max_streams_per_principal"),
     tls_cert: Annotated[
         Path | None,
         typer.Option(
@@ -264,7 +267,7 @@ def serve(
             envvar="TASKY_CALLBACK_ATTEMPTS",
             help="Delivery attempts per callback before it is given up.",
         ),
-    ] = 5,
+    ] = default("callback_attempts"),
     callback_backoff: Annotated[
         float,
         typer.Option(
@@ -272,7 +275,7 @@ def serve(
             envvar="TASKY_CALLBACK_BACKOFF",
             help="Seconds before a callback's first retry; each later wait is 3 times longer.",
         ),
-    ] = 15.0,
+    ] = default("callback_backoff"),
     callback_timeout: Annotated[
         float,
         typer.Option(
@@ -280,7 +283,7 @@ def serve(
             envvar="TASKY_CALLBACK_TIMEOUT",
             help="Seconds one callback attempt may take.",
         ),
-    ] = 10.0,
+    ] = default("callback_timeout"),
     log_format: Annotated[
         str,
         typer.Option(
@@ -288,7 +291,7 @@ def serve(
             envvar="TASKY_LOG_FORMAT",
             help="Server log lines: text, or json (one object a line, with task_id and worker).",
         ),
-    ] = "text",
+    ] = default("log_format"),
     access_log: Annotated[
         bool,
         typer.Option(
@@ -296,7 +299,7 @@ def serve(
             envvar="TASKY_ACCESS_LOG",
             help="Log one line per HTTP request (client, method, path, status, time).",
         ),
-    ] = False,
+    ] = default("access_log"),
     poll_interval: Annotated[
         float,
         typer.Option(
@@ -305,7 +308,7 @@ def serve(
             help="Seconds between two looks at the store for runnable tasks this server was not "
             "told about (queued by another server sharing the store).",
         ),
-    ] = 1.0,
+    ] = default("poll_interval"),
     grace: Annotated[
         float,
         typer.Option(
@@ -315,7 +318,50 @@ def serve(
             help="Seconds running tasks get to finish after SIGTERM/SIGINT before they are "
             "stopped; a second signal stops at once.",
         ),
-    ] = 30.0,
+    ] = default("grace"),
+    max_log_lines: Annotated[
+        int,
+        typer.Option(
+            "--max-log-lines",
+            envvar="TASKY_MAX_LOG_LINES",
+            min=1,
+            help="Log lines kept per task; beyond, the oldest go.",
+        ),
+    ] = default("max_log_lines"),
+    thread_pool_size: Annotated[
+        int,
+        typer.Option(
+            "--thread-pool-size",
+            envvar="TASKY_THREAD_POOL_SIZE",
+            min=1,
+            help="Threads for thread-mode tasks (raised to the thread workers' max_tasks "
+            "together).",
+        ),
+    ] = default("thread_pool_size"),
+    cancel_wait: Annotated[
+        float,
+        typer.Option(
+            "--cancel-wait",
+            envvar="TASKY_CANCEL_WAIT",
+            help="Seconds a cancel waits for a running task to stop before answering 202.",
+        ),
+    ] = default("cancel_wait_seconds"),
+    lease: Annotated[
+        float,
+        typer.Option(
+            "--lease",
+            envvar="TASKY_LEASE",
+            help="Seconds a claim on a running task lasts; a heartbeat renews it every third.",
+        ),
+    ] = default("lease_seconds"),
+    node_id: Annotated[
+        str | None,
+        typer.Option(
+            "--node-id",
+            envvar="TASKY_NODE_ID",
+            help="This server's name in its log and on the tasks it claims. Default: HOST:PID.",
+        ),
+    ] = None,
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -376,8 +422,14 @@ def serve(
             log_format=log_format.lower(),
             access_log=access_log,
             grace=grace,
+            max_log_lines=max_log_lines,
+            thread_pool_size=thread_pool_size,
+            cancel_wait_seconds=cancel_wait,
+            lease_seconds=lease,
             poll_interval=poll_interval,
         )
+        if node_id is not None:
+            settings.node_id = node_id
         if root:
             settings.roots = [r.resolve() for r in root]
         run_server(settings)

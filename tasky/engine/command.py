@@ -17,14 +17,12 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from tasky.engine.child import ChildHandle, finish_child, launch, read_lines, text_of
+from tasky.engine.child_supervisor import ChildHandle, finish_child, launch, read_lines, text_of
+from tasky.engine.handle import RunOutcome, RunSink
 from tasky.engine.procgroup import describe_exit
-from tasky.engine.runner import Outcome, RunSink, _outcome_of_error, _outcome_of_result
-from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
 from tasky.workers.command import CommandWorker
-from tasky.workers.context import TaskCancelled
 from tasky.workers.paths import PathRefused
 
 # setpriv (util-linux) asks the kernel to SIGKILL the command if the server dies
@@ -50,7 +48,6 @@ class _Capture:
     def __init__(self, worker: CommandWorker, handle: ChildHandle) -> None:
         self.worker = worker
         self.handle = handle
-        self.ctx = handle.actx
         self.stdout_tail: deque[str] = deque(maxlen=worker.stdout_tail)
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
         self.json_parts: list[bytes] = []
@@ -87,42 +84,41 @@ class _Capture:
         self._progress(line)
         self.handle.log(line)
 
-    def result(self, returncode: int) -> Outcome:
+    def result(self, returncode: int) -> RunOutcome:
         if self.worker.output == "text":
-            return _outcome_of_result(
-                {"exit_code": returncode, "stdout_tail": list(self.stdout_tail)}, self.ctx
+            return self.handle.outcome_of_result(
+                {"exit_code": returncode, "stdout_tail": list(self.stdout_tail)}
             )
         if self.json_size > _MAX_JSON_BYTES:
-            return Status.FAILED, None, f"JSON output larger than {_MAX_JSON_BYTES} bytes"
+            return RunOutcome.failed(f"JSON output larger than {_MAX_JSON_BYTES} bytes")
         try:
             parsed = orjson.loads(b"\n".join(self.json_parts))
         except orjson.JSONDecodeError as exc:
-            return Status.FAILED, None, f"the command's output is not valid JSON: {exc}"
-        return _outcome_of_result({"exit_code": returncode, "output": parsed}, self.ctx)
+            return RunOutcome.failed(f"the command's output is not valid JSON: {exc}")
+        return self.handle.outcome_of_result({"exit_code": returncode, "output": parsed})
 
 
-def _failure(returncode: int, capture: _Capture) -> Outcome:
+def _failure(returncode: int, capture: _Capture) -> RunOutcome:
     text = f"the command {describe_exit(returncode)}"
     if capture.stderr_tail:
         text += ": " + " | ".join(capture.stderr_tail)
-    return Status.FAILED, None, text
+    return RunOutcome.failed(text)
 
 
 async def _run(
     handle: ChildHandle, worker: CommandWorker, model: BaseModel, roots: tuple[Path, ...]
-) -> Outcome:
-    ctx = handle.actx
+) -> RunOutcome:
     try:
         line = worker.command_line(model, roots)
     except (PathRefused, ValueError) as exc:
-        return Status.FAILED, None, f"cannot build the command: {exc}"
-    if ctx.cancelled:
-        return _outcome_of_error(TaskCancelled(ctx.cancel_reason or "canceled"), ctx)
+        return RunOutcome.failed(f"cannot build the command: {exc}")
+    if handle.actx.cancelled:
+        return handle.stopped_outcome()
     capture = _Capture(worker, handle)
     env = handle.child_env(line.env)
     # Checked here so a missing program is a clear Error, not the exit code of setpriv.
     if shutil.which(line.argv[0], path=env.get("PATH")) is None:
-        return Status.FAILED, None, f"cannot run {line.argv[0]!r}: program not found"
+        return RunOutcome.failed(f"cannot run {line.argv[0]!r}: program not found")
     try:
         proc = await asyncio.create_subprocess_exec(
             *with_parent_death_signal(list(line.argv)),
@@ -134,7 +130,7 @@ async def _run(
             start_new_session=True,
         )
     except OSError as exc:
-        return Status.FAILED, None, f"cannot run {line.argv[0]!r}: {exc.strerror or exc}"
+        return RunOutcome.failed(f"cannot run {line.argv[0]!r}: {exc.strerror or exc}")
     handle.attach(proc.pid)
     assert proc.stdout is not None and proc.stderr is not None
     readers = [
@@ -144,8 +140,8 @@ async def _run(
     returncode = await finish_child(handle, proc, readers)
     handle.flush_output()
     # Once stopped, a command's exit code says nothing (it may exit 0 on SIGTERM): cancel wins.
-    if ctx.cancel_reason is not None:
-        return _outcome_of_error(TaskCancelled(ctx.cancel_reason), ctx)
+    if handle.actx.cancelled:
+        return handle.stopped_outcome()
     if returncode in worker.success_codes:
         return capture.result(returncode)
     return _failure(returncode, capture)
@@ -158,7 +154,7 @@ def start_command_run(
     *,
     sink: RunSink,
     roots: tuple[Path, ...],
-    on_done: Callable[[Outcome], Any],
+    on_done: Callable[[RunOutcome], Any],
 ) -> ChildHandle:
     if not isinstance(worker, CommandWorker):
         raise TypeError(f"worker {worker.name} has mode 'command' but is not a CommandWorker")

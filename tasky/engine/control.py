@@ -17,9 +17,9 @@ from tasky.engine.announce import Announcer
 from tasky.engine.dispatch import Dispatcher
 from tasky.engine.drain import Drain
 from tasky.engine.errors import Unsupported
+from tasky.engine.handle import RunHandle
 from tasky.engine.lanes import Lane
 from tasky.engine.lookup import find_task, find_worker
-from tasky.engine.runner import RunHandle
 from tasky.engine.runs import Runs
 from tasky.engine.submit import Submitter
 from tasky.settings import Settings

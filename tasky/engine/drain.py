@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from tasky import clock
 from tasky.engine.dispatch import Dispatcher
 from tasky.engine.errors import Draining
+from tasky.engine.handle import RunHandle
 from tasky.engine.lanes import Lane
-from tasky.engine.runner import RunHandle
 from tasky.engine.runs import Runs
 
 # How often a drain looks whether the running tasks are done.

@@ -28,6 +28,6 @@ def load_tasky(root: str) -> None:
 
 if __name__ == "__main__":
     load_tasky(sys.argv[1])
-    from tasky.engine.process_child import main
+    from tasky.engine.task_process import main
 
     sys.exit(main())

@@ -14,9 +14,10 @@ from pydantic import BaseModel, ValidationError
 from tasky import clock
 from tasky.engine.announce import Announcer
 from tasky.engine.background import Background
+from tasky.engine.handle import Deadline, RunOutcome
 from tasky.engine.lanes import Lane
+from tasky.engine.modes import start_run
 from tasky.engine.output import Output
-from tasky.engine.runner import Deadline, Outcome, start_run
 from tasky.engine.runs import Runs
 from tasky.net.addresses import OutboundPolicy
 from tasky.states import Status
@@ -24,7 +25,7 @@ from tasky.store.records import TaskRecord
 from tasky.workers.strict import summary, validate_config
 
 # What happens with an attempt's outcome (tasky.engine.outcomes).
-Complete = Callable[[Lane, TaskRecord, Outcome], Coroutine[Any, Any, None]]
+Complete = Callable[[Lane, TaskRecord, RunOutcome], Coroutine[Any, Any, None]]
 
 
 class Launcher:
@@ -57,7 +58,7 @@ class Launcher:
             model = validate_config(lane.worker.Config, record.config)
         except ValidationError as exc:
             # The summary leaves out the input values: they may be secrets.
-            failed: Outcome = (Status.FAILED, None, f"invalid config: {summary(exc)}")
+            failed = RunOutcome.failed(f"invalid config: {summary(exc)}")
             self._background.spawn(self._complete(lane, record, failed))
             return
         self._announcer.status(record.id, record.worker, Status.RUNNING.value, record.chain_id)
@@ -87,4 +88,4 @@ class Launcher:
         self._runs.add(handle)
         if record.timeout:
             reason = f"timed out after {record.timeout:g} s"
-            handle.deadline = Deadline(record.timeout, lambda: handle.cancel(reason))
+            handle.deadline = Deadline(record.timeout, lambda: handle.time_out(reason))

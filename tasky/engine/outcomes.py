@@ -10,9 +10,9 @@ from typing import Any
 from tasky import clock
 from tasky.engine.announce import Announcer, log_failed
 from tasky.engine.background import Background
+from tasky.engine.handle import RunOutcome
 from tasky.engine.lanes import Lane
 from tasky.engine.output import Output
-from tasky.engine.runner import Outcome as RunOutcome
 from tasky.engine.runs import Runs
 from tasky.logs import task_fields
 from tasky.states import Status
@@ -52,7 +52,7 @@ class Outcomes:
 
     async def complete(self, lane: Lane, record: TaskRecord, outcome: RunOutcome) -> None:
         """Turn a run's outcome into the task's next status, durably, then free the slot."""
-        status, result, error = outcome
+        status, result, error = outcome.status, outcome.result, outcome.error
         handle = self._runs.get(record.id)
         if handle is not None and handle.deadline is not None:
             handle.deadline.stop()

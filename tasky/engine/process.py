@@ -1,6 +1,6 @@
 """Process mode: each task runs its worker's ``perform`` in a fresh Python process.
 
-The child (:mod:`tasky.engine.process_child`) leads its own process group, so CPU-bound work never
+The child (:mod:`tasky.engine.task_process`) leads its own process group, so CPU-bound work never
 blocks the server and can be paused (SIGSTOP) or stopped (SIGTERM, then SIGKILL) at any moment
 without its cooperation. Progress, log lines and the result come back as JSON lines on a pipe;
 the server treats them as untrusted input: anything that is not a well-formed message is logged
@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from tasky.engine.child import (
+from tasky.engine.child_supervisor import (
     MAX_LINE_BYTES,
     ChildHandle,
     finish_child,
@@ -28,14 +28,12 @@ from tasky.engine.child import (
     read_lines,
     text_of,
 )
+from tasky.engine.handle import RunOutcome, RunSink
 from tasky.engine.procgroup import describe_exit
-from tasky.engine.runner import Outcome, RunSink, _outcome_of_error, _outcome_of_result
 from tasky.engine.tracebacks import cap_traceback
 from tasky.net.addresses import DEFAULT_POLICY, OutboundPolicy
-from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
-from tasky.workers.context import TaskCancelled
 from tasky.workers.modules import origin_of
 from tasky.workers.paths import as_roots
 from tasky.workers.secrets import stored_config
@@ -122,21 +120,20 @@ def _start_message(
 
 def _outcome(
     messages: _Messages, returncode: int, stderr_tail: deque[str], handle: ChildHandle
-) -> Outcome:
-    ctx = handle.actx
+) -> RunOutcome:
     if messages.result is not _NOTHING and returncode == 0:
-        return _outcome_of_result(messages.result, ctx)
-    if ctx.cancel_reason is not None:
-        return _outcome_of_error(TaskCancelled(ctx.cancel_reason), ctx)
+        return handle.outcome_of_result(messages.result)
+    if handle.actx.cancelled:
+        return handle.stopped_outcome()
     if messages.error is not None:
         handle.traceback = messages.traceback
-        return Status.FAILED, None, messages.error
+        return RunOutcome.failed(messages.error)
     text = f"the worker process {describe_exit(returncode)}"
     if returncode == 0:
         text = "the worker process exited without a result"
     if stderr_tail:
         text += ": " + " | ".join(stderr_tail)
-    return Status.FAILED, None, text
+    return RunOutcome.failed(text)
 
 
 async def _run(
@@ -146,7 +143,7 @@ async def _run(
     model: BaseModel,
     roots: tuple[Path, ...],
     outbound: OutboundPolicy,
-) -> Outcome:
+) -> RunOutcome:
     messages = _Messages(handle)
     stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
 
@@ -188,7 +185,7 @@ def start_process_run(
     *,
     sink: RunSink,
     roots: tuple[Path, ...],
-    on_done: Callable[[Outcome], Any],
+    on_done: Callable[[RunOutcome], Any],
     outbound: OutboundPolicy = DEFAULT_POLICY,
 ) -> ChildHandle:
     return launch(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tasky.engine.handle import RunHandle
 from tasky.engine.lanes import Lane
-from tasky.engine.runner import RunHandle
 
 
 class Runs:

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tasky.api.openapi import Doc
-from tasky.api.query import only_documented
+from tasky.http.doc import Doc
+from tasky.http.query import only_documented
 from tasky.prom.collector import TaskyCollector
 from tasky.prom.snapshot import take
 

@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from tasky import clock
-from tasky.api.body import read_json
-from tasky.api.handlers import validation_error
-from tasky.api.openapi import Doc
-from tasky.api.query import only_documented
-from tasky.api.responses import JSONResponse
 from tasky.auth.audit import note_target
 from tasky.engine import Engine
+from tasky.http.body import read_json
+from tasky.http.doc import Doc, DocEntry
+from tasky.http.query import only_documented
+from tasky.http.responses import JSONResponse
+from tasky.http.validation import validation_error
 from tasky.retention.plan import Pass
 from tasky.retention.pruner import prune, prune_forever
 from tasky.retention.schemas import PruneRequest, PruneResult
@@ -73,9 +73,12 @@ def retention_routes() -> list[BaseRoute]:
     ]
 
 
+def retention_docs() -> list[DocEntry]:
+    return [(method, PREFIX + path, doc) for method, path, _, doc in _docs()]
+
+
 def install(state: Any) -> None:
-    """Document the route and run the background pruner while the app runs (``app.state``)."""
-    state.extra_docs.extend((method, PREFIX + path, doc) for method, path, _, doc in _docs())
+    """Run the background pruner while the app runs (``app.state``)."""
     running: list[asyncio.Task[None]] = []
 
     async def start(engine: Engine) -> None:

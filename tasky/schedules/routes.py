@@ -1,7 +1,8 @@
 """The schedule routes under /tasky/v1 and how the scheduler plugs into the app.
 
-``create_app`` adds :func:`schedule_routes` to its routes and calls :func:`install` on its state:
-the scheduler starts after the engine and the chain service (startup hooks run in order) and
+The server's wiring (:mod:`tasky.server`) hands them to ``create_app`` as a route group:
+:func:`schedule_routes`, :func:`schedule_docs`, and :func:`install`, which runs on the app's
+state: the scheduler starts after the engine and the chain service (startup hooks run in order) and
 stops before them (its shutdown hook goes first).
 """
 
@@ -14,14 +15,14 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from tasky.api.body import read_json
-from tasky.api.handlers import validation_error
-from tasky.api.openapi import Doc
-from tasky.api.query import only_documented
-from tasky.api.responses import ApiError, JSONResponse
 from tasky.chains.model import DefinitionError
 from tasky.engine import Engine
 from tasky.engine.errors import NotFound
+from tasky.http.body import read_json
+from tasky.http.doc import Doc, DocEntry
+from tasky.http.query import only_documented
+from tasky.http.responses import ApiError, JSONResponse
+from tasky.http.validation import validation_error
 from tasky.schedules import schemas
 from tasky.schedules.config import load_schedule_specs
 from tasky.schedules.model import ScheduleSpec
@@ -185,9 +186,12 @@ def schedule_routes() -> list[BaseRoute]:
     ]
 
 
+def schedule_docs() -> list[DocEntry]:
+    return [(method, PREFIX + path, doc) for method, path, _, doc in _docs()]
+
+
 def install(state: Any) -> None:
-    """Document the routes and start/stop the scheduler with the app (``app.state``)."""
-    state.extra_docs.extend((method, PREFIX + path, doc) for method, path, _, doc in _docs())
+    """Start and stop the scheduler with the app (``app.state``)."""
     scheduler: list[Scheduler] = []
 
     async def start(engine: Engine) -> None:

@@ -15,8 +15,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tasky import __version__
-from tasky.api.page_headers import security_headers, with_headers
-from tasky.api.responses import JSONResponse
+from tasky.http.page_headers import security_headers, with_headers
+from tasky.http.responses import JSONResponse
 from tasky.states import ACTION_SOURCES, CHAIN_ACTION_SOURCES, FINISHED, Status
 
 STATIC = Path(__file__).parent / "static"

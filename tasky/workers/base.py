@@ -105,18 +105,18 @@ def worker(
     name: str,
     *,
     description: str = "",
-    config: type[BaseModel] = EmptyConfig,
-    max_tasks: int = 10,
-    mode: Mode | None = None,
-    actions: frozenset[str] | set[str] = frozenset({"cancel"}),
-    idempotent: bool = False,
-    timeout: float | None = None,
-    retries: int = 0,
-    retry_backoff: float = 1.0,
-    kill_grace: float = 5.0,
-    retention_days: float | None = None,
+    config: type[BaseModel] = Worker.Config,
+    max_tasks: int = Worker.max_tasks,
+    mode: Mode | None = Worker.mode,
+    actions: frozenset[str] | set[str] = Worker.actions,
+    idempotent: bool = Worker.idempotent,
+    timeout: float | None = Worker.timeout,
+    retries: int = Worker.retries,
+    retry_backoff: float = Worker.retry_backoff,
+    kill_grace: float = Worker.kill_grace,
+    retention_days: float | None = Worker.retention_days,
 ) -> Callable[[Callable[..., Any]], type[Worker]]:
-    """Turn ``func(config, task)`` into a Worker class."""
+    """Turn ``func(config, task)`` into a Worker class (the defaults are :class:`Worker`'s)."""
 
     def wrap(func: Callable[..., Any]) -> type[Worker]:
         if inspect.iscoroutinefunction(func):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -338,21 +338,24 @@ def make_command_worker(
     usage: str = "",
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
-    output: Literal["text", "json"] = "text",
-    stdout_tail: int = 20,
-    success_codes: Sequence[int] = (0,),
+    output: Literal["text", "json"] = CommandWorker.output,
+    stdout_tail: int = CommandWorker.stdout_tail,
+    success_codes: Collection[int] = CommandWorker.success_codes,
     progress_pattern: str | None = None,
-    timeout: float | None = None,
-    max_tasks: int = 10,
-    max_queued: int | None = None,
-    retention_days: float | None = None,
-    retries: int = 0,
-    kill_grace: float = 5.0,
-    idempotent: bool = False,
-    actions: Sequence[str] = ("cancel", "pause", "resume"),
+    timeout: float | None = CommandWorker.timeout,
+    max_tasks: int = CommandWorker.max_tasks,
+    max_queued: int | None = CommandWorker.max_queued,
+    retention_days: float | None = CommandWorker.retention_days,
+    retries: int = CommandWorker.retries,
+    kill_grace: float = CommandWorker.kill_grace,
+    idempotent: bool = CommandWorker.idempotent,
+    actions: Collection[str] = CommandWorker.actions,
     check_program: bool = True,
 ) -> type[CommandWorker]:
-    """Build a command worker class; raises ValueError with a clear message on a bad declaration."""
+    """Build a command worker class; raises ValueError with a clear message on a bad declaration.
+
+    The defaults are :class:`CommandWorker`'s (and so :class:`~tasky.workers.base.Worker`'s).
+    """
     seen: set[str] = set()
     for param in params:
         if not param.name.isidentifier() or param.name in seen:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -115,7 +114,6 @@ class AsyncTaskContext(_ContextBase):
         super().__init__(task_id, attempt, worker, sink)
         self._running = asyncio.Event()
         self._running.set()
-        self._on_cancel: Callable[[], None] | None = None
 
     @property
     def paused(self) -> bool:

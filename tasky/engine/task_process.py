@@ -1,4 +1,5 @@
-"""The program a process-mode task runs, isolated (see :mod:`tasky.engine.isolated_start`).
+"""Runs inside the task process: the program a process-mode task runs, isolated (started by
+:mod:`tasky.engine.isolated_start`; the server's side is :mod:`tasky.engine.process`).
 
 It reads one JSON line on stdin (which worker, its config, the task's identity), runs the
 worker's ``perform`` and reports back on its original stdout as JSON lines::

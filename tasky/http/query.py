@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tasky.api.responses import ApiError
 from tasky.echo import shown
+from tasky.http.responses import ApiError
 
 Handler = Callable[[Request], Awaitable[Response]]
 

@@ -17,9 +17,9 @@ import orjson
 from starlette.requests import Request
 
 from tasky import clock
-from tasky.api.responses import ApiError, JSONResponse
 from tasky.auth.principal import principal_of
 from tasky.echo import shown
+from tasky.http.responses import ApiError, JSONResponse
 from tasky.store.records import IdempotencyRecord
 
 HEADER = "Idempotency-Key"

@@ -1,9 +1,10 @@
-"""What process and command modes share: a child in its own process group, driven by signals.
+"""Runs in the server: what process and command modes share to drive a task's child process.
 
-:class:`ChildHandle` is the :class:`RunHandle` of such a run. Cancel and timeout send SIGTERM to
-the whole group and SIGKILL after the worker's grace period; pause and resume send SIGSTOP and
-SIGCONT. The outcome is reported only once every process of the group is gone, so a task is never
-Canceled while some of its processes still run.
+The child leads its own process group (what runs inside a process-mode task is
+:mod:`tasky.engine.task_process`). :class:`ChildHandle` is the :class:`RunHandle` of such a run.
+Cancel and timeout send SIGTERM to the whole group and SIGKILL after the worker's grace period;
+pause and resume send SIGSTOP and SIGCONT. The outcome is reported only once every process of
+the group is gone, so a task is never Canceled while some of its processes still run.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tasky.engine.handle import RunHandle, RunOutcome, RunSink
 from tasky.engine.leftovers import MARK_VAR, describe, new_mark
 from tasky.engine.procgroup import ProcessGroup
-from tasky.engine.runner import Outcome, RunHandle, RunSink
-from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.base import Worker
 from tasky.workers.context import AsyncTaskContext
@@ -77,15 +77,12 @@ class ChildHandle(RunHandle):
         if child is not None:
             self.sink.child_started(child)
         if self.actx.cancelled:
-            self._stop()
+            self._stop_group()
         elif self.actx.paused:
             self.group.pause()
 
-    def cancel(self, reason: str) -> None:
-        if self.actx.cancelled:
-            return
-        self.actx._cancel(reason)
-        self._stop()
+    def _end_work(self) -> None:
+        self._stop_group()
 
     def pause(self) -> None:
         self.actx._pause()
@@ -108,7 +105,7 @@ class ChildHandle(RunHandle):
         if self.group is not None:
             self.group.stop_in_background(0.0 if now else self.grace)
 
-    def _stop(self) -> None:
+    def _stop_group(self) -> None:
         if self.group is not None and self._stopper is None:
             self._stopper = asyncio.get_running_loop().create_task(self.group.stop(self.grace))
 
@@ -300,8 +297,8 @@ def launch(
     *,
     sink: RunSink,
     roots: tuple[Path, ...],
-    on_done: Callable[[Outcome], Any],
-    body: Callable[[ChildHandle], Coroutine[Any, Any, Outcome]],
+    on_done: Callable[[RunOutcome], Any],
+    body: Callable[[ChildHandle], Coroutine[Any, Any, RunOutcome]],
     failure: str,
 ) -> ChildHandle:
     """Start ``body(handle)`` as a task of the loop; report its outcome through ``on_done``."""
@@ -310,11 +307,11 @@ def launch(
     handle = ChildHandle(ctx, record, worker.kill_grace, sink)
     run = asyncio.get_running_loop().create_task(body(handle))
 
-    def done(future: asyncio.Future[Outcome]) -> None:
+    def done(future: asyncio.Future[RunOutcome]) -> None:
         if future.cancelled():
-            outcome: Outcome = (Status.CANCELED, None, ctx.cancel_reason or "canceled")
+            outcome = RunOutcome.canceled(ctx.cancel_reason or "canceled")
         elif (exc := future.exception()) is not None:
-            outcome = (Status.FAILED, None, f"{failure}: {type(exc).__name__}: {exc}")
+            outcome = RunOutcome.failed(f"{failure}: {type(exc).__name__}: {exc}")
         else:
             outcome = future.result()
         if handle.group is not None:

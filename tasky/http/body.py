@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from tasky.api.query import ascii_int
-from tasky.api.responses import ApiError
+from tasky.http.query import ascii_int
+from tasky.http.responses import ApiError
 
 
 async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
