@@ -103,6 +103,7 @@ EVERY_SETTING = {
     "TASKY_LOG_FORMAT": "json",
     "TASKY_ACCESS_LOG": "1",
     "TASKY_GRACE": "5",
+    "TASKY_POLL_INTERVAL": "2.5",
 }
 
 
