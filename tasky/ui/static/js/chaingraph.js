@@ -208,14 +208,9 @@ export function chainGraph(holder) {
       parts.status.textContent = line;
       const label = `step ${step.Name} (${step.Worker}): ${line}`;
       parts.title.textContent = label;
-      if (step.TaskId) {
-        parts.link.setAttribute("href", `#/tasks/${step.TaskId}`);
-        parts.link.setAttribute("aria-label", label);
-        parts.link.removeAttribute("tabindex");
-      } else {
-        parts.link.removeAttribute("href");
-        parts.link.setAttribute("aria-label", label);
-      }
+      // The link's name is its visible text (name, worker, status line), as it should be.
+      if (step.TaskId) parts.link.setAttribute("href", `#/tasks/${step.TaskId}`);
+      else parts.link.removeAttribute("href");
       const active = step.Status === "Running" || step.Status === "Paused";
       const known = fraction !== null && fraction !== undefined;
       parts.track.setAttribute("visibility", active ? "visible" : "hidden");

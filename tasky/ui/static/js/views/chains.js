@@ -3,7 +3,7 @@
 
 import { api, ApiError } from "../api.js";
 import { statusBadge } from "../actions.js";
-import { h, prettyJson, replace, singleFlight, throttle, toast } from "../dom.js";
+import { h, jsonBlock, keepFocus, replace, singleFlight, throttle, toast } from "../dom.js";
 import * as fmt from "../format.js";
 import { chainGraph } from "../chaingraph.js";
 import { newChainPanel } from "../chainform.js";
@@ -78,12 +78,12 @@ async function mountList(main) {
 
   const load = singleFlight(async () => {
     const page = await api("/chains", { query: { order: "desc", limit: 50 } });
-    replace(
+    keepFocus(tbody, () => replace(
       tbody,
       page.Chains.map((chain) =>
         h(
           "tr",
-          { dataset: { chain: chain.ChainId } },
+          { dataset: { chain: chain.ChainId, key: chain.ChainId } },
           h("td", { dataset: { label: "Status" } }, statusBadge(chain.Status)),
           h("td", { dataset: { label: "Chain" } }, h("a", { href: `#/chains/${chain.ChainId}`, class: "mono task-link" }, fmt.shortId(chain.ChainId))),
           h("td", { dataset: { label: "Name" } }, chain.Name || chain.Definition || "—"),
@@ -92,7 +92,7 @@ async function mountList(main) {
           h("td", { dataset: { label: "Actions" } }, chainButtons(chain, () => soon())),
         ),
       ),
-    );
+    ));
     empty.hidden = page.Chains.length > 0;
     table.hidden = page.Chains.length === 0;
   });
@@ -110,7 +110,7 @@ async function mountList(main) {
 function stepItem(step) {
   return h(
     "li",
-    { class: "chain-step", dataset: { step: step.Name, status: step.Status } },
+    { class: "chain-step", dataset: { step: step.Name, status: step.Status, key: step.Name } },
     statusBadge(step.Status),
     h("span", { class: "step-name" }, step.Name),
     h("span", { class: "muted" }, step.Worker),
@@ -190,7 +190,7 @@ async function mountChain(main, chainId) {
 
   function drawSteps() {
     onFailure.textContent = `on failure: ${chain.OnFailure}`;
-    replace(
+    keepFocus(stepsBox, () => replace(
       stepsBox,
       [...stagesOf(chain.Steps).entries()].map(([index, stage]) =>
         h(
@@ -200,14 +200,19 @@ async function mountChain(main, chainId) {
           h("ol", { class: "chain-steps" }, stage.steps.map(stepItem)),
         ),
       ),
-    );
+    ));
   }
 
   function drawSide() {
     replace(
       side,
-      card("Result", chain.Status === "Completed" ? h("pre", { class: "json" }, prettyJson(chain.Result)) : h("p", { class: "muted" }, "Not finished yet.")),
-      card("Parameters", h("pre", { class: "json" }, prettyJson(chain.Parameters))),
+      card(
+        "Result",
+        chain.Status === "Completed" ? jsonBlock(chain.Result, "Result")
+        : ["Failed", "Canceled"].includes(chain.Status) ? h("p", { class: "muted" }, `No result: the chain ended ${chain.Status}.`)
+        : h("p", { class: "muted" }, "Not finished yet."),
+      ),
+      card("Parameters", jsonBlock(chain.Parameters, "Parameters")),
       card("Timings", h("dl", { class: "kv" }, h("dt", null, "Created"), h("dd", null, fmt.fullTime(chain.CreatedAt)), h("dt", null, "Finished"), h("dd", null, fmt.fullTime(chain.FinishedAt) || "—"), h("dt", null, "Restarts"), h("dd", null, String(chain.Restarts)))),
     );
   }

@@ -3,7 +3,7 @@
 
 import { api, ApiError } from "../api.js";
 import { actionButtons, progressBar, statusBadge } from "../actions.js";
-import { copyButton, h, prettyJson, replace, singleFlight, throttle, toast } from "../dom.js";
+import { copyButton, h, jsonBlock, prettyJson, replace, singleFlight, throttle, toast } from "../dom.js";
 import * as fmt from "../format.js";
 import { schemaForm } from "../form.js";
 import { logView } from "../logview.js";
@@ -132,7 +132,7 @@ export async function mountDetail(main, taskId) {
       ? h("button", { type: "button", class: "ghost small", id: "edit-config" }, "Edit")
       : null;
     if (button) button.addEventListener("click", startEdit);
-    replace(config, h("pre", { class: "json" }, prettyJson(task.Config)));
+    replace(config, jsonBlock(task.Config, "Config"));
     const headNode = configCard.querySelector(".card-head");
     headNode.querySelector("#edit-config")?.remove();
     if (button) headNode.append(button);
@@ -183,7 +183,7 @@ export async function mountDetail(main, taskId) {
     }
     if (task.Status === "Completed") {
       const text = prettyJson(task.Output);
-      parts.push(h("div", { class: "row end" }, copyButton(text)), h("pre", { class: "json output" }, text));
+      parts.push(h("div", { class: "row end" }, copyButton(text)), jsonBlock(task.Output, "Result", "output"));
     } else if (!task.Error && !canceled) {
       parts.push(h("p", { class: "muted" }, "Not finished yet."));
     }
@@ -208,7 +208,7 @@ export async function mountDetail(main, taskId) {
       "details",
       { class: "traceback", id, open: unfolded.has(key), ontoggle: () => (box.open ? unfolded.add(key) : unfolded.delete(key)) },
       h("summary", null, "Traceback"),
-      h("pre", null, text),
+      h("pre", { tabindex: "0", "aria-label": "Traceback" }, text),
     );
     return box;
   }

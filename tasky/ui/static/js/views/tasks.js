@@ -155,7 +155,7 @@ export async function mountTasks(main, params) {
     cells.duration.classList.add("duration");
     cells.created.title = fmt.fullTime(task.CreatedAt);
     const chain = task.ChainId
-      ? h("a", { href: `#/chains/${task.ChainId}`, class: "mono chain-link", title: `chain ${task.ChainId}`, "aria-label": `Chain ${task.ChainId}` }, fmt.shortId(task.ChainId))
+      ? h("a", { href: `#/chains/${task.ChainId}`, class: "mono chain-link", title: `chain ${task.ChainId}` }, fmt.shortId(task.ChainId))
       : h("span", { class: "muted" }, "—");
     const chainCell = cell("chain", "Chain", chain);
     if (!task.ChainId) chainCell.classList.add("no-chain");
