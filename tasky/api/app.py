@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tasky import prom, ui
-from tasky.api import events, handlers, key_pruner, metrics, schemas, throughput
+from tasky.api import events, handlers, key_pruner, metrics, schemas, task_search, throughput
 from tasky.api.guard import RequestGuard
 from tasky.api.openapi import SWAGGER_CSP, SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
 from tasky.api.page_headers import security_headers, with_headers
@@ -103,6 +103,7 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
                 ("limit", "integer", "Page size, 1 to 1000 (default 100)."),
                 ("cursor", "string", "NextCursor of the previous page."),
                 ("order", "string", "asc (default) or desc."),
+                *task_search.QUERY_DOCS,
             ),
         ),
     ),

@@ -17,6 +17,7 @@ from tasky.api.body import read_json
 from tasky.api.idempotency import key_header, new_key, replay
 from tasky.api.query import float_param, int_param
 from tasky.api.responses import ApiError, JSONResponse
+from tasky.api.task_search import task_search
 from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
 from tasky.echo import clip, shown
 from tasky.engine.engine import Engine
@@ -177,13 +178,18 @@ async def list_tasks(request: Request) -> JSONResponse:
     order = params.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ApiError(400, "query parameter order must be asc or desc")
-    page = await engine.list_tasks(
+    search = task_search(request)
+    worker = params.get("worker") or None
+    # Read from the store directly (the engine's list_tasks does only the worker lookup kept
+    # here) until Engine.list_tasks passes the search filters on as well.
+    page = await engine.store.list_tasks(
         status=status,
-        worker=params.get("worker") or None,
+        worker=engine.worker(worker).name if worker is not None else None,
         chain_id=params.get("chain") or None,
         limit=limit or 100,
         cursor=cursor,
         descending=order == "desc",
+        **search.store_filters(),
     )
     return JSONResponse(
         {
