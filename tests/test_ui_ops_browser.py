@@ -4,6 +4,7 @@ recover once the server is back, bulk actions with their summary, the chain colu
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -139,3 +140,87 @@ def test_task_table_links_each_step_to_its_chain(page: Page, server: ServerProce
     expect(page.locator(f"tr[data-task='{loose}'] td.c-chain")).to_have_text("—")
     link.click()
     expect(page.locator("#chain-detail .detail-head h1")).to_contain_text("pair")
+
+
+LOCAL_TIME = """(seconds) => {
+  // A time as a datetime-local input takes it: the browser's local time, to the second.
+  const d = new Date(seconds * 1000);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}` +
+    `T${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}"""
+
+
+def shown_ids(page: Page) -> list[str]:
+    rows = page.locator("#task-rows tr")
+    return [rows.nth(i).get_attribute("data-task") or "" for i in range(rows.count())]
+
+
+def test_find_a_task_by_the_start_of_its_id(page: Page, server: ServerProcess) -> None:
+    ids = [submit(server, "Echo", {"value": n}) for n in range(20)]
+    open_page(page, server, "#/tasks")
+    find = page.get_by_role("searchbox", name="Find a task by its id")
+    # Enough of an id for one task: it opens.
+    find.fill(ids[5][:10].upper())
+    find.press("Enter")
+    page.wait_for_url(re.compile(rf"#/tasks/{ids[5]}$"))
+    expect(page.locator("#task-detail .detail-head .badge")).to_have_text("Completed")
+
+    # A start that several ids share (20 ids, 16 digits: one is shared): they are listed.
+    shared = next(c for c in "0123456789abcdef" if sum(i.startswith(c) for i in ids) > 1)
+    wanted = sorted(i for i in ids if i.startswith(shared))
+    page.goto(f"{server.url}/tasky/ui#/tasks")
+    find = page.get_by_role("searchbox", name="Find a task by its id")
+    find.fill(shared)
+    find.press("Enter")
+    expect(page.locator("#id-filter-note")).to_contain_text(f"Tasks whose id starts with {shared}")
+    expect(page.locator("#task-rows tr")).to_have_count(len(wanted))
+    assert sorted(shown_ids(page)) == wanted
+    assert f"id={shared}" in page.url
+    page.locator("#drop-id-filter").click()
+    expect(page.locator("#task-rows tr")).to_have_count(20)
+
+    # No such task: said, and nothing else changes.
+    absent = next(
+        f"{n:06x}" for n in range(1 << 24) if not any(i.startswith(f"{n:06x}") for i in ids)
+    )
+    find.fill(absent)
+    find.press("Enter")
+    expect(page.locator("#toasts")).to_contain_text(f"No task id starts with {absent}.")
+    expect(page.locator("#task-rows tr")).to_have_count(20)
+
+
+def test_search_task_errors_and_creation_times(page: Page, server: ServerProcess) -> None:
+    disk = submit(server, "Flaky", {"message": "disk full on /var"})
+    wait_sync(server.api, disk, "Failed")
+    time.sleep(1.1)  # a whole second between the two, to cut between them to the second
+    net = submit(server, "Flaky", {"message": "network down"})
+    wait_sync(server.api, net, "Failed")
+    open_page(page, server, "#/tasks")
+    expect(page.locator("#task-rows tr")).to_have_count(2)
+
+    error = page.get_by_role("searchbox", name="Text in the error")
+    error.fill("DISK")
+    expect(page.locator("#task-rows tr")).to_have_count(1)
+    expect(page.locator(f"tr[data-task='{disk}']")).to_be_visible()
+    assert "error=DISK" in page.url
+    error.fill("nothing like it")
+    expect(page.locator(".empty")).to_contain_text("No tasks match these filters.")
+    error.fill("")
+    expect(page.locator("#task-rows tr")).to_have_count(2)
+
+    created = httpx.get(f"{server.api}/tasks/{net}").json()["CreatedAt"]
+    cut = page.evaluate(LOCAL_TIME, int(created))  # after the first, not after the second
+    page.locator("#filter-from").fill(cut)
+    expect(page.locator("#task-rows tr")).to_have_count(1)
+    expect(page.locator(f"tr[data-task='{net}']")).to_be_visible()
+    page.locator("#filter-from").fill("")
+    page.locator("#filter-to").fill(cut)
+    expect(page.locator("#task-rows tr")).to_have_count(1)
+    expect(page.locator(f"tr[data-task='{disk}']")).to_be_visible()
+    # Kept in the address: a reload shows the same search.
+    page.reload()
+    expect(page.locator("#filter-to")).to_have_value(cut)
+    expect(page.locator("#task-rows tr")).to_have_count(1)
+    page.locator("#clear-filters").click()
+    expect(page.locator("#task-rows tr")).to_have_count(2)

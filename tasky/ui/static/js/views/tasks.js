@@ -1,15 +1,19 @@
-// The task table: newest first, filtered by status and worker, one page at a time (cursor
-// pagination, so 100k tasks cost the same as 100), updated live from the event stream. Rows can
-// be selected (or every task matching the filters) for a bulk action.
+// The task table: newest first, filtered by status, worker, time of creation and text in the
+// error, one page at a time (cursor pagination, so 100k tasks cost the same as 100), updated live
+// from the event stream. A task can be found by the start of its id. Rows can be selected (or
+// every task matching the filters) for a bulk action.
 
 import { api } from "../api.js";
 import { actionButtons, icon, progressBar, statusBadge } from "../actions.js";
 import { BULK_LABELS, bulkSummary, runBulk } from "../bulk.js";
-import { h, replace, singleFlight, throttle } from "../dom.js";
+import { h, replace, singleFlight, throttle, toast } from "../dom.js";
 import * as fmt from "../format.js";
 import { getMeta, loadWorkers, onEvent } from "../state.js";
 
 const PAGE = 50;
+const HEX = /^[0-9a-f]{1,32}$/i;
+// The filters kept in the address (#/tasks?status=Failed&error=disk), in this order.
+const FILTERS = ["status", "worker", "id", "from", "to", "error"];
 // "Every task matching the filters" reads at most this many ids (in pages of 1000).
 const MAX_BULK = 10_000;
 const COLUMNS = [
@@ -38,7 +42,7 @@ function cell(name, label, ...children) {
 export async function mountTasks(main, params) {
   const workers = await loadWorkers();
   const meta = getMeta();
-  const filters = { status: params.get("status") || "", worker: params.get("worker") || "" };
+  const filters = Object.fromEntries(FILTERS.map((name) => [name, params.get(name) || ""]));
   const cursors = [null]; // cursors[i] is where page i starts
   let pageIndex = 0;
   let rows = new Map(); // task id -> {tr, cells, box, task, keys}
@@ -62,6 +66,17 @@ export async function mountTasks(main, params) {
     workers.map((w) => h("option", { value: w.name }, w.name)),
   );
   workerSelect.value = filters.worker;
+  const fromInput = h("input", { type: "datetime-local", id: "filter-from", step: "1", "aria-label": "Created from" });
+  const toInput = h("input", { type: "datetime-local", id: "filter-to", step: "1", "aria-label": "Created before" });
+  fromInput.value = filters.from;
+  toInput.value = filters.to;
+  const errorInput = h("input", { type: "search", id: "filter-error", placeholder: "Text in the error", "aria-label": "Text in the error", autocomplete: "off", maxlength: "200" });
+  errorInput.value = filters.error;
+  const findInput = h("input", { type: "search", id: "find-task", placeholder: "Task id or its start", "aria-label": "Find a task by its id", autocomplete: "off", spellcheck: "false", maxlength: "32", class: "mono" });
+  const findButton = h("button", { type: "submit", class: "ghost" }, "Go");
+  const findForm = h("form", { class: "find-task", id: "find-form", role: "search", "aria-label": "Find a task" }, findInput, findButton);
+  const idNote = h("p", { class: "id-note", id: "id-filter-note", hidden: true });
+  const clearFilters = h("button", { type: "button", class: "ghost small", id: "clear-filters" }, "Clear filters");
   const summary = h("span", { class: "muted page-info" });
   const newer = h("button", { type: "button", class: "ghost", id: "page-newer" }, "← Newer");
   const older = h("button", { type: "button", class: "ghost", id: "page-older" }, "Older →");
@@ -124,9 +139,19 @@ export async function mountTasks(main, params) {
         { class: "toolbar" },
         h("label", { class: "inline" }, "Status", statusSelect),
         h("label", { class: "inline" }, "Worker", workerSelect),
+        h("label", { class: "inline" }, "Created from", fromInput),
+        h("label", { class: "inline" }, "to", toInput),
+      ),
+      h(
+        "div",
+        { class: "toolbar" },
+        findForm,
+        h("label", { class: "inline grow" }, "Error", errorInput),
+        clearFilters,
         h("span", { class: "spacer" }),
         h("div", { class: "pager" }, summary, newer, older),
       ),
+      idNote,
       bulkBar,
       bulkReport,
       h("div", { class: "table-wrap" }, table),
@@ -215,7 +240,7 @@ export async function mountTasks(main, params) {
   }
 
   function filtered() {
-    return Boolean(filters.status || filters.worker);
+    return FILTERS.some((name) => filters[name]);
   }
 
   function draw(tasks) {
@@ -331,8 +356,21 @@ export async function mountTasks(main, params) {
   }
 
   // -- reading pages ---------------------------------------------------------------------------
+  /** A datetime-local value (the browser's local time) as Unix seconds, or "" when empty. */
+  function seconds(local) {
+    const ms = local ? new Date(local).getTime() : NaN;
+    return Number.isNaN(ms) ? "" : String(Math.round(ms) / 1000);
+  }
+
   function listQuery() {
-    return { status: filters.status, worker: filters.worker };
+    return {
+      status: filters.status,
+      worker: filters.worker,
+      id: filters.id,
+      created_after: seconds(filters.from),
+      created_before: seconds(filters.to),
+      error: filters.error,
+    };
   }
 
   const load = singleFlight(async () => {
@@ -348,10 +386,13 @@ export async function mountTasks(main, params) {
   function setFilters() {
     filters.status = statusSelect.value;
     filters.worker = workerSelect.value;
+    filters.from = fromInput.value;
+    filters.to = toInput.value;
+    filters.error = errorInput.value.trim();
     const query = new URLSearchParams();
-    if (filters.status) query.set("status", filters.status);
-    if (filters.worker) query.set("worker", filters.worker);
+    for (const name of FILTERS) if (filters[name]) query.set(name, filters[name]);
     const text = query.toString();
+    drawIdNote();
     history.replaceState(null, "", `#/tasks${text ? `?${text}` : ""}`);
     cursors.length = 1;
     pageIndex = 0;
@@ -362,6 +403,45 @@ export async function mountTasks(main, params) {
 
   statusSelect.addEventListener("change", setFilters);
   workerSelect.addEventListener("change", setFilters);
+  fromInput.addEventListener("change", setFilters);
+  toInput.addEventListener("change", setFilters);
+  const errorSoon = throttle(setFilters, 400);
+  errorInput.addEventListener("input", errorSoon);
+  clearFilters.addEventListener("click", () => {
+    statusSelect.value = workerSelect.value = fromInput.value = toInput.value = errorInput.value = "";
+    filters.id = "";
+    setFilters();
+  });
+
+  function drawIdNote() {
+    idNote.hidden = !filters.id;
+    if (!filters.id) return;
+    const drop = h("button", { type: "button", class: "ghost small", id: "drop-id-filter" }, "Show all ids");
+    drop.addEventListener("click", () => {
+      filters.id = "";
+      setFilters();
+    });
+    replace(idNote, "Tasks whose id starts with ", h("code", null, filters.id), " ", drop);
+  }
+
+  // Find a task by its id or the start of it: one match opens it, several are listed.
+  findForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const wanted = findInput.value.trim().toLowerCase();
+    if (!HEX.test(wanted)) {
+      toast("A task id is made of hex digits (0-9, a-f).");
+      return;
+    }
+    const found = await api("/tasks", { query: { id: wanted, limit: 2 } });
+    if (found.Tasks.length === 1) {
+      location.hash = `#/tasks/${found.Tasks[0].TaskId}`;
+    } else if (!found.Tasks.length) {
+      toast(`No task id starts with ${wanted}.`);
+    } else {
+      filters.id = wanted;
+      setFilters();
+    }
+  });
   newer.addEventListener("click", () => {
     if (pageIndex > 0) {
       pageIndex -= 1;
@@ -413,6 +493,7 @@ export async function mountTasks(main, params) {
     }
   }, 1000);
 
+  drawIdNote();
   await load();
   firstLoadDone = true;
   return () => {
