@@ -8,10 +8,6 @@ import * as fmt from "./format.js";
 const PAGE = 1000;
 const FINISHED = ["Completed", "Failed", "Canceled"];
 
-function lineText(line) {
-  return `${fmt.time(line.Time)}  ${line.Line}`;
-}
-
 /** Every line of the task's log, read page by page, as the text of a .log file. */
 async function wholeLog(taskId) {
   const out = [];
@@ -96,7 +92,7 @@ export function logView(taskId) {
   function drawInfo() {
     const shown = pattern ? lines.filter(matches).length : lines.length;
     const note = dropped ? ` (${fmt.count(dropped)} older lines dropped)` : "";
-    info.textContent = pattern ? `${fmt.count(shown)} of ${fmt.count(lines.length)} lines match${note}` : `${fmt.count(lines.length)} lines${note}`;
+    info.textContent = pattern && lines.length ? `${fmt.count(shown)} of ${fmt.count(lines.length)} lines match${note}` : `${fmt.count(lines.length)} lines${note}`;
     const finished = FINISHED.includes(status);
     empty.textContent = !lines.length ? (finished ? "No log lines." : "No log lines yet.") : pattern && !shown ? "No line matches." : "";
     empty.hidden = !empty.textContent;

@@ -414,6 +414,7 @@ export async function mountTasks(main, params) {
   });
 
   function drawIdNote() {
+    clearFilters.hidden = !filtered();
     idNote.hidden = !filters.id;
     if (!filters.id) return;
     const drop = h("button", { type: "button", class: "ghost small", id: "drop-id-filter" }, "Show all ids");
