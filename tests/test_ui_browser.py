@@ -194,7 +194,7 @@ def test_task_table_is_live_and_acts_on_rows(page: Page, server: ServerProcess) 
     held = submit(server, "Hold", {"seconds": 60})
     row = page.locator(f"tr[data-task='{held}']")
     expect(row).to_have_attribute("data-status", "Running")  # arrived without a reload
-    expect(row.locator("td").nth(2)).to_have_text("Hold")
+    expect(row.locator("td.c-worker")).to_have_text("Hold")
 
     no_pause = submit(server, "NoPause", {"seconds": 60})
     other = page.locator(f"tr[data-task='{no_pause}']")

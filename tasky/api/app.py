@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tasky.api import events, handlers, key_pruner, metrics, schemas, throughput
+from tasky.api import events, handlers, key_pruner, metrics, schemas, task_search, throughput
 from tasky.api.groups import RouteGroup
 from tasky.api.guard import RequestGuard
 from tasky.api.openapi import SWAGGER_CSP, SWAGGER_INIT, SWAGGER_PAGE, build_openapi
@@ -110,6 +110,7 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
                 ("limit", "integer", "Page size, 1 to 1000 (default 100)."),
                 ("cursor", "string", "NextCursor of the previous page."),
                 ("order", "string", "asc (default) or desc."),
+                *task_search.QUERY_DOCS,
             ),
         ),
     ),

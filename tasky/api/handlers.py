@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from tasky.api import views
+from tasky.api.task_search import task_search
 from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
 from tasky.echo import shown
 from tasky.engine import Engine
@@ -158,13 +159,16 @@ async def list_tasks(request: Request) -> JSONResponse:
     order = params.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ApiError(400, "query parameter order must be asc or desc")
+    search = task_search(request)
+    worker = params.get("worker") or None
     page = await engine.list_tasks(
         status=status,
-        worker=params.get("worker") or None,
+        worker=worker,
         chain_id=params.get("chain") or None,
         limit=limit or 100,
         cursor=cursor,
         descending=order == "desc",
+        **search.store_filters(),
     )
     return JSONResponse(
         {

@@ -172,6 +172,10 @@ class Engine:
         limit: int = 100,
         cursor: int | None = None,
         descending: bool = False,
+        id_prefix: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        error_contains: str | None = None,
     ) -> TaskPage:
         worker_name = self.worker(worker).name if worker is not None else None
         return await self.store.list_tasks(
@@ -181,6 +185,10 @@ class Engine:
             limit=limit,
             cursor=cursor,
             descending=descending,
+            id_prefix=id_prefix,
+            created_after=created_after,
+            created_before=created_before,
+            error_contains=error_contains,
         )
 
     async def logs(self, task_id: str, after: int = 0, limit: int = 1000) -> list[LogLine]:

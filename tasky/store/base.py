@@ -190,7 +190,17 @@ class Store(Protocol):
         limit: int = 100,
         cursor: int | None = None,
         descending: bool = False,
-    ) -> TaskPage: ...
+        id_prefix: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        error_contains: str | None = None,
+    ) -> TaskPage:
+        """One page of tasks in submission order, every filter given applying (None: no filter).
+
+        ``id_prefix``: ids that start with it (lowercase hex). ``created_after`` /
+        ``created_before``: created at or after / strictly before these times. ``error_contains``:
+        the task's error holds this text, ASCII letters matched in any case.
+        """
 
     async def logs(self, task_id: str, after: int = 0, limit: int = 1000) -> list[LogLine]: ...
 

@@ -444,13 +444,22 @@ class MemoryStore(MemoryTables):
         limit: int = 100,
         cursor: int | None = None,
         descending: bool = False,
+        id_prefix: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        error_contains: str | None = None,
     ) -> TaskPage:
+        wanted = None if not error_contains else _ascii_lower(error_contains)
         rows = [
             t
             for t in self._data.tasks.values()
             if (status is None or t.status is status)
             and (worker is None or t.worker == worker)
             and (chain_id is None or t.chain_id == chain_id)
+            and (not id_prefix or t.id.startswith(id_prefix))
+            and (created_after is None or t.created_at >= created_after)
+            and (created_before is None or t.created_at < created_before)
+            and (wanted is None or (t.error is not None and wanted in _ascii_lower(t.error)))
         ]
         chosen, next_cursor = page(rows, _seq, limit, cursor, descending)
         return TaskPage([copy_task(t) for t in chosen], next_cursor)
@@ -549,3 +558,11 @@ def _runnable(task: TaskRecord, at: float) -> bool:
 
 def _seq(task: TaskRecord) -> int:
     return task.seq
+
+
+# The same folding as SQLite's lower(): ASCII letters only, so both stores find the same errors.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)

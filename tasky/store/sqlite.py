@@ -742,14 +742,36 @@ class SqliteStore:
         limit: int = 100,
         cursor: int | None = None,
         descending: bool = False,
+        id_prefix: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        error_contains: str | None = None,
     ) -> TaskPage:
         filters = {
             "status": None if status is None else status.value,
             "worker": worker,
             "chain_id": chain_id,
         }
+        conditions: list[tuple[str, Any]] = []
+        if id_prefix:
+            # Ids are lowercase hex, and "g" sorts after every hex digit: the ids that start with
+            # the prefix are exactly those in [prefix, prefix + "g"), a range the id index reads.
+            conditions += [("id >= ?", id_prefix), ("id < ?", id_prefix + "g")]
+        if created_after is not None:
+            conditions.append(("created_at >= ?", created_after))
+        if created_before is not None:
+            conditions.append(("created_at < ?", created_before))
+        if error_contains:
+            # SQLite's lower() on both sides: the same (ASCII) folding for the text and the error.
+            conditions.append(("instr(lower(error), lower(?)) > 0", error_contains))
         rows, next_cursor = read_page(
-            self._r, f"SELECT {COLUMNS} FROM tasks", filters, limit, cursor, descending
+            self._r,
+            f"SELECT {COLUMNS} FROM tasks",
+            filters,
+            limit,
+            cursor,
+            descending,
+            conditions,
         )
         return TaskPage([row_to_task(r) for r in rows], next_cursor)
 

@@ -20,14 +20,18 @@ def read_page(
     limit: int,
     cursor: int | None,
     descending: bool,
+    conditions: Sequence[tuple[str, Any]] = (),
 ) -> tuple[list[tuple[Any, ...]], int | None]:
     """One page of ``select`` in ``seq`` order after ``cursor``, and the next page's cursor.
 
     ``filters`` maps column names (written by the caller, never by users) to required values;
-    None means no filter. ``seq`` must be the first column selected.
+    None means no filter. ``conditions`` are further SQL conditions (written by the caller) with
+    one ``?`` each and its value. ``seq`` must be the first column selected.
     """
     where = [f"{column} = ?" for column, value in filters.items() if value is not None]
     params: list[Any] = [value for value in filters.values() if value is not None]
+    where += [sql for sql, _ in conditions]
+    params += [value for _, value in conditions]
     if cursor is not None:
         where.append("seq < ?" if descending else "seq > ?")
         params.append(cursor)

@@ -14,6 +14,9 @@ import { mountWorkers } from "./views/workers.js";
 const main = document.getElementById("main");
 let cleanup = () => {};
 let generation = 0;
+// The view on screen could not be drawn (the server was down, or answered an error): it is drawn
+// again when the live connection comes back, and its Retry button does the same on demand.
+let viewFailed = false;
 
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, "");
@@ -51,27 +54,71 @@ async function route() {
       return;
     }
     cleanup = typeof done === "function" ? done : () => {};
+    viewFailed = false;
   } catch (error) {
     if (mine !== generation) return;
     console.error(error);
-    replace(main, h("section", { class: "view" }, h("h1", null, "Something went wrong"), h("p", { class: "error-box" }, error.message || String(error))));
+    viewFailed = true;
+    showFailure("Something went wrong", error, route);
   }
 }
 
+/** The failure of a whole view, with what happened and a Retry button. */
+function showFailure(title, error, retry) {
+  const button = h("button", { type: "button", class: "primary", id: "retry-view" }, "Retry");
+  button.addEventListener("click", () => {
+    button.disabled = true;
+    retry();
+  });
+  replace(
+    main,
+    h(
+      "section",
+      { class: "view", id: "view-error" },
+      h("h1", null, title),
+      h("p", { class: "error-box" }, describeError(error)),
+      h("div", { class: "row" }, button, h("span", { class: "muted" }, "It is also tried again once the connection to the server is back.")),
+    ),
+  );
+}
+
+function describeError(error) {
+  // fetch() rejects with a TypeError when nothing answered at all.
+  if (error instanceof TypeError) return `The server cannot be reached (${error.message}): it may be down or restarting.`;
+  return error.message || String(error);
+}
+
+let liveState = "connecting";
 function setLive(state) {
   const node = document.getElementById("live");
   node.dataset.state = state;
   node.querySelector(".live-text").textContent = { live: "live", connecting: "connecting", reconnecting: "reconnecting" }[state] || state;
+  const cameBack = state === "live" && liveState !== "live";
+  liveState = state;
+  if (cameBack && viewFailed) route();
+}
+
+/** What the page needs before any view: the server's metadata and its workers. */
+async function loadBasics() {
+  for (let failures = 0; ; failures++) {
+    try {
+      await loadMeta();
+      await loadWorkers();
+      return;
+    } catch (error) {
+      let retryNow;
+      const waited = new Promise((resolve) => {
+        retryNow = resolve;
+      });
+      showFailure("Cannot reach the Tasky API", error, () => retryNow());
+      setTimeout(retryNow, Math.min(2000 * 2 ** Math.min(failures, 3), 15000));
+      await waited;
+    }
+  }
 }
 
 async function start() {
-  try {
-    await loadMeta();
-    await loadWorkers();
-  } catch (error) {
-    replace(main, h("p", { class: "error-box" }, `Cannot reach the Tasky API: ${error.message}`));
-    return;
-  }
+  await loadBasics();
   if (getMeta().Chains) document.getElementById("chains-tab").hidden = false;
   const stream = new EventStream(publish, setLive);
   stream.start();

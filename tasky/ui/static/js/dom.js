@@ -103,6 +103,28 @@ export function singleFlight(fn) {
   return call;
 }
 
+/**
+ * Run `redraw` (which replaces what is inside `container`) without losing the keyboard's place:
+ * if the focus was on a row marked data-key, or on a control in one, the same row's control
+ * (same data-action, else its first link or button) gets it back. Lists that refresh on their
+ * own would otherwise throw the focus back to the top of the page every few seconds.
+ */
+export function keepFocus(container, redraw) {
+  const active = document.activeElement;
+  const row = active && active !== document.body && container.contains(active) ? active.closest("[data-key]") : null;
+  const key = row ? row.dataset.key : null;
+  const onRow = active === row;
+  const action = !onRow && active.dataset ? active.dataset.action : undefined;
+  redraw();
+  if (key === null) return;
+  const again = [...container.querySelectorAll("[data-key]")].find((node) => node.dataset.key === key);
+  if (!again) return;
+  const usable = (node) => node && !node.disabled;
+  const same = action ? again.querySelector(`[data-action="${CSS.escape(action)}"]`) : null;
+  const target = onRow ? again : usable(same) ? same : [...again.querySelectorAll("a[href], button")].find(usable);
+  if (target) target.focus({ preventScroll: true });
+}
+
 export function toast(message, kind = "info") {
   const box = document.getElementById("toasts");
   const item = h("div", { class: ["toast", kind] }, message);
@@ -113,6 +135,11 @@ export function toast(message, kind = "info") {
 
 export function prettyJson(value) {
   return JSON.stringify(value, null, 2);
+}
+
+/** A JSON value in a box that scrolls when long: focusable, so the keyboard can scroll it too. */
+export function jsonBlock(value, label, extraClass = "") {
+  return h("pre", { class: ["json", extraClass], tabindex: "0", "aria-label": label }, prettyJson(value));
 }
 
 export function copyButton(text, label = "Copy") {

@@ -9,6 +9,7 @@ let workersLoading = null;
 
 export async function loadMeta() {
   const response = await fetch("/tasky/ui/meta.json", { headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`the page's metadata: HTTP ${response.status}`);
   meta = await response.json();
   return meta;
 }

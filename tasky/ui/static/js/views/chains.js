@@ -1,11 +1,12 @@
-// Chains: the list (live), starting a named definition, and one chain's steps with their
-// statuses, tasks and outputs, live.
+// Chains: the list (live), starting one (from a definition or from steps), and one chain drawn
+// as a graph and listed step by step with statuses, tasks, progress and outputs, live.
 
 import { api, ApiError } from "../api.js";
 import { statusBadge } from "../actions.js";
-import { h, prettyJson, replace, singleFlight, throttle, toast } from "../dom.js";
+import { h, jsonBlock, keepFocus, replace, singleFlight, throttle, toast } from "../dom.js";
 import * as fmt from "../format.js";
-import { schemaForm } from "../form.js";
+import { chainGraph } from "../chaingraph.js";
+import { newChainPanel } from "../chainform.js";
 import { getMeta, onEvent } from "../state.js";
 
 const CHAIN_ACTIONS = [
@@ -48,72 +49,6 @@ function chainButtons(chain, onDone) {
   );
 }
 
-/** A form for a definition's parameters: their defaults say what type each one is. */
-function parameterSchema(parameters) {
-  const properties = {};
-  for (const [name, value] of Object.entries(parameters || {})) {
-    const type =
-      typeof value === "boolean" ? "boolean"
-      : Number.isInteger(value) ? "integer"
-      : typeof value === "number" ? "number"
-      : typeof value === "string" ? "string"
-      : undefined;
-    properties[name] = { title: name, default: value, ...(type ? { type } : {}) };
-  }
-  return { properties };
-}
-
-async function startPanel(onStarted) {
-  let definitions = [];
-  try {
-    definitions = (await api("/chain-definitions")).Definitions || [];
-  } catch {
-    return null;
-  }
-  if (!definitions.length) return null;
-  const select = h("select", { id: "chain-definition" }, definitions.map((d) => h("option", { value: d.Name }, d.Name)));
-  const description = h("p", { class: "muted small-text" });
-  const holder = h("div");
-  const submit = h("button", { type: "submit", class: "primary" }, "Start chain");
-  let form = null;
-  const element = h(
-    "form",
-    { class: "card task-form", novalidate: true, id: "start-chain" },
-    h("div", { class: "card-head" }, h("h2", null, "Start a chain"), h("label", { class: "inline" }, "Definition", select)),
-    description,
-    holder,
-    h("div", { class: "row end" }, submit),
-  );
-  function pick() {
-    const chosen = definitions.find((d) => d.Name === select.value);
-    description.textContent = chosen.Description || "";
-    form = schemaForm(parameterSchema(chosen.Parameters), { idPrefix: "param-" });
-    replace(holder, Object.keys(chosen.Parameters || {}).length ? form.element : h("p", { class: "muted" }, "No parameters."));
-  }
-  select.addEventListener("change", pick);
-  pick();
-  element.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const { value, problems } = form.read();
-    if (problems.length) return form.showErrors(problems);
-    submit.disabled = true;
-    try {
-      const created = await api(`/chain-definitions/${encodeURIComponent(select.value)}/start`, {
-        method: "POST",
-        body: { parameters: value },
-      });
-      toast("Chain started", "ok");
-      onStarted(created.ChainId);
-    } catch (error) {
-      if (error instanceof ApiError) form.showErrors(error.fields, error.message);
-      else throw error;
-    } finally {
-      submit.disabled = false;
-    }
-  });
-  return element;
-}
-
 async function mountList(main) {
   const tbody = h("tbody");
   const empty = h("p", { class: "empty", hidden: true }, "No chains yet.");
@@ -123,16 +58,19 @@ async function mountList(main) {
     h("thead", null, h("tr", null, ["Status", "Chain", "Name", "Duration", "Created", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
     tbody,
   );
-  const panel = await startPanel((id) => {
-    location.hash = `#/chains/${id}`;
-  });
   replace(
     main,
     h(
       "section",
       { class: "view" },
-      h("div", { class: "view-head" }, h("h1", null, "Chains"), h("a", { href: "/tasky/v1/docs#/chains", class: "small-text" }, "API: POST /tasky/v1/chains")),
-      panel,
+      h(
+        "div",
+        { class: "view-head" },
+        h("h1", null, "Chains"),
+        h("span", { class: "spacer" }),
+        h("a", { href: "/tasky/v1/docs#/chains", class: "small-text" }, "API: POST /tasky/v1/chains"),
+        h("a", { class: "button primary", href: "#/chains/new", id: "new-chain-link" }, "+ New chain"),
+      ),
       h("div", { class: "table-wrap" }, table),
       empty,
     ),
@@ -140,12 +78,12 @@ async function mountList(main) {
 
   const load = singleFlight(async () => {
     const page = await api("/chains", { query: { order: "desc", limit: 50 } });
-    replace(
+    keepFocus(tbody, () => replace(
       tbody,
       page.Chains.map((chain) =>
         h(
           "tr",
-          { dataset: { chain: chain.ChainId } },
+          { dataset: { chain: chain.ChainId, key: chain.ChainId } },
           h("td", { dataset: { label: "Status" } }, statusBadge(chain.Status)),
           h("td", { dataset: { label: "Chain" } }, h("a", { href: `#/chains/${chain.ChainId}`, class: "mono task-link" }, fmt.shortId(chain.ChainId))),
           h("td", { dataset: { label: "Name" } }, chain.Name || chain.Definition || "—"),
@@ -154,7 +92,7 @@ async function mountList(main) {
           h("td", { dataset: { label: "Actions" } }, chainButtons(chain, () => soon())),
         ),
       ),
-    );
+    ));
     empty.hidden = page.Chains.length > 0;
     table.hidden = page.Chains.length === 0;
   });
@@ -172,23 +110,121 @@ async function mountList(main) {
 function stepItem(step) {
   return h(
     "li",
-    { class: "chain-step", dataset: { step: step.Name, status: step.Status } },
+    { class: "chain-step", dataset: { step: step.Name, status: step.Status, key: step.Name } },
     statusBadge(step.Status),
     h("span", { class: "step-name" }, step.Name),
     h("span", { class: "muted" }, step.Worker),
     step.TaskId ? h("a", { href: `#/tasks/${step.TaskId}`, class: "mono small-text" }, fmt.shortId(step.TaskId)) : null,
     h("span", { class: "spacer" }),
     step.DurationSeconds !== null && step.DurationSeconds !== undefined ? h("span", { class: "muted small-text" }, fmt.duration(step.DurationSeconds)) : null,
-    step.Error ? h("div", { class: "error-box small-text step-error" }, step.Error) : null,
+    step.Error ? h("div", { class: [step.Status === "Canceled" ? "note-box" : "error-box", "small-text", "step-error"] }, step.Error) : null,
   );
+}
+
+function stagesOf(steps) {
+  const stages = new Map();
+  for (const step of steps) {
+    if (!stages.has(step.Stage)) stages.set(step.Stage, { group: step.Group, when: step.When, steps: [] });
+    stages.get(step.Stage).steps.push(step);
+  }
+  return stages;
+}
+
+function card(title, ...body) {
+  return h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, title)), ...body);
 }
 
 async function mountChain(main, chainId) {
   const body = h("div", { class: "view detail", id: "chain-detail" });
+  const head = h("div", { class: "detail-head" });
+  const problem = h("div");
+  const graphBox = h("div", { class: "chain-graph", id: "chain-graph" });
+  const stepsBox = h("div", { class: "stack" });
+  const onFailure = h("span", { class: "muted small-text" });
+  const side = h("div", { class: "stack" });
+  replace(
+    body,
+    h("a", { href: "#/chains", class: "back" }, "← All chains"),
+    head,
+    problem,
+    h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, "Graph"), h("span", { class: "muted small-text" }, "live")), graphBox),
+    h(
+      "div",
+      { class: "detail-grid" },
+      h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, "Steps"), onFailure), stepsBox),
+      side,
+    ),
+  );
   replace(main, body);
+  const graph = chainGraph(graphBox);
+  let chain = null;
+  let headKey = "";
+
+  // The title and its buttons are redrawn only when the status moves: buttons replaced under a
+  // pointer (or under the keyboard's focus) would lose the click.
+  function drawHead() {
+    if (headKey === chain.Status) return;
+    headKey = chain.Status;
+    replace(
+      head,
+      h(
+        "div",
+        { class: "title-row" },
+        h("h1", null, chain.Name || chain.Definition || "Chain", " ", h("span", { class: "muted mono id" }, fmt.shortId(chain.ChainId))),
+        statusBadge(chain.Status),
+        h("span", { class: "spacer" }),
+        chainButtons(chain, () => {
+          headKey = "";
+          soon();
+        }),
+      ),
+    );
+  }
+
+  function drawProblem() {
+    // A chain someone canceled is not an error; a failed one is.
+    if (!chain.Error) replace(problem);
+    else if (chain.Status === "Canceled") replace(problem, h("div", { class: "note-box", id: "chain-canceled" }, `Canceled: ${chain.Error}`));
+    else replace(problem, h("div", { class: "error-box", id: "chain-error" }, chain.Error));
+  }
+
+  function drawSteps() {
+    onFailure.textContent = `on failure: ${chain.OnFailure}`;
+    keepFocus(stepsBox, () => replace(
+      stepsBox,
+      [...stagesOf(chain.Steps).entries()].map(([index, stage]) =>
+        h(
+          "div",
+          { class: "chain-stage" },
+          h("span", { class: "chain-stage-name" }, `Stage ${index + 1}${stage.group ? ` · ${stage.group} (parallel)` : ""}${stage.when && stage.when !== "success" ? ` · when ${stage.when}` : ""}`),
+          h("ol", { class: "chain-steps" }, stage.steps.map(stepItem)),
+        ),
+      ),
+    ));
+  }
+
+  function drawSide() {
+    replace(
+      side,
+      card(
+        "Result",
+        chain.Status === "Completed" ? jsonBlock(chain.Result, "Result")
+        : ["Failed", "Canceled"].includes(chain.Status) ? h("p", { class: "muted" }, `No result: the chain ended ${chain.Status}.`)
+        : h("p", { class: "muted" }, "Not finished yet."),
+      ),
+      card("Parameters", jsonBlock(chain.Parameters, "Parameters")),
+      card("Timings", h("dl", { class: "kv" }, h("dt", null, "Created"), h("dd", null, fmt.fullTime(chain.CreatedAt)), h("dt", null, "Finished"), h("dd", null, fmt.fullTime(chain.FinishedAt) || "—"), h("dt", null, "Restarts"), h("dd", null, String(chain.Restarts)))),
+    );
+  }
+
+  /** The progress of the chain's running steps: one read of its tasks, not one per step. */
+  async function stepProgress() {
+    if (!chain.Steps.some((s) => s.Status === "Running" || s.Status === "Paused")) return new Map();
+    const page = await api("/tasks", { query: { chain: chainId, limit: 1000 } });
+    return new Map(page.Tasks.filter((t) => t.Progress !== undefined).map((t) => [t.TaskId, t.Progress]));
+  }
 
   const load = singleFlight(async () => {
-    let chain;
     try {
       chain = await api(`/chains/${chainId}`);
     } catch (error) {
@@ -198,70 +234,40 @@ async function mountChain(main, chainId) {
       }
       throw error;
     }
-    const stages = new Map();
-    for (const step of chain.Steps) {
-      if (!stages.has(step.Stage)) stages.set(step.Stage, { group: step.Group, when: step.When, steps: [] });
-      stages.get(step.Stage).steps.push(step);
-    }
-    replace(
-      body,
-      h("a", { href: "#/chains", class: "back" }, "← All chains"),
-      h(
-        "div",
-        { class: "detail-head" },
-        h(
-          "div",
-          { class: "title-row" },
-          h("h1", null, chain.Name || chain.Definition || "Chain", " ", h("span", { class: "muted mono id" }, fmt.shortId(chain.ChainId))),
-          statusBadge(chain.Status),
-          h("span", { class: "spacer" }),
-          chainButtons(chain, () => soon()),
-        ),
-      ),
-      chain.Error ? h("div", { class: "error-box" }, chain.Error) : null,
-      h(
-        "div",
-        { class: "detail-grid" },
-        h(
-          "section",
-          { class: "card" },
-          h("div", { class: "card-head" }, h("h2", null, "Steps"), h("span", { class: "muted small-text" }, `on failure: ${chain.OnFailure}`)),
-          h(
-            "div",
-            { class: "stack" },
-            [...stages.entries()].map(([index, stage]) =>
-              h(
-                "div",
-                { class: "chain-stage" },
-                h("span", { class: "chain-stage-name" }, `Stage ${index + 1}${stage.group ? ` · ${stage.group} (parallel)` : ""}${stage.when && stage.when !== "success" ? ` · when ${stage.when}` : ""}`),
-                h("ol", { class: "chain-steps" }, stage.steps.map(stepItem)),
-              ),
-            ),
-          ),
-        ),
-        h(
-          "div",
-          { class: "stack" },
-          h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, "Result")), chain.Status === "Completed" ? h("pre", { class: "json" }, prettyJson(chain.Result)) : h("p", { class: "muted" }, "Not finished yet.")),
-          h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, "Parameters")), h("pre", { class: "json" }, prettyJson(chain.Parameters))),
-          h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, "Timings")), h("dl", { class: "kv" }, h("dt", null, "Created"), h("dd", null, fmt.fullTime(chain.CreatedAt)), h("dt", null, "Finished"), h("dd", null, fmt.fullTime(chain.FinishedAt) || "—"), h("dt", null, "Restarts"), h("dd", null, String(chain.Restarts)))),
-        ),
-      ),
-    );
+    const progress = await stepProgress().catch(() => null);
+    drawHead();
+    drawProblem();
+    graph.update(chain.Steps, progress);
+    drawSteps();
+    drawSide();
   });
   const soon = throttle(() => load().catch(() => {}), 400);
   const stop = onEvent((event) => {
-    // Steps' progress and log lines do not change this view; statuses do.
-    const relevant = event.type === "task.status" || event.type === "task.created" || (event.type || "").startsWith("chain.");
-    if ((event.chain === chainId && relevant) || event.type === "stream.reset") soon();
+    if (event.type === "stream.reset") return soon();
+    if (event.chain !== chainId) return;
+    if (event.type === "task.progress" && chain) graph.setProgress(event.task, event.progress);
+    // Log lines do not change this view; statuses do.
+    else if (event.type === "task.status" || event.type === "task.created" || (event.type || "").startsWith("chain.")) soon();
   });
+  const ticker = setInterval(() => graph.tick(), 1000);
   await load();
   return () => {
     stop();
     soon.cancel();
+    clearInterval(ticker);
+    graph.destroy();
   };
 }
 
+async function mountNew(main) {
+  const panel = await newChainPanel((id) => {
+    location.hash = `#/chains/${id}`;
+  });
+  replace(main, h("section", { class: "view" }, h("a", { href: "#/chains", class: "back" }, "← All chains"), h("h1", null, "New chain"), panel));
+  return () => {};
+}
+
 export async function mountChains(main, id) {
+  if (id === "new") return mountNew(main); // chain ids are hex: "new" is never one
   return id ? mountChain(main, id) : mountList(main);
 }

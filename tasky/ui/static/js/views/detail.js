@@ -3,12 +3,11 @@
 
 import { api, ApiError } from "../api.js";
 import { actionButtons, progressBar, statusBadge } from "../actions.js";
-import { copyButton, h, prettyJson, replace, singleFlight, throttle, toast } from "../dom.js";
+import { copyButton, h, jsonBlock, prettyJson, replace, singleFlight, throttle, toast } from "../dom.js";
 import * as fmt from "../format.js";
 import { schemaForm } from "../form.js";
+import { logView } from "../logview.js";
 import { loadWorkers, onEvent, workerNamed } from "../state.js";
-
-const LOG_PAGE = 1000;
 
 function card(title, body, extra) {
   return h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, title), extra), body);
@@ -26,8 +25,6 @@ export async function mountDetail(main, taskId) {
   await loadWorkers();
   let task = null;
   let editing = false;
-  let logNext = 0;
-  let logCount = 0;
   // Which tracebacks are unfolded ("task" or an attempt number): redraws keep them so.
   const unfolded = new Set();
 
@@ -37,10 +34,7 @@ export async function mountDetail(main, taskId) {
   const config = h("div", { id: "task-config" });
   const output = h("div", { id: "task-output" });
   const attempts = h("div");
-  const logBox = h("pre", { class: "logs", id: "task-logs", tabindex: "0", "aria-label": "Logs" });
-  const logInfo = h("span", { class: "muted small-text" });
-  const follow = h("input", { type: "checkbox", id: "follow-logs" });
-  follow.checked = true;
+  const log = logView(taskId);
   const configCard = card("Config", config);
   const resultCard = card("Result", output);
 
@@ -55,7 +49,7 @@ export async function mountDetail(main, taskId) {
       h(
         "div",
         { class: "detail-grid" },
-        h("div", { class: "stack" }, resultCard, card("Logs", logBox, h("span", { class: "row" }, logInfo, h("label", { class: "inline small-text" }, follow, "Follow")))),
+        h("div", { class: "stack" }, resultCard, card("Logs", [log.empty, log.box], log.tools)),
         h("div", { class: "stack" }, card("Timings", timings), configCard, card("Attempts", attempts)),
       ),
     ),
@@ -138,7 +132,7 @@ export async function mountDetail(main, taskId) {
       ? h("button", { type: "button", class: "ghost small", id: "edit-config" }, "Edit")
       : null;
     if (button) button.addEventListener("click", startEdit);
-    replace(config, h("pre", { class: "json" }, prettyJson(task.Config)));
+    replace(config, jsonBlock(task.Config, "Config"));
     const headNode = configCard.querySelector(".card-head");
     headNode.querySelector("#edit-config")?.remove();
     if (button) headNode.append(button);
@@ -179,16 +173,19 @@ export async function mountDetail(main, taskId) {
 
   function drawOutput() {
     const parts = [];
-    if (task.Error) parts.push(h("div", { class: "error-box", id: "task-error" }, h("strong", null, "Error: "), task.Error));
+    // A cancel is what someone asked for, not a failure: a plain note, never the red error box.
+    const canceled = task.Status === "Canceled";
+    if (canceled) parts.push(canceledNote(task.Error));
+    else if (task.Error) parts.push(h("div", { class: "error-box", id: "task-error" }, h("strong", null, "Error: "), task.Error));
     const current = (task.Attempts || []).find((a) => a.Attempt === task.Attempt);
     if (task.Status === "Failed" && current && current.Traceback) {
       parts.push(traceback(current.Traceback, "task", "task-traceback"));
     }
     if (task.Status === "Completed") {
       const text = prettyJson(task.Output);
-      parts.push(h("div", { class: "row end" }, copyButton(text)), h("pre", { class: "json output" }, text));
-    } else if (!task.Error) {
-      parts.push(h("p", { class: "muted" }, task.Status === "Canceled" ? "Canceled before it finished." : "Not finished yet."));
+      parts.push(h("div", { class: "row end" }, copyButton(text)), jsonBlock(task.Output, "Result", "output"));
+    } else if (!task.Error && !canceled) {
+      parts.push(h("p", { class: "muted" }, "Not finished yet."));
     }
     replace(output, parts);
     // While it runs the logs matter most; once it has finished, its result does.
@@ -196,7 +193,13 @@ export async function mountDetail(main, taskId) {
     const column = resultCard.parentNode;
     if (finished) column.prepend(resultCard);
     else column.append(resultCard);
-    resultCard.querySelector("h2").textContent = task.Status === "Completed" ? "Result" : task.Error ? "Error" : "Result";
+    resultCard.querySelector("h2").textContent = task.Error && !canceled ? "Error" : "Result";
+  }
+
+  function canceledNote(reason) {
+    // "canceled" is the engine's word for a cancel someone asked for; other reasons say more.
+    const why = reason && reason !== "canceled" ? `: ${reason}` : " on request";
+    return h("div", { class: "note-box", id: "task-canceled" }, `This task was canceled${why}, before it finished.`);
   }
 
   // A traceback, folded: as text (it quotes the worker's code and its error), never as HTML.
@@ -205,7 +208,7 @@ export async function mountDetail(main, taskId) {
       "details",
       { class: "traceback", id, open: unfolded.has(key), ontoggle: () => (box.open ? unfolded.add(key) : unfolded.delete(key)) },
       h("summary", null, "Traceback"),
-      h("pre", null, text),
+      h("pre", { tabindex: "0", "aria-label": "Traceback" }, text),
     );
     return box;
   }
@@ -262,23 +265,7 @@ export async function mountDetail(main, taskId) {
     return true;
   }
 
-  const loadLogs = singleFlight(async () => {
-    for (let i = 0; i < 20; i++) {
-      const page = await api(`/tasks/${taskId}/logs`, { query: { after: logNext, limit: LOG_PAGE } });
-      if (page.Lines.length) {
-        const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 8;
-        const text = page.Lines.map((line) => `${fmt.time(line.Time)}  ${line.Line}\n`).join("");
-        logBox.append(document.createTextNode(text));
-        logCount += page.Lines.length;
-        if (follow.checked && atBottom) logBox.scrollTop = logBox.scrollHeight;
-      }
-      logNext = page.Next;
-      const dropped = page.Dropped ? ` (${fmt.count(page.Dropped)} older lines dropped)` : "";
-      logInfo.textContent = `${fmt.count(logCount)} lines${dropped}`;
-      logBox.classList.toggle("empty-logs", logCount === 0);
-      if (page.Lines.length < LOG_PAGE) return;
-    }
-  });
+  const loadLogs = singleFlight(() => log.load());
 
   const logsSoon = throttle(() => loadLogs().catch(() => {}), 300);
   const refreshSoon = throttle(() => refresh().catch(() => {}), 400);
@@ -303,6 +290,7 @@ export async function mountDetail(main, taskId) {
       logsSoon();
     } else if (event.type === "task.status") {
       task.Status = event.status;
+      log.setStatus(event.status);
       drawHead();
       refreshSoon();
       logsSoon();

@@ -2,7 +2,7 @@
 // add one. Schedules send no events of their own, so the list is re-read every few seconds.
 
 import { api, ApiError } from "../api.js";
-import { h, replace, singleFlight, toast } from "../dom.js";
+import { h, keepFocus, replace, singleFlight, toast } from "../dom.js";
 import * as fmt from "../format.js";
 import { loadWorkers } from "../state.js";
 
@@ -159,12 +159,12 @@ export async function mountSchedules(main) {
   );
   const load = singleFlight(async () => {
     const { Schedules: schedules } = await api("/schedules");
-    replace(
+    keepFocus(tbody, () => replace(
       tbody,
       schedules.map((s) =>
         h(
           "tr",
-          { dataset: { schedule: s.Name, paused: String(s.Paused) } },
+          { dataset: { schedule: s.Name, paused: String(s.Paused), key: s.Name } },
           h("td", { dataset: { label: "Name" } }, s.Name),
           h("td", { dataset: { label: "Runs" } }, s.Worker || `chain ${s.Chain}`),
           h("td", { dataset: { label: "When" }, class: "mono" }, s.Cron ? `${s.Cron}${s.TimeZone !== "UTC" ? ` (${s.TimeZone})` : ""}` : `every ${s.Every}`),
@@ -173,7 +173,7 @@ export async function mountSchedules(main) {
           h("td", { dataset: { label: "Actions" } }, scheduleButtons(s, () => load().catch(() => {}))),
         ),
       ),
-    );
+    ));
     empty.hidden = schedules.length > 0;
     table.hidden = schedules.length === 0;
   });

@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { barChart } from "../charts.js";
-import { h, replace, singleFlight, throttle } from "../dom.js";
+import { h, keepFocus, replace, singleFlight, throttle } from "../dom.js";
 import * as fmt from "../format.js";
 import { loadWorkers, onEvent } from "../state.js";
 
@@ -63,7 +63,7 @@ function overview(all, selected, onSelect) {
       "tr",
       {
         class: ["clickable", stats.Worker === selected && "selected", !stats.Total && "idle"],
-        dataset: { worker: stats.Worker },
+        dataset: { worker: stats.Worker, key: stats.Worker },
         tabindex: "0",
         "aria-selected": stats.Worker === selected ? "true" : "false",
       },
@@ -183,7 +183,7 @@ export async function mountStats(main, name) {
     if (!current) return;
     selected = current.Worker;
     const throughput = await api(`/workers/${encodeURIComponent(current.Worker)}/throughput`, { query: { minutes: 60 } }).catch(() => null);
-    replace(table, overview(all, selected, select));
+    keepFocus(table, () => replace(table, overview(all, selected, select)));
     replace(detail, workerCard(current, throughput));
     updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
   });

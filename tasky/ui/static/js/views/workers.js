@@ -17,6 +17,26 @@ async function workerInfo(name) {
   }
 }
 
+/**
+ * After a pick the view is drawn anew: scroll the list (a row of cards on a phone, a column that
+ * stays in view on a desktop) back to the chosen card, and the page so that the form's title is
+ * in sight below the sticky top bar.
+ */
+function keepInSight(list, card, title) {
+  if (card) {
+    const box = list.getBoundingClientRect();
+    const at = card.getBoundingClientRect();
+    if (list.scrollWidth > list.clientWidth) list.scrollLeft += at.left - box.left - (box.width - at.width) / 2;
+    if (list.scrollHeight > list.clientHeight) list.scrollTop += at.top - box.top - (box.height - at.height) / 2;
+  }
+  const bar = document.querySelector(".topbar").getBoundingClientRect().bottom;
+  const top = title.getBoundingClientRect().top;
+  const room = 12;
+  if (top < bar + room || top > window.innerHeight - 3 * room) {
+    window.scrollBy({ top: top - bar - room, behavior: "instant" });
+  }
+}
+
 export async function mountWorkers(main, name) {
   const workers = await loadWorkers(true);
   const selected = workers.find((w) => w.name.toLowerCase() === (name || "").toLowerCase()) || workers[0];
@@ -82,12 +102,13 @@ export async function mountWorkers(main, name) {
     h("div", { class: "row end" }, submit),
   );
 
+  const title = h("h2", { id: "worker-title" }, info.name);
   replace(
     panel,
     h(
       "div",
       { class: "worker-head" },
-      h("h2", null, info.name),
+      title,
       h(
         "div",
         { class: "chips" },
@@ -100,6 +121,8 @@ export async function mountWorkers(main, name) {
     info.usage ? h("p", { class: "usage muted" }, info.usage) : null,
     element,
   );
+
+  keepInSight(list, list.querySelector(".worker-item.selected"), title);
 
   element.addEventListener("submit", async (event) => {
     event.preventDefault();
