@@ -105,8 +105,8 @@ async def test_a_retry_is_answered_even_when_the_queue_is_full(client: httpx.Asy
     hold = f"{API}/workers/Hold"
     running = await client.post(hold, json={"seconds": 30})
     assert running.status_code == 201
-    # Running, not waiting: a submit that meets the engine's start-up claim of the worker is
-    # queued first and started by that claim's successor a moment later.
+    # The premise is one task running and one waiting: wait until the first runs rather than
+    # count on its submit starting it at once (one that meets a claim in flight queues first).
     await _wait_running(client, running.json()["TaskId"])
     first = await client.post(hold, json={"seconds": 30}, headers={"Idempotency-Key": "k"})
     assert first.status_code == 201
