@@ -9,7 +9,7 @@ import typer
 from tasky import __version__
 from tasky.cli import client_commands, prune, schedule_commands, security_commands
 from tasky.cli import serve as serve_command
-from tasky.cli.session import JSON_HELP, TOKEN_HELP, URL_HELP
+from tasky.cli.session import BEARER_HELP, JSON_HELP, URL_HELP
 
 app = typer.Typer(
     name="tasky",
@@ -36,7 +36,7 @@ def _group(
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option("--token", envvar="TASKY_TOKEN", help=TOKEN_HELP, show_default=False),
+        typer.Option("--token", envvar="TASKY_TOKEN", help=BEARER_HELP, show_default=False),
     ] = None,
     json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
     version: Annotated[

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, Protocol
 
 import typer
 from rich.console import Console
@@ -56,7 +56,13 @@ def with_scheme(url: str | None) -> str | None:
     return text if not text or "://" in text else "http://" + text
 
 
-def from_command_line(ctx: typer.Context, name: str) -> bool:
+class _ParsedCommand(Protocol):
+    """A parsed command's context (typer's, or the group's above it)."""
+
+    def get_parameter_source(self, name: str) -> Any: ...
+
+
+def from_command_line(ctx: _ParsedCommand, name: str) -> bool:
     """Whether the option ``name`` of ``ctx``'s command was typed (not from env or default)."""
     source = ctx.get_parameter_source(name)
     return source is not None and source.name == "COMMANDLINE"
@@ -78,7 +84,7 @@ def _shared_url(ctx: typer.Context, param: typer.CallbackParam, value: str | Non
 
 
 URL_HELP = f"The Tasky server, http(s)://HOST:PORT (default {DEFAULT_URL}; HOST:PORT means http)."
-TOKEN_HELP = "Bearer token, if the server requires one."
+BEARER_HELP = "Bearer token, if the server requires one."
 JSON_HELP = "Print JSON for scripts instead of tables."
 
 UrlOption = Annotated[
@@ -96,7 +102,7 @@ TokenOption = Annotated[
     typer.Option(
         "--token",
         envvar="TASKY_TOKEN",
-        help=TOKEN_HELP,
+        help=BEARER_HELP,
         show_default=False,
         callback=_shared,
     ),
