@@ -13,7 +13,8 @@ from tasky.cli.session import BEARER_HELP, JSON_HELP, URL_HELP
 
 app = typer.Typer(
     name="tasky",
-    help="Tasky: run tasks on your servers through a REST API.",
+    help="Tasky: run tasks on your servers through a REST API. The client commands take --url, "
+    "--token and --json before or after the command.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -46,10 +47,7 @@ def _group(
         ),
     ] = False,
 ) -> None:
-    """Tasky: run tasks on your servers through a REST API.
-
-    The client commands take --url, --token and --json before or after the command.
-    """
+    """The options every client command shares, accepted before the command too."""
 
 
 serve_command.register(app)
