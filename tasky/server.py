@@ -6,8 +6,11 @@ groups of every other part, none of which the API imports.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
+import socket
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -32,6 +35,8 @@ from tasky.store import SqliteStore, Store
 from tasky.workers.registry import WorkerRegistry, default_registry
 
 log = logging.getLogger("tasky")
+
+EXAMPLES_MODULE = "tasky.workers.examples"
 
 
 def build_registry(settings: Settings) -> WorkerRegistry:
@@ -89,28 +94,88 @@ def serve(settings: Settings) -> None:
     configure_logging(settings.log_format, settings.node_id)
     registry = build_registry(settings)
     # The config file's chain definitions, checked against these workers before listening.
-    configured_definitions(list(settings.config_files), registry)
+    check_configured_chains(list(settings.config_files), registry)
     store = SqliteStore(settings.database_path)
     store.lock()  # fail here, with a clear message, not inside the server's start-up
     # Checked once the store is ours: stored tokens count as auth beyond loopback.
     settings.check(stored_tokens=store.count_tokens_now())
-    prepare_roots(settings)
-    app = build_app(settings, registry=registry, store=store)
-    config = uvicorn.Config(
-        AccessLog(app) if settings.access_log else app, **uvicorn_options(settings)
+    # Bound before anything is said or made: a port in use is the only thing then reported.
+    listening = listening_socket(settings.host, settings.port)
+    try:
+        prepare_roots(settings)
+        app = build_app(settings, registry=registry, store=store)
+        config = uvicorn.Config(
+            AccessLog(app) if settings.access_log else app, **uvicorn_options(settings)
+        )
+        scheme = "https" if settings.tls_cert else "http"
+        log.info(
+            "Tasky serving on %s://%s:%d/tasky/v1/ (data in %s)",
+            scheme,
+            settings.host,
+            settings.port,
+            settings.data_dir,
+        )
+        warning = plain_http_warning(settings)
+        if warning:
+            log.warning("%s", warning)
+        GracefulServer(config, app, settings.grace).run(sockets=[listening])
+    finally:
+        listening.close()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to HOST:PORT for uvicorn to listen on; ValueError saying plainly why not."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    # As uvicorn binds: a restarted server need not wait out the old connections' TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ValueError(
+                f"port {port} is in use on {host}: another program (or another Tasky) listens "
+                "there. Stop it, or pick another port with --addr HOST:PORT (TASKY_ADDR)"
+            ) from None
+        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def check_configured_chains(paths: list[Path], registry: WorkerRegistry) -> None:
+    """The config files' chains run on these workers; ValueError naming the first that cannot."""
+    try:
+        configured_definitions(paths, registry)
+    except ValueError as exc:
+        raise ValueError(f"{exc}{_examples_hint(paths, registry)}") from None
+
+
+def _examples_hint(paths: list[Path], registry: WorkerRegistry) -> str:
+    """How to load the example workers, when the chains would run with them.
+
+    They are served by default, but not once --workers or --config names the workers: a chain
+    copied from the docs that uses CopyFile then fails with a surprise.
+    """
+    missing = [w for w in default_registry() if registry.get(w.name) is None]
+    if not missing:
+        return ""
+    widened = WorkerRegistry()
+    for worker in [*registry, *missing]:
+        widened.register(type(worker))
+    try:
+        configured_definitions(paths, widened)
+    except ValueError:
+        return ""
+    names = ", ".join(w.name for w in missing)
+    return (
+        f". The example workers ({names}) are served only when neither --workers nor --config "
+        f"is given: add --workers {EXAMPLES_MODULE} (TASKY_WORKERS={EXAMPLES_MODULE})"
     )
-    scheme = "https" if settings.tls_cert else "http"
-    log.info(
-        "Tasky serving on %s://%s:%d/tasky/v1/ (data in %s)",
-        scheme,
-        settings.host,
-        settings.port,
-        settings.data_dir,
-    )
-    warning = plain_http_warning(settings)
-    if warning:
-        log.warning("%s", warning)
-    GracefulServer(config, app, settings.grace).run()
 
 
 def plain_http_warning(settings: Settings) -> str | None:

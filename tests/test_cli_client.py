@@ -262,7 +262,7 @@ def test_unreachable_server() -> None:
     assert result.exit_code == 5
     assert f"cannot reach the Tasky server at {where}/tasky/v1" in result.stderr
     assert "TASKY_URL" in result.stderr
-    result = tasky("tasks", "--url", "localhost:8888")
+    result = tasky("tasks", "--url", "ftp://localhost:8888")
     assert result.exit_code == 2 and "http://HOST:PORT" in result.stderr
 
 

@@ -64,7 +64,8 @@ async def test_submit_a_dict_or_the_config_model_and_wait(tasky: AsyncClient) ->
     logs = await tasky.logs(first)
     assert [line.line for line in logs.lines] == ["echo 'hi'"]
     stats = await tasky.task_statistics(first)
-    assert stats.status is Status.COMPLETED and stats.attempts == 1
+    assert stats.status is Status.COMPLETED and stats.attempt == 1
+    assert [a["Status"] for a in stats.attempts] == ["Completed"]
     worker_stats = await tasky.worker_statistics("Echo")
     assert worker_stats.by_status["Completed"] == 2
 

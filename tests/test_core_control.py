@@ -48,7 +48,7 @@ async def test_cancel_running_async_stops_the_coroutine(client: httpx.AsyncClien
     r = await client.post(f"{API}/tasks/{task_id}/cancel")
     assert r.json()["Status"] == "Canceled"
     result = (await client.get(f"{API}/tasks/{task_id}/result")).json()
-    assert result["Status"] == "Canceled" and result["Output"] is None
+    assert result["Status"] == "Canceled" and result["Output"] == {}
 
 
 async def test_cancel_running_thread_at_checkpoint(client: httpx.AsyncClient) -> None:
@@ -127,7 +127,9 @@ async def test_run_restarts_with_attempt_history(client: httpx.AsyncClient) -> N
     assert [a["Attempt"] for a in detail["Attempts"]] == [1, 2]
     assert all(a["Status"] == "Completed" for a in detail["Attempts"])
     stats = (await client.get(f"{API}/task/{task_id}/statistics")).json()
-    assert stats["Attempts"] == 2
+    assert stats["Attempt"] == 2
+    assert [a["Attempt"] for a in stats["Attempts"]] == [1, 2]
+    assert all(a["RunTimeSeconds"] >= 0 for a in stats["Attempts"])
 
 
 async def test_update_config_of_queued_task(client: httpx.AsyncClient) -> None:

@@ -115,7 +115,7 @@ async def test_cancel_kills_the_whole_group_no_orphans(client: httpx.AsyncClient
     # Canceled is reported only once every process of the group is gone.
     assert alive(group) == []
     result = (await client.get(f"{API}/tasks/{task_id}/result")).json()
-    assert result["Status"] == "Canceled" and result["Output"] is None
+    assert result["Status"] == "Canceled" and result["Output"] == {}
 
 
 async def test_sigterm_ignored_then_sigkill_after_grace(client: httpx.AsyncClient) -> None:

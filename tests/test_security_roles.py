@@ -34,6 +34,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", V1 + "/tasks/{id}/statistics"): ("viewer", ""),
     ("GET", V1 + "/workers"): ("viewer", ""),
     ("GET", V1 + "/workers/{name}/info"): ("viewer", ""),
+    ("GET", V1 + "/workers/{name}"): ("viewer", ""),
+    ("GET", V1): ("viewer", ""),
     ("GET", V1 + "/workers/{name}/statistics"): ("viewer", ""),
     ("GET", V1 + "/workers/{name}/throughput"): ("viewer", ""),
     ("GET", V1 + "/{name}/statistics"): ("viewer", ""),

@@ -11,19 +11,27 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-import swagger_ui_bundle
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tasky.api import events, handlers, key_pruner, metrics, schemas, task_search, throughput
+from tasky.api import (
+    docs_page,
+    events,
+    handlers,
+    index,
+    key_pruner,
+    metrics,
+    schemas,
+    task_search,
+    throughput,
+)
 from tasky.api.groups import RouteGroup
 from tasky.api.guard import RequestGuard
-from tasky.api.openapi import SWAGGER_CSP, SWAGGER_INIT, SWAGGER_PAGE, build_openapi
+from tasky.api.openapi import build_openapi
 from tasky.api.stream_caps import StreamCaps
 from tasky.auth.routes import auth_routes
 from tasky.auth.wiring import document_access, protect
@@ -31,7 +39,6 @@ from tasky.echo import clip
 from tasky.engine import Engine
 from tasky.engine.errors import Draining, NotFound, QueueFull, Unsupported, WorkerDisabled
 from tasky.http.doc import Doc
-from tasky.http.page_headers import security_headers, with_headers
 from tasky.http.query import only_documented
 from tasky.http.responses import ApiError, JSONResponse, error_response
 from tasky.settings import Settings
@@ -100,7 +107,7 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
         "/tasks",
         handlers.list_tasks,
         Doc(
-            "List tasks, oldest first, one page at a time",
+            "List tasks, oldest first (order=desc: newest first), one page at a time",
             schemas.TaskList,
             errors=(400, 404),
             query=(
@@ -109,7 +116,12 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
                 ("chain", "string", "Only the steps of this chain."),
                 ("limit", "integer", "Page size, 1 to 1000 (default 100)."),
                 ("cursor", "string", "NextCursor of the previous page."),
-                ("order", "string", "asc (default) or desc."),
+                (
+                    "order",
+                    "string",
+                    "asc: oldest first (default, as the seed listed them), or desc: newest "
+                    "first (what the page and tasky tasks show).",
+                ),
                 *task_search.QUERY_DOCS,
             ),
         ),
@@ -178,6 +190,18 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
         handlers.worker_info,
         Doc(
             "A worker's description, usage and config schema",
+            schemas.WorkerSummary,
+            errors=_E404,
+            tags=("workers",),
+        ),
+    ),
+    # What a newcomer tries first after POSTing to the same path: the worker itself.
+    (
+        "GET",
+        "/workers/{name}",
+        handlers.worker_info,
+        Doc(
+            "A worker's description, usage and config schema (as /workers/{name}/info)",
             schemas.WorkerSummary,
             errors=_E404,
             tags=("workers",),
@@ -329,34 +353,15 @@ def create_app(
             documented += request.app.state.extra_docs
             openapi_doc.update(build_openapi(documented, registry))
             document_access(openapi_doc)
-        return JSONResponse(openapi_doc, headers=docs_headers)
-
-    # The docs page and everything it loads carry the same headers as the web page.
-    docs_headers = security_headers(SWAGGER_CSP)
-
-    async def docs(request: Request) -> HTMLResponse:
-        return HTMLResponse(SWAGGER_PAGE, headers=docs_headers)
-
-    async def docs_init(request: Request) -> Response:
-        return PlainTextResponse(
-            SWAGGER_INIT, media_type="application/javascript", headers=docs_headers
-        )
+        # The docs page fetches it: the same headers as the page and everything it loads.
+        return JSONResponse(openapi_doc, headers=docs_page.HEADERS)
 
     routes: list[BaseRoute] = [
         Route(PREFIX + path, _CHECKED[handler], methods=[method])
         for method, path, handler, _ in API_ROUTES
     ]
-    routes += [
-        Route(PREFIX + "/openapi.json", openapi, methods=["GET"]),
-        Route(PREFIX + "/docs", docs, methods=["GET"]),
-        Route(PREFIX + "/docs/static/init.js", docs_init, methods=["GET"]),
-        Mount(
-            PREFIX + "/docs/static",
-            app=with_headers(
-                StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), docs_headers
-            ),
-        ),
-    ]
+    routes += [Route(docs_page.OPENAPI_PATH, only_documented(openapi, ()), methods=["GET"])]
+    routes += docs_page.routes() + index.routes()
     # Live events and the throughput read behind the statistics chart.
     routes += events.routes() + throughput.routes()
     for group in groups:
@@ -372,7 +377,7 @@ def create_app(
     starlette.state.registry = registry
     starlette.state.startup_hooks = []
     starlette.state.shutdown_hooks = []
-    starlette.state.extra_docs = events.docs() + throughput.docs()
+    starlette.state.extra_docs = index.docs() + events.docs() + throughput.docs()
     starlette.state.stream_caps = StreamCaps(
         settings.max_streams, settings.max_streams_per_principal
     )

@@ -37,6 +37,19 @@ _BATCH = 256
 # Browsers wait this long (ms) before reconnecting after the stream ends.
 _RETRY_MS = 2000
 
+# Every event type the server sends (the engine's task events, the chain runner's, and the
+# stream's own reset). A ?type= filter naming anything else could only ever match nothing.
+EVENT_TYPES = (
+    "task.created",
+    "task.status",
+    "task.progress",
+    "task.log",
+    "chain.created",
+    "chain.status",
+    "stream.reset",
+)
+_PREFIXES = tuple(dict.fromkeys(t.partition(".")[0] for t in EVENT_TYPES))
+
 DOC = Doc(
     "Server-Sent Events: task and chain changes as they happen",
     errors=(400, 404, 429, 503),
@@ -44,7 +57,13 @@ DOC = Doc(
         ("task", "string", "Only events of these tasks (comma-separated ids)."),
         ("worker", "string", "Only events of tasks of this worker."),
         ("chain", "string", "Only events of this chain and its steps."),
-        ("type", "string", "Only these event types or prefixes (comma-separated: task.log,chain)."),
+        (
+            "type",
+            "string",
+            "Only these event types or prefixes, comma-separated (task.log,chain): "
+            + ", ".join(EVENT_TYPES)
+            + ".",
+        ),
         ("heartbeat", "number", "Seconds between keep-alive comments (default 15)."),
         ("last_event_id", "string", "Resume after this event id (as the Last-Event-ID header)."),
     ),
@@ -98,6 +117,13 @@ def build_filter(request: Request, engine: Engine) -> EventFilter:
     worker = engine.worker(params["worker"]).name if params.get("worker") else None
     chain = params.get("chain") or None
     kinds = tuple(_split(params.get("type")))
+    for kind in kinds:
+        if kind not in EVENT_TYPES and kind not in _PREFIXES:
+            raise ApiError(
+                400,
+                f"query parameter type: unknown event type {shown(kind)}; use one of "
+                f"{', '.join(EVENT_TYPES)}, or a prefix: {', '.join(_PREFIXES)}",
+            )
 
     def wanted(event: Event) -> bool:
         if tasks and event.get("task") not in tasks:

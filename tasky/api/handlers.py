@@ -18,7 +18,7 @@ from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
 from tasky.echo import shown
 from tasky.engine import Engine
 from tasky.http.body import read_json
-from tasky.http.query import float_param, int_param
+from tasky.http.query import cursor_param, float_param, int_param
 from tasky.http.responses import ApiError, JSONResponse
 from tasky.http.validation import validation_error
 from tasky.idempotency import key_header, new_key, replay
@@ -27,6 +27,7 @@ from tasky.states import FINISHED, Status
 from tasky.store.records import IdempotencyRecord, TaskRecord
 
 MAX_PAGE = 1000
+MAX_TASK_TIMEOUT = 30 * 24 * 3600  # seconds: 30 days
 TASK_LOCATION = "/tasky/v1/tasks/"
 
 
@@ -51,7 +52,15 @@ async def submit_task(request: Request) -> JSONResponse:
     retries: int | None = None
     callback: str | None = None
     if request.scope["query_string"]:  # parsing an absent query string costs as much as a submit
-        timeout = float_param(request, "timeout", 0, 30 * 24 * 3600, low_included=False)
+        timeout = float_param(
+            request,
+            "timeout",
+            0,
+            MAX_TASK_TIMEOUT,
+            low_included=False,
+            unit="seconds",
+            high_text="30 days",
+        )
         retries = int_param(request, "retries", 0, 100)
         if "callback" in request.query_params:
             callback = accepted_url(
@@ -155,7 +164,7 @@ async def list_tasks(request: Request) -> JSONResponse:
                 400, f"unknown status {shown(params['status'])}; use one of {allowed}"
             ) from None
     limit = int_param(request, "limit", 1, MAX_PAGE, 100)
-    cursor = int_param(request, "cursor", 0, 2**62)
+    cursor = cursor_param(request)
     order = params.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ApiError(400, "query parameter order must be asc or desc")
@@ -211,7 +220,7 @@ async def task_result(request: Request) -> JSONResponse:
             Status=record.status.value,
         )
     out: dict[str, Any] = {"TaskId": record.id, "Status": record.status.value}
-    out["Output"] = record.result if record.status is Status.COMPLETED else None
+    out["Output"] = views.output_of(record.result if record.status is Status.COMPLETED else None)
     if record.error is not None:
         out["Error"] = record.error
     return JSONResponse(out)
@@ -220,7 +229,7 @@ async def task_result(request: Request) -> JSONResponse:
 async def task_logs(request: Request) -> JSONResponse:
     engine = _engine(request)
     task_id = request.path_params["id"]
-    after = int_param(request, "after", 0, 2**62, 0) or 0
+    after = int_param(request, "after", 0, default=0) or 0
     limit = int_param(request, "limit", 1, 10_000, 1000) or 1000
     lines = await engine.logs(task_id, after, limit)
     record = await engine.get(task_id)

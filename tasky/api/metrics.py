@@ -60,7 +60,7 @@ def summarise(samples: list[float]) -> dict[str, float | int | None]:
 async def metrics(request: Request) -> JSONResponse:
     engine: Engine = request.app.state.engine
     samples = list(engine.dispatch_latencies)
-    last = int_param(request, "last", 0, 2**62)
+    last = int_param(request, "last", 0)
     if last is not None and last < len(samples):
         samples = samples[len(samples) - last :]
     names = [w.name for w in engine.registry]

@@ -131,25 +131,3 @@ _ERROR_TEXT = {
     503: "The server is shutting down and takes no new work, or serves its most event streams "
     "already (see the Retry-After header)",
 }
-
-SWAGGER_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Tasky API</title>
-<link rel="stylesheet" href="/tasky/v1/docs/static/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="/tasky/v1/docs/static/swagger-ui-bundle.js"></script>
-<script src="/tasky/v1/docs/static/init.js"></script>
-</body></html>
-"""
-
-# No validator badge: it would load an image from validator.swagger.io (and the CSP refuses it).
-SWAGGER_INIT = (
-    'window.ui = SwaggerUIBundle({url: "/tasky/v1/openapi.json", dom_id: "#swagger-ui", '
-    "validatorUrl: null});\n"
-)
-# Swagger UI's own scripts only, from this server; it sets inline styles (style-src), shows
-# data: images and calls only this API (connect-src).
-SWAGGER_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'"
-)

@@ -71,10 +71,16 @@ class TaskStatus(_Open):
     Error: str | None = None
 
 
+OUTPUT_TEXT = (
+    "Always an object: the worker's result once Completed (a string wrapped as "
+    '{"string_output": ...}, another non-object value as {"value": ...}); {} otherwise.'
+)
+
+
 class TaskResult(_Open):
     TaskId: str
     Status: str
-    Output: dict[str, Any] | None
+    Output: dict[str, Any] = Field(description=OUTPUT_TEXT)
     Error: str | None = None
 
 
@@ -96,6 +102,25 @@ class ActionRequest(BaseModel):
     action: Literal["cancel", "pause", "resume", "run"]
 
 
+ATTEMPTS_TEXT = (
+    "Every attempt of the task that started, oldest first: those that ended and the one under "
+    "way (Running, or Paused mid-run, with FinishedAt null). A retry or a run (restart) adds one. "
+    "The same list, with timings only, is in the task's statistics."
+)
+
+
+class AttemptBody(_Open):
+    Attempt: int
+    Status: str
+    StartedAt: float | None
+    FinishedAt: float | None = Field(description="null while the attempt is under way.")
+    Error: str | None
+    Output: dict[str, Any] = Field(description=OUTPUT_TEXT)
+    Traceback: str | None = Field(
+        description="A failed Python worker's traceback, capped at 16 KiB keeping the end."
+    )
+
+
 class TaskDetail(_Open):
     TaskId: str
     Worker: str
@@ -106,32 +131,74 @@ class TaskDetail(_Open):
     StartedAt: float | None
     FinishedAt: float | None
     Duration: str | None
-    Attempt: int
-    Attempts: list[dict[str, Any]] = Field(
-        description="Attempts that ended: Attempt, Status, StartedAt, FinishedAt, Error, Output, "
-        "and Traceback (a failed Python worker's, capped at 16 KiB keeping the end; else null)."
-    )
+    Attempt: int = Field(description="The current attempt's number (1, then +1 per retry or run).")
+    Attempts: list[AttemptBody] = Field(description=ATTEMPTS_TEXT)
     Progress: float | None
-    Output: dict[str, Any] | None
+    Output: dict[str, Any] = Field(description=OUTPUT_TEXT)
     Error: str | None
     Callback: dict[str, Any] | None = Field(
         default=None, description="The task's callback: URL, State, Attempts (docs/callbacks.md)."
     )
 
 
+class AttemptTiming(BaseModel):
+    Attempt: int
+    Status: str
+    StartedAt: float | None
+    FinishedAt: float | None = Field(description="null while the attempt is under way.")
+    RunTimeSeconds: float | None = Field(description="Up to now while it is under way.")
+
+
 class TaskStatistics(_Open):
     TaskId: str
     Status: str
-    Attempts: int
+    Attempt: int = Field(description="The current attempt's number: how many attempts so far.")
+    Attempts: list[AttemptTiming] = Field(
+        description="The task's attempts, as in the task record (GET /tasks/{id}), with their "
+        "timings."
+    )
     QueueWaitSeconds: float | None
-    RunTimeSeconds: float | None
+    RunTimeSeconds: float | None = Field(description="The current (or last) attempt's run time.")
+    TotalRunTimeSeconds: float = Field(description="Run time of every attempt added up.")
+
+
+class HistogramBucket(BaseModel):
+    FromSeconds: float = Field(description="Shortest run time in the bucket (included).")
+    ToSeconds: float = Field(description="Longest run time in the bucket (excluded).")
+    Count: int
 
 
 class WorkerStatistics(_Open):
     Worker: str
-    TasksPerformed: int
-    ByStatus: dict[str, int]
-    FailureRate: float | None
+    TasksPerformed: int = Field(
+        description="Runs that ended (Completed, Failed or Canceled attempts): a task run again "
+        "or retried counts once per run, so this can exceed Total. The averages, percentiles and "
+        "histogram are over these runs."
+    )
+    ByStatus: dict[str, int] = Field(
+        description="Tasks by their current status (pruned tasks keep counting as they ended)."
+    )
+    Total: int = Field(description="Tasks: the sum of ByStatus, each task once.")
+    FailureRate: float | None = Field(
+        description="Failed / (Completed + Failed) tasks; null before any ended."
+    )
     AverageRunTimeSeconds: float | None
-    RunTimePercentilesSeconds: dict[str, float | None]
+    RunTimePercentilesSeconds: dict[str, float | None] = Field(
+        description="p50, p90, p99 read from the histogram (within 5 %); when every run fell in "
+        "one bucket, the average (exact for a single run)."
+    )
+    RunTimeHistogram: list[HistogramBucket] = Field(
+        description="Runs by run time, in log-scale buckets 10 % wide, shortest first; empty "
+        "buckets left out."
+    )
     AverageQueueWaitSeconds: float | None
+
+
+class ApiIndex(_Open):
+    """``GET /tasky/v1``: paths to start from."""
+
+    Name: str
+    Version: str
+    Docs: str = Field(description="The interactive API docs (Swagger UI).")
+    OpenAPI: str = Field(description="The OpenAPI 3.1 document.")
+    Page: str = Field(description="The web page.")

@@ -6,10 +6,15 @@ from typing import Any
 
 from tasky import clock
 from tasky.states import FINISHED, Status
-from tasky.store.histogram import percentile
+from tasky.store.histogram import BASE, percentile
 from tasky.store.records import AttemptRecord, TaskRecord, WorkerStats
 from tasky.workers.base import Worker
 from tasky.workers.secrets import public_config
+
+
+def output_of(result: Any) -> dict[str, Any]:
+    """``Output`` on the wire: always an object, ``{}`` when there is none (not Completed)."""
+    return result if isinstance(result, dict) else {}
 
 
 def _duration_seconds(record: TaskRecord) -> float | None:
@@ -62,16 +67,35 @@ def task_detail(
         "Duration": clock.go_duration(seconds) if seconds is not None else None,
         "DurationSeconds": seconds,
         "Attempt": record.attempt,
-        "Attempts": [attempt_view(a) for a in attempts],
+        "Attempts": [attempt_view(a) for a in every_attempt(record, attempts)],
         "Retries": record.retries,
         "Timeout": record.timeout,
         "Progress": record.progress,
         "ProgressMessage": record.progress_message,
-        "Output": record.result,
+        "Output": output_of(record.result),
         "Error": record.error,
         "ChainId": record.chain_id,
         "LogsDropped": record.logs_dropped,
     }
+
+
+def every_attempt(record: TaskRecord, ended: list[AttemptRecord]) -> list[AttemptRecord]:
+    """The attempts that ended, and the current one while it runs (or is paused mid-run).
+
+    The store records an attempt once it ends; the one under way is read from the task itself
+    (a re-queued task has no start time until its next attempt starts).
+    """
+    current_ended = any(a.attempt == record.attempt for a in ended)
+    if record.started_at is None or record.status in FINISHED or current_ended:
+        return ended
+    current = AttemptRecord(
+        attempt=record.attempt,
+        status=record.status,
+        started_at=record.started_at,
+        finished_at=None,
+        error=None,
+    )
+    return [*ended, current]
 
 
 def attempt_view(attempt: AttemptRecord) -> dict[str, Any]:
@@ -81,7 +105,7 @@ def attempt_view(attempt: AttemptRecord) -> dict[str, Any]:
         "StartedAt": attempt.started_at,
         "FinishedAt": attempt.finished_at,
         "Error": attempt.error,
-        "Output": attempt.result,
+        "Output": output_of(attempt.result),
         # Where a Python worker's failure came from (capped at 16 KiB, keeping the end).
         "Traceback": attempt.traceback,
     }
@@ -97,17 +121,36 @@ def task_status(record: TaskRecord) -> dict[str, Any]:
     return out
 
 
-def task_statistics(record: TaskRecord, attempts: list[AttemptRecord]) -> dict[str, Any]:
+def _attempt_seconds(attempt: AttemptRecord) -> float | None:
+    if attempt.started_at is None:
+        return None
+    end = attempt.finished_at if attempt.finished_at is not None else clock.now()
+    return max(end - attempt.started_at, 0.0)
+
+
+def task_statistics(record: TaskRecord, ended: list[AttemptRecord]) -> dict[str, Any]:
     wait = None
     if record.started_at is not None and record.queued_at is not None:
         wait = max(record.started_at - record.queued_at, 0.0)
     run_time = _duration_seconds(record)
+    attempts = every_attempt(record, ended)
+    timed = [(a, _attempt_seconds(a)) for a in attempts]
     return {
         "TaskId": record.id,
         "Worker": record.worker,
         "Status": record.status.value,
         "Attempt": record.attempt,
-        "Attempts": max(record.attempt, len(attempts)),
+        # The same list as the record's Attempts, with each attempt's timing only.
+        "Attempts": [
+            {
+                "Attempt": a.attempt,
+                "Status": a.status.value,
+                "StartedAt": a.started_at,
+                "FinishedAt": a.finished_at,
+                "RunTimeSeconds": seconds,
+            }
+            for a, seconds in timed
+        ],
         "CreatedAt": record.created_at,
         "QueuedAt": record.queued_at,
         "StartedAt": record.started_at,
@@ -115,19 +158,21 @@ def task_statistics(record: TaskRecord, attempts: list[AttemptRecord]) -> dict[s
         "QueueWaitSeconds": wait,
         "RunTimeSeconds": run_time,
         "Duration": clock.go_duration(run_time) if run_time is not None else None,
-        "TotalRunTimeSeconds": sum(
-            (a.finished_at - a.started_at)
-            for a in attempts
-            if a.started_at is not None and a.finished_at is not None
-        ),
+        "TotalRunTimeSeconds": sum(seconds for _, seconds in timed if seconds is not None),
     }
+
+
+def takes_config(worker: Worker) -> bool:
+    """Whether the worker reads any config: fields, or extra keys it accepts."""
+    schema = worker.Config.model_json_schema()
+    return bool(schema.get("properties")) or schema.get("additionalProperties", True) is not False
 
 
 def worker_view(worker: Worker, *, detailed: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"name": worker.name, "description": worker.description}
-    schema = worker.Config.model_json_schema()
-    if schema.get("properties") or detailed:
-        out["config_objects"] = schema
+    # Absent for a worker that takes no config, as the seed's Ifconfig: the list and /info agree.
+    if takes_config(worker):
+        out["config_objects"] = worker.Config.model_json_schema()
     out["max_tasks"] = worker.max_tasks
     out["mode"] = worker.execution_mode()
     out["actions"] = sorted(a for a in ("cancel", "pause", "resume") if worker.supports(a))
@@ -140,23 +185,49 @@ def worker_view(worker: Worker, *, detailed: bool = False) -> dict[str, Any]:
     return out
 
 
+def _seconds(bound_ms: float) -> float:
+    # Four significant digits: neighbouring buckets still share their bound exactly.
+    return float(f"{bound_ms / 1000.0:.4g}")
+
+
+def histogram_view(hist: dict[int, int]) -> list[dict[str, Any]]:
+    """Run-time histogram buckets as [FromSeconds, ToSeconds) with their count, shortest first."""
+    return [
+        {"FromSeconds": _seconds(BASE**b), "ToSeconds": _seconds(BASE ** (b + 1)), "Count": n}
+        for b, n in sorted(hist.items())
+        if n
+    ]
+
+
+def _percentiles(stats: WorkerStats, average: float | None) -> dict[str, float | None]:
+    filled = [b for b, n in stats.run_time_hist.items() if n]
+    if len(filled) == 1 and average is not None:
+        # Every run fell in one bucket: the average lies in it too and is exact for one run,
+        # where the bucket's middle could be 5 % off.
+        return {"p50": average, "p90": average, "p99": average}
+    return {
+        name: percentile(stats.run_time_hist, q)
+        for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+    }
+
+
 def worker_statistics(stats: WorkerStats, running_here: int, queued_here: int) -> dict[str, Any]:
     by_status = {s.value: stats.by_status.get(s.value, 0) for s in Status}
     completed = by_status[Status.COMPLETED.value]
     failed = by_status[Status.FAILED.value]
     ended = completed + failed
+    average = (stats.run_time_sum / stats.finished) if stats.finished else None
     return {
         "Worker": stats.worker,
+        # Runs, not tasks: every attempt that ended counts (re-runs and retries too), so a task
+        # run twice counts twice here and once in Total (documented in docs/api.md).
         "TasksPerformed": stats.finished,
         "ByStatus": by_status,
         "Total": sum(by_status.values()),
         "FailureRate": (failed / ended) if ended else None,
-        "AverageRunTimeSeconds": (stats.run_time_sum / stats.finished) if stats.finished else None,
-        "RunTimePercentilesSeconds": {
-            name: percentile(stats.run_time_hist, q)
-            for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
-        },
-        "RunTimeHistogram": {str(k): v for k, v in sorted(stats.run_time_hist.items())},
+        "AverageRunTimeSeconds": average,
+        "RunTimePercentilesSeconds": _percentiles(stats, average),
+        "RunTimeHistogram": histogram_view(stats.run_time_hist),
         "AverageQueueWaitSeconds": (stats.wait_sum / stats.wait_count)
         if stats.wait_count
         else None,

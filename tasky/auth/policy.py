@@ -50,6 +50,8 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", _V1 + "/tasks/{id}/statistics"): VIEW,
     ("GET", _V1 + "/workers"): VIEW,
     ("GET", _V1 + "/workers/{name}/info"): VIEW,
+    ("GET", _V1 + "/workers/{name}"): VIEW,
+    ("GET", _V1): VIEW,
     ("GET", _V1 + "/workers/{name}/statistics"): VIEW,
     ("GET", _V1 + "/workers/{name}/throughput"): VIEW,
     ("GET", _V1 + "/{name}/statistics"): VIEW,

@@ -20,6 +20,7 @@ from tasky.auth.gate import TokenGate
 from tasky.auth.tokens import is_expired, make_token, token_view
 from tasky.http.body import read_json
 from tasky.http.doc import Doc
+from tasky.http.query import cursor_param, int_param, only_documented
 from tasky.http.responses import ApiError, JSONResponse
 from tasky.http.validation import validation_error
 from tasky.store.base import Store
@@ -113,22 +114,13 @@ async def revoke_token(request: Request) -> JSONResponse:
     return JSONResponse({"Name": name, "Revoked": True})
 
 
-def _int_param(request: Request, name: str, low: int, high: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, f"query parameter {name} must be an integer from {low} to {high}")
-    return int(raw)
-
-
 async def list_audit(request: Request) -> JSONResponse:
     order = request.query_params.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ApiError(400, "query parameter order must be asc or desc")
     page = await _store(request).list_audit(
-        limit=_int_param(request, "limit", 1, MAX_PAGE) or 100,
-        cursor=_int_param(request, "cursor", 0, 2**62),
+        limit=int_param(request, "limit", 1, MAX_PAGE) or 100,
+        cursor=cursor_param(request),
         descending=order == "desc",
     )
     return JSONResponse(
@@ -183,7 +175,7 @@ def _docs() -> list[tuple[str, str, Any, Doc]]:
                 query=(
                     ("limit", "integer", "Page size, 1 to 1000 (default 100)."),
                     ("cursor", "string", "NextCursor of the previous page."),
-                    ("order", "string", "asc (default) or desc."),
+                    ("order", "string", "asc: oldest first (default), or desc: newest first."),
                 ),
                 tags=tags,
             ),
@@ -192,7 +184,10 @@ def _docs() -> list[tuple[str, str, Any, Doc]]:
 
 
 def auth_routes() -> list[BaseRoute]:
-    return [Route(PREFIX + path, handler, methods=[method]) for method, path, handler, _ in _docs()]
+    return [
+        Route(PREFIX + path, only_documented(handler, doc.query), methods=[method])
+        for method, path, handler, doc in _docs()
+    ]
 
 
 def auth_docs() -> list[tuple[str, str, Doc]]:

@@ -34,7 +34,7 @@ def load_chain_tables(paths: list[Path]) -> dict[str, tuple[dict[str, Any], Path
         if not isinstance(chains, dict):
             raise ValueError(f"config file {path}: 'chains' must be a table of [chains.NAME]")
         for name, raw in chains.items():
-            if not re.match(DEFINITION_NAME, name):
+            if not re.fullmatch(DEFINITION_NAME, name):
                 raise ValueError(f"config file {path}: chain name {name!r} is not allowed")
             if not isinstance(raw, dict):
                 raise ValueError(f"config file {path}: chains.{name} must be a table")

@@ -114,7 +114,8 @@ def configured_definitions(
 
 
 def _check_name(name: str) -> None:
-    if not re.match(DEFINITION_NAME, name):
+    if not re.fullmatch(DEFINITION_NAME, name):
         raise DefinitionError(
-            f"a definition name is 1 to 100 letters, digits, '_', '-' or '.', not {name!r}"
+            "a definition name is 1 to 100 ASCII letters, digits, '_', '-' or '.' (starting "
+            f"with a letter or digit), not {shown(name)}"
         )

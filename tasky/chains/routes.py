@@ -23,7 +23,7 @@ from tasky.echo import shown
 from tasky.engine import Engine
 from tasky.http.body import read_json
 from tasky.http.doc import Doc, DocEntry
-from tasky.http.query import int_param, only_documented
+from tasky.http.query import cursor_param, int_param, only_documented
 from tasky.http.responses import ApiError, JSONResponse
 from tasky.idempotency import key_header, new_key, replay
 from tasky.ids import new_id
@@ -126,24 +126,27 @@ def _created(chain_id: str) -> JSONResponse:
     )
 
 
+# A chain runs from the moment it is created: it is never Queued (its steps may be).
+CHAIN_STATUSES = (Status.RUNNING, Status.PAUSED, Status.COMPLETED, Status.FAILED, Status.CANCELED)
+
+
 async def list_chains(request: Request) -> JSONResponse:
     service = _service(request)
     status = None
     raw_status = request.query_params.get("status")
     if raw_status:
-        try:
-            status = Status(raw_status.capitalize())
-        except ValueError:
-            allowed = ", ".join(s.value for s in Status)
-            message = f"unknown status {shown(raw_status)}; use one of {allowed}"
-            raise ApiError(400, message) from None
+        status = next((s for s in CHAIN_STATUSES if s.value.lower() == raw_status.lower()), None)
+        if status is None:
+            allowed = ", ".join(s.value for s in CHAIN_STATUSES)
+            message = f"a chain's status is one of {allowed}, not {shown(raw_status)}"
+            raise ApiError(400, message)
     order = request.query_params.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ApiError(400, "query parameter order must be asc or desc")
     page = await service.runner.list_chains(
         status=status,
         limit=int_param(request, "limit", 1, MAX_PAGE) or 100,
-        cursor=int_param(request, "cursor", 0, 2**62),
+        cursor=cursor_param(request),
         descending=order == "desc",
     )
     return JSONResponse(
@@ -278,10 +281,15 @@ def _docs() -> list[tuple[str, str, Any, Doc]]:
                 schemas.ChainList,
                 errors=(400,),
                 query=(
-                    ("status", "string", "Only chains in this status."),
+                    (
+                        "status",
+                        "string",
+                        "Only chains in this status: Running, Paused, Completed, Failed or "
+                        "Canceled (a chain is never Queued).",
+                    ),
                     ("limit", "integer", "Page size, 1 to 1000 (default 100)."),
                     ("cursor", "string", "NextCursor of the previous page."),
-                    ("order", "string", "asc (default) or desc."),
+                    ("order", "string", "asc: oldest first (default), or desc: newest first."),
                 ),
                 tags=tags,
             ),

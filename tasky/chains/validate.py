@@ -41,9 +41,9 @@ def check_definition(
         for step in stage.steps:
             worker = registry.get(step.worker)
             if worker is None:
+                known = ", ".join(registry.names()) or "(none)"
                 raise DefinitionError(
-                    f"unknown worker {step.worker!r}; workers: {', '.join(registry.names())}",
-                    step=step.name,
+                    f"unknown worker {step.worker!r}; workers: {known}", step=step.name
                 )
             step.worker = worker.name
             refs = _refs_of(step.config, step.name)

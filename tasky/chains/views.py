@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tasky import clock
+from tasky.api.views import output_of
 from tasky.chains.plan import StepView
 from tasky.chains.runner import Loaded
 from tasky.chains.secrets import masked_parameters, masked_spec, secret_parameters
@@ -59,7 +60,10 @@ def step_view(view: StepView) -> dict[str, Any]:
         "Duration": None,
         "DurationSeconds": None,
         "Error": view.error,
-        "Output": task.result if task is not None and view.status == "Completed" else None,
+        # Always an object, as a task's: {} until the step has Completed.
+        "Output": output_of(
+            task.result if task is not None and view.status == "Completed" else None
+        ),
         "PreviousTaskIds": list(view.record.history),
     }
     if task is not None and task.started_at is not None and task.finished_at is not None:

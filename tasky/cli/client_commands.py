@@ -184,6 +184,8 @@ def tasks(
 ) -> None:
     """List tasks, newest first."""
     with session(url, token, json) as s:
+        if worker is not None:
+            worker = _worker(s, worker).name  # an unknown one exits 2, as for info and stats
         found: list[TaskSummary] = []
         next_cursor = cursor
         while len(found) < limit:

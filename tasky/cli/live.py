@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TextColumn
+from rich.text import Text
 
-from tasky.cli.render import log_line, percent
+from tasky.cli.render import log_line, percent, seconds
 from tasky.cli.session import EXIT_INTERRUPTED, Session, status_text
 from tasky.cli.terminal import safe
 from tasky.client import LogLine, TaskStatus
@@ -28,6 +29,17 @@ def follow(s: Session, task_id: str, *, logs: bool, timeout: float | None = None
         )
 
 
+class RunTimeColumn(ProgressColumn):
+    """How long the task has run: counted here while it runs, the server's own figure once it
+    has finished (rich's elapsed column would show whole seconds since the bar appeared, cut
+    down: 0:00:02 for a task of 2.9 s)."""
+
+    def render(self, task: Task) -> Text:
+        run_time = task.fields.get("run_time")
+        shown = run_time if isinstance(run_time, float) else (task.elapsed or 0.0)
+        return Text(seconds(shown), style="progress.elapsed")
+
+
 def _follow(s: Session, task_id: str, *, logs: bool, timeout: float | None) -> TaskStatus:
     final: TaskStatus | None = None
     updates = s.client.follow(task_id, timeout=timeout, logs=logs)
@@ -43,7 +55,7 @@ def _follow(s: Session, task_id: str, *, logs: bool, timeout: float | None) -> T
             TextColumn("{task.fields[status]}"),
             BarColumn(),
             TextColumn("{task.fields[percent]:>4}"),
-            TimeElapsedColumn(),
+            RunTimeColumn(),
             TextColumn("{task.fields[message]}"),
             console=s.out,
         )
@@ -55,7 +67,9 @@ def _follow(s: Session, task_id: str, *, logs: bool, timeout: float | None) -> T
                     continue
                 if bar is None:
                     progress.start()
-                    bar = progress.add_task("", total=None, status="", percent="", message="")
+                    bar = progress.add_task(
+                        "", total=None, status="", percent="", message="", run_time=None
+                    )
                 final = item
                 known = item.progress is not None
                 progress.update(
@@ -65,10 +79,12 @@ def _follow(s: Session, task_id: str, *, logs: bool, timeout: float | None) -> T
                     status=status_text(item.status),
                     percent=percent(item.progress) if known else "",
                     message=safe(item.progress_message or ""),
+                    run_time=s.client.get(task_id).duration_seconds if item.finished else None,
                 )
         finally:
+            # A bar never started (an unknown id) must not print the empty line stop() ends with.
             if bar is not None:
                 progress.stop_task(bar)
-            progress.stop()
+                progress.stop()
     assert final is not None  # follow always ends with the final status
     return final

@@ -203,8 +203,8 @@ def print_traceback(console: Console, text: str) -> None:
 def print_result(console: Console, result: TaskResult) -> None:
     if result.error:
         console.print(f"{status_text(result.status)}: [red]{safe(result.error)}[/]")
-    if result.output is None:
-        return
+    if result.status is not Status.COMPLETED or result.output is None:
+        return  # only a Completed task has an output to show (the others answer {})
     if isinstance(result.output, str):
         console.print(visible(result.output), markup=False, highlight=False)
     else:

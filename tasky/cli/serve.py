@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from tasky.cli.session import from_command_line
 from tasky.settings import Settings, default, parse_addr
 from tasky.store import StoreLocked
 
@@ -366,10 +367,11 @@ def serve(
     """Start the Tasky server."""
     from tasky.server import serve as run_server
 
+    _refuse_client_options(ctx)
     try:
         if token_file is not None:
             token = read_token_file(token_file)
-        elif token and _from_argv(ctx, "token"):
+        elif token and from_command_line(ctx, "token"):
             typer.secho(
                 "tasky: warning: a token on the command line is visible to every user in ps; "
                 "use --token-file or TASKY_TOKEN",
@@ -378,7 +380,7 @@ def serve(
             )
         if callback_secret_file is not None:
             callback_secret = read_token_file(callback_secret_file, "callback secret")
-        elif callback_secret and _from_argv(ctx, "callback_secret"):
+        elif callback_secret and from_command_line(ctx, "callback_secret"):
             typer.secho(
                 "tasky: warning: a secret on the command line is visible to every user in ps; "
                 "use --callback-secret-file or TASKY_CALLBACK_SECRET",
@@ -438,9 +440,22 @@ def serve(
         raise typer.Exit(2) from None
 
 
-def _from_argv(ctx: typer.Context, name: str) -> bool:
-    source = ctx.get_parameter_source(name)
-    return source is not None and source.name == "COMMANDLINE"
+def _refuse_client_options(ctx: typer.Context) -> None:
+    """``tasky --token T serve`` must not start a server without the token the user meant."""
+    root = ctx.find_root()
+    given = [
+        f"--{name}"
+        for name in ("url", "token", "json")
+        if root is not ctx and from_command_line(root, name)
+    ]
+    if given:
+        typer.secho(
+            f"tasky: {', '.join(given)} before the command is for the client commands; "
+            "tasky serve takes its own options after it (--addr HOST:PORT, --token-file FILE)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
 
 
 def read_token_file(path: Path, what: str = "token") -> str:

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, Protocol
 
 import typer
 from rich.console import Console
@@ -47,13 +47,54 @@ EXIT_FOR_STATUS = {
     Status.CANCELED: EXIT_CANCELED,
 }
 
+
+def with_scheme(url: str | None) -> str | None:
+    """``127.0.0.1:8888`` is taken as ``http://127.0.0.1:8888``: a bare HOST:PORT means http."""
+    if url is None:
+        return None
+    text = url.strip()
+    return text if not text or "://" in text else "http://" + text
+
+
+class _ParsedCommand(Protocol):
+    """A parsed command's context (typer's, or the group's above it)."""
+
+    def get_parameter_source(self, name: str) -> Any: ...
+
+
+def from_command_line(ctx: _ParsedCommand, name: str) -> bool:
+    """Whether the option ``name`` of ``ctx``'s command was typed (not from env or default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _shared(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+    """An option given after the command wins; else the same option given before it
+    (``tasky --url U tasks``); else the command's own value (its environment variable)."""
+    root = ctx.find_root()
+    if param.name is None or root is ctx or from_command_line(ctx, param.name):
+        return value
+    if not from_command_line(root, param.name):
+        return value
+    return root.params.get(param.name, value)
+
+
+def _shared_url(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    return with_scheme(_shared(ctx, param, value))
+
+
+URL_HELP = f"The Tasky server, http(s)://HOST:PORT (default {DEFAULT_URL}; HOST:PORT means http)."
+BEARER_HELP = "Bearer token, if the server requires one."
+JSON_HELP = "Print JSON for scripts instead of tables."
+
 UrlOption = Annotated[
     str | None,
     typer.Option(
         "--url",
         envvar="TASKY_URL",
-        help=f"The Tasky server (default {DEFAULT_URL}).",
+        help=URL_HELP,
         show_default=False,
+        callback=_shared_url,
     ),
 ]
 TokenOption = Annotated[
@@ -61,13 +102,12 @@ TokenOption = Annotated[
     typer.Option(
         "--token",
         envvar="TASKY_TOKEN",
-        help="Bearer token, if the server requires one.",
+        help=BEARER_HELP,
         show_default=False,
+        callback=_shared,
     ),
 ]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")
-]
+JsonOption = Annotated[bool, typer.Option("--json", help=JSON_HELP, callback=_shared)]
 
 STATUS_STYLE = {
     Status.QUEUED: "cyan",

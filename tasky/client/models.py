@@ -151,7 +151,9 @@ class TaskStatistics(_Wire):
     task_id: str = Field(alias="TaskId")
     worker: str = Field(alias="Worker")
     status: Status = Field(alias="Status")
-    attempts: int = Field(default=1, alias="Attempts")
+    attempt: int = Field(default=1, alias="Attempt")
+    # Every attempt that started, with its timing (the record's Attempts, timings only).
+    attempts: list[dict[str, Any]] = Field(default_factory=list, alias="Attempts")
     queue_wait_seconds: float | None = Field(default=None, alias="QueueWaitSeconds")
     run_time_seconds: float | None = Field(default=None, alias="RunTimeSeconds")
     total_run_time_seconds: float | None = Field(default=None, alias="TotalRunTimeSeconds")

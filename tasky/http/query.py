@@ -24,6 +24,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 # 18 digits keep every accepted integer below 2**63 (store cursors are 64-bit).
 _INTEGER = re.compile(r"[0-9]{1,18}", re.ASCII)
+# The largest cursor, sequence number or count a query parameter takes: "no upper bound" to people.
+NO_LIMIT = 2**62
 # Plain decimals only: no sign, exponent, spaces, nan or inf (all finite by construction).
 _DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?", re.ASCII)
 
@@ -63,17 +65,38 @@ def only_documented(handler: Handler, documented: Iterable[tuple[str, str, str]]
 
 
 def int_param(
-    request: Request, name: str, low: int, high: int, default: int | None = None
+    request: Request, name: str, low: int, high: int = NO_LIMIT, default: int | None = None
 ) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
     value = ascii_int(raw)
     if value is None or not low <= value <= high:
+        wanted = f"from {low} to {high}" if high < NO_LIMIT else f"of {low} or more"
         raise ApiError(
-            400, f"query parameter {name} must be an integer from {low} to {high}, not {shown(raw)}"
+            400, f"query parameter {name} must be a whole number {wanted}, not {shown(raw)}"
         )
     return value
+
+
+def cursor_param(request: Request) -> int | None:
+    """``?cursor=``: the NextCursor of a previous page (opaque to clients, so said that way)."""
+    raw = request.query_params.get("cursor")
+    if raw is None or raw == "":
+        return None
+    value = ascii_int(raw)
+    if value is None or value > NO_LIMIT:
+        raise ApiError(
+            400,
+            "query parameter cursor must be the NextCursor of a previous page (or left out "
+            f"for the first page), not {shown(raw)}",
+        )
+    return value
+
+
+def _decimal_text(value: float) -> str:
+    """``2592000`` rather than ``2.592e+06``: people read plain numbers."""
+    return f"{value:.12f}".rstrip("0").rstrip(".")
 
 
 def float_param(
@@ -84,18 +107,23 @@ def float_param(
     default: float | None = None,
     *,
     low_included: bool = True,
+    unit: str = "",
+    high_text: str = "",
 ) -> float | None:
-    """A plain decimal (``30``, ``0.5``) within [low, high], or (low, high] without ``low``."""
+    """A plain decimal (``30``, ``0.5``) within [low, high], or (low, high] without ``low``.
+
+    ``unit`` ("seconds") and ``high_text`` ("30 days") only word the error message.
+    """
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
     value = float(raw) if _DECIMAL.fullmatch(raw) else None
     above_low = value is not None and (value >= low if low_included else value > low)
     if value is None or not above_low or value > high:
-        bracket = "[" if low_included else "("
+        what = f"a number of {unit}" if unit else "a decimal number"
+        floor = f"at least {_decimal_text(low)}" if low_included else f"above {_decimal_text(low)}"
+        ceiling = f"at most {_decimal_text(high)}" + (f" ({high_text})" if high_text else "")
         raise ApiError(
-            400,
-            f"query parameter {name} must be a decimal number in {bracket}{low:g}, {high:g}], "
-            f"not {shown(raw)}",
+            400, f"query parameter {name} must be {what}, {floor} and {ceiling}, not {shown(raw)}"
         )
     return value
