@@ -46,8 +46,7 @@ def test_every_declared_dependency_is_pinned_within_its_range() -> None:
         assert versions, f"{requirement.name} is not in {LOCK.name}: run make lock"
         for version in versions:
             assert requirement.specifier.contains(version, prereleases=True), (
-                f"{requirement.name}=={version} in the lock is outside {requirement}: "
-                "run make lock"
+                f"{requirement.name}=={version} in the lock is outside {requirement}: run make lock"
             )
 
 
@@ -70,9 +69,7 @@ def _recipe(target: str) -> str:
 
 def test_make_run_and_make_test_install_through_the_lock() -> None:
     for stamp in (".venv/.installed", ".venv/.installed-test"):
-        installs = [
-            line for line in _recipe(stamp).splitlines() if re.search(r"pip install", line)
-        ]
+        installs = [line for line in _recipe(stamp).splitlines() if re.search(r"pip install", line)]
         assert installs, stamp
         for line in installs:
             assert f"PIP_CONSTRAINT={LOCK}" in line, line
