@@ -517,3 +517,37 @@ def test_task_table_catches_a_change_that_lands_during_its_first_read(
     page.route(re.compile(r".*/tasky/v1/tasks\?.*"), hold_first_page)
     page.evaluate("location.hash = '#/tasks'")
     expect(page.locator(f"tr[data-task='{task_id}'] .badge")).to_have_text("Completed")
+
+
+def test_run_time_chart_reads_the_apis_buckets(page: Page, server: ServerProcess) -> None:
+    """The chart takes the worker statistics' RunTimeHistogram as served (buckets with their
+    bounds in seconds), so every task lands in the bar of its own run time."""
+    for n in range(3):
+        submit(server, "Echo", {"value": n})
+    stats: dict[str, Any] = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        stats = httpx.get(f"{server.url}/tasky/v1/workers/Echo/statistics").json()
+        if sum(b["Count"] for b in stats["RunTimeHistogram"]) >= 3:
+            break
+        time.sleep(0.1)
+    served = stats["RunTimeHistogram"]
+    assert sum(b["Count"] for b in served) == 3
+    open_page(page, server, "#/stats/Echo")
+    bars = page.evaluate(
+        """async (histogram) => {
+          const { histogramBars } = await import("/tasky/ui/static/js/views/stats.js");
+          return histogramBars(histogram).map((bar) => bar.values[0]);
+        }""",
+        served,
+    )
+    assert sum(bars) == 3
+    # One served bucket of 7 tasks at 2 s: all 7 in the bar whose range holds 2 s.
+    tips = page.evaluate(
+        """async () => {
+          const { histogramBars } = await import("/tasky/ui/static/js/views/stats.js");
+          const bars = histogramBars([{ FromSeconds: 1.9487, ToSeconds: 2.1436, Count: 7 }]);
+          return bars.filter((bar) => bar.values[0] > 0).map((bar) => bar.tip);
+        }"""
+    )
+    assert len(tips) == 1 and tips[0].endswith(": 7 tasks") and tips[0].startswith("1.9")

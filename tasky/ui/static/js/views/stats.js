@@ -17,7 +17,12 @@ const OUTCOMES = [
 
 /** Merge the fine buckets (10% wide) into at most MAX_BARS bars of equal log width. */
 export function histogramBars(histogram) {
-  const buckets = Object.entries(histogram || {}).map(([b, n]) => [Number(b), n]);
+  // The API gives [FromSeconds, ToSeconds) buckets; the bucket's index is recovered from its
+  // lower bound (FromSeconds = HIST_BASE^b ms), so bars can be merged on the same log scale.
+  const buckets = (histogram || []).map((bucket) => [
+    Math.round(Math.log(bucket.FromSeconds * 1000) / Math.log(HIST_BASE)),
+    bucket.Count,
+  ]);
   if (!buckets.length) return [];
   let low = Math.min(...buckets.map(([b]) => b));
   let high = Math.max(...buckets.map(([b]) => b));
