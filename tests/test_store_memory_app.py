@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from tasky.api import create_app
+from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.store import Store, create_store
 from tasky.workers.registry import WorkerRegistry
@@ -20,7 +20,7 @@ from tests.test_chains_api import chain_tasks, start_chain, wait_chain
 async def serving(
     settings: Settings, registry: WorkerRegistry, store: Store
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, registry=registry, store=store)
+    app = build_app(settings, registry=registry, store=store)
     async with app.starlette.router.lifespan_context(app.starlette):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
