@@ -6,16 +6,20 @@ and ``AsyncClient`` only differ in how they send it, so the two cannot drift apa
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
+import orjson
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+import tasky
 from tasky.client import models as m
 from tasky.client.errors import ServerError, error_from_response
 
@@ -39,16 +43,94 @@ class Call(Generic[T]):
 
     def finish(self, response: httpx.Response) -> T:
         """The parsed answer, or the typed error for a refusal (the body must be read)."""
-        if not response.is_success:
+        if not 200 <= response.status_code < 300:
             raise error_from_response(response)
         try:
-            return self.parse(response.json())
+            return self.parse(orjson.loads(response.content))
         except (ValueError, PydanticValidationError) as exc:
             # ValueError covers a body that is not JSON at all (a proxy's HTML page, say).
             raise ServerError(
                 f"unexpected answer to {self.method} {self.path}: {exc}",
                 status_code=response.status_code,
             ) from None
+
+
+def dumps(body: Any) -> bytes:
+    """A JSON body: orjson, or the standard library for what orjson refuses (integers wider than
+    64 bits). Like httpx's own encoder, NaN and infinities are refused: they are not JSON."""
+    try:
+        return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+_UNSET: Any = object()
+_CACHED_URLS = 1024
+
+
+class RequestBuilder:
+    """Turns a :class:`Call` into an :class:`httpx.Request` with the per-client work done once:
+    the headers, the timeouts, and the parsed URL of each path already used (a submit to the same
+    worker, the status of the same task)."""
+
+    def __init__(self, base: str, token: str | None, timeout: float) -> None:
+        self.base = base
+        agent = f"tasky-client/{tasky.__version__}".encode()
+        common = [(b"Accept", b"*/*"), (b"User-Agent", agent)]
+        common += [(k.encode(), v.encode("latin-1")) for k, v in auth_headers(token).items()]
+        self._plain = common
+        self._json = [*common, (b"Content-Type", b"application/json")]
+        self.timeout = httpx.Timeout(timeout)
+        self._extensions = {"timeout": self.timeout.as_dict()}
+        self._urls: dict[str, httpx.URL] = {}
+
+    def url(self, path: str, params: Mapping[str, str] | None) -> httpx.URL:
+        target = path + "?" + urlencode(params, quote_via=quote) if params else path
+        url = self._urls.get(target)
+        if url is None:
+            url = httpx.URL(self.base + target)
+            if len(self._urls) >= _CACHED_URLS:
+                self._urls.clear()
+            self._urls[target] = url
+        return url
+
+    def build(
+        self,
+        call: Call[Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+        read_timeout: float | None = _UNSET,
+    ) -> httpx.Request:
+        extra = {**(call.headers or {}), **(headers or {})}
+        if call.json is None:
+            content = None
+            raw = self._plain
+        else:
+            content = dumps(call.json)
+            raw = self._json
+        if extra:
+            raw = [*raw, *((k.encode(), v.encode("latin-1")) for k, v in extra.items())]
+        extensions = self._extensions
+        if read_timeout is not _UNSET:
+            extensions = {"timeout": {**self._extensions["timeout"], "read": read_timeout}}
+        return httpx.Request(
+            call.method,
+            self.url(call.path, call.params),
+            headers=raw,
+            content=content,
+            extensions=extensions,
+        )
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``, minus ``NO_PROXY``), which the clients go through as httpx would."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy if "://" in proxy else "http://" + proxy
 
 
 def base_url(url: str | None) -> str:
@@ -122,6 +204,13 @@ def idempotency(key: str | None) -> dict[str, str] | None:
     return None if key is None else {"Idempotency-Key": key}
 
 
+def _task_id(body: Any) -> str:
+    value = body.get("TaskId") if isinstance(body, dict) else None
+    if not isinstance(value, str):
+        raise ValueError("no TaskId in the answer")
+    return value
+
+
 def submit(
     worker: str,
     config: dict[str, Any],
@@ -130,20 +219,19 @@ def submit(
     idempotency_key: str | None = None,
     callback: str | None = None,
 ) -> Call[str]:
-    def task_id(body: Any) -> str:
-        value = body["TaskId"] if isinstance(body, dict) else None
-        if not isinstance(value, str):
-            raise ValueError("no TaskId in the answer")
-        return value
-
     return Call(
         "POST",
         f"/workers/{_seg(worker)}",
-        task_id,
+        _task_id,
         params=_params(timeout=timeout, retries=retries, callback=callback),
         json=config,
         headers=idempotency(idempotency_key),
     )
+
+
+def events(params: dict[str, str]) -> Call[None]:
+    """The event stream (``text/event-stream``): read line by line, never parsed as JSON."""
+    return Call("GET", "/events", lambda body: None, params=params)
 
 
 def get_task(task_id: str) -> Call[m.Task]:

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel
 
 from tasky.client import _calls as calls
@@ -19,6 +20,17 @@ from tasky.client.errors import ServerUnreachable, error_from_response
 from tasky.ids import is_valid_id
 
 T = TypeVar("T")
+
+# aiohttp closes a kept-alive connection unused for this long: before the server's own
+# keep-alive timeout (5 s by default) closes it under a request.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=4.0)
+
+
+def _default_transport(url: str) -> httpx.AsyncBaseTransport:
+    """httpx over aiohttp: httpx's own pool slows down badly with many requests in flight (a
+    known httpx issue; measured in docs/benchmarks.md), aiohttp's does not."""
+    proxy = calls.environment_proxy(url)
+    return AiohttpTransport(limits=_LIMITS, proxy=httpx.Proxy(proxy) if proxy else None)
 
 
 class AsyncClient:
@@ -44,12 +56,8 @@ class AsyncClient:
             use_events = not isinstance(transport, httpx.ASGITransport)
         self._use_events = use_events
         self.reconnect_grace = reconnect_grace
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            headers=calls.auth_headers(token),
-            timeout=timeout,
-            transport=transport,
-        )
+        self._requests = calls.RequestBuilder(self.url, token, timeout)
+        self._transport = transport or _default_transport(self.url)
 
     # -- plumbing -------------------------------------------------------------------------------
     async def __aenter__(self) -> AsyncClient:
@@ -64,13 +72,17 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     async def _send(self, call: calls.Call[T]) -> T:
+        # Straight to the transport, as the blocking client does (see Client._send).
+        request = self._requests.build(call)
         try:
-            response = await self._http.request(
-                call.method, call.path, params=call.params, json=call.json, headers=call.headers
-            )
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
         return call.finish(response)
@@ -367,7 +379,7 @@ class AsyncClient:
             await asyncio.sleep(tracker.reconnect_pause())
         except httpx.ReadTimeout:
             pass
-        except (httpx.ReadError, httpx.RemoteProtocolError):
+        except httpx.TransportError:  # the server went away mid-stream: reconnect
             await asyncio.sleep(tracker.reconnect_pause())
         return None
 
@@ -495,7 +507,7 @@ class AsyncClient:
             await asyncio.sleep(tracker.reconnect_pause())
         except httpx.ReadTimeout:
             pass  # quiet for a while: reconnecting re-reads the status
-        except (httpx.ReadError, httpx.RemoteProtocolError):
+        except httpx.TransportError:  # the server went away mid-stream: reconnect
             await asyncio.sleep(tracker.reconnect_pause())
 
     @contextlib.asynccontextmanager
@@ -505,16 +517,13 @@ class AsyncClient:
         headers = {"Accept": "text/event-stream"}
         if tracker.last_event_id:
             headers["Last-Event-ID"] = tracker.last_event_id
-        timeout = httpx.Timeout(self.timeout, read=tracker.read_timeout())
-        request = self._http.build_request(
-            "GET",
-            "/events",
-            params=params or {"task": tracker.task_id},
+        request = self._requests.build(
+            calls.events(params or {"task": tracker.task_id}),
             headers=headers,
-            timeout=timeout,
+            read_timeout=tracker.read_timeout(),
         )
         try:
-            response = await self._http.send(request, stream=True)
+            response = await self._transport.handle_async_request(request)
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
         try:
