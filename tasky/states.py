@@ -38,6 +38,7 @@ ALLOWED: dict[Status, frozenset[Status]] = {
     Status.CANCELED: frozenset({Status.QUEUED}),
 }
 
+
 @dataclass(frozen=True, slots=True)
 class Move:
     """One store operation's status change: the statuses it may start from and where it ends.

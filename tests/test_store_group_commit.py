@@ -12,7 +12,7 @@ import pytest
 
 from tasky.ids import new_id
 from tasky.states import Status
-from tasky.store.records import TaskRecord
+from tasky.store.records import Claim, TaskRecord
 from tasky.store.sqlite import SqliteStore
 
 
@@ -45,14 +45,14 @@ async def test_one_loop_iteration_is_one_transaction(store: SqliteStore) -> None
         run_batch(conn, batch)  # type: ignore[arg-type]
 
     store._run_batch = counting  # type: ignore[method-assign]
-    await asyncio.gather(*(store.insert(_task()) for _ in range(50)))
+    await asyncio.gather(*(store.submit(_task()) for _ in range(50)))
     assert batches == [50]
     assert _count(store) == 50
 
 
 async def test_a_failing_operation_is_undone_alone(store: SqliteStore) -> None:
     good = _task()
-    await store.insert(good)
+    await store.submit(good)
 
     def failing(conn: sqlite3.Connection) -> None:
         conn.execute("UPDATE tasks SET error = 'half done' WHERE id = ?", (good.id,))
@@ -67,14 +67,14 @@ async def test_a_failing_operation_is_undone_alone(store: SqliteStore) -> None:
     results = await asyncio.gather(
         store._submit(marking),
         store._submit(failing),
-        store.transition(good.id, [Status.QUEUED], Status.RUNNING, owner=None),
-        *(store.insert(t) for t in new),
+        store.claim("W", Claim("node-a", time.time() + 30, limit=1), time.time()),
+        *(store.submit(t) for t in new),
         return_exceptions=True,
     )
     assert results[0] == "marked"
     assert isinstance(results[1], RuntimeError)
-    assert results[2] is True
-    assert results[3:] == [None, None, None]
+    assert [t.id for t in results[2]] == [good.id]  # type: ignore[union-attr]
+    assert [t.status for t in results[3:]] == [Status.QUEUED] * 3  # type: ignore[union-attr]
     record = await store.get(good.id)
     assert record is not None
     assert record.progress == 0.5
@@ -89,5 +89,5 @@ async def test_writes_still_commit_after_a_failed_batch(store: SqliteStore) -> N
 
     with pytest.raises(ValueError):
         await store._submit(failing)
-    await store.insert(_task())
+    await store.submit(_task())
     assert _count(store) == 1

@@ -27,7 +27,7 @@ from tasky.chains.runner import ChainConflict, ChainRunner
 from tasky.chains.store import chain_store_for
 from tasky.chains.validate import check_definition
 from tasky.echo import shown
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import IdempotencyRecord

@@ -12,23 +12,24 @@ from typing import Any, Protocol
 
 from tasky.states import Status
 from tasky.store.records import (
-    Claim,
-    Outcome,
     AttemptRecord,
     AuditPage,
     AuditRecord,
     CallbackAttempt,
     CallbackRecord,
     ChildRecord,
+    Claim,
     CommitStats,
     IdempotencyRecord,
     LogLine,
+    Outcome,
     ScheduleRecord,
     TaskPage,
     TaskRecord,
     TokenRecord,
     WorkerStats,
 )
+
 
 class StoreLocked(Exception):
     """Another Tasky server already uses this store."""

@@ -2,26 +2,70 @@
 
 ``CREATE TABLE IF NOT EXISTS`` leaves a table from an older Tasky as it was, so a column that came
 later is added here when missing, on every database (new ones included: one path, always taken).
-An added column must be nullable or have a default, so old rows stay valid.
+An added column must be nullable or have a default, so old rows stay valid; what old rows need
+to be right under the new column is set once, in the transaction that adds it. Indexes that
+name an added column are created after it exists.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 
-# (table, column, SQL type and constraints), in the order they were introduced.
-ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+
+@dataclass(frozen=True, slots=True)
+class AddedColumn:
+    table: str
+    column: str
+    kind: str  # SQL type and constraints
+    # Statements that bring the rows of an older database in line, run when the column is added.
+    backfill: tuple[str, ...] = ()
+
+
+# In the order they were introduced.
+ADDED_COLUMNS: tuple[AddedColumn, ...] = (
     # A failed attempt's traceback (Python workers).
-    ("task_attempts", "traceback", "TEXT"),
+    AddedColumn("task_attempts", "traceback", "TEXT"),
+    # Queue order: when a task (re)joined its worker's queue (a retry: the end of its backoff).
+    # Older versions kept the owner of a finished task; only a task holding a slot has one now.
+    AddedColumn(
+        "tasks",
+        "ready_at",
+        "REAL",
+        backfill=(
+            "UPDATE tasks SET ready_at = coalesce(run_after, queued_at, created_at) "
+            "WHERE status = 'Queued'",
+            "UPDATE tasks SET owner = NULL, lease_until = NULL "
+            "WHERE owner IS NOT NULL AND status NOT IN ('Running', 'Paused')",
+        ),
+    ),
+)
+
+ADDED_INDEXES: tuple[str, ...] = (
+    # The claim's range: a worker's Queued tasks in queue order.
+    "CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (worker, status, ready_at, seq)",
+    # The tasks holding a slot (few), counted by every claim without reading the waiting ones.
+    "CREATE INDEX IF NOT EXISTS tasks_held ON tasks (worker) WHERE owner IS NOT NULL",
 )
 
 
-def add_missing_columns(conn: sqlite3.Connection) -> list[str]:
-    """Add each column of :data:`ADDED_COLUMNS` its table lacks; returns the ``table.column``s."""
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Add what :data:`ADDED_COLUMNS` and :data:`ADDED_INDEXES` name and the database lacks, in
+    one transaction; returns the ``table.column``s added."""
     added = []
-    for table, column, kind in ADDED_COLUMNS:
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            added.append(f"{table}.{column}")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for spec in ADDED_COLUMNS:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({spec.table})")}
+            if spec.column not in have:
+                conn.execute(f"ALTER TABLE {spec.table} ADD COLUMN {spec.column} {spec.kind}")
+                for statement in spec.backfill:
+                    conn.execute(statement)
+                added.append(f"{spec.table}.{spec.column}")
+        for statement in ADDED_INDEXES:
+            conn.execute(statement)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
     return added

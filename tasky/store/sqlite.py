@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import os
 import queue
@@ -26,10 +27,10 @@ from typing import Any
 import orjson
 
 from tasky.buckets import Buckets
-from tasky.states import FINISHED, Status
+from tasky.states import Status
+from tasky.store import sqlite_moves as moves
 from tasky.store.base import StoreLocked
-from tasky.store.histogram import bucket_of
-from tasky.store.migrate import add_missing_columns
+from tasky.store.migrate import migrate
 from tasky.store.private import private_database, private_dir
 from tasky.store.records import (
     AttemptRecord,
@@ -38,21 +39,31 @@ from tasky.store.records import (
     CallbackAttempt,
     CallbackRecord,
     ChildRecord,
+    Claim,
     CommitStats,
     IdempotencyRecord,
     LogLine,
+    Outcome,
     ScheduleRecord,
     TaskPage,
     TaskRecord,
     TokenRecord,
     WorkerStats,
 )
-
-# Columns the old generic transition may set (goes away with it).
-SETTABLE = frozenset(
-    {"queued_at", "started_at", "finished_at", "attempt", "progress", "progress_message",
-     "result", "error", "owner", "lease_until", "run_after", "config", "retries", "timeout"}
+from tasky.store.sqlite_tasks import (
+    COLUMNS,
+    INSERT,
+    Placement,
+    insert_one,
+    insert_params,
+    insert_placed,
+    row_to_task,
 )
+from tasky.store.sqlite_tasks import claim as claim_tasks
+
+# Shared with the chain store, which keeps its tables in this database.
+from tasky.store.sqlite_tasks import json_text as json_text
+from tasky.store.sqlite_tasks import json_value as json_value
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -161,10 +172,8 @@ CREATE TABLE IF NOT EXISTS task_children (
     mark TEXT NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS kv (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
+-- Nothing ever used the key-value table of early versions.
+DROP TABLE IF EXISTS kv;
 
 -- API tokens: only a SHA-256 of each (random, high-entropy) token is kept.
 CREATE TABLE IF NOT EXISTS tokens (
@@ -244,17 +253,6 @@ CREATE TABLE IF NOT EXISTS callback_attempts (
 ) WITHOUT ROWID;
 """
 
-_COLUMNS = (
-    "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
-    "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
-    "chain_id, logs_dropped"
-)
-_INSERT = (
-    "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, "
-    "finished_at, attempt, retries, timeout, owner, lease_until, run_after, chain_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_JSON_COLUMNS = frozenset({"config", "result"})
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
 _KEY_COLUMNS = "principal, key, fingerprint, target_id, created_at, expires_at"
@@ -299,61 +297,6 @@ def read_page(
     return rows[:limit], next_cursor
 
 
-def json_text(value: Any) -> str:
-    """A JSON value as stored in a TEXT column (shared by the stores that use this database)."""
-    return orjson.dumps(value).decode()
-
-
-def json_value(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
-
-
-def _row_to_task(row: tuple[Any, ...]) -> TaskRecord:
-    return TaskRecord(
-        seq=row[0],
-        id=row[1],
-        worker=row[2],
-        status=Status(row[3]),
-        config=orjson.loads(row[4]),
-        created_at=row[5],
-        queued_at=row[6],
-        started_at=row[7],
-        finished_at=row[8],
-        attempt=row[9],
-        retries=row[10],
-        timeout=row[11],
-        progress=row[12],
-        progress_message=row[13],
-        result=json_value(row[14]),
-        error=row[15],
-        owner=row[16],
-        lease_until=row[17],
-        run_after=row[18],
-        chain_id=row[19],
-        logs_dropped=row[20],
-    )
-
-
-def _insert_params(task: TaskRecord) -> tuple[Any, ...]:
-    return (
-        task.id,
-        task.worker,
-        task.status.value,
-        json_text(task.config),
-        task.created_at,
-        task.queued_at,
-        task.started_at,
-        task.finished_at,  # imports and seeds of finished history keep their age (retention)
-        task.attempt,
-        task.retries,
-        task.timeout,
-        task.owner,
-        task.lease_until,
-        task.run_after,
-        task.chain_id,
-    )
-
-
 def claim_key(conn: sqlite3.Connection, key: IdempotencyRecord) -> IdempotencyRecord | None:
     """Inside a write transaction: the principal's unexpired record of ``key`` if there is one;
     otherwise ``key`` is recorded (replacing an expired one) and None returned.
@@ -387,14 +330,25 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+class _NewTask:
+    """A submitted task on its way to the writer: its config already encoded, and the claim
+    that may start it at once."""
+
+    __slots__ = ("claim", "config", "task")
+
+    def __init__(self, task: TaskRecord, claim: Claim | None) -> None:
+        self.task = task
+        self.config = json_text(task.config)
+        self.claim = claim
+
+
 class _Pending:
-    """A queued write: the operation, and where to deliver its outcome."""
+    """A queued write: the operation (or a new task, which the writer inserts with the rest of
+    its batch in one statement), and where to deliver its outcome."""
 
     __slots__ = ("future", "insert", "op")
 
-    def __init__(
-        self, op: Op | None, insert: tuple[Any, ...] | None, future: asyncio.Future[Any]
-    ) -> None:
+    def __init__(self, op: Op | None, insert: _NewTask | None, future: asyncio.Future[Any]) -> None:
         self.op = op
         self.insert = insert
         self.future = future
@@ -428,7 +382,7 @@ class SqliteStore:
         private_database(Path(self.path))
         self._writer_conn = _connect(self.path)
         self._writer_conn.executescript(SCHEMA)
-        add_missing_columns(self._writer_conn)
+        migrate(self._writer_conn)
         self._reader = _connect(self.path)
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._write_loop, name="tasky-sqlite-writer")
@@ -536,29 +490,36 @@ class SqliteStore:
     def _run_inserts(
         conn: sqlite3.Connection, inserts: list[_Pending]
     ) -> list[tuple[asyncio.Future[Any], bool, Any]]:
-        """Insert the batch's new tasks in one statement; if a row is refused (a duplicate id,
-        which a chain re-submitting a recorded id could cause), only that caller fails.
+        """Insert the batch's new tasks in one statement, in submit order, each placed Running or
+        Queued (see :class:`Placement`); if a row is refused (a duplicate id, which a chain
+        re-submitting a recorded id could cause), only that caller fails.
 
         Inserts open the transaction, so on that rare failure the whole transaction is simply
         restarted and the rows inserted one by one. (A savepoint around every batch's inserts
         instead cost about a fifth of submit throughput in make bench.)
         """
+        new = [p.insert for p in inserts if p.insert is not None]
+        claims = any(n.claim is not None for n in new)
+        placement = Placement(conn, claims)
+        placed = [placement.place(n.task, n.claim) for n in new]
         try:
-            conn.executemany(_INSERT, [p.insert for p in inserts if p.insert is not None])
+            insert_placed(conn, placed, [n.config for n in new])
         except sqlite3.Error:
             conn.execute("ROLLBACK")
             conn.execute("BEGIN IMMEDIATE")
         else:
-            return [(p.future, True, None) for p in inserts]
+            return [(p.future, True, t) for p, t in zip(inserts, placed, strict=True)]
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        for pending in inserts:
-            assert pending.insert is not None
+        placement = Placement(conn, claims)
+        for pending, item in zip(inserts, new, strict=True):
+            row = placement.place(item.task, item.claim)
             try:
-                conn.execute(_INSERT, pending.insert)
+                insert_one(conn, row, item.config)
             except sqlite3.Error as exc:  # a single INSERT that fails changes nothing
+                placement.undo(row)
                 outcomes.append((pending.future, False, exc))
             else:
-                outcomes.append((pending.future, True, None))
+                outcomes.append((pending.future, True, row))
         return outcomes
 
     @staticmethod
@@ -579,7 +540,7 @@ class SqliteStore:
             conn.execute("RELEASE op")
         return outcomes
 
-    def _submit(self, op: Op | None, insert: tuple[Any, ...] | None = None) -> asyncio.Future[Any]:
+    def _submit(self, op: Op | None, insert: _NewTask | None = None) -> asyncio.Future[Any]:
         loop = self._loop
         assert loop is not None, "store is not open"
         future: asyncio.Future[Any] = loop.create_future()
@@ -596,29 +557,50 @@ class SqliteStore:
             batch, self._outbox = self._outbox, []
             self._queue.put(batch)
 
-    # -- writes ---------------------------------------------------------------------------------
-    async def insert(self, task: TaskRecord) -> None:
-        await self._submit(None, _insert_params(task))
+    # -- task operations (see tasky.store.base.Store) --------------------------------------------
+    async def submit(self, task: TaskRecord, claim: Claim | None = None) -> TaskRecord:
+        stored: TaskRecord = await self._submit(None, _NewTask(task, claim))
+        return stored
 
-    async def insert_with_key(
-        self, task: TaskRecord, key: IdempotencyRecord
-    ) -> IdempotencyRecord | None:
-        params = _insert_params(task)
+    async def submit_with_key(
+        self, task: TaskRecord, key: IdempotencyRecord, claim: Claim | None = None
+    ) -> TaskRecord | IdempotencyRecord:
+        new = _NewTask(task, claim)
+        keyed = dataclasses.replace(key, target_id=task.id)
 
-        def op(conn: sqlite3.Connection) -> IdempotencyRecord | None:
-            existing = claim_key(conn, key)
-            if existing is None:
-                conn.execute(_INSERT, params)
-            return existing
+        def op(conn: sqlite3.Connection) -> TaskRecord | IdempotencyRecord:
+            existing = claim_key(conn, keyed)
+            if existing is not None:
+                return existing
+            row = Placement(conn, claim is not None).place(new.task, new.claim)
+            insert_one(conn, row, new.config)
+            return row
 
-        found: IdempotencyRecord | None = await self._submit(op)
+        found: TaskRecord | IdempotencyRecord = await self._submit(op)
         return found
+
+    async def submit_many(
+        self, tasks: Sequence[TaskRecord], claim: Claim | None = None
+    ) -> list[TaskRecord]:
+        new = [_NewTask(task, claim) for task in tasks]
+
+        def op(conn: sqlite3.Connection) -> list[TaskRecord]:
+            # An operation runs whole or not at all (the writer undoes a failed one alone), so
+            # one refused row leaves none of the others.
+            placement = Placement(conn, claim is not None)
+            placed = [placement.place(n.task, n.claim) for n in new]
+            if placed:
+                insert_placed(conn, placed, [n.config for n in new])
+            return placed
+
+        stored: list[TaskRecord] = await self._submit(op)
+        return stored
 
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         conn = _connect(self.path)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_INSERT, (_insert_params(t) for t in tasks))
+            conn.executemany(INSERT, (insert_params(t) for t in tasks))
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -634,71 +616,90 @@ class SqliteStore:
             conn.close()
         return count
 
-    async def transition(
+    async def claim(self, worker: str, claim: Claim, at: float) -> list[TaskRecord]:
+        claimed: list[TaskRecord] = await self._submit(
+            lambda conn: claim_tasks(conn, worker, claim, at)
+        )
+        return claimed
+
+    async def next_runnable_at(self, worker: str) -> float | None:
+        # The first entry of the worker's Queued range of tasks_ready: ready_at is the end of a
+        # retry's backoff, or when the task joined the queue.
+        row = self._r.execute(
+            "SELECT ready_at FROM tasks WHERE worker = ? AND status = 'Queued' "
+            "ORDER BY ready_at LIMIT 1",
+            (worker,),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
+        return await self._move(moves.finish(task_id, owner, attempt, outcome))
+
+    async def retry_later(
         self,
         task_id: str,
-        expected: Sequence[Status],
-        new: Status,
-        *,
-        owner: str | None = None,
-        attempt: int | None = None,
-        fields: dict[str, Any] | None = None,
-        record_as: Status | None = None,
+        owner: str,
+        attempt: int,
+        error: str,
+        run_after: float,
+        at: float,
         traceback: str | None = None,
     ) -> bool:
-        fields = dict(fields or {})
-        unknown = set(fields) - SETTABLE
-        if unknown:
-            raise ValueError(f"not settable: {sorted(unknown)}")
-        sets = ["status = ?"]
-        params: list[Any] = [new.value]
-        for name, value in fields.items():
-            sets.append(f"{name} = ?")
-            params.append(
-                json_text(value) if name in _JSON_COLUMNS and value is not None else value
-            )
-        where = [f"status IN ({', '.join('?' * len(expected))})"]
-        where_params: list[Any] = [s.value for s in expected]
-        if owner is not None:
-            where.append("owner = ?")
-            where_params.append(owner)
-        if attempt is not None:
-            where.append("attempt = ?")
-            where_params.append(attempt)
-        sql = f"UPDATE tasks SET {', '.join(sets)} WHERE id = ? AND {' AND '.join(where)}"
-        all_params = (*params, task_id, *where_params)
-        closes_as = record_as or (new if new in FINISHED else None)
+        return await self._move(
+            moves.requeue("retry_later", task_id, owner, attempt, error, at, run_after, traceback)
+        )
 
-        def op(conn: sqlite3.Connection) -> bool:
-            before = None
-            if closes_as is not None:
-                before = conn.execute(
-                    "SELECT worker, attempt, queued_at, started_at FROM tasks WHERE id = ?",
-                    (task_id,),
-                ).fetchone()
-            if conn.execute(sql, all_params).rowcount == 0:
-                return False
-            if closes_as is not None and before is not None:
-                _record_attempt(conn, task_id, closes_as, before, fields, traceback)
-            return True
+    async def requeue_interrupted(
+        self, task_id: str, owner: str | None, attempt: int, reason: str, at: float
+    ) -> bool:
+        return await self._move(
+            moves.requeue("requeue_interrupted", task_id, owner, attempt, reason, at)
+        )
 
-        result: bool = await self._submit(op)
-        return result
+    async def fail_interrupted(
+        self, task_id: str, owner: str | None, attempt: int, reason: str, at: float
+    ) -> bool:
+        return await self._move(moves.fail_interrupted(task_id, owner, attempt, reason, at))
+
+    async def cancel(self, task_id: str, at: float) -> bool:
+        return await self._move(moves.cancel(task_id, at))
+
+    async def pause(self, task_id: str, owner: str | None) -> bool:
+        return await self._move(moves.pause(task_id, owner))
+
+    async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
+        return await self._move(moves.resume(task_id, owner, at))
+
+    async def rerun(self, task_id: str, at: float) -> bool:
+        return await self._move(moves.rerun(task_id, at))
+
+    async def update_config(self, task_id: str, config: Any) -> bool:
+        return await self._move(moves.update_config(task_id, config))
+
+    async def _move(self, op: moves.Move) -> bool:
+        moved: bool = await self._submit(op)
+        return moved
 
     async def heartbeat(self, owner: str, task_ids: Sequence[str], lease_until: float) -> int:
-        ids = list(task_ids)
+        held: int = await self._submit(moves.heartbeat(owner, task_ids, lease_until))
+        return held
 
-        def op(conn: sqlite3.Connection) -> int:
-            changed = 0
-            for task_id in ids:
-                changed += conn.execute(
-                    "UPDATE tasks SET lease_until = ? WHERE id = ? AND owner = ?",
-                    (lease_until, task_id, owner),
-                ).rowcount
-            return changed
+    async def release(self, owner: str) -> int:
+        released: int = await self._submit(moves.release(owner))
+        return released
 
-        result: int = await self._submit(op)
-        return result
+    async def held_tasks(self, expired_before: float | None = None) -> list[TaskRecord]:
+        # A Running task without an owner can only come from an old or hand-made row: taken too.
+        sql = (
+            f"SELECT {COLUMNS} FROM tasks WHERE (status = 'Running' OR "
+            "(status = 'Paused' AND owner IS NOT NULL))"
+        )
+        params: tuple[Any, ...] = ()
+        if expired_before is not None:
+            sql += " AND (lease_until IS NULL OR lease_until < ?)"
+            params = (expired_before,)
+        rows = self._r.execute(sql + " ORDER BY seq", params).fetchall()
+        return [row_to_task(r) for r in rows]
 
     async def record_child(self, child: ChildRecord) -> None:
         row = (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark)
@@ -764,8 +765,8 @@ class SqliteStore:
         return self._reader
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        row = self._r.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        return None if row is None else _row_to_task(row)
+        row = self._r.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return None if row is None else row_to_task(row)
 
     async def list_tasks(
         self,
@@ -783,9 +784,9 @@ class SqliteStore:
             "chain_id": chain_id,
         }
         rows, next_cursor = read_page(
-            self._r, f"SELECT {_COLUMNS} FROM tasks", filters, limit, cursor, descending
+            self._r, f"SELECT {COLUMNS} FROM tasks", filters, limit, cursor, descending
         )
-        return TaskPage([_row_to_task(r) for r in rows], next_cursor)
+        return TaskPage([row_to_task(r) for r in rows], next_cursor)
 
     async def logs(self, task_id: str, after: int = 0, limit: int = 1000) -> list[LogLine]:
         rows = self._r.execute(
@@ -851,17 +852,6 @@ class SqliteStore:
 
     def commit_stats(self) -> CommitStats:
         return CommitStats(self._commit_seconds.snapshot(), self._commit_size.snapshot())
-
-    async def ids_with_status(
-        self, statuses: Sequence[Status]
-    ) -> list[tuple[str, str, Status, float | None]]:
-        marks = ", ".join("?" * len(statuses))
-        rows = self._r.execute(
-            f"SELECT id, worker, status, run_after FROM tasks WHERE status IN ({marks}) "
-            "ORDER BY seq",
-            [s.value for s in statuses],
-        ).fetchall()
-        return [(r[0], r[1], Status(r[2]), r[3]) for r in rows]
 
     # -- API tokens -----------------------------------------------------------------------------
     async def create_token(self, token: TokenRecord) -> bool:
@@ -1282,57 +1272,6 @@ def _row_to_audit(row: tuple[Any, ...]) -> AuditRecord:
         route=row[5],
         target=row[6],
         status=row[7],
-    )
-
-
-def _record_attempt(
-    conn: sqlite3.Connection,
-    task_id: str,
-    outcome: Status,
-    before: tuple[Any, ...],
-    fields: dict[str, Any],
-    traceback: str | None,
-) -> None:
-    """Keep the attempt history and the worker's timing aggregates in the same transaction."""
-    worker, attempt, queued_at, started_at = before
-    # A retry re-queues with finished_at cleared; the attempt itself ended now.
-    finished_at = fields.get("finished_at") or time.time()
-    result = fields.get("result")
-    conn.execute(
-        "INSERT OR REPLACE INTO task_attempts "
-        "(task_id, attempt, status, started_at, finished_at, error, result, traceback) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            task_id,
-            attempt,
-            outcome.value,
-            started_at,
-            finished_at,
-            fields.get("error"),
-            None if result is None else json_text(result),
-            traceback,
-        ),
-    )
-    if started_at is None or finished_at is None:
-        return
-    run_time = max(finished_at - started_at, 0.0)
-    wait = max(started_at - queued_at, 0.0) if queued_at is not None else None
-    conn.execute(
-        "INSERT INTO worker_timing (worker, finished, run_time_sum, wait_sum, wait_count) "
-        "VALUES (?, 1, ?, ?, ?) ON CONFLICT (worker) DO UPDATE SET "
-        "finished = finished + 1, run_time_sum = run_time_sum + excluded.run_time_sum, "
-        "wait_sum = wait_sum + excluded.wait_sum, wait_count = wait_count + excluded.wait_count",
-        (worker, run_time, wait or 0.0, 0 if wait is None else 1),
-    )
-    conn.execute(
-        "INSERT INTO run_time_hist (worker, bucket, n) VALUES (?, ?, 1) "
-        "ON CONFLICT (worker, bucket) DO UPDATE SET n = n + 1",
-        (worker, bucket_of(run_time)),
-    )
-    conn.execute(
-        "INSERT INTO finished_per_minute (worker, minute, status, n) VALUES (?, ?, ?, 1) "
-        "ON CONFLICT (worker, minute, status) DO UPDATE SET n = n + 1",
-        (worker, int(finished_at // 60), outcome.value),
     )
 
 

@@ -1,0 +1,255 @@
+"""The SQLite store's status-moving operations, each a compare-and-set run by the writer.
+
+Every operation finds its task with the guard of its entry in ``tasky.states.MOVES`` (plus the
+owner and attempt for work a node holds) and changes nothing when the task does not match. An
+operation that ends an attempt records it (history, timing statistics) in the same transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tasky.states import MOVES, Status
+from tasky.store.histogram import bucket_of
+from tasky.store.records import Outcome
+from tasky.store.sqlite_tasks import HOLDS_SLOT, guard, json_text
+
+Move = Callable[[sqlite3.Connection], bool]
+
+# What a task that joins the queue again (retry, crash, re-run) starts from: a new attempt with
+# nothing left of the previous one but its error (for a retry or a crash).
+_REQUEUE = (
+    "status = 'Queued', attempt = attempt + 1, queued_at = ?, ready_at = ?, run_after = ?, "
+    "started_at = NULL, finished_at = NULL, owner = NULL, lease_until = NULL, progress = NULL, "
+    "progress_message = NULL, result = NULL, error = ?"
+)
+# A task that has not started (Queued, or Paused before it started): its config may change.
+_NOT_STARTED = "status IN ('Queued', 'Paused') AND status <> 'Running' AND owner IS NULL"
+
+
+def _held(
+    conn: sqlite3.Connection, move: str, task_id: str, owner: str | None, attempt: int
+) -> tuple[Any, ...] | None:
+    """(seq, worker, attempt, queued_at, started_at) of the task if ``owner`` holds it at
+    ``attempt`` in a status ``move`` may start from; None otherwise."""
+    row: tuple[Any, ...] | None = conn.execute(
+        "SELECT seq, worker, attempt, queued_at, started_at FROM tasks "
+        f"WHERE id = ? AND {guard(move)} AND owner IS ? AND attempt = ?",
+        (task_id, owner, attempt),
+    ).fetchone()
+    return row
+
+
+def finish(task_id: str, owner: str, attempt: int, outcome: Outcome) -> Move:
+    if outcome.status not in MOVES["finish"].targets:
+        raise ValueError(f"an attempt cannot end as {outcome.status}")
+    completed = outcome.status is Status.COMPLETED
+    result = json_text(outcome.result) if completed and outcome.result is not None else None
+
+    def op(conn: sqlite3.Connection) -> bool:
+        row = _held(conn, "finish", task_id, owner, attempt)
+        if row is None:
+            return False
+        conn.execute(
+            "UPDATE tasks SET status = ?, finished_at = ?, error = ?, result = ?, "
+            "progress = CASE WHEN ? THEN 1.0 ELSE coalesce(?, progress) END, "
+            "progress_message = coalesce(?, progress_message), owner = NULL, "
+            "lease_until = NULL WHERE seq = ?",
+            (
+                outcome.status.value,
+                outcome.at,
+                outcome.error,
+                result,
+                completed,
+                outcome.progress,
+                outcome.progress_message,
+                row[0],
+            ),
+        )
+        _record_attempt(
+            conn, task_id, row, outcome.status, outcome.at, outcome.error, result, outcome.traceback
+        )
+        return True
+
+    return op
+
+
+def requeue(
+    move: str,
+    task_id: str,
+    owner: str | None,
+    attempt: int,
+    error: str,
+    at: float,
+    run_after: float | None = None,
+    traceback: str | None = None,
+) -> Move:
+    """A held attempt failed (``retry_later``) or stopped with its node (``requeue_interrupted``):
+    record it as Failed and queue the task again with attempt + 1."""
+
+    def op(conn: sqlite3.Connection) -> bool:
+        row = _held(conn, move, task_id, owner, attempt)
+        if row is None:
+            return False
+        ready_at = at if run_after is None else run_after
+        conn.execute(
+            f"UPDATE tasks SET {_REQUEUE} WHERE seq = ?", (at, ready_at, run_after, error, row[0])
+        )
+        _record_attempt(conn, task_id, row, Status.FAILED, at, error, None, traceback)
+        return True
+
+    return op
+
+
+def fail_interrupted(task_id: str, owner: str | None, attempt: int, reason: str, at: float) -> Move:
+    def op(conn: sqlite3.Connection) -> bool:
+        row = _held(conn, "fail_interrupted", task_id, owner, attempt)
+        if row is None:
+            return False
+        conn.execute(
+            "UPDATE tasks SET status = 'Failed', finished_at = ?, error = ?, owner = NULL, "
+            "lease_until = NULL WHERE seq = ?",
+            (at, reason, row[0]),
+        )
+        _record_attempt(conn, task_id, row, Status.FAILED, at, reason, None, None)
+        return True
+
+    return op
+
+
+def cancel(task_id: str, at: float) -> Move:
+    def op(conn: sqlite3.Connection) -> bool:
+        row = conn.execute(
+            "SELECT seq, worker, attempt, queued_at, started_at FROM tasks "
+            f"WHERE id = ? AND {guard('cancel')}",
+            (task_id,),
+        ).fetchone()
+        if row is None:
+            return False
+        conn.execute(
+            "UPDATE tasks SET status = 'Canceled', finished_at = ?, error = 'canceled' "
+            "WHERE seq = ?",
+            (at, row[0]),
+        )
+        _record_attempt(conn, task_id, row, Status.CANCELED, at, "canceled", None, None)
+        return True
+
+    return op
+
+
+def pause(task_id: str, owner: str | None) -> Move:
+    if owner is None:  # hold back a waiting task
+        sql = f"UPDATE tasks SET status = 'Paused' WHERE id = ? AND {guard('pause', False)}"
+        params: tuple[Any, ...] = (task_id,)
+    else:
+        sql = (
+            "UPDATE tasks SET status = 'Paused' "
+            f"WHERE id = ? AND {guard('pause', True)} AND owner = ?"
+        )
+        params = (task_id, owner)
+    return _update(sql, params)
+
+
+def resume(task_id: str, owner: str | None, at: float) -> Move:
+    if owner is None:  # a held-back task rejoins the queue at its end
+        sql = (
+            "UPDATE tasks SET status = 'Queued', queued_at = ?, ready_at = ? "
+            f"WHERE id = ? AND {guard('resume', False)}"
+        )
+        params: tuple[Any, ...] = (at, at, task_id)
+    else:
+        sql = (
+            "UPDATE tasks SET status = 'Running' "
+            f"WHERE id = ? AND {guard('resume', True)} AND owner = ?"
+        )
+        params = (task_id, owner)
+    return _update(sql, params)
+
+
+def rerun(task_id: str, at: float) -> Move:
+    return _update(
+        f"UPDATE tasks SET {_REQUEUE} WHERE id = ? AND {guard('rerun')}",
+        (at, at, None, None, task_id),
+    )
+
+
+def update_config(task_id: str, config: Any) -> Move:
+    return _update(
+        f"UPDATE tasks SET config = ? WHERE id = ? AND {_NOT_STARTED}", (json_text(config), task_id)
+    )
+
+
+def heartbeat(owner: str, task_ids: Sequence[str], lease_until: float) -> Callable[..., int]:
+    rows = [(lease_until, task_id, owner) for task_id in task_ids]
+
+    def op(conn: sqlite3.Connection) -> int:
+        changed: int = conn.executemany(
+            f"UPDATE tasks SET lease_until = ? WHERE id = ? AND owner = ? AND {HOLDS_SLOT}", rows
+        ).rowcount
+        return max(changed, 0)
+
+    return op
+
+
+def release(owner: str) -> Callable[..., int]:
+    """No lease at all counts as ended (see ``held_tasks``)."""
+
+    def op(conn: sqlite3.Connection) -> int:
+        released: int = conn.execute(
+            f"UPDATE tasks SET lease_until = NULL WHERE owner = ? AND {HOLDS_SLOT}", (owner,)
+        ).rowcount
+        return released
+
+    return op
+
+
+def _update(sql: str, params: tuple[Any, ...]) -> Move:
+    def op(conn: sqlite3.Connection) -> bool:
+        moved: bool = conn.execute(sql, params).rowcount == 1
+        return moved
+
+    return op
+
+
+def _record_attempt(
+    conn: sqlite3.Connection,
+    task_id: str,
+    before: tuple[Any, ...],
+    outcome: Status,
+    finished_at: float,
+    error: str | None,
+    result: str | None,
+    traceback: str | None,
+) -> None:
+    """Keep the attempt history and the worker's timing aggregates in the same transaction.
+    ``before``: (seq, worker, attempt, queued_at, started_at) as the attempt left them."""
+    _, worker, attempt, queued_at, started_at = before
+    conn.execute(
+        "INSERT OR REPLACE INTO task_attempts "
+        "(task_id, attempt, status, started_at, finished_at, error, result, traceback) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (task_id, attempt, outcome.value, started_at, finished_at, error, result, traceback),
+    )
+    if started_at is None:
+        return
+    run_time = max(finished_at - started_at, 0.0)
+    wait = max(started_at - queued_at, 0.0) if queued_at is not None else None
+    conn.execute(
+        "INSERT INTO worker_timing (worker, finished, run_time_sum, wait_sum, wait_count) "
+        "VALUES (?, 1, ?, ?, ?) ON CONFLICT (worker) DO UPDATE SET "
+        "finished = finished + 1, run_time_sum = run_time_sum + excluded.run_time_sum, "
+        "wait_sum = wait_sum + excluded.wait_sum, wait_count = wait_count + excluded.wait_count",
+        (worker, run_time, wait or 0.0, 0 if wait is None else 1),
+    )
+    conn.execute(
+        "INSERT INTO run_time_hist (worker, bucket, n) VALUES (?, ?, 1) "
+        "ON CONFLICT (worker, bucket) DO UPDATE SET n = n + 1",
+        (worker, bucket_of(run_time)),
+    )
+    conn.execute(
+        "INSERT INTO finished_per_minute (worker, minute, status, n) VALUES (?, ?, ?, 1) "
+        "ON CONFLICT (worker, minute, status) DO UPDATE SET n = n + 1",
+        (worker, int(finished_at // 60), outcome.value),
+    )

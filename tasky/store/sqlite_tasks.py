@@ -1,0 +1,234 @@
+"""The tasks table of the SQLite store: rows, inserts, and where a new task goes in the queue.
+
+Every function here runs on the writer's connection inside its transaction (or on the reader for
+reads). Queue order is ``(ready_at, seq)`` per worker: ``ready_at`` is when the task (re)joined
+the queue (for a retry, the end of its backoff), an internal column that never leaves the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tasky.states import MOVES, Status
+from tasky.store.records import Claim, TaskRecord
+
+COLUMNS = (
+    "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
+    "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
+    "chain_id, logs_dropped"
+)
+INSERT = (
+    "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, "
+    "finished_at, attempt, retries, timeout, owner, lease_until, run_after, chain_id, ready_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+# A task holds a slot of its worker from its claim until it ends: Running, or Paused after it
+# started. Only such a task has an owner (every move out of it clears the owner), which lets a
+# partial index on ``owner`` count a worker's slots without reading its waiting tasks.
+HOLDS_SLOT = "owner IS NOT NULL AND status IN ('Running', 'Paused')"
+_WAITS = "status <> 'Running' AND owner IS NULL"
+
+
+def guard(move: str, held: bool | None = None) -> str:
+    """The SQL condition a task must meet for the store operation ``move``: its status is one
+    of the sources ``tasky.states.MOVES`` names, and it holds a slot or not as the move (or,
+    where the move allows both, ``held``) says. Status names are literals (never user input),
+    so SQLite can pick an index by them."""
+    spec = MOVES[move]
+    statuses = ", ".join(f"'{status.value}'" for status in sorted(spec.sources))
+    condition = f"status IN ({statuses})"
+    holds = spec.held if spec.held is not None else held
+    if holds is True:
+        condition += " AND (status = 'Running' OR owner IS NOT NULL)"
+    elif holds is False:
+        condition += f" AND {_WAITS}"
+    return condition
+
+
+# The oldest runnable Queued tasks of a worker, in queue order: an index range of tasks_ready.
+RUNNABLE = (
+    f"SELECT {COLUMNS} FROM tasks WHERE worker = ? AND {guard('claim')} "
+    "AND (run_after IS NULL OR run_after <= ?) ORDER BY ready_at, seq LIMIT ?"
+)
+_START = (
+    "UPDATE tasks SET status = 'Running', owner = ?, lease_until = ?, started_at = ?, "
+    "finished_at = NULL WHERE seq = ?"
+)
+
+
+def json_text(value: Any) -> str:
+    """A JSON value as stored in a TEXT column (shared by the stores that use this database)."""
+    return orjson.dumps(value).decode()
+
+
+def json_value(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def row_to_task(row: tuple[Any, ...]) -> TaskRecord:
+    return TaskRecord(
+        seq=row[0],
+        id=row[1],
+        worker=row[2],
+        status=Status(row[3]),
+        config=orjson.loads(row[4]),
+        created_at=row[5],
+        queued_at=row[6],
+        started_at=row[7],
+        finished_at=row[8],
+        attempt=row[9],
+        retries=row[10],
+        timeout=row[11],
+        progress=row[12],
+        progress_message=row[13],
+        result=json_value(row[14]),
+        error=row[15],
+        owner=row[16],
+        lease_until=row[17],
+        run_after=row[18],
+        chain_id=row[19],
+        logs_dropped=row[20],
+    )
+
+
+def insert_params(task: TaskRecord, config_text: str | None = None) -> tuple[Any, ...]:
+    """``config_text``: the config already encoded (submits encode it on the event loop, so a
+    value that is not JSON fails its caller, not the writer's batch)."""
+    queued_at = task.queued_at if task.queued_at is not None else task.created_at
+    return (
+        task.id,
+        task.worker,
+        task.status.value,
+        json_text(task.config) if config_text is None else config_text,
+        task.created_at,
+        task.queued_at,
+        task.started_at,
+        task.finished_at,  # imports and seeds of finished history keep their age (retention)
+        task.attempt,
+        task.retries,
+        task.timeout,
+        task.owner,
+        task.lease_until,
+        task.run_after,
+        task.chain_id,
+        task.run_after if task.run_after is not None else queued_at,
+    )
+
+
+def held_count(conn: sqlite3.Connection, worker: str) -> int:
+    """How many tasks hold a slot of ``worker`` (over every owner)."""
+    count: int = conn.execute(
+        f"SELECT count(*) FROM tasks WHERE worker = ? AND {HOLDS_SLOT}", (worker,)
+    ).fetchone()[0]
+    return count
+
+
+def _runnable_waits(conn: sqlite3.Connection, worker: str, at: float) -> bool:
+    return conn.execute(RUNNABLE, (worker, at, 1)).fetchone() is not None
+
+
+@dataclass(slots=True)
+class _Lane:
+    held: int
+    # Runnable tasks known to wait (in the database, or placed earlier in this transaction).
+    waiting: int
+
+
+class Placement:
+    """Places new tasks of one transaction, in submit order: a task submitted with a claim is
+    stored Running when its worker has a free slot and no runnable task waits ahead of it,
+    Queued otherwise. Reads each worker's slots and queue once, then keeps count as it places
+    (the writer is the only one, so the counts cannot go stale inside its transaction)."""
+
+    def __init__(self, conn: sqlite3.Connection, claims: bool) -> None:
+        """``claims``: whether any task of the transaction comes with a claim (if none does,
+        every task is stored as given and nothing needs counting)."""
+        self._conn = conn
+        self._claims = claims
+        self._lanes: dict[str, _Lane] = {}
+        # Tasks started so far per claim (by identity), for claims with a ``count``.
+        self._started: dict[int, int] = {}
+
+    def place(self, task: TaskRecord, claim: Claim | None) -> TaskRecord:
+        """The row to insert for ``task``, counted as inserted (see :meth:`undo`)."""
+        if not self._claims:
+            return task
+        at = task.queued_at if task.queued_at is not None else task.created_at
+        lane = self._lanes.get(task.worker)
+        if lane is None:
+            waits = _runnable_waits(self._conn, task.worker, at)
+            lane = self._lanes[task.worker] = _Lane(held_count(self._conn, task.worker), int(waits))
+        if (
+            claim is not None
+            and task.status is Status.QUEUED
+            and lane.held < claim.limit
+            and not lane.waiting
+            and (task.run_after is None or task.run_after <= at)
+            and (claim.count is None or self._started.get(id(claim), 0) < claim.count)
+        ):
+            lane.held += 1
+            self._started[id(claim)] = self._started.get(id(claim), 0) + 1
+            return dataclasses.replace(
+                task,
+                status=Status.RUNNING,
+                owner=claim.owner,
+                lease_until=claim.lease_until,
+                started_at=at,
+            )
+        if task.status is Status.QUEUED and (task.run_after is None or task.run_after <= at):
+            lane.waiting += 1
+        return task
+
+    def undo(self, placed: TaskRecord) -> None:
+        """``placed`` was refused by the database after all (a duplicate id)."""
+        lane = self._lanes.get(placed.worker)
+        if lane is None:
+            return
+        if placed.status is Status.RUNNING and placed.owner is not None:
+            lane.held -= 1
+        elif placed.status is Status.QUEUED and lane.waiting:
+            lane.waiting -= 1
+
+
+def insert_placed(
+    conn: sqlite3.Connection, placed: Sequence[TaskRecord], configs: Sequence[str | None]
+) -> None:
+    """Insert rows in one statement and give each its ``seq``. Rowids of one multi-row insert
+    are consecutive (each new row takes the largest rowid + 1), so the last one tells them all."""
+    conn.executemany(INSERT, [insert_params(t, c) for t, c in zip(placed, configs, strict=True)])
+    last: int = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+    for offset, task in enumerate(reversed(placed)):
+        task.seq = last - offset
+
+
+def insert_one(conn: sqlite3.Connection, task: TaskRecord, config_text: str | None) -> None:
+    task.seq = conn.execute(INSERT, insert_params(task, config_text)).lastrowid or 0
+
+
+def claim(conn: sqlite3.Connection, worker: str, wanted: Claim, at: float) -> list[TaskRecord]:
+    """Start the oldest runnable tasks of ``worker`` that fit in its free slots."""
+    free = wanted.limit - held_count(conn, worker)
+    if wanted.count is not None:
+        free = min(free, wanted.count)
+    if free <= 0:
+        return []
+    rows = conn.execute(RUNNABLE, (worker, at, free)).fetchall()
+    conn.executemany(_START, [(wanted.owner, wanted.lease_until, at, row[0]) for row in rows])
+    return [
+        dataclasses.replace(
+            row_to_task(row),
+            status=Status.RUNNING,
+            owner=wanted.owner,
+            lease_until=wanted.lease_until,
+            started_at=at,
+            finished_at=None,
+        )
+        for row in rows
+    ]
