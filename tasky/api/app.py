@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tasky import prom, ui
-from tasky.api import events, handlers, key_pruner, metrics, schemas, throughput
+from tasky.api import batch, events, handlers, key_pruner, metrics, schemas, throughput
 from tasky.api.guard import RequestGuard
 from tasky.api.openapi import SWAGGER_CSP, SWAGGER_INIT, SWAGGER_PAGE, Doc, build_openapi
 from tasky.api.page_headers import security_headers, with_headers
@@ -64,6 +64,21 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
             ),
             tags=("workers",),
             idempotent=True,
+        ),
+    ),
+    (
+        "POST",
+        "/workers/{name}/batch",
+        batch.submit_batch,
+        Doc(
+            "Create many tasks at once (body: a JSON array of the worker's configs); all or none",
+            schemas.TasksCreated,
+            ok_code=201,
+            body="configs",
+            errors=(400, 404, 409, 413, 422, 429, 503),
+            query=batch.QUERY,
+            tags=("workers",),
+            invalid=schemas.BatchValidationErrorBody,
         ),
     ),
     (

@@ -6,10 +6,12 @@ and ``AsyncClient`` only differ in how they send it, so the two cannot drift apa
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
@@ -21,7 +23,14 @@ from pydantic import ValidationError as PydanticValidationError
 
 import tasky
 from tasky.client import models as m
-from tasky.client.errors import ServerError, error_from_response
+from tasky.client.errors import (
+    BatchIncomplete,
+    FieldError,
+    ServerError,
+    TaskyError,
+    ValidationFailed,
+    error_from_response,
+)
 
 T = TypeVar("T")
 
@@ -232,6 +241,72 @@ def submit(
 def events(params: dict[str, str]) -> Call[None]:
     """The event stream (``text/event-stream``): read line by line, never parsed as JSON."""
     return Call("GET", "/events", lambda body: None, params=params)
+
+
+DEFAULT_CHUNK = 1000
+
+
+def _task_ids(body: Any) -> list[str]:
+    value = body.get("TaskIds") if isinstance(body, dict) else None
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        raise ValueError("no TaskIds in the answer")
+    return value
+
+
+def submit_batch(
+    worker: str, configs: list[dict[str, Any]], timeout: float | None, retries: int | None
+) -> Call[list[str]]:
+    """One batch: its configs created in one transaction, all or none."""
+    return Call(
+        "POST",
+        f"/workers/{_seg(worker)}/batch",
+        _task_ids,
+        params=_params(timeout=timeout, retries=retries),
+        json=configs,
+    )
+
+
+def chunks(
+    configs: Iterable[Mapping[str, Any] | BaseModel | None], size: int
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """(index of its first config, the chunk as JSON) for each ``size`` configs, read lazily."""
+    if size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    source = iter(configs)
+    start = 0
+    while chunk := [config_json(c) for c in itertools.islice(source, size)]:
+        yield start, chunk
+        start += len(chunk)
+
+
+def batch_failure(error: TaskyError, start: int, created: list[str]) -> TaskyError:
+    """What a chunked submit_many raises when the chunk from ``start`` was refused: indexes in a
+    422 counted from the caller's first config, and with chunks created before it,
+    :class:`BatchIncomplete` carrying their ids."""
+    if isinstance(error, ValidationFailed) and start:
+        error = shifted(error, start)
+    return BatchIncomplete(created, error) if created else error
+
+
+def shifted(error: ValidationFailed, start: int) -> ValidationFailed:
+    def moved(match: re.Match[str]) -> str:
+        return f"[{int(match.group(1)) + start}]"
+
+    fields = [
+        FieldError(_INDEX.sub(moved, f.field, count=1), f.message, f.type) for f in error.fields
+    ]
+    body = dict(error.body)
+    if isinstance(body.get("Indexes"), list):
+        body["Indexes"] = [i + start for i in body["Indexes"] if isinstance(i, int)]
+    message = error.message
+    if body.get("Indexes"):
+        message = "invalid config at index " + ", ".join(map(str, body["Indexes"][:20]))
+        message += "; no task of that chunk was created: "
+        message += "; ".join(f"{f.field}: {f.message}" for f in fields)
+    return ValidationFailed(message, status_code=error.status_code, body=body, fields=fields)
+
+
+_INDEX = re.compile(r"^\[(\d+)\]")
 
 
 def get_task(task_id: str) -> Call[m.Task]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -16,7 +16,7 @@ from tasky.client import _calls as calls
 from tasky.client import models as m
 from tasky.client._sse import SSEDecoder
 from tasky.client._watch import LOG_PAGE, RECONNECT_GRACE, NoEvents, Step, Tracker
-from tasky.client.errors import ServerUnreachable, error_from_response
+from tasky.client.errors import ServerUnreachable, TaskyError, error_from_response
 from tasky.ids import is_valid_id
 
 T = TypeVar("T")
@@ -117,6 +117,32 @@ class AsyncClient:
                 callback,
             )
         )
+
+    async def submit_many(
+        self,
+        worker: str | type[Any],
+        configs: Iterable[Mapping[str, Any] | BaseModel | None],
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        chunk_size: int = calls.DEFAULT_CHUNK,
+    ) -> list[str]:
+        """Create one task per config (``None``: the defaults); their ids, in order.
+
+        The configs go ``chunk_size`` per request (POST /workers/NAME/batch); each chunk is
+        created whole or not at all, so an invalid config refuses its chunk
+        (:class:`ValidationFailed`, indexes counted from the first config). When chunks before
+        it were created, :class:`BatchIncomplete` says which (``task_ids``) and why (``error``).
+        """
+        name = calls.worker_name(worker)
+        created: list[str] = []
+        for start, chunk in calls.chunks(configs, chunk_size):
+            try:
+                ids: list[str] = await self._send(calls.submit_batch(name, chunk, timeout, retries))
+                created += ids
+            except TaskyError as exc:
+                raise calls.batch_failure(exc, start, created) from None
+        return created
 
     # -- tasks ----------------------------------------------------------------------------------
     async def get(self, task_id: str) -> m.Task:
