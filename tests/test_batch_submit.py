@@ -143,8 +143,9 @@ async def test_the_openapi_document_describes_it(client: httpx.AsyncClient) -> N
     document = (await client.get(f"{API}/openapi.json")).json()
     operation = document["paths"][f"{API}/workers/{{name}}/batch"]["post"]
     body = operation["requestBody"]["content"]["application/json"]["schema"]
-    assert body["type"] == "array" and {"$ref": "#/components/schemas/Config_Echo"} in (
-        body["items"]["oneOf"]
+    assert (
+        body["type"] == "array"
+        and {"$ref": "#/components/schemas/Config_Echo"} in (body["items"]["oneOf"])
     )
     assert [p["name"] for p in operation["parameters"]] == ["name", "timeout", "retries"]
     created = operation["responses"]["201"]["content"]["application/json"]["schema"]
