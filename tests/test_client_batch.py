@@ -14,6 +14,7 @@ from tasky.settings import Settings
 from tasky.states import Status
 from tests.client_server import RecordingTransport, shared_server
 from tests.conftest import ServerProcess
+from tests.test_events import events_until
 from tests.workers_for_tests import EchoConfig
 
 __all__ = ["shared_server"]  # the fixture, imported so pytest finds it here
@@ -95,3 +96,18 @@ async def test_async_submit_many(atasky: AsyncClient) -> None:
     with pytest.raises(TooManyRequests):
         await atasky.submit_many("Hold", [{"seconds": 30}] * 4)
     assert (await atasky.worker_statistics("Hold")).total == 0
+
+
+def test_each_task_of_a_batch_is_announced(shared_server: ServerProcess, tasky: Client) -> None:
+    with (
+        httpx.Client(timeout=20) as client,
+        client.stream(
+            "GET",
+            f"{shared_server.api}/events",
+            params={"worker": "Echo", "type": "task.created"},
+        ) as stream,
+    ):
+        assert stream.status_code == 200
+        ids = tasky.submit_many("Echo", [{"value": n} for n in range(3)])
+        got, _ = events_until(stream, lambda event: event["task"] == ids[-1])
+    assert [event.json["task"] for event in got] == ids

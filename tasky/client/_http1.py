@@ -35,6 +35,7 @@ RECV_SIZE = 65536
 SMALL_BODY = 1 << 20
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNSET = object()
+_HAS_POLL = hasattr(select, "poll")
 
 
 class _Answer:
@@ -100,9 +101,12 @@ class _Connection:
     def still_open(self) -> bool:
         """An idle connection with something to read has been closed by the server (or is out of
         step with it): it must not carry another request."""
-        poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
-        return not poller.poll(0)
+        if _HAS_POLL:
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
+            return not poller.poll(0)
+        readable, _, _ = select.select([self.sock], [], [], 0)  # Windows has no poll
+        return not readable
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
