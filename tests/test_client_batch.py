@@ -67,6 +67,7 @@ def test_a_refused_later_chunk_says_what_was_created(tasky: Client) -> None:
     assert isinstance(error, ValidationFailed)
     assert [f.field for f in error.fields] == ["[5].bogus"]  # counted from the first config
     assert error.body["Indexes"] == [5] and "index 5" in error.message
+    assert [(f["index"], f["field"]) for f in error.body["Fields"]] == [(5, "[5].bogus")]
     assert tasky.worker_statistics("Echo").total == before + 4
 
 

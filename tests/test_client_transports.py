@@ -18,7 +18,7 @@ import trustme
 
 from tasky import AsyncClient, Client
 from tasky.client import ServerUnreachable, TaskStatus
-from tasky.client._calls import environment_proxy
+from tasky.client._calls import dumps, environment_proxy
 from tasky.client._http1 import Http1Transport
 from tasky.states import Status
 from tests.client_server import WORKER_ARGS, shared_server
@@ -246,3 +246,14 @@ def test_environment_proxies_are_honoured(
         with Client(shared_server.url) as tasky:
             tasky.status(task_id)
         assert len(proxy.carried) == carried
+
+
+# -- request bodies ------------------------------------------------------------------------------
+def test_json_bodies_are_written_as_httpx_would() -> None:
+    assert dumps({"a": [1, 2.5, "é"], 3: None}) == '{"a":[1,2.5,"é"],"3":null}'.encode()
+    assert dumps({"big": 2**70}) == b'{"big":1180591620717411303424}'
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            dumps({"value": bad})  # never written as null
+        with pytest.raises(ValueError):
+            dumps({"value": bad, "other": None})

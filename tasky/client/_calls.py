@@ -65,12 +65,20 @@ class Call(Generic[T]):
 
 
 def dumps(body: Any) -> bytes:
-    """A JSON body: orjson, or the standard library for what orjson refuses (integers wider than
-    64 bits). Like httpx's own encoder, NaN and infinities are refused: they are not JSON."""
+    """A JSON body, as httpx's own encoder would write it but faster (orjson).
+
+    Like httpx's encoder, NaN and infinities are refused (ValueError): they are not JSON, and
+    orjson would write them as null, changing the config in silence. So a body in which orjson
+    wrote a null, or one orjson refuses (integers wider than 64 bits), is encoded again by the
+    standard library, which settles both.
+    """
     try:
-        return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+        encoded = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+        if b"null" not in encoded:
+            return encoded
     except TypeError:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        pass
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 _UNSET: Any = object()
@@ -298,6 +306,8 @@ def shifted(error: ValidationFailed, start: int) -> ValidationFailed:
     body = dict(error.body)
     if isinstance(body.get("Indexes"), list):
         body["Indexes"] = [i + start for i in body["Indexes"] if isinstance(i, int)]
+    if isinstance(body.get("Fields"), list):
+        body["Fields"] = [_moved_field(f, start) for f in body["Fields"]]
     message = error.message
     if body.get("Indexes"):
         message = "invalid config at index " + ", ".join(map(str, body["Indexes"][:20]))
@@ -307,6 +317,15 @@ def shifted(error: ValidationFailed, start: int) -> ValidationFailed:
 
 
 _INDEX = re.compile(r"^\[(\d+)\]")
+
+
+def _moved_field(raw: Any, start: int) -> Any:
+    """A ``Fields`` entry of a batch's 422 with its index counted from the first config."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("index"), int):
+        return raw
+    index = raw["index"] + start
+    field = _INDEX.sub(f"[{index}]", str(raw.get("field", "")), count=1)
+    return {**raw, "index": index, "field": field}
 
 
 def get_task(task_id: str) -> Call[m.Task]:
