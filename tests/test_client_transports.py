@@ -4,6 +4,7 @@ transport (tasky.client._http1), the asyncio client over aiohttp, TLS and enviro
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import ssl
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import trustme
 
@@ -203,7 +205,7 @@ def https_server(tmp_path: Path, ca: trustme.CA) -> Iterator[TlsServer]:
         server.stop()
 
 
-async def test_https_with_the_trust_of_ssl_cert_file(
+def test_https_with_the_trust_of_ssl_cert_file(
     https_server: TlsServer, ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"https://127.0.0.1:{https_server.port}"
@@ -215,9 +217,20 @@ async def test_https_with_the_trust_of_ssl_cert_file(
     with Client(url) as tasky:
         task_id = tasky.submit("Echo", {"value": "over tls"})
         assert tasky.wait(task_id, timeout=30).status is Status.COMPLETED  # the event stream too
-    async with AsyncClient(url) as atasky:
-        task_id = await atasky.submit("Echo", {"value": "over tls"})
-        assert (await atasky.wait(task_id, timeout=30)).status is Status.COMPLETED
+
+    async def over_asyncio() -> None:
+        async with AsyncClient(url) as atasky:
+            task_id = await atasky.submit("Echo", {"value": "over tls"})
+            # wait() closes its event stream before the stream's end: a TLS connection closed
+            # early, whose socket must not outlive the client.
+            assert (await atasky.wait(task_id, timeout=30)).status is Status.COMPLETED
+
+    asyncio.run(over_asyncio())
+    gc.collect()
+    left = [
+        c for c in psutil.Process().net_connections() if c.raddr and c.raddr[1] == https_server.port
+    ]
+    assert left == []
 
 
 def test_environment_proxies_are_honoured(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel
@@ -23,14 +25,31 @@ T = TypeVar("T")
 
 # aiohttp closes a kept-alive connection unused for this long: before the server's own
 # keep-alive timeout (5 s by default) closes it under a request.
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=4.0)
+_KEEPALIVE = 4.0
+_MAX_CONNECTIONS = 100
+# CPython before 3.12.8 (and 3.13.0) can leave the socket of a closed TLS connection open (an
+# event stream closed before its end, say: python/cpython#118960); aiohttp then aborts those
+# sockets itself when asked to. Later versions do not need it (aiohttp warns if asked).
+_TLS_CLEANUP = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
 
 
 def _default_transport(url: str) -> httpx.AsyncBaseTransport:
     """httpx over aiohttp: httpx's own pool slows down badly with many requests in flight (a
     known httpx issue; measured in docs/benchmarks.md), aiohttp's does not."""
     proxy = calls.environment_proxy(url)
-    return AiohttpTransport(limits=_LIMITS, proxy=httpx.Proxy(proxy) if proxy else None)
+    ssl_context = httpx.create_ssl_context()  # httpx's trust: certifi, or SSL_CERT_FILE
+
+    def session() -> aiohttp.ClientSession:
+        # Made on the first request, inside the event loop that will use it.
+        connector = aiohttp.TCPConnector(
+            limit=_MAX_CONNECTIONS,
+            keepalive_timeout=_KEEPALIVE,
+            ssl=ssl_context,
+            enable_cleanup_closed=_TLS_CLEANUP,
+        )
+        return aiohttp.ClientSession(connector=connector)
+
+    return AiohttpTransport(proxy=httpx.Proxy(proxy) if proxy else None, client=session)
 
 
 class AsyncClient:
