@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -12,6 +15,8 @@ import httpx
 
 from bench import loadgen, procs, seed
 from bench.stats import figure, ratio
+
+ROOT = Path(__file__).resolve().parent.parent
 
 Figures = dict[str, Any]
 
@@ -29,6 +34,9 @@ class Plan:
     queued_tasks: int = 100_000
     sleepers: int = 1000
     retention_seconds: float = 20.0  # each submit-latency window of the retention scenario
+    client_tasks: int = 10_000  # each run of a one-task-per-request client driver
+    batch_tasks: int = 50_000  # each run of the batch-submit drivers
+    batch_chunk: int = 1000
 
 
 SMOKE = Plan(
@@ -42,6 +50,8 @@ SMOKE = Plan(
     queued_tasks=300,
     sleepers=30,
     retention_seconds=2.0,
+    client_tasks=200,
+    batch_tasks=2000,
 )
 
 
@@ -267,3 +277,66 @@ def retention(plan: Plan, work: Path) -> Figures:
     out["retention_prune_s"] = figure([pruning["seconds"]], "s", tasks=plan.scale_tasks)
     out["retention_prune_rate"] = figure([plan.scale_tasks / pruning["seconds"]], "tasks/s")
     return out
+
+
+# -- the user's side: the shipped clients, each in a driver process of its own -------------------
+DRIVERS = ROOT / "bench" / "drivers.py"
+
+
+def _drive(server: procs.Server, driver: str, *options: str) -> dict[str, Any]:
+    """One run of bench/drivers.py against ``server``; its JSON report."""
+    run = subprocess.run(
+        [sys.executable, str(DRIVERS), driver, server.base, *options],
+        capture_output=True,
+        text=True,
+        env=procs.clean_env(),
+        timeout=900,
+        check=False,
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"driver {driver} failed:\n{run.stdout}{run.stderr}")
+    report: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return report
+
+
+def clients(plan: Plan, work: Path) -> Figures:
+    """Tasks per second as a user's script sees them: each driver submits no-op tasks through the
+    shipped clients (or, for reference, plain aiohttp) and the clock stops at the last completion.
+    "Batch acknowledged" stops at the last answer, the tasks Queued behind a busy worker.
+
+    The runs of the drivers take turns (sync, async, ..., then again), so that the machine's load
+    weighs on each alike.
+    """
+    tasks = str(plan.client_tasks)
+    batch = ("--tasks", str(plan.batch_tasks), "--chunk", str(plan.batch_chunk))
+    drivers: dict[str, tuple[str, ...]] = {
+        "client_sync": ("sync", "--tasks", tasks),
+        "client_async": ("async", "--tasks", tasks, "--in-flight", "32"),
+        "client_aiohttp": ("aiohttp", "--tasks", tasks, "--in-flight", "32"),
+        "client_batch": ("batch", *batch),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in [*drivers, "client_batch_ack"]}
+    refused: dict[str, int] = dict.fromkeys(rates, 0)
+    tasky = procs.start_tasky(work / "clients-data", work)
+    try:
+        for _ in range(plan.runs):
+            for name, argv in drivers.items():
+                report = _drive(tasky, *argv)
+                done = report["tasks"] - report["refused"]
+                rates[name].append(done / report["total_seconds"])
+                refused[name] += report["refused"]
+    finally:
+        tasky.stop()
+    for run in range(plan.runs):
+        # A server of its own each run: its queue holds only this run's tasks.
+        tasky = procs.start_tasky(work / f"batch-ack-data-{run}", work)
+        try:
+            report = _drive(tasky, "batch-ack", *batch, "--worker", "Blocker")
+        finally:
+            tasky.stop()
+        rates["client_batch_ack"].append(report["tasks"] / report["submit_seconds"])
+        refused["client_batch_ack"] += report["refused"]
+    return {
+        f"{name}_tasks_per_s": figure(values, "tasks/s", errors=refused[name])
+        for name, values in rates.items()
+    }

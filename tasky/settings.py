@@ -40,6 +40,9 @@ class Settings:
     retention_days: float = 30.0
     prune_interval: float = 600.0
     max_body_bytes: int = 1 << 20
+    # A batch submit (POST /workers/{name}/batch): configs in one batch, and its body's bytes.
+    max_batch_items: int = 10_000
+    max_batch_bytes: int = 16 << 20
     # Tasks that may wait (Queued or Paused) per worker; a worker's max_queued overrides it.
     max_queued: int = 100_000
     # A chain's parameters and its definition, as JSON bytes; steps in one chain.
@@ -145,6 +148,8 @@ class Settings:
             )
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+        if min(self.max_batch_items, self.max_batch_bytes) < 1:
+            raise ValueError("--max-batch-items and --max-batch-bytes must be >= 1")
         if min(self.max_connections, self.max_streams, self.max_streams_per_principal) < 1:
             raise ValueError("--max-connections, --max-streams and its per-caller cap must be >= 1")
         if not 0 < self.poll_interval <= MAX_POLL_INTERVAL:  # also refuses nan

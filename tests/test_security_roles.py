@@ -55,6 +55,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", V1 + "/schedules/{name}/resume"): ("operator", "all"),
     ("POST", V1 + "/schedules/{name}/run"): ("operator", "all"),
     ("POST", V1 + "/workers/{name}"): ("operator", "worker"),
+    ("POST", V1 + "/workers/{name}/batch"): ("operator", "worker"),
     ("POST", V1 + "/tasks/{id}/cancel"): ("operator", "task"),
     ("POST", V1 + "/tasks/{id}/actions"): ("operator", "task"),
     ("PUT", V1 + "/tasks/{id}"): ("operator", "task"),
@@ -138,6 +139,8 @@ class Walk:
             return {"action": "cancel"}
         if path == V1 + "/workers/{name}":
             return {"value": 1} if worker == "Echo" else {"seconds": 0}
+        if path == V1 + "/workers/{name}/batch":
+            return [{"value": 1} if worker == "Echo" else {"seconds": 0}]
         if path == V1 + "/schedules" and method == "POST":
             return schedule_body(f"made-{next(_names)}")
         if path == V1 + "/tokens":

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tasky.api import (
+    batch,
     docs_page,
     events,
     handlers,
@@ -78,6 +79,21 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
             ),
             tags=("workers",),
             idempotent=True,
+        ),
+    ),
+    (
+        "POST",
+        "/workers/{name}/batch",
+        batch.submit_batch,
+        Doc(
+            "Create many tasks at once (body: a JSON array of the worker's configs); all or none",
+            schemas.TasksCreated,
+            ok_code=201,
+            body="configs",
+            errors=(400, 404, 409, 413, 422, 429, 503),
+            query=batch.QUERY,
+            tags=("workers",),
+            invalid=schemas.BatchValidationErrorBody,
         ),
     ),
     (

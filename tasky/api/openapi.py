@@ -56,6 +56,16 @@ def build_openapi(
                 "description": "The worker's config (see GET /workers/{name}/info).",
                 "content": {"application/json": {"schema": {"oneOf": config_refs}}},
             }
+        elif doc.body == "configs":
+            op["requestBody"] = {
+                "required": True,
+                "description": "The worker's configs, one per task (see GET /workers/{name}/info).",
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "array", "items": {"oneOf": config_refs}}
+                    }
+                },
+            }
         elif isinstance(doc.body, type):
             op["requestBody"] = {
                 "required": True,
@@ -81,8 +91,9 @@ def build_openapi(
                 "description": text,
                 "content": {media: {"schema": {"type": "string"}}},
             }
+        invalid_ref = validation_ref if doc.invalid is None else _ref(doc.invalid, components)
         for code in doc.errors:
-            ref = validation_ref if code == 422 else error_ref
+            ref = invalid_ref if code == 422 else error_ref
             op["responses"][str(code)] = {
                 "description": _ERROR_TEXT.get(code, "Error"),
                 "content": {"application/json": {"schema": ref}},
@@ -124,7 +135,7 @@ _ERROR_TEXT = {
     401: "Missing or wrong token",
     404: "No such worker or task",
     409: "Not allowed in the task's current status, or not supported by the worker",
-    413: "Body too large",
+    413: "Body too large (a batch: too many configs or too many bytes)",
     422: "Invalid config, with the field errors (or an Idempotency-Key reused for another request)",
     429: "Too many: the worker's queue is full, this caller's event streams or request rate are "
     "at their limit (see the Retry-After header)",

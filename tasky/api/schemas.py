@@ -33,6 +33,21 @@ class TaskCreated(BaseModel):
     TaskId: str = Field(pattern=r"^[0-9a-f]{32}$")
 
 
+class TasksCreated(BaseModel):
+    TaskIds: list[str] = Field(description="The new tasks' ids, in the order of the configs.")
+
+
+class BatchFieldError(FieldError):
+    index: int = Field(description="The config's position in the batch (from 0).")
+
+
+class BatchValidationErrorBody(ErrorBody):
+    Fields: list[BatchFieldError] = Field(
+        description="The first field errors; each field is spelled [index].name."
+    )
+    Indexes: list[int] = Field(description="Every invalid config's index; nothing was created.")
+
+
 class WorkerSummary(_Open):
     name: str
     description: str

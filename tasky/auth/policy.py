@@ -71,6 +71,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", _V1 + "/schedules/{name}"): VIEW,
     # -- submits and actions: operator -----------------------------------------------------------
     ("POST", _V1 + "/workers/{name}"): Rule(Role.operator, Scope.WORKER, "worker"),
+    ("POST", _V1 + "/workers/{name}/batch"): Rule(Role.operator, Scope.WORKER, "worker"),
     ("POST", _V1 + "/tasks/{id}/cancel"): Rule(Role.operator, Scope.TASK, "task"),
     ("POST", _V1 + "/tasks/{id}/actions"): Rule(Role.operator, Scope.TASK, "task"),
     ("PUT", _V1 + "/tasks/{id}"): Rule(Role.operator, Scope.TASK, "task"),

@@ -13,9 +13,11 @@ from typing import Annotated, Any
 import typer
 
 from tasky.cli import live, render
+from tasky.cli.batch_file import created_before, read_config_lines, refusal_by_line
 from tasky.cli.kv import load_config_file, parse_assignments
 from tasky.cli.session import (
     EXIT_FOR_STATUS,
+    EXIT_USAGE,
     JsonOption,
     Session,
     TokenOption,
@@ -24,7 +26,16 @@ from tasky.cli.session import (
     status_text,
 )
 from tasky.cli.terminal import safe
-from tasky.client import NotFound, TaskStatus, TaskSummary, WorkerInfo, WorkerStatistics
+from tasky.client import (
+    BatchIncomplete,
+    NotFound,
+    TaskStatus,
+    TaskSummary,
+    TaskyError,
+    WorkerInfo,
+    WorkerStatistics,
+)
+from tasky.client._calls import DEFAULT_CHUNK
 from tasky.states import Status
 
 TaskId = Annotated[
@@ -136,12 +147,32 @@ def submit(
             show_default=False,
         ),
     ] = None,
+    from_file: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Many tasks: one JSON config per line of this file ('-': stdin); prints the ids.",
+            show_default=False,
+        ),
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="With --from: configs per request.")
+    ] = DEFAULT_CHUNK,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
     """Create a task: tasky submit Sleeper seconds=5 --wait"""
     with session(url, token, json) as s:
+        if from_file is not None:
+            if assignments or config_file or wait_ or follow or idempotency_key:
+                s.fail(
+                    "--from takes no key=value, --config-file, --wait, --follow or "
+                    "--idempotency-key: each line of the file is one task's whole config",
+                    EXIT_USAGE,
+                )
+            _submit_lines(s, _worker(s, name), from_file, timeout, retries, chunk_size)
+            return
         worker = _worker(s, name)
         config: dict[str, Any] = {}
         if config_file is not None:
@@ -161,6 +192,44 @@ def submit(
         if not s.json:
             s.err.print(f"Task {safe(task_id)} ({safe(worker.name)})", style="dim", highlight=False)
         _finish(s, live.follow(s, task_id, logs=follow), stream=follow)
+
+
+def _submit_lines(
+    s: Session,
+    worker: WorkerInfo,
+    path: str,
+    timeout: float | None,
+    retries: int | None,
+    chunk_size: int,
+) -> None:
+    lines = read_config_lines(path, sys.stdin.read() if path == "-" else None)
+    try:
+        ids = s.client.submit_many(
+            worker.name, lines.configs, timeout=timeout, retries=retries, chunk_size=chunk_size
+        )
+    except TaskyError as exc:
+        created = created_before(exc)
+        refusal = exc.error if isinstance(exc, BatchIncomplete) else exc
+        if created:
+            # Scripts must learn what exists: the ids first, then why the rest does not.
+            _print_ids(s, created)
+            s.err.print(
+                f"{len(created)} of {len(lines.configs)} tasks were created before a request "
+                "was refused; the rest were not",
+                style="yellow",
+            )
+        raise refusal_by_line(refusal, lines) or refusal from None
+    _print_ids(s, ids)
+    if not s.json:
+        s.err.print(f"Created {len(ids)} tasks ({safe(worker.name)})", style="dim")
+
+
+def _print_ids(s: Session, ids: list[str]) -> None:
+    if s.json:
+        s.emit({"TaskIds": ids})
+    else:
+        sys.stdout.write("".join(task_id + "\n" for task_id in ids))
+        sys.stdout.flush()
 
 
 def tasks(

@@ -108,6 +108,24 @@ def serve(
         int,
         typer.Option("--max-body", envvar="TASKY_MAX_BODY", help="Largest request body, bytes."),
     ] = default("max_body_bytes"),
+    max_batch_items: Annotated[
+        int,
+        typer.Option(
+            "--max-batch-items",
+            envvar="TASKY_MAX_BATCH_ITEMS",
+            min=1,
+            help="Configs in one batch submit (POST /workers/NAME/batch); more: 413.",
+        ),
+    ] = default("max_batch_items"),
+    max_batch_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-batch-bytes",
+            envvar="TASKY_MAX_BATCH_BYTES",
+            min=1,
+            help="Largest batch submit body, bytes; larger: 413.",
+        ),
+    ] = default("max_batch_bytes"),
     outbound_allow: Annotated[
         list[str] | None,
         typer.Option(
@@ -396,6 +414,8 @@ def serve(
             config_files=list(config or []),
             token=token or None,
             max_body_bytes=max_body,
+            max_batch_items=max_batch_items,
+            max_batch_bytes=max_batch_bytes,
             outbound_allow=list(outbound_allow or []),
             rate_limit=rate_limit,
             audit_retention_days=audit_retention_days,

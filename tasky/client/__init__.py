@@ -12,6 +12,7 @@ from tasky.client._calls import DEFAULT_URL
 from tasky.client.aio import AsyncClient
 from tasky.client.errors import (
     BadRequest,
+    BatchIncomplete,
     Conflict,
     FieldError,
     Forbidden,
@@ -55,6 +56,7 @@ __all__ = [
     "AuditEntry",
     "AuditPage",
     "BadRequest",
+    "BatchIncomplete",
     "Chain",
     "ChainDefinition",
     "ChainPage",

@@ -6,18 +6,31 @@ and ``AsyncClient`` only differ in how they send it, so the two cannot drift apa
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
-from collections.abc import Callable, Mapping
+import re
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
+import orjson
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+import tasky
 from tasky.client import models as m
-from tasky.client.errors import ServerError, error_from_response
+from tasky.client.errors import (
+    BatchIncomplete,
+    FieldError,
+    ServerError,
+    TaskyError,
+    ValidationFailed,
+    error_from_response,
+)
 
 T = TypeVar("T")
 
@@ -39,16 +52,102 @@ class Call(Generic[T]):
 
     def finish(self, response: httpx.Response) -> T:
         """The parsed answer, or the typed error for a refusal (the body must be read)."""
-        if not response.is_success:
+        if not 200 <= response.status_code < 300:
             raise error_from_response(response)
         try:
-            return self.parse(response.json())
+            return self.parse(orjson.loads(response.content))
         except (ValueError, PydanticValidationError) as exc:
             # ValueError covers a body that is not JSON at all (a proxy's HTML page, say).
             raise ServerError(
                 f"unexpected answer to {self.method} {self.path}: {exc}",
                 status_code=response.status_code,
             ) from None
+
+
+def dumps(body: Any) -> bytes:
+    """A JSON body, as httpx's own encoder would write it but faster (orjson).
+
+    Like httpx's encoder, NaN and infinities are refused (ValueError): they are not JSON, and
+    orjson would write them as null, changing the config in silence. So a body in which orjson
+    wrote a null, or one orjson refuses (integers wider than 64 bits), is encoded again by the
+    standard library, which settles both.
+    """
+    try:
+        encoded = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+        if b"null" not in encoded:
+            return encoded
+    except TypeError:
+        pass
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+_UNSET: Any = object()
+_CACHED_URLS = 1024
+
+
+class RequestBuilder:
+    """Turns a :class:`Call` into an :class:`httpx.Request` with the per-client work done once:
+    the headers, the timeouts, and the parsed URL of each path already used (a submit to the same
+    worker, the status of the same task)."""
+
+    def __init__(self, base: str, token: str | None, timeout: float) -> None:
+        self.base = base
+        agent = f"tasky-client/{tasky.__version__}".encode()
+        common = [(b"Accept", b"*/*"), (b"User-Agent", agent)]
+        common += [(k.encode(), v.encode("latin-1")) for k, v in auth_headers(token).items()]
+        self._plain = common
+        self._json = [*common, (b"Content-Type", b"application/json")]
+        self.timeout = httpx.Timeout(timeout)
+        self._extensions = {"timeout": self.timeout.as_dict()}
+        self._urls: dict[str, httpx.URL] = {}
+
+    def url(self, path: str, params: Mapping[str, str] | None) -> httpx.URL:
+        target = path + "?" + urlencode(params, quote_via=quote) if params else path
+        url = self._urls.get(target)
+        if url is None:
+            url = httpx.URL(self.base + target)
+            if len(self._urls) >= _CACHED_URLS:
+                self._urls.clear()
+            self._urls[target] = url
+        return url
+
+    def build(
+        self,
+        call: Call[Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+        read_timeout: float | None = _UNSET,
+    ) -> httpx.Request:
+        extra = {**(call.headers or {}), **(headers or {})}
+        if call.json is None:
+            content = None
+            raw = self._plain
+        else:
+            content = dumps(call.json)
+            raw = self._json
+        if extra:
+            raw = [*raw, *((k.encode(), v.encode("latin-1")) for k, v in extra.items())]
+        extensions = self._extensions
+        if read_timeout is not _UNSET:
+            extensions = {"timeout": {**self._extensions["timeout"], "read": read_timeout}}
+        return httpx.Request(
+            call.method,
+            self.url(call.path, call.params),
+            headers=raw,
+            content=content,
+            extensions=extensions,
+        )
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``, minus ``NO_PROXY``), which the clients go through as httpx would."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy if "://" in proxy else "http://" + proxy
 
 
 def base_url(url: str | None) -> str:
@@ -122,6 +221,13 @@ def idempotency(key: str | None) -> dict[str, str] | None:
     return None if key is None else {"Idempotency-Key": key}
 
 
+def _task_id(body: Any) -> str:
+    value = body.get("TaskId") if isinstance(body, dict) else None
+    if not isinstance(value, str):
+        raise ValueError("no TaskId in the answer")
+    return value
+
+
 def submit(
     worker: str,
     config: dict[str, Any],
@@ -130,20 +236,96 @@ def submit(
     idempotency_key: str | None = None,
     callback: str | None = None,
 ) -> Call[str]:
-    def task_id(body: Any) -> str:
-        value = body["TaskId"] if isinstance(body, dict) else None
-        if not isinstance(value, str):
-            raise ValueError("no TaskId in the answer")
-        return value
-
     return Call(
         "POST",
         f"/workers/{_seg(worker)}",
-        task_id,
+        _task_id,
         params=_params(timeout=timeout, retries=retries, callback=callback),
         json=config,
         headers=idempotency(idempotency_key),
     )
+
+
+def events(params: dict[str, str]) -> Call[None]:
+    """The event stream (``text/event-stream``): read line by line, never parsed as JSON."""
+    return Call("GET", "/events", lambda body: None, params=params)
+
+
+DEFAULT_CHUNK = 1000
+
+
+def _task_ids(body: Any) -> list[str]:
+    value = body.get("TaskIds") if isinstance(body, dict) else None
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        raise ValueError("no TaskIds in the answer")
+    return value
+
+
+def submit_batch(
+    worker: str, configs: list[dict[str, Any]], timeout: float | None, retries: int | None
+) -> Call[list[str]]:
+    """One batch: its configs created in one transaction, all or none."""
+    return Call(
+        "POST",
+        f"/workers/{_seg(worker)}/batch",
+        _task_ids,
+        params=_params(timeout=timeout, retries=retries),
+        json=configs,
+    )
+
+
+def chunks(
+    configs: Iterable[Mapping[str, Any] | BaseModel | None], size: int
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """(index of its first config, the chunk as JSON) for each ``size`` configs, read lazily."""
+    if size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    source = iter(configs)
+    start = 0
+    while chunk := [config_json(c) for c in itertools.islice(source, size)]:
+        yield start, chunk
+        start += len(chunk)
+
+
+def batch_failure(error: TaskyError, start: int, created: list[str]) -> TaskyError:
+    """What a chunked submit_many raises when the chunk from ``start`` was refused: indexes in a
+    422 counted from the caller's first config, and with chunks created before it,
+    :class:`BatchIncomplete` carrying their ids."""
+    if isinstance(error, ValidationFailed) and start:
+        error = shifted(error, start)
+    return BatchIncomplete(created, error) if created else error
+
+
+def shifted(error: ValidationFailed, start: int) -> ValidationFailed:
+    def moved(match: re.Match[str]) -> str:
+        return f"[{int(match.group(1)) + start}]"
+
+    fields = [
+        FieldError(_INDEX.sub(moved, f.field, count=1), f.message, f.type) for f in error.fields
+    ]
+    body = dict(error.body)
+    if isinstance(body.get("Indexes"), list):
+        body["Indexes"] = [i + start for i in body["Indexes"] if isinstance(i, int)]
+    if isinstance(body.get("Fields"), list):
+        body["Fields"] = [_moved_field(f, start) for f in body["Fields"]]
+    message = error.message
+    if body.get("Indexes"):
+        message = "invalid config at index " + ", ".join(map(str, body["Indexes"][:20]))
+        message += "; no task of that chunk was created: "
+        message += "; ".join(f"{f.field}: {f.message}" for f in fields)
+    return ValidationFailed(message, status_code=error.status_code, body=body, fields=fields)
+
+
+_INDEX = re.compile(r"^\[(\d+)\]")
+
+
+def _moved_field(raw: Any, start: int) -> Any:
+    """A ``Fields`` entry of a batch's 422 with its index counted from the first config."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("index"), int):
+        return raw
+    index = raw["index"] + start
+    field = _INDEX.sub(f"[{index}]", str(raw.get("field", "")), count=1)
+    return {**raw, "index": index, "field": field}
 
 
 def get_task(task_id: str) -> Call[m.Task]:

@@ -4,21 +4,52 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel
 
 from tasky.client import _calls as calls
 from tasky.client import models as m
 from tasky.client._sse import SSEDecoder
 from tasky.client._watch import LOG_PAGE, RECONNECT_GRACE, NoEvents, Step, Tracker
-from tasky.client.errors import ServerUnreachable, error_from_response
+from tasky.client.errors import ServerUnreachable, TaskyError, error_from_response
 from tasky.ids import is_valid_id
 
 T = TypeVar("T")
+
+# aiohttp closes a kept-alive connection unused for this long: before the server's own
+# keep-alive timeout (5 s by default) closes it under a request.
+_KEEPALIVE = 4.0
+_MAX_CONNECTIONS = 100
+# CPython before 3.12.8 (and 3.13.0) can leave the socket of a closed TLS connection open (an
+# event stream closed before its end, say: python/cpython#118960); aiohttp then aborts those
+# sockets itself when asked to. Later versions do not need it (aiohttp warns if asked).
+_TLS_CLEANUP = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
+
+
+def _default_transport(url: str) -> httpx.AsyncBaseTransport:
+    """httpx over aiohttp: httpx's own pool slows down badly with many requests in flight (a
+    known httpx issue; measured in docs/benchmarks.md), aiohttp's does not."""
+    proxy = calls.environment_proxy(url)
+    ssl_context = httpx.create_ssl_context()  # httpx's trust: certifi, or SSL_CERT_FILE
+
+    def session() -> aiohttp.ClientSession:
+        # Made on the first request, inside the event loop that will use it.
+        connector = aiohttp.TCPConnector(
+            limit=_MAX_CONNECTIONS,
+            keepalive_timeout=_KEEPALIVE,
+            ssl=ssl_context,
+            enable_cleanup_closed=_TLS_CLEANUP,
+        )
+        return aiohttp.ClientSession(connector=connector)
+
+    return AiohttpTransport(proxy=httpx.Proxy(proxy) if proxy else None, client=session)
 
 
 class AsyncClient:
@@ -44,12 +75,8 @@ class AsyncClient:
             use_events = not isinstance(transport, httpx.ASGITransport)
         self._use_events = use_events
         self.reconnect_grace = reconnect_grace
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            headers=calls.auth_headers(token),
-            timeout=timeout,
-            transport=transport,
-        )
+        self._requests = calls.RequestBuilder(self.url, token, timeout)
+        self._transport = transport or _default_transport(self.url)
 
     # -- plumbing -------------------------------------------------------------------------------
     async def __aenter__(self) -> AsyncClient:
@@ -64,13 +91,17 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     async def _send(self, call: calls.Call[T]) -> T:
+        # Straight to the transport, as the blocking client does (see Client._send).
+        request = self._requests.build(call)
         try:
-            response = await self._http.request(
-                call.method, call.path, params=call.params, json=call.json, headers=call.headers
-            )
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
         return call.finish(response)
@@ -105,6 +136,32 @@ class AsyncClient:
                 callback,
             )
         )
+
+    async def submit_many(
+        self,
+        worker: str | type[Any],
+        configs: Iterable[Mapping[str, Any] | BaseModel | None],
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        chunk_size: int = calls.DEFAULT_CHUNK,
+    ) -> list[str]:
+        """Create one task per config (``None``: the defaults); their ids, in order.
+
+        The configs go ``chunk_size`` per request (POST /workers/NAME/batch); each chunk is
+        created whole or not at all, so an invalid config refuses its chunk
+        (:class:`ValidationFailed`, indexes counted from the first config). When chunks before
+        it were created, :class:`BatchIncomplete` says which (``task_ids``) and why (``error``).
+        """
+        name = calls.worker_name(worker)
+        created: list[str] = []
+        for start, chunk in calls.chunks(configs, chunk_size):
+            try:
+                ids: list[str] = await self._send(calls.submit_batch(name, chunk, timeout, retries))
+                created += ids
+            except TaskyError as exc:
+                raise calls.batch_failure(exc, start, created) from None
+        return created
 
     # -- tasks ----------------------------------------------------------------------------------
     async def get(self, task_id: str) -> m.Task:
@@ -367,7 +424,7 @@ class AsyncClient:
             await asyncio.sleep(tracker.reconnect_pause())
         except httpx.ReadTimeout:
             pass
-        except (httpx.ReadError, httpx.RemoteProtocolError):
+        except httpx.TransportError:  # the server went away mid-stream: reconnect
             await asyncio.sleep(tracker.reconnect_pause())
         return None
 
@@ -495,7 +552,7 @@ class AsyncClient:
             await asyncio.sleep(tracker.reconnect_pause())
         except httpx.ReadTimeout:
             pass  # quiet for a while: reconnecting re-reads the status
-        except (httpx.ReadError, httpx.RemoteProtocolError):
+        except httpx.TransportError:  # the server went away mid-stream: reconnect
             await asyncio.sleep(tracker.reconnect_pause())
 
     @contextlib.asynccontextmanager
@@ -505,16 +562,13 @@ class AsyncClient:
         headers = {"Accept": "text/event-stream"}
         if tracker.last_event_id:
             headers["Last-Event-ID"] = tracker.last_event_id
-        timeout = httpx.Timeout(self.timeout, read=tracker.read_timeout())
-        request = self._http.build_request(
-            "GET",
-            "/events",
-            params=params or {"task": tracker.task_id},
+        request = self._requests.build(
+            calls.events(params or {"task": tracker.task_id}),
             headers=headers,
-            timeout=timeout,
+            read_timeout=tracker.read_timeout(),
         )
         try:
-            response = await self._http.send(request, stream=True)
+            response = await self._transport.handle_async_request(request)
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
         try:

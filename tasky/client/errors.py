@@ -112,6 +112,22 @@ class ServerUnreachable(TaskyError):
         self.reason = reason
 
 
+class BatchIncomplete(TaskyError):
+    """A ``submit_many`` sent in several chunks stopped part-way: the chunks before the refused
+    one were created (``task_ids``, in order), the refused chunk and those after it were not.
+    ``error`` is the refusal (a :class:`ValidationFailed` counts its indexes from the first
+    config given to ``submit_many``)."""
+
+    def __init__(self, task_ids: list[str], error: TaskyError) -> None:
+        super().__init__(
+            f"{len(task_ids)} tasks were created, then a chunk was refused: {error.message}",
+            status_code=error.status_code,
+            body=error.body,
+        )
+        self.task_ids = task_ids
+        self.error = error
+
+
 class WaitTimeout(TaskyError, TimeoutError):
     """The task (or chain) did not finish within the time given to ``wait()``.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -13,12 +13,19 @@ from pydantic import BaseModel
 
 from tasky.client import _calls as calls
 from tasky.client import models as m
+from tasky.client._http1 import Http1Transport
 from tasky.client._sse import SSEDecoder
 from tasky.client._watch import LOG_PAGE, RECONNECT_GRACE, NoEvents, Step, Tracker
-from tasky.client.errors import ServerUnreachable, error_from_response
+from tasky.client.errors import ServerUnreachable, TaskyError, error_from_response
 from tasky.ids import is_valid_id
 
 T = TypeVar("T")
+
+
+def _default_transport(url: str) -> httpx.BaseTransport:
+    """The lean keep-alive transport, or httpx's own when an environment proxy applies."""
+    proxy = calls.environment_proxy(url)
+    return httpx.HTTPTransport(proxy=proxy) if proxy else Http1Transport()
 
 
 class Client:
@@ -47,12 +54,8 @@ class Client:
         self.timeout = timeout
         self._use_events = use_events
         self.reconnect_grace = reconnect_grace
-        self._http = httpx.Client(
-            base_url=self.url,
-            headers=calls.auth_headers(token),
-            timeout=timeout,
-            transport=transport,
-        )
+        self._requests = calls.RequestBuilder(self.url, token, timeout)
+        self._transport = transport or _default_transport(self.url)
 
     # -- plumbing -------------------------------------------------------------------------------
     def __enter__(self) -> Client:
@@ -67,13 +70,18 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
     def _send(self, call: calls.Call[T]) -> T:
+        # Straight to the transport: httpx.Client's own layers (URL merging, cookies, auth and
+        # redirect handling) cost more per call than the request itself, and none applies here.
+        request = self._requests.build(call)
         try:
-            response = self._http.request(
-                call.method, call.path, params=call.params, json=call.json, headers=call.headers
-            )
+            response = self._transport.handle_request(request)
+            try:
+                response.read()
+            finally:
+                response.close()
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
         return call.finish(response)
@@ -115,6 +123,32 @@ class Client:
                 callback,
             )
         )
+
+    def submit_many(
+        self,
+        worker: str | type[Any],
+        configs: Iterable[Mapping[str, Any] | BaseModel | None],
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        chunk_size: int = calls.DEFAULT_CHUNK,
+    ) -> list[str]:
+        """Create one task per config (``None``: the defaults); their ids, in order.
+
+        The configs go ``chunk_size`` per request (POST /workers/NAME/batch); each chunk is
+        created whole or not at all, so an invalid config refuses its chunk
+        (:class:`ValidationFailed`, indexes counted from the first config). When chunks before
+        it were created, :class:`BatchIncomplete` says which (``task_ids``) and why (``error``).
+        """
+        name = calls.worker_name(worker)
+        created: list[str] = []
+        for start, chunk in calls.chunks(configs, chunk_size):
+            try:
+                ids: list[str] = self._send(calls.submit_batch(name, chunk, timeout, retries))
+                created += ids
+            except TaskyError as exc:
+                raise calls.batch_failure(exc, start, created) from None
+        return created
 
     # -- tasks ----------------------------------------------------------------------------------
     def get(self, task_id: str) -> m.Task:
@@ -378,7 +412,7 @@ class Client:
             time.sleep(tracker.reconnect_pause())
         except httpx.ReadTimeout:
             pass
-        except (httpx.ReadError, httpx.RemoteProtocolError):
+        except httpx.TransportError:  # the server went away mid-stream: reconnect
             time.sleep(tracker.reconnect_pause())
         return None
 
@@ -494,7 +528,7 @@ class Client:
             time.sleep(tracker.reconnect_pause())
         except httpx.ReadTimeout:
             pass  # quiet for a while: reconnecting re-reads the status
-        except (httpx.ReadError, httpx.RemoteProtocolError):
+        except httpx.TransportError:  # the server went away mid-stream: reconnect
             time.sleep(tracker.reconnect_pause())
 
     @contextlib.contextmanager
@@ -504,16 +538,13 @@ class Client:
         headers = {"Accept": "text/event-stream"}
         if tracker.last_event_id:
             headers["Last-Event-ID"] = tracker.last_event_id
-        timeout = httpx.Timeout(self.timeout, read=tracker.read_timeout())
-        request = self._http.build_request(
-            "GET",
-            "/events",
-            params=params or {"task": tracker.task_id},
+        request = self._requests.build(
+            calls.events(params or {"task": tracker.task_id}),
             headers=headers,
-            timeout=timeout,
+            read_timeout=tracker.read_timeout(),
         )
         try:
-            response = self._http.send(request, stream=True)
+            response = self._transport.handle_request(request)
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
         try:

@@ -22,6 +22,8 @@ class Doc:
     stream: tuple[str, str] | None = None  # (media type, description)
     # Takes an Idempotency-Key header (tasky.idempotency): a retry answers 200, not 201.
     idempotent: bool = False
+    # The shape of a 422 answer, when it is not the usual ValidationErrorBody.
+    invalid: type[BaseModel] | None = None
 
 
 # (method, full path, its documentation): what a group of routes adds to the OpenAPI document.
