@@ -16,7 +16,7 @@ from tasky.own_files import file_roots, prepare_roots
 from tasky.protocol import bounded_protocol, connection_cap
 from tasky.settings import Settings, is_loopback
 from tasky.shutdown import GracefulServer
-from tasky.store import SqliteStore
+from tasky.store import create_store, prepare_store
 from tasky.workers.registry import WorkerRegistry, default_registry
 
 log = logging.getLogger("tasky")
@@ -45,10 +45,10 @@ def serve(settings: Settings) -> None:
     registry = build_registry(settings)
     # The config file's chain definitions, checked against these workers before listening.
     configured_definitions(list(settings.config_files), registry)
-    store = SqliteStore(settings.database_path)
-    store.lock()  # fail here, with a clear message, not inside the server's start-up
-    # Checked once the store is ours: stored tokens count as auth beyond loopback.
-    settings.check(stored_tokens=store.count_tokens_now())
+    store = create_store(settings.store_url)
+    # Fail here, with a clear message, not inside the server's start-up (a store in use, a
+    # database out of reach or newer than this code); stored tokens count as auth beyond loopback.
+    settings.check(stored_tokens=prepare_store(store))
     prepare_roots(settings)
     app = create_app(settings, registry=registry, store=store)
     config = uvicorn.Config(
@@ -60,7 +60,7 @@ def serve(settings: Settings) -> None:
         scheme,
         settings.host,
         settings.port,
-        settings.data_dir,
+        settings.store_description,
     )
     warning = plain_http_warning(settings)
     if warning:

@@ -6,9 +6,12 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from tasky.logs import LOG_FORMATS
 from tasky.net.addresses import OutboundPolicy
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 # The shortest token accepted when listening beyond loopback (tasky.auth.tokens makes 49).
 MIN_PUBLIC_TOKEN = 32
@@ -19,6 +22,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8888
     data_dir: Path = Path("tasky-data")
+    # A PostgreSQL URL (--db, TASKY_DB) shared by many nodes; None: SQLite in data_dir.
+    database_url: str | None = None
     worker_modules: list[str] = field(default_factory=list)
     config_files: list[Path] = field(default_factory=list)
     # Directories that file workers may read and write; default: ./tasky-files, a dedicated
@@ -86,6 +91,23 @@ class Settings:
     def database_path(self) -> Path:
         return self.data_dir / "tasky.db"
 
+    @property
+    def store_url(self) -> str:
+        """What ``tasky.store.create_store`` opens: the --db URL, or the SQLite file."""
+        return self.database_url or str(self.database_path)
+
+    @property
+    def store_description(self) -> str:
+        """Where the data is, for the log: the --db URL without its password."""
+        if not self.database_url:
+            return str(self.data_dir)
+        parts = urlsplit(self.database_url)
+        if parts.password is None:
+            return self.database_url
+        host = parts.hostname or ""
+        where = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=where))
+
     def check(self, stored_tokens: int = 0) -> None:
         """Refuse unsafe combinations before anything listens.
 
@@ -112,6 +134,8 @@ class Settings:
             raise ValueError("--idempotency-window must be > 0 seconds")
         if not self.retention_days >= 0 or not self.prune_interval > 0:
             raise ValueError("--retention-days cannot be negative, --prune-interval must be > 0")
+        if self.database_url and not self.database_url.startswith(POSTGRES_SCHEMES):
+            raise ValueError("--db must be a postgresql://USER@HOST:PORT/DB URL")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         OutboundPolicy.parse(self.outbound_allow)  # a mistake in the list stops the start

@@ -297,7 +297,7 @@ def create_app(
     extra_routes: list[ExtraRoutes] | None = None,
 ) -> TaskyApp:
     registry = registry if registry is not None else default_registry()
-    store = store if store is not None else create_store(str(settings.database_path))
+    store = store if store is not None else create_store(settings.store_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
