@@ -17,13 +17,13 @@ from pydantic import BaseModel, field_serializer
 
 from tasky import clock, worker
 from tasky.api import create_app
-from tasky.chains.records import ChainRecord, StepRecord
-from tasky.chains.store import SqliteChainStore
 from tasky.chains.validate import check_definition
 from tasky.ids import new_id
 from tasky.settings import Settings
 from tasky.states import Status
 from tasky.store import SqliteStore, TaskRecord
+from tasky.store.chain_base import ChainStore
+from tasky.store.chain_records import ChainRecord, StepRecord
 from tasky.workers.registry import WorkerRegistry
 from tests.test_chains_api import chain_tasks, steps_of, wait_chain, wait_step
 
@@ -131,19 +131,17 @@ async def running(settings: Settings, registry: WorkerRegistry) -> AsyncIterator
 
 
 @contextlib.asynccontextmanager
-async def stores(settings: Settings) -> AsyncIterator[tuple[SqliteStore, SqliteChainStore]]:
+async def stores(settings: Settings) -> AsyncIterator[tuple[SqliteStore, ChainStore]]:
     tasks = SqliteStore(settings.database_path)
     await tasks.open()
-    chains = SqliteChainStore(tasks)
-    await chains.open()
     try:
-        yield tasks, chains
+        yield tasks, tasks.chains
     finally:
         await tasks.close()
 
 
 async def _craft(
-    chains: SqliteChainStore,
+    chains: ChainStore,
     registry: WorkerRegistry,
     raw: dict[str, Any],
     status: Status = Status.RUNNING,

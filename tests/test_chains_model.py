@@ -8,10 +8,10 @@ import pytest
 
 from tasky.chains.model import ChainSpec, DefinitionError, stages_of
 from tasky.chains.plan import StepView, decide
-from tasky.chains.records import StepRecord
 from tasky.chains.refs import Ref, RefError, follow, parse_ref, render, walk_refs
 from tasky.chains.validate import check_definition
 from tasky.states import Status
+from tasky.store.chain_records import StepRecord
 from tasky.store.records import TaskRecord
 from tasky.workers.registry import WorkerRegistry
 

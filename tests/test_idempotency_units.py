@@ -13,12 +13,11 @@ import pytest
 
 from tasky import clock
 from tasky.api import key_pruner
-from tasky.chains.records import ChainRecord, StepRecord
-from tasky.chains.store import SqliteChainStore
 from tasky.ids import new_id
 from tasky.settings import Settings
 from tasky.states import Status
 from tasky.store import IdempotencyRecord, SqliteStore, TaskRecord
+from tasky.store.chain_records import ChainRecord, StepRecord
 
 API = "/tasky/v1"
 
@@ -35,8 +34,7 @@ def chain() -> tuple[ChainRecord, list[StepRecord]]:
 async def test_chain_store_creates_a_keyed_chain_once(tmp_path: Path) -> None:
     tasks = SqliteStore(tmp_path / "tasky.db")
     await tasks.open()
-    chains = SqliteChainStore(tasks)
-    await chains.open()
+    chains = tasks.chains
     try:
         first, first_steps = chain()
         keyed = dataclasses.replace(key(), target_id=first.id)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from tasky.chains.model import ChainSpec, DefinitionError, GroupSpec, StepSpec
 from tasky.chains.routes import chain_routes, install
 from tasky.chains.runner import ChainConflict, ChainRunner
-from tasky.chains.store import ChainStore, SqliteChainStore, chain_store_for
 from tasky.chains.validate import check_definition
+from tasky.store.chain_base import ChainStore
 
 __all__ = [
     "ChainConflict",
@@ -16,10 +16,8 @@ __all__ = [
     "ChainStore",
     "DefinitionError",
     "GroupSpec",
-    "SqliteChainStore",
     "StepSpec",
     "chain_routes",
-    "chain_store_for",
     "check_definition",
     "install",
 ]

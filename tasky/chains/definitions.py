@@ -13,11 +13,11 @@ from typing import Any
 from tasky import clock
 from tasky.chains.config import DEFINITION_NAME, load_chain_tables
 from tasky.chains.model import MAX_DEPTH, ChainSpec, DefinitionError, json_depth
-from tasky.chains.records import DefinitionRecord
-from tasky.chains.store import ChainStore
 from tasky.chains.validate import check_definition
 from tasky.echo import shown
 from tasky.engine.errors import NotFound
+from tasky.store.chain_base import ChainStore
+from tasky.store.chain_records import DefinitionRecord
 from tasky.workers.registry import WorkerRegistry
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tasky.chains.model import ChainSpec, StageInfo, StepSpec, When, step_policy
-from tasky.chains.records import StepRecord
 from tasky.states import Status
+from tasky.store.chain_records import StepRecord
 from tasky.store.records import TaskRecord
 
 PENDING = "Pending"

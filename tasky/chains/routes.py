@@ -6,7 +6,6 @@ the chain service starts after the engine (a startup hook) and stops before it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable
 from typing import Any
 
@@ -22,17 +21,14 @@ from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
 from tasky.chains import limits, schemas, views
 from tasky.chains.definitions import DefinitionReadOnly, Definitions
 from tasky.chains.model import ChainSpec, DefinitionError
-from tasky.chains.records import ChainRecord
 from tasky.chains.runner import ChainConflict, ChainRunner
-from tasky.chains.store import chain_store_for
 from tasky.chains.validate import check_definition
 from tasky.echo import shown
 from tasky.engine.engine import Engine
 from tasky.ids import new_id
 from tasky.states import Status
+from tasky.store.chain_records import ChainRecord
 from tasky.store.records import IdempotencyRecord
-
-log = logging.getLogger("tasky.chains")
 
 PREFIX = "/tasky/v1"
 ACTIONS = ("cancel", "pause", "resume", "restart")
@@ -50,7 +46,7 @@ class ChainService:
 def _service(request: Request) -> ChainService:
     service: ChainService | None = getattr(request.app.state, "chains", None)
     if service is None:
-        raise ApiError(501, "chains are not available with this server's store")
+        raise ApiError(503, "the chain service is not running (the server is starting or stopping)")
     return service
 
 
@@ -377,11 +373,7 @@ def install(state: Any) -> None:
     state.extra_docs.extend((method, PREFIX + path, doc) for method, path, _, doc in _docs())
 
     async def start(engine: Engine) -> None:
-        store = chain_store_for(engine.store)
-        if store is None:
-            log.warning("this store keeps no chains: the chain routes answer 501")
-            return
-        await store.open()
+        store = engine.store.chains
         definitions = Definitions(store, engine.registry)
         definitions.load_config(list(engine.settings.config_files))
         runner = ChainRunner(engine, store)

@@ -25,15 +25,15 @@ from pydantic import ValidationError
 from tasky import clock
 from tasky.chains.model import ChainSpec, StageInfo, stages_of
 from tasky.chains.plan import Plan, StepView, decide
-from tasky.chains.records import ChainPage, ChainRecord, StepRecord
 from tasky.chains.refs import RefError, render
 from tasky.chains.scope import Scope, failure_text
-from tasky.chains.store import ChainStore
 from tasky.echo import shown
 from tasky.engine.engine import Engine
 from tasky.engine.errors import Draining, NotFound, QueueFull, Unsupported, WorkerDisabled
 from tasky.ids import is_valid_id, new_id
 from tasky.states import ACTIVE, CHAIN_ACTION_SOURCES, FINISHED, IllegalMove, Status
+from tasky.store.chain_base import ChainStore
+from tasky.store.chain_records import ChainPage, ChainRecord, StepRecord
 from tasky.store.records import IdempotencyRecord
 
 log = logging.getLogger("tasky.chains")

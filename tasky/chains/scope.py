@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tasky.chains.plan import Plan, StepView
-from tasky.chains.records import ChainRecord
 from tasky.chains.refs import Ref, RefError, follow
+from tasky.store.chain_records import ChainRecord
 
 
 def failure_text(view: StepView) -> str:

@@ -6,11 +6,11 @@ from typing import Any
 
 from tasky import clock
 from tasky.chains.plan import StepView
-from tasky.chains.records import ChainRecord, DefinitionRecord
 from tasky.chains.runner import Loaded
 from tasky.chains.secrets import masked_parameters, masked_spec, secret_parameters
 from tasky.redact import redact_url
 from tasky.states import FINISHED
+from tasky.store.chain_records import ChainRecord, DefinitionRecord
 from tasky.workers.registry import WorkerRegistry
 
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from tasky import clock
 from tasky.batches import drain
-from tasky.chains.store import ChainStore
 from tasky.retention.plan import Pass, passes
 from tasky.store.base import Store
+from tasky.store.chain_base import ChainStore
 from tasky.workers.base import Worker
 
 log = logging.getLogger("tasky.retention")

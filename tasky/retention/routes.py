@@ -17,7 +17,6 @@ from tasky.api.openapi import Doc
 from tasky.api.query import only_documented
 from tasky.api.responses import JSONResponse
 from tasky.auth.audit import note_target
-from tasky.chains.store import chain_store_for
 from tasky.engine.engine import Engine
 from tasky.retention.plan import Pass
 from tasky.retention.pruner import prune, prune_forever
@@ -44,7 +43,7 @@ async def prune_now(request: Request) -> JSONResponse:
         work = [Pass(worker, before)]
     else:
         work = [Pass(None, before), Pass(None, before, chains=True)]
-    done = await prune(engine.store, chain_store_for(engine.store), work, dry_run=wanted.dry_run)
+    done = await prune(engine.store, engine.store.chains, work, dry_run=wanted.dry_run)
     return JSONResponse(
         {"Tasks": done.tasks, "Chains": done.chains, "DryRun": wanted.dry_run, "Before": before}
     )
@@ -83,7 +82,7 @@ def install(state: Any) -> None:
         settings = engine.settings
         pruner = prune_forever(
             engine.store,
-            chain_store_for(engine.store),
+            engine.store.chains,
             list(engine.registry),
             settings.retention_days,
             settings.prune_interval,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasky.settings import POSTGRES_SCHEMES
-from tasky.store.base import Store, StoreLocked
+from tasky.store.base import DuplicateId, Store, StoreLocked
+from tasky.store.chain_base import ChainStore
+from tasky.store.memory import MemoryStore
 from tasky.store.records import (
     AttemptRecord,
     AuditPage,
@@ -28,8 +30,11 @@ __all__ = [
     "AuditRecord",
     "CallbackAttempt",
     "CallbackRecord",
+    "ChainStore",
+    "DuplicateId",
     "IdempotencyRecord",
     "LogLine",
+    "MemoryStore",
     "ScheduleRecord",
     "SqliteStore",
     "Store",
@@ -45,7 +50,10 @@ __all__ = [
 
 def create_store(url: str) -> Store:
     """``postgresql://USER@HOST:PORT/DB`` (many nodes on one database), or
-    ``sqlite:///path/to/tasky.db`` or a plain path (the embedded default)."""
+    ``sqlite:///path/to/tasky.db`` or a plain path (the embedded default); ``memory:`` for
+    tests (see tasky.store.memory: nothing is kept beyond the store object)."""
+    if url == "memory:":
+        return MemoryStore()
     if url.startswith(POSTGRES_SCHEMES):
         try:
             from tasky.store.postgres import PostgresStore

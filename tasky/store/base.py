@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from tasky.states import Status
+from tasky.store.chain_base import ChainStore
 from tasky.store.records import (
     AttemptRecord,
     AuditPage,
@@ -35,10 +36,19 @@ class StoreLocked(Exception):
     """Another Tasky server already uses this store."""
 
 
+class DuplicateId(Exception):
+    """A task or chain with this id exists already; nothing was written."""
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    @property
+    def chains(self) -> ChainStore:
+        """This store's chains: kept in the same place as its tasks, written by the same writer
+        (see tasky.store.chain_base)."""
 
     # -- task operations ------------------------------------------------------------------------
     # The queue of record is the store: a Queued task is runnable by any engine attached to it,

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -50,6 +50,8 @@ from tasky.store.records import (
     TokenRecord,
     WorkerStats,
 )
+from tasky.store.sqlite_chains import CHAIN_SCHEMA, SqliteChainStore
+from tasky.store.sqlite_common import KEY_COLUMNS, claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import (
     COLUMNS,
     INSERT,
@@ -57,13 +59,11 @@ from tasky.store.sqlite_tasks import (
     insert_one,
     insert_params,
     insert_placed,
+    json_text,
+    json_value,
     row_to_task,
 )
 from tasky.store.sqlite_tasks import claim as claim_tasks
-
-# Shared with the chain store, which keeps its tables in this database.
-from tasky.store.sqlite_tasks import json_text as json_text
-from tasky.store.sqlite_tasks import json_value as json_value
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -255,7 +255,6 @@ CREATE TABLE IF NOT EXISTS callback_attempts (
 
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
-_KEY_COLUMNS = "principal, key, fingerprint, target_id, created_at, expires_at"
 _SCHEDULE_COLUMNS = (
     "name, worker, chain, config, cron, interval, timezone, catch_up, next_run, created_at, "
     "paused, source, last_run_at, last_run_id, last_error"
@@ -269,56 +268,7 @@ COMMIT_SECONDS_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 COMMIT_SIZE_BOUNDS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 4096.0)
 
 Op = Callable[[sqlite3.Connection], Any]
-
-
-def read_page(
-    conn: sqlite3.Connection,
-    select: str,
-    filters: dict[str, Any],
-    limit: int,
-    cursor: int | None,
-    descending: bool,
-) -> tuple[list[tuple[Any, ...]], int | None]:
-    """One page of ``select`` in ``seq`` order after ``cursor``, and the next page's cursor.
-
-    ``filters`` maps column names (written by the caller, never by users) to required values;
-    None means no filter. ``seq`` must be the first column selected.
-    """
-    where = [f"{column} = ?" for column, value in filters.items() if value is not None]
-    params: list[Any] = [value for value in filters.values() if value is not None]
-    if cursor is not None:
-        where.append("seq < ?" if descending else "seq > ?")
-        params.append(cursor)
-    sql = select + (" WHERE " + " AND ".join(where) if where else "")
-    sql += f" ORDER BY seq {'DESC' if descending else 'ASC'} LIMIT ?"
-    params.append(limit + 1)
-    rows = conn.execute(sql, params).fetchall()
-    next_cursor = rows[limit - 1][0] if len(rows) > limit else None
-    return rows[:limit], next_cursor
-
-
-def claim_key(conn: sqlite3.Connection, key: IdempotencyRecord) -> IdempotencyRecord | None:
-    """Inside a write transaction: the principal's unexpired record of ``key`` if there is one;
-    otherwise ``key`` is recorded (replacing an expired one) and None returned.
-
-    The caller inserts what ``key`` names in the same transaction, so a key never outlives a
-    crash without its task or chain, nor the other way round.
-    """
-    row = conn.execute(
-        f"SELECT {_KEY_COLUMNS} FROM idempotency_keys "
-        "WHERE principal = ? AND key = ? AND expires_at > ?",
-        (key.principal, key.key, key.created_at),
-    ).fetchone()
-    if row is not None:
-        return IdempotencyRecord(*row)
-    conn.execute(
-        f"INSERT INTO idempotency_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (principal, key) DO UPDATE SET fingerprint = excluded.fingerprint, "
-        "target_id = excluded.target_id, created_at = excluded.created_at, "
-        "expires_at = excluded.expires_at",
-        (key.principal, key.key, key.fingerprint, key.target_id, key.created_at, key.expires_at),
-    )
-    return None
+T = TypeVar("T")
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -370,6 +320,7 @@ class SqliteStore:
         # Written by the writer thread only, read by scrapes (see tasky.buckets).
         self._commit_seconds = Buckets(COMMIT_SECONDS_BOUNDS)
         self._commit_size = Buckets(COMMIT_SIZE_BOUNDS)
+        self.chains = SqliteChainStore(self)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def lock(self) -> None:
@@ -382,6 +333,7 @@ class SqliteStore:
         private_database(Path(self.path))
         self._writer_conn = _connect(self.path)
         self._writer_conn.executescript(SCHEMA)
+        self._writer_conn.executescript(CHAIN_SCHEMA)
         migrate(self._writer_conn)
         self._reader = _connect(self.path)
         self._loop = asyncio.get_running_loop()
@@ -556,6 +508,19 @@ class SqliteStore:
         if self._outbox:
             batch, self._outbox = self._outbox, []
             self._queue.put(batch)
+
+    # -- for the store package's own modules (the chain store) ------------------------------------
+    async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op(conn)`` inside the writer's next group commit; returns what it returned, or
+        raises what it raised (then only ``op`` is undone). Nothing outside tasky.store sees a
+        connection."""
+        result: T = await self._submit(op)
+        return result
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """The event loop's read connection (index lookups only: it blocks the loop)."""
+        return self._r
 
     # -- task operations (see tasky.store.base.Store) --------------------------------------------
     async def submit(self, task: TaskRecord, claim: Claim | None = None) -> TaskRecord:
@@ -943,7 +908,7 @@ class SqliteStore:
     # -- idempotency keys -----------------------------------------------------------------------
     async def find_key(self, principal: str, key: str, now: float) -> IdempotencyRecord | None:
         row = self._r.execute(
-            f"SELECT {_KEY_COLUMNS} FROM idempotency_keys "
+            f"SELECT {KEY_COLUMNS} FROM idempotency_keys "
             "WHERE principal = ? AND key = ? AND expires_at > ?",
             (principal, key, now),
         ).fetchone()
@@ -1195,19 +1160,6 @@ def _workers_of(conn: sqlite3.Connection, worker: str | None) -> list[str]:
     if worker is not None:
         return [worker]
     return [r[0] for r in conn.execute("SELECT DISTINCT worker FROM status_counts")]
-
-
-def delete_tasks(conn: sqlite3.Connection, task_ids: Sequence[str]) -> int:
-    """Delete tasks with their logs, attempts and remembered children; status_counts, the timing
-    aggregates and the histograms are left alone (no DELETE trigger), so statistics keep
-    counting what was pruned. Shared with the chain store, whose finished chains take their
-    tasks along."""
-    rows = [(task_id,) for task_id in task_ids]
-    conn.executemany("DELETE FROM task_logs WHERE task_id = ?", rows)
-    conn.executemany("DELETE FROM task_attempts WHERE task_id = ?", rows)
-    conn.executemany("DELETE FROM task_children WHERE task_id = ?", rows)
-    deleted: int = conn.executemany("DELETE FROM tasks WHERE id = ?", rows).rowcount
-    return deleted
 
 
 def _schedule_params(s: ScheduleRecord) -> tuple[Any, ...]:

@@ -1,4 +1,4 @@
-"""Plain records of chains as the chain store keeps them (JSON values only)."""
+"""Plain records of chains that cross the chain store's boundary (JSON values only)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,193 @@
+"""Chains in the in-memory store (``MemoryStore.chains``), beside its tasks in one
+:class:`MemoryData`, with the semantics of tasky.store.sqlite_chains."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from tasky.states import ACTIVE, FINISHED, Status
+from tasky.store.base import DuplicateId
+from tasky.store.chain_base import CHAIN_SETTABLE
+from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
+from tasky.store.memory_data import MemoryData, copy_chain, copy_step, json_copy, page
+from tasky.store.records import IdempotencyRecord
+
+
+class MemoryChainStore:
+    def __init__(self, data: MemoryData) -> None:
+        self._data = data
+
+    # -- chains -----------------------------------------------------------------------------------
+    async def create(self, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
+        new, new_steps = copy_chain(chain), [copy_step(s) for s in steps]
+        await self._data.write(lambda: self._add(new, new_steps))
+
+    async def create_with_key(
+        self, chain: ChainRecord, steps: Sequence[StepRecord], key: IdempotencyRecord
+    ) -> IdempotencyRecord | None:
+        new, new_steps = copy_chain(chain), [copy_step(s) for s in steps]
+
+        def op() -> IdempotencyRecord | None:
+            existing = self._data.unexpired_key(key)
+            if existing is not None:
+                return existing
+            self._add(new, new_steps)
+            self._data.remember_key(key)
+            return None
+
+        return await self._data.write(op)
+
+    def _add(self, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
+        """Inside a write: the chain and its steps (copies the caller made), or nothing when
+        an id or a step name is taken."""
+        names = [(s.chain_id, s.name) for s in steps]
+        if chain.id in self._data.chains or len(set(names)) < len(names):
+            raise DuplicateId(f"chain {chain.id} or one of its step names is taken")
+        if any(
+            s.chain_id in self._data.steps and s.name in self._data.steps[s.chain_id] for s in steps
+        ):
+            raise DuplicateId(f"a step of chain {chain.id} exists already")
+        self._data.chain_seq += 1
+        chain.seq = self._data.chain_seq
+        self._data.chains[chain.id] = chain
+        for step in steps:
+            self._data.steps.setdefault(step.chain_id, {})[step.name] = step
+
+    async def get(self, chain_id: str) -> ChainRecord | None:
+        found = self._data.chains.get(chain_id)
+        return None if found is None else copy_chain(found)
+
+    async def steps(self, chain_id: str) -> list[StepRecord]:
+        kept = self._data.steps.get(chain_id, {}).values()
+        return [copy_step(s) for s in sorted(kept, key=lambda s: s.position)]
+
+    async def list_chains(
+        self,
+        *,
+        status: Status | None = None,
+        limit: int = 100,
+        cursor: int | None = None,
+        descending: bool = False,
+    ) -> ChainPage:
+        rows = [c for c in self._data.chains.values() if status is None or c.status is status]
+        chosen, next_cursor = page(rows, _seq, limit, cursor, descending)
+        return ChainPage([copy_chain(c) for c in chosen], next_cursor)
+
+    async def ids_with_status(self, statuses: Sequence[Status]) -> list[str]:
+        return [c.id for c in self._data.chains.values() if c.status in statuses]
+
+    async def active_tasks_of(self, statuses: Sequence[Status]) -> list[tuple[str, str]]:
+        chains = self._data.chains
+        return [
+            (t.chain_id, t.id)
+            for t in self._data.tasks.values()
+            if t.status in ACTIVE
+            and t.chain_id is not None
+            and t.chain_id in chains
+            and chains[t.chain_id].status in statuses
+        ]
+
+    async def save_steps(self, steps: Sequence[StepRecord]) -> None:
+        if steps:
+            await self._data.write(lambda: self._save(steps))
+
+    def _save(self, steps: Sequence[StepRecord]) -> None:
+        """Update the steps that exist (as an UPDATE would: unknown ones are left out)."""
+        for step in steps:
+            kept = self._data.steps.get(step.chain_id, {}).get(step.name)
+            if kept is not None:
+                kept.state, kept.task_id, kept.error = step.state, step.task_id, step.error
+                kept.decided_at, kept.rerun_attempt = step.decided_at, step.rerun_attempt
+                kept.history = list(step.history)
+
+    async def set_status(
+        self,
+        chain_id: str,
+        expected: Sequence[Status],
+        new: Status,
+        *,
+        fields: dict[str, Any] | None = None,
+        steps: Sequence[StepRecord] = (),
+    ) -> bool:
+        changes = dict(fields or {})
+        unknown = set(changes) - CHAIN_SETTABLE
+        if unknown:
+            raise ValueError(f"not settable: {sorted(unknown)}")
+        if "result" in changes:
+            changes["result"] = json_copy(changes["result"])
+
+        def op() -> bool:
+            chain = self._data.chains.get(chain_id)
+            if chain is None or chain.status not in expected:
+                return False
+            self._data.chains[chain_id] = replace(chain, status=new, **changes)
+            self._save(steps)
+            return True
+
+        return await self._data.write(op)
+
+    # -- named definitions ------------------------------------------------------------------------
+    async def put_definition(self, record: DefinitionRecord) -> bool:
+        def op() -> bool:
+            old = self._data.definitions.get(record.name)
+            created_at = record.created_at if old is None else old.created_at
+            self._data.definitions[record.name] = replace(
+                record, spec=json_copy(record.spec), created_at=created_at
+            )
+            return old is None
+
+        return await self._data.write(op)
+
+    async def get_definition(self, name: str) -> DefinitionRecord | None:
+        found = self._data.definitions.get(name)
+        return None if found is None else replace(found, spec=json_copy(found.spec))
+
+    async def list_definitions(self) -> list[DefinitionRecord]:
+        return [
+            replace(d, spec=json_copy(d.spec)) for _, d in sorted(self._data.definitions.items())
+        ]
+
+    async def delete_definition(self, name: str) -> bool:
+        return await self._data.write(lambda: self._data.definitions.pop(name, None) is not None)
+
+    # -- retention --------------------------------------------------------------------------------
+    async def prune_finished(self, before: float, limit: int) -> int:
+        def op() -> int:
+            doomed = self._prunable(before)[:limit]
+            for chain_id in doomed:
+                self._data.delete_tasks(
+                    [t.id for t in list(self._data.tasks.values()) if t.chain_id == chain_id]
+                )
+                self._data.steps.pop(chain_id, None)
+                del self._data.chains[chain_id]
+            return len(doomed)
+
+        return await self._data.write(op)
+
+    async def count_prunable(self, before: float) -> int:
+        return len(self._prunable(before))
+
+    def _prunable(self, before: float) -> list[str]:
+        """Finished chains that finished before ``before`` and have no unfinished task, oldest
+        first."""
+        busy = {
+            t.chain_id
+            for t in self._data.tasks.values()
+            if t.chain_id is not None and t.status in ACTIVE
+        }
+        found = [
+            c
+            for c in self._data.chains.values()
+            if c.status in FINISHED
+            and c.finished_at is not None
+            and c.finished_at < before
+            and c.id not in busy
+        ]
+        found.sort(key=lambda c: (c.finished_at, c.seq))
+        return [c.id for c in found]
+
+
+def _seq(chain: ChainRecord) -> int:
+    return chain.seq

@@ -1,0 +1,350 @@
+"""Chains in the SQLite store: their tables live in the task store's own database file and are
+written through its single writer (its group commit), so a chain's state and its tasks commit
+together (see tasky.store.chain_base for the contract)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+import orjson
+
+from tasky.states import ACTIVE, FINISHED, Status
+from tasky.store.chain_base import CHAIN_SETTABLE
+from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
+from tasky.store.records import IdempotencyRecord
+from tasky.store.sqlite_common import claim_key, delete_tasks, read_page
+from tasky.store.sqlite_tasks import json_text, json_value
+
+CHAIN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chains (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT,
+    definition TEXT,
+    spec TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    error TEXT,
+    result TEXT,
+    restarts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS chains_status ON chains (status, seq);
+-- Retention reads finished chains by age.
+CREATE INDEX IF NOT EXISTS chains_finished ON chains (finished_at) WHERE finished_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS chain_steps (
+    chain_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    task_id TEXT,
+    error TEXT,
+    decided_at REAL,
+    rerun_attempt INTEGER,
+    history TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (chain_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chain_definitions (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+_CHAIN_COLUMNS = (
+    "seq, id, name, definition, spec, parameters, status, created_at, finished_at, error, "
+    "result, restarts"
+)
+_INSERT_CHAIN = (
+    "INSERT INTO chains (id, name, definition, spec, parameters, status, created_at, "
+    "finished_at, error, result, restarts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_STEP = (
+    "INSERT INTO chain_steps (chain_id, name, position, state, task_id, error, decided_at, "
+    "rerun_attempt, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SAVE_STEP = (
+    "UPDATE chain_steps SET state = ?, task_id = ?, error = ?, decided_at = ?, "
+    "rerun_attempt = ?, history = ? WHERE chain_id = ? AND name = ?"
+)
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], T]
+
+
+class Database(Protocol):
+    """What the chain store uses of the SQLite task store: its writer and its reader."""
+
+    async def write(self, op: Op[T]) -> T: ...
+
+    @property
+    def reader(self) -> sqlite3.Connection: ...
+
+
+class SqliteChainStore:
+    """Chains in the database of a :class:`tasky.store.sqlite.SqliteStore` (``store.chains``)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- chains ---------------------------------------------------------------------------------
+    async def create(self, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
+        await self._db.write(_create_op(chain, steps))
+
+    async def create_with_key(
+        self, chain: ChainRecord, steps: Sequence[StepRecord], key: IdempotencyRecord
+    ) -> IdempotencyRecord | None:
+        create = _create_op(chain, steps)
+
+        def op(conn: sqlite3.Connection) -> IdempotencyRecord | None:
+            existing = claim_key(conn, key)
+            if existing is None:
+                create(conn)
+            return existing
+
+        return await self._db.write(op)
+
+    async def get(self, chain_id: str) -> ChainRecord | None:
+        row = self._db.reader.execute(
+            f"SELECT {_CHAIN_COLUMNS} FROM chains WHERE id = ?", (chain_id,)
+        ).fetchone()
+        return None if row is None else _row_to_chain(row)
+
+    async def steps(self, chain_id: str) -> list[StepRecord]:
+        rows = self._db.reader.execute(
+            "SELECT name, position, state, task_id, error, decided_at, rerun_attempt, history "
+            "FROM chain_steps WHERE chain_id = ? ORDER BY position",
+            (chain_id,),
+        ).fetchall()
+        return [
+            StepRecord(
+                chain_id=chain_id,
+                name=r[0],
+                position=r[1],
+                state=r[2],
+                task_id=r[3],
+                error=r[4],
+                decided_at=r[5],
+                rerun_attempt=r[6],
+                history=orjson.loads(r[7]),
+            )
+            for r in rows
+        ]
+
+    async def list_chains(
+        self,
+        *,
+        status: Status | None = None,
+        limit: int = 100,
+        cursor: int | None = None,
+        descending: bool = False,
+    ) -> ChainPage:
+        filters = {"status": None if status is None else status.value}
+        select = f"SELECT {_CHAIN_COLUMNS} FROM chains"
+        rows, next_cursor = read_page(self._db.reader, select, filters, limit, cursor, descending)
+        return ChainPage([_row_to_chain(r) for r in rows], next_cursor)
+
+    async def ids_with_status(self, statuses: Sequence[Status]) -> list[str]:
+        marks = ", ".join("?" * len(statuses))
+        rows = self._db.reader.execute(
+            f"SELECT id FROM chains WHERE status IN ({marks}) ORDER BY seq",
+            [s.value for s in statuses],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    async def active_tasks_of(self, statuses: Sequence[Status]) -> list[tuple[str, str]]:
+        # From the few unfinished tasks (indexed by status) to their chains, not the other way.
+        task_marks = ", ".join("?" * len(ACTIVE))
+        chain_marks = ", ".join("?" * len(statuses))
+        rows = self._db.reader.execute(
+            f"SELECT t.chain_id, t.id FROM tasks t JOIN chains c ON c.id = t.chain_id "
+            f"WHERE t.status IN ({task_marks}) AND t.chain_id IS NOT NULL "
+            f"AND c.status IN ({chain_marks}) ORDER BY t.seq",
+            [*(s.value for s in ACTIVE), *(s.value for s in statuses)],
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    async def save_steps(self, steps: Sequence[StepRecord]) -> None:
+        rows = [_step_params(s) for s in steps]
+        if not rows:
+            return
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(_SAVE_STEP, rows)
+
+        await self._db.write(op)
+
+    async def set_status(
+        self,
+        chain_id: str,
+        expected: Sequence[Status],
+        new: Status,
+        *,
+        fields: dict[str, Any] | None = None,
+        steps: Sequence[StepRecord] = (),
+    ) -> bool:
+        fields = dict(fields or {})
+        unknown = set(fields) - CHAIN_SETTABLE
+        if unknown:
+            raise ValueError(f"not settable: {sorted(unknown)}")
+        sets = ["status = ?"]
+        params: list[Any] = [new.value]
+        for name, value in fields.items():
+            sets.append(f"{name} = ?")
+            params.append(json_text(value) if name == "result" and value is not None else value)
+        marks = ", ".join("?" * len(expected))
+        sql = f"UPDATE chains SET {', '.join(sets)} WHERE id = ? AND status IN ({marks})"
+        all_params = (*params, chain_id, *(s.value for s in expected))
+        step_rows = [_step_params(s) for s in steps]
+
+        def op(conn: sqlite3.Connection) -> bool:
+            if conn.execute(sql, all_params).rowcount == 0:
+                return False
+            conn.executemany(_SAVE_STEP, step_rows)
+            return True
+
+        return await self._db.write(op)
+
+    # -- named definitions ----------------------------------------------------------------------
+    async def put_definition(self, record: DefinitionRecord) -> bool:
+        row = (record.name, json_text(record.spec), record.created_at, record.updated_at)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            existed = conn.execute(
+                "SELECT 1 FROM chain_definitions WHERE name = ?", (record.name,)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO chain_definitions (name, spec, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, "
+                "updated_at = excluded.updated_at",
+                row,
+            )
+            return existed is None
+
+        return await self._db.write(op)
+
+    async def get_definition(self, name: str) -> DefinitionRecord | None:
+        row = self._db.reader.execute(
+            "SELECT name, spec, created_at, updated_at FROM chain_definitions WHERE name = ?",
+            (name,),
+        ).fetchone()
+        return None if row is None else DefinitionRecord(row[0], orjson.loads(row[1]), *row[2:])
+
+    async def list_definitions(self) -> list[DefinitionRecord]:
+        rows = self._db.reader.execute(
+            "SELECT name, spec, created_at, updated_at FROM chain_definitions ORDER BY name"
+        ).fetchall()
+        return [DefinitionRecord(r[0], orjson.loads(r[1]), r[2], r[3]) for r in rows]
+
+    async def delete_definition(self, name: str) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            sql = "DELETE FROM chain_definitions WHERE name = ?"
+            return conn.execute(sql, (name,)).rowcount > 0
+
+        return await self._db.write(op)
+
+    # -- retention ------------------------------------------------------------------------------
+    async def prune_finished(self, before: float, limit: int) -> int:
+        where, params = _prunable_chains(before)
+
+        def op(conn: sqlite3.Connection) -> int:
+            ids = [r[0] for r in conn.execute(f"SELECT c.id {where} LIMIT ?", (*params, limit))]
+            for chain_id in ids:
+                task_ids = [
+                    r[0]
+                    for r in conn.execute("SELECT id FROM tasks WHERE chain_id = ?", (chain_id,))
+                ]
+                delete_tasks(conn, task_ids)
+                conn.execute("DELETE FROM chain_steps WHERE chain_id = ?", (chain_id,))
+                conn.execute("DELETE FROM chains WHERE id = ?", (chain_id,))
+            return len(ids)
+
+        return await self._db.write(op)
+
+    async def count_prunable(self, before: float) -> int:
+        where, params = _prunable_chains(before)
+        count: int = self._db.reader.execute(f"SELECT count(*) {where}", params).fetchone()[0]
+        return count
+
+
+def _create_op(chain: ChainRecord, steps: Sequence[StepRecord]) -> Op[None]:
+    chain_row = (
+        chain.id,
+        chain.name,
+        chain.definition,
+        json_text(chain.spec),
+        json_text(chain.parameters),
+        chain.status.value,
+        chain.created_at,
+        chain.finished_at,
+        chain.error,
+        None if chain.result is None else json_text(chain.result),
+        chain.restarts,
+    )
+    step_rows = [
+        (
+            s.chain_id,
+            s.name,
+            s.position,
+            s.state,
+            s.task_id,
+            s.error,
+            s.decided_at,
+            s.rerun_attempt,
+            json_text(s.history),
+        )
+        for s in steps
+    ]
+
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(_INSERT_CHAIN, chain_row)
+        conn.executemany(_INSERT_STEP, step_rows)
+
+    return op
+
+
+def _row_to_chain(row: tuple[Any, ...]) -> ChainRecord:
+    return ChainRecord(
+        seq=row[0],
+        id=row[1],
+        name=row[2],
+        definition=row[3],
+        spec=orjson.loads(row[4]),
+        parameters=orjson.loads(row[5]),
+        status=Status(row[6]),
+        created_at=row[7],
+        finished_at=row[8],
+        error=row[9],
+        result=json_value(row[10]),
+        restarts=row[11],
+    )
+
+
+def _step_params(step: StepRecord) -> tuple[Any, ...]:
+    return (
+        step.state,
+        step.task_id,
+        step.error,
+        step.decided_at,
+        step.rerun_attempt,
+        json_text(step.history),
+        step.chain_id,
+        step.name,
+    )
+
+
+def _prunable_chains(before: float) -> tuple[str, list[Any]]:
+    finished = ", ".join("?" * len(FINISHED))
+    active = ", ".join("?" * len(ACTIVE))
+    sql = (
+        # By age, not by status: the finished chains that are not old yet are never read.
+        "FROM chains c INDEXED BY chains_finished "
+        "WHERE c.finished_at IS NOT NULL AND c.finished_at < ? "
+        f"AND c.status IN ({finished}) AND NOT EXISTS (SELECT 1 FROM tasks t "
+        f"WHERE t.chain_id = c.id AND t.status IN ({active}))"
+    )
+    return sql, [before, *(s.value for s in FINISHED), *(s.value for s in ACTIVE)]

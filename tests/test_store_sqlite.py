@@ -1,0 +1,136 @@
+"""What only the SQLite store has: its group-commit writer, and the columns it adds to a database
+made by an older Tasky. (Everything a store must do is in tests/store_contract.)"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tasky.ids import new_id
+from tasky.states import Status
+from tasky.store.records import Claim, Outcome, TaskRecord
+from tasky.store.sqlite import SqliteStore
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "tasky.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+def _task() -> TaskRecord:
+    return TaskRecord(
+        id=new_id(), worker="W", status=Status.QUEUED, config={}, created_at=1.0, queued_at=1.0
+    )
+
+
+def _count(store: SqliteStore) -> int:
+    row = store.reader.execute("SELECT count(*) FROM tasks").fetchone()
+    return int(row[0])
+
+
+async def test_one_loop_iteration_is_one_transaction(store: SqliteStore) -> None:
+    batches: list[int] = []
+    run_batch = store._run_batch
+
+    def counting(conn: sqlite3.Connection, batch: list[object]) -> None:
+        batches.append(len(batch))
+        run_batch(conn, batch)  # type: ignore[arg-type]
+
+    store._run_batch = counting  # type: ignore[method-assign]
+    await asyncio.gather(*(store.submit(_task()) for _ in range(50)))
+    assert batches == [50]
+    assert _count(store) == 50
+
+
+async def test_a_failing_operation_is_undone_alone(store: SqliteStore) -> None:
+    good = await store.submit(_task())
+
+    def failing(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE tasks SET error = 'half done' WHERE id = ?", (good.id,))
+        raise RuntimeError("refused")
+
+    def marking(conn: sqlite3.Connection) -> str:
+        conn.execute("UPDATE tasks SET progress = 0.5 WHERE id = ?", (good.id,))
+        return "marked"
+
+    new = [_task() for _ in range(3)]
+    # Submitted in one iteration, so inserts and operations share one batch and one commit.
+    results = await asyncio.gather(
+        store.write(marking),
+        store.write(failing),
+        store.claim("W", Claim("node", 100.0, 10, count=1), 2.0),
+        *(store.submit(t) for t in new),
+        return_exceptions=True,
+    )
+    assert results[0] == "marked"
+    assert isinstance(results[1], RuntimeError)
+    assert [t.id for t in results[2]] == [good.id]  # type: ignore[union-attr]
+    assert [t.id for t in results[3:]] == [t.id for t in new]  # type: ignore[union-attr]
+    record = await store.get(good.id)
+    assert record is not None
+    assert record.progress == 0.5
+    assert record.status is Status.RUNNING
+    assert record.error is None  # the failing operation's own write was rolled back
+    assert _count(store) == 4
+
+
+async def test_writes_still_commit_after_a_failed_batch(store: SqliteStore) -> None:
+    def failing(conn: sqlite3.Connection) -> None:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        await store.write(failing)
+    await store.submit(_task())
+    assert _count(store) == 1
+
+
+async def test_a_duplicate_in_a_batch_fails_alone(store: SqliteStore) -> None:
+    """A batch whose insert fails (here: a duplicate id) fails that caller with an error, and
+    the writer keeps serving later writes instead of leaving them hanging."""
+    first = await store.submit(_task())
+    good = [_task() for _ in range(5)]
+    results = await asyncio.gather(
+        store.submit(good[0]),
+        store.submit(first),
+        *(store.submit(t) for t in good[1:]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert [r.id for i, r in enumerate(results) if i != 1] == [t.id for t in good]  # type: ignore[union-attr]
+    later = _task()
+    await asyncio.wait_for(store.submit(later), 10)
+    assert await store.get(later.id) is not None
+
+
+async def test_the_traceback_column_is_added_to_an_older_database(tmp_path: Path) -> None:
+    path = tmp_path / "tasky.db"
+    old = sqlite3.connect(path)
+    # task_attempts as released before tracebacks, with one row from back then.
+    old.executescript(
+        "CREATE TABLE task_attempts (task_id TEXT NOT NULL, attempt INTEGER NOT NULL, "
+        "status TEXT NOT NULL, started_at REAL, finished_at REAL, error TEXT, result TEXT, "
+        "PRIMARY KEY (task_id, attempt)) WITHOUT ROWID;"
+        "INSERT INTO task_attempts VALUES ('old', 1, 'Failed', 1.0, 2.0, 'boom', NULL);"
+    )
+    old.commit()
+    old.close()
+    for _ in range(2):  # the second open finds the column there and leaves it alone
+        s = SqliteStore(path)
+        await s.open()
+        try:
+            [before] = await s.attempts("old")
+            assert (before.error, before.traceback) == ("boom", None)
+            await s.submit(_task())
+            [started] = await s.claim("W", Claim("node", 100.0, 10), 2.0)
+            failed = Outcome(Status.FAILED, 3.0, error="x", traceback="tb")
+            assert await s.finish(started.id, "node", 1, failed)
+            assert [a.traceback for a in await s.attempts(started.id)] == ["tb"]
+        finally:
+            await s.close()
