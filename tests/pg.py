@@ -8,6 +8,7 @@ set-up, not a reason to pass.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import uuid
@@ -82,3 +83,36 @@ async def fresh_database() -> AsyncIterator[str]:
     finally:
         async with await psycopg.AsyncConnection.connect(BASE_URL, autocommit=True) as conn:
             await conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@functools.cache
+def shared_schema() -> str:
+    """One schema for the whole test process (the contract suite empties it before each test,
+    see :func:`empty_schema`); dropped when the process exits. Yields its URL."""
+    require_postgres()
+    schema = f"tasky_shared_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(BASE_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+
+    def drop() -> None:
+        with psycopg.connect(BASE_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+    atexit.register(drop)
+    return url_with_schema(BASE_URL, schema)
+
+
+async def empty_schema(url: str) -> None:
+    """Empty every table of the schema ``url`` uses (its schema version stays: the tables are
+    those of the current version); sequences start again."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("SET lock_timeout = '10s'")  # a store a test left open shows here
+        rows = await (
+            await conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND tablename <> 'tasky_schema'"
+            )
+        ).fetchall()
+        if rows:
+            tables = ", ".join(row[0] for row in rows)
+            await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY")

@@ -18,6 +18,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from tasky.buckets import Buckets
+from tasky.store.base import DuplicateId
 from tasky.store.records import CommitStats
 from tasky.store.sqlite import COMMIT_SECONDS_BOUNDS, COMMIT_SIZE_BOUNDS
 
@@ -29,6 +30,8 @@ T = TypeVar("T")
 # different orders) wrote nothing, so it is simply run again.
 _RETRIED = (errors.DeadlockDetected, errors.SerializationFailure)
 _ATTEMPTS = 5
+# Unique constraints whose violation means "this id is taken" (tasky.store.base.DuplicateId).
+_ID_CONSTRAINTS = frozenset({"tasks_id_key", "chains_id_key", "chain_steps_pkey", "callbacks_pkey"})
 
 
 class PgDatabase:
@@ -72,6 +75,10 @@ class PgDatabase:
                     if attempt == _ATTEMPTS:
                         raise
                     continue
+                except errors.UniqueViolation as exc:
+                    if exc.diag.constraint_name in _ID_CONSTRAINTS:
+                        raise DuplicateId(exc.diag.message_detail or str(exc)) from None
+                    raise
                 self._commit_seconds.observe(time.perf_counter() - began)
                 self._commit_size.observe(size)
                 return value

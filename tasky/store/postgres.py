@@ -19,6 +19,7 @@ import psycopg
 
 from tasky.states import Status
 from tasky.store import pg_moves, pg_stats, pg_tasks
+from tasky.store.pg_chains import PgChainStore
 from tasky.store.pg_database import (
     Conn,
     PgDatabase,
@@ -62,6 +63,7 @@ class PostgresStore(RecordsMixin):
     def __init__(self, url: str, *, min_connections: int = 2, max_connections: int = 10) -> None:
         self.url = url
         self._db = PgDatabase(url, min_size=min_connections, max_size=max_connections)
+        self.chains = PgChainStore(self._db)
         # Per worker, the limit up to which this store made sure slot rows exist.
         self._slots_ready: dict[str, int] = {}
 
