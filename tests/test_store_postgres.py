@@ -7,6 +7,8 @@ The contract every store passes (tests/test_store_contract.py) runs on PostgreSQ
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +18,7 @@ import pytest
 
 from tasky.ids import new_id
 from tasky.states import Status
-from tasky.store import create_store, pg_stats, pg_tasks
+from tasky.store import DuplicateId, create_store, pg_stats, pg_tasks
 from tasky.store.pg_schema import LATEST, SchemaTooNew
 from tasky.store.postgres import PostgresStore
 from tasky.store.records import Claim, Outcome, TaskRecord
@@ -297,3 +299,30 @@ async def test_folding_statistics_changes_no_figure(
     assert before_stats.by_status == {"Queued": 2, "Running": 0, "Completed": 2, "Failed": 2}
     assert before_stats.finished == 4 and sum(before_stats.run_time_hist.values()) == 4
     assert before_minutes == [(18, "Completed", 2), (18, "Failed", 2)]
+
+
+# -- grouped submits -------------------------------------------------------------------------------
+
+
+async def test_concurrent_submits_share_one_commit(store: PostgresStore) -> None:
+    burst = [task(at=1000.0 + i) for i in range(50)]
+    before = store.commit_stats().group_size
+    stored = await asyncio.gather(*(store.submit(t) for t in burst))
+    after = store.commit_stats().group_size
+    assert (after.count - before.count, after.total - before.total) == (1, 50)
+    assert [t.id for t in stored] == [t.id for t in burst]
+    assert [t.seq for t in stored] == sorted(t.seq for t in stored)
+
+
+async def test_a_taken_id_in_a_group_of_submits_fails_only_its_caller(
+    store: PostgresStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    existing = await store.submit(task())
+    burst = [task(at=1000.0 + i) for i in range(30)]
+    burst[20] = dataclasses.replace(burst[20], id=existing.id)
+    results = await asyncio.gather(*(store.submit(t) for t in burst), return_exceptions=True)
+    assert [i for i, r in enumerate(results) if isinstance(r, BaseException)] == [20]
+    assert isinstance(results[20], DuplicateId)
+    stored_order = [t.id for t in (await store.list_tasks(limit=100)).tasks]
+    assert stored_order == [existing.id] + [t.id for i, t in enumerate(burst) if i != 20]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -76,6 +76,7 @@ CREATE TABLE worker_slots (
     PRIMARY KEY (worker, slot_no)
 );
 CREATE UNIQUE INDEX worker_slots_task ON worker_slots (task_id) WHERE task_id IS NOT NULL;
+CREATE INDEX worker_slots_free ON worker_slots (worker, slot_no) WHERE task_id IS NULL;
 
 CREATE TABLE task_attempts (
     task_id text NOT NULL,

@@ -13,6 +13,7 @@ free rows than it uses. Queue order is ``(ready_at, seq)`` per worker, as in the
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from tasky.states import MOVES, Status
@@ -117,18 +118,27 @@ def insert_params(task: TaskRecord, config_text: str) -> tuple[Any, ...]:
     )
 
 
-# The free slot rows a claim of ``want`` tasks may use, locked: as many as wanted plus as many as
-# are occupied above the limit, of which only those beyond the occupied ones are usable. Rows
-# locked by another claim are skipped (that claim uses them), and a row freed or taken by a
-# transaction that committed after this statement's snapshot is re-checked when locked.
-_USABLE_SLOTS = """
+# What an insert returns: what a claim may have changed of the task as given.
+_STORED = "seq, status, started_at, owner, lease_until"
+_RUNNABLE = (
+    f"worker = %(worker)s AND {guard('claim')} AND (run_after IS NULL OR run_after <= %(at)s)"
+)
+
+
+def _usable_slots(want: str) -> str:
+    """CTEs ending in ``usable``: the free slot rows a claim of ``want`` (an SQL expression) tasks
+    may use, locked. As many are locked as wanted plus as many as are occupied above the limit,
+    and only those beyond the occupied ones are usable. Rows locked by another claim are skipped
+    (that claim uses them); a row taken or freed by a transaction that committed after this
+    statement's snapshot is re-checked as it is locked."""
+    return f"""
 over AS (
     SELECT count(*) AS n FROM worker_slots
     WHERE worker = %(worker)s AND slot_no > %(limit)s AND task_id IS NOT NULL
 ), locked AS (
     SELECT slot_no FROM worker_slots
     WHERE worker = %(worker)s AND slot_no <= %(limit)s AND task_id IS NULL
-    ORDER BY slot_no LIMIT %(want)s + (SELECT n FROM over)
+    ORDER BY slot_no LIMIT CASE WHEN {want} > 0 THEN {want} + (SELECT n FROM over) ELSE 0 END
     FOR UPDATE SKIP LOCKED
 ), numbered AS (
     SELECT slot_no, row_number() OVER (ORDER BY slot_no) AS n FROM locked
@@ -137,26 +147,34 @@ over AS (
     WHERE n <= (SELECT count(*) FROM numbered) - (SELECT n FROM over)
 )"""
 
+
 # The oldest runnable Queued tasks, as many as there are usable slots, paired with the slots.
-# SKIP LOCKED: a task another claim is starting is that claim's.
+# Slots are locked only for the tasks there are (``waiting``: a count that stops at the number
+# wanted), so a large limit costs nothing. SKIP LOCKED: a task another claim is starting is
+# that claim's. The "= ANY(ARRAY(...))" conditions let the planner reach the rows it updates
+# through their primary key: it cannot know how few rows a CTE holds, and with a large table
+# might otherwise scan it whole.
 _CLAIM = f"""
-WITH {_USABLE_SLOTS}, picked AS (
+WITH waiting AS (
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM tasks WHERE {_RUNNABLE} ORDER BY ready_at, seq LIMIT %(want)s
+    ) w
+), {_usable_slots("(SELECT n FROM waiting)")}, picked AS (
     SELECT seq, row_number() OVER (ORDER BY ready_at, seq) AS n FROM (
-        SELECT seq, ready_at FROM tasks
-        WHERE worker = %(worker)s AND {guard("claim")}
-        AND (run_after IS NULL OR run_after <= %(at)s)
+        SELECT seq, ready_at FROM tasks WHERE {_RUNNABLE}
         ORDER BY ready_at, seq LIMIT (SELECT count(*) FROM usable)
         FOR UPDATE SKIP LOCKED
     ) oldest
 ), started AS (
     UPDATE tasks t SET status = 'Running', owner = %(owner)s, lease_until = %(lease_until)s,
         started_at = %(at)s, finished_at = NULL
-    FROM picked WHERE t.seq = picked.seq
+    FROM picked WHERE t.seq = picked.seq AND t.seq = ANY(ARRAY(SELECT seq FROM picked))
     RETURNING picked.n, {", ".join("t." + c.strip() for c in COLUMNS.split(","))}
 ), taken AS (
     UPDATE worker_slots w SET task_id = started.id
     FROM started JOIN usable USING (n)
     WHERE w.worker = %(worker)s AND w.slot_no = usable.slot_no
+    AND w.slot_no = ANY(ARRAY(SELECT slot_no FROM usable))
 )
 SELECT {COLUMNS} FROM started ORDER BY n
 """
@@ -165,12 +183,9 @@ SELECT {COLUMNS} FROM started ORDER BY n
 # worker waits ahead of it, and is inserted Running (owned, started at its queue time) with it,
 # Queued without.
 _SUBMIT_CLAIMED = f"""
-WITH {_USABLE_SLOTS}, slot AS (
+WITH {_usable_slots("1")}, slot AS (
     SELECT slot_no FROM usable
-    WHERE NOT EXISTS (
-        SELECT 1 FROM tasks WHERE worker = %(worker)s AND {guard("claim")}
-        AND (run_after IS NULL OR run_after <= %(at)s)
-    )
+    WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE {_RUNNABLE})
     ORDER BY slot_no LIMIT 1
 ), inserted AS (
     INSERT INTO tasks ({INSERTED})
@@ -182,12 +197,12 @@ WITH {_USABLE_SLOTS}, slot AS (
         CASE WHEN slot.slot_no IS NULL THEN %(task_lease)s ELSE %(lease_until)s END,
         %(run_after)s, %(chain_id)s, %(ready_at)s
     FROM (SELECT (SELECT slot_no FROM slot) AS slot_no) slot
-    RETURNING seq, status, started_at, owner, lease_until
+    RETURNING {_STORED}
 ), taken AS (
     UPDATE worker_slots w SET task_id = %(id)s
     FROM slot WHERE w.worker = %(worker)s AND w.slot_no = slot.slot_no
 )
-SELECT seq, status, started_at, owner, lease_until FROM inserted
+SELECT {_STORED} FROM inserted
 """
 
 _ENSURE_SLOTS = (
@@ -222,31 +237,30 @@ async def claim(conn: Conn, worker: str, wanted: Claim, at: float) -> list[TaskR
     return [row_to_task(row) for row in await cursor.fetchall()]
 
 
-async def insert(
-    conn: Conn, task: TaskRecord, config_text: str, wanted: Claim | None
-) -> TaskRecord:
-    """Insert one task: as given, or Running at once when ``wanted`` allows (see
-    :meth:`tasky.store.base.Store.submit`); returns it as stored, with its ``seq``."""
+def insert_statement(
+    task: TaskRecord, config_text: str, wanted: Claim | None
+) -> tuple[str, Sequence[Any] | dict[str, Any]]:
+    """The statement that inserts one task: as given, or Running at once when ``wanted``
+    allows (see :meth:`tasky.store.base.Store.submit`). Its row goes to :func:`stored`."""
     queued_at = task.queued_at if task.queued_at is not None else task.created_at
     values = insert_params(task, config_text)
     startable = task.status is Status.QUEUED and (
         task.run_after is None or task.run_after <= queued_at
     )
     if wanted is None or not startable:
-        cursor = await conn.execute(INSERT + " RETURNING seq", values)
-        row = await cursor.fetchone()
-        assert row is not None
-        return dataclasses.replace(task, seq=row[0])
+        return f"{INSERT} RETURNING {_STORED}", values
     params: dict[str, Any] = dict(zip(_INSERT_NAMES, values, strict=True))
     params.update(
         limit=wanted.limit,
-        want=1,
         at=queued_at,
         owner=wanted.owner,
         lease_until=wanted.lease_until,
     )
-    cursor = await conn.execute(_SUBMIT_CLAIMED, params)
-    row = await cursor.fetchone()
+    return _SUBMIT_CLAIMED, params
+
+
+def stored(task: TaskRecord, row: Row | None) -> TaskRecord:
+    """``task`` as its :func:`insert_statement` stored it (``row``: what that returned)."""
     assert row is not None
     seq, status, started_at, owner, lease_until = row
     return dataclasses.replace(
@@ -257,3 +271,11 @@ async def insert(
         owner=owner,
         lease_until=lease_until,
     )
+
+
+async def insert(
+    conn: Conn, task: TaskRecord, config_text: str, wanted: Claim | None
+) -> TaskRecord:
+    """Insert one task (see :func:`insert_statement`); returns it as stored."""
+    cursor = await conn.execute(*insert_statement(task, config_text, wanted))
+    return stored(task, await cursor.fetchone())

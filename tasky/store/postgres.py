@@ -11,7 +11,6 @@ versioned and migrated under an advisory lock when the store opens (tasky.store.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from tasky.store.pg_database import (
 )
 from tasky.store.pg_records import RecordsMixin, claim_key
 from tasky.store.pg_schema import FINISHED_SQL, migrate
+from tasky.store.pg_submits import SubmitGroups
 from tasky.store.pg_tasks import COLUMNS, row_to_task
 from tasky.store.records import (
     AttemptRecord,
@@ -64,6 +64,7 @@ class PostgresStore(RecordsMixin):
         self.url = url
         self._db = PgDatabase(url, min_size=min_connections, max_size=max_connections)
         self.chains = PgChainStore(self._db)
+        self._submits = SubmitGroups(self._db)
         # Per worker, the limit up to which this store made sure slot rows exist.
         self._slots_ready: dict[str, int] = {}
 
@@ -77,6 +78,7 @@ class PostgresStore(RecordsMixin):
             raise
 
     async def close(self) -> None:
+        await self._submits.drain()
         await self._db.close()
 
     def prepare_now(self) -> int:
@@ -100,7 +102,7 @@ class PostgresStore(RecordsMixin):
         config = json_text(task.config)
         if claim is not None:
             await self._ensure_slots(task.worker, claim.limit)
-        return await self._db.write(lambda conn: pg_tasks.insert(conn, task, config, claim))
+        return await self._submits.submit(task, config, claim)
 
     async def submit_with_key(
         self, task: TaskRecord, key: IdempotencyRecord, claim: Claim | None = None
@@ -129,12 +131,16 @@ class PostgresStore(RecordsMixin):
                 await self._ensure_slots(worker, claim.limit)
 
         async def op(conn: Conn) -> list[TaskRecord]:
-            if claim is None:
-                return await _insert_all(conn, tasks, configs)
-            # In turn: each statement sees the slots and the queue the earlier ones left.
+            # Pipelined, in order: each statement sees the slots and the queue the earlier
+            # ones left. A refused statement raises as the pipeline closes.
+            async with conn.pipeline():
+                cursors = [
+                    await conn.execute(*pg_tasks.insert_statement(task, config, claim))
+                    for task, config in zip(tasks, configs, strict=True)
+                ]
             return [
-                await pg_tasks.insert(conn, task, config, claim)
-                for task, config in zip(tasks, configs, strict=True)
+                pg_tasks.stored(task, await cursor.fetchone())
+                for task, cursor in zip(tasks, cursors, strict=True)
             ]
 
         return await self._db.write(op, size=len(tasks), transaction=True)
@@ -399,24 +405,6 @@ def _prunable(before: float, worker: str | None) -> tuple[str, tuple[Any, ...]]:
     if worker is None:
         return where, (before,)
     return where + " AND worker = %s", (before, worker)
-
-
-async def _insert_all(
-    conn: Conn, tasks: Sequence[TaskRecord], configs: Sequence[str]
-) -> list[TaskRecord]:
-    """Insert rows as given, in order, in one pipelined round of statements."""
-    async with conn.cursor() as cursor:
-        await cursor.executemany(
-            pg_tasks.INSERT + " RETURNING seq",
-            [pg_tasks.insert_params(t, c) for t, c in zip(tasks, configs, strict=True)],
-            returning=True,
-        )
-        seqs = []
-        async for result in cursor.results():
-            row = await result.fetchone()
-            assert row is not None
-            seqs.append(row[0])
-    return [dataclasses.replace(t, seq=seq) for t, seq in zip(tasks, seqs, strict=True)]
 
 
 # The lines of one call: (task id, place among the call's lines of that task, time, line).
