@@ -51,6 +51,9 @@ class Settings:
     idempotency_window: float = 86400.0
     thread_pool_size: int = 32
     lease_seconds: float = 30.0
+    # Seconds between two looks at the store for runnable tasks this engine was not told about
+    # (queued by another engine on the same store, or written there directly).
+    poll_interval: float = 1.0
     # How long POST .../cancel waits for a running task to really stop before answering 202.
     cancel_wait_seconds: float = 2.0
     # What outbound requests (HTTPCheck) may reach besides public addresses: CIDRs, host names.
@@ -159,12 +162,18 @@ class Settings:
             raise ValueError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
         if min(self.max_connections, self.max_streams, self.max_streams_per_principal) < 1:
             raise ValueError("--max-connections, --max-streams and its per-caller cap must be >= 1")
+        if not 0 < self.poll_interval <= MAX_POLL_INTERVAL:  # also refuses nan
+            raise ValueError(
+                f"--poll-interval must be more than 0 and at most {MAX_POLL_INTERVAL:g} seconds"
+            )
         if not 0 <= self.grace <= MAX_GRACE:  # also refuses nan
             raise ValueError(f"--grace must be between 0 and {MAX_GRACE:g} seconds")
 
 
 # A day: a longer grace is a typo, and a stop nobody can wait for.
 MAX_GRACE = 24 * 3600.0
+# A task queued behind this engine's back would wait up to this long.
+MAX_POLL_INTERVAL = 3600.0
 
 
 def is_loopback(host: str) -> bool:

@@ -25,7 +25,7 @@ import uvicorn
 
 from tasky.api import TaskyApp
 from tasky.api.events import end_streams
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 
 log = logging.getLogger("tasky")
 

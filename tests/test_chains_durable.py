@@ -24,6 +24,7 @@ from tasky.states import Status
 from tasky.store import SqliteStore, TaskRecord
 from tasky.store.chain_base import ChainStore
 from tasky.store.chain_records import ChainRecord, StepRecord
+from tasky.store.records import Claim, Outcome
 from tasky.workers.registry import WorkerRegistry
 from tests.test_chains_api import chain_tasks, steps_of, wait_chain, wait_step
 
@@ -193,15 +194,12 @@ async def test_existing_task_is_followed_not_duplicated(
     async with stores(settings) as (tasks, chains):
         chain_id = await _craft(chains, registry, TWO_STEPS, a=("submitted", task_id))
         record = TaskRecord(
-            task_id, "Echo", Status.RUNNING, {"value": "A"}, now, chain_id=chain_id, started_at=now
+            task_id, "Echo", Status.QUEUED, {"value": "A"}, now, chain_id=chain_id, queued_at=now
         )
-        await tasks.insert(record)
-        await tasks.transition(
-            task_id,
-            [Status.RUNNING],
-            Status.COMPLETED,
-            fields={"finished_at": now, "result": {"string_output": "A"}},
-        )
+        started = await tasks.submit(record, Claim("crashed-node", now + 30, limit=10))
+        assert started.status is Status.RUNNING
+        done = Outcome(Status.COMPLETED, now, result={"string_output": "A"})
+        assert await tasks.finish(task_id, "crashed-node", 1, done)
     async with running(settings, registry) as client:
         body = await wait_chain(client, chain_id, "Completed")
         steps = steps_of(body)
@@ -224,7 +222,7 @@ async def test_cancel_reaches_tasks_after_a_crash(
             Status.CANCELED,
             h=("submitted", task_id),
         )
-        await tasks.insert(
+        await tasks.submit(
             TaskRecord(
                 task_id, "Hold", Status.QUEUED, {"seconds": 30}, clock.now(), chain_id=chain_id
             )

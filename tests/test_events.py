@@ -17,7 +17,7 @@ import uvicorn
 
 from tasky.api import TaskyApp
 from tasky.api.events import end_streams
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.engine.events import EventHub
 from tests.conftest import ServerProcess, free_port
 

@@ -56,8 +56,8 @@ async def test_prune_once_forgets_only_expired_keys(tmp_path: Path) -> None:
     await store.open()
     try:
         for n in range(key_pruner.PRUNE_BATCH + 3):  # more than one batch
-            await store.insert_with_key(_task(), key(f"old{n}", at=1000.0))
-        await store.insert_with_key(_task(), key("live", at=5000.0))
+            await store.submit_with_key(_task(), key(f"old{n}", at=1000.0))
+        await store.submit_with_key(_task(), key("live", at=5000.0))
         assert await key_pruner.prune_once(store, now=2000.0) == key_pruner.PRUNE_BATCH + 3
         assert await store.find_key("ci", "live", 0.0) is not None
     finally:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tasky.api import TaskyApp
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.settings import Settings
 from tests.helpers import API, action, status, submit, wait_for
 

@@ -25,7 +25,7 @@ from tasky.api.query import only_documented
 from tasky.api.responses import ApiError, JSONResponse, error_response
 from tasky.api.stream_caps import StreamCaps
 from tasky.echo import clip
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.engine.errors import Draining, NotFound, QueueFull, Unsupported, WorkerDisabled
 from tasky.settings import Settings
 from tasky.states import IllegalMove

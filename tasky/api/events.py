@@ -26,7 +26,7 @@ from tasky.api.responses import ApiError
 from tasky.api.stream_caps import StreamCaps
 from tasky.auth import principal_of
 from tasky.echo import shown
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.engine.events import Event, EventHub
 from tasky.ids import is_valid_id
 

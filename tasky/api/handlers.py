@@ -19,7 +19,7 @@ from tasky.api.query import float_param, int_param
 from tasky.api.responses import ApiError, JSONResponse
 from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
 from tasky.echo import clip, shown
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.ids import new_id
 from tasky.states import FINISHED, Status
 from tasky.store.records import IdempotencyRecord, TaskRecord
@@ -154,7 +154,7 @@ async def worker_statistics(request: Request) -> JSONResponse:
     stats = await engine.worker_stats(worker.name)
     return JSONResponse(
         views.worker_statistics(
-            stats, engine.running_count(worker.name), engine.queued_in_memory(worker.name)
+            stats, engine.running_count(worker.name), await engine.queued_count(worker.name)
         )
     )
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from tasky.api.openapi import Doc
 from tasky.api.query import int_param
 from tasky.api.responses import JSONResponse
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 
 
 class LatencySummary(BaseModel):
@@ -68,6 +68,6 @@ async def metrics(request: Request) -> JSONResponse:
         {
             "DispatchLatencySeconds": summarise(samples),
             "RunningNow": sum(engine.running_count(n) for n in names),
-            "QueuedNow": sum(engine.queued_in_memory(n) for n in names),
+            "QueuedNow": sum([await engine.queued_count(n) for n in names]),
         }
     )

@@ -9,7 +9,7 @@ from tasky import clock
 from tasky.api.openapi import Doc
 from tasky.api.query import int_param, only_documented
 from tasky.api.responses import JSONResponse
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 
 PATH = "/tasky/v1/workers/{name}/throughput"
 OUTCOMES = ("Completed", "Failed", "Canceled")

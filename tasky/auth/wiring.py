@@ -16,7 +16,7 @@ from tasky.auth.guard import Guard
 from tasky.auth.policy import rule_for
 from tasky.auth.ratelimit import RateLimiter
 from tasky.auth.routes import auth_docs
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.settings import Settings
 from tasky.store.base import Store
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from tasky.api.responses import ApiError
 from tasky.callbacks.delivery import Deliverer
 from tasky.callbacks.urls import check_url
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.engine.errors import NotFound
 from tasky.redact import redact_url
 from tasky.states import FINISHED, Status

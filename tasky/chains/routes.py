@@ -24,7 +24,7 @@ from tasky.chains.model import ChainSpec, DefinitionError
 from tasky.chains.runner import ChainConflict, ChainRunner
 from tasky.chains.validate import check_definition
 from tasky.echo import shown
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.chain_records import ChainRecord

@@ -28,7 +28,7 @@ from tasky.chains.plan import Plan, StepView, decide
 from tasky.chains.refs import RefError, render
 from tasky.chains.scope import Scope, failure_text
 from tasky.echo import shown
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.engine.errors import Draining, NotFound, QueueFull, Unsupported, WorkerDisabled
 from tasky.ids import is_valid_id, new_id
 from tasky.states import ACTIVE, CHAIN_ACTION_SOURCES, FINISHED, IllegalMove, Status

@@ -307,6 +307,15 @@ def serve(
             help="Log one line per HTTP request (client, method, path, status, time).",
         ),
     ] = False,
+    poll_interval: Annotated[
+        float,
+        typer.Option(
+            "--poll-interval",
+            envvar="TASKY_POLL_INTERVAL",
+            help="Seconds between two looks at the store for runnable tasks this server was not "
+            "told about (queued by another server sharing the store).",
+        ),
+    ] = 1.0,
     grace: Annotated[
         float,
         typer.Option(
@@ -378,6 +387,7 @@ def serve(
             log_format=log_format.lower(),
             access_log=access_log,
             grace=grace,
+            poll_interval=poll_interval,
         )
         if root:
             settings.roots = [r.resolve() for r in root]

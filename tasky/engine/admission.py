@@ -37,28 +37,36 @@ class QueueCount:
         return self.counted + self.admitted_since
 
 
-async def admit(count: QueueCount, store: Store, worker: str, limit: int, in_flight: int) -> None:
-    """Count one more waiting task, or raise QueueFull. ``in_flight``: inserts not committed."""
+async def admit(
+    count: QueueCount, store: Store, worker: str, limit: int, in_flight: int, n: int = 1
+) -> None:
+    """Count ``n`` more waiting tasks (all or none), or raise QueueFull. ``in_flight``: inserts
+    not committed."""
     now = clock.monotonic()
-    if count.estimate() < limit and now - count.counted_at < _COUNT_TTL:
-        count.admitted_since += 1
+    if count.estimate() + n <= limit and now - count.counted_at < _COUNT_TTL:
+        count.admitted_since += n
         return
     if now - count.full_at < _REFUSED_TTL:
-        raise _full(worker, limit)
+        raise _full(worker, limit, n)
     stats = await store.worker_stats(worker)
     waiting = stats.by_status.get(Status.QUEUED.value, 0) + stats.by_status.get(
         Status.PAUSED.value, 0
     )
     count.counted, count.counted_at = waiting, clock.monotonic()
     count.admitted_since = in_flight  # admitted but not committed: not in the store's count yet
-    if count.estimate() >= limit:
-        count.full_at = count.counted_at
-        raise _full(worker, limit)
-    count.admitted_since += 1
+    if count.estimate() + n > limit:
+        if count.estimate() >= limit:
+            count.full_at = count.counted_at
+        raise _full(worker, limit, n)
+    count.admitted_since += n
 
 
-def _full(worker: str, limit: int) -> QueueFull:
-    return QueueFull(
-        f"worker {worker} has {limit} tasks waiting, its limit; try again later",
-        RETRY_AFTER_SECONDS,
-    )
+def _full(worker: str, limit: int, n: int) -> QueueFull:
+    if n > 1:
+        message = (
+            f"worker {worker} has no room for {n} more waiting tasks (its limit is {limit}); "
+            "try again later"
+        )
+    else:
+        message = f"worker {worker} has {limit} tasks waiting, its limit; try again later"
+    return QueueFull(message, RETRY_AFTER_SECONDS)

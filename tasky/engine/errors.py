@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class NotFound(Exception):
     """No such worker or task (404)."""
@@ -29,3 +31,16 @@ class Draining(Exception):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class BatchInvalid(Exception):
+    """Some configs of a batch submit are invalid; nothing was created (422).
+
+    ``errors`` maps the index of each bad config to its field errors.
+    """
+
+    def __init__(self, errors: dict[int, ValidationError]) -> None:
+        self.errors = errors
+        bad = ", ".join(str(index) for index in sorted(errors)[:20])
+        more = f" and {len(errors) - 20} more" if len(errors) > 20 else ""
+        super().__init__(f"invalid config at index {bad}{more}; no task was created")

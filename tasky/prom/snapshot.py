@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tasky import clock
 from tasky.buckets import BucketSnapshot
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.store.records import CommitStats, WorkerStats
 
 

@@ -17,7 +17,7 @@ from tasky.api.openapi import Doc
 from tasky.api.query import only_documented
 from tasky.api.responses import JSONResponse
 from tasky.auth.audit import note_target
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.retention.plan import Pass
 from tasky.retention.pruner import prune, prune_forever
 from tasky.retention.schemas import PruneRequest, PruneResult

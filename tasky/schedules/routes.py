@@ -20,7 +20,7 @@ from tasky.api.openapi import Doc
 from tasky.api.query import only_documented
 from tasky.api.responses import ApiError, JSONResponse
 from tasky.chains.model import DefinitionError
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.engine.errors import NotFound
 from tasky.schedules import schemas
 from tasky.schedules.config import load_schedule_specs

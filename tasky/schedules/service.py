@@ -18,7 +18,7 @@ from typing import Any
 from tasky import clock
 from tasky.chains.model import DefinitionError
 from tasky.echo import shown
-from tasky.engine.engine import Engine
+from tasky.engine import Engine
 from tasky.engine.errors import NotFound
 from tasky.ids import new_id
 from tasky.schedules import timing

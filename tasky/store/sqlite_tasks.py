@@ -153,6 +153,8 @@ class Placement:
         self._conn = conn
         self._claims = claims
         self._lanes: dict[str, _Lane] = {}
+        # Tasks started so far per claim (by identity), for claims with a ``count``.
+        self._started: dict[int, int] = {}
 
     def place(self, task: TaskRecord, claim: Claim | None) -> TaskRecord:
         """The row to insert for ``task``, counted as inserted (see :meth:`undo`)."""
@@ -169,8 +171,10 @@ class Placement:
             and lane.held < claim.limit
             and not lane.waiting
             and (task.run_after is None or task.run_after <= at)
+            and (claim.count is None or self._started.get(id(claim), 0) < claim.count)
         ):
             lane.held += 1
+            self._started[id(claim)] = self._started.get(id(claim), 0) + 1
             return dataclasses.replace(
                 task,
                 status=Status.RUNNING,

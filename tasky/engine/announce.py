@@ -1,0 +1,63 @@
+"""Telling the rest of the server about committed status changes: the event hub (live streams),
+the listeners (chains, callbacks) and the per-worker outcome counters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tasky.engine.events import EventHub
+from tasky.engine.lanes import Lane
+from tasky.logs import task_fields
+from tasky.states import Status
+from tasky.store.records import TaskRecord
+
+log = logging.getLogger("tasky.engine")
+
+StatusListener = Callable[[str, str, Status, str | None], None]
+
+
+class Announcer:
+    def __init__(self, events: EventHub, lanes: Mapping[str, Lane]) -> None:
+        self.events = events
+        self._lanes = lanes
+        self._listeners: list[StatusListener] = []
+
+    def add_listener(self, listener: StatusListener) -> None:
+        self._listeners.append(listener)
+
+    def created(self, record: TaskRecord) -> None:
+        self.events.publish(
+            "task.created",
+            task=record.id,
+            worker=record.worker,
+            status=record.status.value,
+            chain=record.chain_id,
+        )
+
+    def status(
+        self, task_id: str, worker: str, status: str, chain_id: str | None, **extra: Any
+    ) -> None:
+        lane = self._lanes.get(worker)
+        if lane is not None:
+            lane.counters.ended(status)  # only finished statuses count (see WorkerCounters)
+        self.events.publish(
+            "task.status", task=task_id, worker=worker, status=status, chain=chain_id, **extra
+        )
+        for listener in self._listeners:
+            try:
+                listener(task_id, worker, Status(status), chain_id)
+            except Exception:
+                log.exception("a status listener failed")
+
+
+def log_failed(record: TaskRecord, error: str | None) -> None:
+    """The server log's one line per failed task (the log formatter keeps it on one line)."""
+    log.warning(
+        "task %s (worker %s) failed: %s",
+        record.id,
+        record.worker,
+        error,
+        extra=task_fields(record.id, record.worker),
+    )

@@ -1,0 +1,150 @@
+"""Dispatch: the store is the queue of record, and a claim decides what runs here.
+
+A lane with free slots whose hint says the store may hold runnable tasks claims them (one claim
+in flight per lane; the claim asks for as many tasks as the lane has free slots). A claim that
+comes back short clears the hint: the queue is empty, or its next task waits for its
+``run_after``, and a timer wakes the lane then. Whatever queues a task sets the hint; a periodic
+poll sets it too when the store holds runnable tasks nobody told this engine about (queued by
+another engine, or written while this one was busy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from tasky import clock
+from tasky.engine.background import Background
+from tasky.engine.lanes import Lane
+from tasky.engine.launch import Launcher
+from tasky.settings import Settings
+from tasky.store.base import Store
+from tasky.store.records import Claim
+
+log = logging.getLogger("tasky.engine")
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        background: Background,
+    ) -> None:
+        self._store = store
+        self._owner = settings.node_id
+        self._settings = settings  # lease_seconds, poll_interval
+        self._background = background
+        self._lanes: Mapping[str, Lane] = {}
+        self._launcher: Launcher | None = None
+        # Draining or stopping: nothing new is claimed. Stopping: nothing claimed is started.
+        self.halted = False
+        self.stopping = False
+
+    def attach(self, lanes: Mapping[str, Lane], launcher: Launcher) -> None:
+        self._lanes = lanes
+        self._launcher = launcher
+
+    def start(self) -> None:
+        for lane in self._lanes.values():
+            lane.wake()
+        self._background.spawn(self._poll_loop())
+
+    def lease(self, now: float, limit: int, count: int | None = None) -> Claim:
+        return Claim(self._owner, now + self._settings.lease_seconds, limit, count)
+
+    def may_start_at_once(self, lane: Lane) -> bool:
+        """A submit may claim its own task: a free slot, and no queued task known to wait."""
+        return not self.halted and not lane.hint and lane.claiming is None and lane.slots.free > 0
+
+    def dispatch(self, lane: Lane) -> None:
+        if self.halted or lane.claiming is not None or not lane.hint:
+            return
+        count = lane.slots.reserve(lane.slots.free)
+        if count == 0:
+            return
+        # Cleared now, so a wake-up that arrives while the claim is out is not lost.
+        lane.hint = False
+        lane.claiming = self._background.spawn(self._claim(lane, count))
+
+    async def settle(self, lane: Lane) -> None:
+        """Wait until the lane's claim in flight (if any) has launched what it got."""
+        claiming = lane.claiming
+        if claiming is not None:
+            await asyncio.wait({claiming})
+
+    async def settle_all(self) -> None:
+        for lane in self._lanes.values():
+            await self.settle(lane)
+
+    async def _claim(self, lane: Lane, count: int) -> None:
+        now = clock.now()
+        try:
+            claimed = await self._store.claim(
+                lane.name, self.lease(now, lane.worker.max_tasks, count), now
+            )
+        except Exception:
+            log.exception("claiming tasks of worker %s failed", lane.name)
+            lane.claiming = None
+            lane.slots.unreserve(count)
+            self._wake_at(lane, now + self._settings.poll_interval)
+            return
+        lane.claiming = None
+        assert self._launcher is not None
+        if self.stopping:
+            # What was claimed stays Running here, for the next start's recovery to decide.
+            lane.slots.unreserve(count)
+            return
+        for record in claimed:
+            self._launcher.launch_claimed(lane, record)
+        if len(claimed) == count:
+            lane.hint = True  # there may be more
+        else:
+            self._background.spawn(self._watch(lane, now))
+        lane.slots.unreserve(count - len(claimed))
+        lane.dispatch()
+
+    async def _watch(self, lane: Lane, claimed_at: float) -> None:
+        """After a short claim: wake the lane when its next queued task becomes runnable, if
+        that is after the claim looked. (A task that was runnable then was left by the limit,
+        with slots held elsewhere: a slot freed here, or the poll, tries again.)"""
+        try:
+            ready = await self._store.next_runnable_at(lane.name)
+        except Exception:
+            log.exception("reading the queue of worker %s failed", lane.name)
+            return
+        if ready is not None and ready > claimed_at:
+            self._wake_at(lane, ready)
+
+    def _wake_at(self, lane: Lane, at: float) -> None:
+        delay = at - clock.now()
+        if delay <= 0:
+            lane.wake()
+            return
+        if lane.timer is not None:
+            if lane.timer_at <= at:
+                return  # an earlier wake-up is set already
+            self._background.cancel(lane.timer)
+
+        def fire() -> None:
+            lane.timer = None
+            lane.wake()
+
+        lane.timer, lane.timer_at = self._background.later(delay, fire), at
+
+    async def _poll_loop(self) -> None:
+        """Notice runnable tasks this engine was not told about (a read, no claim, when there
+        are none)."""
+        while True:
+            await asyncio.sleep(self._settings.poll_interval)
+            for lane in list(self._lanes.values()):
+                if self.halted or lane.hint or lane.claiming is not None or lane.slots.free <= 0:
+                    continue
+                try:
+                    ready = await self._store.next_runnable_at(lane.name)
+                except Exception:
+                    log.exception("reading the queue of worker %s failed", lane.name)
+                    continue
+                if ready is not None:
+                    self._wake_at(lane, ready)

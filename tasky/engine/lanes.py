@@ -1,0 +1,91 @@
+"""Per worker, what the engine keeps in memory: the slots it holds, and whether the store may
+hold runnable tasks for it. The queue itself lives in the store (see tasky.engine.dispatch)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from tasky.engine.admission import QueueCount
+from tasky.engine.counters import WorkerCounters
+from tasky.workers.base import Worker
+
+
+class Slots:
+    """The running slots of one worker that this engine holds, counted in one place.
+
+    A slot is reserved before a claim or a claiming submit goes to the store (so two of them in
+    flight cannot count on the same free slot), becomes running when its task starts here, and
+    is released once the attempt's end is recorded; a reservation the store did not use is given
+    back. Every time a slot comes free, ``on_free`` runs (the lane's dispatch).
+    """
+
+    __slots__ = ("limit", "on_free", "reserved", "running")
+
+    def __init__(self, limit: int, on_free: Callable[[], None]) -> None:
+        self.limit = limit
+        self.on_free = on_free
+        self.reserved = 0
+        # Tasks started here that have not ended (a paused one keeps its slot).
+        self.running = 0
+
+    @property
+    def free(self) -> int:
+        return self.limit - self.running - self.reserved
+
+    def reserve(self, wanted: int) -> int:
+        """Reserve up to ``wanted`` free slots; returns how many were."""
+        got = max(min(wanted, self.free), 0)
+        self.reserved += got
+        return got
+
+    def start(self) -> None:
+        """A reserved slot's task starts here."""
+        self.reserved -= 1
+        self.running += 1
+
+    def unreserve(self, count: int = 1) -> None:
+        if count > 0:
+            self.reserved -= count
+            self.on_free()
+
+    def release(self) -> None:
+        """A task that started here ended (its end is recorded)."""
+        self.running -= 1
+        self.on_free()
+
+
+class Lane:
+    """One worker's state in this engine."""
+
+    def __init__(self, worker: Worker, dispatch: Callable[[Lane], None]) -> None:
+        self.worker = worker
+        self.slots = Slots(worker.max_tasks, lambda: dispatch(self))
+        self._dispatch = dispatch
+        # The store may hold runnable tasks of this worker: set by whatever queues one (a submit
+        # stored Queued, resume, re-run, recovery, a retry's timer, the poll), cleared when a
+        # claim comes back with fewer tasks than it asked for.
+        self.hint = False
+        # The claim in flight, if any (one at a time per lane).
+        self.claiming: asyncio.Task[Any] | None = None
+        # The timer that wakes the lane when a task waiting for its run_after becomes runnable.
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+        # The queue cap's bookkeeping (see tasky.engine.admission); ``admitting``: inserts of
+        # Queued tasks in flight.
+        self.count = QueueCount()
+        self.admitting = 0
+        self.counters = WorkerCounters()
+
+    @property
+    def name(self) -> str:
+        return self.worker.name
+
+    def wake(self) -> None:
+        """The store may hold runnable tasks of this worker: dispatch."""
+        self.hint = True
+        self._dispatch(self)
+
+    def dispatch(self) -> None:
+        self._dispatch(self)

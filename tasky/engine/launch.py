@@ -1,0 +1,90 @@
+"""Starting an attempt here: its config checked, its run started in the worker's mode, its
+timeout armed. The task already holds a slot in the store (claimed, or submitted Running)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tasky import clock
+from tasky.engine.announce import Announcer
+from tasky.engine.background import Background
+from tasky.engine.lanes import Lane
+from tasky.engine.output import Output
+from tasky.engine.runner import Deadline, Outcome, start_run
+from tasky.engine.runs import Runs
+from tasky.net.addresses import OutboundPolicy
+from tasky.states import Status
+from tasky.store.records import TaskRecord
+from tasky.workers.strict import summary, validate_config
+
+# What happens with an attempt's outcome (tasky.engine.outcomes).
+Complete = Callable[[Lane, TaskRecord, Outcome], Coroutine[Any, Any, None]]
+
+
+class Launcher:
+    def __init__(
+        self,
+        runs: Runs,
+        output: Output,
+        announcer: Announcer,
+        background: Background,
+        pool: Executor,
+        roots: tuple[Path, ...],
+        outbound: OutboundPolicy,
+        complete: Complete,
+    ) -> None:
+        self._runs = runs
+        self._output = output
+        self._announcer = announcer
+        self._background = background
+        self._pool = pool
+        self._roots = roots
+        self._outbound = outbound
+        self._complete = complete
+        # Submit-acknowledged -> work-started intervals (monotonic seconds), newest last.
+        self.dispatch_latencies: deque[float] = deque(maxlen=100_000)
+
+    def launch_claimed(self, lane: Lane, record: TaskRecord) -> None:
+        """Start a task a claim handed to this engine (its slot reserved for the claim)."""
+        lane.slots.start()
+        try:
+            model = validate_config(lane.worker.Config, record.config)
+        except ValidationError as exc:
+            # The summary leaves out the input values: they may be secrets.
+            failed: Outcome = (Status.FAILED, None, f"invalid config: {summary(exc)}")
+            self._background.spawn(self._complete(lane, record, failed))
+            return
+        self._announcer.status(record.id, record.worker, Status.RUNNING.value, record.chain_id)
+        self._start(lane, record, model)
+
+    def launch_submitted(
+        self, lane: Lane, record: TaskRecord, model: BaseModel, acked: float
+    ) -> None:
+        """Start a task its submit stored Running (its slot reserved for the submit)."""
+        lane.slots.start()
+        self._start(lane, record, model)
+        self.dispatch_latencies.append(clock.monotonic() - acked)
+
+    def _start(self, lane: Lane, record: TaskRecord, model: BaseModel) -> None:
+        handle = start_run(
+            lane.worker,
+            record,
+            model,
+            sink=self._output,
+            pool=self._pool,
+            roots=self._roots,
+            outbound=self._outbound,
+            on_done=lambda outcome: self._background.spawn(self._complete(lane, record, outcome)),
+        )
+        if record.started_at is not None and record.queued_at is not None:
+            lane.counters.queue_wait.observe(max(record.started_at - record.queued_at, 0.0))
+        self._runs.add(handle)
+        if record.timeout:
+            reason = f"timed out after {record.timeout:g} s"
+            handle.deadline = Deadline(record.timeout, lambda: handle.cancel(reason))

@@ -1,0 +1,131 @@
+"""An attempt's outcome made durable: the task finished, or queued again for a retry with
+backoff. Either way the attempt ends here (tasky.engine.runs frees its slot)."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from tasky import clock
+from tasky.engine.announce import Announcer, log_failed
+from tasky.engine.background import Background
+from tasky.engine.lanes import Lane
+from tasky.engine.output import Output
+from tasky.engine.runner import Outcome as RunOutcome
+from tasky.engine.runs import Runs
+from tasky.logs import task_fields
+from tasky.states import Status
+from tasky.store.base import Store
+from tasky.store.records import Outcome, TaskRecord
+
+log = logging.getLogger("tasky.engine")
+
+
+def wrap_output(value: Any) -> dict[str, Any]:
+    """``Output`` is always an object: strings as the seed's ``string_output``, others as value."""
+    if isinstance(value, dict):
+        return value
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"string_output": value}
+    return {"value": value}
+
+
+class Outcomes:
+    def __init__(
+        self,
+        store: Store,
+        owner: str,
+        runs: Runs,
+        output: Output,
+        announcer: Announcer,
+        background: Background,
+    ) -> None:
+        self._store = store
+        self._owner = owner
+        self._runs = runs
+        self._output = output
+        self._announcer = announcer
+        self._background = background
+
+    async def complete(self, lane: Lane, record: TaskRecord, outcome: RunOutcome) -> None:
+        """Turn a run's outcome into the task's next status, durably, then free the slot."""
+        status, result, error = outcome
+        handle = self._runs.get(record.id)
+        if handle is not None and handle.deadline is not None:
+            handle.deadline.stop()
+        if handle is not None and handle.abandoned:
+            # The server is stopping: nothing is recorded, the next start's recovery decides.
+            self._runs.end(lane, record.id)
+            return
+        traceback = handle.traceback if handle is not None else None
+        if status is Status.FAILED and record.attempt <= record.retries:
+            await self._retry(lane, record, error or "failed", traceback)
+        else:
+            await self._finish(lane, record, status, result, error, traceback)
+
+    async def _finish(
+        self,
+        lane: Lane,
+        record: TaskRecord,
+        status: Status,
+        result: Any,
+        error: str | None,
+        traceback: str | None,
+    ) -> None:
+        # The newest progress may still be in memory; keep its message with the final write.
+        fraction, message = self._output.live_progress(record.id) or (None, None)
+        outcome = Outcome(
+            status,
+            clock.now(),
+            result=wrap_output(result) if status is Status.COMPLETED else None,
+            error=error,
+            progress=fraction,
+            progress_message=message,
+            traceback=traceback,
+        )
+        try:
+            await self._output.flush_task(record.id)
+            moved = await self._store.finish(record.id, self._owner, record.attempt, outcome)
+            if moved and status is Status.FAILED:
+                log_failed(record, error)
+        except Exception:
+            log.exception("recording the end of task %s failed", record.id)
+        finally:
+            self._runs.end(lane, record.id)
+        self._announcer.status(record.id, record.worker, status.value, record.chain_id)
+
+    async def _retry(
+        self, lane: Lane, record: TaskRecord, error: str, traceback: str | None
+    ) -> None:
+        worker = lane.worker
+        backoff = min(worker.retry_backoff * 2 ** (record.attempt - 1), worker.retry_backoff_max)
+        delay = backoff * random.uniform(0.5, 1.0)  # jitter: retries of many tasks spread out
+        now = clock.now()
+        moved = False
+        try:
+            await self._output.flush_task(record.id)
+            moved = await self._store.retry_later(
+                record.id, self._owner, record.attempt, error, now + delay, now, traceback
+            )
+        except Exception:
+            log.exception("recording the retry of task %s failed", record.id)
+        finally:
+            self._runs.end(lane, record.id)
+        if not moved:
+            return
+        lane.counters.ended("Retried")
+        # Not a failed task (yet): INFO, so the WARNING lines count the tasks that failed.
+        log.info(
+            "task %s (worker %s) attempt %d failed, retrying in %.1f s: %s",
+            record.id,
+            record.worker,
+            record.attempt,
+            delay,
+            error,
+            extra=task_fields(record.id, record.worker),
+        )
+        self._announcer.status(record.id, record.worker, "Queued", record.chain_id, retry_in=delay)
+        self._background.later(delay, lane.wake)

@@ -1,0 +1,198 @@
+"""Submits: a config checked, a task stored, and started at once when a slot is free.
+
+A submit that finds a free slot and no queued task known to wait asks the store to start its
+task in the same write (a claim rides along with the insert): the task starts the moment it is
+committed, with no second write and no claim round trip. Otherwise (or if the store finds a task
+waiting ahead of it) the task is stored Queued, within the worker's queue cap, and dispatched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tasky import clock
+from tasky.engine.admission import admit
+from tasky.engine.announce import Announcer
+from tasky.engine.dispatch import Dispatcher
+from tasky.engine.drain import Drain
+from tasky.engine.errors import BatchInvalid, WorkerDisabled
+from tasky.engine.lanes import Lane
+from tasky.engine.launch import Launcher
+from tasky.ids import is_valid_id, new_id
+from tasky.settings import Settings
+from tasky.states import Status
+from tasky.store.base import Store
+from tasky.store.records import IdempotencyRecord, TaskRecord
+from tasky.workers.base import Worker
+from tasky.workers.secrets import stored_config
+from tasky.workers.strict import validate_config
+
+
+class Submitter:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        lanes: Mapping[str, Lane],
+        dispatcher: Dispatcher,
+        launcher: Launcher,
+        announcer: Announcer,
+        drain: Drain,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._lanes = lanes
+        self._dispatcher = dispatcher
+        self._launcher = launcher
+        self._announcer = announcer
+        self._drain = drain
+
+    def queue_limit(self, worker: Worker) -> int:
+        return worker.max_queued or self._settings.max_queued
+
+    async def admit(self, lane: Lane, n: int = 1) -> None:
+        """Raise QueueFull unless ``n`` more tasks may wait for the worker."""
+        await admit(
+            lane.count, self._store, lane.name, self.queue_limit(lane.worker), lane.admitting, n
+        )
+
+    async def submit(
+        self,
+        worker: Worker,
+        config: Any,
+        timeout: float | None,
+        retries: int | None,
+        chain_id: str | None,
+        task_id: str | None,
+        key: IdempotencyRecord | None = None,
+    ) -> TaskRecord | IdempotencyRecord:
+        """``key``: the caller's Idempotency-Key; when it is taken nothing is created and the
+        key's record is returned."""
+        self._check_open(worker)
+        if task_id is not None and not is_valid_id(task_id):
+            raise ValueError(f"not a task id: {task_id!r}")
+        model = validate_config(worker.Config, config)
+        lane = self._lanes[worker.name]
+        record = self._record(worker, model, timeout, retries, chain_id, task_id, clock.now())
+        reserved = 0
+        if self._dispatcher.may_start_at_once(lane):
+            reserved = lane.slots.reserve(1)
+        else:
+            await self.admit(lane)  # QueueFull when the worker's queue is at its cap
+        claim = self._dispatcher.lease(record.created_at, worker.max_tasks) if reserved else None
+        lane.admitting += 1 - reserved
+        try:
+            if key is None:
+                stored: TaskRecord | IdempotencyRecord = await self._store.submit(record, claim)
+            else:
+                stored = await self._store.submit_with_key(record, key, claim)
+        except BaseException:
+            lane.slots.unreserve(reserved)
+            raise
+        finally:
+            lane.admitting -= 1 - reserved
+        if not isinstance(stored, TaskRecord):  # a concurrent request with the same key won
+            lane.slots.unreserve(reserved)
+            return stored
+        self._created(lane, [stored], {stored.id: model} if reserved else {}, reserved)
+        return stored
+
+    async def submit_many(
+        self,
+        worker: Worker,
+        configs: Sequence[Any],
+        timeout: float | None,
+        retries: int | None,
+    ) -> list[TaskRecord]:
+        """All of ``configs`` as tasks in one transaction, or none (see Engine.submit_many)."""
+        self._check_open(worker)
+        models: list[BaseModel] = []
+        invalid: dict[int, ValidationError] = {}
+        for index, config in enumerate(configs):
+            try:
+                models.append(validate_config(worker.Config, config))
+            except ValidationError as exc:
+                invalid[index] = exc
+        if invalid:
+            raise BatchInvalid(invalid)
+        if not models:
+            return []
+        lane = self._lanes[worker.name]
+        now = clock.now()
+        records = [self._record(worker, m, timeout, retries, None, None, now) for m in models]
+        reserved = 0
+        if self._dispatcher.may_start_at_once(lane):
+            reserved = lane.slots.reserve(len(records))
+        waiting = len(records) - reserved
+        if waiting:
+            try:
+                await self.admit(lane, waiting)
+            except BaseException:
+                lane.slots.unreserve(reserved)
+                raise
+        claim = self._dispatcher.lease(now, worker.max_tasks, reserved) if reserved else None
+        lane.admitting += waiting
+        try:
+            stored = await self._store.submit_many(records, claim)
+        except BaseException:
+            lane.slots.unreserve(reserved)
+            raise
+        finally:
+            lane.admitting -= waiting
+        models_by_id = {r.id: m for r, m in zip(records, models, strict=True)} if reserved else {}
+        self._created(lane, stored, models_by_id, reserved)
+        return stored
+
+    def _check_open(self, worker: Worker) -> None:
+        self._drain.refuse_new_work()
+        if not worker.enabled:
+            raise WorkerDisabled(f"worker {worker.name} is disabled")
+
+    def _record(
+        self,
+        worker: Worker,
+        model: BaseModel,
+        timeout: float | None,
+        retries: int | None,
+        chain_id: str | None,
+        task_id: str | None,
+        now: float,
+    ) -> TaskRecord:
+        return TaskRecord(
+            id=task_id or new_id(),
+            worker=worker.name,
+            status=Status.QUEUED,
+            config=stored_config(model),
+            created_at=now,
+            queued_at=now,
+            retries=worker.retries if retries is None else retries,
+            timeout=worker.timeout if timeout is None else timeout,
+            chain_id=chain_id,
+        )
+
+    def _created(
+        self,
+        lane: Lane,
+        stored: Sequence[TaskRecord],
+        models: Mapping[str, BaseModel],
+        reserved: int,
+    ) -> None:
+        """Committed: announce the new tasks, start those the store started, give back the
+        slots it did not use and dispatch those it queued."""
+        acked = clock.monotonic()
+        lane.counters.submitted += len(stored)
+        queued = False
+        for record in stored:
+            self._announcer.created(record)
+        for record in stored:
+            if record.status is Status.RUNNING:
+                reserved -= 1
+                self._launcher.launch_submitted(lane, record, models[record.id], acked)
+            else:
+                queued = True
+        lane.slots.unreserve(reserved)
+        if queued:
+            lane.wake()

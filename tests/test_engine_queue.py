@@ -1,0 +1,182 @@
+"""The store is the queue of record: the engine runs what the store holds, not a list of its own.
+
+Tasks written to the store behind the engine's back (through the store object the engine uses,
+or through another connection to the same database) are claimed and run by the periodic poll,
+in FIFO order, never more than the worker's max_tasks at once. And the batch submit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasky import AsyncTaskContext, Worker, worker
+from tasky.api import TaskyApp
+from tasky.engine import Engine
+from tasky.engine.errors import BatchInvalid, Draining, QueueFull, WorkerDisabled
+from tasky.ids import new_id
+from tasky.settings import Settings
+from tasky.states import Status
+from tasky.store.records import TaskRecord
+from tasky.store.sqlite import SqliteStore
+from tasky.workers.registry import WorkerRegistry
+from tests.helpers import wait_for
+
+
+class GaugeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: float = Field(default=0.05, ge=0)
+
+
+class Gauge:
+    """What the Gauge worker saw: the order tasks started in and the most that ran at once."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.running = 0
+        self.most = 0
+
+
+GAUGE = Gauge()
+
+
+@worker("Gauge", description="Counts how many of it run at once.", config=GaugeConfig, max_tasks=2)
+async def gauge(config: GaugeConfig, task: AsyncTaskContext) -> None:
+    GAUGE.started.append(task.id)
+    GAUGE.running += 1
+    GAUGE.most = max(GAUGE.most, GAUGE.running)
+    try:
+        await asyncio.sleep(config.seconds)
+    finally:
+        GAUGE.running -= 1
+
+
+class Off(Worker):
+    name = "Off"
+    description = "Disabled."
+    enabled = False
+
+    async def perform(self, config: BaseModel, task: object) -> None:
+        return None
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    settings.poll_interval = 0.1
+    return settings
+
+
+@pytest.fixture
+def registry(registry: WorkerRegistry) -> WorkerRegistry:
+    global GAUGE
+    GAUGE = Gauge()
+    registry.register(gauge)
+    registry.register(Off)
+    return registry
+
+
+@pytest.fixture
+async def engine(app: TaskyApp, client: httpx.AsyncClient) -> AsyncIterator[Engine]:
+    found: Engine = app.state.engine
+    yield found
+
+
+def _queued(worker: str, config: Any, at: float) -> TaskRecord:
+    return TaskRecord(new_id(), worker, Status.QUEUED, config, at, queued_at=at)
+
+
+async def test_tasks_queued_behind_the_engines_back_run_fifo_within_max_tasks(
+    settings: Settings, engine: Engine, client: httpx.AsyncClient
+) -> None:
+    now = time.time()
+    first = [_queued("Gauge", {"seconds": 0.1}, now + i * 0.001) for i in range(4)]
+    # Another connection to the database (another engine's store would write the same rows).
+    SqliteStore(settings.database_path).insert_many_now(first)
+    # The engine's own store object, used directly: the engine hears nothing of these either.
+    later = [_queued("Gauge", {"seconds": 0.1}, now + 1 + i * 0.001) for i in range(4)]
+    for record in later:
+        await engine.store.submit(record)
+    for record in first + later:
+        await wait_for(client, record.id, "Completed")
+    assert GAUGE.started == [r.id for r in first + later]
+    assert GAUGE.most == 2
+    details = [(await engine.get(r.id)) for r in first + later]
+    started = [d.started_at for d in details]
+    assert started == sorted(started)
+
+
+async def test_a_claiming_submit_waits_behind_tasks_queued_behind_its_back(
+    engine: Engine, client: httpx.AsyncClient
+) -> None:
+    # The engine knows of no waiting task and has free slots, so it lets the store decide: the
+    # store sees the one queued directly and keeps the new task behind it.
+    blocker = _queued("Hold", {"seconds": 30}, time.time())
+    await engine.store.submit(blocker)
+    submitted = await engine.submit("Hold", {"seconds": 0})
+    assert submitted.status is Status.QUEUED
+    await wait_for(client, blocker.id, "Running")
+    assert (await engine.get(submitted.id)).status is Status.QUEUED
+    await engine.cancel(blocker.id)
+    await wait_for(client, submitted.id, "Completed")
+
+
+async def test_submit_many_creates_in_order_and_starts_what_fits(
+    engine: Engine, client: httpx.AsyncClient
+) -> None:
+    created = await engine.submit_many("Gauge", [{"seconds": 0.2}] * 5)
+    assert [r.status for r in created] == [Status.RUNNING] * 2 + [Status.QUEUED] * 3
+    assert engine.counters("Gauge").submitted == 5
+    for record in created:
+        await wait_for(client, record.id, "Completed")
+    assert GAUGE.started == [r.id for r in created]
+    assert GAUGE.most == 2
+    events = [e for _, e in engine.events.since(0) if e["type"] == "task.created"]
+    assert [e["task"] for e in events] == [r.id for r in created]
+
+
+async def test_submit_many_with_an_invalid_config_creates_nothing(engine: Engine) -> None:
+    configs: list[Any] = [{"seconds": 1}, {"seconds": -1}, {"seconds": 1}, {"nope": 2}]
+    with pytest.raises(BatchInvalid) as caught:
+        await engine.submit_many("Gauge", configs)
+    assert sorted(caught.value.errors) == [1, 3]
+    assert caught.value.errors[1].errors()[0]["loc"] == ("seconds",)
+    assert caught.value.errors[3].errors()[0]["type"] == "extra_forbidden"
+    assert (await engine.list_tasks()).tasks == []
+    assert engine.counters("Gauge").submitted == 0
+
+
+async def test_submit_many_is_refused_as_a_single_submit_is(
+    settings: Settings, engine: Engine
+) -> None:
+    with pytest.raises(WorkerDisabled):
+        await engine.submit_many("Off", [{}])
+    settings.max_queued = 3
+    # Hold runs one at a time: of five, one starts and four would wait, over the cap of three.
+    with pytest.raises(QueueFull):
+        await engine.submit_many("Hold", [{"seconds": 30}] * 5)
+    assert (await engine.list_tasks()).tasks == []
+    created = await engine.submit_many("Hold", [{"seconds": 30}] * 4)
+    assert [r.status for r in created] == [Status.RUNNING] + [Status.QUEUED] * 3
+    engine.drain(30)
+    with pytest.raises(Draining):
+        await engine.submit_many("Echo", [{"value": 1}])
+    for record in created:
+        await engine.cancel(record.id)
+
+
+async def test_submit_many_of_nothing_creates_nothing(engine: Engine) -> None:
+    assert await engine.submit_many("Echo", []) == []
+
+
+@pytest.mark.parametrize("interval", [0.0, -1.0, math.nan, 1e9])
+def test_poll_interval_out_of_range_is_refused(settings: Settings, interval: float) -> None:
+    settings.poll_interval = interval
+    with pytest.raises(ValueError, match="--poll-interval"):
+        settings.check()

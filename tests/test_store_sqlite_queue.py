@@ -1,0 +1,145 @@
+"""The SQLite store's queue: where a claiming submit lands inside one group-commit batch, and an
+older database brought up to the columns and indexes the queue needs."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tasky.ids import new_id
+from tasky.states import Status
+from tasky.store.records import Claim, TaskRecord
+from tasky.store.sqlite import SqliteStore
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "tasky.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+def task(at: float, worker: str = "W", **fields: object) -> TaskRecord:
+    return TaskRecord(new_id(), worker, Status.QUEUED, {}, at, queued_at=at, **fields)  # type: ignore[arg-type]
+
+
+def claim(limit: int, owner: str = "node-a") -> Claim:
+    return Claim(owner, 5000.0, limit)
+
+
+async def test_claiming_submits_of_one_batch_start_while_slots_are_free(store: SqliteStore) -> None:
+    batches: list[int] = []
+    run_batch = store._run_batch
+
+    def counting(conn: sqlite3.Connection, batch: list[object]) -> None:
+        batches.append(len(batch))
+        run_batch(conn, batch)  # type: ignore[arg-type]
+
+    store._run_batch = counting  # type: ignore[method-assign]
+    stored = await asyncio.gather(*(store.submit(task(1000.0 + i), claim(2)) for i in range(5)))
+    assert batches == [5]
+    assert [t.status for t in stored] == [Status.RUNNING] * 2 + [Status.QUEUED] * 3
+    assert [t.owner for t in stored[:2]] == ["node-a", "node-a"]
+    assert [t.seq for t in stored] == sorted(t.seq for t in stored)
+    for record in stored:
+        assert await store.get(record.id) == record
+
+
+async def test_a_plain_submit_earlier_in_the_batch_keeps_its_place(store: SqliteStore) -> None:
+    first = task(1000.0)
+    stored = await asyncio.gather(store.submit(first), store.submit(task(1001.0), claim(5)))
+    assert [t.status for t in stored] == [Status.QUEUED, Status.QUEUED]
+
+
+async def test_only_a_runnable_task_ahead_keeps_a_claiming_submit_waiting(
+    store: SqliteStore,
+) -> None:
+    # A retry waiting out its backoff is not ahead of anyone yet; another worker's queue neither.
+    await store.submit(task(1000.0, run_after=9000.0))
+    await store.submit(task(1000.0, worker="Other"))
+    started = await store.submit(task(1001.0), claim(1))
+    assert started.status is Status.RUNNING
+    assert started.started_at == 1001.0
+    # The worker's only slot is taken now, by whichever owner.
+    assert (await store.submit(task(1002.0), claim(1, "node-b"))).status is Status.QUEUED
+
+
+async def test_a_duplicate_in_a_claiming_batch_fails_alone(store: SqliteStore) -> None:
+    existing = task(999.0, worker="Other")
+    await store.submit(existing)
+    new = [task(1000.0 + i) for i in range(4)]
+    results = await asyncio.gather(
+        store.submit(new[0], claim(2)),
+        store.submit(existing, claim(2)),
+        *(store.submit(t, claim(2)) for t in new[1:]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    placed = [r for r in results if isinstance(r, TaskRecord)]
+    # Re-placed one by one after the refusal: still two started, in submit order, the rest queued.
+    assert [t.status for t in placed] == [Status.RUNNING] * 2 + [Status.QUEUED] * 2
+    assert [t.id for t in placed] == [t.id for t in new]
+    for record in placed:
+        assert await store.get(record.id) == record
+
+
+async def test_submit_many_starts_at_most_the_claims_count(store: SqliteStore) -> None:
+    stored = await store.submit_many([task(1000.0) for _ in range(4)], Claim("a", 5000.0, 10, 1))
+    assert [t.status for t in stored] == [Status.RUNNING] + [Status.QUEUED] * 3
+
+
+_OLD_TASKS = """
+CREATE TABLE tasks (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, worker TEXT NOT NULL,
+    status TEXT NOT NULL, config TEXT NOT NULL, created_at REAL NOT NULL, queued_at REAL,
+    started_at REAL, finished_at REAL, attempt INTEGER NOT NULL DEFAULT 1,
+    retries INTEGER NOT NULL DEFAULT 0, timeout REAL, progress REAL, progress_message TEXT,
+    result TEXT, error TEXT, owner TEXT, lease_until REAL, run_after REAL, chain_id TEXT,
+    logs_dropped INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+async def test_an_older_database_gets_the_queue_columns(tmp_path: Path) -> None:
+    path = tmp_path / "tasky.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_OLD_TASKS)
+    rows = [
+        # (id, status, queued_at, run_after, owner): a retry waiting until 1500, two queued,
+        # and a finished task that older versions left with its owner.
+        ("retry", "Queued", 1000.0, 1500.0, None),
+        ("second", "Queued", 1200.0, None, None),
+        ("first", "Queued", 1100.0, None, None),
+        ("done", "Completed", 900.0, None, "old-node"),
+    ]
+    conn.executemany(
+        "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, run_after, owner) "
+        "VALUES (?, 'W', ?, '{}', 0, ?, ?, ?)",
+        [(i, s, q, r, o) for i, s, q, r, o in rows],
+    )
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        tables = {r[0] for r in store._r.execute("SELECT name FROM sqlite_master")}
+        assert "kv" not in tables
+        assert {"tasks_ready", "tasks_held"} <= tables
+        assert await store.next_runnable_at("W") == 1100.0
+        # Queue order is when each task joined the queue, not when it was inserted; the old
+        # finished task's owner does not count as holding a slot.
+        claimed = await store.claim("W", claim(3), 1300.0)
+        assert [t.id for t in claimed] == ["first", "second"]
+        assert [t.id for t in await store.claim("W", claim(3), 1600.0)] == ["retry"]
+        assert (await store.get("done")).owner is None  # type: ignore[union-attr]
+    finally:
+        await store.close()
+    reopened = SqliteStore(path)
+    await reopened.open()  # a second open finds everything in place
+    await reopened.close()
