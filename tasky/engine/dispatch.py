@@ -51,7 +51,8 @@ class Dispatcher:
             lane.wake()
         self._background.spawn(self._poll_loop())
 
-    def lease(self, now: float, limit: int, count: int | None = None) -> Claim:
+    def new_claim(self, now: float, limit: int, count: int | None = None) -> Claim:
+        """A claim by this engine, its lease running from ``now``."""
         return Claim(self._owner, now + self._settings.lease_seconds, limit, count)
 
     def may_start_at_once(self, lane: Lane) -> bool:
@@ -82,7 +83,7 @@ class Dispatcher:
         now = clock.now()
         try:
             claimed = await self._store.claim(
-                lane.name, self.lease(now, lane.worker.max_tasks, count), now
+                lane.name, self.new_claim(now, lane.worker.max_tasks, count), now
             )
         except Exception:
             log.exception("claiming tasks of worker %s failed", lane.name)

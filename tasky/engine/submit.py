@@ -82,7 +82,9 @@ class Submitter:
             reserved = lane.slots.reserve(1)
         else:
             await self.admit(lane)  # QueueFull when the worker's queue is at its cap
-        claim = self._dispatcher.lease(record.created_at, worker.max_tasks) if reserved else None
+        claim = (
+            self._dispatcher.new_claim(record.created_at, worker.max_tasks) if reserved else None
+        )
         lane.admitting += 1 - reserved
         try:
             if key is None:
@@ -133,7 +135,7 @@ class Submitter:
             except BaseException:
                 lane.slots.unreserve(reserved)
                 raise
-        claim = self._dispatcher.lease(now, worker.max_tasks, reserved) if reserved else None
+        claim = self._dispatcher.new_claim(now, worker.max_tasks, reserved) if reserved else None
         lane.admitting += waiting
         try:
             stored = await self._store.submit_many(records, claim)

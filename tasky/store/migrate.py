@@ -45,7 +45,7 @@ ADDED_INDEXES: tuple[str, ...] = (
     # The claim's range: a worker's Queued tasks in queue order.
     "CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (worker, status, ready_at, seq)",
     # The tasks holding a slot (few), counted by every claim without reading the waiting ones.
-    "CREATE INDEX IF NOT EXISTS tasks_held ON tasks (worker) WHERE owner IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS tasks_held ON tasks (worker, status) WHERE owner IS NOT NULL",
 )
 
 
