@@ -6,10 +6,10 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from tasky.logs import LOG_FORMATS
 from tasky.net.addresses import OutboundPolicy
+from tasky.redact import redact_url
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -101,15 +101,8 @@ class Settings:
 
     @property
     def store_description(self) -> str:
-        """Where the data is, for the log: the --db URL without its password."""
-        if not self.database_url:
-            return str(self.data_dir)
-        parts = urlsplit(self.database_url)
-        if parts.password is None:
-            return self.database_url
-        host = parts.hostname or ""
-        where = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=where))
+        """Where the data is, for the log: the --db URL without its credentials."""
+        return redact_url(self.database_url) if self.database_url else str(self.data_dir)
 
     def check(self, stored_tokens: int = 0) -> None:
         """Refuse unsafe combinations before anything listens.

@@ -12,10 +12,12 @@ import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
+import tests.pg
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store import DuplicateId, create_store, pg_stats, pg_tasks
@@ -326,3 +328,44 @@ async def test_a_taken_id_in_a_group_of_submits_fails_only_its_caller(
     stored_order = [t.id for t in (await store.list_tasks(limit=100)).tasks]
     assert stored_order == [existing.id] + [t.id for i, t in enumerate(burst) if i != 20]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+# -- a missing server -----------------------------------------------------------------------------
+
+
+def test_without_a_server_the_tests_skip_locally_and_fail_on_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tests.pg, "_unreachable", lambda: "PostgreSQL at x unreachable")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="unreachable"):
+        tests.pg.require_postgres()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the PostgreSQL tests"):
+        tests.pg.require_postgres()
+
+
+def test_on_ci_a_missing_server_fails_the_run(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"{__file__}::test_serve_refuses_a_newer_database_before_listening",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "CI": "true",
+            "TEST_POSTGRES_URL": "postgresql://nobody@127.0.0.1:1/x",
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        },
+    )
+    assert done.returncode == 1 and "1 error" in done.stdout, done.stdout
+    assert "CI must run the PostgreSQL tests" in done.stdout
