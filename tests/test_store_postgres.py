@@ -19,6 +19,7 @@ import pytest
 
 import tests.pg
 from tasky.ids import new_id
+from tasky.settings import Settings
 from tasky.states import Status
 from tasky.store import DuplicateId, create_store, pg_stats, pg_tasks
 from tasky.store.pg_schema import LATEST, SchemaTooNew
@@ -61,6 +62,16 @@ def test_create_store_selects_postgresql_by_url() -> None:
     store = create_store("postgresql://tasky@db.example:5432/tasky")
     assert isinstance(store, PostgresStore)
     assert isinstance(create_store("postgres://tasky@db.example/tasky"), PostgresStore)
+
+
+def test_db_must_be_a_postgresql_url(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", roots=[tmp_path / "files"])
+    settings.database_url = "mysql://tasky@db.example/tasky"
+    with pytest.raises(ValueError, match="--db must be a postgresql://"):
+        settings.check()
+    settings.database_url = "postgresql://tasky@db.example/tasky"
+    settings.check()
+    assert settings.store_url == settings.database_url
 
 
 # -- the cluster-wide limit -----------------------------------------------------------------------
