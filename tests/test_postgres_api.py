@@ -17,6 +17,7 @@ from tasky.settings import Settings
 from tests.conftest import ServerProcess
 from tests.helpers import wait_sync
 from tests.pg import fresh_schema
+from tests.security_helpers import bearer
 
 # Re-collected here, on PostgreSQL.
 from tests.test_chains_api import (  # noqa: F401
@@ -25,6 +26,7 @@ from tests.test_chains_api import (  # noqa: F401
     test_restart_from_the_failed_step,
     test_sequential_steps_pass_outputs,
 )
+from tests.test_cli_client import as_json, tasky
 from tests.test_core_api import (  # noqa: F401
     test_list_filters_and_cursor_pagination,
     test_whole_record,
@@ -88,3 +90,25 @@ def test_the_server_says_where_its_data_is_without_the_password(
     srv.stop()
     # Nothing in the data directory: the tasks are in the database.
     assert not (srv.data_dir / "tasky.db").exists()
+
+
+def test_tokens_made_on_the_database_count_for_running_servers(
+    server_factory: Any, pg_url: str
+) -> None:
+    made = tasky("token", "create", "--name", "root", "--role", "admin", "--db", pg_url)
+    assert made.exit_code == 0, made.output
+    root = made.stdout.strip()
+    srv: ServerProcess = server_factory("--workers", "tests.workers_for_tests")
+    assert httpx.get(f"{srv.api}/workers").status_code == 401
+    assert httpx.get(f"{srv.api}/workers", headers=bearer(root)).status_code == 200
+    # No lock keeps the commands off a database in use: a token made now counts at once.
+    viewer = tasky("token", "create", "--name", "look", "--role", "viewer", "--db", pg_url)
+    assert viewer.exit_code == 0, viewer.output
+    look = viewer.stdout.strip()
+    assert httpx.get(f"{srv.api}/workers", headers=bearer(look)).status_code == 200
+    listed = as_json(tasky("token", "list", "--db", pg_url, "--json"))
+    assert [t["Name"] for t in listed["Tokens"]] == ["look", "root"]
+    assert tasky("token", "revoke", "look", "--db", pg_url).exit_code == 0
+    assert httpx.get(f"{srv.api}/workers", headers=bearer(look)).status_code == 401
+    wrong = tasky("token", "list", "--db", "/tmp/some.db")
+    assert wrong.exit_code != 0 and "--db must be a postgresql:// URL" in wrong.stderr
