@@ -102,17 +102,32 @@ def shared_schema() -> str:
     return url_with_schema(BASE_URL, schema)
 
 
+_TABLES = (
+    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+    "AND tablename <> 'tasky_schema'"
+)
+
+
+def _truncate(tables: list[tuple[str]]) -> str | None:
+    return f"TRUNCATE {', '.join(t[0] for t in tables)} RESTART IDENTITY" if tables else None
+
+
 async def empty_schema(url: str) -> None:
     """Empty every table of the schema ``url`` uses (its schema version stays: the tables are
     those of the current version); sequences start again."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute("SET lock_timeout = '10s'")  # a store a test left open shows here
-        rows = await (
-            await conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                "AND tablename <> 'tasky_schema'"
-            )
-        ).fetchall()
-        if rows:
-            tables = ", ".join(row[0] for row in rows)
-            await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY")
+        truncate = _truncate(await (await conn.execute(_TABLES)).fetchall())
+        if truncate:
+            await conn.execute(truncate)
+
+
+def emptied_shared_schema() -> str:
+    """The URL of :func:`shared_schema`, emptied (for tests that are not coroutines)."""
+    url = shared_schema()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '10s'")
+        truncate = _truncate(conn.execute(_TABLES).fetchall())
+        if truncate:
+            conn.execute(truncate)
+    return url

@@ -6,7 +6,6 @@ a ``server_factory`` that adds ``--db`` to every server it starts. Same tests, s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,7 @@ import pytest
 
 from tasky.settings import Settings
 from tests.conftest import ServerProcess
-from tests.helpers import wait_sync
-from tests.pg import fresh_schema
+from tests.pg import emptied_shared_schema
 from tests.security_helpers import bearer
 
 # Re-collected here, on PostgreSQL.
@@ -44,7 +42,6 @@ from tests.test_core_control import (  # noqa: F401
     test_update_config_of_queued_task,
 )
 from tests.test_core_crash import (  # noqa: F401
-    test_acknowledged_submits_survive_sigkill,
     test_queued_tasks_run_after_restart,
     test_restart_keeps_status_result_and_logs,
 )
@@ -53,9 +50,10 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    with fresh_schema() as url:
-        yield url
+def pg_url() -> str:
+    """The test process's schema, emptied: one server at a time uses it (each test stops its
+    servers), like a database of its own."""
+    return emptied_shared_schema()
 
 
 @pytest.fixture
@@ -76,29 +74,20 @@ def server_factory(server_factory: Any, pg_url: str) -> Any:
     return make
 
 
-def test_the_server_says_where_its_data_is_without_the_password(
-    server_factory: Any, pg_url: str
-) -> None:
-    # The test server trusts local connections: the password is sent, and ignored.
-    with_password = pg_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
-    srv: ServerProcess = server_factory("--workers", "tests.workers_for_tests", db=with_password)
-    done = httpx.post(f"{srv.api}/workers/echo", json={"value": "on postgres"}).json()["TaskId"]
-    wait_sync(srv.api, done, "Completed")
-    log = srv.read_log()
-    assert "data in postgresql://***@127.0.0.1:5432/test?options=" in log
-    assert "s3cret" not in log
-    srv.stop()
-    # Nothing in the data directory: the tasks are in the database.
-    assert not (srv.data_dir / "tasky.db").exists()
-
-
-def test_tokens_made_on_the_database_count_for_running_servers(
+def test_tokens_made_on_the_database_count_for_its_running_server(
     server_factory: Any, pg_url: str
 ) -> None:
     made = tasky("token", "create", "--name", "root", "--role", "admin", "--db", pg_url)
     assert made.exit_code == 0, made.output
     root = made.stdout.strip()
-    srv: ServerProcess = server_factory("--workers", "tests.workers_for_tests")
+    # The test server trusts local connections: the password is sent, and ignored.
+    with_password = pg_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
+    srv: ServerProcess = server_factory("--workers", "tests.workers_for_tests", db=with_password)
+    log = srv.read_log()
+    assert "data in postgresql://***@127.0.0.1:5432/test?options=" in log
+    assert "s3cret" not in log
+    assert not (srv.data_dir / "tasky.db").exists()  # the tasks are in the database
+
     assert httpx.get(f"{srv.api}/workers").status_code == 401
     assert httpx.get(f"{srv.api}/workers", headers=bearer(root)).status_code == 200
     # No lock keeps the commands off a database in use: a token made now counts at once.

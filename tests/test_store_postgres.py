@@ -380,3 +380,39 @@ def test_on_ci_a_missing_server_fails_the_run(tmp_path: Path) -> None:
     )
     assert done.returncode == 1 and "1 error" in done.stdout, done.stdout
     assert "CI must run the PostgreSQL tests" in done.stdout
+
+
+# -- writes of one task commit in the order they were issued --------------------------------------
+
+
+async def test_an_attempt_ends_only_after_the_log_lines_written_before(
+    store: PostgresStore,
+) -> None:
+    """Concurrent transactions commit in any order; the engine writes a task's last lines, then
+    its end, and whoever sees the end must see the lines."""
+    await submit_queue(store, 1)
+    (t,) = await store.claim("W", Claim("A", 2000.0, 1), 1100.0)
+    async with await psycopg.AsyncConnection.connect(store.url, autocommit=True) as blocker:
+        await blocker.execute("BEGIN")
+        await blocker.execute("LOCK TABLE task_logs IN EXCLUSIVE MODE")
+        lines = asyncio.ensure_future(store.append_logs([(t.id, 1101.0, "last line")], 100))
+        await asyncio.sleep(0)  # the write is issued (as the engine's flush issues it)
+        ended = asyncio.ensure_future(store.finish(t.id, "A", 1, Outcome(Status.COMPLETED, 1200.0)))
+        # While the lines cannot commit, neither does the end.
+        done, _ = await asyncio.wait({ended}, timeout=1.0)
+        assert not done
+        still = await store.get(t.id)
+        assert still is not None and still.status is Status.RUNNING
+        await blocker.execute("COMMIT")
+    await lines
+    assert await ended
+    assert [line.line for line in await store.logs(t.id)] == ["last line"]
+
+
+async def test_progress_written_after_the_end_changes_nothing(store: PostgresStore) -> None:
+    await submit_queue(store, 1)
+    (t,) = await store.claim("W", Claim("A", 2000.0, 1), 1100.0)
+    assert await store.finish(t.id, "A", 1, Outcome(Status.COMPLETED, 1200.0))
+    await store.set_progress([(t.id, 0.3, "late")])  # a flush that lost the race
+    ended = await store.get(t.id)
+    assert ended is not None and (ended.progress, ended.progress_message) == (1.0, None)

@@ -1,4 +1,4 @@
-"""PostgreSQL store: many Tasky nodes sharing one database.
+"""PostgreSQL store: the store for Tasky nodes that share one database.
 
 Each operation is one transaction on a pooled connection, most of them one statement (see
 tasky.store.pg_database); PostgreSQL itself groups the commits of concurrent transactions into
@@ -48,7 +48,7 @@ from tasky.store.records import (
 class DatabaseUnreachable(ValueError):
     """The PostgreSQL server did not accept a connection."""
 
-    def __init__(self, url: str, cause: Exception) -> None:
+    def __init__(self, cause: Exception) -> None:
         # libpq's message names the host and port, never the password.
         reason = " ".join(str(cause).split())
         super().__init__(f"cannot reach PostgreSQL ({reason})")
@@ -67,6 +67,10 @@ class PostgresStore(RecordsMixin):
         self._submits = SubmitGroups(self._db)
         # Per worker, the limit up to which this store made sure slot rows exist.
         self._slots_ready: dict[str, int] = {}
+        # Log writes in flight, by task. An operation that ends a task's attempt waits for its
+        # task's, so whoever sees the attempt ended sees all its lines: the SQLite store's one
+        # writer commits writes in the order they came, concurrent transactions here in any.
+        self._log_writes: dict[str, asyncio.Future[None]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -79,6 +83,8 @@ class PostgresStore(RecordsMixin):
 
     async def close(self) -> None:
         await self._submits.drain()
+        if self._log_writes:
+            await asyncio.wait(set(self._log_writes.values()))
         await self._db.close()
 
     def prepare_now(self) -> int:
@@ -91,7 +97,7 @@ class PostgresStore(RecordsMixin):
         try:
             conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         except psycopg.OperationalError as exc:
-            raise DatabaseUnreachable(self.url, exc) from None
+            raise DatabaseUnreachable(exc) from None
         async with conn:
             await migrate(conn)
             row = await (await conn.execute("SELECT count(*) FROM tokens")).fetchone()
@@ -186,6 +192,7 @@ class PostgresStore(RecordsMixin):
         return at
 
     async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
+        await self._logs_written(task_id)
         return await self._db.write(
             lambda conn: pg_moves.finish(conn, task_id, owner, attempt, outcome)
         )
@@ -200,6 +207,7 @@ class PostgresStore(RecordsMixin):
         at: float,
         traceback: str | None = None,
     ) -> bool:
+        await self._logs_written(task_id)
         return await self._db.write(
             lambda conn: pg_moves.requeue(
                 conn, "retry_later", task_id, owner, attempt, error, at, run_after, traceback
@@ -209,6 +217,7 @@ class PostgresStore(RecordsMixin):
     async def requeue_interrupted(
         self, task_id: str, owner: str | None, attempt: int, reason: str, at: float
     ) -> bool:
+        await self._logs_written(task_id)
         return await self._db.write(
             lambda conn: pg_moves.requeue(
                 conn, "requeue_interrupted", task_id, owner, attempt, reason, at
@@ -218,6 +227,7 @@ class PostgresStore(RecordsMixin):
     async def fail_interrupted(
         self, task_id: str, owner: str | None, attempt: int, reason: str, at: float
     ) -> bool:
+        await self._logs_written(task_id)
         return await self._db.write(
             lambda conn: pg_moves.fail_interrupted(conn, task_id, owner, attempt, reason, at)
         )
@@ -258,10 +268,12 @@ class PostgresStore(RecordsMixin):
     async def set_progress(self, updates: Sequence[tuple[str, float | None, str | None]]) -> None:
         if not updates:
             return
+        # Running tasks only: a write that commits after the attempt ended (concurrent
+        # transactions commit in any order) must not replace the progress the end recorded.
         await self._db.execute(
             "UPDATE tasks SET progress = u.fraction, progress_message = u.message "
             "FROM unnest(%s::text[], %s::float8[], %s::text[]) AS u(id, fraction, message) "
-            "WHERE tasks.id = u.id",
+            f"WHERE tasks.id = u.id AND {pg_tasks.HOLDS_SLOT}",
             (
                 [task_id for task_id, _, _ in updates],
                 [fraction for _, fraction, _ in updates],
@@ -292,7 +304,24 @@ class PostgresStore(RecordsMixin):
             await conn.execute(_APPEND_LOGS, appended)
             await conn.execute(_TRIM_LOGS, {"ids": task_ids, "keep": max_lines})
 
-        await self._db.write(op, transaction=True)
+        write = asyncio.ensure_future(self._db.write(op, transaction=True))
+        for task_id in task_ids:
+            self._log_writes[task_id] = write
+
+        def done(_: object) -> None:
+            for task_id in task_ids:
+                if self._log_writes.get(task_id) is write:
+                    del self._log_writes[task_id]
+
+        write.add_done_callback(done)
+        # Shielded: a caller that goes away does not take the write with it.
+        await asyncio.shield(write)
+
+    async def _logs_written(self, task_id: str) -> None:
+        """Wait for the task's log writes in flight (failed or not)."""
+        pending = self._log_writes.get(task_id)
+        if pending is not None:
+            await asyncio.wait({pending})
 
     async def record_child(self, child: ChildRecord) -> None:
         await self._db.execute(
