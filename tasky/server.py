@@ -45,6 +45,7 @@ def serve(settings: Settings) -> None:
     registry = build_registry(settings)
     # The config file's chain definitions, checked against these workers before listening.
     configured_definitions(list(settings.config_files), registry)
+    settings.check_database_url()
     store = create_store(settings.store_url)
     # Fail here, with a clear message, not inside the server's start-up (a store in use, a
     # database out of reach or newer than this code); stored tokens count as auth beyond loopback.

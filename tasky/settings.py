@@ -130,8 +130,7 @@ class Settings:
             raise ValueError("--idempotency-window must be > 0 seconds")
         if not self.retention_days >= 0 or not self.prune_interval > 0:
             raise ValueError("--retention-days cannot be negative, --prune-interval must be > 0")
-        if self.database_url and not self.database_url.startswith(POSTGRES_SCHEMES):
-            raise ValueError("--db must be a postgresql://USER@HOST:PORT/DB URL")
+        self.check_database_url()
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         OutboundPolicy.parse(self.outbound_allow)  # a mistake in the list stops the start
@@ -161,6 +160,11 @@ class Settings:
             )
         if not 0 <= self.grace <= MAX_GRACE:  # also refuses nan
             raise ValueError(f"--grace must be between 0 and {MAX_GRACE:g} seconds")
+
+    def check_database_url(self) -> None:
+        """Refuse a --db that is not PostgreSQL's (before anything opens it as a file path)."""
+        if self.database_url and not self.database_url.startswith(POSTGRES_SCHEMES):
+            raise ValueError("--db must be a postgresql://USER@HOST:PORT/DB URL")
 
 
 # A day: a longer grace is a typo, and a stop nobody can wait for.

@@ -247,6 +247,19 @@ def test_serve_refuses_a_newer_database_before_listening(pg_url: str) -> None:
     assert f"schema version {LATEST + 7}" in done.stderr and "upgrade Tasky" in done.stderr
 
 
+def test_serve_refuses_a_db_that_is_not_postgresql_and_opens_nothing(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tasky", "serve", "--db", "tasky.db", "--addr", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    assert done.returncode == 2 and "--db must be a postgresql://" in done.stderr, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_serve_names_a_database_it_cannot_reach(tmp_path: object) -> None:
     done = subprocess.run(
         [
