@@ -108,10 +108,16 @@ class MemoryStore(MemoryTables):
         once if ``claim`` lets it), or none when an id is taken."""
         self._refuse_taken(tasks)
         added = []
+        started = 0  # a claim's count caps the tasks it starts in the whole batch
         for task in tasks:
             stored = self._data.add_task(task)
-            if claim is not None and self._may_start_now(stored, claim):
+            if (
+                claim is not None
+                and (claim.count is None or started < claim.count)
+                and self._may_start_now(stored, claim)
+            ):
                 self._start(stored, claim, _joined(stored))
+                started += 1
             added.append(copy_task(stored))
         return added
 

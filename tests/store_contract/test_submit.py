@@ -136,6 +136,11 @@ async def test_submit_many_with_claim_starts_each_in_turn_while_slots_last(store
     assert [t.status for t in returned] == [Status.RUNNING, Status.RUNNING, Status.QUEUED]
 
 
+async def test_submit_many_with_claim_starts_at_most_its_count(store: Store) -> None:
+    returned = await store.submit_many([task() for _ in range(3)], claim(limit=5, count=1))
+    assert [t.status for t in returned] == [Status.RUNNING, Status.QUEUED, Status.QUEUED]
+
+
 async def test_submit_many_writes_nothing_when_an_id_is_taken(
     backend: StoreFactory, store: Store
 ) -> None:
