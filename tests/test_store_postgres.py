@@ -429,3 +429,20 @@ async def test_progress_written_after_the_end_changes_nothing(store: PostgresSto
     await store.set_progress([(t.id, 0.3, "late")])  # a flush that lost the race
     ended = await store.get(t.id)
     assert ended is not None and (ended.progress, ended.progress_message) == (1.0, None)
+
+
+async def test_a_claimed_batch_of_several_workers_starts_each_while_its_slots_last(
+    store: PostgresStore,
+) -> None:
+    batch = [task("A"), task("A"), task("B"), task("A"), task("B")]
+    stored = await store.submit_many(batch, Claim("A-node", 2000.0, 1))
+    assert [(t.worker, t.status) for t in stored] == [
+        ("A", Status.RUNNING),
+        ("A", Status.QUEUED),
+        ("B", Status.RUNNING),
+        ("A", Status.QUEUED),
+        ("B", Status.QUEUED),
+    ]
+    assert [t.seq for t in stored] == sorted(t.seq for t in stored)
+    counted = await store.submit_many([task("C") for _ in range(3)], Claim("n", 2000.0, 5, 2))
+    assert [t.status for t in counted] == [Status.RUNNING, Status.RUNNING, Status.QUEUED]

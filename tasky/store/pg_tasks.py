@@ -244,10 +244,7 @@ def insert_statement(
     allows (see :meth:`tasky.store.base.Store.submit`). Its row goes to :func:`stored`."""
     queued_at = task.queued_at if task.queued_at is not None else task.created_at
     values = insert_params(task, config_text)
-    startable = task.status is Status.QUEUED and (
-        task.run_after is None or task.run_after <= queued_at
-    )
-    if wanted is None or not startable:
+    if wanted is None or not startable(task):
         return f"{INSERT} RETURNING {_STORED}", values
     params: dict[str, Any] = dict(zip(_INSERT_NAMES, values, strict=True))
     params.update(
@@ -257,6 +254,13 @@ def insert_statement(
         lease_until=wanted.lease_until,
     )
     return _SUBMIT_CLAIMED, params
+
+
+def startable(task: TaskRecord) -> bool:
+    """A claim may start ``task`` as it is inserted: it is Queued and runnable at its queue
+    time."""
+    queued_at = task.queued_at if task.queued_at is not None else task.created_at
+    return task.status is Status.QUEUED and (task.run_after is None or task.run_after <= queued_at)
 
 
 def stored(task: TaskRecord, row: Row | None) -> TaskRecord:
@@ -279,3 +283,53 @@ async def insert(
     """Insert one task (see :func:`insert_statement`); returns it as stored."""
     cursor = await conn.execute(*insert_statement(task, config_text, wanted))
     return stored(task, await cursor.fetchone())
+
+
+async def insert_all(
+    conn: Conn, tasks: Sequence[TaskRecord], configs: Sequence[str], wanted: Claim | None
+) -> list[TaskRecord]:
+    """Insert ``tasks`` in order, in the caller's transaction; with ``wanted``, each may start
+    at once as in :func:`insert`, at most ``wanted.count`` of them in all.
+
+    While the claim may still start one, statements go one at a time (each depends on what the
+    previous one did); the rest are pipelined, as given. A task that stayed Queued although
+    runnable makes the later ones of its worker wait behind it, so they are not tried.
+    """
+    done: list[TaskRecord] = []
+    if wanted is not None:
+        started = 0
+        blocked: set[str] = set()
+        workers_from = _workers_from(tasks)
+        while len(done) < len(tasks):
+            if wanted.count is not None and started >= wanted.count:
+                break
+            if workers_from[len(done)] <= blocked:
+                break
+            task = tasks[len(done)]
+            claim = None if task.worker in blocked else wanted
+            row = await insert(conn, task, configs[len(done)], claim)
+            if claim is not None and startable(task):
+                if row.status is Status.RUNNING:
+                    started += 1
+                else:
+                    blocked.add(task.worker)
+            done.append(row)
+    rest = list(zip(tasks[len(done) :], configs[len(done) :], strict=True))
+    if rest:
+        # A refused statement raises as the pipeline closes.
+        async with conn.pipeline():
+            cursors = [await conn.execute(*insert_statement(t, c, None)) for t, c in rest]
+        done += [
+            stored(t, await cursor.fetchone()) for (t, _), cursor in zip(rest, cursors, strict=True)
+        ]
+    return done
+
+
+def _workers_from(tasks: Sequence[TaskRecord]) -> list[set[str]]:
+    """For each index, the workers of the tasks from there on."""
+    suffixes: list[set[str]] = []
+    seen: set[str] = set()
+    for task in reversed(tasks):
+        seen = seen | {task.worker}
+        suffixes.append(seen)
+    return suffixes[::-1]

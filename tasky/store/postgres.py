@@ -136,20 +136,11 @@ class PostgresStore(RecordsMixin):
             for worker in sorted({task.worker for task in tasks}):
                 await self._ensure_slots(worker, claim.limit)
 
-        async def op(conn: Conn) -> list[TaskRecord]:
-            # Pipelined, in order: each statement sees the slots and the queue the earlier
-            # ones left. A refused statement raises as the pipeline closes.
-            async with conn.pipeline():
-                cursors = [
-                    await conn.execute(*pg_tasks.insert_statement(task, config, claim))
-                    for task, config in zip(tasks, configs, strict=True)
-                ]
-            return [
-                pg_tasks.stored(task, await cursor.fetchone())
-                for task, cursor in zip(tasks, cursors, strict=True)
-            ]
-
-        return await self._db.write(op, size=len(tasks), transaction=True)
+        return await self._db.write(
+            lambda conn: pg_tasks.insert_all(conn, tasks, configs, claim),
+            size=len(tasks),
+            transaction=True,
+        )
 
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         held: list[tuple[str, str]] = []
