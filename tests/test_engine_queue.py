@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -180,3 +184,17 @@ def test_poll_interval_out_of_range_is_refused(settings: Settings, interval: flo
     settings.poll_interval = interval
     with pytest.raises(ValueError, match="--poll-interval"):
         settings.check()
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_serve_takes_the_poll_interval(tmp_path: Path, how: str) -> None:
+    argv = [sys.executable, "-m", "tasky", "serve", "--addr", "127.0.0.1:0"]
+    argv += ["--data", str(tmp_path / "data")]
+    env = {**os.environ}
+    if how == "option":
+        argv += ["--poll-interval", "0"]
+    else:
+        env["TASKY_POLL_INTERVAL"] = "0"
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=30)
+    assert out.returncode == 2
+    assert "--poll-interval must be more than 0" in out.stderr
