@@ -446,3 +446,15 @@ async def test_a_claimed_batch_of_several_workers_starts_each_while_its_slots_la
     assert [t.seq for t in stored] == sorted(t.seq for t in stored)
     counted = await store.submit_many([task("C") for _ in range(3)], Claim("n", 2000.0, 5, 2))
     assert [t.status for t in counted] == [Status.RUNNING, Status.RUNNING, Status.QUEUED]
+
+
+async def test_a_submit_refused_for_another_reason_fails_only_its_caller(
+    store: PostgresStore,
+) -> None:
+    burst = [task(at=1000.0 + i) for i in range(10)]
+    burst[4] = dataclasses.replace(burst[4], retries=2**40)  # over the column's integer range
+    results = await asyncio.gather(*(store.submit(t) for t in burst), return_exceptions=True)
+    assert [i for i, r in enumerate(results) if isinstance(r, BaseException)] == [4]
+    assert isinstance(results[4], psycopg.errors.NumericValueOutOfRange)
+    stored_ids = [t.id for t in (await store.list_tasks(limit=100)).tasks]
+    assert stored_ids == [t.id for i, t in enumerate(burst) if i != 4]

@@ -14,6 +14,7 @@ import asyncio
 from dataclasses import dataclass
 
 from tasky.store import pg_tasks
+from tasky.store.base import DuplicateId
 from tasky.store.pg_database import Conn, PgDatabase
 from tasky.store.records import Claim, TaskRecord
 
@@ -60,7 +61,7 @@ class SubmitGroups:
 
     async def _write(self, group: list[_Submit]) -> None:
         try:
-            stored = await self._db.write(
+            outcomes = await self._db.write(
                 lambda conn: _insert_group(conn, group), size=len(group), transaction=True
             )
         except Exception as exc:
@@ -70,19 +71,22 @@ class SubmitGroups:
             for one in group:  # in submit order, so the queue keeps it
                 await self._write([one])
             return
-        for submit, task in zip(group, stored, strict=True):
-            _deliver(submit.future, task)
+        for submit, outcome in zip(group, outcomes, strict=True):
+            _deliver(submit.future, outcome)
 
 
-async def _insert_group(conn: Conn, group: list[_Submit]) -> list[TaskRecord]:
-    # Results are read once the pipeline is closed: a refused statement raises as it closes.
+async def _insert_group(conn: Conn, group: list[_Submit]) -> list[TaskRecord | Exception]:
     async with conn.pipeline():
         cursors = [
             await conn.execute(*pg_tasks.insert_statement(s.task, s.config, s.claim)) for s in group
         ]
-    return [
-        pg_tasks.stored(s.task, await c.fetchone()) for s, c in zip(group, cursors, strict=True)
-    ]
+    outcomes: list[TaskRecord | Exception] = []
+    for submit, cursor in zip(group, cursors, strict=True):
+        try:
+            outcomes.append(pg_tasks.stored(submit.task, await cursor.fetchone()))
+        except DuplicateId as taken:
+            outcomes.append(taken)
+    return outcomes
 
 
 def _deliver(future: asyncio.Future[TaskRecord], outcome: TaskRecord | Exception) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tasky.states import MOVES, Status
+from tasky.store.base import DuplicateId
 from tasky.store.pg_database import Conn, Row, json_value
 from tasky.store.records import Claim, TaskRecord
 
@@ -197,10 +198,12 @@ WITH {_usable_slots("1")}, slot AS (
         CASE WHEN slot.slot_no IS NULL THEN %(task_lease)s ELSE %(lease_until)s END,
         %(run_after)s, %(chain_id)s, %(ready_at)s
     FROM (SELECT (SELECT slot_no FROM slot) AS slot_no) slot
+    ON CONFLICT (id) DO NOTHING
     RETURNING {_STORED}
 ), taken AS (
     UPDATE worker_slots w SET task_id = %(id)s
     FROM slot WHERE w.worker = %(worker)s AND w.slot_no = slot.slot_no
+    AND EXISTS (SELECT 1 FROM inserted)
 )
 SELECT {_STORED} FROM inserted
 """
@@ -241,11 +244,14 @@ def insert_statement(
     task: TaskRecord, config_text: str, wanted: Claim | None
 ) -> tuple[str, Sequence[Any] | dict[str, Any]]:
     """The statement that inserts one task: as given, or Running at once when ``wanted``
-    allows (see :meth:`tasky.store.base.Store.submit`). Its row goes to :func:`stored`."""
+    allows (see :meth:`tasky.store.base.Store.submit`). Its row goes to :func:`stored`.
+
+    A taken id inserts nothing and returns no row rather than failing the statement: in a
+    pipeline of several submits an error would abort them all."""
     queued_at = task.queued_at if task.queued_at is not None else task.created_at
     values = insert_params(task, config_text)
     if wanted is None or not startable(task):
-        return f"{INSERT} RETURNING {_STORED}", values
+        return f"{INSERT} ON CONFLICT (id) DO NOTHING RETURNING {_STORED}", values
     params: dict[str, Any] = dict(zip(_INSERT_NAMES, values, strict=True))
     params.update(
         limit=wanted.limit,
@@ -264,8 +270,10 @@ def startable(task: TaskRecord) -> bool:
 
 
 def stored(task: TaskRecord, row: Row | None) -> TaskRecord:
-    """``task`` as its :func:`insert_statement` stored it (``row``: what that returned)."""
-    assert row is not None
+    """``task`` as its :func:`insert_statement` stored it (``row``: what that returned; none
+    when the id was taken: DuplicateId)."""
+    if row is None:
+        raise DuplicateId(f"task id {task.id} is taken")
     seq, status, started_at, owner, lease_until = row
     return dataclasses.replace(
         task,
