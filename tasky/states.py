@@ -101,12 +101,22 @@ ACTION_SOURCES: dict[str, frozenset[Status]] = {
 }
 
 
-# The chain actions and the chain statuses each one may start from (chains use the same statuses).
+# Every status-moving operation of the chain store (``<name>_chain`` in
+# tasky.store.chain_base), in one table: chains use the task statuses but move on their own
+# (a Failed chain restarts straight to Running), so ALLOWED does not apply to them. ``held`` has
+# no meaning for a chain and stays None.
+CHAIN_MOVES: dict[str, Move] = {
+    # Every step settled: the chain ends with its outcome (a paused chain does not advance).
+    "finish": Move(frozenset({Status.RUNNING}), frozenset({Status.COMPLETED, Status.FAILED})),
+    "cancel": Move(frozenset({Status.RUNNING, Status.PAUSED}), frozenset({Status.CANCELED})),
+    "pause": Move(frozenset({Status.RUNNING}), frozenset({Status.PAUSED})),
+    "resume": Move(frozenset({Status.PAUSED}), frozenset({Status.RUNNING})),
+    "restart": Move(frozenset({Status.FAILED, Status.CANCELED}), frozenset({Status.RUNNING})),
+}
+
+# The chain actions of POST /chains/{id}/actions and the chain statuses each one may start from.
 CHAIN_ACTION_SOURCES: dict[str, frozenset[Status]] = {
-    "cancel": frozenset({Status.RUNNING, Status.PAUSED}),
-    "pause": frozenset({Status.RUNNING}),
-    "resume": frozenset({Status.PAUSED}),
-    "restart": frozenset({Status.FAILED, Status.CANCELED}),
+    action: CHAIN_MOVES[action].sources for action in ("cancel", "pause", "resume", "restart")
 }
 
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -387,12 +387,8 @@ class ChainRunner:
                 result = self._result(loaded, plan)
             except RefError as exc:
                 status, error = Status.FAILED, f"the chain's result: {exc}"
-        changed = await self.store.set_status(
-            loaded.chain.id,
-            [Status.RUNNING],
-            status,
-            fields={"finished_at": clock.now(), "error": error, "result": result},
-            steps=skipped,
+        changed = await self.store.finish_chain(
+            loaded.chain.id, status, clock.now(), error=error, result=result, steps=skipped
         )
         if changed:
             self._publish(loaded.chain.id, status)
@@ -437,14 +433,8 @@ class ChainRunner:
                     if view.task is None:
                         view.record.task_id = None
                     never.append(view.record)
-            await self._set_status(
-                loaded.chain,
-                [Status.RUNNING, Status.PAUSED],
-                Status.CANCELED,
-                "cancel",
-                fields={"finished_at": now, "error": "canceled"},
-                steps=never,
-            )
+            changed = await self.store.cancel_chain(chain_id, now, "canceled", steps=never)
+            await self._moved(chain_id, changed, Status.CANCELED, "cancel")
             await self._stop_tasks(loaded.ordered())
         return await self.get(chain_id)
 
@@ -453,7 +443,8 @@ class ChainRunner:
         async with self._locked(chain_id):
             loaded = await self.load(chain_id)
             _require(loaded.chain, "pause")
-            await self._set_status(loaded.chain, [Status.RUNNING], Status.PAUSED, "pause")
+            changed = await self.store.pause_chain(chain_id)
+            await self._moved(chain_id, changed, Status.PAUSED, "pause")
             await self._hold(loaded.ordered())
         return await self.get(chain_id)
 
@@ -461,7 +452,8 @@ class ChainRunner:
         async with self._locked(chain_id):
             loaded = await self.load(chain_id)
             _require(loaded.chain, "resume")
-            await self._set_status(loaded.chain, [Status.PAUSED], Status.RUNNING, "resume")
+            changed = await self.store.resume_chain(chain_id)
+            await self._moved(chain_id, changed, Status.RUNNING, "resume")
             paused = [
                 v.task.id
                 for v in loaded.ordered()
@@ -483,38 +475,16 @@ class ChainRunner:
             loaded = await self.load(chain_id)
             _require(loaded.chain, "restart")
             resets = _restart_steps(loaded)
-            await self._set_status(
-                loaded.chain,
-                [Status.FAILED, Status.CANCELED],
-                Status.RUNNING,
-                "restart",
-                fields={
-                    "finished_at": None,
-                    "error": None,
-                    "result": None,
-                    "restarts": loaded.chain.restarts + 1,
-                },
-                steps=resets,
-            )
+            changed = await self.store.restart_chain(chain_id, steps=resets)
+            await self._moved(chain_id, changed, Status.RUNNING, "restart")
         self.kick(chain_id)
         return await self.get(chain_id)
 
-    async def _set_status(
-        self,
-        chain: ChainRecord,
-        expected: list[Status],
-        new: Status,
-        action: str,
-        *,
-        fields: dict[str, Any] | None = None,
-        steps: Iterable[StepRecord] = (),
-    ) -> None:
-        changed = await self.store.set_status(
-            chain.id, expected, new, fields=fields, steps=list(steps)
-        )
+    async def _moved(self, chain_id: str, changed: bool, new: Status, action: str) -> None:
+        """Publish the chain's move to ``new``, or say (409) which status stopped it."""
         if not changed:
-            raise ChainConflict((await self.get(chain.id)).status, action)
-        self._publish(chain.id, new)
+            raise ChainConflict((await self.get(chain_id)).status, action)
+        self._publish(chain_id, new)
 
     async def _stop_tasks(self, views: list[StepView]) -> None:
         active = [v.task.id for v in views if v.task is not None and _active(v)]

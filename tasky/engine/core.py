@@ -125,6 +125,10 @@ class Engine:
             heartbeat_loop(self.store, self.owner, self._runs, self.settings.lease_seconds)
         )
         self._dispatcher.start()
+        # Start-up claims (what the store holds for free slots) are done before start returns: a
+        # submit right after start then finds its lane idle and may start its task at once,
+        # rather than being queued because a claim is still in flight.
+        await self._dispatcher.settle_all()
 
     async def stop(self) -> None:
         """Stop without deciding the fate of running work: the next start recovers it."""

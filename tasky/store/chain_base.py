@@ -16,9 +16,6 @@ from tasky.states import Status
 from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
 from tasky.store.records import IdempotencyRecord
 
-# Chain fields a status change may set besides the status.
-CHAIN_SETTABLE = frozenset({"finished_at", "error", "result", "restarts"})
-
 
 class ChainStore(Protocol):
     async def create(self, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
@@ -55,18 +52,39 @@ class ChainStore(Protocol):
     async def save_steps(self, steps: Sequence[StepRecord]) -> None:
         """Write the steps' state, task id, error, timing and history (one transaction)."""
 
-    async def set_status(
+    # -- status moves ---------------------------------------------------------------------------
+    # Each is a compare-and-set on the chain's status: it applies only when the chain is in one
+    # of the sources ``tasky.states.CHAIN_MOVES[<name>]`` gives, saves ``steps`` (as
+    # :meth:`save_steps`) in the same transaction, and returns whether it did (False: the chain
+    # is missing or in another status; nothing is written).
+
+    async def finish_chain(
         self,
         chain_id: str,
-        expected: Sequence[Status],
-        new: Status,
+        status: Status,
+        at: float,
         *,
-        fields: dict[str, Any] | None = None,
+        error: str | None = None,
+        result: Any = None,
         steps: Sequence[StepRecord] = (),
     ) -> bool:
-        """Compare-and-set the chain's status (and ``fields``, keys of :data:`CHAIN_SETTABLE`;
-        any other raises ValueError), saving ``steps`` in the same transaction; returns whether
-        it changed (nothing is written when it did not)."""
+        """Every step settled: the Running chain ends ``status`` (Completed or Failed; another
+        raises ValueError) at ``at`` with its ``error`` and ``result``."""
+
+    async def cancel_chain(
+        self, chain_id: str, at: float, reason: str, *, steps: Sequence[StepRecord] = ()
+    ) -> bool:
+        """The Running or Paused chain ends Canceled at ``at``, ``reason`` as its error."""
+
+    async def pause_chain(self, chain_id: str) -> bool:
+        """The Running chain is Paused: no new step starts."""
+
+    async def resume_chain(self, chain_id: str) -> bool:
+        """The Paused chain is Running again."""
+
+    async def restart_chain(self, chain_id: str, *, steps: Sequence[StepRecord] = ()) -> bool:
+        """The Failed or Canceled chain runs again: Running, its end time, error and result
+        cleared, its restart count one higher."""
 
     async def put_definition(self, record: DefinitionRecord) -> bool:
         """Insert or replace a named definition (a replaced one keeps its ``created_at``);

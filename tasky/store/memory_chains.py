@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from tasky.states import ACTIVE, FINISHED, Status
+from tasky.states import ACTIVE, CHAIN_MOVES, FINISHED, Status
 from tasky.store.base import DuplicateId
-from tasky.store.chain_base import CHAIN_SETTABLE
 from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
 from tasky.store.memory_data import MemoryData, copy_chain, copy_step, json_copy, page
 from tasky.store.records import IdempotencyRecord
@@ -102,28 +101,74 @@ class MemoryChainStore:
                 kept.decided_at, kept.rerun_attempt = step.decided_at, step.rerun_attempt
                 kept.history = list(step.history)
 
-    async def set_status(
+    # -- status moves -----------------------------------------------------------------------------
+    async def finish_chain(
         self,
         chain_id: str,
-        expected: Sequence[Status],
-        new: Status,
+        status: Status,
+        at: float,
         *,
-        fields: dict[str, Any] | None = None,
+        error: str | None = None,
+        result: Any = None,
         steps: Sequence[StepRecord] = (),
     ) -> bool:
-        changes = dict(fields or {})
-        unknown = set(changes) - CHAIN_SETTABLE
-        if unknown:
-            raise ValueError(f"not settable: {sorted(unknown)}")
-        if "result" in changes:
-            changes["result"] = json_copy(changes["result"])
+        if status not in CHAIN_MOVES["finish"].targets:
+            raise ValueError(f"a chain cannot finish as {status}")
+        kept = json_copy(result)
+        return await self._move(
+            chain_id,
+            "finish",
+            lambda c: replace(c, status=status, finished_at=at, error=error, result=kept),
+            steps,
+        )
+
+    async def cancel_chain(
+        self, chain_id: str, at: float, reason: str, *, steps: Sequence[StepRecord] = ()
+    ) -> bool:
+        return await self._move(
+            chain_id,
+            "cancel",
+            lambda c: replace(c, status=Status.CANCELED, finished_at=at, error=reason),
+            steps,
+        )
+
+    async def pause_chain(self, chain_id: str) -> bool:
+        return await self._move(chain_id, "pause", lambda c: replace(c, status=Status.PAUSED))
+
+    async def resume_chain(self, chain_id: str) -> bool:
+        return await self._move(chain_id, "resume", lambda c: replace(c, status=Status.RUNNING))
+
+    async def restart_chain(self, chain_id: str, *, steps: Sequence[StepRecord] = ()) -> bool:
+        def restarted(chain: ChainRecord) -> ChainRecord:
+            return replace(
+                chain,
+                status=Status.RUNNING,
+                finished_at=None,
+                error=None,
+                result=None,
+                restarts=chain.restarts + 1,
+            )
+
+        return await self._move(chain_id, "restart", restarted, steps)
+
+    async def _move(
+        self,
+        chain_id: str,
+        move: str,
+        change: Callable[[ChainRecord], ChainRecord],
+        steps: Sequence[StepRecord] = (),
+    ) -> bool:
+        """Compare-and-set: ``change`` the chain when it is in one of ``CHAIN_MOVES[move]``'s
+        sources, saving ``steps`` in the same write."""
+        sources = CHAIN_MOVES[move].sources
+        saved = [copy_step(s) for s in steps]  # as passed, like a statement's parameters
 
         def op() -> bool:
             chain = self._data.chains.get(chain_id)
-            if chain is None or chain.status not in expected:
+            if chain is None or chain.status not in sources:
                 return False
-            self._data.chains[chain_id] = replace(chain, status=new, **changes)
-            self._save(steps)
+            self._data.chains[chain_id] = change(chain)
+            self._save(saved)
             return True
 
         return await self._data.write(op)

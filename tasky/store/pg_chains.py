@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tasky.states import ACTIVE, FINISHED, Status
-from tasky.store.chain_base import CHAIN_SETTABLE
+from tasky.states import ACTIVE, CHAIN_MOVES, FINISHED, Status
 from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
 from tasky.store.pg_database import (
     Conn,
@@ -136,42 +135,70 @@ class PgChainStore:
 
         await self._db.write(op, size=len(rows), transaction=True)
 
-    async def set_status(
+    # -- status moves ---------------------------------------------------------------------------
+    async def finish_chain(
         self,
         chain_id: str,
-        expected: Sequence[Status],
-        new: Status,
+        status: Status,
+        at: float,
         *,
-        fields: dict[str, Any] | None = None,
+        error: str | None = None,
+        result: Any = None,
         steps: Sequence[StepRecord] = (),
     ) -> bool:
-        fields = dict(fields or {})
-        unknown = set(fields) - CHAIN_SETTABLE
-        if unknown:
-            raise ValueError(f"not settable: {sorted(unknown)}")
-        sets = ["status = %s"]
-        params: list[Any] = [new.value]
-        for name, value in fields.items():  # names from CHAIN_SETTABLE only
-            sets.append(f"{name} = %s")
-            if name == "result" and value is not None:
-                value = json_text(value)
-            elif name == "error":
-                value = clean(value)
-            params.append(value)
-        query = f"UPDATE chains SET {', '.join(sets)} WHERE id = %s AND status = ANY(%s)"
-        params += [chain_id, [s.value for s in expected]]
+        if status not in CHAIN_MOVES["finish"].targets:
+            raise ValueError(f"a chain cannot finish as {status}")
+        stored = None if result is None else json_text(result)
+        sets = "finished_at = %s, error = %s, result = %s"
+        return await self._move(chain_id, "finish", status, sets, (at, clean(error), stored), steps)
+
+    async def cancel_chain(
+        self, chain_id: str, at: float, reason: str, *, steps: Sequence[StepRecord] = ()
+    ) -> bool:
+        sets = "finished_at = %s, error = %s"
+        return await self._move(
+            chain_id, "cancel", Status.CANCELED, sets, (at, clean(reason)), steps
+        )
+
+    async def pause_chain(self, chain_id: str) -> bool:
+        return await self._move(chain_id, "pause", Status.PAUSED)
+
+    async def resume_chain(self, chain_id: str) -> bool:
+        return await self._move(chain_id, "resume", Status.RUNNING)
+
+    async def restart_chain(self, chain_id: str, *, steps: Sequence[StepRecord] = ()) -> bool:
+        sets = "finished_at = NULL, error = NULL, result = NULL, restarts = restarts + 1"
+        return await self._move(chain_id, "restart", Status.RUNNING, sets, (), steps)
+
+    async def _move(
+        self,
+        chain_id: str,
+        move: str,
+        new: Status,
+        sets: str = "",
+        params: Sequence[Any] = (),
+        steps: Sequence[StepRecord] = (),
+    ) -> bool:
+        """Compare-and-set the chain from ``CHAIN_MOVES[move]``'s sources to ``new``, with the
+        columns ``sets`` assigns (from ``params``) and ``steps`` saved in the same transaction.
+        The update locks the chain's row: of racing moves one wins, the others re-check the
+        status it left."""
+        assignments = ", ".join(filter(None, ["status = %s", sets]))
+        query = f"UPDATE chains SET {assignments} WHERE id = %s AND status = ANY(%s)"
+        sources = [s.value for s in CHAIN_MOVES[move].sources]
+        all_params = (new.value, *params, chain_id, sources)
         step_rows = [_step_params(s) for s in steps]
 
         async def op(conn: Conn) -> bool:
-            # The chain's row is locked by the update: of racing changes, one wins and the
-            # others re-check the status it left.
-            if (await conn.execute(query, params)).rowcount == 0:
+            if (await conn.execute(query, all_params)).rowcount == 0:
                 return False
             if step_rows:
                 async with conn.cursor() as cursor:
                     await cursor.executemany(_SAVE_STEP, step_rows)
             return True
 
+        if not step_rows:  # one statement: its own transaction
+            return await self._db.execute(query, all_params) == 1
         return await self._db.write(op, transaction=True)
 
     # -- named definitions ----------------------------------------------------------------------

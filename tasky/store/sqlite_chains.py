@@ -10,8 +10,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from tasky.states import ACTIVE, FINISHED, Status
-from tasky.store.chain_base import CHAIN_SETTABLE
+from tasky.states import ACTIVE, CHAIN_MOVES, FINISHED, Status
 from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
 from tasky.store.records import IdempotencyRecord
 from tasky.store.sqlite_common import claim_key, delete_tasks, read_page
@@ -178,27 +177,55 @@ class SqliteChainStore:
 
         await self._db.write(op)
 
-    async def set_status(
+    # -- status moves ---------------------------------------------------------------------------
+    async def finish_chain(
         self,
         chain_id: str,
-        expected: Sequence[Status],
-        new: Status,
+        status: Status,
+        at: float,
         *,
-        fields: dict[str, Any] | None = None,
+        error: str | None = None,
+        result: Any = None,
         steps: Sequence[StepRecord] = (),
     ) -> bool:
-        fields = dict(fields or {})
-        unknown = set(fields) - CHAIN_SETTABLE
-        if unknown:
-            raise ValueError(f"not settable: {sorted(unknown)}")
-        sets = ["status = ?"]
-        params: list[Any] = [new.value]
-        for name, value in fields.items():
-            sets.append(f"{name} = ?")
-            params.append(json_text(value) if name == "result" and value is not None else value)
-        marks = ", ".join("?" * len(expected))
-        sql = f"UPDATE chains SET {', '.join(sets)} WHERE id = ? AND status IN ({marks})"
-        all_params = (*params, chain_id, *(s.value for s in expected))
+        if status not in CHAIN_MOVES["finish"].targets:
+            raise ValueError(f"a chain cannot finish as {status}")
+        stored = None if result is None else json_text(result)
+        sets = "finished_at = ?, error = ?, result = ?"
+        return await self._move(chain_id, "finish", status, sets, (at, error, stored), steps)
+
+    async def cancel_chain(
+        self, chain_id: str, at: float, reason: str, *, steps: Sequence[StepRecord] = ()
+    ) -> bool:
+        sets = "finished_at = ?, error = ?"
+        return await self._move(chain_id, "cancel", Status.CANCELED, sets, (at, reason), steps)
+
+    async def pause_chain(self, chain_id: str) -> bool:
+        return await self._move(chain_id, "pause", Status.PAUSED)
+
+    async def resume_chain(self, chain_id: str) -> bool:
+        return await self._move(chain_id, "resume", Status.RUNNING)
+
+    async def restart_chain(self, chain_id: str, *, steps: Sequence[StepRecord] = ()) -> bool:
+        sets = "finished_at = NULL, error = NULL, result = NULL, restarts = restarts + 1"
+        return await self._move(chain_id, "restart", Status.RUNNING, sets, (), steps)
+
+    async def _move(
+        self,
+        chain_id: str,
+        move: str,
+        new: Status,
+        sets: str = "",
+        params: Sequence[Any] = (),
+        steps: Sequence[StepRecord] = (),
+    ) -> bool:
+        """Compare-and-set the chain from ``CHAIN_MOVES[move]``'s sources to ``new``, with the
+        columns ``sets`` assigns (from ``params``) and ``steps`` saved in the same write."""
+        sources = [s.value for s in CHAIN_MOVES[move].sources]
+        marks = ", ".join("?" * len(sources))
+        assignments = ", ".join(filter(None, ["status = ?", sets]))
+        sql = f"UPDATE chains SET {assignments} WHERE id = ? AND status IN ({marks})"
+        all_params = (new.value, *params, chain_id, *sources)
         step_rows = [_step_params(s) for s in steps]
 
         def op(conn: sqlite3.Connection) -> bool:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from tasky.ids import new_id
-from tasky.states import Status
+from tasky.states import CHAIN_MOVES, Status
 from tasky.store import Store
+from tasky.store.chain_base import ChainStore
 from tasky.store.chain_records import DefinitionRecord, StepRecord
 from tests.store_contract.backends import StoreFactory
 from tests.store_contract.records import chain, finished, key, running, steps, stored, task
@@ -81,49 +83,130 @@ async def test_save_steps_writes_each_step_state(store: Store) -> None:
     assert await store.chains.steps(record.id) == made
 
 
-async def test_set_status_is_a_compare_and_set_with_fields_and_steps(store: Store) -> None:
-    record = chain()
-    made = steps(record.id, None)
+# -- status moves (sources from tasky.states.CHAIN_MOVES) -----------------------------------------
+AT = 1500.0
+ChainMove = Callable[[ChainStore, str, list[StepRecord]], Awaitable[bool]]
+
+# Each operation, named as in CHAIN_MOVES, called with the steps it saves.
+MOVE_CALLS: dict[str, ChainMove] = {
+    "finish": lambda c, i, s: c.finish_chain(i, Status.FAILED, AT, error="boom", steps=s),
+    "cancel": lambda c, i, s: c.cancel_chain(i, AT, "canceled", steps=s),
+    "pause": lambda c, i, s: c.pause_chain(i),
+    "resume": lambda c, i, s: c.resume_chain(i),
+    "restart": lambda c, i, s: c.restart_chain(i, steps=s),
+}
+# The operations whose signature takes steps to save with the move.
+SAVES_STEPS = {"finish", "cancel", "restart"}
+
+
+def test_every_chain_move_is_tested() -> None:
+    assert set(MOVE_CALLS) == set(CHAIN_MOVES)
+
+
+@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize("move", sorted(MOVE_CALLS))
+async def test_a_chain_moves_only_from_its_sources(store: Store, move: str, status: Status) -> None:
+    record = chain(status, finished_at=900.0, error="old", result=[1], restarts=2)
+    made = steps(record.id, None, "a" * 32)
     await store.chains.create(record, made)
-    made[0].state = "canceled"
-    assert not await store.chains.set_status(
-        record.id, [Status.PAUSED], Status.CANCELED, fields={"error": "x"}, steps=made
-    )
-    unchanged = await store.chains.get(record.id)
-    assert unchanged is not None and (unchanged.status, unchanged.error) == (Status.RUNNING, None)
-    assert (await store.chains.steps(record.id))[0].state == "pending"
-    fields = {"finished_at": 1500.0, "error": "stopped", "result": {"r": [1]}, "restarts": 1}
-    assert await store.chains.set_status(
-        record.id, [Status.RUNNING, Status.PAUSED], Status.CANCELED, fields=fields, steps=made
-    )
+    made[0].state, made[0].decided_at = "canceled", AT
+    changed = await MOVE_CALLS[move](store.chains, record.id, made)
     got = await store.chains.get(record.id)
     assert got is not None
-    assert (got.status, got.finished_at, got.error, got.result, got.restarts) == (
-        Status.CANCELED,
-        1500.0,
-        "stopped",
-        {"r": [1]},
-        1,
+    assert changed is (status in CHAIN_MOVES[move].sources)
+    if changed:
+        [target] = CHAIN_MOVES[move].targets - {Status.COMPLETED}  # finish here ends Failed
+        assert got.status is target
+        saved = await store.chains.steps(record.id)
+        assert saved[0].state == ("canceled" if move in SAVES_STEPS else "pending")
+    else:
+        assert got == dataclasses.replace(record, seq=got.seq)
+        assert [s.state for s in await store.chains.steps(record.id)] == ["pending", "submitted"]
+
+
+@pytest.mark.parametrize("move", sorted(MOVE_CALLS))
+async def test_a_missing_chain_does_not_move(store: Store, move: str) -> None:
+    assert not await MOVE_CALLS[move](store.chains, new_id(), [])
+
+
+async def test_finish_records_the_outcome(store: Store) -> None:
+    done, failed = chain(), chain()
+    for record in (done, failed):
+        await store.chains.create(record, [])
+    result = {"r": [1, None], "é": 1.5}
+    assert await store.chains.finish_chain(done.id, Status.COMPLETED, AT, result=result)
+    assert await store.chains.finish_chain(failed.id, Status.FAILED, AT + 1, error="step a")
+    got_done, got_failed = await store.chains.get(done.id), await store.chains.get(failed.id)
+    assert got_done is not None and got_failed is not None
+    assert (got_done.status, got_done.finished_at, got_done.error, got_done.result) == (
+        Status.COMPLETED,
+        AT,
+        None,
+        result,
     )
-    assert (await store.chains.steps(record.id))[0].state == "canceled"
-    assert not await store.chains.set_status(new_id(), [Status.RUNNING], Status.FAILED)
+    assert (got_failed.status, got_failed.finished_at, got_failed.error, got_failed.result) == (
+        Status.FAILED,
+        AT + 1,
+        "step a",
+        None,
+    )
 
 
-async def test_set_status_refuses_other_fields(store: Store) -> None:
+@pytest.mark.parametrize("status", [Status.CANCELED, Status.PAUSED, Status.QUEUED])
+async def test_a_chain_finishes_only_completed_or_failed(store: Store, status: Status) -> None:
     record = chain()
     await store.chains.create(record, [])
-    with pytest.raises(ValueError, match="not settable"):
-        await store.chains.set_status(record.id, [Status.RUNNING], Status.FAILED, fields={"id": 1})
+    with pytest.raises(ValueError, match="cannot finish"):
+        await store.chains.finish_chain(record.id, status, AT)
     got = await store.chains.get(record.id)
     assert got is not None and got.status is Status.RUNNING
 
 
-async def test_two_racing_status_changes_have_one_winner(store: Store) -> None:
+async def test_cancel_records_when_and_why(store: Store) -> None:
+    record = chain(Status.PAUSED)
+    await store.chains.create(record, [])
+    assert await store.chains.cancel_chain(record.id, AT, "stopped by ci")
+    got = await store.chains.get(record.id)
+    assert got is not None
+    assert (got.status, got.finished_at, got.error) == (Status.CANCELED, AT, "stopped by ci")
+
+
+async def test_pause_and_resume_change_only_the_status(store: Store) -> None:
+    record = chain(result={"partial": True})
+    await store.chains.create(record, [])
+    assert await store.chains.pause_chain(record.id)
+    paused = await store.chains.get(record.id)
+    assert paused is not None
+    assert paused == dataclasses.replace(record, seq=paused.seq, status=Status.PAUSED)
+    assert await store.chains.resume_chain(record.id)
+    assert await store.chains.get(record.id) == dataclasses.replace(record, seq=paused.seq)
+
+
+async def test_restart_clears_the_end_and_counts(store: Store) -> None:
     record = chain()
     await store.chains.create(record, [])
+    assert await store.chains.finish_chain(record.id, Status.FAILED, AT, error="x", result=[1])
+    assert await store.chains.restart_chain(record.id)
+    assert await store.chains.cancel_chain(record.id, AT + 1, "canceled")
+    assert await store.chains.restart_chain(record.id)
+    got = await store.chains.get(record.id)
+    assert got is not None
+    assert (got.status, got.finished_at, got.error, got.result, got.restarts) == (
+        Status.RUNNING,
+        None,
+        None,
+        None,
+        2,
+    )
+
+
+async def test_two_racing_moves_have_one_winner(store: Store) -> None:
+    record = chain()
+    await store.chains.create(record, [])
+    # Both start from Running only: whichever commits first leaves the other nothing to move.
     won = await asyncio.gather(
-        store.chains.set_status(record.id, [Status.RUNNING], Status.PAUSED),
-        store.chains.set_status(record.id, [Status.RUNNING], Status.CANCELED),
+        store.chains.pause_chain(record.id),
+        store.chains.finish_chain(record.id, Status.COMPLETED, AT),
     )
     assert sorted(won) == [False, True]
 
@@ -179,7 +262,10 @@ async def test_a_keyed_chain_is_created_once(backend: StoreFactory, store: Store
 
 # -- pruning --------------------------------------------------------------------------------------
 async def test_prune_finished_chains_with_steps_and_tasks(store: Store) -> None:
-    done_chain, running_chain = chain(Status.COMPLETED), chain()
+    # A finished chain and a running one whose finished_at is set (as by hand): only the
+    # finished one may go.
+    done_chain = chain(Status.COMPLETED, finished_at=2000.0)
+    running_chain = chain(finished_at=2000.0)
     done_tasks = [await finished(store, chain_id=done_chain.id) for _ in range(2)]
     live_done = await finished(store, chain_id=running_chain.id)
     live = await store.submit(task(chain_id=running_chain.id))
@@ -187,13 +273,6 @@ async def test_prune_finished_chains_with_steps_and_tasks(store: Store) -> None:
         await store.append_logs([(t.id, 1.0, "line")], 10)
     await store.chains.create(done_chain, steps(done_chain.id, *(t.id for t in done_tasks)))
     await store.chains.create(running_chain, steps(running_chain.id, live_done.id, live.id))
-    # A finished chain and a running one whose finished_at is old (a restarted chain keeps its
-    # old value until it ends again): only the finished one may go.
-    for record in (done_chain, running_chain):
-        assert await store.chains.set_status(
-            record.id, [record.status], record.status, fields={"finished_at": 2000.0}
-        )
-
     assert await store.chains.count_prunable(1999.0) == 0
     assert await store.chains.count_prunable(5000.0) == 1
     # Chain tasks are not the task store's to prune.
@@ -213,12 +292,9 @@ async def test_prune_finished_chains_with_steps_and_tasks(store: Store) -> None:
 
 
 async def test_a_finished_chain_with_an_unfinished_task_is_kept(store: Store) -> None:
-    record = chain(Status.FAILED)
+    record = chain(Status.FAILED, finished_at=2000.0)
     straggler = await store.submit(task(chain_id=record.id))
     await store.chains.create(record, steps(record.id, straggler.id))
-    assert await store.chains.set_status(
-        record.id, [Status.FAILED], Status.FAILED, fields={"finished_at": 2000.0}
-    )
     assert await store.chains.count_prunable(5000.0) == 0
     assert await store.chains.prune_finished(5000.0, 10) == 0
     assert await store.cancel(straggler.id, 2001.0)
@@ -226,11 +302,8 @@ async def test_a_finished_chain_with_an_unfinished_task_is_kept(store: Store) ->
 
 
 async def test_chain_pruning_keeps_the_limit_oldest_first(store: Store) -> None:
-    made = [chain(Status.COMPLETED) for _ in range(3)]
-    for n, record in enumerate(made):
+    made = [chain(Status.COMPLETED, finished_at=3000.0 - n) for n in range(3)]
+    for record in made:
         await store.chains.create(record, [])
-        await store.chains.set_status(
-            record.id, [Status.COMPLETED], Status.COMPLETED, fields={"finished_at": 3000.0 - n}
-        )
     assert await store.chains.prune_finished(5000.0, 2) == 2
     assert [c.id for c in (await store.chains.list_chains()).chains] == [made[0].id]
