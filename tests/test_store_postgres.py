@@ -25,13 +25,20 @@ from tasky.store import DuplicateId, create_store, pg_stats, pg_tasks
 from tasky.store.pg_schema import LATEST, SchemaTooNew
 from tasky.store.postgres import PostgresStore
 from tasky.store.records import Claim, Outcome, TaskRecord
-from tests.pg import fresh_database, fresh_schema
+from tests.pg import emptied_shared_schema, fresh_schema
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url() -> str:
+    """The test process's schema, emptied (a schema of its own would cost more than a test)."""
+    return emptied_shared_schema()
+
+
+@pytest.fixture
+def own_schema() -> Iterator[str]:
+    """A schema of the test's own, for tests that change its version."""
     with fresh_schema() as url:
         yield url
 
@@ -197,28 +204,30 @@ async def test_ending_an_attempt_frees_its_slot_in_the_same_statement(
 # -- schema versions ------------------------------------------------------------------------------
 
 
-async def test_nodes_opening_a_new_database_together_migrate_it_once() -> None:
-    async with fresh_database() as url:
-        nodes = [PostgresStore(url, min_connections=1, max_connections=2) for _ in range(3)]
-        await asyncio.gather(*(node.open() for node in nodes))
-        try:
-            async with await psycopg.AsyncConnection.connect(url) as conn:
-                rows = await (await conn.execute("SELECT version FROM tasky_schema")).fetchall()
-                tables = await (
-                    await conn.execute(
-                        "SELECT count(*) FROM pg_tables WHERE tablename = 'tasks' "
-                        "AND schemaname = 'public'"
-                    )
-                ).fetchone()
-            assert rows == [(LATEST,)] and tables == (1,)
-            stored = await nodes[1].submit(task())
-            assert await nodes[2].get(stored.id) is not None
-        finally:
-            for node in nodes:
-                await node.close()
+async def test_nodes_opening_a_new_database_together_migrate_it_once(own_schema: str) -> None:
+    """A schema nobody migrated yet (the store works in whatever schema its connections use;
+    a database of its own would only make the test slower)."""
+    nodes = [PostgresStore(own_schema, min_connections=1, max_connections=2) for _ in range(3)]
+    await asyncio.gather(*(node.open() for node in nodes))
+    try:
+        async with await psycopg.AsyncConnection.connect(own_schema) as conn:
+            rows = await (await conn.execute("SELECT version FROM tasky_schema")).fetchall()
+            tables = await (
+                await conn.execute(
+                    "SELECT count(*) FROM pg_tables WHERE tablename = 'tasks' "
+                    "AND schemaname = current_schema()"
+                )
+            ).fetchone()
+        assert rows == [(LATEST,)] and tables == (1,)
+        stored = await nodes[1].submit(task())
+        assert await nodes[2].get(stored.id) is not None
+    finally:
+        for node in nodes:
+            await node.close()
 
 
-async def test_a_database_of_a_newer_version_is_refused_with_a_message(pg_url: str) -> None:
+async def test_a_database_of_a_newer_version_is_refused_with_a_message(own_schema: str) -> None:
+    pg_url = own_schema
     first = PostgresStore(pg_url)
     await first.open()
     await first.close()
@@ -232,7 +241,8 @@ async def test_a_database_of_a_newer_version_is_refused_with_a_message(pg_url: s
     assert version == [(LATEST + 1,)]  # left as it was
 
 
-def test_serve_refuses_a_newer_database_before_listening(pg_url: str) -> None:
+def test_serve_refuses_a_newer_database_before_listening(own_schema: str) -> None:
+    pg_url = own_schema
     PostgresStore(pg_url).prepare_now()
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("UPDATE tasky_schema SET version = %s", (LATEST + 7,))
