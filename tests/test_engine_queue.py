@@ -198,3 +198,16 @@ def test_serve_takes_the_poll_interval(tmp_path: Path, how: str) -> None:
     out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=30)
     assert out.returncode == 2
     assert "--poll-interval must be more than 0" in out.stderr
+
+
+async def test_a_claim_in_flight_leaves_the_fast_path_open(engine: Engine) -> None:
+    lane = engine._lanes["Echo"]
+    started = []
+    for n in range(20):
+        await engine._dispatcher.settle(lane)
+        lane.wake()  # the store may hold work: a claim goes out (and finds nothing)
+        assert lane.claiming is not None
+        record = await engine.submit("Echo", {"value": n})
+        started.append(record.status)
+    # Nothing waited, so each submit started its own task in its own write.
+    assert started == [Status.RUNNING] * 20

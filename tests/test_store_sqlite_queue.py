@@ -143,3 +143,33 @@ async def test_an_older_database_gets_the_queue_columns(tmp_path: Path) -> None:
     reopened = SqliteStore(path)
     await reopened.open()  # a second open finds everything in place
     await reopened.close()
+
+
+async def test_a_batch_replayed_after_a_failing_operation_places_its_tasks_once(
+    store: SqliteStore,
+) -> None:
+    def failing(conn: sqlite3.Connection) -> None:
+        raise RuntimeError("refused")
+
+    async def fail() -> None:  # a coroutine, so it joins the batch after the submits
+        await store._submit(failing)
+
+    # The failing operation undoes the whole batch, which is then run again: the inserts and
+    # the batch submit must be placed afresh, not as the undone first run had placed them.
+    single = [task(1000.0 + i) for i in range(2)]
+    batch = [task(1010.0 + i, worker="B") for i in range(3)]
+    results = await asyncio.gather(
+        *(store.submit(t, claim(1)) for t in single),
+        store.submit_many(batch, Claim("node-a", 5000.0, 2)),
+        fail(),
+        return_exceptions=True,
+    )
+    assert isinstance(results[3], RuntimeError)
+    assert [t.status for t in results[:2]] == [Status.RUNNING, Status.QUEUED]  # type: ignore[union-attr]
+    many = results[2]
+    assert isinstance(many, list)
+    assert [t.status for t in many] == [Status.RUNNING, Status.RUNNING, Status.QUEUED]
+    for record in [*single, *batch]:
+        assert await store.get(record.id) == record
+    assert await store.claim("W", claim(1), 2000.0) == []
+    assert await store.claim("B", claim(2), 2000.0) == []

@@ -56,14 +56,16 @@ class Dispatcher:
         return Claim(self._owner, now + self._settings.lease_seconds, limit, count)
 
     def may_start_at_once(self, lane: Lane) -> bool:
-        """A submit may claim its own task: a free slot, and no queued task known to wait."""
-        return not self.halted and not lane.hint and lane.claiming is None and lane.slots.free > 0
+        """A submit may claim its own task: a free slot, and no queued task known to wait. (A
+        claim in flight does not stop it: the store starts the task only if nothing runnable
+        waits ahead of it, whatever the claim takes.)"""
+        return not self.halted and not lane.hint and lane.slots.free > 0
 
     def dispatch(self, lane: Lane) -> None:
         if self.halted or lane.claiming is not None or not lane.hint:
             return
-        count = lane.slots.reserve(lane.slots.free)
-        if count == 0:
+        count = lane.slots.free
+        if count <= 0:
             return
         # Cleared now, so a wake-up that arrives while the claim is out is not lost.
         lane.hint = False
@@ -88,22 +90,18 @@ class Dispatcher:
         except Exception:
             log.exception("claiming tasks of worker %s failed", lane.name)
             lane.claiming = None
-            lane.slots.unreserve(count)
             self._wake_at(lane, now + self._settings.poll_interval)
             return
         lane.claiming = None
         assert self._launcher is not None
         if self.stopping:
-            # What was claimed stays Running here, for the next start's recovery to decide.
-            lane.slots.unreserve(count)
-            return
+            return  # what was claimed stays Running here, for the next start's recovery
         for record in claimed:
             self._launcher.launch_claimed(lane, record)
         if len(claimed) == count:
             lane.hint = True  # there may be more
         else:
             self._background.spawn(self._watch(lane, now))
-        lane.slots.unreserve(count - len(claimed))
         lane.dispatch()
 
     async def _watch(self, lane: Lane, claimed_at: float) -> None:

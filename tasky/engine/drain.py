@@ -53,9 +53,12 @@ class Drain:
 
     def busy(self) -> int:
         """Tasks holding a slot that are not paused: what a drain waits for (a paused one would
-        hold the whole grace for nothing). Slots promised to a claim or a submit in flight count
-        too: their tasks are about to start."""
-        held = sum(lane.slots.running + lane.slots.reserved for lane in self._lanes.values())
+        hold the whole grace for nothing). A submit or a claim in flight counts too: its tasks
+        may be about to start."""
+        held = sum(
+            lane.slots.running + lane.slots.reserved + (lane.claiming is not None)
+            for lane in self._lanes.values()
+        )
         return held - self._runs.paused()
 
     async def wait_idle(self, seconds: float) -> bool:

@@ -15,10 +15,12 @@ from tasky.workers.base import Worker
 class Slots:
     """The running slots of one worker that this engine holds, counted in one place.
 
-    A slot is reserved before a claim or a claiming submit goes to the store (so two of them in
-    flight cannot count on the same free slot), becomes running when its task starts here, and
-    is released once the attempt's end is recorded; a reservation the store did not use is given
-    back. Every time a slot comes free, ``on_free`` runs (the lane's dispatch).
+    A slot becomes running when a task starts here (a claim got it from the store, or a submit
+    reserved it before asking the store to start its task at once, so that two submits in
+    flight cannot count on the same free slot) and is released once the attempt's end is
+    recorded; a reservation the store did not use is given back. The store enforces the
+    worker's limit over every owner; these counts tell this engine how many to ask for. Every
+    time a slot comes free, ``on_free`` runs (the lane's dispatch).
     """
 
     __slots__ = ("limit", "on_free", "reserved", "running")
@@ -40,9 +42,10 @@ class Slots:
         self.reserved += got
         return got
 
-    def start(self) -> None:
-        """A reserved slot's task starts here."""
-        self.reserved -= 1
+    def start(self, reserved: bool) -> None:
+        """A task starts here, on a slot its submit reserved or one its claim got."""
+        if reserved:
+            self.reserved -= 1
         self.running += 1
 
     def unreserve(self, count: int = 1) -> None:

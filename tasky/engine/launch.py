@@ -51,8 +51,8 @@ class Launcher:
         self.dispatch_latencies: deque[float] = deque(maxlen=100_000)
 
     def launch_claimed(self, lane: Lane, record: TaskRecord) -> None:
-        """Start a task a claim handed to this engine (its slot reserved for the claim)."""
-        lane.slots.start()
+        """Start a task a claim handed to this engine."""
+        lane.slots.start(reserved=False)
         try:
             model = validate_config(lane.worker.Config, record.config)
         except ValidationError as exc:
@@ -67,7 +67,7 @@ class Launcher:
         self, lane: Lane, record: TaskRecord, model: BaseModel, acked: float
     ) -> None:
         """Start a task its submit stored Running (its slot reserved for the submit)."""
-        lane.slots.start()
+        lane.slots.start(reserved=True)
         self._start(lane, record, model)
         self.dispatch_latencies.append(clock.monotonic() - acked)
 

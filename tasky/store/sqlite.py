@@ -284,12 +284,20 @@ class _NewTask:
     """A submitted task on its way to the writer: its config already encoded, and the claim
     that may start it at once."""
 
-    __slots__ = ("claim", "config", "task")
+    __slots__ = ("_given", "claim", "config", "task")
 
     def __init__(self, task: TaskRecord, claim: Claim | None) -> None:
         self.task = task
         self.config = json_text(task.config)
         self.claim = claim
+        self._given = (task.status, task.owner, task.lease_until, task.started_at)
+
+    def fresh(self) -> TaskRecord:
+        """The task as submitted: an insert that was undone (its batch replayed) may have
+        marked it started already."""
+        task = self.task
+        task.status, task.owner, task.lease_until, task.started_at = self._given
+        return task
 
 
 class _Pending:
@@ -453,22 +461,22 @@ class SqliteStore:
         new = [p.insert for p in inserts if p.insert is not None]
         claims = any(n.claim is not None for n in new)
         placement = Placement(conn, claims)
-        placed = [placement.place(n.task, n.claim) for n in new]
+        starts = [placement.place(n.fresh(), n.claim) for n in new]
         try:
-            insert_placed(conn, placed, [n.config for n in new])
+            stored = insert_placed(conn, [n.task for n in new], [n.config for n in new], starts)
         except sqlite3.Error:
             conn.execute("ROLLBACK")
             conn.execute("BEGIN IMMEDIATE")
         else:
-            return [(p.future, True, t) for p, t in zip(inserts, placed, strict=True)]
+            return [(p.future, True, t) for p, t in zip(inserts, stored, strict=True)]
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         placement = Placement(conn, claims)
         for pending, item in zip(inserts, new, strict=True):
-            row = placement.place(item.task, item.claim)
+            start = placement.place(item.fresh(), item.claim)
             try:
-                insert_one(conn, row, item.config)
+                row = insert_one(conn, item.task, item.config, start)
             except sqlite3.Error as exc:  # a single INSERT that fails changes nothing
-                placement.undo(row)
+                placement.undo(item.task, start)
                 outcomes.append((pending.future, False, exc))
             else:
                 outcomes.append((pending.future, True, row))
@@ -537,9 +545,8 @@ class SqliteStore:
             existing = claim_key(conn, keyed)
             if existing is not None:
                 return existing
-            row = Placement(conn, claim is not None).place(new.task, new.claim)
-            insert_one(conn, row, new.config)
-            return row
+            start = Placement(conn, claim is not None).place(new.fresh(), new.claim)
+            return insert_one(conn, new.task, new.config, start)
 
         found: TaskRecord | IdempotencyRecord = await self._submit(op)
         return found
@@ -553,10 +560,10 @@ class SqliteStore:
             # An operation runs whole or not at all (the writer undoes a failed one alone), so
             # one refused row leaves none of the others.
             placement = Placement(conn, claim is not None)
-            placed = [placement.place(n.task, n.claim) for n in new]
-            if placed:
-                insert_placed(conn, placed, [n.config for n in new])
-            return placed
+            starts = [placement.place(n.fresh(), n.claim) for n in new]
+            if not new:
+                return []
+            return insert_placed(conn, [n.task for n in new], [n.config for n in new], starts)
 
         stored: list[TaskRecord] = await self._submit(op)
         return stored

@@ -29,16 +29,20 @@ _REQUEUE = (
 _NOT_STARTED = "status IN ('Queued', 'Paused') AND status <> 'Running' AND owner IS NULL"
 
 
+# Per move of a held attempt: the row its compare-and-set accepts (see _held).
+_HELD = {
+    move: "SELECT seq, worker, attempt, queued_at, started_at FROM tasks "
+    f"WHERE id = ? AND {guard(move)} AND owner IS ? AND attempt = ?"
+    for move in ("finish", "retry_later", "requeue_interrupted", "fail_interrupted")
+}
+
+
 def _held(
     conn: sqlite3.Connection, move: str, task_id: str, owner: str | None, attempt: int
 ) -> tuple[Any, ...] | None:
     """(seq, worker, attempt, queued_at, started_at) of the task if ``owner`` holds it at
     ``attempt`` in a status ``move`` may start from; None otherwise."""
-    row: tuple[Any, ...] | None = conn.execute(
-        "SELECT seq, worker, attempt, queued_at, started_at FROM tasks "
-        f"WHERE id = ? AND {guard(move)} AND owner IS ? AND attempt = ?",
-        (task_id, owner, attempt),
-    ).fetchone()
+    row: tuple[Any, ...] | None = conn.execute(_HELD[move], (task_id, owner, attempt)).fetchone()
     return row
 
 

@@ -7,7 +7,7 @@ the queue (for a retry, the end of its backoff), an internal column that never l
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +36,7 @@ HOLDS_SLOT = "owner IS NOT NULL AND status IN ('Running', 'Paused')"
 _WAITS = "status <> 'Running' AND owner IS NULL"
 
 
+@functools.cache
 def guard(move: str, held: bool | None = None) -> str:
     """The SQL condition a task must meet for the store operation ``move``: its status is one
     of the sources ``tasky.states.MOVES`` names, and it holds a slot or not as the move (or,
@@ -98,28 +99,55 @@ def row_to_task(row: tuple[Any, ...]) -> TaskRecord:
     )
 
 
-def insert_params(task: TaskRecord, config_text: str | None = None) -> tuple[Any, ...]:
-    """``config_text``: the config already encoded (submits encode it on the event loop, so a
-    value that is not JSON fails its caller, not the writer's batch)."""
+def insert_params(
+    task: TaskRecord, config_text: str | None = None, start: Claim | None = None
+) -> tuple[Any, ...]:
+    """The INSERT's values for ``task``; stored Running for ``start`` when given (see
+    :class:`Placement`). ``config_text``: the config already encoded (submits encode it on the
+    event loop, so a value that is not JSON fails its caller, not the writer's batch)."""
     queued_at = task.queued_at if task.queued_at is not None else task.created_at
+    status, owner, lease_until, started_at = (
+        task.status,
+        task.owner,
+        task.lease_until,
+        task.started_at,
+    )
+    if start is not None:
+        status, owner, lease_until, started_at = (
+            Status.RUNNING,
+            start.owner,
+            start.lease_until,
+            queued_at,
+        )
     return (
         task.id,
         task.worker,
-        task.status.value,
+        status.value,
         json_text(task.config) if config_text is None else config_text,
         task.created_at,
         task.queued_at,
-        task.started_at,
+        started_at,
         task.finished_at,  # imports and seeds of finished history keep their age (retention)
         task.attempt,
         task.retries,
         task.timeout,
-        task.owner,
-        task.lease_until,
+        owner,
+        lease_until,
         task.run_after,
         task.chain_id,
         task.run_after if task.run_after is not None else queued_at,
     )
+
+
+def started(task: TaskRecord, start: Claim | None) -> TaskRecord:
+    """``task`` as stored once inserted with :func:`insert_params` (the caller's own record is
+    updated: it waits for this answer and holds it alone, and a copy would cost the writer)."""
+    if start is not None:
+        task.status = Status.RUNNING
+        task.owner = start.owner
+        task.lease_until = start.lease_until
+        task.started_at = task.queued_at if task.queued_at is not None else task.created_at
+    return task
 
 
 def held_count(conn: sqlite3.Connection, worker: str) -> int:
@@ -156,60 +184,70 @@ class Placement:
         # Tasks started so far per claim (by identity), for claims with a ``count``.
         self._started: dict[int, int] = {}
 
-    def place(self, task: TaskRecord, claim: Claim | None) -> TaskRecord:
-        """The row to insert for ``task``, counted as inserted (see :meth:`undo`)."""
+    def place(self, task: TaskRecord, claim: Claim | None) -> Claim | None:
+        """The claim that starts ``task`` at once, or None: it is stored as given. Counted as
+        inserted (see :meth:`undo`)."""
         if not self._claims:
-            return task
+            return None
         at = task.queued_at if task.queued_at is not None else task.created_at
         lane = self._lanes.get(task.worker)
         if lane is None:
-            waits = _runnable_waits(self._conn, task.worker, at)
-            lane = self._lanes[task.worker] = _Lane(held_count(self._conn, task.worker), int(waits))
+            waits = int(_runnable_waits(self._conn, task.worker, at))
+            lane = self._lanes[task.worker] = _Lane(held_count(self._conn, task.worker), waits)
+        runnable = task.status is Status.QUEUED and (task.run_after is None or task.run_after <= at)
         if (
             claim is not None
-            and task.status is Status.QUEUED
+            and runnable
             and lane.held < claim.limit
             and not lane.waiting
-            and (task.run_after is None or task.run_after <= at)
             and (claim.count is None or self._started.get(id(claim), 0) < claim.count)
         ):
             lane.held += 1
             self._started[id(claim)] = self._started.get(id(claim), 0) + 1
-            return dataclasses.replace(
-                task,
-                status=Status.RUNNING,
-                owner=claim.owner,
-                lease_until=claim.lease_until,
-                started_at=at,
-            )
-        if task.status is Status.QUEUED and (task.run_after is None or task.run_after <= at):
+            return claim
+        if runnable:
             lane.waiting += 1
-        return task
+        return None
 
-    def undo(self, placed: TaskRecord) -> None:
-        """``placed`` was refused by the database after all (a duplicate id)."""
-        lane = self._lanes.get(placed.worker)
+    def undo(self, task: TaskRecord, start: Claim | None) -> None:
+        """``task``, placed with ``start``, was refused by the database after all."""
+        lane = self._lanes.get(task.worker)
         if lane is None:
             return
-        if placed.status is Status.RUNNING and placed.owner is not None:
+        if start is not None:
             lane.held -= 1
-        elif placed.status is Status.QUEUED and lane.waiting:
+            self._started[id(start)] -= 1
+        elif task.status is Status.QUEUED and lane.waiting:
             lane.waiting -= 1
 
 
 def insert_placed(
-    conn: sqlite3.Connection, placed: Sequence[TaskRecord], configs: Sequence[str | None]
-) -> None:
-    """Insert rows in one statement and give each its ``seq``. Rowids of one multi-row insert
-    are consecutive (each new row takes the largest rowid + 1), so the last one tells them all."""
-    conn.executemany(INSERT, [insert_params(t, c) for t, c in zip(placed, configs, strict=True)])
+    conn: sqlite3.Connection,
+    tasks: Sequence[TaskRecord],
+    configs: Sequence[str | None],
+    starts: Sequence[Claim | None],
+) -> list[TaskRecord]:
+    """Insert rows in one statement; returns the tasks as stored, each with its ``seq``. Rowids
+    of one multi-row insert are consecutive (each new row takes the largest rowid + 1), so the
+    last one tells them all."""
+    conn.executemany(
+        INSERT, [insert_params(*row) for row in zip(tasks, configs, starts, strict=True)]
+    )
     last: int = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-    for offset, task in enumerate(reversed(placed)):
-        task.seq = last - offset
+    first = last - len(tasks) + 1
+    stored = [started(task, start) for task, start in zip(tasks, starts, strict=True)]
+    for offset, task in enumerate(stored):
+        task.seq = first + offset
+    return stored
 
 
-def insert_one(conn: sqlite3.Connection, task: TaskRecord, config_text: str | None) -> None:
-    task.seq = conn.execute(INSERT, insert_params(task, config_text)).lastrowid or 0
+def insert_one(
+    conn: sqlite3.Connection, task: TaskRecord, config_text: str | None, start: Claim | None
+) -> TaskRecord:
+    seq = conn.execute(INSERT, insert_params(task, config_text, start)).lastrowid or 0
+    stored = started(task, start)
+    stored.seq = seq
+    return stored
 
 
 def claim(conn: sqlite3.Connection, worker: str, wanted: Claim, at: float) -> list[TaskRecord]:
@@ -221,14 +259,11 @@ def claim(conn: sqlite3.Connection, worker: str, wanted: Claim, at: float) -> li
         return []
     rows = conn.execute(RUNNABLE, (worker, at, free)).fetchall()
     conn.executemany(_START, [(wanted.owner, wanted.lease_until, at, row[0]) for row in rows])
-    return [
-        dataclasses.replace(
-            row_to_task(row),
-            status=Status.RUNNING,
-            owner=wanted.owner,
-            lease_until=wanted.lease_until,
-            started_at=at,
-            finished_at=None,
-        )
-        for row in rows
-    ]
+    claimed = [row_to_task(row) for row in rows]
+    for task in claimed:
+        task.status = Status.RUNNING
+        task.owner = wanted.owner
+        task.lease_until = wanted.lease_until
+        task.started_at = at
+        task.finished_at = None
+    return claimed
