@@ -74,6 +74,7 @@ def server_factory(server_factory: Any, pg_url: str) -> Any:
     return make
 
 
+@pytest.mark.server
 def test_tokens_made_on_the_database_count_for_its_running_server(
     server_factory: Any, pg_url: str
 ) -> None:

@@ -241,6 +241,7 @@ async def test_a_database_of_a_newer_version_is_refused_with_a_message(own_schem
     assert version == [(LATEST + 1,)]  # left as it was
 
 
+@pytest.mark.server
 def test_serve_refuses_a_newer_database_before_listening(own_schema: str) -> None:
     pg_url = own_schema
     PostgresStore(pg_url).prepare_now()
@@ -257,6 +258,7 @@ def test_serve_refuses_a_newer_database_before_listening(own_schema: str) -> Non
     assert f"schema version {LATEST + 7}" in done.stderr and "upgrade Tasky" in done.stderr
 
 
+@pytest.mark.server
 def test_serve_refuses_a_db_that_is_not_postgresql_and_opens_nothing(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tasky", "serve", "--db", "tasky.db", "--addr", "127.0.0.1:0"],
@@ -270,6 +272,7 @@ def test_serve_refuses_a_db_that_is_not_postgresql_and_opens_nothing(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+@pytest.mark.server
 def test_serve_names_a_database_it_cannot_reach(tmp_path: object) -> None:
     done = subprocess.run(
         [
@@ -379,6 +382,7 @@ def test_without_a_server_the_tests_skip_locally_and_fail_on_ci(
         tests.pg.require_postgres()
 
 
+@pytest.mark.slow  # a pytest of its own
 def test_on_ci_a_missing_server_fails_the_run(tmp_path: Path) -> None:
     done = subprocess.run(
         [
