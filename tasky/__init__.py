@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING, Any
 
+from tasky._version import __version__
 from tasky.workers.base import EmptyConfig, Worker, worker
 from tasky.workers.context import AsyncTaskContext, TaskCancelled, TaskContext
 from tasky.workers.strict import AllowControl, ControlStr, Multiline, MultilineStr

@@ -31,7 +31,7 @@ from tasky.retention import routes as retention
 from tasky.schedules import routes as schedules
 from tasky.settings import Settings, is_loopback
 from tasky.shutdown import GracefulServer
-from tasky.store import SqliteStore, Store
+from tasky.store import Store, create_store, prepare_store
 from tasky.workers.registry import WorkerRegistry, default_registry
 
 log = logging.getLogger("tasky")
@@ -95,10 +95,11 @@ def serve(settings: Settings) -> None:
     registry = build_registry(settings)
     # The config file's chain definitions, checked against these workers before listening.
     check_configured_chains(list(settings.config_files), registry)
-    store = SqliteStore(settings.database_path)
-    store.lock()  # fail here, with a clear message, not inside the server's start-up
-    # Checked once the store is ours: stored tokens count as auth beyond loopback.
-    settings.check(stored_tokens=store.count_tokens_now())
+    settings.check_database_url()
+    store = create_store(settings.store_url)
+    # Fail here, with a clear message, not inside the server's start-up (a store in use, a
+    # database out of reach or newer than this code); stored tokens count as auth beyond loopback.
+    settings.check(stored_tokens=prepare_store(store))
     # Bound before anything is said or made: a port in use is the only thing then reported.
     listening = listening_socket(settings.host, settings.port)
     try:
@@ -113,7 +114,7 @@ def serve(settings: Settings) -> None:
             scheme,
             settings.host,
             settings.port,
-            settings.data_dir,
+            settings.store_description,
         )
         warning = plain_http_warning(settings)
         if warning:

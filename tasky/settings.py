@@ -14,6 +14,9 @@ from typing import Any
 
 from tasky.logs import LOG_FORMATS
 from tasky.net.addresses import OutboundPolicy
+from tasky.redact import redact_url
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 # The shortest token accepted when listening beyond loopback (tasky.auth.tokens makes 49).
 MIN_PUBLIC_TOKEN = 32
@@ -24,6 +27,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8888
     data_dir: Path = Path("tasky-data")
+    # A PostgreSQL URL (--db, TASKY_DB) shared by many nodes; None: SQLite in data_dir.
+    database_url: str | None = None
     worker_modules: list[str] = field(default_factory=list)
     config_files: list[Path] = field(default_factory=list)
     # Directories that file workers may read and write; default: ./tasky-files, a dedicated
@@ -101,6 +106,16 @@ class Settings:
     def database_path(self) -> Path:
         return self.data_dir / "tasky.db"
 
+    @property
+    def store_url(self) -> str:
+        """What ``tasky.store.create_store`` opens: the --db URL, or the SQLite file."""
+        return self.database_url or str(self.database_path)
+
+    @property
+    def store_description(self) -> str:
+        """Where the data is, for the log: the --db URL without its credentials."""
+        return redact_url(self.database_url) if self.database_url else str(self.data_dir)
+
     def check(self, stored_tokens: int = 0) -> None:
         """Refuse unsafe combinations before anything listens.
 
@@ -127,6 +142,7 @@ class Settings:
             raise ValueError("--idempotency-window must be > 0 seconds")
         if not self.retention_days >= 0 or not self.prune_interval > 0:
             raise ValueError("--retention-days cannot be negative, --prune-interval must be > 0")
+        self.check_database_url()
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         OutboundPolicy.parse(self.outbound_allow)  # a mistake in the list stops the start
@@ -164,6 +180,11 @@ class Settings:
             raise ValueError("--lease must be >= 1 second, --cancel-wait >= 0")
         if not self.node_id or not self.node_id.isprintable() or len(self.node_id) > 200:
             raise ValueError("--node-id must be 1 to 200 printable characters")
+
+    def check_database_url(self) -> None:
+        """Refuse a --db that is not PostgreSQL's (before anything opens it as a file path)."""
+        if self.database_url and not self.database_url.startswith(POSTGRES_SCHEMES):
+            raise ValueError("--db must be a postgresql://USER@HOST:PORT/DB URL")
 
 
 # A day: a longer grace is a typo, and a stop nobody can wait for.

@@ -205,6 +205,7 @@ def https_server(tmp_path: Path, ca: trustme.CA) -> Iterator[TlsServer]:
         server.stop()
 
 
+@pytest.mark.server
 def test_https_with_the_trust_of_ssl_cert_file(
     https_server: TlsServer, ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -104,6 +104,9 @@ EVERY_SETTING = {
     "TASKY_ACCESS_LOG": "1",
     "TASKY_GRACE": "5",
     "TASKY_POLL_INTERVAL": "2.5",
+    "TASKY_DB": "postgresql://tasky@db.example:5432/tasky",
+    "TASKY_MAX_BATCH_ITEMS": "50",
+    "TASKY_MAX_BATCH_BYTES": "4096",
 }
 
 

@@ -343,7 +343,7 @@ def create_app(
 ) -> TaskyApp:
     """The task API, its docs, live events and tokens, plus ``groups``, installed in order."""
     registry = registry if registry is not None else default_registry()
-    store = store if store is not None else create_store(str(settings.database_path))
+    store = store if store is not None else create_store(settings.store_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

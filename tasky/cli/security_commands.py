@@ -3,7 +3,9 @@
 They talk to a running server as an admin (``--url`` / ``--token``), like every client command.
 With ``--data DIR`` the token commands work on a stopped server's store instead: the way to make
 the first admin token before starting a server, or to recover when no admin token works. The
-store's lock keeps them off a database that a server is using.
+store's lock keeps them off a database that a server is using. With ``--db URL`` they work on a
+PostgreSQL database directly, whose servers may be running (a token counts from their next
+request).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from tasky.cli.session import (
     session,
 )
 from tasky.client import AuditEntry, TokenInfo
-from tasky.store import SqliteStore, StoreLocked
+from tasky.settings import POSTGRES_SCHEMES
+from tasky.store import Store, StoreLocked, create_store
 
 T = TypeVar("T")
 
@@ -51,6 +54,18 @@ DataOption = Annotated[
 ]
 
 
+# No environment variable on purpose: TASKY_DB set for a server must not turn these commands
+# away from the API.
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Work on this PostgreSQL database (postgresql://...) instead of through the API.",
+        show_default=False,
+    ),
+]
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(token_app)
     app.command("audit")(audit)
@@ -61,19 +76,29 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
-def _offline(data: Path, work: Callable[[SqliteStore], Awaitable[T]], json: bool) -> T:
+def _offline(
+    data: Path | None, db: str | None, work: Callable[[Store], Awaitable[T]], json: bool
+) -> T:
+    """``work`` on the store of ``--db``, or of ``--data`` (one of them is given)."""
+
     async def run() -> T:
-        store = SqliteStore(data / "tasky.db")
+        store = create_store(db if db is not None else str((data or Path()) / "tasky.db"))
         await store.open()
         try:
             return await work(store)
         finally:
             await store.close()
 
+    if db is not None and data is not None:
+        fail(json, Console(stderr=True), "give --data or --db, not both", EXIT_USAGE)
+    if db is not None and not db.startswith(POSTGRES_SCHEMES):
+        fail(json, Console(stderr=True), "--db must be a postgresql:// URL", EXIT_USAGE)
     try:
         return asyncio.run(run())
     except StoreLocked as exc:
         fail(json, Console(stderr=True), f"{exc} (without --data the API is used)", EXIT_REFUSED)
+    except (ValueError, ImportError) as exc:  # a --db out of reach, too new, or not PostgreSQL
+        fail(json, Console(stderr=True), str(exc), EXIT_REFUSED)
 
 
 @token_app.command("create")
@@ -88,22 +113,23 @@ def create(
         float | None, typer.Option("--expires", help="Days until it stops working.")
     ] = None,
     data: DataOption = None,
+    db: DbOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
     """Create a token and print it, once: only its hash is kept."""
     names = None if workers is None else [w for w in workers.split(",") if w.strip()]
-    if data is not None:
+    if data is not None or db is not None:
         try:
             secret, record = make_token(name, role, names, expires, time.time())
         except ValueError as exc:
             fail(json, Console(stderr=True), str(exc), EXIT_USAGE)
 
-        async def store_it(store: SqliteStore) -> bool:
+        async def store_it(store: Store) -> bool:
             return await store.create_token(record)
 
-        if not _offline(data, store_it, json):
+        if not _offline(data, db, store_it, json):
             fail(json, Console(stderr=True), f"a token named {name!r} already exists", EXIT_REFUSED)
         _print_created({**token_view(record, time.time()), "Token": secret}, json)
         return
@@ -130,18 +156,19 @@ def _print_created(body: dict[str, Any], json: bool) -> None:
 @token_app.command("list")
 def list_(
     data: DataOption = None,
+    db: DbOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
     """List tokens: name, role, workers, dates (never the tokens)."""
-    if data is not None:
+    if data is not None or db is not None:
 
-        async def read(store: SqliteStore) -> list[dict[str, Any]]:
+        async def read(store: Store) -> list[dict[str, Any]]:
             now = time.time()
             return [token_view(t, now) for t in await store.list_tokens()]
 
-        found = [TokenInfo.model_validate(t) for t in _offline(data, read, json)]
+        found = [TokenInfo.model_validate(t) for t in _offline(data, db, read, json)]
     else:
         with session(url, token, json) as s:
             found = s.client.tokens()
@@ -174,17 +201,18 @@ def _tokens_table(tokens: list[TokenInfo]) -> Table:
 def revoke(
     name: Annotated[str, typer.Argument(help="The token's name.", show_default=False)],
     data: DataOption = None,
+    db: DbOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
     """Revoke a token: the next request that uses it is refused."""
-    if data is not None:
+    if data is not None or db is not None:
 
-        async def delete(store: SqliteStore) -> bool:
+        async def delete(store: Store) -> bool:
             return await store.revoke_token(name)
 
-        if not _offline(data, delete, json):
+        if not _offline(data, db, delete, json):
             fail(json, Console(stderr=True), f"no token named {name!r}", EXIT_REFUSED)
     else:
         with session(url, token, json) as s:

@@ -33,6 +33,16 @@ def serve(
     data: Annotated[
         Path, typer.Option("--data", envvar="TASKY_DATA", help="Directory of the SQLite database.")
     ] = _DATA_DIR,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="TASKY_DB",
+            help="postgresql://USER@HOST:PORT/DB: keep tasks in this PostgreSQL database, "
+            "shared by every node started with it (default: SQLite in --data). Give the "
+            "password through ~/.pgpass or PGPASSWORD, not in the URL (ps shows it).",
+        ),
+    ] = None,
     workers: Annotated[
         list[str] | None,
         typer.Option(
@@ -410,6 +420,7 @@ def serve(
             host=host,
             port=port,
             data_dir=data,
+            database_url=db or None,
             worker_modules=list(workers or []),
             config_files=list(config or []),
             token=token or None,

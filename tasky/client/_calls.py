@@ -21,7 +21,7 @@ import orjson
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-import tasky
+from tasky._version import __version__
 from tasky.client import models as m
 from tasky.client.errors import (
     BatchIncomplete,
@@ -92,7 +92,7 @@ class RequestBuilder:
 
     def __init__(self, base: str, token: str | None, timeout: float) -> None:
         self.base = base
-        agent = f"tasky-client/{tasky.__version__}".encode()
+        agent = f"tasky-client/{__version__}".encode()
         common = [(b"Accept", b"*/*"), (b"User-Agent", agent)]
         common += [(k.encode(), v.encode("latin-1")) for k, v in auth_headers(token).items()]
         self._plain = common

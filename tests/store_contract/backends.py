@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from tasky.store import DuplicateId, SqliteStore, Store, create_store
+from tests.pg import empty_schema, shared_schema
 
 
 class StoreFactory(ABC):
@@ -69,7 +70,29 @@ class SqliteFactory(StoreFactory):
         return store
 
 
+class PostgresFactory(StoreFactory):
+    """One schema of the test server per test process (tests/pg.py), emptied before each test:
+    creating a schema per test would cost more than the tests themselves."""
+
+    durable = True
+    exclusive_lock = False  # many nodes share one database
+    duplicate_error = DuplicateId
+
+    @property
+    def url(self) -> str:
+        return shared_schema()
+
+    async def reset(self) -> None:
+        await empty_schema(self.url)
+
+    async def open(self) -> Store:
+        store = create_store(self.url)
+        await store.open()
+        return store
+
+
 FACTORIES: dict[str, type[StoreFactory]] = {
     "memory": MemoryFactory,
+    "postgres": PostgresFactory,
     "sqlite": SqliteFactory,
 }

@@ -1,0 +1,326 @@
+"""Chains in the PostgreSQL store: their tables live in the task store's database and are
+written through its pool, each method one transaction (see tasky.store.chain_base)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tasky.states import ACTIVE, CHAIN_MOVES, FINISHED, Status
+from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
+from tasky.store.pg_database import (
+    Conn,
+    PgDatabase,
+    Row,
+    clean,
+    json_text,
+    json_value,
+    read_page,
+)
+from tasky.store.pg_records import claim_key
+from tasky.store.records import IdempotencyRecord
+
+_CHAIN_COLUMNS = (
+    "seq, id, name, definition, spec, parameters, status, created_at, finished_at, error, "
+    "result, restarts"
+)
+_INSERT_CHAIN = (
+    "INSERT INTO chains (id, name, definition, spec, parameters, status, created_at, "
+    "finished_at, error, result, restarts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_INSERT_STEP = (
+    "INSERT INTO chain_steps (chain_id, name, position, state, task_id, error, decided_at, "
+    "rerun_attempt, history) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_SAVE_STEP = (
+    "UPDATE chain_steps SET state = %s, task_id = %s, error = %s, decided_at = %s, "
+    "rerun_attempt = %s, history = %s WHERE chain_id = %s AND name = %s"
+)
+_ACTIVE = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE))
+_FINISHED = ", ".join(f"'{s.value}'" for s in sorted(FINISHED))
+# Finished chains by age (chains_finished), none of whose tasks is unfinished.
+_PRUNABLE = (
+    "FROM chains c WHERE c.finished_at IS NOT NULL AND c.finished_at < %s "
+    f"AND c.status IN ({_FINISHED}) AND NOT EXISTS (SELECT 1 FROM tasks t "
+    f"WHERE t.chain_id = c.id AND t.status IN ({_ACTIVE}))"
+)
+
+
+class PgChainStore:
+    """Chains of a :class:`tasky.store.postgres.PostgresStore` (``store.chains``)."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    # -- chains ---------------------------------------------------------------------------------
+    async def create(self, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
+        await self._db.write(lambda conn: _create(conn, chain, steps), transaction=True)
+
+    async def create_with_key(
+        self, chain: ChainRecord, steps: Sequence[StepRecord], key: IdempotencyRecord
+    ) -> IdempotencyRecord | None:
+        async def op(conn: Conn) -> IdempotencyRecord | None:
+            existing = await claim_key(conn, key)
+            if existing is None:
+                await _create(conn, chain, steps)
+            return existing
+
+        return await self._db.write(op, transaction=True)
+
+    async def get(self, chain_id: str) -> ChainRecord | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_CHAIN_COLUMNS} FROM chains WHERE id = %s", (chain_id,)
+        )
+        return None if row is None else _row_to_chain(row)
+
+    async def steps(self, chain_id: str) -> list[StepRecord]:
+        rows = await self._db.fetch_all(
+            "SELECT name, position, state, task_id, error, decided_at, rerun_attempt, history "
+            "FROM chain_steps WHERE chain_id = %s ORDER BY position",
+            (chain_id,),
+        )
+        return [
+            StepRecord(
+                chain_id=chain_id,
+                name=r[0],
+                position=r[1],
+                state=r[2],
+                task_id=r[3],
+                error=r[4],
+                decided_at=r[5],
+                rerun_attempt=r[6],
+                history=json_value(r[7]),
+            )
+            for r in rows
+        ]
+
+    async def list_chains(
+        self,
+        *,
+        status: Status | None = None,
+        limit: int = 100,
+        cursor: int | None = None,
+        descending: bool = False,
+    ) -> ChainPage:
+        filters = {"status": None if status is None else status.value}
+        select = f"SELECT {_CHAIN_COLUMNS} FROM chains"
+        rows, next_cursor = await read_page(self._db, select, filters, limit, cursor, descending)
+        return ChainPage([_row_to_chain(r) for r in rows], next_cursor)
+
+    async def ids_with_status(self, statuses: Sequence[Status]) -> list[str]:
+        rows = await self._db.fetch_all(
+            "SELECT id FROM chains WHERE status = ANY(%s) ORDER BY seq",
+            ([s.value for s in statuses],),
+        )
+        return [r[0] for r in rows]
+
+    async def active_tasks_of(self, statuses: Sequence[Status]) -> list[tuple[str, str]]:
+        # From the few unfinished tasks (indexed by status) to their chains, not the other way.
+        rows = await self._db.fetch_all(
+            "SELECT t.chain_id, t.id FROM tasks t JOIN chains c ON c.id = t.chain_id "
+            f"WHERE t.status IN ({_ACTIVE}) AND t.chain_id IS NOT NULL "
+            "AND c.status = ANY(%s) ORDER BY t.seq",
+            ([s.value for s in statuses],),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def save_steps(self, steps: Sequence[StepRecord]) -> None:
+        rows = [_step_params(s) for s in steps]
+        if not rows:
+            return
+
+        async def op(conn: Conn) -> None:
+            async with conn.cursor() as cursor:
+                await cursor.executemany(_SAVE_STEP, rows)
+
+        await self._db.write(op, size=len(rows), transaction=True)
+
+    # -- status moves ---------------------------------------------------------------------------
+    async def finish_chain(
+        self,
+        chain_id: str,
+        status: Status,
+        at: float,
+        *,
+        error: str | None = None,
+        result: Any = None,
+        steps: Sequence[StepRecord] = (),
+    ) -> bool:
+        if status not in CHAIN_MOVES["finish"].targets:
+            raise ValueError(f"a chain cannot finish as {status}")
+        stored = None if result is None else json_text(result)
+        sets = "finished_at = %s, error = %s, result = %s"
+        return await self._move(chain_id, "finish", status, sets, (at, clean(error), stored), steps)
+
+    async def cancel_chain(
+        self, chain_id: str, at: float, reason: str, *, steps: Sequence[StepRecord] = ()
+    ) -> bool:
+        sets = "finished_at = %s, error = %s"
+        return await self._move(
+            chain_id, "cancel", Status.CANCELED, sets, (at, clean(reason)), steps
+        )
+
+    async def pause_chain(self, chain_id: str) -> bool:
+        return await self._move(chain_id, "pause", Status.PAUSED)
+
+    async def resume_chain(self, chain_id: str) -> bool:
+        return await self._move(chain_id, "resume", Status.RUNNING)
+
+    async def restart_chain(self, chain_id: str, *, steps: Sequence[StepRecord] = ()) -> bool:
+        sets = "finished_at = NULL, error = NULL, result = NULL, restarts = restarts + 1"
+        return await self._move(chain_id, "restart", Status.RUNNING, sets, (), steps)
+
+    async def _move(
+        self,
+        chain_id: str,
+        move: str,
+        new: Status,
+        sets: str = "",
+        params: Sequence[Any] = (),
+        steps: Sequence[StepRecord] = (),
+    ) -> bool:
+        """Compare-and-set the chain from ``CHAIN_MOVES[move]``'s sources to ``new``, with the
+        columns ``sets`` assigns (from ``params``) and ``steps`` saved in the same transaction.
+        The update locks the chain's row: of racing moves one wins, the others re-check the
+        status it left."""
+        assignments = ", ".join(filter(None, ["status = %s", sets]))
+        query = f"UPDATE chains SET {assignments} WHERE id = %s AND status = ANY(%s)"
+        sources = [s.value for s in CHAIN_MOVES[move].sources]
+        all_params = (new.value, *params, chain_id, sources)
+        step_rows = [_step_params(s) for s in steps]
+
+        async def op(conn: Conn) -> bool:
+            if (await conn.execute(query, all_params)).rowcount == 0:
+                return False
+            if step_rows:
+                async with conn.cursor() as cursor:
+                    await cursor.executemany(_SAVE_STEP, step_rows)
+            return True
+
+        if not step_rows:  # one statement: its own transaction
+            return await self._db.execute(query, all_params) == 1
+        return await self._db.write(op, transaction=True)
+
+    # -- named definitions ----------------------------------------------------------------------
+    async def put_definition(self, record: DefinitionRecord) -> bool:
+        # xmax = 0 only on a row this statement inserted (an update leaves the old version's id).
+        inserted: bool = await self._db.write(
+            lambda conn: _returning_one(
+                conn,
+                "INSERT INTO chain_definitions (name, spec, created_at, updated_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, "
+                "updated_at = excluded.updated_at RETURNING xmax = 0",
+                (record.name, json_text(record.spec), record.created_at, record.updated_at),
+            )
+        )
+        return inserted
+
+    async def get_definition(self, name: str) -> DefinitionRecord | None:
+        row = await self._db.fetch_one(
+            "SELECT name, spec, created_at, updated_at FROM chain_definitions WHERE name = %s",
+            (name,),
+        )
+        return None if row is None else DefinitionRecord(row[0], json_value(row[1]), *row[2:])
+
+    async def list_definitions(self) -> list[DefinitionRecord]:
+        rows = await self._db.fetch_all(
+            "SELECT name, spec, created_at, updated_at FROM chain_definitions ORDER BY name"
+        )
+        return [DefinitionRecord(r[0], json_value(r[1]), r[2], r[3]) for r in rows]
+
+    async def delete_definition(self, name: str) -> bool:
+        return await self._db.execute("DELETE FROM chain_definitions WHERE name = %s", (name,)) > 0
+
+    # -- retention ------------------------------------------------------------------------------
+    async def prune_finished(self, before: float, limit: int) -> int:
+        return await self._db.execute(
+            f"WITH doomed AS (SELECT c.id {_PRUNABLE} ORDER BY c.finished_at LIMIT %s "
+            "FOR UPDATE SKIP LOCKED), "
+            "tasks_gone AS (DELETE FROM tasks WHERE chain_id IN (SELECT id FROM doomed) "
+            "RETURNING id), "
+            "logs AS (DELETE FROM task_logs WHERE task_id IN (SELECT id FROM tasks_gone)), "
+            "attempts AS (DELETE FROM task_attempts "
+            "WHERE task_id IN (SELECT id FROM tasks_gone)), "
+            "children AS (DELETE FROM task_children "
+            "WHERE task_id IN (SELECT id FROM tasks_gone)), "
+            "steps AS (DELETE FROM chain_steps WHERE chain_id IN (SELECT id FROM doomed)) "
+            "DELETE FROM chains WHERE id IN (SELECT id FROM doomed)",
+            (before, limit),
+        )
+
+    async def count_prunable(self, before: float) -> int:
+        count: int = await self._db.fetch_value(f"SELECT count(*) {_PRUNABLE}", (before,))
+        return count
+
+
+async def _create(conn: Conn, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
+    await conn.execute(
+        _INSERT_CHAIN,
+        (
+            chain.id,
+            chain.name,
+            chain.definition,
+            json_text(chain.spec),
+            json_text(chain.parameters),
+            chain.status.value,
+            chain.created_at,
+            chain.finished_at,
+            clean(chain.error),
+            None if chain.result is None else json_text(chain.result),
+            chain.restarts,
+        ),
+    )
+    if steps:
+        async with conn.cursor() as cursor:
+            await cursor.executemany(
+                _INSERT_STEP,
+                [
+                    (
+                        s.chain_id,
+                        s.name,
+                        s.position,
+                        s.state,
+                        s.task_id,
+                        clean(s.error),
+                        s.decided_at,
+                        s.rerun_attempt,
+                        json_text(s.history),
+                    )
+                    for s in steps
+                ],
+            )
+
+
+async def _returning_one(conn: Conn, query: str, params: Sequence[Any]) -> Any:
+    row = await (await conn.execute(query, params)).fetchone()
+    return None if row is None else row[0]
+
+
+def _row_to_chain(row: Row) -> ChainRecord:
+    return ChainRecord(
+        seq=row[0],
+        id=row[1],
+        name=row[2],
+        definition=row[3],
+        spec=json_value(row[4]),
+        parameters=json_value(row[5]),
+        status=Status(row[6]),
+        created_at=row[7],
+        finished_at=row[8],
+        error=row[9],
+        result=json_value(row[10]),
+        restarts=row[11],
+    )
+
+
+def _step_params(step: StepRecord) -> tuple[Any, ...]:
+    return (
+        step.state,
+        step.task_id,
+        clean(step.error),
+        step.decided_at,
+        step.rerun_attempt,
+        json_text(step.history),
+        step.chain_id,
+        step.name,
+    )
