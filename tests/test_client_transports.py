@@ -271,3 +271,12 @@ def test_json_bodies_are_written_as_httpx_would() -> None:
             dumps({"value": bad})  # never written as null
         with pytest.raises(ValueError):
             dumps({"value": bad, "other": None})
+
+
+async def test_async_actions_without_a_body(shared_server: ServerProcess) -> None:
+    """POSTs with no body go out labelled JSON (aiohttp would say octet-stream: a 415)."""
+    async with AsyncClient(shared_server.url) as tasky:
+        task_id = await tasky.submit("Hold", {"seconds": 30})
+        assert (await tasky.cancel(task_id)).task_id == task_id
+        final = await tasky.wait(task_id, timeout=30)
+        assert final.status is Status.CANCELED

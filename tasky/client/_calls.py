@@ -82,6 +82,7 @@ def dumps(body: Any) -> bytes:
 
 
 _UNSET: Any = object()
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CACHED_URLS = 1024
 
 
@@ -119,11 +120,16 @@ class RequestBuilder:
         read_timeout: float | None = _UNSET,
     ) -> httpx.Request:
         extra = {**(call.headers or {}), **(headers or {})}
-        if call.json is None:
+        if call.json is not None:
+            content: bytes | None = dumps(call.json)
+            raw = self._json
+        elif call.method in _BODILESS:
             content = None
             raw = self._plain
         else:
-            content = dumps(call.json)
+            # A POST without a body still says JSON: some transports (aiohttp) would otherwise
+            # label the empty body application/octet-stream, which the server refuses (415).
+            content = b""
             raw = self._json
         if extra:
             raw = [*raw, *((k.encode(), v.encode("latin-1")) for k, v in extra.items())]
