@@ -94,6 +94,7 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
             query=batch.QUERY,
             tags=("workers",),
             invalid=schemas.BatchValidationErrorBody,
+            idempotent=True,
         ),
     ),
     (

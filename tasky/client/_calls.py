@@ -268,7 +268,11 @@ def _task_ids(body: Any) -> list[str]:
 
 
 def submit_batch(
-    worker: str, configs: list[dict[str, Any]], timeout: float | None, retries: int | None
+    worker: str,
+    configs: list[dict[str, Any]],
+    timeout: float | None,
+    retries: int | None,
+    idempotency_key: str | None = None,
 ) -> Call[list[str]]:
     """One batch: its configs created in one transaction, all or none."""
     return Call(
@@ -277,7 +281,14 @@ def submit_batch(
         _task_ids,
         params=_params(timeout=timeout, retries=retries),
         json=configs,
+        headers=idempotency(idempotency_key),
     )
+
+
+def chunk_key(key: str | None, start: int) -> str | None:
+    """The key of the chunk starting at config ``start``: a retry of the same configs with the
+    same key sends the same chunks with the same keys, so each is answered, not made again."""
+    return None if key is None else f"{key}@{start}"
 
 
 def chunks(

@@ -132,6 +132,7 @@ class Client:
         timeout: float | None = None,
         retries: int | None = None,
         chunk_size: int = calls.DEFAULT_CHUNK,
+        idempotency_key: str | None = None,
     ) -> list[str]:
         """Create one task per config (``None``: the defaults); their ids, in order.
 
@@ -139,12 +140,15 @@ class Client:
         created whole or not at all, so an invalid config refuses its chunk
         (:class:`ValidationFailed`, indexes counted from the first config). When chunks before
         it were created, :class:`BatchIncomplete` says which (``task_ids``) and why (``error``).
+        With ``idempotency_key`` K, the chunk starting at config i is sent with the key ``K@i``:
+        calling again with the same configs and key after a failure creates only what is missing.
         """
         name = calls.worker_name(worker)
         created: list[str] = []
         for start, chunk in calls.chunks(configs, chunk_size):
             try:
-                ids: list[str] = self._send(calls.submit_batch(name, chunk, timeout, retries))
+                key = calls.chunk_key(idempotency_key, start)
+                ids: list[str] = self._send(calls.submit_batch(name, chunk, timeout, retries, key))
                 created += ids
             except TaskyError as exc:
                 raise calls.batch_failure(exc, start, created) from None

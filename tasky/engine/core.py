@@ -279,4 +279,22 @@ class Engine:
         first tasks start at once when the worker has free slots and nothing waits.
         """
         worker = self.worker(worker_name)
-        return await self._submitter.submit_many(worker, configs, timeout, retries)
+        created = await self._submitter.submit_many(worker, configs, timeout, retries)
+        assert isinstance(created, list)  # no key, so never an earlier request's record
+        return created
+
+    async def submit_many_with_key(
+        self,
+        worker_name: str,
+        configs: Sequence[Any],
+        key: IdempotencyRecord,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        """:meth:`submit_many` unless the caller's key is taken: then nothing is created and the
+        key's record is returned (its ``target_id`` holds the first batch's ids, see
+        tasky.store.records.batch_ids). The batch's ids are recorded with the key in the same
+        transaction as its tasks."""
+        worker = self.worker(worker_name)
+        return await self._submitter.submit_many(worker, configs, timeout, retries, key)

@@ -108,8 +108,10 @@ class Submitter:
         configs: Sequence[Any],
         timeout: float | None,
         retries: int | None,
-    ) -> list[TaskRecord]:
-        """All of ``configs`` as tasks in one transaction, or none (see Engine.submit_many)."""
+        key: IdempotencyRecord | None = None,
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        """All of ``configs`` as tasks in one transaction, or none (see Engine.submit_many).
+        ``key``: as for :meth:`submit`; when it is taken nothing is created."""
         self._check_open(worker)
         models: list[BaseModel] = []
         invalid: dict[int, ValidationError] = {}
@@ -120,7 +122,7 @@ class Submitter:
                 invalid[index] = exc
         if invalid:
             raise BatchInvalid(invalid)
-        if not models:
+        if not models and key is None:
             return []
         lane = self._lanes[worker.name]
         now = clock.now()
@@ -138,12 +140,21 @@ class Submitter:
         claim = self._dispatcher.new_claim(now, worker.max_tasks, reserved) if reserved else None
         lane.admitting += waiting
         try:
-            stored = await self._store.submit_many(records, claim)
+            if key is None:
+                found: list[TaskRecord] | IdempotencyRecord = await self._store.submit_many(
+                    records, claim
+                )
+            else:
+                found = await self._store.submit_many_with_key(records, key, claim)
         except BaseException:
             lane.slots.unreserve(reserved)
             raise
         finally:
             lane.admitting -= waiting
+        if not isinstance(found, list):  # a concurrent request with the same key won
+            lane.slots.unreserve(reserved)
+            return found
+        stored = found
         models_by_id = {r.id: m for r, m in zip(records, models, strict=True)} if reserved else {}
         self._created(lane, stored, models_by_id, reserved)
         return stored

@@ -83,6 +83,14 @@ class Store(Protocol):
         """Insert all of ``tasks`` in one transaction, in order, or none of them (a duplicate id
         raises). ``claim`` as in :meth:`submit`, for each task in turn."""
 
+    async def submit_many_with_key(
+        self, tasks: Sequence[TaskRecord], key: IdempotencyRecord, claim: Claim | None = None
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        """:meth:`submit_many`, and remember ``key`` for the batch in the same transaction (its
+        ``target_id`` becomes :func:`~tasky.store.records.batch_target` of the ids); unless the
+        principal already holds an unexpired ``key``: then nothing is written and the stored key
+        record is returned."""
+
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         """Bulk insert outside the group-commit path (seeding, imports); rows as given."""
 

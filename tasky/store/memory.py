@@ -33,6 +33,7 @@ from tasky.store.records import (
     TaskPage,
     TaskRecord,
     WorkerStats,
+    batch_target,
 )
 
 # What a re-queued task starts its next attempt without.
@@ -90,6 +91,22 @@ class MemoryStore(MemoryTables):
     ) -> list[TaskRecord]:
         new = _new_tasks(tasks)
         return await self._data.write(lambda: self._add_all(new, claim))
+
+    async def submit_many_with_key(
+        self, tasks: Sequence[TaskRecord], key: IdempotencyRecord, claim: Claim | None = None
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        new = _new_tasks(tasks)
+        keyed = replace(key, target_id=batch_target([t.id for t in tasks]))
+
+        def op() -> list[TaskRecord] | IdempotencyRecord:
+            existing = self._data.unexpired_key(keyed)
+            if existing is not None:
+                return existing
+            stored = self._add_all(new, claim)
+            self._data.remember_key(keyed)
+            return stored
+
+        return await self._data.write(op)
 
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         rows = [copy_task(t) for t in tasks]

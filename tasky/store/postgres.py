@@ -42,6 +42,7 @@ from tasky.store.records import (
     TaskPage,
     TaskRecord,
     WorkerStats,
+    batch_target,
 )
 
 
@@ -141,6 +142,30 @@ class PostgresStore(RecordsMixin):
             size=len(tasks),
             transaction=True,
         )
+
+    async def submit_many_with_key(
+        self, tasks: Sequence[TaskRecord], key: IdempotencyRecord, claim: Claim | None = None
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        configs = [json_text(task.config) for task in tasks]
+        keyed = IdempotencyRecord(
+            key.principal,
+            key.key,
+            key.fingerprint,
+            batch_target([t.id for t in tasks]),
+            key.created_at,
+            key.expires_at,
+        )
+        if claim is not None:
+            for worker in sorted({task.worker for task in tasks}):
+                await self._ensure_slots(worker, claim.limit)
+
+        async def op(conn: Conn) -> list[TaskRecord] | IdempotencyRecord:
+            existing = await claim_key(conn, keyed)
+            if existing is not None:
+                return existing
+            return await pg_tasks.insert_all(conn, tasks, configs, claim)
+
+        return await self._db.write(op, size=len(tasks), transaction=True)
 
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         held: list[tuple[str, str]] = []

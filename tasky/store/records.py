@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,6 +199,17 @@ class IdempotencyRecord:
     target_id: str
     created_at: float
     expires_at: float
+
+
+def batch_target(task_ids: Sequence[str]) -> str:
+    """The ``target_id`` of a key that created a batch: its task ids in order, space-separated
+    (ids never hold a space)."""
+    return " ".join(task_ids)
+
+
+def batch_ids(target_id: str) -> list[str]:
+    """The task ids a batch's key record holds (see :func:`batch_target`)."""
+    return target_id.split(" ") if target_id else []
 
 
 @dataclass(slots=True)

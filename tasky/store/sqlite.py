@@ -49,6 +49,7 @@ from tasky.store.records import (
     TaskRecord,
     TokenRecord,
     WorkerStats,
+    batch_target,
 )
 from tasky.store.sqlite_chains import CHAIN_SCHEMA, SqliteChainStore
 from tasky.store.sqlite_common import KEY_COLUMNS, claim_key, delete_tasks, read_page
@@ -567,6 +568,25 @@ class SqliteStore:
 
         stored: list[TaskRecord] = await self._submit(op)
         return stored
+
+    async def submit_many_with_key(
+        self, tasks: Sequence[TaskRecord], key: IdempotencyRecord, claim: Claim | None = None
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        new = [_NewTask(task, claim) for task in tasks]
+        keyed = dataclasses.replace(key, target_id=batch_target([t.id for t in tasks]))
+
+        def op(conn: sqlite3.Connection) -> list[TaskRecord] | IdempotencyRecord:
+            existing = claim_key(conn, keyed)
+            if existing is not None:
+                return existing
+            placement = Placement(conn, claim is not None)
+            starts = [placement.place(n.fresh(), n.claim) for n in new]
+            if not new:
+                return []
+            return insert_placed(conn, [n.task for n in new], [n.config for n in new], starts)
+
+        found: list[TaskRecord] | IdempotencyRecord = await self._submit(op)
+        return found
 
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         conn = _connect(self.path)
