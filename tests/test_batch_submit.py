@@ -146,7 +146,12 @@ async def test_the_openapi_document_describes_it(client: httpx.AsyncClient) -> N
         body["type"] == "array"
         and {"$ref": "#/components/schemas/Config_Echo"} in (body["items"]["oneOf"])
     )
-    assert [p["name"] for p in operation["parameters"]] == ["name", "timeout", "retries", "Idempotency-Key"]
+    assert [p["name"] for p in operation["parameters"]] == [
+        "name",
+        "timeout",
+        "retries",
+        "Idempotency-Key",
+    ]
     created = operation["responses"]["201"]["content"]["application/json"]["schema"]
     assert created == {"$ref": "#/components/schemas/TasksCreated"}
     invalid = operation["responses"]["422"]["content"]["application/json"]["schema"]
