@@ -41,6 +41,12 @@ class DuplicateId(Exception):
 
 
 class Store(Protocol):
+    # Whether other nodes may share this store (PostgreSQL): then a task held by an owner other
+    # than this engine may be running elsewhere, and only a lease that ran out says it is not.
+    # False: the store is this server's alone (an exclusive lock), so whatever is held at start
+    # was left by a stopped server.
+    shared: bool
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

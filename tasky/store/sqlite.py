@@ -315,6 +315,8 @@ class _Pending:
 class SqliteStore:
     """The embedded store. ``path`` is the database file; a sibling ``.lock`` file keeps it ours."""
 
+    shared = False
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock_file: Any = None
@@ -674,10 +676,14 @@ class SqliteStore:
         return [row_to_task(r) for r in rows]
 
     async def record_child(self, child: ChildRecord) -> None:
-        row = (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark)
+        row = (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark, child.node)
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO task_children VALUES (?, ?, ?, ?, ?)", row)
+            conn.execute(
+                "INSERT OR REPLACE INTO task_children "
+                "(task_id, pgid, start_ticks, boot_id, mark, node) VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
 
         await self._submit(op)
 
@@ -831,7 +837,7 @@ class SqliteStore:
 
     async def children(self) -> list[ChildRecord]:
         rows = self._r.execute(
-            "SELECT task_id, pgid, start_ticks, boot_id, mark FROM task_children"
+            "SELECT task_id, pgid, start_ticks, boot_id, mark, node FROM task_children"
         ).fetchall()
         return [ChildRecord(*row) for row in rows]
 
