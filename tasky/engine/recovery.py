@@ -69,7 +69,8 @@ async def sweep(
         if status is None:
             continue  # another node took it first, or its owner ended it meanwhile
         count += 1
-        log.warning("task %s (worker %s): %s; now %s", record.id, record.worker, why, status)
+        if status is Status.QUEUED:  # a failed one has its own line (log_failed)
+            log.warning("task %s (worker %s) queued again: %s", record.id, record.worker, why)
         if taken is not None:
             taken(record.id, record.worker, status, record.chain_id)
     return count
