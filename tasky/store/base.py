@@ -314,6 +314,12 @@ class Store(Protocol):
     async def due_callbacks(self, now: float, limit: int) -> list[CallbackRecord]:
         """Pending callbacks due at ``now``, soonest first (attempts not loaded)."""
 
+    async def claim_callbacks(self, now: float, limit: int, until: float) -> list[CallbackRecord]:
+        """Take up to ``limit`` pending callbacks due at ``now``, soonest first (attempts not
+        loaded), and in the same transaction make them due again only at ``until``: the taker's
+        lease. Concurrent claims (other nodes) never take one callback twice; if the taker dies
+        before recording its attempt, the callback is due again once the lease ends."""
+
     async def record_callback_attempt(
         self,
         kind: str,

@@ -1010,6 +1010,22 @@ class SqliteStore:
         ).fetchall()
         return [CallbackRecord(*r) for r in rows]
 
+    async def claim_callbacks(self, now: float, limit: int, until: float) -> list[CallbackRecord]:
+        def op(conn: sqlite3.Connection) -> list[CallbackRecord]:
+            rows = conn.execute(
+                "SELECT kind, target_id, url, created_at, state, next_at FROM callbacks "
+                "WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE callbacks SET next_at = ? WHERE kind = ? AND target_id = ?",
+                [(until, r[0], r[1]) for r in rows],
+            )
+            return [CallbackRecord(*r) for r in rows]
+
+        result: list[CallbackRecord] = await self._submit(op)
+        return result
+
     async def record_callback_attempt(
         self,
         kind: str,
