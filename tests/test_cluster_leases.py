@@ -24,6 +24,7 @@ import pytest
 from tests.conftest import ServerFactory, ServerProcess
 from tests.helpers import wait_sync
 from tests.pg import emptied_shared_schema
+from tests.test_core_crash import _hammer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.server, pytest.mark.slow]
 
@@ -275,3 +276,32 @@ def test_a_chain_survives_the_death_of_the_node_that_started_it(node: Node, tmp_
     until(lambda: chain()["Status"] == "Completed", "the chain to complete on b")
     steps = {s["Name"]: s for s in chain()["Steps"]}
     assert steps["second"]["Output"] == {"value": pid_of(b)}  # the first step ran again on b
+
+
+def test_acknowledged_submits_survive_kill_9_of_one_of_two_nodes(node: Node) -> None:
+    """The crash test over two nodes: both take submits as fast as they come, one is killed
+    mid-stream; every TaskId either acknowledged is stored, and the survivor answers for it."""
+    a, b = node("a"), node("b")
+    acked: dict[str, list[str]] = {"a": [], "b": []}
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=_hammer, args=(server.api, acked[name], stop))
+        for name, server in (("a", a), ("b", b))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        until(lambda: len(acked["a"]) >= 200 and len(acked["b"]) >= 200, "submits on both")
+        a.kill()  # mid-stream: requests are in flight
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    every = acked["a"] + acked["b"]
+    with httpx.Client(timeout=10) as client:
+        missing = [
+            task_id
+            for task_id in every
+            if client.get(f"{b.api}/tasks/{task_id}/status").status_code != 200
+        ]
+    assert missing == [], f"{len(missing)} of {len(every)} acknowledged tasks were lost"
