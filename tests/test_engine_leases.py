@@ -77,6 +77,8 @@ async def test_start_takes_this_nodes_earlier_tasks_and_expired_ones_only(
     live_elsewhere = await held_by(store, "NoPause", "web-2:7", FAR)
     expired_elsewhere = await held_by(store, "NoPause", "web-3:8", past)
     mine_before = await held_by(store, "Hold", "web-1:6", FAR)  # this node's previous run
+    # Another dead node's task of a worker this node lacks: left for a node that has it.
+    elsewhere_unknown = await held_by(store, "NotHere", "web-3:8", past)
     engine = Engine(store, registry, node_settings(settings, pg_url, "web-1", 9))
     await engine.start()
     try:
@@ -94,6 +96,8 @@ async def test_start_takes_this_nodes_earlier_tasks_and_expired_ones_only(
         # This node's earlier run's task, idempotent: queued again, and run here as attempt 2.
         rerun = await until(store, mine_before.id, Status.RUNNING)
         assert (rerun.attempt, rerun.owner) == (2, "web-1:9")
+        left = await store.get(elsewhere_unknown.id)
+        assert left is not None and (left.status, left.owner) == (Status.RUNNING, "web-3:8")
     finally:
         await engine.stop()
 

@@ -124,6 +124,19 @@ def test_every_setting_can_come_from_its_variable(started: list[Settings]) -> No
     assert (settings.node_name, settings.sweep_interval) == ("web", 2.0)
 
 
+def test_the_node_name_makes_the_claim_owner_unless_a_node_id_is_given(
+    started: list[Settings],
+) -> None:
+    serve("--node", "web-2")
+    serve("--node", "web-2", "--node-id", "claims-2")
+    serve()
+    named, overridden, default = started
+    assert (named.node_name, named.node_id) == ("web-2", f"web-2:{os.getpid()}")
+    assert (overridden.node_name, overridden.node_id) == ("web-2", "claims-2")
+    host = os.uname().nodename
+    assert (default.node_name, default.node_id) == (host, f"{host}:{os.getpid()}")
+
+
 @pytest.mark.server  # a tasky serve that stops before it listens
 @pytest.mark.parametrize(
     ("option", "value", "message"),

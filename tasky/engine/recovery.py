@@ -29,15 +29,18 @@ Taken = Callable[[str, str, Status, str | None], None]
 async def recover(store: Store, lanes: Mapping[str, Lane], owner: str, node: str) -> None:
     """At start. A store of its own (SQLite, memory): every task holding a slot was left by a
     stopped server. A shared store: only the tasks this node's earlier runs held (owners of the
-    same node name; this run has claimed nothing yet) and those whose lease ran out; a task
-    another live node runs is not touched."""
+    same node name; this run has claimed nothing yet) and, as a sweep would, those of other
+    nodes whose lease ran out (of workers this node has); a task another live node runs is not
+    touched."""
     await end_leftover_children(store, node)
     now = clock.now()
     held = await store.held_tasks()
     if store.shared:
         expired = {record.id for record in await store.held_tasks(expired_before=now)}
         held = [
-            record for record in held if record.id in expired or _mine(record.owner, owner, node)
+            record
+            for record in held
+            if _mine(record.owner, owner, node) or (record.id in expired and record.worker in lanes)
         ]
     for record in held:
         if record.owner is not None and owner_node(record.owner) != node:
