@@ -201,3 +201,38 @@ async def test_start_ends_and_forgets_only_this_nodes_leftover_children(
         assert await store.children() == [theirs]
     finally:
         await engine.stop()
+
+
+async def test_two_nodes_sweeping_at_once_take_each_task_once(
+    store: PostgresStore,
+    settings: Settings,
+    registry: WorkerRegistry,
+    pg_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    other_settings = Settings(data_dir=tmp_path / "data2", roots=settings.roots)
+    other_store = PostgresStore(pg_url)
+    await other_store.open()
+    engines = [
+        Engine(store, registry, node_settings(settings, pg_url, "web-1", 9)),
+        Engine(other_store, registry, node_settings(other_settings, pg_url, "web-2", 8)),
+    ]
+    for engine in engines:
+        await engine.start()
+    try:
+        # A dead node's tasks, not safe to re-run: each must fail once, whichever node sweeps.
+        soon = time.time() + 0.3
+        lost = [await held_by(store, "NoPause", "web-3:7", soon) for _ in range(8)]
+        for record in lost:
+            await until(store, record.id, Status.FAILED)
+        await asyncio.sleep(0.5)  # more sweeps of both nodes: none may take a task again
+        for record in lost:
+            [attempt] = await store.attempts(record.id)
+            assert attempt.status is Status.FAILED
+            failed_lines = [r for r in caplog.records if f"task {record.id}" in r.getMessage()]
+            assert len(failed_lines) == 1, failed_lines
+    finally:
+        for engine in engines:
+            await engine.stop()
+        await other_store.close()
