@@ -69,8 +69,14 @@ class Settings:
     cancel_wait_seconds: float = 2.0
     # What outbound requests (HTTPCheck) may reach besides public addresses: CIDRs, host names.
     outbound_allow: list[str] = field(default_factory=list)
-    # This server's name in its log lines and on the tasks it claims.
+    # This node's name: the same across its restarts, one per node sharing a database (start-up
+    # recovery takes back the tasks its earlier runs held). Default: the host name.
+    node_name: str = field(default_factory=lambda: os.uname().nodename)
+    # This server's name in its log lines and on the tasks it claims: NODE:PID (see owner_node).
     node_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    # Seconds between two looks for tasks whose lease ran out (their node died or froze), on a
+    # store shared by many nodes.
+    sweep_interval: float = 5.0
     # Request guard (tasky.api.guard): Host names beyond the bind address (and loopback names),
     # and browser origins beyond the server's own that may send state-changing requests.
     allowed_hosts: list[str] = field(default_factory=list)
@@ -178,8 +184,14 @@ class Settings:
             raise ValueError("--max-log-lines and --thread-pool-size must be >= 1")
         if not self.lease_seconds >= 1 or not self.cancel_wait_seconds >= 0:  # nan too
             raise ValueError("--lease must be >= 1 second, --cancel-wait >= 0")
+        if not self.node_name or not self.node_name.isprintable() or len(self.node_name) > 200:
+            raise ValueError("--node must be 1 to 200 printable characters")
         if not self.node_id or not self.node_id.isprintable() or len(self.node_id) > 200:
             raise ValueError("--node-id must be 1 to 200 printable characters")
+        if not 0 < self.sweep_interval <= MAX_POLL_INTERVAL:  # also refuses nan
+            raise ValueError(
+                f"--sweep-interval must be more than 0 and at most {MAX_POLL_INTERVAL:g} seconds"
+            )
 
     def check_database_url(self) -> None:
         """Refuse a --db that is not PostgreSQL's (before anything opens it as a file path)."""
@@ -191,6 +203,14 @@ class Settings:
 MAX_GRACE = 24 * 3600.0
 # A task queued behind this engine's back would wait up to this long.
 MAX_POLL_INTERVAL = 3600.0
+
+
+def owner_node(owner: str) -> str:
+    """The node an owner (a claim's ``node_id``, NODE:PID) belongs to: what comes before its
+    last colon (an owner without one is a node name of its own)."""
+    node, colon, _ = owner.rpartition(":")
+    return node if colon else owner
+
 
 _FIELDS = {f.name: f for f in fields(Settings)}
 

@@ -21,10 +21,10 @@ import tests.pg
 from tasky.ids import new_id
 from tasky.settings import Settings
 from tasky.states import Status
-from tasky.store import DuplicateId, create_store, pg_stats, pg_tasks
+from tasky.store import DuplicateId, create_store, pg_schema, pg_stats, pg_tasks
 from tasky.store.pg_schema import LATEST, SchemaTooNew
 from tasky.store.postgres import PostgresStore
-from tasky.store.records import Claim, Outcome, TaskRecord
+from tasky.store.records import ChildRecord, Claim, Outcome, TaskRecord
 from tests.pg import emptied_shared_schema, fresh_schema
 
 pytestmark = pytest.mark.postgres
@@ -224,6 +224,32 @@ async def test_nodes_opening_a_new_database_together_migrate_it_once(own_schema:
     finally:
         for node in nodes:
             await node.close()
+
+
+async def test_a_version_1_database_gets_the_node_of_task_children(own_schema: str) -> None:
+    """An upgrade from version 1: a child recorded then keeps its row (no node: taken as the
+    opening node's own), and new ones carry theirs."""
+    async with await psycopg.AsyncConnection.connect(own_schema, autocommit=True) as conn:
+        # The database as version 1 left it (what a node of that version created).
+        async with conn.transaction():
+            assert await pg_schema._apply(conn, 0, pg_schema.MIGRATIONS[:1]) == [1]
+            await conn.execute("CREATE TABLE tasky_schema (version integer NOT NULL)")
+            await conn.execute("INSERT INTO tasky_schema VALUES (1)")
+        await conn.execute(
+            "INSERT INTO task_children VALUES (%s, 101, 5, 'boot-1', 'mark')", ("a" * 32,)
+        )
+    store = PostgresStore(own_schema)
+    await store.open()
+    try:
+        theirs = ChildRecord("b" * 32, 102, 6, "boot-1", "mark-b", node="web-2")
+        await store.record_child(theirs)
+        old = ChildRecord("a" * 32, 101, 5, "boot-1", "mark")
+        assert sorted(await store.children(), key=lambda c: c.task_id) == [old, theirs]
+    finally:
+        await store.close()
+    async with await psycopg.AsyncConnection.connect(own_schema) as conn:
+        version = await (await conn.execute("SELECT version FROM tasky_schema")).fetchall()
+    assert version == [(LATEST,)]
 
 
 async def test_a_database_of_a_newer_version_is_refused_with_a_message(own_schema: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -388,9 +389,27 @@ def serve(
         typer.Option(
             "--node-id",
             envvar="TASKY_NODE_ID",
-            help="This server's name in its log and on the tasks it claims. Default: HOST:PID.",
+            help="This server's name in its log and on the tasks it claims. Default: NODE:PID.",
         ),
     ] = None,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node",
+            envvar="TASKY_NODE",
+            help="This node's name, kept across restarts and unique among the nodes sharing a "
+            "database: a restarted node takes back what it held. Default: the host name.",
+        ),
+    ] = None,
+    sweep_interval: Annotated[
+        float,
+        typer.Option(
+            "--sweep-interval",
+            envvar="TASKY_SWEEP_INTERVAL",
+            help="Seconds between two looks for tasks whose lease ran out (their node died or "
+            "froze): re-queued if their worker is idempotent, Failed otherwise (--db only).",
+        ),
+    ] = default("sweep_interval"),
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -460,7 +479,11 @@ def serve(
             cancel_wait_seconds=cancel_wait,
             lease_seconds=lease,
             poll_interval=poll_interval,
+            sweep_interval=sweep_interval,
         )
+        if node is not None:
+            settings.node_name = node
+            settings.node_id = f"{node}:{os.getpid()}"
         if node_id is not None:
             settings.node_id = node_id
         if root:

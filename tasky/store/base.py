@@ -41,6 +41,12 @@ class DuplicateId(Exception):
 
 
 class Store(Protocol):
+    # Whether other nodes may share this store (PostgreSQL): then a task held by an owner other
+    # than this engine may be running elsewhere, and only a lease that ran out says it is not.
+    # False: the store is this server's alone (an exclusive lock), so whatever is held at start
+    # was left by a stopped server.
+    shared: bool
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -315,6 +321,12 @@ class Store(Protocol):
 
     async def due_callbacks(self, now: float, limit: int) -> list[CallbackRecord]:
         """Pending callbacks due at ``now``, soonest first (attempts not loaded)."""
+
+    async def claim_callbacks(self, now: float, limit: int, until: float) -> list[CallbackRecord]:
+        """Take up to ``limit`` pending callbacks due at ``now``, soonest first (attempts not
+        loaded), and in the same transaction make them due again only at ``until``: the taker's
+        lease. Concurrent claims (other nodes) never take one callback twice; if the taker dies
+        before recording its attempt, the callback is due again once the lease ends."""
 
     async def record_callback_attempt(
         self,

@@ -52,6 +52,8 @@ _CLEARED = {
 class MemoryStore(MemoryTables):
     """The Store contract in plain dicts and lists (see the module docstring)."""
 
+    shared = False
+
     def __init__(self) -> None:
         super().__init__(MemoryData())
         self.chains = MemoryChainStore(self._data)

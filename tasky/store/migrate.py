@@ -39,6 +39,8 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
             "WHERE owner IS NOT NULL AND status NOT IN ('Running', 'Paused')",
         ),
     ),
+    # The node that started a task's child process (see ChildRecord.node).
+    AddedColumn("task_children", "node", "TEXT"),
 )
 
 ADDED_INDEXES: tuple[str, ...] = (

@@ -290,6 +290,8 @@ CREATE TABLE chain_definitions (
 # Version N is MIGRATIONS[N - 1]: (what it does, its statements).
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks, statistics, records and chains", (_V1_TASKS, _V1_STATS, _V1_RECORDS, _V1_CHAINS)),
+    # Many nodes on one host share a boot id: each ends only the children it started.
+    ("the node of a task's child process", ("ALTER TABLE task_children ADD COLUMN node text",)),
 )
 LATEST = len(MIGRATIONS)
 

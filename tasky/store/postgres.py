@@ -61,6 +61,8 @@ _HELD = "(status = 'Running' OR (status = 'Paused' AND owner IS NOT NULL))"
 class PostgresStore(RecordsMixin):
     """The store of a node sharing ``url`` (``postgresql://USER@HOST:PORT/DB``) with others."""
 
+    shared = True
+
     def __init__(self, url: str, *, min_connections: int = 2, max_connections: int = 10) -> None:
         self.url = url
         self._db = PgDatabase(url, min_size=min_connections, max_size=max_connections)
@@ -341,11 +343,11 @@ class PostgresStore(RecordsMixin):
 
     async def record_child(self, child: ChildRecord) -> None:
         await self._db.execute(
-            "INSERT INTO task_children (task_id, pgid, start_ticks, boot_id, mark) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (task_id) DO UPDATE SET "
+            "INSERT INTO task_children (task_id, pgid, start_ticks, boot_id, mark, node) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (task_id) DO UPDATE SET "
             "pgid = excluded.pgid, start_ticks = excluded.start_ticks, "
-            "boot_id = excluded.boot_id, mark = excluded.mark",
-            (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark),
+            "boot_id = excluded.boot_id, mark = excluded.mark, node = excluded.node",
+            (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark, child.node),
         )
 
     async def forget_children(self, task_ids: Sequence[str]) -> None:
@@ -361,7 +363,7 @@ class PostgresStore(RecordsMixin):
 
     async def children(self) -> list[ChildRecord]:
         rows = await self._db.fetch_all(
-            "SELECT task_id, pgid, start_ticks, boot_id, mark FROM task_children"
+            "SELECT task_id, pgid, start_ticks, boot_id, mark, node FROM task_children"
         )
         return [ChildRecord(*row) for row in rows]
 

@@ -113,6 +113,10 @@ class ChildRecord:
     boot_id: str
     # The value of the environment mark that every process of the task inherits.
     mark: str
+    # The node (``Settings.node_name``) that started it: a node's start-up ends and forgets its
+    # own children only, not those of another node on the same host. None: recorded before
+    # nodes were told apart (taken as this node's).
+    node: str | None = None
 
 
 @dataclass(slots=True)

@@ -316,6 +316,8 @@ class _Pending:
 class SqliteStore:
     """The embedded store. ``path`` is the database file; a sibling ``.lock`` file keeps it ours."""
 
+    shared = False
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock_file: Any = None
@@ -694,10 +696,14 @@ class SqliteStore:
         return [row_to_task(r) for r in rows]
 
     async def record_child(self, child: ChildRecord) -> None:
-        row = (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark)
+        row = (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark, child.node)
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO task_children VALUES (?, ?, ?, ?, ?)", row)
+            conn.execute(
+                "INSERT OR REPLACE INTO task_children "
+                "(task_id, pgid, start_ticks, boot_id, mark, node) VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
 
         await self._submit(op)
 
@@ -851,7 +857,7 @@ class SqliteStore:
 
     async def children(self) -> list[ChildRecord]:
         rows = self._r.execute(
-            "SELECT task_id, pgid, start_ticks, boot_id, mark FROM task_children"
+            "SELECT task_id, pgid, start_ticks, boot_id, mark, node FROM task_children"
         ).fetchall()
         return [ChildRecord(*row) for row in rows]
 
@@ -1023,6 +1029,22 @@ class SqliteStore:
             (now, limit),
         ).fetchall()
         return [CallbackRecord(*r) for r in rows]
+
+    async def claim_callbacks(self, now: float, limit: int, until: float) -> list[CallbackRecord]:
+        def op(conn: sqlite3.Connection) -> list[CallbackRecord]:
+            rows = conn.execute(
+                "SELECT kind, target_id, url, created_at, state, next_at FROM callbacks "
+                "WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE callbacks SET next_at = ? WHERE kind = ? AND target_id = ?",
+                [(until, r[0], r[1]) for r in rows],
+            )
+            return [CallbackRecord(*r) for r in rows]
+
+        result: list[CallbackRecord] = await self._submit(op)
+        return result
 
     async def record_callback_attempt(
         self,
