@@ -24,7 +24,7 @@ from tasky.store.records import Claim, TaskRecord
 COLUMNS = (
     "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
     "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
-    "chain_id, logs_dropped"
+    "chain_id, logs_dropped, paused_seconds, paused_at"
 )
 INSERTED = (
     "id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
@@ -93,6 +93,8 @@ def row_to_task(row: Row) -> TaskRecord:
         run_after=row[18],
         chain_id=row[19],
         logs_dropped=row[20],
+        paused_seconds=row[21],
+        paused_at=row[22],
     )
 
 
@@ -168,7 +170,7 @@ WITH waiting AS (
     ) oldest
 ), started AS (
     UPDATE tasks t SET status = 'Running', owner = %(owner)s, lease_until = %(lease_until)s,
-        started_at = %(at)s, finished_at = NULL
+        started_at = %(at)s, finished_at = NULL, paused_seconds = 0, paused_at = NULL
     FROM picked WHERE t.seq = picked.seq AND t.seq = ANY(ARRAY(SELECT seq FROM picked))
     RETURNING picked.n, {", ".join("t." + c.strip() for c in COLUMNS.split(","))}
 ), taken AS (
@@ -212,6 +214,33 @@ _ENSURE_SLOTS = (
     "INSERT INTO worker_slots (worker, slot_no) SELECT %s, g FROM generate_series(1, %s) g "
     "ON CONFLICT DO NOTHING"
 )
+
+
+async def queue_positions(conn: Conn, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+    """See ``Store.queue_positions``: one window over the range of the partial index tasks_ready
+    up to the last task asked for, keeping the rows asked for."""
+    if not task_ids:
+        return {}
+    found = await (
+        await conn.execute(
+            "SELECT seq, id, ready_at FROM tasks WHERE id = ANY(%s) AND worker = %s "
+            "AND status = 'Queued'",
+            (list(task_ids), worker),
+        )
+    ).fetchall()
+    if not found:
+        return {}
+    ids = {seq: task_id for seq, task_id, _ in found}
+    last_ready, last_seq = max((ready_at, seq) for seq, _, ready_at in found)
+    numbered = await (
+        await conn.execute(
+            "SELECT seq, n FROM (SELECT seq, row_number() OVER (ORDER BY ready_at, seq) AS n "
+            "FROM tasks WHERE worker = %s AND status = 'Queued' "
+            "AND (ready_at, seq) <= (%s, %s)) q WHERE seq = ANY(%s)",
+            (worker, last_ready, last_seq, list(ids)),
+        )
+    ).fetchall()
+    return {ids[seq]: n for seq, n in numbered}
 
 
 async def ensure_slots(conn: Conn, worker: str, limit: int) -> None:

@@ -21,7 +21,7 @@ from tasky.store.records import Claim, TaskRecord
 COLUMNS = (
     "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
     "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
-    "chain_id, logs_dropped"
+    "chain_id, logs_dropped, paused_seconds, paused_at"
 )
 INSERT = (
     "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, "
@@ -60,7 +60,7 @@ RUNNABLE = (
 )
 _START = (
     "UPDATE tasks SET status = 'Running', owner = ?, lease_until = ?, started_at = ?, "
-    "finished_at = NULL WHERE seq = ?"
+    "finished_at = NULL, paused_seconds = 0, paused_at = NULL WHERE seq = ?"
 )
 
 
@@ -96,6 +96,8 @@ def row_to_task(row: tuple[Any, ...]) -> TaskRecord:
         run_after=row[18],
         chain_id=row[19],
         logs_dropped=row[20],
+        paused_seconds=row[21],
+        paused_at=row[22],
     )
 
 
@@ -148,6 +150,39 @@ def started(task: TaskRecord, start: Claim | None) -> TaskRecord:
         task.lease_until = start.lease_until
         task.started_at = task.queued_at if task.queued_at is not None else task.created_at
     return task
+
+
+# The worker's queue up to (ready_at, seq), numbered in claim order; ``marks``: the seqs kept.
+QUEUE_NUMBERED = (
+    "SELECT seq, n FROM (SELECT seq, row_number() OVER (ORDER BY ready_at, seq) AS n "
+    "FROM tasks WHERE worker = ? AND status = 'Queued' AND (ready_at, seq) <= (?, ?)) "
+    "WHERE seq IN ({marks})"
+)
+
+
+def queue_positions(
+    conn: sqlite3.Connection, worker: str, task_ids: Sequence[str]
+) -> dict[str, int]:
+    """See ``Store.queue_positions``: numbers the worker's queue in claim order with one window
+    over the range of tasks_ready up to the last task asked for (seq is the rowid, which the
+    index holds: no table reads), keeping the rows asked for."""
+    if not task_ids:
+        return {}
+    marks = ", ".join("?" * len(task_ids))
+    found = conn.execute(
+        f"SELECT seq, id, ready_at FROM tasks WHERE id IN ({marks}) "
+        "AND worker = ? AND status = 'Queued'",
+        (*task_ids, worker),
+    ).fetchall()
+    if not found:
+        return {}
+    ids = {seq: task_id for seq, task_id, _ in found}
+    last_ready, last_seq = max((ready_at, seq) for seq, _, ready_at in found)
+    numbered = conn.execute(
+        QUEUE_NUMBERED.format(marks=", ".join("?" * len(ids))),
+        (worker, last_ready, last_seq, *ids),
+    ).fetchall()
+    return {ids[seq]: n for seq, n in numbered}
 
 
 def held_count(conn: sqlite3.Connection, worker: str) -> int:

@@ -118,8 +118,7 @@ export async function mountDetail(main, taskId) {
   }
 
   function runSeconds() {
-    if (!task.StartedAt) return null;
-    return Math.max(0, (task.FinishedAt || Date.now() / 1000) - task.StartedAt);
+    return fmt.runSeconds(task);
   }
 
   function canEdit() {
@@ -235,7 +234,7 @@ export async function mountDetail(main, taskId) {
               h("td", null, String(a.Attempt)),
               h("td", null, statusBadge(a.Status)),
               h("td", null, fmt.time(a.StartedAt)),
-              h("td", null, a.StartedAt && a.FinishedAt ? fmt.duration(a.FinishedAt - a.StartedAt) : "—"),
+              h("td", null, a.StartedAt && a.FinishedAt ? fmt.duration(fmt.runSeconds(a)) : "—"),
               h("td", { class: "wrap" }, a.Error || "", a.Traceback ? traceback(a.Traceback, a.Attempt) : null),
             ),
           ),
@@ -289,6 +288,7 @@ export async function mountDetail(main, taskId) {
     } else if (event.type === "task.log") {
       logsSoon();
     } else if (event.type === "task.status") {
+      fmt.notePause(task, event.status);
       task.Status = event.status;
       log.setStatus(event.status);
       drawHead();

@@ -30,9 +30,7 @@ const COLUMNS = [
 
 function runningSeconds(task) {
   if (task.DurationSeconds !== undefined && task.DurationSeconds !== null) return task.DurationSeconds;
-  if (!task.StartedAt) return null;
-  const end = task.FinishedAt || Date.now() / 1000;
-  return Math.max(0, end - task.StartedAt);
+  return fmt.runSeconds(task);
 }
 
 function cell(name, label, ...children) {
@@ -475,7 +473,12 @@ export async function mountTasks(main, params) {
     } else if (event.type === "task.status") {
       if (shown) {
         const changes = { Status: event.status };
-        if (event.status === "Running" && !rows.get(event.task).task.StartedAt) changes.StartedAt = Date.now() / 1000;
+        const known = rows.get(event.task).task;
+        if (event.status === "Running" && !known.StartedAt) changes.StartedAt = Date.now() / 1000;
+        const pauses = { StartedAt: known.StartedAt, FinishedAt: known.FinishedAt, PausedAt: known.PausedAt, PausedSeconds: known.PausedSeconds };
+        fmt.notePause(pauses, event.status);
+        changes.PausedAt = pauses.PausedAt;
+        changes.PausedSeconds = pauses.PausedSeconds;
         update(event.task, changes);
       }
       // Times, durations and membership of a status filter come from the server.
