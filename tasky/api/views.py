@@ -28,7 +28,7 @@ def _pause_fields(record: TaskRecord) -> dict[str, Any]:
     return {"PausedSeconds": record.paused_seconds, "PausedAt": record.paused_at}
 
 
-def task_summary(record: TaskRecord) -> dict[str, Any]:
+def task_summary(record: TaskRecord, queue_position: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "TaskId": record.id,
         "Status": record.status.value,
@@ -38,6 +38,8 @@ def task_summary(record: TaskRecord) -> dict[str, Any]:
         "StartedAt": record.started_at,
         "FinishedAt": record.finished_at,
         **_pause_fields(record),
+        # A Queued task's place in its worker's queue (1: the next to start); null otherwise.
+        "QueuePosition": queue_position,
     }
     if record.status in FINISHED and record.started_at is not None:
         seconds = _duration_seconds(record)
@@ -57,7 +59,10 @@ def shown_config(record: TaskRecord, worker: Worker | None) -> Any:
 
 
 def task_detail(
-    record: TaskRecord, attempts: list[AttemptRecord], worker: Worker | None
+    record: TaskRecord,
+    attempts: list[AttemptRecord],
+    worker: Worker | None,
+    queue_position: int | None = None,
 ) -> dict[str, Any]:
     seconds = _duration_seconds(record)
     return {
@@ -82,6 +87,7 @@ def task_detail(
         "Error": record.error,
         "ChainId": record.chain_id,
         "LogsDropped": record.logs_dropped,
+        "QueuePosition": queue_position,
     }
 
 
