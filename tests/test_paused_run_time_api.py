@@ -112,3 +112,33 @@ async def test_queued_tasks_show_their_place_in_the_queue(client: httpx.AsyncCli
     for task_id in (*queued[1:], other):
         await wait_for(client, task_id, "Completed")
     assert await positions() == [None, None, None]
+
+
+async def test_a_chain_steps_duration_leaves_its_pause_out(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        f"{API}/chains",
+        json={"steps": [{"name": "hold", "worker": "Hold", "config": {"seconds": 0.5}}]},
+    )
+    assert r.status_code == 201, r.text
+    chain_id = r.json()["ChainId"]
+
+    async def step() -> dict[str, Any]:
+        body = (await client.get(f"{API}/chains/{chain_id}")).json()
+        found: dict[str, Any] = body["Steps"][0]
+        return found
+
+    deadline = asyncio.get_running_loop().time() + 15
+    while (await step())["TaskId"] is None:
+        assert asyncio.get_running_loop().time() < deadline, "the step never got a task"
+        await asyncio.sleep(0.02)
+    task_id = (await step())["TaskId"]
+    await _pause_for_a_while(client, task_id)
+    paused = await step()
+    assert paused["PausedAt"] is not None
+    assert (await action(client, task_id, "resume")).json()["Status"] == "Running"
+    await wait_for(client, task_id, "Completed")
+    while (done := await step())["Status"] != "Completed":
+        assert asyncio.get_running_loop().time() < deadline + 15, done
+        await asyncio.sleep(0.02)
+    assert done["PausedSeconds"] >= PAUSE
+    assert done["DurationSeconds"] < done["FinishedAt"] - done["StartedAt"] - 0.8

@@ -13,6 +13,11 @@ export function duration(seconds) {
   return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
+/** A Queued task's place in its worker's queue ("#1 in queue": the next to start), or "". */
+export function queuePlace(task) {
+  return task.Status === "Queued" && task.QueuePosition ? `#${task.QueuePosition} in queue` : "";
+}
+
 /**
  * The running time of a task's (or step's) current attempt, as the server counts it: time spent
  * Paused is left out, so it stands still while the task is Paused. Up to now while it runs.
