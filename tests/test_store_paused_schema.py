@@ -17,7 +17,7 @@ from tasky.store.pg_schema import LATEST, MIGRATIONS
 from tasky.store.postgres import PostgresStore
 from tasky.store.records import Claim, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
-from tasky.store.sqlite_tasks import QUEUE_NUMBERED
+from tasky.store.sqlite_tasks import QUEUE_BETWEEN, QUEUE_FOUND, QUEUE_UP_TO
 from tests.pg import fresh_schema
 
 
@@ -89,15 +89,25 @@ async def test_queue_positions_read_the_queue_index_only(tmp_path: Path) -> None
         await s.close()
     conn = sqlite3.connect(tmp_path / "tasky.db")
     try:
-        plan = conn.execute(
-            "EXPLAIN QUERY PLAN " + QUEUE_NUMBERED.format(marks="?, ?"), ("W", 5.0, 6, 1, 2)
+        plans = [
+            conn.execute("EXPLAIN QUERY PLAN " + QUEUE_UP_TO, ("W", 5.0, 6)).fetchall(),
+            conn.execute("EXPLAIN QUERY PLAN " + QUEUE_BETWEEN, ("W", 5.0, 6, 1.0, 2)).fetchall(),
+        ]
+        found = conn.execute(
+            "EXPLAIN QUERY PLAN " + QUEUE_FOUND.format(marks="?, ?"), ("a", "b")
         ).fetchall()
     finally:
         conn.close()
-    details = " | ".join(row[-1] for row in plan)
-    # One range of the (worker, status, ready_at, seq) index, the rows never read.
-    assert "USING COVERING INDEX tasks_ready" in details, details
-    assert "SCAN tasks" not in details.replace("SCAN tasks USING", ""), details
+    # The tasks asked about are found by id, not by walking the queue.
+    assert [row[-1] for row in found] == [
+        "SEARCH tasks USING INDEX sqlite_autoindex_tasks_1 (id=?)"
+    ], found
+    # Each stretch of the queue is a range of the (worker, status, ready_at, seq) index, counted
+    # without reading a row.
+    for plan, bounds in zip(plans, ("ready_at<?", "ready_at>? AND ready_at<?"), strict=True):
+        assert [row[-1] for row in plan] == [
+            f"SEARCH tasks USING COVERING INDEX tasks_ready (worker=? AND status=? AND {bounds})"
+        ], plan
 
 
 @pytest.fixture

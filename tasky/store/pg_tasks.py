@@ -216,31 +216,35 @@ _ENSURE_SLOTS = (
 )
 
 
+# Where the tasks asked about stand in the worker's queue: each one's stretch of the queue since
+# the one before it (in claim order) is counted in the partial index tasks_ready, and the counts
+# are added up, so the queue is read once up to the last of them, index entries only (a window
+# numbering the whole stretch costs several times more).
+_QUEUE_POSITIONS = """
+WITH asked AS (
+    SELECT id, ready_at, seq,
+        coalesce(lag(ready_at) OVER queue, '-infinity') AS after_ready,
+        coalesce(lag(seq) OVER queue, 0) AS after_seq
+    FROM tasks WHERE id = ANY(%(ids)s) AND worker = %(worker)s AND status = 'Queued'
+    WINDOW queue AS (ORDER BY ready_at, seq)
+)
+SELECT a.id, sum(stretch.n) OVER (ORDER BY a.ready_at, a.seq)
+FROM asked a CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM tasks t
+    WHERE t.worker = %(worker)s AND t.status = 'Queued'
+    AND (t.ready_at, t.seq) <= (a.ready_at, a.seq)
+    AND (t.ready_at, t.seq) > (a.after_ready, a.after_seq)
+) stretch
+"""
+
+
 async def queue_positions(conn: Conn, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
-    """See ``Store.queue_positions``: one window over the range of the partial index tasks_ready
-    up to the last task asked for, keeping the rows asked for."""
+    """See ``Store.queue_positions`` (one statement: see :data:`_QUEUE_POSITIONS`)."""
     if not task_ids:
         return {}
-    found = await (
-        await conn.execute(
-            "SELECT seq, id, ready_at FROM tasks WHERE id = ANY(%s) AND worker = %s "
-            "AND status = 'Queued'",
-            (list(task_ids), worker),
-        )
-    ).fetchall()
-    if not found:
-        return {}
-    ids = {seq: task_id for seq, task_id, _ in found}
-    last_ready, last_seq = max((ready_at, seq) for seq, _, ready_at in found)
-    numbered = await (
-        await conn.execute(
-            "SELECT seq, n FROM (SELECT seq, row_number() OVER (ORDER BY ready_at, seq) AS n "
-            "FROM tasks WHERE worker = %s AND status = 'Queued' "
-            "AND (ready_at, seq) <= (%s, %s)) q WHERE seq = ANY(%s)",
-            (worker, last_ready, last_seq, list(ids)),
-        )
-    ).fetchall()
-    return {ids[seq]: n for seq, n in numbered}
+    params = {"ids": list(task_ids), "worker": worker}
+    rows = await (await conn.execute(_QUEUE_POSITIONS, params)).fetchall()
+    return {task_id: int(position) for task_id, position in rows}
 
 
 async def ensure_slots(conn: Conn, worker: str, limit: int) -> None:

@@ -152,37 +152,46 @@ def started(task: TaskRecord, start: Claim | None) -> TaskRecord:
     return task
 
 
-# The worker's queue up to (ready_at, seq), numbered in claim order; ``marks``: the seqs kept.
-QUEUE_NUMBERED = (
-    "SELECT seq, n FROM (SELECT seq, row_number() OVER (ORDER BY ready_at, seq) AS n "
-    "FROM tasks WHERE worker = ? AND status = 'Queued' AND (ready_at, seq) <= (?, ?)) "
-    "WHERE seq IN ({marks})"
+# The tasks asked about, by id alone: with worker and status in the WHERE, SQLite would pick the
+# queue's index and walk the whole queue to find a few ids.
+QUEUE_FOUND = "SELECT seq, id, ready_at, worker, status FROM tasks WHERE id IN ({marks})"
+# How many of the worker's Queued tasks lie in a stretch of the queue: (after, up to] in claim
+# order. A range of tasks_ready that is counted without reading a row.
+QUEUE_UP_TO = (
+    "SELECT count(*) FROM tasks WHERE worker = ? AND status = 'Queued' "
+    "AND (ready_at, seq) <= (?, ?)"
 )
+QUEUE_BETWEEN = QUEUE_UP_TO + " AND (ready_at, seq) > (?, ?)"
 
 
 def queue_positions(
     conn: sqlite3.Connection, worker: str, task_ids: Sequence[str]
 ) -> dict[str, int]:
-    """See ``Store.queue_positions``: numbers the worker's queue in claim order with one window
-    over the range of tasks_ready up to the last task asked for (seq is the rowid, which the
-    index holds: no table reads), keeping the rows asked for."""
+    """See ``Store.queue_positions``: the tasks asked about in claim order, each numbered by
+    counting the stretch of the queue since the one before it, so the queue is read once up to
+    the last of them (as a window would, but counting in the index is several times faster)."""
     if not task_ids:
         return {}
-    marks = ", ".join("?" * len(task_ids))
-    found = conn.execute(
-        f"SELECT seq, id, ready_at FROM tasks WHERE id IN ({marks}) "
-        "AND worker = ? AND status = 'Queued'",
-        (*task_ids, worker),
+    rows = conn.execute(
+        QUEUE_FOUND.format(marks=", ".join("?" * len(task_ids))), tuple(task_ids)
     ).fetchall()
-    if not found:
-        return {}
-    ids = {seq: task_id for seq, task_id, _ in found}
-    last_ready, last_seq = max((ready_at, seq) for seq, _, ready_at in found)
-    numbered = conn.execute(
-        QUEUE_NUMBERED.format(marks=", ".join("?" * len(ids))),
-        (worker, last_ready, last_seq, *ids),
-    ).fetchall()
-    return {ids[seq]: n for seq, n in numbered}
+    found = sorted(
+        (ready_at, seq, task_id)
+        for seq, task_id, ready_at, task_worker, status in rows
+        if task_worker == worker and status == Status.QUEUED.value
+    )
+    positions: dict[str, int] = {}
+    position = 0
+    before: tuple[float, int] | None = None
+    for ready_at, seq, task_id in found:
+        if before is None:
+            counted = conn.execute(QUEUE_UP_TO, (worker, ready_at, seq)).fetchone()[0]
+        else:
+            counted = conn.execute(QUEUE_BETWEEN, (worker, ready_at, seq, *before)).fetchone()[0]
+        position += counted
+        positions[task_id] = position
+        before = (ready_at, seq)
+    return positions
 
 
 def held_count(conn: sqlite3.Connection, worker: str) -> int:
