@@ -227,6 +227,18 @@ class Engine:
             error_contains=error_contains,
         )
 
+    async def queue_positions(self, tasks: Sequence[TaskRecord]) -> dict[str, int]:
+        """Where each Queued task of ``tasks`` stands in its worker's queue (1: the next to
+        start), by task id; one store read per worker among them."""
+        by_worker: dict[str, list[str]] = {}
+        for task in tasks:
+            if task.status is Status.QUEUED:
+                by_worker.setdefault(task.worker, []).append(task.id)
+        positions: dict[str, int] = {}
+        for worker, ids in by_worker.items():
+            positions.update(await self.store.queue_positions(worker, ids))
+        return positions
+
     async def logs(self, task_id: str, after: int = 0, limit: int = 1000) -> list[LogLine]:
         await self.get(task_id)
         await self._output.flush()  # lines still in memory become readable too

@@ -149,13 +149,17 @@ class Store(Protocol):
         """Cancel a task that holds no slot (Queued, or Paused before it started). A running
         task is canceled by its owner's :meth:`finish` once its work has stopped."""
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
         """``owner`` None: hold back a Queued task (Paused, keeps no slot). ``owner`` given:
-        the owner paused its Running task (Paused, keeps its slot)."""
+        the owner paused its Running task at ``at`` (Paused, keeps its slot): its run time
+        stops growing there (``TaskRecord.paused_at``)."""
 
     async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
         """``owner`` None: a held-back task rejoins the queue at its end (Queued). ``owner``
-        given: the owner resumed its paused task (Running)."""
+        given: the owner resumed its paused task at ``at`` (Running); the pause's length joins
+        the attempt's ``paused_seconds``, which run time leaves out. An attempt that ends while
+        Paused (e.g. canceled) ran until its pause: the operations that end attempts count the
+        pause up to the end, in the task and in the attempt's record and statistics."""
 
     async def rerun(self, task_id: str, at: float) -> bool:
         """Queue a finished task again (the seed's ``run`` action): attempt + 1, result, error,
@@ -227,6 +231,13 @@ class Store(Protocol):
     ) -> list[tuple[int, str, int]]:
         """(minute, outcome status, count) of attempts that ran and ended, from ``since_minute``
         on (a minute is ``int(finished_at // 60)``), oldest first."""
+
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        """Where each of ``task_ids`` that is a Queued task of ``worker`` stands in the worker's
+        queue: 1 is the next to be claimed. Queue order is claim order (see above; a task
+        runnable only later, a retry in its backoff, stands where its ``run_after`` puts it).
+        Ids that are not Queued tasks of ``worker`` are left out. One read of the queue up to
+        the last of them, through the queue's index, however many ids are asked for."""
 
     async def oldest_queued_at(self, worker: str) -> float | None:
         """When the worker's longest-waiting Queued task (the first submitted) was queued; None

@@ -34,6 +34,7 @@ from tasky.store.records import (
     TaskRecord,
     WorkerStats,
     batch_target,
+    pause_ends,
 )
 
 # What a re-queued task starts its next attempt without.
@@ -46,6 +47,8 @@ _CLEARED = {
     "progress": None,
     "progress_message": None,
     "result": None,
+    "paused_seconds": 0.0,
+    "paused_at": None,
 }
 
 
@@ -283,6 +286,8 @@ class MemoryStore(MemoryTables):
         self._data.set_status(task, status)
         task.finished_at, task.error = at, error
         task.owner = task.lease_until = None
+        task.paused_seconds = pause_ends(task.paused_at, task.paused_seconds, at)
+        task.paused_at = None
 
     def _requeue(
         self, task: TaskRecord, at: float, error: str | None, run_after: float | None = None
@@ -310,7 +315,7 @@ class MemoryStore(MemoryTables):
 
         return await self._data.write(op)
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
         def op() -> bool:
             task = self._data.tasks.get(task_id)
             if task is None or task.status not in MOVES["pause"].sources:
@@ -320,6 +325,8 @@ class MemoryStore(MemoryTables):
             if owner is not None and (task.status is not Status.RUNNING or task.owner != owner):
                 return False
             self._data.set_status(task, Status.PAUSED)
+            if owner is not None:  # a started attempt stops running until resumed
+                task.paused_at = at
             return True
 
         return await self._data.write(op)
@@ -338,6 +345,8 @@ class MemoryStore(MemoryTables):
             if not _holds_slot(task) or task.owner != owner:
                 return False
             self._data.set_status(task, Status.RUNNING)
+            task.paused_seconds = pause_ends(task.paused_at, task.paused_seconds, at)
+            task.paused_at = None
             return True
 
         return await self._data.write(op)
@@ -512,6 +521,18 @@ class MemoryStore(MemoryTables):
             for (name, minute, status), n in self._data.per_minute.items()
             if name == worker and minute >= since_minute
         )
+
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        wanted = set(task_ids)
+        queue = sorted(
+            (
+                t
+                for t in self._data.tasks.values()
+                if t.worker == worker and t.status is Status.QUEUED
+            ),
+            key=lambda t: (self._data.ready_at[t.id], t.seq),
+        )
+        return {t.id: n for n, t in enumerate(queue, start=1) if t.id in wanted}
 
     async def oldest_queued_at(self, worker: str) -> float | None:
         for task in self._data.tasks.values():  # seq order: the first submitted

@@ -30,6 +30,8 @@ from tasky.store.records import (
     ScheduleRecord,
     TaskRecord,
     TokenRecord,
+    pause_ends,
+    running_seconds,
 )
 
 T = TypeVar("T")
@@ -135,12 +137,20 @@ class MemoryData:
     ) -> None:
         """Close the task's current attempt (call before the task moves on): its history row
         and, when it ran, the worker's run-time statistics."""
+        paused = pause_ends(task.paused_at, task.paused_seconds, finished_at)
         self.attempts.setdefault(task.id, {})[task.attempt] = AttemptRecord(
-            task.attempt, status, task.started_at, finished_at, error, json_copy(result), traceback
+            task.attempt,
+            status,
+            task.started_at,
+            finished_at,
+            error,
+            json_copy(result),
+            traceback,
+            paused,
         )
         if task.started_at is None:
             return
-        run_time = max(finished_at - task.started_at, 0.0)
+        run_time = running_seconds(task.started_at, finished_at, paused)
         timing = self.timing.setdefault(task.worker, Timing())
         timing.finished += 1
         timing.run_time_sum += run_time

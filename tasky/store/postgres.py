@@ -253,8 +253,8 @@ class PostgresStore(RecordsMixin):
     async def cancel(self, task_id: str, at: float) -> bool:
         return await self._db.write(lambda conn: pg_moves.cancel(conn, task_id, at))
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
-        return await self._db.execute(*pg_moves.pause(task_id, owner)) == 1
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
+        return await self._db.execute(*pg_moves.pause(task_id, owner, at)) == 1
 
     async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
         return await self._db.execute(*pg_moves.resume(task_id, owner, at)) == 1
@@ -423,12 +423,12 @@ class PostgresStore(RecordsMixin):
 
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = await self._db.fetch_all(
-            "SELECT attempt, status, started_at, finished_at, error, result, traceback "
-            "FROM task_attempts WHERE task_id = %s ORDER BY attempt",
+            "SELECT attempt, status, started_at, finished_at, error, result, traceback, "
+            "paused_seconds FROM task_attempts WHERE task_id = %s ORDER BY attempt",
             (task_id,),
         )
         return [
-            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6])
+            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7])
             for r in rows
         ]
 
@@ -439,6 +439,11 @@ class PostgresStore(RecordsMixin):
         self, worker: str, since_minute: int
     ) -> list[tuple[int, str, int]]:
         return await pg_stats.finished_per_minute(self._db, worker, since_minute)
+
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        return await self._db.with_connection(
+            lambda conn: pg_tasks.queue_positions(conn, worker, task_ids)
+        )
 
     async def oldest_queued_at(self, worker: str) -> float | None:
         # The first Queued row by seq through the (worker, status, seq) index.

@@ -62,6 +62,7 @@ from tasky.store.sqlite_tasks import (
     insert_placed,
     json_text,
     json_value,
+    queue_positions,
     row_to_task,
 )
 from tasky.store.sqlite_tasks import claim as claim_tasks
@@ -658,8 +659,8 @@ class SqliteStore:
     async def cancel(self, task_id: str, at: float) -> bool:
         return await self._move(moves.cancel(task_id, at))
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
-        return await self._move(moves.pause(task_id, owner))
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
+        return await self._move(moves.pause(task_id, owner, at))
 
     async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
         return await self._move(moves.resume(task_id, owner, at))
@@ -818,12 +819,12 @@ class SqliteStore:
 
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = self._r.execute(
-            "SELECT attempt, status, started_at, finished_at, error, result, traceback "
-            "FROM task_attempts WHERE task_id = ? ORDER BY attempt",
+            "SELECT attempt, status, started_at, finished_at, error, result, traceback, "
+            "paused_seconds FROM task_attempts WHERE task_id = ? ORDER BY attempt",
             (task_id,),
         ).fetchall()
         return [
-            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6])
+            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7])
             for r in rows
         ]
 
@@ -844,6 +845,9 @@ class SqliteStore:
             self._r.execute("SELECT bucket, n FROM run_time_hist WHERE worker = ?", (worker,))
         )
         return stats
+
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        return queue_positions(self._r, worker, task_ids)
 
     async def finished_per_minute(
         self, worker: str, since_minute: int

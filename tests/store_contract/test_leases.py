@@ -30,7 +30,7 @@ async def test_heartbeat_extends_only_the_leases_the_owner_holds(store: Store) -
 
 async def test_a_paused_running_task_keeps_its_lease_alive(store: Store) -> None:
     paused = await running(store)
-    assert await store.pause(paused.id, OWNER)
+    assert await store.pause(paused.id, OWNER, 1003.0)
     assert await store.heartbeat(OWNER, [paused.id], 9500.0) == 1
 
 
@@ -43,11 +43,11 @@ async def test_heartbeat_no_longer_counts_an_ended_task(store: Store) -> None:
 async def test_held_tasks_are_the_claimed_ones_that_have_not_ended(store: Store) -> None:
     first = await running(store)
     paused = await running(store, started_at=1003.0)
-    assert await store.pause(paused.id, OWNER)
+    assert await store.pause(paused.id, OWNER, 1003.0)
     ended = await running(store, started_at=1004.0)
     assert await store.finish(ended.id, OWNER, 1, outcome())
     held_back = await store.submit(task())
-    assert await store.pause(held_back.id, None)
+    assert await store.pause(held_back.id, None, 1003.0)
     await store.submit(task())
     held = await store.held_tasks()
     assert [t.id for t in held] == [first.id, paused.id]
