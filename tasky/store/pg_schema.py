@@ -287,9 +287,13 @@ CREATE TABLE chain_definitions (
 );
 """
 
+# A long chain's steps are read a page at a time, in definition order.
+_V2_CHAIN_STEP_ORDER = "CREATE INDEX chain_steps_position ON chain_steps (chain_id, position);"
+
 # Version N is MIGRATIONS[N - 1]: (what it does, its statements).
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks, statistics, records and chains", (_V1_TASKS, _V1_STATS, _V1_RECORDS, _V1_CHAINS)),
+    ("chain steps in definition order", (_V2_CHAIN_STEP_ORDER,)),
 )
 LATEST = len(MIGRATIONS)
 
