@@ -185,7 +185,7 @@ async def test_a_parallel_group_of_a_thousand_steps(
             {"name": "last", "worker": "Echo", "config": {"value": "${steps.p999.status}"}},
         ]
     }
-    chain_id, done, steps = await run_whole(client, body, timeout=300)
+    _, done, steps = await run_whole(client, body, timeout=300)
     assert done["Status"] == "Completed", done["Error"]
     assert_each_step_ran_once(steps, 1002)
     assert [s["Group"] for s in steps[1:1001]] == ["wide"] * 1000
