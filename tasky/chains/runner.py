@@ -155,7 +155,12 @@ class ChainRunner:
         """Engine listener: runs in the event loop after every committed status change."""
         if chain_id is not None:
             self._changed_tasks.setdefault(chain_id, set()).add(task_id)
-            self.kick(chain_id)
+            # A running chain's plan changes only when a step's task ends: a task that was
+            # queued or started is re-read with the next pass, but needs none of its own. (A
+            # chain that is not tracked may be paused or canceled: every move of its tasks
+            # counts there.)
+            if status in FINISHED or chain_id not in self._tracked:
+                self.kick(chain_id)
 
     def kick(self, chain_id: str) -> None:
         """Have the chain re-planned soon; kicks that arrive meanwhile fold into one more pass."""
