@@ -166,15 +166,19 @@ async def list_chains(request: Request) -> JSONResponse:
     )
 
 
-async def _detail(runner: ChainRunner, chain_id: str) -> dict[str, Any]:
-    page = await runner.steps_page(chain_id, limit=views.DETAIL_STEPS)
+async def _detail(
+    runner: ChainRunner, chain_id: str, steps: int = views.DETAIL_STEPS
+) -> dict[str, Any]:
+    page = await runner.steps_page(chain_id, limit=steps)
     counts = await runner.step_counts(page.chain.id)
     return views.chain_page_detail(page, counts, runner.engine.registry)
 
 
 async def get_chain(request: Request) -> JSONResponse:
     runner = _service(request).runner
-    out = await _detail(runner, request.path_params["id"])
+    steps = int_param(request, "steps", 1, views.DETAIL_STEPS, default=views.DETAIL_STEPS)
+    assert steps is not None
+    out = await _detail(runner, request.path_params["id"], steps)
     out["Callback"] = callback_view(await runner.engine.store.get_callback("chain", out["ChainId"]))
     return JSONResponse(out)
 
@@ -325,7 +329,15 @@ def _docs() -> list[tuple[str, str, Any, Doc]]:
                 f"step's status, task, timing and output (the first {views.DETAIL_STEPS} steps; "
                 "GET /chains/{id}/steps pages through the rest)",
                 schemas.ChainDetail,
-                errors=_CHAIN_ERRORS,
+                errors=(400, *_CHAIN_ERRORS),
+                query=(
+                    (
+                        "steps",
+                        "integer",
+                        "How many steps the answer holds at most, 1 to "
+                        f"{views.DETAIL_STEPS} (default {views.DETAIL_STEPS}).",
+                    ),
+                ),
                 tags=tags,
             ),
         ),
