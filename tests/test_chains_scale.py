@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -168,7 +167,6 @@ async def test_ten_thousand_steps_on_sqlite(settings: Settings, registry: Worker
         _, done, steps = await run_whole(client, sequential(10_000), timeout=1800)
         assert done["Status"] == "Completed", done["Error"]
         assert_each_step_ran_once(steps, 10_000)
-    assert (settings.data_dir / "tasky.db").exists() or any(Path(settings.data_dir).iterdir())
 
 
 async def test_a_parallel_group_of_a_thousand_steps(
