@@ -149,6 +149,7 @@ async def test_a_long_chain_reads_itself_whole_once(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 async def test_ten_thousand_sequential_steps_complete(
     memory: tuple[TaskyApp, httpx.AsyncClient],
 ) -> None:
@@ -162,6 +163,7 @@ async def test_ten_thousand_sequential_steps_complete(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 async def test_ten_thousand_steps_on_sqlite(settings: Settings, registry: WorkerRegistry) -> None:
     async for _, client in _client(settings, registry, None):
         _, done, steps = await run_whole(client, sequential(10_000), timeout=1800)

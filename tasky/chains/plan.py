@@ -49,9 +49,10 @@ class StepView:
 
     @property
     def needs_submit(self) -> bool:
-        """Pending, or recorded with a task id whose task was never created (a crash)."""
+        """Pending, or recorded with a task id whose task was never created (a crash). (A
+        pending step whose task exists was started, and not marked so yet.)"""
         state = self.record.state
-        return state == "pending" or (state in ("submitted", "rerun") and self.task is None)
+        return state in ("pending", "submitted", "rerun") and self.task is None
 
     @property
     def status(self) -> str:
@@ -65,13 +66,13 @@ class StepView:
 
     @property
     def error(self) -> str | None:
-        if self.task is not None and self.record.state in ("submitted", "rerun"):
+        if self.task is not None and self.record.state in ("pending", "submitted", "rerun"):
             return self.task.error
         return self.record.error
 
     @property
     def begun(self) -> bool:
-        return self.record.state != "pending"
+        return self.record.state != "pending" or self.task is not None
 
 
 @dataclass(slots=True)

@@ -401,6 +401,7 @@ class ChainRunner:
             for view in plan.skip:
                 view.record.state = "skipped"
                 view.record.decided_at = now
+                view.record.task_id = None  # an id chosen ahead: the step never ran
             if plan.done is not None:
                 self._forget(chain_id)
                 await self._finish(loaded, plan, [v.record for v in plan.skip])
@@ -424,11 +425,12 @@ class ChainRunner:
                 return
 
     async def _submit(self, loaded: Loaded, plan: Plan) -> bool:
-        """Start the plan's steps; returns whether any of them settled at once (as Failed)."""
+        """Start the plan's steps; returns whether any of them settled at once (as Failed), or
+        the chain must be read anew (another runner claimed a step first)."""
+        chain_id = loaded.chain.id
         scope = Scope(loaded.chain, loaded.views, plan)
         now = clock.now()
         ready: list[tuple[StepView, Any]] = []
-        claims: dict[str, str] = {}
         failed: list[StepRecord] = []
         for view in plan.submit:
             try:
@@ -436,34 +438,62 @@ class ChainRunner:
             except RefError as exc:
                 failed.append(_failed(view.record, f"a reference has no value: {exc}", now))
                 continue
-            if view.record.task_id is None or view.record.state == "pending":
-                claims[view.spec.name] = new_id()
             ready.append((view, config))
-        await self.store.save_steps(failed)
-        # The ids are durable before any task exists: see the module docstring.
-        claimed = set(await self.store.claim_steps(loaded.chain.id, list(claims.items())))
-        if len(claimed) < len(claims):
-            # Another runner advanced the chain (or it stopped) meanwhile: submit only what this
-            # pass claimed, and read the chain whole next round to follow the rest.
-            self._forget(loaded.chain.id)
-        for view, _ in ready:
-            name = view.spec.name
-            if name in claimed:
-                view.record.task_id = claims[name]
-                view.record.state = "submitted"
-                view.record.error = None
-                loaded.by_task[claims[name]] = view
-        ready = [(v, c) for v, c in ready if v.spec.name not in claims or v.spec.name in claimed]
-        outcomes = await asyncio.gather(
-            *(self._submit_one(loaded.chain.id, view, config) for view, config in ready)
-        )
+        # Steps whose task id is not chosen yet (the first stage, or after a restart or a
+        # skip): chosen and durable before any task exists (see the module docstring).
+        lost = not await self._claim(loaded, [v for v, _ in ready if v.record.task_id is None])
+        ready = [(v, c) for v, c in ready if v.record.task_id is not None]
+        started = [v.record for v, _ in ready if v.record.state == "pending"]
+        for record in started:
+            record.state = "submitted"
+            record.error = None
+        # The next stage's ids are chosen while this one starts, and its steps marked started
+        # (queued first, so the mark commits with its task or before it): a step's start then
+        # waits for no write but its task's.
+        marks = asyncio.ensure_future(self.store.save_steps(started + failed))
+        ahead = asyncio.ensure_future(self._claim(loaded, self._following(loaded, plan)))
+        try:
+            outcomes = await asyncio.gather(
+                *(self._submit_one(chain_id, view, config) for view, config in ready)
+            )
+        finally:
+            done = await asyncio.gather(marks, ahead, return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
         refused = [
             _failed(view.record, error, now)
             for (view, _), error in zip(ready, outcomes, strict=True)
             if error is not None
         ]
         await self.store.save_steps(refused)
-        return bool(failed or refused or len(claimed) < len(claims))
+        return bool(failed or refused or lost)
+
+    async def _claim(self, loaded: Loaded, views: list[StepView]) -> bool:
+        """Choose the task ids of ``views`` (steps with none); False when another runner had
+        chosen some of them first (those are left without one here: the chain is read anew)."""
+        if not views:
+            return True
+        wanted = {view.spec.name: new_id() for view in views}
+        claimed = set(await self.store.claim_steps(loaded.chain.id, list(wanted.items())))
+        for view in views:
+            name = view.spec.name
+            if name in claimed:
+                view.record.task_id = wanted[name]
+                loaded.by_task[wanted[name]] = view
+        if len(claimed) < len(views):
+            self._forget(loaded.chain.id)
+            return False
+        return True
+
+    @staticmethod
+    def _following(loaded: Loaded, plan: Plan) -> list[StepView]:
+        """The steps of the stage after the one that runs now that have no task id yet."""
+        if plan.stage + 1 >= len(loaded.stages):
+            return []
+        stage = loaded.stages[plan.stage + 1]
+        views = [loaded.views[step.name] for step in stage.steps]
+        return [v for v in views if v.record.state == "pending" and v.record.task_id is None]
 
     async def _submit_one(self, chain_id: str, view: StepView, config: Any) -> str | None:
         """Submit one step's task; the error text when it is refused."""

@@ -90,7 +90,7 @@ def cursor_text(cursor: int | None) -> str | None:
 
 
 def step_view(view: StepView) -> dict[str, Any]:
-    task = view.task if view.record.state in ("submitted", "rerun") else None
+    task = view.task if view.record.state in ("pending", "submitted", "rerun") else None
     out: dict[str, Any] = {
         "Name": view.spec.name,
         "Stage": view.stage.index,

@@ -76,12 +76,17 @@ class ChainStore(Protocol):
         """Write the steps' state, task id, error, timing and history (one transaction)."""
 
     async def claim_steps(self, chain_id: str, claims: Sequence[tuple[str, str]]) -> list[str]:
-        """Advance the chain: for each (step name, task id), a compare-and-set of the step from
-        ``pending`` to ``submitted`` with that task id, applied only while the chain is Running
-        (one transaction). Returns the names claimed, in the order given; a step that is not
-        pending (another runner claimed it first) or a chain that is not Running claims none.
-        This is what makes a step's task exactly-once when two runners see the same step
-        finish: only the one that claimed it submits a task for it."""
+        """Choose the task ids of steps that have not started: for each (step name, task id), a
+        compare-and-set of the step's task id from none to that id, applied only while the step
+        is pending (it stays pending) and the chain is Running (one transaction). Returns the
+        names claimed, in the order given; a step that has an id already (another runner
+        claimed it first) or a chain that is not Running claims none.
+
+        This is what makes a step's task exactly-once: its id is durable before anyone creates
+        a task for it, and every runner that starts the step creates it under that id (a second
+        create of one id is refused), so two runners that see the same step finish make one
+        task between them. The runner claims the steps of the next stage while it starts the
+        current one, so a step's start waits for no claim of its own."""
 
     # -- status moves ---------------------------------------------------------------------------
     # Each is a compare-and-set on the chain's status: it applies only when the chain is in one

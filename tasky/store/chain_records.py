@@ -9,8 +9,8 @@ from typing import Any, Literal
 from tasky.states import Status
 
 # What the chain knows about a step besides its task:
-#   pending    not started yet
-#   submitted  its task id is chosen and recorded (the task exists, or is being created)
+#   pending    not started yet (its task id may be chosen already: see ChainStore.claim_steps)
+#   submitted  it started: its task exists, or is being created under its recorded id
 #   rerun      a restart asked for its failed task to run again (rerun_attempt says which run)
 #   skipped    its rule said no
 #   failed     it could not start (a reference had no value, the config was refused); no task
@@ -31,6 +31,8 @@ def step_status(
 ) -> str:
     """A step's status as the chain shows it, from its state and its task (None: no task with
     its recorded id exists); every store's step counts use it too."""
+    if state == "pending" and task_status is not None:
+        state = "submitted"  # its task was created before the step was marked started
     if state in ("submitted", "rerun"):
         if task_status is None:
             return "Pending"  # recorded, its task not created yet (or lost in a crash)

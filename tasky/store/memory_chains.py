@@ -144,8 +144,8 @@ class MemoryChainStore:
             claimed = []
             for name, task_id in wanted:
                 step = kept.get(name)
-                if step is not None and step.state == "pending":
-                    step.state, step.task_id, step.error = "submitted", task_id, None
+                if step is not None and step.state == "pending" and step.task_id is None:
+                    step.task_id = task_id
                     claimed.append(name)
             return claimed
 

@@ -41,15 +41,15 @@ _INSERT_STEP = (
 )
 _STEP_COLUMNS = "name, position, state, task_id, error, decided_at, rerun_attempt, history"
 # One statement: the chain's row is locked FOR SHARE, so a cancel or pause (which updates it)
-# waits for the claim or makes it claim nothing; a step is updated only while pending, so of two
-# racing claims of one step the second (which waits for the first's row lock, then re-checks)
-# finds it taken.
+# waits for the claim or makes it claim nothing; a step's id is set only while it has none, so
+# of two racing claims of one step the second (which waits for the first's row lock, then
+# re-checks) finds it taken.
 _CLAIM_STEPS = (
     "WITH running AS (SELECT id FROM chains WHERE id = %s AND status = 'Running' FOR SHARE), "
     "wanted AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS w(name, task_id)) "
-    "UPDATE chain_steps s SET state = 'submitted', task_id = w.task_id, error = NULL "
+    "UPDATE chain_steps s SET task_id = w.task_id "
     "FROM wanted w, running r WHERE s.chain_id = r.id AND s.name = w.name "
-    "AND s.state = 'pending' RETURNING s.name"
+    "AND s.state = 'pending' AND s.task_id IS NULL RETURNING s.name"
 )
 _SAVE_STEP = (
     "UPDATE chain_steps SET state = %s, task_id = %s, error = %s, decided_at = %s, "

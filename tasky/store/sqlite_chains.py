@@ -77,8 +77,8 @@ _INSERT_STEP = (
 )
 _STEP_COLUMNS = "name, position, state, task_id, error, decided_at, rerun_attempt, history"
 _CLAIM_STEP = (
-    "UPDATE chain_steps SET state = 'submitted', task_id = ?, error = NULL "
-    "WHERE chain_id = ? AND name = ? AND state = 'pending'"
+    "UPDATE chain_steps SET task_id = ? "
+    "WHERE chain_id = ? AND name = ? AND state = 'pending' AND task_id IS NULL"
 )
 # Steps grouped by what decides their status (few groups): see count_statuses.
 _STEP_COUNTS = (

@@ -348,6 +348,14 @@ async def test_step_counts_follow_the_steps_and_their_tasks(store: Store) -> Non
     counts = await store.chains.step_counts(record.id)
     # The recorded step whose task does not exist is Pending, as is the one not started.
     assert counts == {"Completed": 1, "Failed": 1, "Queued": 1, "Pending": 2, "Skipped": 1}
+    # A step whose id is chosen but whose task does not exist yet is Pending; once its task
+    # exists it shows the task's status, even before it is marked started.
+    made[4].state = "pending"
+    await store.chains.save_steps([made[4]])
+    assert (await store.chains.step_counts(record.id))["Pending"] == 2
+    made[2].state = "pending"
+    await store.chains.save_steps([made[2]])
+    assert (await store.chains.step_counts(record.id))["Queued"] == 1
     # A restart re-runs the failed step: Queued until its next attempt exists.
     made[1].state, made[1].rerun_attempt = "rerun", 2
     await store.chains.save_steps([made[1]])
@@ -356,23 +364,31 @@ async def test_step_counts_follow_the_steps_and_their_tasks(store: Store) -> Non
     assert await store.chains.step_counts(new_id()) == {}
 
 
-async def test_claim_steps_takes_pending_steps_of_a_running_chain(store: Store) -> None:
+async def test_claim_steps_chooses_ids_of_pending_steps_of_a_running_chain(
+    store: Store,
+) -> None:
     record = chain()
-    made = steps(record.id, None, "a" * 32, None)
+    made = steps(record.id, None, "a" * 32, None, None)
     await store.chains.create(record, made)
     got = await store.chains.claim_steps(
         record.id, [("s2", "c" * 32), ("s1", "b" * 32), ("nope", "d" * 32), ("s0", "e" * 32)]
     )
-    assert got == ["s2", "s0"]  # s1 was submitted already: its task id stays
+    assert got == ["s2", "s0"]  # s1 started already: its task id stays
     saved = {s.name: (s.state, s.task_id) for s in await store.chains.steps(record.id)}
     assert saved == {
-        "s0": ("submitted", "e" * 32),
+        "s0": ("pending", "e" * 32),  # chosen, not started: still pending
         "s1": ("submitted", "a" * 32),
-        "s2": ("submitted", "c" * 32),
+        "s2": ("pending", "c" * 32),
+        "s3": ("pending", None),
     }
+    # An id once chosen stays: a second claim takes nothing.
     assert await store.chains.claim_steps(record.id, [("s0", "f" * 32)]) == []
     assert await store.chains.claim_steps(record.id, []) == []
     assert await store.chains.claim_steps(new_id(), [("s0", "f" * 32)]) == []
+    # A step skipped or failed without a task is not pending: nothing to claim.
+    made[3].state = "skipped"
+    await store.chains.save_steps([made[3]])
+    assert await store.chains.claim_steps(record.id, [("s3", "f" * 32)]) == []
 
 
 @pytest.mark.parametrize("status", sorted(set(Status) - {Status.RUNNING}))
@@ -384,26 +400,28 @@ async def test_claim_steps_needs_a_running_chain(store: Store, status: Status) -
     assert (step.state, step.task_id) == ("pending", None)
 
 
-async def test_two_concurrent_advances_of_one_step_create_one_task(store: Store) -> None:
+async def test_two_concurrent_advances_of_one_step_create_one_task(
+    backend: StoreFactory, store: Store
+) -> None:
     """Two runners saw the same step finish and both advance the chain: each picks a task id
-    for the next step and claims it; only the winner submits. One task, recorded on the step."""
-    record = chain()
-    await store.chains.create(record, steps(record.id, None, None))
+    for the next step and claims it; one claim wins, and both create the step's task under the
+    id that won. One task, recorded on the step."""
 
-    async def advance() -> str | None:
-        task_id = new_id()
-        if await store.chains.claim_steps(record.id, [("s1", task_id)]) != ["s1"]:
-            return None
-        await store.submit(dataclasses.replace(task(chain_id=record.id), id=task_id))
-        return task_id
+    async def advance(chain_id: str) -> bool:
+        await store.chains.claim_steps(chain_id, [("s1", new_id())])
+        [_, step] = await store.chains.steps(chain_id)
+        assert step.task_id is not None
+        try:
+            await store.submit(dataclasses.replace(task(chain_id=chain_id), id=step.task_id))
+        except backend.duplicate_error:
+            return False  # the other runner created it first: nothing left to do
+        return True
 
-    for _ in range(5):  # the race, run again with a fresh step each time
-        won = [t for t in await asyncio.gather(advance(), advance(), advance()) if t]
-        assert len(won) == 1
-        page = await store.list_tasks(chain_id=record.id)
-        assert [t.id for t in page.tasks] == won
-        [_, step] = await store.chains.steps(record.id)
-        assert (step.state, step.task_id) == ("submitted", won[0])
-        # Reset for the next round: a fresh chain.
+    for _ in range(5):  # the race, run again on a fresh chain each time
         record = chain()
-        await store.chains.create(record, steps(record.id, None, None))
+        await store.chains.create(record, steps(record.id, "a" * 32, None))
+        created = await asyncio.gather(advance(record.id), advance(record.id), advance(record.id))
+        assert created.count(True) == 1
+        page = await store.list_tasks(chain_id=record.id)
+        [_, step] = await store.chains.steps(record.id)
+        assert [t.id for t in page.tasks] == [step.task_id]
