@@ -8,9 +8,11 @@ trusting the event) is what makes the same code correct after a crash.
 
 Exactly-once step creation: a step's task id is chosen and committed on the chain *before* the
 task is submitted with that id. After a crash the runner finds either the task (and follows it)
-or no task (and submits it under the recorded id): never a second task for one step. Recording
-the id is a compare-and-set (``claim_steps``: pending to submitted), so when two runners see the
-same step finish, only the one whose claim won submits the next step.
+or no task (and submits it under the recorded id): never a second task for one step. Choosing
+the id is a compare-and-set (``claim_steps``: the id of a pending step that has none), so when two
+runners see the same step finish, both create its task under the one id that won, and the store
+refuses the second. The ids of a stage are chosen while the stage before it starts, so starting
+a step waits for one write: its task's (with the mark that the step started).
 
 Per-step cost: a long chain is read whole once, when the runner first meets it (or after a
 restart, or when another runner advanced it). While it runs, the runner keeps it (a *tracked*
@@ -447,9 +449,8 @@ class ChainRunner:
         for record in started:
             record.state = "submitted"
             record.error = None
-        # The next stage's ids are chosen while this one starts, and its steps marked started
-        # (queued first, so the mark commits with its task or before it): a step's start then
-        # waits for no write but its task's.
+        # The steps are marked started and the next stage's ids chosen while the tasks are
+        # created (the mark is queued first, so it commits with its task or before it).
         marks = asyncio.ensure_future(self.store.save_steps(started + failed))
         ahead = asyncio.ensure_future(self._claim(loaded, self._following(loaded, plan)))
         try:
