@@ -52,8 +52,8 @@ class Settings:
     max_queued: int = 100_000
     # A chain's parameters and its definition, as JSON bytes; steps in one chain.
     max_chain_params_bytes: int = 64 << 10
-    max_chain_definition_bytes: int = 256 << 10
-    max_chain_steps: int = 1000
+    max_chain_definition_bytes: int = 5 << 20
+    max_chain_steps: int = 20_000
     # Log lines kept per task; beyond, the oldest go (the task counts them).
     max_log_lines: int = 10_000
     # Seconds an Idempotency-Key of a submit or chain start is remembered (tasky.idempotency).

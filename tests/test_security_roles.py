@@ -45,6 +45,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", V1 + "/events"): ("viewer", ""),
     ("GET", V1 + "/chains"): ("viewer", ""),
     ("GET", V1 + "/chains/{id}"): ("viewer", ""),
+    ("GET", V1 + "/chains/{id}/steps"): ("viewer", ""),
     ("GET", V1 + "/chain-definitions"): ("viewer", ""),
     ("GET", V1 + "/chain-definitions/{name}"): ("viewer", ""),
     ("GET", V1 + "/schedules"): ("viewer", ""),

@@ -65,6 +65,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", _V1 + "/docs/static"): VIEW,
     ("GET", _V1 + "/chains"): VIEW,
     ("GET", _V1 + "/chains/{id}"): VIEW,
+    ("GET", _V1 + "/chains/{id}/steps"): VIEW,
     ("GET", _V1 + "/chain-definitions"): VIEW,
     ("GET", _V1 + "/chain-definitions/{name}"): VIEW,
     ("GET", _V1 + "/schedules"): VIEW,

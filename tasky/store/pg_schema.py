@@ -289,20 +289,23 @@ CREATE TABLE chain_definitions (
 
 # An attempt's time spent Paused, and when the current pause began. Tasks paused while running
 # under version 1 count as paused from the migration on (their pause's start was not kept).
-_V2_PAUSED = """
+_V3_PAUSED = """
 ALTER TABLE tasks ADD COLUMN paused_seconds double precision NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN paused_at double precision;
 UPDATE tasks SET paused_at = extract(epoch FROM clock_timestamp())
 WHERE status = 'Paused' AND owner IS NOT NULL;
 ALTER TABLE task_attempts ADD COLUMN paused_seconds double precision NOT NULL DEFAULT 0;
 """
+# A long chain's steps are read a page at a time, in definition order.
+_V4_CHAIN_STEP_ORDER = "CREATE INDEX chain_steps_position ON chain_steps (chain_id, position);"
 
 # Version N is MIGRATIONS[N - 1]: (what it does, its statements).
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks, statistics, records and chains", (_V1_TASKS, _V1_STATS, _V1_RECORDS, _V1_CHAINS)),
     # Many nodes on one host share a boot id: each ends only the children it started.
     ("the node of a task's child process", ("ALTER TABLE task_children ADD COLUMN node text",)),
-    ("run time counts running time only", (_V2_PAUSED,)),
+    ("run time counts running time only", (_V3_PAUSED,)),
+    ("chain steps in definition order", (_V4_CHAIN_STEP_ORDER,)),
 )
 LATEST = len(MIGRATIONS)
 
