@@ -82,6 +82,7 @@ class MemoryData:
     chain_seq: int = 0
     steps: dict[str, dict[str, StepRecord]] = field(default_factory=dict)
     definitions: dict[str, DefinitionRecord] = field(default_factory=dict)
+    nodes: dict[str, NodeRecord] = field(default_factory=dict)
     commit_seconds: Buckets = field(default_factory=lambda: Buckets(COMMIT_SECONDS_BOUNDS))
     commit_size: Buckets = field(default_factory=lambda: Buckets(COMMIT_SIZE_BOUNDS))
     is_open: bool = False

@@ -39,6 +39,10 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
             "WHERE owner IS NOT NULL AND status NOT IN ('Running', 'Paused')",
         ),
     ),
+    # Where a task may run ("node:NAME", "label:LABEL"; NULL: anywhere), and the node that
+    # started its latest attempt.
+    AddedColumn("tasks", "target", "TEXT"),
+    AddedColumn("tasks", "node", "TEXT"),
 )
 
 ADDED_INDEXES: tuple[str, ...] = (

@@ -287,9 +287,27 @@ CREATE TABLE chain_definitions (
 );
 """
 
+_V2_NODES = """
+-- Where a task may run ('node:NAME', 'label:LABEL'; NULL: anywhere), and the node that started
+-- its latest attempt.
+ALTER TABLE tasks ADD COLUMN target text;
+ALTER TABLE tasks ADD COLUMN node text;
+-- The nodes attached to the database. labels, workers: JSON arrays.
+CREATE TABLE nodes (
+    name text PRIMARY KEY,
+    labels text NOT NULL,
+    owner text NOT NULL,
+    workers text NOT NULL,
+    started_at double precision NOT NULL,
+    heartbeat_at double precision NOT NULL,
+    stopped_at double precision
+);
+"""
+
 # Version N is MIGRATIONS[N - 1]: (what it does, its statements).
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks, statistics, records and chains", (_V1_TASKS, _V1_STATS, _V1_RECORDS, _V1_CHAINS)),
+    ("nodes: the registry, task targets, the node that ran a task", (_V2_NODES,)),
 )
 LATEST = len(MIGRATIONS)
 

@@ -27,6 +27,7 @@ from tasky.store.pg_database import (
     json_value,
     read_page,
 )
+from tasky.store.pg_nodes import NodesMixin
 from tasky.store.pg_records import RecordsMixin, claim_key
 from tasky.store.pg_schema import FINISHED_SQL, migrate
 from tasky.store.pg_submits import SubmitGroups
@@ -58,7 +59,7 @@ class DatabaseUnreachable(ValueError):
 _HELD = "(status = 'Running' OR (status = 'Paused' AND owner IS NOT NULL))"
 
 
-class PostgresStore(RecordsMixin):
+class PostgresStore(NodesMixin, RecordsMixin):
     """The store of a node sharing ``url`` (``postgresql://USER@HOST:PORT/DB``) with others."""
 
     def __init__(self, url: str, *, min_connections: int = 2, max_connections: int = 10) -> None:

@@ -35,6 +35,10 @@ class TaskRecord:
     run_after: float | None = None
     chain_id: str | None = None
     logs_dropped: int = 0
+    # Where the task may run: None (any node), "node:NAME" or "label:LABEL" (see Claim.targets).
+    target: str | None = None
+    # The name of the node that started its latest attempt (None: it never started).
+    node: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,14 @@ class Claim:
     lease_until: float
     limit: int
     count: int | None = None
+    # The claiming node's name (recorded on the tasks it starts), and the targets it serves
+    # besides untargeted tasks: "node:NAME" and "label:LABEL" for each of its labels. A claim
+    # never starts a task whose target is not among them.
+    node: str | None = None
+    targets: tuple[str, ...] = ()
+
+    def accepts(self, target: str | None) -> bool:
+        return target is None or target in self.targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,3 +248,20 @@ class CallbackRecord:
     state: str = "pending"
     next_at: float | None = None
     attempts: list[CallbackAttempt] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    """A server attached to the store. ``owner`` is the claim owner of its process (unique per
+    process start), ``heartbeat_at`` when it last said it was alive, ``stopped_at`` when it
+    stopped gracefully (None while it runs, or after a crash). ``running``: the tasks its owner
+    holds, counted when nodes are listed."""
+
+    name: str
+    labels: list[str]
+    owner: str
+    workers: list[str]
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None = None
+    running: int = 0
