@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,12 @@ class Settings:
     cancel_wait_seconds: float = 2.0
     # What outbound requests (HTTPCheck) may reach besides public addresses: CIDRs, host names.
     outbound_allow: list[str] = field(default_factory=list)
-    # This server's name in its log lines and on the tasks it claims.
+    # This server's claim owner (unique per process), also its name in its log lines.
     node_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    # The node's name (unique among live nodes on one store: tasks target it with ?node=) and
+    # its labels (tasks target them with ?label=).
+    node: str = field(default_factory=lambda: os.uname().nodename)
+    labels: list[str] = field(default_factory=list)
     # Request guard (tasky.api.guard): Host names beyond the bind address (and loopback names),
     # and browser origins beyond the server's own that may send state-changing requests.
     allowed_hosts: list[str] = field(default_factory=list)
@@ -180,6 +185,11 @@ class Settings:
             raise ValueError("--lease must be >= 1 second, --cancel-wait >= 0")
         if not self.node_id or not self.node_id.isprintable() or len(self.node_id) > 200:
             raise ValueError("--node-id must be 1 to 200 printable characters")
+        check_node_name("--node", self.node)
+        for label in self.labels:
+            check_node_name("--label", label)
+        if len(self.labels) > MAX_LABELS:
+            raise ValueError(f"--label: at most {MAX_LABELS} labels")
 
     def check_database_url(self) -> None:
         """Refuse a --db that is not PostgreSQL's (before anything opens it as a file path)."""
@@ -191,6 +201,24 @@ class Settings:
 MAX_GRACE = 24 * 3600.0
 # A task queued behind this engine's back would wait up to this long.
 MAX_POLL_INTERVAL = 3600.0
+
+# A node name or label: what a URL query, a log line and a table cell show as it is.
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+MAX_LABELS = 32
+
+
+def node_name_error(value: str) -> str | None:
+    """Why ``value`` is no node name or label (None: it is one)."""
+    if NODE_NAME.fullmatch(value):
+        return None
+    return "must be 1 to 64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def check_node_name(option: str, value: str) -> None:
+    error = node_name_error(value)
+    if error is not None:
+        raise ValueError(f"{option} {value!r} {error}")
+
 
 _FIELDS = {f.name: f for f in fields(Settings)}
 

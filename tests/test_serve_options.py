@@ -85,6 +85,8 @@ EVERY_SETTING = {
     "TASKY_CANCEL_WAIT": "0.5",
     "TASKY_OUTBOUND_ALLOW": "10.0.0.0/8",
     "TASKY_NODE_ID": "web-1",
+    "TASKY_NODE": "web",
+    "TASKY_LABELS": "gpu,eu",
     "TASKY_ALLOWED_HOSTS": "tasks.example.com",
     "TASKY_ALLOWED_ORIGINS": "https://tasks.example.com",
     "TASKY_HEADER_TIMEOUT": "3",
@@ -132,6 +134,11 @@ def test_every_setting_can_come_from_its_variable(started: list[Settings]) -> No
         ("--cancel-wait", "-1", "--cancel-wait >= 0"),
         ("--node-id", "web\x1b[31m", "--node-id must be 1 to 200 printable"),
         ("--node-id", "", "--node-id must be 1 to 200 printable"),
+        ("--node", "a b", "--node 'a b' must be 1 to 64 ASCII letters"),
+        ("--node", "-x", "--node '-x' must be 1 to 64"),
+        ("--node", "é", "--node 'é' must be"),
+        ("--label", "g\x1bpu", "--label"),
+        ("--label", "x" * 65, "--label"),
     ],
 )
 def test_bad_values_stop_the_server_before_it_listens(

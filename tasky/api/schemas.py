@@ -60,6 +60,27 @@ class WorkerSummary(_Open):
     enabled: bool
 
 
+NODE_TEXT = "The node that started the task's latest attempt (null: it never started)."
+TARGET_TEXT = (
+    "Where the task may run: node:NAME (?node=), label:L (?label=); absent or null: any node."
+)
+
+
+class NodeBody(BaseModel):
+    Name: str
+    Labels: list[str]
+    Workers: list[str] = Field(description="The workers the node serves.")
+    RunningTasks: int = Field(description="Tasks the node holds now (Running, or paused mid-run).")
+    LastHeartbeat: float
+    Alive: bool = Field(description="Not stopped, and its last heartbeat within one lease.")
+    StartedAt: float
+    StoppedAt: float | None = Field(description="When it stopped gracefully (null: it did not).")
+
+
+class NodeList(BaseModel):
+    Nodes: list[NodeBody] = Field(description="Every node that ever registered, by name.")
+
+
 class TaskSummary(_Open):
     TaskId: str
     Status: str
@@ -69,6 +90,8 @@ class TaskSummary(_Open):
     FinishedAt: float | None = None
     Duration: str | None = Field(default=None, description="Go-style duration, once finished.")
     Progress: float | None = None
+    Node: str | None = Field(default=None, description=NODE_TEXT)
+    Target: str | None = Field(default=None, description=TARGET_TEXT)
 
 
 class TaskList(BaseModel):
@@ -154,6 +177,8 @@ class TaskDetail(_Open):
     Callback: dict[str, Any] | None = Field(
         default=None, description="The task's callback: URL, State, Attempts (docs/callbacks.md)."
     )
+    Node: str | None = Field(default=None, description=NODE_TEXT)
+    Target: str | None = Field(default=None, description=TARGET_TEXT)
 
 
 class AttemptTiming(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 from tasky import clock
 from tasky.states import FINISHED, Status
 from tasky.store.histogram import BASE, percentile
-from tasky.store.records import AttemptRecord, TaskRecord, WorkerStats
+from tasky.store.records import AttemptRecord, NodeRecord, TaskRecord, WorkerStats
 from tasky.workers.base import Worker
 from tasky.workers.secrets import public_config
 
@@ -43,7 +43,24 @@ def task_summary(record: TaskRecord) -> dict[str, Any]:
         out["Progress"] = record.progress
     if record.chain_id is not None:
         out["ChainId"] = record.chain_id
+    if record.node is not None:
+        out["Node"] = record.node
+    if record.target is not None:
+        out["Target"] = record.target
     return out
+
+
+def node_view(node: NodeRecord, alive: bool) -> dict[str, Any]:
+    return {
+        "Name": node.name,
+        "Labels": node.labels,
+        "Workers": node.workers,
+        "RunningTasks": node.running,
+        "LastHeartbeat": node.heartbeat_at,
+        "Alive": alive,
+        "StartedAt": node.started_at,
+        "StoppedAt": node.stopped_at,
+    }
 
 
 def shown_config(record: TaskRecord, worker: Worker | None) -> Any:
@@ -76,6 +93,8 @@ def task_detail(
         "Error": record.error,
         "ChainId": record.chain_id,
         "LogsDropped": record.logs_dropped,
+        "Node": record.node,
+        "Target": record.target,
     }
 
 

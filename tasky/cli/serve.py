@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -388,7 +389,26 @@ def serve(
         typer.Option(
             "--node-id",
             envvar="TASKY_NODE_ID",
-            help="This server's name in its log and on the tasks it claims. Default: HOST:PID.",
+            help="This server's claim owner and name in its log, unique per process. "
+            "Default: NODE:PID.",
+        ),
+    ] = None,
+    node: Annotated[
+        str,
+        typer.Option(
+            "--node",
+            envvar="TASKY_NODE",
+            help="This node's name: unique among the live nodes of one store; tasks target it "
+            "with ?node=NAME (letters, digits, . _ -; up to 64). Default: the host name.",
+        ),
+    ] = default("node"),
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            envvar="TASKY_LABELS",
+            help="A label of this node (repeatable, or comma-separated): tasks target every "
+            "node with it by ?label=L.",
         ),
     ] = None,
 ) -> None:
@@ -460,9 +480,11 @@ def serve(
             cancel_wait_seconds=cancel_wait,
             lease_seconds=lease,
             poll_interval=poll_interval,
+            node=node,
+            labels=list(dict.fromkeys(_split(label))),
         )
-        if node_id is not None:
-            settings.node_id = node_id
+        # The claim owner: unique per process, and telling which node it is.
+        settings.node_id = node_id if node_id is not None else f"{node}:{os.getpid()}"
         if root:
             settings.roots = [r.resolve() for r in root]
         run_server(settings)

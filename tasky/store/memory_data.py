@@ -27,6 +27,7 @@ from tasky.store.records import (
     ChildRecord,
     IdempotencyRecord,
     LogLine,
+    NodeRecord,
     ScheduleRecord,
     TaskRecord,
     TokenRecord,

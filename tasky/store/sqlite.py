@@ -902,7 +902,9 @@ class SqliteStore:
                 known = _row_to_node(found)
                 if node_is_alive(known, node.owner, alive_after):
                     return known
-            conn.execute(f"INSERT OR REPLACE INTO nodes ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            conn.execute(
+                f"INSERT OR REPLACE INTO nodes ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row
+            )
             return None
 
         refused: NodeRecord | None = await self._submit(op)

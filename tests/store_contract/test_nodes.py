@@ -10,7 +10,11 @@ def node(name: str = "a", owner: str = OWNER, at: float = 1000.0, **kw: object) 
     fields: dict[str, object] = {"labels": ["gpu"], "workers": ["W", "X"]}
     fields.update(kw)
     return NodeRecord(
-        name=name, owner=owner, started_at=at, heartbeat_at=at, **fields  # type: ignore[arg-type]
+        name=name,
+        owner=owner,
+        started_at=at,
+        heartbeat_at=at,
+        **fields,  # type: ignore[arg-type]
     )
 
 
