@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import httpx
 import pytest
 
+from tasky import clock
 from tasky.api import TaskyApp
 from tasky.engine import Engine
 from tasky.engine.nodes import NodeNameTaken
 from tasky.settings import Settings
-from tasky.store import MemoryStore, create_store
+from tasky.store import MemoryStore, NodeRecord, create_store
 from tasky.workers.registry import WorkerRegistry
 from tests.helpers import API, submit, wait_for
 
@@ -175,3 +179,30 @@ async def test_a_second_live_process_of_one_name_refuses_to_start(
     finally:
         await third.stop()
         await store.close()
+
+
+async def test_a_restart_on_the_same_machine_takes_over_from_a_killed_process(
+    settings: Settings, registry: WorkerRegistry
+) -> None:
+    """After kill -9 the name's heartbeat is fresh; its process is gone from this machine."""
+    store = MemoryStore()
+    await store.open()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    now = clock.now()
+    here = os.uname().nodename
+    for pid, refused in ((os.getppid(), True), (dead.pid, False)):
+        killed = NodeRecord("alpha", [], f"alpha:{pid}", ["Echo"], now, now, host=here, pid=pid)
+        assert await store.register_node(killed, float("inf")) is None  # its heartbeat: now
+        engine = Engine(store, registry, settings)
+        try:
+            if refused:  # that process is alive: the name is its own
+                with pytest.raises(NodeNameTaken):
+                    await engine.start()
+            else:
+                await engine.start()
+                [(node, alive)] = await engine.nodes()
+                assert (node.owner, node.pid, alive) == (settings.node_id, os.getpid(), True)
+        finally:
+            await engine.stop()
+    await store.close()

@@ -47,6 +47,7 @@ WorkerName = Annotated[str, typer.Argument(help="The worker's name.", show_defau
 def register(app: typer.Typer) -> None:
     for name, command in (
         ("workers", workers),
+        ("nodes", nodes),
         ("info", info),
         ("submit", submit),
         ("tasks", tasks),
@@ -91,6 +92,16 @@ def workers(url: UrlOption = None, token: TokenOption = None, json: JsonOption =
             s.emit([w.wire() for w in found])
         else:
             s.out.print(render.workers_table(found))
+
+
+def nodes(url: UrlOption = None, token: TokenOption = None, json: JsonOption = False) -> None:
+    """List the nodes sharing the server's store: labels, running tasks, alive or not."""
+    with session(url, token, json) as s:
+        found = s.client.nodes()
+        if s.json:
+            s.emit([n.wire() for n in found])
+        else:
+            s.out.print(render.nodes_table(found))
 
 
 def info(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterable
 
 from tasky import clock
@@ -27,6 +28,20 @@ def name_taken(settings: Settings, holder: NodeRecord, now: float) -> NodeNameTa
         f"{age:.0f} s ago): give this one another --node name (TASKY_NODE), or stop that one "
         f"(its name is free {settings.lease_seconds:g} s after its last heartbeat)"
     )
+
+
+def gone_from_here(holder: NodeRecord) -> bool:
+    """``holder`` ran on this machine and its process no longer exists (a pid reused by another
+    program counts as alive: the name then waits for the heartbeat to age)."""
+    if holder.host != os.uname().nodename or holder.pid <= 0 or holder.pid == os.getpid():
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: it exists
+        return False
+    return False
 
 
 def claim_targets(settings: Settings) -> tuple[str, ...]:
@@ -55,8 +70,19 @@ class Presence:
             workers=self._workers,
             started_at=now,
             heartbeat_at=now,
+            host=os.uname().nodename,
+            pid=os.getpid(),
         )
         holder = await self._store.register_node(record, now - settings.lease_seconds)
+        if holder is not None and gone_from_here(holder):
+            # A node of this name ran on this machine and its process is gone (killed, or the
+            # machine restarted): this is its restart, no need to wait for its heartbeat to age.
+            log.warning(
+                "node %s: taking the name over from process %s, gone without stopping",
+                settings.node,
+                holder.owner,
+            )
+            holder = await self._store.register_node(record, holder.heartbeat_at + 1e-3)
         if holder is not None:
             raise name_taken(settings, holder, now)
         self.registered = True

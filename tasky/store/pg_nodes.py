@@ -7,12 +7,13 @@ from tasky.store.base import node_is_alive
 from tasky.store.pg_database import Conn, PgDatabase, Row, json_text, json_value
 from tasky.store.records import NodeRecord
 
-_COLUMNS = "name, labels, owner, workers, started_at, heartbeat_at, stopped_at"
+_COLUMNS = "name, labels, owner, workers, started_at, heartbeat_at, stopped_at, host, pid"
 _UPSERT = (
-    f"INSERT INTO nodes ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+    f"INSERT INTO nodes ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, owner = excluded.owner, "
     "workers = excluded.workers, started_at = excluded.started_at, "
-    "heartbeat_at = excluded.heartbeat_at, stopped_at = excluded.stopped_at"
+    "heartbeat_at = excluded.heartbeat_at, stopped_at = excluded.stopped_at, "
+    "host = excluded.host, pid = excluded.pid"
 )
 
 
@@ -25,7 +26,9 @@ def _row_to_node(row: Row) -> NodeRecord:
         started_at=row[4],
         heartbeat_at=row[5],
         stopped_at=row[6],
-        running=row[7] if len(row) > 7 else 0,
+        host=row[7],
+        pid=row[8],
+        running=row[9] if len(row) > 9 else 0,
     )
 
 
@@ -41,14 +44,16 @@ class NodesMixin:
             node.started_at,
             node.heartbeat_at,
             node.stopped_at,
+            node.host,
+            node.pid,
         )
 
         async def work(conn: Conn) -> NodeRecord | None:
             # Two nodes of one name starting together: the row lock (or the unique name, for a
             # new one) puts them one after the other, and the second sees the first alive.
             await conn.execute(
-                "INSERT INTO nodes (name, labels, owner, workers, started_at, heartbeat_at) "
-                "VALUES (%s, '[]', '', '[]', 0, 0) ON CONFLICT (name) DO NOTHING",
+                f"INSERT INTO nodes ({_COLUMNS}) "
+                "VALUES (%s, '[]', '', '[]', 0, 0, NULL, '', 0) ON CONFLICT (name) DO NOTHING",
                 (node.name,),
             )
             cursor = await conn.execute(

@@ -300,7 +300,9 @@ CREATE TABLE nodes (
     workers text NOT NULL,
     started_at double precision NOT NULL,
     heartbeat_at double precision NOT NULL,
-    stopped_at double precision
+    stopped_at double precision,
+    host text NOT NULL,
+    pid integer NOT NULL
 );
 """
 

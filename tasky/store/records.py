@@ -265,3 +265,7 @@ class NodeRecord:
     heartbeat_at: float
     stopped_at: float | None = None
     running: int = 0
+    # The machine and process id that run it (a restart on the same machine can tell whether
+    # the process that held the name is gone).
+    host: str = ""
+    pid: int = 0

@@ -262,11 +262,13 @@ CREATE TABLE IF NOT EXISTS nodes (
     workers TEXT NOT NULL,
     started_at REAL NOT NULL,
     heartbeat_at REAL NOT NULL,
-    stopped_at REAL
+    stopped_at REAL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
 
-_NODE_COLUMNS = "name, labels, owner, workers, started_at, heartbeat_at, stopped_at"
+_NODE_COLUMNS = "name, labels, owner, workers, started_at, heartbeat_at, stopped_at, host, pid"
 
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
@@ -892,6 +894,8 @@ class SqliteStore:
             node.started_at,
             node.heartbeat_at,
             node.stopped_at,
+            node.host,
+            node.pid,
         )
 
         def op(conn: sqlite3.Connection) -> NodeRecord | None:
@@ -903,7 +907,8 @@ class SqliteStore:
                 if node_is_alive(known, node.owner, alive_after):
                     return known
             conn.execute(
-                f"INSERT OR REPLACE INTO nodes ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row
+                f"INSERT OR REPLACE INTO nodes ({_NODE_COLUMNS}) VALUES ({', '.join('?' * 9)})",
+                row,
             )
             return None
 
@@ -1367,5 +1372,7 @@ def _row_to_node(row: tuple[Any, ...]) -> NodeRecord:
         started_at=row[4],
         heartbeat_at=row[5],
         stopped_at=row[6],
-        running=row[7] if len(row) > 7 else 0,
+        host=row[7],
+        pid=row[8],
+        running=row[9] if len(row) > 9 else 0,
     )

@@ -7,7 +7,12 @@ from tests.store_contract.records import OTHER, OWNER, claim, task
 
 
 def node(name: str = "a", owner: str = OWNER, at: float = 1000.0, **kw: object) -> NodeRecord:
-    fields: dict[str, object] = {"labels": ["gpu"], "workers": ["W", "X"]}
+    fields: dict[str, object] = {
+        "labels": ["gpu"],
+        "workers": ["W", "X"],
+        "host": "box",
+        "pid": 42,
+    }
     fields.update(kw)
     return NodeRecord(
         name=name,
@@ -36,7 +41,7 @@ async def test_a_registered_node_is_listed_with_the_tasks_its_owner_holds(store:
         1000.0,
         None,
     )
-    assert (a.running, b.running, b.labels) == (2, 0, [])
+    assert (a.running, b.running, b.labels, a.host, a.pid) == (2, 0, [], "box", 42)
 
 
 async def test_heartbeat_and_stop_are_the_owners_only(store: Store) -> None:
