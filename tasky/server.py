@@ -25,7 +25,7 @@ from tasky.chains import routes as chains
 from tasky.chains.definitions import configured_definitions
 from tasky.chains.views import chain_detail
 from tasky.config_file import load_workers
-from tasky.engine.nodes import name_taken
+from tasky.engine.nodes import gone_from_here, name_taken
 from tasky.logs import configure_logging
 from tasky.own_files import file_roots, prepare_roots
 from tasky.protocol import bounded_protocol, connection_cap
@@ -137,8 +137,10 @@ async def check_node_name_free(settings: Settings) -> None:
     try:
         now = clock.now()
         for node in await store.list_nodes():
-            if node.name == settings.node and node_is_alive(
-                node, settings.node_id, now - settings.lease_seconds
+            if (
+                node.name == settings.node
+                and node_is_alive(node, settings.node_id, now - settings.lease_seconds)
+                and not gone_from_here(node)
             ):
                 raise ValueError(str(name_taken(settings, node, now)))
     finally:
