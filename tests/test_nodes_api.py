@@ -65,6 +65,7 @@ async def test_a_task_targeted_at_this_node_or_its_label_runs_and_shows_it(
     assert (first["Target"], first["Node"]) == ("node:alpha", "alpha")
     assert (second["Target"], second["Node"]) == ("label:gpu", "alpha")
     assert (third["Target"], third["Node"]) == (None, "alpha")
+    assert [a["Node"] for a in first["Attempts"]] == ["alpha"]  # type: ignore[union-attr]
     listed = (await client.get(f"{API}/tasks", params={"worker": "Echo"})).json()["Tasks"]
     assert {t["TaskId"]: t.get("Target") for t in listed}[by_label] == "label:gpu"
     assert all(t["Node"] == "alpha" for t in listed)

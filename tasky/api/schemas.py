@@ -60,7 +60,7 @@ class WorkerSummary(_Open):
     enabled: bool
 
 
-NODE_TEXT = "The node that started the task's latest attempt (null: it never started)."
+NODE_TEXT = "The node that last started the task (null: it never started)."
 TARGET_TEXT = (
     "Where the task may run: node:NAME (?node=), label:L (?label=); absent or null: any node."
 )
@@ -157,6 +157,7 @@ class AttemptBody(_Open):
     Traceback: str | None = Field(
         description="A failed Python worker's traceback, capped at 16 KiB keeping the end."
     )
+    Node: str | None = Field(default=None, description="The node that ran the attempt.")
 
 
 class TaskDetail(_Open):

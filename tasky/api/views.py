@@ -113,6 +113,7 @@ def every_attempt(record: TaskRecord, ended: list[AttemptRecord]) -> list[Attemp
         started_at=record.started_at,
         finished_at=None,
         error=None,
+        node=record.node,
     )
     return [*ended, current]
 
@@ -127,6 +128,7 @@ def attempt_view(attempt: AttemptRecord) -> dict[str, Any]:
         "Output": output_of(attempt.result),
         # Where a Python worker's failure came from (capped at 16 KiB, keeping the end).
         "Traceback": attempt.traceback,
+        "Node": attempt.node,
     }
 
 

@@ -138,7 +138,14 @@ class MemoryData:
         """Close the task's current attempt (call before the task moves on): its history row
         and, when it ran, the worker's run-time statistics."""
         self.attempts.setdefault(task.id, {})[task.attempt] = AttemptRecord(
-            task.attempt, status, task.started_at, finished_at, error, json_copy(result), traceback
+            task.attempt,
+            status,
+            task.started_at,
+            finished_at,
+            error,
+            json_copy(result),
+            traceback,
+            task.node if task.started_at is not None else None,
         )
         if task.started_at is None:
             return

@@ -43,6 +43,7 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
     # started its latest attempt.
     AddedColumn("tasks", "target", "TEXT"),
     AddedColumn("tasks", "node", "TEXT"),
+    AddedColumn("task_attempts", "node", "TEXT"),
 )
 
 ADDED_INDEXES: tuple[str, ...] = (

@@ -34,22 +34,24 @@ def _ending(where: str, sets: str) -> str:
     free its slot, record the attempt (history) and, if it ran, its timing (statistics)."""
     return f"""
 WITH old AS (
-    SELECT seq, worker, attempt, queued_at, started_at FROM tasks
+    SELECT seq, worker, attempt, queued_at, started_at, node FROM tasks
     WHERE id = %(id)s AND {where} FOR UPDATE
 ), moved AS (
     UPDATE tasks t SET {sets} FROM old WHERE t.seq = old.seq
-    RETURNING old.worker, old.attempt, old.queued_at, old.started_at
+    RETURNING old.worker, old.attempt, old.queued_at, old.started_at, old.node
 ), freed AS (
     UPDATE worker_slots SET task_id = NULL
     WHERE task_id = %(id)s AND EXISTS (SELECT 1 FROM moved)
 ), recorded AS (
     INSERT INTO task_attempts
-        (task_id, attempt, status, started_at, finished_at, error, result, traceback)
-    SELECT %(id)s, attempt, %(ended)s, started_at, %(at)s, %(error)s, %(result)s, %(traceback)s
+        (task_id, attempt, status, started_at, finished_at, error, result, traceback, node)
+    SELECT %(id)s, attempt, %(ended)s, started_at, %(at)s, %(error)s, %(result)s, %(traceback)s,
+        CASE WHEN started_at IS NOT NULL THEN node END
     FROM moved
     ON CONFLICT (task_id, attempt) DO UPDATE SET status = excluded.status,
         started_at = excluded.started_at, finished_at = excluded.finished_at,
-        error = excluded.error, result = excluded.result, traceback = excluded.traceback
+        error = excluded.error, result = excluded.result, traceback = excluded.traceback,
+        node = excluded.node
 ), timed AS (
     INSERT INTO ended_attempts (worker, status, minute, run_time, wait)
     SELECT worker, %(ended)s, %(minute)s, greatest(%(at)s - started_at, 0),

@@ -292,6 +292,7 @@ _V2_NODES = """
 -- its latest attempt.
 ALTER TABLE tasks ADD COLUMN target text;
 ALTER TABLE tasks ADD COLUMN node text;
+ALTER TABLE task_attempts ADD COLUMN node text;
 -- The nodes attached to the database. labels, workers: JSON arrays.
 CREATE TABLE nodes (
     name text PRIMARY KEY,

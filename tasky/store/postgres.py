@@ -422,12 +422,12 @@ class PostgresStore(NodesMixin, RecordsMixin):
 
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = await self._db.fetch_all(
-            "SELECT attempt, status, started_at, finished_at, error, result, traceback "
+            "SELECT attempt, status, started_at, finished_at, error, result, traceback, node "
             "FROM task_attempts WHERE task_id = %s ORDER BY attempt",
             (task_id,),
         )
         return [
-            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6])
+            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7])
             for r in rows
         ]
 

@@ -86,6 +86,8 @@ class AttemptRecord:
     result: JSON = None
     # Where a Python worker's failure came from (already capped; no frame locals).
     traceback: str | None = None
+    # The node that ran it (None: it never started, or it ran before nodes were recorded).
+    node: str | None = None
 
 
 @dataclass(slots=True)

@@ -828,12 +828,12 @@ class SqliteStore:
 
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = self._r.execute(
-            "SELECT attempt, status, started_at, finished_at, error, result, traceback "
+            "SELECT attempt, status, started_at, finished_at, error, result, traceback, node "
             "FROM task_attempts WHERE task_id = ? ORDER BY attempt",
             (task_id,),
         ).fetchall()
         return [
-            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6])
+            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7])
             for r in rows
         ]
 

@@ -31,7 +31,7 @@ _NOT_STARTED = "status IN ('Queued', 'Paused') AND status <> 'Running' AND owner
 
 # Per move of a held attempt: the row its compare-and-set accepts (see _held).
 _HELD = {
-    move: "SELECT seq, worker, attempt, queued_at, started_at FROM tasks "
+    move: "SELECT seq, worker, attempt, queued_at, started_at, node FROM tasks "
     f"WHERE id = ? AND {guard(move)} AND owner IS ? AND attempt = ?"
     for move in ("finish", "retry_later", "requeue_interrupted", "fail_interrupted")
 }
@@ -126,7 +126,7 @@ def fail_interrupted(task_id: str, owner: str | None, attempt: int, reason: str,
 def cancel(task_id: str, at: float) -> Move:
     def op(conn: sqlite3.Connection) -> bool:
         row = conn.execute(
-            "SELECT seq, worker, attempt, queued_at, started_at FROM tasks "
+            "SELECT seq, worker, attempt, queued_at, started_at, node FROM tasks "
             f"WHERE id = ? AND {guard('cancel')}",
             (task_id,),
         ).fetchone()
@@ -228,13 +228,23 @@ def _record_attempt(
     traceback: str | None,
 ) -> None:
     """Keep the attempt history and the worker's timing aggregates in the same transaction.
-    ``before``: (seq, worker, attempt, queued_at, started_at) as the attempt left them."""
-    _, worker, attempt, queued_at, started_at = before
+    ``before``: (seq, worker, attempt, queued_at, started_at, node) as the attempt left them."""
+    _, worker, attempt, queued_at, started_at, node = before
     conn.execute(
         "INSERT OR REPLACE INTO task_attempts "
-        "(task_id, attempt, status, started_at, finished_at, error, result, traceback) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (task_id, attempt, outcome.value, started_at, finished_at, error, result, traceback),
+        "(task_id, attempt, status, started_at, finished_at, error, result, traceback, node) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            task_id,
+            attempt,
+            outcome.value,
+            started_at,
+            finished_at,
+            error,
+            result,
+            traceback,
+            node if started_at is not None else None,
+        ),
     )
     if started_at is None:
         return

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tasky.states import Status
 from tasky.store import Store
 from tasky.store.records import Claim
-from tests.store_contract.records import LEASE, OTHER, OWNER, stored, task
+from tests.store_contract.records import LEASE, OTHER, OWNER, outcome, stored, task
 
 
 def node_claim(node: str, *labels: str, limit: int = 10, count: int | None = None) -> Claim:
@@ -74,3 +74,17 @@ async def test_a_batch_with_targets_starts_only_what_the_claim_may_take(store: S
     got = await store.submit_many(tasks, node_claim("a", limit=5))
     assert [t.status for t in got] == [Status.QUEUED, Status.RUNNING, Status.RUNNING]
     assert [t.target for t in got] == ["node:b", None, "node:a"]
+
+
+async def test_each_attempt_records_the_node_that_ran_it(store: Store) -> None:
+    submitted = await store.submit(task())
+    [first] = await store.claim("W", node_claim("a"), 1001.0)
+    assert await store.requeue_interrupted(first.id, OWNER, 1, "node a stopped", 1002.0)
+    [second] = await store.claim("W", node_claim("b"), 1003.0)
+    assert await store.finish(second.id, OTHER, 2, outcome())
+    attempts = await store.attempts(submitted.id)
+    assert [(a.attempt, a.node) for a in attempts] == [(1, "a"), (2, "b")]
+    assert (await stored(store, submitted.id)).node == "b"
+    never = await store.submit(task(queued_at=1004.0))
+    assert await store.cancel(never.id, 1005.0)
+    assert [a.node for a in await store.attempts(never.id)] in ([], [None])
