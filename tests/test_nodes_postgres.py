@@ -70,6 +70,13 @@ def test_targets_run_only_where_they_point(nodes: tuple[ServerProcess, ServerPro
     assert {ran_on(a, t) for t in for_a} == {"node-a"}
     detail = httpx.get(f"{b.api}/tasks/{for_gpu[0]}", timeout=10).json()
     assert detail["Target"] == "label:gpu"
+    assert [attempt["Node"] for attempt in detail["Attempts"]] == ["node-b"]
+    # The CLI and the client send targets too.
+    by_cli = tasky("submit", "Echo", "value=9", "--node", "node-b", "--url", a.url, "--json")
+    assert by_cli.exit_code == 0, by_cli.output
+    assert ran_on(a, as_json(by_cli)["TaskId"]) == "node-b"
+    with Client(a.url) as client:
+        assert ran_on(a, client.submit("Echo", {"value": 10}, label="gpu")) == "node-b"
     # Nobody else has the label: a label no live node carries is refused, not left waiting.
     r = post(a, "Echo", label="arm")
     assert r.status_code == 422 and "labelled arm" in r.json()["Error"], r.text
