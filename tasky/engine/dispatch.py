@@ -122,7 +122,7 @@ class Dispatcher:
         with slots held elsewhere: the hint stays set, without a claim now (that would spin),
         so a slot freed here, or the poll, claims again."""
         try:
-            ready = await self._store.next_runnable_at(lane.name)
+            ready = await self._store.next_runnable_at(lane.name, self._targets)
         except Exception:
             log.exception("reading the queue of worker %s failed", lane.name)
             return
@@ -162,7 +162,9 @@ class Dispatcher:
                     lane.dispatch()
                     continue
                 try:
-                    ready = await self._store.next_runnable_at(lane.name)
+                    # Only what this node may take: a task waiting for another node must not
+                    # make it claim (and find nothing) every poll.
+                    ready = await self._store.next_runnable_at(lane.name, self._targets)
                 except Exception:
                     log.exception("reading the queue of worker %s failed", lane.name)
                     continue

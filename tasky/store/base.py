@@ -108,9 +108,12 @@ class Store(Protocol):
         ``claim.lease_until``, started at ``at``. Returns them in queue order. Two claims at once
         never hand out one task twice nor exceed the limit together."""
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         """When the worker's next Queued task becomes runnable (the earliest ``run_after``, or
-        its queue time when it has none); None when none is Queued."""
+        its queue time when it has none); None when none is Queued. With ``targets`` (a claim's,
+        see :class:`Claim`), only among the tasks such a claim may take."""
 
     async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
         """End the attempt ``attempt`` that ``owner`` holds: the task becomes ``outcome.status``

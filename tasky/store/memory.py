@@ -192,11 +192,15 @@ class MemoryStore(MemoryTables):
     def _held(self, worker: str) -> int:
         return sum(1 for t in self._data.tasks.values() if t.worker == worker and _holds_slot(t))
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         times = [
             self._data.ready_at[t.id]
             for t in self._data.tasks.values()
-            if t.worker == worker and t.status is Status.QUEUED
+            if t.worker == worker
+            and t.status is Status.QUEUED
+            and (targets is None or t.target is None or t.target in targets)
         ]
         return min(times, default=None)
 

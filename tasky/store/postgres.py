@@ -198,13 +198,22 @@ class PostgresStore(NodesMixin, RecordsMixin):
             await self._db.write(lambda conn: pg_tasks.ensure_slots(conn, worker, limit))
             self._slots_ready[worker] = limit
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         # The first entry of the worker's range of tasks_ready: ready_at is the end of a retry's
         # backoff, or when the task joined the queue.
-        at: float | None = await self._db.fetch_value(
+        if targets is None:
+            at: float | None = await self._db.fetch_value(
+                "SELECT ready_at FROM tasks WHERE worker = %s AND status = 'Queued' "
+                "ORDER BY ready_at LIMIT 1",
+                (worker,),
+            )
+            return at
+        at = await self._db.fetch_value(
             "SELECT ready_at FROM tasks WHERE worker = %s AND status = 'Queued' "
-            "ORDER BY ready_at LIMIT 1",
-            (worker,),
+            "AND (target IS NULL OR target = ANY(%s)) ORDER BY ready_at LIMIT 1",
+            (worker, list(targets)),
         )
         return at
 

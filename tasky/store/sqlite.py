@@ -630,14 +630,24 @@ class SqliteStore:
         )
         return claimed
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         # The first entry of the worker's Queued range of tasks_ready: ready_at is the end of a
         # retry's backoff, or when the task joined the queue.
-        row = self._r.execute(
-            "SELECT ready_at FROM tasks WHERE worker = ? AND status = 'Queued' "
-            "ORDER BY ready_at LIMIT 1",
-            (worker,),
-        ).fetchone()
+        if targets is None:
+            row = self._r.execute(
+                "SELECT ready_at FROM tasks WHERE worker = ? AND status = 'Queued' "
+                "ORDER BY ready_at LIMIT 1",
+                (worker,),
+            ).fetchone()
+        else:
+            row = self._r.execute(
+                "SELECT ready_at FROM tasks WHERE worker = ? AND status = 'Queued' "
+                "AND (target IS NULL OR target IN (SELECT value FROM json_each(?))) "
+                "ORDER BY ready_at LIMIT 1",
+                (worker, json_text(list(targets))),
+            ).fetchone()
         return None if row is None else row[0]
 
     async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:

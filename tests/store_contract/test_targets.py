@@ -88,3 +88,16 @@ async def test_each_attempt_records_the_node_that_ran_it(store: Store) -> None:
     never = await store.submit(task(queued_at=1004.0))
     assert await store.cancel(never.id, 1005.0)
     assert [a.node for a in await store.attempts(never.id)] in ([], [None])
+
+
+async def test_next_runnable_at_with_targets_sees_only_what_the_claim_may_take(
+    store: Store,
+) -> None:
+    await store.submit(task(target="node:b", queued_at=1000.0))
+    assert await store.next_runnable_at("W") == 1000.0
+    assert await store.next_runnable_at("W", ("node:a", "label:gpu")) is None
+    assert await store.next_runnable_at("W", ("node:b",)) == 1000.0
+    await store.submit(task(target="label:gpu", queued_at=1001.0))
+    await store.submit(task(queued_at=1002.0))
+    assert await store.next_runnable_at("W", ("node:a", "label:gpu")) == 1001.0
+    assert await store.next_runnable_at("W", ()) == 1002.0
