@@ -207,3 +207,26 @@ async def test_a_restart_on_the_same_machine_takes_over_from_a_killed_process(
         finally:
             await engine.stop()
     await store.close()
+
+
+async def test_a_keyed_submit_with_a_target_is_checked_once_and_replayed(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = {"Idempotency-Key": "k-1"}
+    r = await client.post(f"{API}/workers/Echo", json={}, params={"node": "beta"}, headers=headers)
+    assert r.status_code == 422, r.text
+    first = await client.post(
+        f"{API}/workers/Echo", json={}, params={"node": "alpha"}, headers=headers
+    )
+    assert first.status_code == 201, first.text
+    again = await client.post(
+        f"{API}/workers/Echo", json={}, params={"node": "alpha"}, headers=headers
+    )
+    assert (again.status_code, again.json()["TaskId"]) == (200, first.json()["TaskId"])
+    other = await client.post(
+        f"{API}/workers/Echo", json={}, params={"label": "gpu"}, headers=headers
+    )
+    assert other.status_code == 422, other.text  # the same key for another target
+    assert "different request" in other.json()["Error"]
+    r = await client.post(f"{API}/workers/Echo", json={}, params={"nodes": "all"}, headers=headers)
+    assert r.status_code == 400 and "Idempotency-Key" in r.json()["Error"]

@@ -72,8 +72,10 @@ async def submit_task(request: Request) -> JSONResponse:
             return await _submit_everywhere(
                 request, worker.name, config, timeout, retries, callback
             )
-        target = await targets.checked_target(request, engine, worker.name)
+        target = targets.target_param(request)
     key = key_header(request.scope)
+    if target is not None and key is None:
+        await targets.check_live(request, engine, worker.name, target)
     if key is not None:
         return await _submit_with_key(
             request, worker.name, config, key, timeout, retries, callback, target
@@ -150,6 +152,8 @@ async def _submit_with_key(
     # refuse the retry of a task that was accepted); the write below settles any race.
     found = await engine.store.find_key(wanted.principal, key, wanted.created_at)
     if found is None:
+        if target is not None:  # a retry is answered even if the node has gone since
+            await targets.check_live(request, engine, worker, target)
         task_id = new_id()
 
         def create() -> Awaitable[TaskRecord | IdempotencyRecord]:
