@@ -230,3 +230,18 @@ async def test_a_keyed_submit_with_a_target_is_checked_once_and_replayed(
     assert "different request" in other.json()["Error"]
     r = await client.post(f"{API}/workers/Echo", json={}, params={"nodes": "all"}, headers=headers)
     assert r.status_code == 400 and "Idempotency-Key" in r.json()["Error"]
+
+
+async def test_a_keyed_batch_with_a_target_is_replayed_and_keeps_its_target(
+    client: httpx.AsyncClient,
+) -> None:
+    url, headers = f"{API}/workers/Echo/batch", {"Idempotency-Key": "b-1"}
+    first = await client.post(url, json=[{}, {}], params={"label": "gpu"}, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await client.post(url, json=[{}, {}], params={"label": "gpu"}, headers=headers)
+    assert (again.status_code, again.json()) == (200, first.json())
+    other = await client.post(url, json=[{}, {}], params={"node": "alpha"}, headers=headers)
+    assert other.status_code == 422 and "different request" in other.json()["Error"]
+    for task_id in first.json()["TaskIds"]:
+        await wait_for(client, task_id, "Completed")
+        assert (await detail(client, task_id))["Target"] == "label:gpu"
