@@ -70,12 +70,17 @@ class Settings:
     cancel_wait_seconds: float = 2.0
     # What outbound requests (HTTPCheck) may reach besides public addresses: CIDRs, host names.
     outbound_allow: list[str] = field(default_factory=list)
-    # This server's claim owner (unique per process), also its name in its log lines.
+    # This server's claim owner (unique per process), also its name in its log lines and on the
+    # tasks it claims: NODE:PID by default (see owner_node).
     node_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
-    # The node's name (unique among live nodes on one store: tasks target it with ?node=) and
-    # its labels (tasks target them with ?label=).
+    # The node's name: the same across its restarts, unique among the live nodes of one store
+    # (tasks target it with ?node=; start-up recovery takes back the tasks its earlier runs
+    # held). Its labels: tasks target them with ?label=.
     node: str = field(default_factory=lambda: os.uname().nodename)
     labels: list[str] = field(default_factory=list)
+    # Seconds between two looks for tasks whose lease ran out (their node died or froze), on a
+    # store shared by many nodes.
+    sweep_interval: float = 5.0
     # Request guard (tasky.api.guard): Host names beyond the bind address (and loopback names),
     # and browser origins beyond the server's own that may send state-changing requests.
     allowed_hosts: list[str] = field(default_factory=list)
@@ -190,6 +195,10 @@ class Settings:
             check_node_name("--label", label)
         if len(self.labels) > MAX_LABELS:
             raise ValueError(f"--label: at most {MAX_LABELS} labels")
+        if not 0 < self.sweep_interval <= MAX_POLL_INTERVAL:  # also refuses nan
+            raise ValueError(
+                f"--sweep-interval must be more than 0 and at most {MAX_POLL_INTERVAL:g} seconds"
+            )
 
     def check_database_url(self) -> None:
         """Refuse a --db that is not PostgreSQL's (before anything opens it as a file path)."""
@@ -218,6 +227,13 @@ def check_node_name(option: str, value: str) -> None:
     error = node_name_error(value)
     if error is not None:
         raise ValueError(f"{option} {value!r} {error}")
+
+
+def owner_node(owner: str) -> str:
+    """The node an owner (a claim's ``node_id``, NODE:PID) belongs to: what comes before its
+    last colon (an owner without one is a node name of its own)."""
+    node, colon, _ = owner.rpartition(":")
+    return node if colon else owner
 
 
 _FIELDS = {f.name: f for f in fields(Settings)}

@@ -236,9 +236,10 @@ async def list_tasks(request: Request) -> JSONResponse:
         descending=order == "desc",
         **search.store_filters(),
     )
+    positions = await engine.queue_positions(page.tasks)
     return JSONResponse(
         {
-            "Tasks": [views.task_summary(t) for t in page.tasks],
+            "Tasks": [views.task_summary(t, positions.get(t.id)) for t in page.tasks],
             "NextCursor": None if page.next_cursor is None else str(page.next_cursor),
         }
     )
@@ -249,7 +250,8 @@ async def get_task(request: Request) -> JSONResponse:
     record = await engine.get(request.path_params["id"])
     attempts = await engine.attempts(record.id)
     worker = engine.registry.get(record.worker)
-    out = views.task_detail(_with_live_progress(engine, record), attempts, worker)
+    position = (await engine.queue_positions([record])).get(record.id)
+    out = views.task_detail(_with_live_progress(engine, record), attempts, worker, position)
     out["Callback"] = callback_view(await engine.store.get_callback("task", record.id))
     return JSONResponse(out)
 
@@ -264,7 +266,10 @@ def _with_live_progress(engine: Engine, record: Any) -> Any:
 async def task_status(request: Request) -> JSONResponse:
     engine = _engine(request)
     record = await engine.get(request.path_params["id"])
-    return JSONResponse(views.task_status(_with_live_progress(engine, record)))
+    out = views.task_status(_with_live_progress(engine, record))
+    # A Queued task's place in its worker's queue (1: the next to start); null otherwise.
+    out["QueuePosition"] = (await engine.queue_positions([record])).get(record.id)
+    return JSONResponse(out)
 
 
 async def task_result(request: Request) -> JSONResponse:

@@ -47,7 +47,15 @@ class StepStatus(_Open):
     Attempt: int | None
     StartedAt: float | None
     FinishedAt: float | None
-    Duration: str | None
+    Duration: str | None = Field(
+        description="Its task's run time once finished: running time only (pauses left out)."
+    )
+    PausedSeconds: float = Field(
+        default=0.0, description="Time its task spent Paused after it started (ended pauses)."
+    )
+    PausedAt: float | None = Field(
+        default=None, description="When the pause under way began; else null."
+    )
     Error: str | None
     Output: Any = Field(description="The task's Output once it has completed.")
     PreviousTaskIds: list[str] = Field(description="Tasks this step ran before a restart.")

@@ -56,6 +56,10 @@ def step_view(view: StepView) -> dict[str, Any]:
         "Attempt": task.attempt if task is not None else None,
         "QueuedAt": task.queued_at if task is not None else None,
         "StartedAt": task.started_at if task is not None else None,
+        # Time the step's task spent Paused, and when its current pause began (run time
+        # leaves them out; the page ticks it from these).
+        "PausedSeconds": task.paused_seconds if task is not None else 0.0,
+        "PausedAt": task.paused_at if task is not None else None,
         "FinishedAt": task.finished_at if task is not None else view.record.decided_at,
         "Duration": None,
         "DurationSeconds": None,
@@ -66,8 +70,9 @@ def step_view(view: StepView) -> dict[str, Any]:
         ),
         "PreviousTaskIds": list(view.record.history),
     }
-    if task is not None and task.started_at is not None and task.finished_at is not None:
-        seconds = max(task.finished_at - task.started_at, 0.0)
+    seconds = task.run_seconds(clock.now()) if task is not None else None
+    if task is not None and task.finished_at is not None and seconds is not None:
+        # Running time only: a step's time spent Paused is left out.
         out["Duration"] = clock.go_duration(seconds)
         out["DurationSeconds"] = seconds
     return out

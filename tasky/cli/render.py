@@ -202,6 +202,8 @@ def print_task(console: Console, task: Task) -> None:
     table.add_row("Task", safe(task.task_id))
     table.add_row("Worker", safe(task.worker))
     table.add_row("Status", status_text(task.status))
+    if task.queue_position is not None:
+        table.add_row("In queue", f"#{task.queue_position} (1 starts next)")
     if task.progress is not None:
         message = f"  {safe(task.progress_message)}" if task.progress_message else ""
         table.add_row("Progress", percent(task.progress) + message)
@@ -211,6 +213,7 @@ def print_task(console: Console, task: Task) -> None:
     if task.finished_at is not None:
         table.add_row("Finished", when(task.finished_at))
     if task.duration_seconds is not None:
+        # Running time only: a Paused task's stands still.
         table.add_row("Duration", seconds(task.duration_seconds))
     if task.attempt > 1:
         table.add_row("Attempt", str(task.attempt))

@@ -398,8 +398,9 @@ def serve(
         typer.Option(
             "--node",
             envvar="TASKY_NODE",
-            help="This node's name: unique among the live nodes of one store; tasks target it "
-            "with ?node=NAME (letters, digits, . _ -; up to 64). Default: the host name.",
+            help="This node's name: unique among the live nodes of one store and kept across "
+            "restarts (a restarted node takes back what it held); tasks target it with "
+            "?node=NAME (letters, digits, . _ -; up to 64). Default: the host name.",
         ),
     ] = default("node"),
     label: Annotated[
@@ -411,6 +412,15 @@ def serve(
             "node with it by ?label=L.",
         ),
     ] = None,
+    sweep_interval: Annotated[
+        float,
+        typer.Option(
+            "--sweep-interval",
+            envvar="TASKY_SWEEP_INTERVAL",
+            help="Seconds between two looks for tasks whose lease ran out (their node died or "
+            "froze): re-queued if their worker is idempotent, Failed otherwise (--db only).",
+        ),
+    ] = default("sweep_interval"),
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -480,10 +490,11 @@ def serve(
             cancel_wait_seconds=cancel_wait,
             lease_seconds=lease,
             poll_interval=poll_interval,
+            sweep_interval=sweep_interval,
             node=node,
             labels=list(dict.fromkeys(_split(label))),
         )
-        # The claim owner: unique per process, and telling which node it is.
+        # The claim owner: unique per process, and telling which node it is (owner_node).
         settings.node_id = node_id if node_id is not None else f"{node}:{os.getpid()}"
         if root:
             settings.roots = [r.resolve() for r in root]

@@ -117,11 +117,11 @@ class Control:
         handle = self._runs.get(task_id)
         moved = False
         if handle is None:
-            moved = await self._store.pause(task_id, None)
+            moved = await self._store.pause(task_id, None, clock.now())
             if not moved:
                 handle = await self._claimed_meanwhile(task_id, "pause")
         if handle is not None:
-            moved = await self._store.pause(task_id, self._owner)
+            moved = await self._store.pause(task_id, self._owner, clock.now())
             if moved:
                 handle.pause()
                 if handle.deadline is not None:

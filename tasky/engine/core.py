@@ -9,6 +9,7 @@ keeps in memory only the slots it holds and the handles of the runs it started.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,12 +28,12 @@ from tasky.engine.errors import NoNodeForTarget
 from tasky.engine.events import EventHub
 from tasky.engine.lanes import Lane
 from tasky.engine.launch import Launcher
-from tasky.engine.leases import heartbeat_loop
+from tasky.engine.leases import heartbeat_loop, sweep_loop
 from tasky.engine.lookup import find_task, find_worker
 from tasky.engine.nodes import Presence, is_alive
 from tasky.engine.outcomes import Outcomes
 from tasky.engine.output import Output
-from tasky.engine.recovery import recover
+from tasky.engine.recovery import recover, release_held
 from tasky.engine.runs import Runs
 from tasky.engine.submit import Submitter
 from tasky.net.addresses import OutboundPolicy
@@ -52,6 +53,8 @@ from tasky.store.records import (
 from tasky.workers.base import Worker
 from tasky.workers.registry import WorkerRegistry
 from tasky.workers.strict import validate_config
+
+log = logging.getLogger("tasky.engine")
 
 
 class Engine:
@@ -125,12 +128,24 @@ class Engine:
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         await self._presence.register()  # NodeNameTaken: another live node has this name
-        await recover(self.store, self._lanes)
+        # Registered: no other live process has this node's name, so what an owner of this name
+        # holds was left by an earlier run here.
+        await recover(self.store, self._lanes, self.owner, self.settings.node)
         self._output.start()
         self._background.spawn(
             heartbeat_loop(self.store, self.owner, self._runs, self.settings.lease_seconds)
         )
         self._background.spawn(self._presence.heartbeat_loop())
+        if self.store.shared:
+            self._background.spawn(
+                sweep_loop(
+                    self.store,
+                    self._lanes,
+                    self.owner,
+                    self.settings.sweep_interval,
+                    self._taken,
+                )
+            )
         self._dispatcher.start()
         # Start-up claims (what the store holds for free slots) are done before start returns: a
         # submit right after start then finds its lane idle and may start its task at once,
@@ -138,7 +153,10 @@ class Engine:
         await self._dispatcher.settle_all()
 
     async def stop(self) -> None:
-        """Stop without deciding the fate of running work: the next start recovers it."""
+        """Stop what still runs. On a store of its own, without deciding the fate of that work:
+        the next start recovers it. On a shared store, its leases are released at once (each
+        task re-queued or failed as recovery would), so another node takes it without waiting
+        for the lease to run out."""
         self._dispatcher.halted = self._dispatcher.stopping = True
         self._background.stop_timers()
         await self._dispatcher.settle_all()
@@ -148,9 +166,25 @@ class Engine:
         await self._drain.wait_stopped(abandoned)
         await self._background.stop_tasks()
         await self._output.flush()
+        if self.store.shared:
+            try:
+                released = await release_held(self.store, self._lanes, self.owner, self._taken)
+            except Exception:
+                log.exception("releasing the tasks held here failed: their leases run out")
+            else:
+                if released:
+                    log.info("released %d task(s) for the other nodes", released)
         self._pool.shutdown(wait=False, cancel_futures=True)
         await self._presence.stop()
         self.events.close()
+
+    def _taken(self, task_id: str, worker: str, status: Status, chain_id: str | None) -> None:
+        """A task taken back from a node that stopped: told like any other status change (a
+        chain waiting on it advances; a re-queued one may be claimed here)."""
+        self._announcer.status(task_id, worker, status.value, chain_id)
+        lane = self._lanes.get(worker)
+        if status is Status.QUEUED and lane is not None:
+            lane.wake()
 
     @property
     def draining(self) -> bool:
@@ -202,6 +236,18 @@ class Engine:
             created_before=created_before,
             error_contains=error_contains,
         )
+
+    async def queue_positions(self, tasks: Sequence[TaskRecord]) -> dict[str, int]:
+        """Where each Queued task of ``tasks`` stands in its worker's queue (1: the next to
+        start), by task id; one store read per worker among them."""
+        by_worker: dict[str, list[str]] = {}
+        for task in tasks:
+            if task.status is Status.QUEUED:
+                by_worker.setdefault(task.worker, []).append(task.id)
+        positions: dict[str, int] = {}
+        for worker, ids in by_worker.items():
+            positions.update(await self.store.queue_positions(worker, ids))
+        return positions
 
     async def logs(self, task_id: str, after: int = 0, limit: int = 1000) -> list[LogLine]:
         await self.get(task_id)

@@ -48,6 +48,12 @@ def node_is_alive(known: NodeRecord, owner: str, alive_after: float) -> bool:
 
 
 class Store(Protocol):
+    # Whether other nodes may share this store (PostgreSQL): then a task held by an owner other
+    # than this engine may be running elsewhere, and only a lease that ran out says it is not.
+    # False: the store is this server's alone (an exclusive lock), so whatever is held at start
+    # was left by a stopped server.
+    shared: bool
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -153,13 +159,17 @@ class Store(Protocol):
         """Cancel a task that holds no slot (Queued, or Paused before it started). A running
         task is canceled by its owner's :meth:`finish` once its work has stopped."""
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
         """``owner`` None: hold back a Queued task (Paused, keeps no slot). ``owner`` given:
-        the owner paused its Running task (Paused, keeps its slot)."""
+        the owner paused its Running task at ``at`` (Paused, keeps its slot): its run time
+        stops growing there (``TaskRecord.paused_at``)."""
 
     async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
         """``owner`` None: a held-back task rejoins the queue at its end (Queued). ``owner``
-        given: the owner resumed its paused task (Running)."""
+        given: the owner resumed its paused task at ``at`` (Running); the pause's length joins
+        the attempt's ``paused_seconds``, which run time leaves out. An attempt that ends while
+        Paused (e.g. canceled) ran until its pause: the operations that end attempts count the
+        pause up to the end, in the task and in the attempt's record and statistics."""
 
     async def rerun(self, task_id: str, at: float) -> bool:
         """Queue a finished task again (the seed's ``run`` action): attempt + 1, result, error,
@@ -252,6 +262,13 @@ class Store(Protocol):
     ) -> list[tuple[int, str, int]]:
         """(minute, outcome status, count) of attempts that ran and ended, from ``since_minute``
         on (a minute is ``int(finished_at // 60)``), oldest first."""
+
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        """Where each of ``task_ids`` that is a Queued task of ``worker`` stands in the worker's
+        queue: 1 is the next to be claimed. Queue order is claim order (see above; a task
+        runnable only later, a retry in its backoff, stands where its ``run_after`` puts it).
+        Ids that are not Queued tasks of ``worker`` are left out. One read of the queue up to
+        the last of them, through the queue's index, however many ids are asked for."""
 
     async def oldest_queued_at(self, worker: str) -> float | None:
         """When the worker's longest-waiting Queued task (the first submitted) was queued; None
@@ -346,6 +363,12 @@ class Store(Protocol):
 
     async def due_callbacks(self, now: float, limit: int) -> list[CallbackRecord]:
         """Pending callbacks due at ``now``, soonest first (attempts not loaded)."""
+
+    async def claim_callbacks(self, now: float, limit: int, until: float) -> list[CallbackRecord]:
+        """Take up to ``limit`` pending callbacks due at ``now``, soonest first (attempts not
+        loaded), and in the same transaction make them due again only at ``until``: the taker's
+        lease. Concurrent claims (other nodes) never take one callback twice; if the taker dies
+        before recording its attempt, the callback is due again once the lease ends."""
 
     async def record_callback_attempt(
         self,

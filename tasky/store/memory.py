@@ -35,6 +35,7 @@ from tasky.store.records import (
     TaskRecord,
     WorkerStats,
     batch_target,
+    pause_ends,
 )
 
 # What a re-queued task starts its next attempt without.
@@ -47,11 +48,15 @@ _CLEARED = {
     "progress": None,
     "progress_message": None,
     "result": None,
+    "paused_seconds": 0.0,
+    "paused_at": None,
 }
 
 
 class MemoryStore(MemoryTables):
     """The Store contract in plain dicts and lists (see the module docstring)."""
+
+    shared = False
 
     def __init__(self) -> None:
         super().__init__(MemoryData())
@@ -297,6 +302,8 @@ class MemoryStore(MemoryTables):
         self._data.set_status(task, status)
         task.finished_at, task.error = at, error
         task.owner = task.lease_until = None
+        task.paused_seconds = pause_ends(task.paused_at, task.paused_seconds, at)
+        task.paused_at = None
 
     def _requeue(
         self, task: TaskRecord, at: float, error: str | None, run_after: float | None = None
@@ -324,7 +331,7 @@ class MemoryStore(MemoryTables):
 
         return await self._data.write(op)
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
         def op() -> bool:
             task = self._data.tasks.get(task_id)
             if task is None or task.status not in MOVES["pause"].sources:
@@ -334,6 +341,8 @@ class MemoryStore(MemoryTables):
             if owner is not None and (task.status is not Status.RUNNING or task.owner != owner):
                 return False
             self._data.set_status(task, Status.PAUSED)
+            if owner is not None:  # a started attempt stops running until resumed
+                task.paused_at = at
             return True
 
         return await self._data.write(op)
@@ -352,6 +361,8 @@ class MemoryStore(MemoryTables):
             if not _holds_slot(task) or task.owner != owner:
                 return False
             self._data.set_status(task, Status.RUNNING)
+            task.paused_seconds = pause_ends(task.paused_at, task.paused_seconds, at)
+            task.paused_at = None
             return True
 
         return await self._data.write(op)
@@ -574,6 +585,18 @@ class MemoryStore(MemoryTables):
             for (name, minute, status), n in self._data.per_minute.items()
             if name == worker and minute >= since_minute
         )
+
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        wanted = set(task_ids)
+        queue = sorted(
+            (
+                t
+                for t in self._data.tasks.values()
+                if t.worker == worker and t.status is Status.QUEUED
+            ),
+            key=lambda t: (self._data.ready_at[t.id], t.seq),
+        )
+        return {t.id: n for n, t in enumerate(queue, start=1) if t.id in wanted}
 
     async def oldest_queued_at(self, worker: str) -> float | None:
         for task in self._data.tasks.values():  # seq order: the first submitted

@@ -31,6 +31,8 @@ from tasky.store.records import (
     ScheduleRecord,
     TaskRecord,
     TokenRecord,
+    pause_ends,
+    running_seconds,
 )
 
 T = TypeVar("T")
@@ -137,6 +139,7 @@ class MemoryData:
     ) -> None:
         """Close the task's current attempt (call before the task moves on): its history row
         and, when it ran, the worker's run-time statistics."""
+        paused = pause_ends(task.paused_at, task.paused_seconds, finished_at)
         self.attempts.setdefault(task.id, {})[task.attempt] = AttemptRecord(
             task.attempt,
             status,
@@ -146,10 +149,11 @@ class MemoryData:
             json_copy(result),
             traceback,
             task.node if task.started_at is not None else None,
+            paused,
         )
         if task.started_at is None:
             return
-        run_time = max(finished_at - task.started_at, 0.0)
+        run_time = running_seconds(task.started_at, finished_at, paused)
         timing = self.timing.setdefault(task.worker, Timing())
         timing.finished += 1
         timing.run_time_sum += run_time

@@ -287,7 +287,17 @@ CREATE TABLE chain_definitions (
 );
 """
 
-_V2_NODES = """
+# An attempt's time spent Paused, and when the current pause began. Tasks paused while running
+# under version 1 or 2 count as paused from the migration on (their pause's start was not kept).
+_V3_PAUSED = """
+ALTER TABLE tasks ADD COLUMN paused_seconds double precision NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN paused_at double precision;
+UPDATE tasks SET paused_at = extract(epoch FROM clock_timestamp())
+WHERE status = 'Paused' AND owner IS NOT NULL;
+ALTER TABLE task_attempts ADD COLUMN paused_seconds double precision NOT NULL DEFAULT 0;
+"""
+
+_V4_NODES = """
 -- Where a task may run ('node:NAME', 'label:LABEL'; NULL: anywhere), and the node that started
 -- its latest attempt.
 ALTER TABLE tasks ADD COLUMN target text;
@@ -310,7 +320,10 @@ CREATE TABLE nodes (
 # Version N is MIGRATIONS[N - 1]: (what it does, its statements).
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks, statistics, records and chains", (_V1_TASKS, _V1_STATS, _V1_RECORDS, _V1_CHAINS)),
-    ("nodes: the registry, task targets, the node that ran a task", (_V2_NODES,)),
+    # Many nodes on one host share a boot id: each ends only the children it started.
+    ("the node of a task's child process", ("ALTER TABLE task_children ADD COLUMN node text",)),
+    ("run time counts running time only", (_V3_PAUSED,)),
+    ("nodes: the registry, task targets, the node that ran a task", (_V4_NODES,)),
 )
 LATEST = len(MIGRATIONS)
 

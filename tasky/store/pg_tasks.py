@@ -24,7 +24,7 @@ from tasky.store.records import Claim, TaskRecord
 COLUMNS = (
     "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
     "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
-    "chain_id, logs_dropped, target, node"
+    "chain_id, logs_dropped, target, node, paused_seconds, paused_at"
 )
 INSERTED = (
     "id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
@@ -97,6 +97,8 @@ def row_to_task(row: Row) -> TaskRecord:
         logs_dropped=row[20],
         target=row[21],
         node=row[22],
+        paused_seconds=row[23],
+        paused_at=row[24],
     )
 
 
@@ -177,7 +179,8 @@ WITH waiting AS (
     ) oldest
 ), started AS (
     UPDATE tasks t SET status = 'Running', owner = %(owner)s, lease_until = %(lease_until)s,
-        started_at = %(at)s, finished_at = NULL, node = %(node)s
+        started_at = %(at)s, finished_at = NULL, node = %(node)s, paused_seconds = 0,
+        paused_at = NULL
     FROM picked WHERE t.seq = picked.seq AND t.seq = ANY(ARRAY(SELECT seq FROM picked))
     RETURNING picked.n, {", ".join("t." + c.strip() for c in COLUMNS.split(","))}
 ), taken AS (
@@ -222,6 +225,37 @@ _ENSURE_SLOTS = (
     "INSERT INTO worker_slots (worker, slot_no) SELECT %s, g FROM generate_series(1, %s) g "
     "ON CONFLICT DO NOTHING"
 )
+
+
+# Where the tasks asked about stand in the worker's queue: each one's stretch of the queue since
+# the one before it (in claim order) is counted in the partial index tasks_ready, and the counts
+# are added up, so the queue is read once up to the last of them, index entries only (a window
+# numbering the whole stretch costs several times more).
+_QUEUE_POSITIONS = """
+WITH asked AS (
+    SELECT id, ready_at, seq,
+        coalesce(lag(ready_at) OVER queue, '-infinity') AS after_ready,
+        coalesce(lag(seq) OVER queue, 0) AS after_seq
+    FROM tasks WHERE id = ANY(%(ids)s) AND worker = %(worker)s AND status = 'Queued'
+    WINDOW queue AS (ORDER BY ready_at, seq)
+)
+SELECT a.id, sum(stretch.n) OVER (ORDER BY a.ready_at, a.seq)
+FROM asked a CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM tasks t
+    WHERE t.worker = %(worker)s AND t.status = 'Queued'
+    AND (t.ready_at, t.seq) <= (a.ready_at, a.seq)
+    AND (t.ready_at, t.seq) > (a.after_ready, a.after_seq)
+) stretch
+"""
+
+
+async def queue_positions(conn: Conn, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+    """See ``Store.queue_positions`` (one statement: see :data:`_QUEUE_POSITIONS`)."""
+    if not task_ids:
+        return {}
+    params = {"ids": list(task_ids), "worker": worker}
+    rows = await (await conn.execute(_QUEUE_POSITIONS, params)).fetchall()
+    return {task_id: int(position) for task_id, position in rows}
 
 
 async def ensure_slots(conn: Conn, worker: str, limit: int) -> None:

@@ -62,6 +62,8 @@ _HELD = "(status = 'Running' OR (status = 'Paused' AND owner IS NOT NULL))"
 class PostgresStore(NodesMixin, RecordsMixin):
     """The store of a node sharing ``url`` (``postgresql://USER@HOST:PORT/DB``) with others."""
 
+    shared = True
+
     def __init__(self, url: str, *, min_connections: int = 2, max_connections: int = 10) -> None:
         self.url = url
         self._db = PgDatabase(url, min_size=min_connections, max_size=max_connections)
@@ -261,8 +263,8 @@ class PostgresStore(NodesMixin, RecordsMixin):
     async def cancel(self, task_id: str, at: float) -> bool:
         return await self._db.write(lambda conn: pg_moves.cancel(conn, task_id, at))
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
-        return await self._db.execute(*pg_moves.pause(task_id, owner)) == 1
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
+        return await self._db.execute(*pg_moves.pause(task_id, owner, at)) == 1
 
     async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
         return await self._db.execute(*pg_moves.resume(task_id, owner, at)) == 1
@@ -351,11 +353,11 @@ class PostgresStore(NodesMixin, RecordsMixin):
 
     async def record_child(self, child: ChildRecord) -> None:
         await self._db.execute(
-            "INSERT INTO task_children (task_id, pgid, start_ticks, boot_id, mark) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (task_id) DO UPDATE SET "
+            "INSERT INTO task_children (task_id, pgid, start_ticks, boot_id, mark, node) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (task_id) DO UPDATE SET "
             "pgid = excluded.pgid, start_ticks = excluded.start_ticks, "
-            "boot_id = excluded.boot_id, mark = excluded.mark",
-            (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark),
+            "boot_id = excluded.boot_id, mark = excluded.mark, node = excluded.node",
+            (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark, child.node),
         )
 
     async def forget_children(self, task_ids: Sequence[str]) -> None:
@@ -371,7 +373,7 @@ class PostgresStore(NodesMixin, RecordsMixin):
 
     async def children(self) -> list[ChildRecord]:
         rows = await self._db.fetch_all(
-            "SELECT task_id, pgid, start_ticks, boot_id, mark FROM task_children"
+            "SELECT task_id, pgid, start_ticks, boot_id, mark, node FROM task_children"
         )
         return [ChildRecord(*row) for row in rows]
 
@@ -431,12 +433,12 @@ class PostgresStore(NodesMixin, RecordsMixin):
 
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = await self._db.fetch_all(
-            "SELECT attempt, status, started_at, finished_at, error, result, traceback, node "
-            "FROM task_attempts WHERE task_id = %s ORDER BY attempt",
+            "SELECT attempt, status, started_at, finished_at, error, result, traceback, node, "
+            "paused_seconds FROM task_attempts WHERE task_id = %s ORDER BY attempt",
             (task_id,),
         )
         return [
-            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7])
+            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7], r[8])
             for r in rows
         ]
 
@@ -447,6 +449,11 @@ class PostgresStore(NodesMixin, RecordsMixin):
         self, worker: str, since_minute: int
     ) -> list[tuple[int, str, int]]:
         return await pg_stats.finished_per_minute(self._db, worker, since_minute)
+
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        return await self._db.with_connection(
+            lambda conn: pg_tasks.queue_positions(conn, worker, task_ids)
+        )
 
     async def oldest_queued_at(self, worker: str) -> float | None:
         # The first Queued row by seq through the (worker, status, seq) index.

@@ -39,6 +39,34 @@ class TaskRecord:
     target: str | None = None
     # The name of the node that started its latest attempt (None: it never started).
     node: str | None = None
+    # Run time counts running time only: the current attempt's time spent Paused so far (ended
+    # pauses), and when the pause it is in now began (None: not paused after it started).
+    paused_seconds: float = 0.0
+    paused_at: float | None = None
+
+    def run_seconds(self, now: float) -> float | None:
+        """How long the current (or last) attempt has run, pauses left out: up to its end, or
+        up to ``now`` while it runs (up to its pause while Paused). None before it started."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at
+        if end is None:
+            end = self.paused_at if self.paused_at is not None else now
+        return running_seconds(self.started_at, end, self.paused_seconds)
+
+
+def running_seconds(started_at: float, ended_at: float, paused_seconds: float) -> float:
+    """The running time of an attempt that started at ``started_at``, ran until ``ended_at`` (or
+    paused then, for good) and spent ``paused_seconds`` of that Paused; never negative."""
+    return max(ended_at - started_at - paused_seconds, 0.0)
+
+
+def pause_ends(paused_at: float | None, paused_seconds: float, at: float) -> float:
+    """An attempt's paused time once a pause that began at ``paused_at`` (None: none) ends at
+    ``at``: resumed, or the attempt ended while Paused (its run time counts up to the pause)."""
+    if paused_at is None:
+        return paused_seconds
+    return paused_seconds + max(at - paused_at, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +116,15 @@ class AttemptRecord:
     traceback: str | None = None
     # The node that ran it (None: it never started, or it ran before nodes were recorded).
     node: str | None = None
+    # Time the attempt spent Paused between its start and its end (not running time).
+    paused_seconds: float = 0.0
+
+    @property
+    def run_seconds(self) -> float | None:
+        """Running time, pauses left out; None when the attempt never started or ended."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return running_seconds(self.started_at, self.finished_at, self.paused_seconds)
 
 
 @dataclass(slots=True)
@@ -127,6 +164,10 @@ class ChildRecord:
     boot_id: str
     # The value of the environment mark that every process of the task inherits.
     mark: str
+    # The node (``Settings.node``) that started it: a node's start-up ends and forgets its
+    # own children only, not those of another node on the same host. None: recorded before
+    # nodes were told apart (taken as this node's).
+    node: str | None = None
 
 
 @dataclass(slots=True)

@@ -63,6 +63,7 @@ from tasky.store.sqlite_tasks import (
     insert_placed,
     json_text,
     json_value,
+    queue_positions,
     row_to_task,
 )
 from tasky.store.sqlite_tasks import claim as claim_tasks
@@ -331,6 +332,8 @@ class _Pending:
 
 class SqliteStore:
     """The embedded store. ``path`` is the database file; a sibling ``.lock`` file keeps it ours."""
+
+    shared = False
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -682,8 +685,8 @@ class SqliteStore:
     async def cancel(self, task_id: str, at: float) -> bool:
         return await self._move(moves.cancel(task_id, at))
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
-        return await self._move(moves.pause(task_id, owner))
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
+        return await self._move(moves.pause(task_id, owner, at))
 
     async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
         return await self._move(moves.resume(task_id, owner, at))
@@ -720,10 +723,14 @@ class SqliteStore:
         return [row_to_task(r) for r in rows]
 
     async def record_child(self, child: ChildRecord) -> None:
-        row = (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark)
+        row = (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark, child.node)
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO task_children VALUES (?, ?, ?, ?, ?)", row)
+            conn.execute(
+                "INSERT OR REPLACE INTO task_children "
+                "(task_id, pgid, start_ticks, boot_id, mark, node) VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
 
         await self._submit(op)
 
@@ -838,12 +845,12 @@ class SqliteStore:
 
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = self._r.execute(
-            "SELECT attempt, status, started_at, finished_at, error, result, traceback, node "
-            "FROM task_attempts WHERE task_id = ? ORDER BY attempt",
+            "SELECT attempt, status, started_at, finished_at, error, result, traceback, node, "
+            "paused_seconds FROM task_attempts WHERE task_id = ? ORDER BY attempt",
             (task_id,),
         ).fetchall()
         return [
-            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7])
+            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7], r[8])
             for r in rows
         ]
 
@@ -865,6 +872,9 @@ class SqliteStore:
         )
         return stats
 
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        return queue_positions(self._r, worker, task_ids)
+
     async def finished_per_minute(
         self, worker: str, since_minute: int
     ) -> list[tuple[int, str, int]]:
@@ -877,7 +887,7 @@ class SqliteStore:
 
     async def children(self) -> list[ChildRecord]:
         rows = self._r.execute(
-            "SELECT task_id, pgid, start_ticks, boot_id, mark FROM task_children"
+            "SELECT task_id, pgid, start_ticks, boot_id, mark, node FROM task_children"
         ).fetchall()
         return [ChildRecord(*row) for row in rows]
 
@@ -1110,6 +1120,22 @@ class SqliteStore:
             (now, limit),
         ).fetchall()
         return [CallbackRecord(*r) for r in rows]
+
+    async def claim_callbacks(self, now: float, limit: int, until: float) -> list[CallbackRecord]:
+        def op(conn: sqlite3.Connection) -> list[CallbackRecord]:
+            rows = conn.execute(
+                "SELECT kind, target_id, url, created_at, state, next_at FROM callbacks "
+                "WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE callbacks SET next_at = ? WHERE kind = ? AND target_id = ?",
+                [(until, r[0], r[1]) for r in rows],
+            )
+            return [CallbackRecord(*r) for r in rows]
+
+        result: list[CallbackRecord] = await self._submit(op)
+        return result
 
     async def record_callback_attempt(
         self,

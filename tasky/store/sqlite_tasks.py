@@ -21,7 +21,7 @@ from tasky.store.records import Claim, TaskRecord
 COLUMNS = (
     "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
     "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
-    "chain_id, logs_dropped, target, node"
+    "chain_id, logs_dropped, target, node, paused_seconds, paused_at"
 )
 INSERT = (
     "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, "
@@ -64,7 +64,7 @@ RUNNABLE = (
 )
 _START = (
     "UPDATE tasks SET status = 'Running', owner = ?, lease_until = ?, started_at = ?, "
-    "finished_at = NULL, node = ? WHERE seq = ?"
+    "finished_at = NULL, node = ?, paused_seconds = 0, paused_at = NULL WHERE seq = ?"
 )
 
 
@@ -107,6 +107,8 @@ def row_to_task(row: tuple[Any, ...]) -> TaskRecord:
         logs_dropped=row[20],
         target=row[21],
         node=row[22],
+        paused_seconds=row[23],
+        paused_at=row[24],
     )
 
 
@@ -164,6 +166,48 @@ def started(task: TaskRecord, start: Claim | None) -> TaskRecord:
         task.started_at = task.queued_at if task.queued_at is not None else task.created_at
         task.node = start.node
     return task
+
+
+# The tasks asked about, by id alone: with worker and status in the WHERE, SQLite would pick the
+# queue's index and walk the whole queue to find a few ids.
+QUEUE_FOUND = "SELECT seq, id, ready_at, worker, status FROM tasks WHERE id IN ({marks})"
+# How many of the worker's Queued tasks lie in a stretch of the queue: (after, up to] in claim
+# order. A range of tasks_ready that is counted without reading a row.
+QUEUE_UP_TO = (
+    "SELECT count(*) FROM tasks WHERE worker = ? AND status = 'Queued' "
+    "AND (ready_at, seq) <= (?, ?)"
+)
+QUEUE_BETWEEN = QUEUE_UP_TO + " AND (ready_at, seq) > (?, ?)"
+
+
+def queue_positions(
+    conn: sqlite3.Connection, worker: str, task_ids: Sequence[str]
+) -> dict[str, int]:
+    """See ``Store.queue_positions``: the tasks asked about in claim order, each numbered by
+    counting the stretch of the queue since the one before it, so the queue is read once up to
+    the last of them (as a window would, but counting in the index is several times faster)."""
+    if not task_ids:
+        return {}
+    rows = conn.execute(
+        QUEUE_FOUND.format(marks=", ".join("?" * len(task_ids))), tuple(task_ids)
+    ).fetchall()
+    found = sorted(
+        (ready_at, seq, task_id)
+        for seq, task_id, ready_at, task_worker, status in rows
+        if task_worker == worker and status == Status.QUEUED.value
+    )
+    positions: dict[str, int] = {}
+    position = 0
+    before: tuple[float, int] | None = None
+    for ready_at, seq, task_id in found:
+        if before is None:
+            counted = conn.execute(QUEUE_UP_TO, (worker, ready_at, seq)).fetchone()[0]
+        else:
+            counted = conn.execute(QUEUE_BETWEEN, (worker, ready_at, seq, *before)).fetchone()[0]
+        position += counted
+        positions[task_id] = position
+        before = (ready_at, seq)
+    return positions
 
 
 def held_count(conn: sqlite3.Connection, worker: str) -> int:
