@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -69,11 +70,14 @@ class Settings:
     cancel_wait_seconds: float = 2.0
     # What outbound requests (HTTPCheck) may reach besides public addresses: CIDRs, host names.
     outbound_allow: list[str] = field(default_factory=list)
-    # This node's name: the same across its restarts, one per node sharing a database (start-up
-    # recovery takes back the tasks its earlier runs held). Default: the host name.
-    node_name: str = field(default_factory=lambda: os.uname().nodename)
-    # This server's name in its log lines and on the tasks it claims: NODE:PID (see owner_node).
+    # This server's claim owner (unique per process), also its name in its log lines and on the
+    # tasks it claims: NODE:PID by default (see owner_node).
     node_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    # The node's name: the same across its restarts, unique among the live nodes of one store
+    # (tasks target it with ?node=; start-up recovery takes back the tasks its earlier runs
+    # held). Its labels: tasks target them with ?label=.
+    node: str = field(default_factory=lambda: os.uname().nodename)
+    labels: list[str] = field(default_factory=list)
     # Seconds between two looks for tasks whose lease ran out (their node died or froze), on a
     # store shared by many nodes.
     sweep_interval: float = 5.0
@@ -184,10 +188,13 @@ class Settings:
             raise ValueError("--max-log-lines and --thread-pool-size must be >= 1")
         if not self.lease_seconds >= 1 or not self.cancel_wait_seconds >= 0:  # nan too
             raise ValueError("--lease must be >= 1 second, --cancel-wait >= 0")
-        if not self.node_name or not self.node_name.isprintable() or len(self.node_name) > 200:
-            raise ValueError("--node must be 1 to 200 printable characters")
         if not self.node_id or not self.node_id.isprintable() or len(self.node_id) > 200:
             raise ValueError("--node-id must be 1 to 200 printable characters")
+        check_node_name("--node", self.node)
+        for label in self.labels:
+            check_node_name("--label", label)
+        if len(self.labels) > MAX_LABELS:
+            raise ValueError(f"--label: at most {MAX_LABELS} labels")
         if not 0 < self.sweep_interval <= MAX_POLL_INTERVAL:  # also refuses nan
             raise ValueError(
                 f"--sweep-interval must be more than 0 and at most {MAX_POLL_INTERVAL:g} seconds"
@@ -203,6 +210,23 @@ class Settings:
 MAX_GRACE = 24 * 3600.0
 # A task queued behind this engine's back would wait up to this long.
 MAX_POLL_INTERVAL = 3600.0
+
+# A node name or label: what a URL query, a log line and a table cell show as it is.
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+MAX_LABELS = 32
+
+
+def node_name_error(value: str) -> str | None:
+    """Why ``value`` is no node name or label (None: it is one)."""
+    if NODE_NAME.fullmatch(value):
+        return None
+    return "must be 1 to 64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def check_node_name(option: str, value: str) -> None:
+    error = node_name_error(value)
+    if error is not None:
+        raise ValueError(f"{option} {value!r} {error}")
 
 
 def owner_node(owner: str) -> str:

@@ -150,6 +150,9 @@ async def test_the_openapi_document_describes_it(client: httpx.AsyncClient) -> N
         "name",
         "timeout",
         "retries",
+        "node",
+        "label",
+        "wait_for_node",
         "Idempotency-Key",
     ]
     created = operation["responses"]["201"]["content"]["application/json"]["schema"]

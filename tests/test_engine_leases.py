@@ -40,7 +40,7 @@ async def store(pg_url: str) -> AsyncIterator[PostgresStore]:
 
 def node_settings(settings: Settings, pg_url: str, node: str, pid: int) -> Settings:
     settings.database_url = pg_url
-    settings.node_name = node
+    settings.node = node
     settings.node_id = f"{node}:{pid}"
     settings.sweep_interval = 0.1
     settings.poll_interval = 0.1

@@ -33,6 +33,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", V1 + "/tasks/{id}/logs"): ("viewer", ""),
     ("GET", V1 + "/tasks/{id}/statistics"): ("viewer", ""),
     ("GET", V1 + "/workers"): ("viewer", ""),
+    ("GET", V1 + "/nodes"): ("viewer", ""),
     ("GET", V1 + "/workers/{name}/info"): ("viewer", ""),
     ("GET", V1 + "/workers/{name}"): ("viewer", ""),
     ("GET", V1): ("viewer", ""),

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from tasky.api import targets
 from tasky.echo import clip
 from tasky.engine import Engine
 from tasky.engine.errors import BatchInvalid
@@ -29,6 +30,7 @@ from tasky.store.records import batch_ids
 QUERY = (
     ("timeout", "number", "Seconds before each task is stopped and Failed."),
     ("retries", "integer", "Extra attempts after a failure, for each task."),
+    *targets.QUERY,
 )
 
 
@@ -52,13 +54,25 @@ async def submit_batch(request: Request) -> JSONResponse:
         _check_item_sizes(configs, settings.max_body_bytes)
     timeout: float | None = None
     retries: int | None = None
+    target: str | None = None
     if request.scope["query_string"]:
         timeout = float_param(request, "timeout", 0, 30 * 24 * 3600, low_included=False)
         retries = int_param(request, "retries", 0, 100)
+        target = targets.target_param(request)
     if key is not None:
-        return await _submit_batch_with_key(request, worker.name, configs, key, timeout, retries)
+        return await _submit_batch_with_key(
+            request, worker.name, configs, key, timeout, retries, target
+        )
+    if target is not None:
+        await targets.check_live(request, engine, worker.name, target)
     try:
-        records = await engine.submit_many(worker.name, configs, timeout=timeout, retries=retries)
+        records = await engine.submit_many(
+            worker.name,
+            configs,
+            timeout=timeout,
+            retries=retries,
+            targets=None if target is None else [target] * len(configs),
+        )
     except BatchInvalid as exc:
         raise batch_invalid(exc) from None
     return JSONResponse({"TaskIds": [record.id for record in records]}, status_code=201)
@@ -71,18 +85,28 @@ async def _submit_batch_with_key(
     key: str,
     timeout: float | None,
     retries: int | None,
+    target: str | None,
 ) -> JSONResponse:
     """As a keyed single submit (tasky.api.handlers): a retry is answered from a read before
-    validation and admission, and the batch's write settles any race."""
+    validation and admission (and before the target's liveness check), and the batch's write
+    settles any race."""
     engine: Engine = request.app.state.engine
-    wanted = new_key(
-        request, key, f"batch:{worker}", configs, {"retries": retries, "timeout": timeout}
-    )
+    query: dict[str, Any] = {"retries": retries, "timeout": timeout}
+    if target is not None:  # keys remembered before targets existed keep their fingerprint
+        query["target"] = target
+    wanted = new_key(request, key, f"batch:{worker}", configs, query)
     found = await engine.store.find_key(wanted.principal, key, wanted.created_at)
     if found is None:
+        if target is not None:
+            await targets.check_live(request, engine, worker, target)
         try:
             created = await engine.submit_many_with_key(
-                worker, configs, wanted, timeout=timeout, retries=retries
+                worker,
+                configs,
+                wanted,
+                timeout=timeout,
+                retries=retries,
+                targets=None if target is None else [target] * len(configs),
             )
         except BatchInvalid as exc:
             raise batch_invalid(exc) from None

@@ -60,6 +60,27 @@ class WorkerSummary(_Open):
     enabled: bool
 
 
+NODE_TEXT = "The node that last started the task (null: it never started)."
+TARGET_TEXT = (
+    "Where the task may run: node:NAME (?node=), label:L (?label=); absent or null: any node."
+)
+
+
+class NodeBody(BaseModel):
+    Name: str
+    Labels: list[str]
+    Workers: list[str] = Field(description="The workers the node serves.")
+    RunningTasks: int = Field(description="Tasks the node holds now (Running, or paused mid-run).")
+    LastHeartbeat: float
+    Alive: bool = Field(description="Not stopped, and its last heartbeat within one lease.")
+    StartedAt: float
+    StoppedAt: float | None = Field(description="When it stopped gracefully (null: it did not).")
+
+
+class NodeList(BaseModel):
+    Nodes: list[NodeBody] = Field(description="Every node that ever registered, by name.")
+
+
 RUN_TIME_TEXT = (
     "Running time only: time spent Paused is left out (a Paused task's run time stands still)."
 )
@@ -84,6 +105,8 @@ class TaskSummary(_Open):
     FinishedAt: float | None = None
     Duration: str | None = Field(default=None, description="Go-style duration, once finished.")
     Progress: float | None = None
+    Node: str | None = Field(default=None, description=NODE_TEXT)
+    Target: str | None = Field(default=None, description=TARGET_TEXT)
     PausedSeconds: float = Field(default=0.0, description=PAUSED_SECONDS_TEXT)
     PausedAt: float | None = Field(default=None, description=PAUSED_AT_TEXT)
     QueuePosition: int | None = Field(default=None, description=QUEUE_POSITION_TEXT)
@@ -156,6 +179,7 @@ class AttemptBody(_Open):
     Traceback: str | None = Field(
         description="A failed Python worker's traceback, capped at 16 KiB keeping the end."
     )
+    Node: str | None = Field(default=None, description="The node that ran the attempt.")
     PausedSeconds: float = Field(
         default=0.0, description="Time between StartedAt and FinishedAt spent Paused."
     )
@@ -184,6 +208,8 @@ class TaskDetail(_Open):
     Callback: dict[str, Any] | None = Field(
         default=None, description="The task's callback: URL, State, Attempts (docs/callbacks.md)."
     )
+    Node: str | None = Field(default=None, description=NODE_TEXT)
+    Target: str | None = Field(default=None, description=TARGET_TEXT)
 
 
 class AttemptTiming(BaseModel):

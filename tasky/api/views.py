@@ -7,7 +7,7 @@ from typing import Any
 from tasky import clock
 from tasky.states import FINISHED, Status
 from tasky.store.histogram import BASE, percentile
-from tasky.store.records import AttemptRecord, TaskRecord, WorkerStats
+from tasky.store.records import AttemptRecord, NodeRecord, TaskRecord, WorkerStats
 from tasky.workers.base import Worker
 from tasky.workers.secrets import public_config
 
@@ -50,7 +50,24 @@ def task_summary(record: TaskRecord, queue_position: int | None = None) -> dict[
         out["Progress"] = record.progress
     if record.chain_id is not None:
         out["ChainId"] = record.chain_id
+    if record.node is not None:
+        out["Node"] = record.node
+    if record.target is not None:
+        out["Target"] = record.target
     return out
+
+
+def node_view(node: NodeRecord, alive: bool) -> dict[str, Any]:
+    return {
+        "Name": node.name,
+        "Labels": node.labels,
+        "Workers": node.workers,
+        "RunningTasks": node.running,
+        "LastHeartbeat": node.heartbeat_at,
+        "Alive": alive,
+        "StartedAt": node.started_at,
+        "StoppedAt": node.stopped_at,
+    }
 
 
 def shown_config(record: TaskRecord, worker: Worker | None) -> Any:
@@ -87,6 +104,8 @@ def task_detail(
         "Error": record.error,
         "ChainId": record.chain_id,
         "LogsDropped": record.logs_dropped,
+        "Node": record.node,
+        "Target": record.target,
         "QueuePosition": queue_position,
     }
 
@@ -106,6 +125,7 @@ def every_attempt(record: TaskRecord, ended: list[AttemptRecord]) -> list[Attemp
         started_at=record.started_at,
         finished_at=None,
         error=None,
+        node=record.node,
         paused_seconds=record.paused_seconds,
     )
     return [*ended, current]
@@ -123,6 +143,7 @@ def attempt_view(attempt: AttemptRecord) -> dict[str, Any]:
         "Output": output_of(attempt.result),
         # Where a Python worker's failure came from (capped at 16 KiB, keeping the end).
         "Traceback": attempt.traceback,
+        "Node": attempt.node,
     }
 
 

@@ -49,6 +49,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", _V1 + "/tasks/{id}/logs"): VIEW,
     ("GET", _V1 + "/tasks/{id}/statistics"): VIEW,
     ("GET", _V1 + "/workers"): VIEW,
+    ("GET", _V1 + "/nodes"): VIEW,
     ("GET", _V1 + "/workers/{name}/info"): VIEW,
     ("GET", _V1 + "/workers/{name}"): VIEW,
     ("GET", _V1): VIEW,

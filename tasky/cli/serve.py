@@ -389,16 +389,27 @@ def serve(
         typer.Option(
             "--node-id",
             envvar="TASKY_NODE_ID",
-            help="This server's name in its log and on the tasks it claims. Default: NODE:PID.",
+            help="This server's claim owner and name in its log, unique per process. "
+            "Default: NODE:PID.",
         ),
     ] = None,
     node: Annotated[
-        str | None,
+        str,
         typer.Option(
             "--node",
             envvar="TASKY_NODE",
-            help="This node's name, kept across restarts and unique among the nodes sharing a "
-            "database: a restarted node takes back what it held. Default: the host name.",
+            help="This node's name: unique among the live nodes of one store and kept across "
+            "restarts (a restarted node takes back what it held); tasks target it with "
+            "?node=NAME (letters, digits, . _ -; up to 64). Default: the host name.",
+        ),
+    ] = default("node"),
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            envvar="TASKY_LABELS",
+            help="A label of this node (repeatable, or comma-separated): tasks target every "
+            "node with it by ?label=L.",
         ),
     ] = None,
     sweep_interval: Annotated[
@@ -480,12 +491,11 @@ def serve(
             lease_seconds=lease,
             poll_interval=poll_interval,
             sweep_interval=sweep_interval,
+            node=node,
+            labels=list(dict.fromkeys(_split(label))),
         )
-        if node is not None:
-            settings.node_name = node
-            settings.node_id = f"{node}:{os.getpid()}"
-        if node_id is not None:
-            settings.node_id = node_id
+        # The claim owner: unique per process, and telling which node it is (owner_node).
+        settings.node_id = node_id if node_id is not None else f"{node}:{os.getpid()}"
         if root:
             settings.roots = [r.resolve() for r in root]
         run_server(settings)

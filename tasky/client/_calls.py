@@ -39,6 +39,7 @@ PREFIX = "/tasky/v1"
 ACTIONS = ("cancel", "pause", "resume", "run")
 
 _WORKERS = TypeAdapter(list[m.WorkerInfo])
+_NODES = TypeAdapter(list[m.NodeInfo])
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +210,10 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def list_nodes() -> Call[list[m.NodeInfo]]:
+    return Call("GET", "/nodes", lambda body: _NODES.validate_python(body["Nodes"]))
+
+
 def list_workers() -> Call[list[m.WorkerInfo]]:
     return Call("GET", "/workers", _WORKERS.validate_python)
 
@@ -241,12 +246,22 @@ def submit(
     retries: int | None,
     idempotency_key: str | None = None,
     callback: str | None = None,
+    node: str | None = None,
+    label: str | None = None,
+    wait_for_node: bool = False,
 ) -> Call[str]:
     return Call(
         "POST",
         f"/workers/{_seg(worker)}",
         _task_id,
-        params=_params(timeout=timeout, retries=retries, callback=callback),
+        params=_params(
+            timeout=timeout,
+            retries=retries,
+            callback=callback,
+            node=node,
+            label=label,
+            wait_for_node="true" if wait_for_node else None,
+        ),
         json=config,
         headers=idempotency(idempotency_key),
     )

@@ -107,6 +107,10 @@ class AsyncClient:
         return call.finish(response)
 
     # -- workers --------------------------------------------------------------------------------
+    async def nodes(self) -> list[m.NodeInfo]:
+        """The nodes sharing the server's store, with their labels, workers and liveness."""
+        return await self._send(calls.list_nodes())
+
     async def workers(self) -> list[m.WorkerInfo]:
         return await self._send(calls.list_workers())
 
@@ -125,6 +129,9 @@ class AsyncClient:
         retries: int | None = None,
         idempotency_key: str | None = None,
         callback: str | None = None,
+        node: str | None = None,
+        label: str | None = None,
+        wait_for_node: bool = False,
     ) -> str:
         return await self._send(
             calls.submit(
@@ -134,6 +141,9 @@ class AsyncClient:
                 retries,
                 idempotency_key,
                 callback,
+                node,
+                label,
+                wait_for_node,
             )
         )
 

@@ -20,6 +20,7 @@ from tasky import clock
 from tasky.engine.background import Background
 from tasky.engine.lanes import Lane
 from tasky.engine.launch import Launcher
+from tasky.engine.nodes import claim_targets
 from tasky.settings import Settings
 from tasky.store.base import Store
 from tasky.store.records import Claim
@@ -36,6 +37,8 @@ class Dispatcher:
     ) -> None:
         self._store = store
         self._owner = settings.node_id
+        self._node = settings.node
+        self._targets = claim_targets(settings)
         self._settings = settings  # lease_seconds, poll_interval
         self._background = background
         self._lanes: Mapping[str, Lane] = {}
@@ -55,7 +58,14 @@ class Dispatcher:
 
     def new_claim(self, now: float, limit: int, count: int | None = None) -> Claim:
         """A claim by this engine, its lease running from ``now``."""
-        return Claim(self._owner, now + self._settings.lease_seconds, limit, count)
+        return Claim(
+            self._owner,
+            now + self._settings.lease_seconds,
+            limit,
+            count,
+            node=self._node,
+            targets=self._targets,
+        )
 
     def may_start_at_once(self, lane: Lane) -> bool:
         """A submit may claim its own task: a free slot, and no queued task known to wait. (A
@@ -112,7 +122,7 @@ class Dispatcher:
         with slots held elsewhere: the hint stays set, without a claim now (that would spin),
         so a slot freed here, or the poll, claims again."""
         try:
-            ready = await self._store.next_runnable_at(lane.name)
+            ready = await self._store.next_runnable_at(lane.name, self._targets)
         except Exception:
             log.exception("reading the queue of worker %s failed", lane.name)
             return
@@ -152,7 +162,9 @@ class Dispatcher:
                     lane.dispatch()
                     continue
                 try:
-                    ready = await self._store.next_runnable_at(lane.name)
+                    # Only what this node may take: a task waiting for another node must not
+                    # make it claim (and find nothing) every poll.
+                    ready = await self._store.next_runnable_at(lane.name, self._targets)
                 except Exception:
                     log.exception("reading the queue of worker %s failed", lane.name)
                     continue

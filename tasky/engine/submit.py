@@ -68,6 +68,7 @@ class Submitter:
         chain_id: str | None,
         task_id: str | None,
         key: IdempotencyRecord | None = None,
+        target: str | None = None,
     ) -> TaskRecord | IdempotencyRecord:
         """``key``: the caller's Idempotency-Key; when it is taken nothing is created and the
         key's record is returned."""
@@ -77,6 +78,7 @@ class Submitter:
         model = validate_config(worker.Config, config)
         lane = self._lanes[worker.name]
         record = self._record(worker, model, timeout, retries, chain_id, task_id, clock.now())
+        record.target = target
         reserved = 0
         if self._dispatcher.may_start_at_once(lane):
             reserved = lane.slots.reserve(1)
@@ -109,9 +111,11 @@ class Submitter:
         timeout: float | None,
         retries: int | None,
         key: IdempotencyRecord | None = None,
+        targets: Sequence[str | None] | None = None,
     ) -> list[TaskRecord] | IdempotencyRecord:
         """All of ``configs`` as tasks in one transaction, or none (see Engine.submit_many).
-        ``key``: as for :meth:`submit`; when it is taken nothing is created."""
+        ``key``: as for :meth:`submit`; when it is taken nothing is created. ``targets``: each
+        task's target (None: all untargeted)."""
         self._check_open(worker)
         models: list[BaseModel] = []
         invalid: dict[int, ValidationError] = {}
@@ -127,6 +131,8 @@ class Submitter:
         lane = self._lanes[worker.name]
         now = clock.now()
         records = [self._record(worker, m, timeout, retries, None, None, now) for m in models]
+        for record, target in zip(records, targets or [None] * len(records), strict=True):
+            record.target = target
         reserved = 0
         if self._dispatcher.may_start_at_once(lane):
             reserved = lane.slots.reserve(len(records))

@@ -23,6 +23,7 @@ from tasky.store.records import (
     CommitStats,
     IdempotencyRecord,
     LogLine,
+    NodeRecord,
     Outcome,
     ScheduleRecord,
     TaskPage,
@@ -38,6 +39,12 @@ class StoreLocked(Exception):
 
 class DuplicateId(Exception):
     """A task or chain with this id exists already; nothing was written."""
+
+
+def node_is_alive(known: NodeRecord, owner: str, alive_after: float) -> bool:
+    """Whether ``known`` stops a process of ``owner`` from registering under its name: another
+    process, not stopped, whose last heartbeat is not older than ``alive_after``."""
+    return known.owner != owner and known.stopped_at is None and known.heartbeat_at >= alive_after
 
 
 class Store(Protocol):
@@ -107,9 +114,12 @@ class Store(Protocol):
         ``claim.lease_until``, started at ``at``. Returns them in queue order. Two claims at once
         never hand out one task twice nor exceed the limit together."""
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         """When the worker's next Queued task becomes runnable (the earliest ``run_after``, or
-        its queue time when it has none); None when none is Queued."""
+        its queue time when it has none); None when none is Queued. With ``targets`` (a claim's,
+        see :class:`Claim`), only among the tasks such a claim may take."""
 
     async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
         """End the attempt ``attempt`` that ``owner`` holds: the task becomes ``outcome.status``
@@ -192,6 +202,27 @@ class Store(Protocol):
 
     async def forget_children(self, task_ids: Sequence[str]) -> None:
         """The children of these tasks are gone: stop remembering them."""
+
+    # -- nodes ----------------------------------------------------------------------------------
+    # Every server attached to the store registers as a node under its name (SQLite and memory
+    # stores have one at a time; PostgreSQL many). A node is alive while its heartbeat is recent.
+
+    async def register_node(self, node: NodeRecord, alive_after: float) -> NodeRecord | None:
+        """Record ``node`` as started, replacing an earlier record of its name; unless that name
+        belongs to another owner that is alive (not stopped, heartbeat at or after
+        ``alive_after``): then nothing is written and that node's record is returned."""
+
+    async def node_heartbeat(self, name: str, owner: str, at: float) -> bool:
+        """The node ``name`` run by ``owner`` is alive at ``at``; False (nothing written) when
+        the name is no longer ``owner``'s or the node stopped."""
+
+    async def stop_node(self, name: str, owner: str, at: float) -> bool:
+        """The node ``name`` run by ``owner`` stopped gracefully at ``at``; False when the name
+        is no longer ``owner``'s."""
+
+    async def list_nodes(self) -> list[NodeRecord]:
+        """Every node ever registered, by name, each with ``running``: how many tasks its
+        owner holds now."""
 
     # -- reads ----------------------------------------------------------------------------------
     async def get(self, task_id: str) -> TaskRecord | None: ...

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from tasky.states import FINISHED, MOVES, Status
-from tasky.store.base import DuplicateId
+from tasky.store.base import DuplicateId, node_is_alive
 from tasky.store.memory_chains import MemoryChainStore
 from tasky.store.memory_data import MemoryData, copy_task, json_copy, page
 from tasky.store.memory_tables import MemoryTables
@@ -29,6 +29,7 @@ from tasky.store.records import (
     CommitStats,
     IdempotencyRecord,
     LogLine,
+    NodeRecord,
     Outcome,
     TaskPage,
     TaskRecord,
@@ -147,10 +148,17 @@ class MemoryStore(MemoryTables):
         """``task`` is runnable when it joins the queue, finds a free slot, and nobody runnable
         waits ahead of it."""
         start = _joined(task)
-        if not _runnable(task, start) or self._held(task.worker) >= claim.limit:
+        if (
+            not claim.accepts(task.target)
+            or not _runnable(task, start)
+            or self._held(task.worker) >= claim.limit
+        ):
             return False
         return not any(
-            t.worker == task.worker and t.status is Status.QUEUED and _runnable(t, start)
+            t.worker == task.worker
+            and t.status is Status.QUEUED
+            and _runnable(t, start)
+            and claim.accepts(t.target)
             for t in self._data.tasks.values()
             if t is not task
         )
@@ -165,7 +173,10 @@ class MemoryStore(MemoryTables):
             runnable = [
                 t
                 for t in self._data.tasks.values()
-                if t.worker == worker and t.status is Status.QUEUED and _runnable(t, at)
+                if t.worker == worker
+                and t.status is Status.QUEUED
+                and _runnable(t, at)
+                and claim.accepts(t.target)
             ]
             runnable.sort(key=lambda t: (self._data.ready_at[t.id], t.seq))
             chosen = runnable[:wanted]
@@ -181,15 +192,20 @@ class MemoryStore(MemoryTables):
         task.lease_until = claim.lease_until
         task.started_at = at
         task.finished_at = None
+        task.node = claim.node
 
     def _held(self, worker: str) -> int:
         return sum(1 for t in self._data.tasks.values() if t.worker == worker and _holds_slot(t))
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         times = [
             self._data.ready_at[t.id]
             for t in self._data.tasks.values()
-            if t.worker == worker and t.status is Status.QUEUED
+            if t.worker == worker
+            and t.status is Status.QUEUED
+            and (targets is None or t.target is None or t.target in targets)
         ]
         return min(times, default=None)
 
@@ -410,6 +426,54 @@ class MemoryStore(MemoryTables):
             for t in self._data.tasks.values()
             if _holds_slot(t)
             and (expired_before is None or t.lease_until is None or t.lease_until < expired_before)
+        ]
+
+    # -- nodes ------------------------------------------------------------------------------------
+    async def register_node(self, node: NodeRecord, alive_after: float) -> NodeRecord | None:
+        def op() -> NodeRecord | None:
+            known = self._data.nodes.get(node.name)
+            if known is not None and node_is_alive(known, node.owner, alive_after):
+                return replace(known, labels=list(known.labels), workers=list(known.workers))
+            self._data.nodes[node.name] = replace(
+                node, labels=list(node.labels), workers=list(node.workers), running=0
+            )
+            return None
+
+        return await self._data.write(op)
+
+    async def node_heartbeat(self, name: str, owner: str, at: float) -> bool:
+        def op() -> bool:
+            known = self._data.nodes.get(name)
+            if known is None or known.owner != owner or known.stopped_at is not None:
+                return False
+            known.heartbeat_at = at
+            return True
+
+        return await self._data.write(op)
+
+    async def stop_node(self, name: str, owner: str, at: float) -> bool:
+        def op() -> bool:
+            known = self._data.nodes.get(name)
+            if known is None or known.owner != owner:
+                return False
+            known.stopped_at = at
+            return True
+
+        return await self._data.write(op)
+
+    async def list_nodes(self) -> list[NodeRecord]:
+        held: dict[str, int] = {}
+        for task in self._data.tasks.values():
+            if _holds_slot(task) and task.owner is not None:
+                held[task.owner] = held.get(task.owner, 0) + 1
+        return [
+            replace(
+                node,
+                labels=list(node.labels),
+                workers=list(node.workers),
+                running=held.get(node.owner, 0),
+            )
+            for _, node in sorted(self._data.nodes.items())
         ]
 
     # -- what runs report -------------------------------------------------------------------------

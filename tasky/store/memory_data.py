@@ -27,6 +27,7 @@ from tasky.store.records import (
     ChildRecord,
     IdempotencyRecord,
     LogLine,
+    NodeRecord,
     ScheduleRecord,
     TaskRecord,
     TokenRecord,
@@ -84,6 +85,7 @@ class MemoryData:
     chain_seq: int = 0
     steps: dict[str, dict[str, StepRecord]] = field(default_factory=dict)
     definitions: dict[str, DefinitionRecord] = field(default_factory=dict)
+    nodes: dict[str, NodeRecord] = field(default_factory=dict)
     commit_seconds: Buckets = field(default_factory=lambda: Buckets(COMMIT_SECONDS_BOUNDS))
     commit_size: Buckets = field(default_factory=lambda: Buckets(COMMIT_SIZE_BOUNDS))
     is_open: bool = False
@@ -146,6 +148,7 @@ class MemoryData:
             error,
             json_copy(result),
             traceback,
+            task.node if task.started_at is not None else None,
             paused,
         )
         if task.started_at is None:

@@ -39,6 +39,11 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
             "WHERE owner IS NOT NULL AND status NOT IN ('Running', 'Paused')",
         ),
     ),
+    # Where a task may run ("node:NAME", "label:LABEL"; NULL: anywhere), and the node that
+    # started its latest attempt.
+    AddedColumn("tasks", "target", "TEXT"),
+    AddedColumn("tasks", "node", "TEXT"),
+    AddedColumn("task_attempts", "node", "TEXT"),
     # The node that started a task's child process (see ChildRecord.node).
     AddedColumn("task_children", "node", "TEXT"),
     # Run time counts running time only: an attempt's time spent Paused, and when the current

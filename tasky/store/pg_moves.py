@@ -40,25 +40,25 @@ def _ending(where: str, sets: str) -> str:
     time counts running time only, up to the pause for an attempt that ends Paused."""
     return f"""
 WITH old AS (
-    SELECT seq, worker, attempt, queued_at, started_at,
+    SELECT seq, worker, attempt, queued_at, started_at, node,
         paused_seconds + coalesce(greatest(%(at)s - paused_at, 0), 0) AS paused
     FROM tasks WHERE id = %(id)s AND {where} FOR UPDATE
 ), moved AS (
     UPDATE tasks t SET {sets} FROM old WHERE t.seq = old.seq
-    RETURNING old.worker, old.attempt, old.queued_at, old.started_at, old.paused
+    RETURNING old.worker, old.attempt, old.queued_at, old.started_at, old.node, old.paused
 ), freed AS (
     UPDATE worker_slots SET task_id = NULL
     WHERE task_id = %(id)s AND EXISTS (SELECT 1 FROM moved)
 ), recorded AS (
     INSERT INTO task_attempts (task_id, attempt, status, started_at, finished_at, error,
-        result, traceback, paused_seconds)
+        result, traceback, node, paused_seconds)
     SELECT %(id)s, attempt, %(ended)s, started_at, %(at)s, %(error)s, %(result)s, %(traceback)s,
-        paused
+        CASE WHEN started_at IS NOT NULL THEN node END, paused
     FROM moved
     ON CONFLICT (task_id, attempt) DO UPDATE SET status = excluded.status,
         started_at = excluded.started_at, finished_at = excluded.finished_at,
         error = excluded.error, result = excluded.result, traceback = excluded.traceback,
-        paused_seconds = excluded.paused_seconds
+        node = excluded.node, paused_seconds = excluded.paused_seconds
 ), timed AS (
     INSERT INTO ended_attempts (worker, status, minute, run_time, wait)
     SELECT worker, %(ended)s, %(minute)s, greatest(%(at)s - started_at - paused, 0),

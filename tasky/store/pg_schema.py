@@ -288,7 +288,7 @@ CREATE TABLE chain_definitions (
 """
 
 # An attempt's time spent Paused, and when the current pause began. Tasks paused while running
-# under version 1 count as paused from the migration on (their pause's start was not kept).
+# under version 1 or 2 count as paused from the migration on (their pause's start was not kept).
 _V3_PAUSED = """
 ALTER TABLE tasks ADD COLUMN paused_seconds double precision NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN paused_at double precision;
@@ -299,6 +299,26 @@ ALTER TABLE task_attempts ADD COLUMN paused_seconds double precision NOT NULL DE
 # A long chain's steps are read a page at a time, in definition order.
 _V4_CHAIN_STEP_ORDER = "CREATE INDEX chain_steps_position ON chain_steps (chain_id, position);"
 
+_V5_NODES = """
+-- Where a task may run ('node:NAME', 'label:LABEL'; NULL: anywhere), and the node that started
+-- its latest attempt.
+ALTER TABLE tasks ADD COLUMN target text;
+ALTER TABLE tasks ADD COLUMN node text;
+ALTER TABLE task_attempts ADD COLUMN node text;
+-- The nodes attached to the database. labels, workers: JSON arrays.
+CREATE TABLE nodes (
+    name text PRIMARY KEY,
+    labels text NOT NULL,
+    owner text NOT NULL,
+    workers text NOT NULL,
+    started_at double precision NOT NULL,
+    heartbeat_at double precision NOT NULL,
+    stopped_at double precision,
+    host text NOT NULL,
+    pid integer NOT NULL
+);
+"""
+
 # Version N is MIGRATIONS[N - 1]: (what it does, its statements).
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks, statistics, records and chains", (_V1_TASKS, _V1_STATS, _V1_RECORDS, _V1_CHAINS)),
@@ -306,6 +326,7 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the node of a task's child process", ("ALTER TABLE task_children ADD COLUMN node text",)),
     ("run time counts running time only", (_V3_PAUSED,)),
     ("chain steps in definition order", (_V4_CHAIN_STEP_ORDER,)),
+    ("nodes: the registry, task targets, the node that ran a task", (_V5_NODES,)),
 )
 LATEST = len(MIGRATIONS)
 

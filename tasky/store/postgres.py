@@ -27,6 +27,7 @@ from tasky.store.pg_database import (
     json_value,
     read_page,
 )
+from tasky.store.pg_nodes import NodesMixin
 from tasky.store.pg_records import RecordsMixin, claim_key
 from tasky.store.pg_schema import FINISHED_SQL, migrate
 from tasky.store.pg_submits import SubmitGroups
@@ -58,7 +59,7 @@ class DatabaseUnreachable(ValueError):
 _HELD = "(status = 'Running' OR (status = 'Paused' AND owner IS NOT NULL))"
 
 
-class PostgresStore(RecordsMixin):
+class PostgresStore(NodesMixin, RecordsMixin):
     """The store of a node sharing ``url`` (``postgresql://USER@HOST:PORT/DB``) with others."""
 
     shared = True
@@ -199,13 +200,22 @@ class PostgresStore(RecordsMixin):
             await self._db.write(lambda conn: pg_tasks.ensure_slots(conn, worker, limit))
             self._slots_ready[worker] = limit
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         # The first entry of the worker's range of tasks_ready: ready_at is the end of a retry's
         # backoff, or when the task joined the queue.
-        at: float | None = await self._db.fetch_value(
+        if targets is None:
+            at: float | None = await self._db.fetch_value(
+                "SELECT ready_at FROM tasks WHERE worker = %s AND status = 'Queued' "
+                "ORDER BY ready_at LIMIT 1",
+                (worker,),
+            )
+            return at
+        at = await self._db.fetch_value(
             "SELECT ready_at FROM tasks WHERE worker = %s AND status = 'Queued' "
-            "ORDER BY ready_at LIMIT 1",
-            (worker,),
+            "AND (target IS NULL OR target = ANY(%s)) ORDER BY ready_at LIMIT 1",
+            (worker, list(targets)),
         )
         return at
 
@@ -423,12 +433,12 @@ class PostgresStore(RecordsMixin):
 
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = await self._db.fetch_all(
-            "SELECT attempt, status, started_at, finished_at, error, result, traceback, "
+            "SELECT attempt, status, started_at, finished_at, error, result, traceback, node, "
             "paused_seconds FROM task_attempts WHERE task_id = %s ORDER BY attempt",
             (task_id,),
         )
         return [
-            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7])
+            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7], r[8])
             for r in rows
         ]
 

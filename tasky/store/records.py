@@ -35,6 +35,10 @@ class TaskRecord:
     run_after: float | None = None
     chain_id: str | None = None
     logs_dropped: int = 0
+    # Where the task may run: None (any node), "node:NAME" or "label:LABEL" (see Claim.targets).
+    target: str | None = None
+    # The name of the node that started its latest attempt (None: it never started).
+    node: str | None = None
     # Run time counts running time only: the current attempt's time spent Paused so far (ended
     # pauses), and when the pause it is in now began (None: not paused after it started).
     paused_seconds: float = 0.0
@@ -75,6 +79,14 @@ class Claim:
     lease_until: float
     limit: int
     count: int | None = None
+    # The claiming node's name (recorded on the tasks it starts), and the targets it serves
+    # besides untargeted tasks: "node:NAME" and "label:LABEL" for each of its labels. A claim
+    # never starts a task whose target is not among them.
+    node: str | None = None
+    targets: tuple[str, ...] = ()
+
+    def accepts(self, target: str | None) -> bool:
+        return target is None or target in self.targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +114,8 @@ class AttemptRecord:
     result: JSON = None
     # Where a Python worker's failure came from (already capped; no frame locals).
     traceback: str | None = None
+    # The node that ran it (None: it never started, or it ran before nodes were recorded).
+    node: str | None = None
     # Time the attempt spent Paused between its start and its end (not running time).
     paused_seconds: float = 0.0
 
@@ -150,7 +164,7 @@ class ChildRecord:
     boot_id: str
     # The value of the environment mark that every process of the task inherits.
     mark: str
-    # The node (``Settings.node_name``) that started it: a node's start-up ends and forgets its
+    # The node (``Settings.node``) that started it: a node's start-up ends and forgets its
     # own children only, not those of another node on the same host. None: recorded before
     # nodes were told apart (taken as this node's).
     node: str | None = None
@@ -277,3 +291,24 @@ class CallbackRecord:
     state: str = "pending"
     next_at: float | None = None
     attempts: list[CallbackAttempt] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    """A server attached to the store. ``owner`` is the claim owner of its process (unique per
+    process start), ``heartbeat_at`` when it last said it was alive, ``stopped_at`` when it
+    stopped gracefully (None while it runs, or after a crash). ``running``: the tasks its owner
+    holds, counted when nodes are listed."""
+
+    name: str
+    labels: list[str]
+    owner: str
+    workers: list[str]
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None = None
+    running: int = 0
+    # The machine and process id that run it (a restart on the same machine can tell whether
+    # the process that held the name is gone).
+    host: str = ""
+    pid: int = 0

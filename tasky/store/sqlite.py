@@ -29,7 +29,7 @@ import orjson
 from tasky.buckets import Buckets
 from tasky.states import Status
 from tasky.store import sqlite_moves as moves
-from tasky.store.base import StoreLocked
+from tasky.store.base import StoreLocked, node_is_alive
 from tasky.store.migrate import migrate
 from tasky.store.private import private_database, private_dir
 from tasky.store.records import (
@@ -43,6 +43,7 @@ from tasky.store.records import (
     CommitStats,
     IdempotencyRecord,
     LogLine,
+    NodeRecord,
     Outcome,
     ScheduleRecord,
     TaskPage,
@@ -253,7 +254,22 @@ CREATE TABLE IF NOT EXISTS callback_attempts (
     error TEXT,
     PRIMARY KEY (kind, target_id, n)
 ) WITHOUT ROWID;
+
+-- The servers attached to this database (one at a time here). labels, workers: JSON arrays.
+CREATE TABLE IF NOT EXISTS nodes (
+    name TEXT PRIMARY KEY,
+    labels TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    workers TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    stopped_at REAL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL
+) WITHOUT ROWID;
 """
+
+_NODE_COLUMNS = "name, labels, owner, workers, started_at, heartbeat_at, stopped_at, host, pid"
 
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
@@ -617,14 +633,24 @@ class SqliteStore:
         )
         return claimed
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         # The first entry of the worker's Queued range of tasks_ready: ready_at is the end of a
         # retry's backoff, or when the task joined the queue.
-        row = self._r.execute(
-            "SELECT ready_at FROM tasks WHERE worker = ? AND status = 'Queued' "
-            "ORDER BY ready_at LIMIT 1",
-            (worker,),
-        ).fetchone()
+        if targets is None:
+            row = self._r.execute(
+                "SELECT ready_at FROM tasks WHERE worker = ? AND status = 'Queued' "
+                "ORDER BY ready_at LIMIT 1",
+                (worker,),
+            ).fetchone()
+        else:
+            row = self._r.execute(
+                "SELECT ready_at FROM tasks WHERE worker = ? AND status = 'Queued' "
+                "AND (target IS NULL OR target IN (SELECT value FROM json_each(?))) "
+                "ORDER BY ready_at LIMIT 1",
+                (worker, json_text(list(targets))),
+            ).fetchone()
         return None if row is None else row[0]
 
     async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
@@ -819,12 +845,12 @@ class SqliteStore:
 
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = self._r.execute(
-            "SELECT attempt, status, started_at, finished_at, error, result, traceback, "
+            "SELECT attempt, status, started_at, finished_at, error, result, traceback, node, "
             "paused_seconds FROM task_attempts WHERE task_id = ? ORDER BY attempt",
             (task_id,),
         ).fetchall()
         return [
-            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7])
+            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7], r[8])
             for r in rows
         ]
 
@@ -878,6 +904,67 @@ class SqliteStore:
         return CommitStats(self._commit_seconds.snapshot(), self._commit_size.snapshot())
 
     # -- API tokens -----------------------------------------------------------------------------
+    # -- nodes ------------------------------------------------------------------------------------
+    async def register_node(self, node: NodeRecord, alive_after: float) -> NodeRecord | None:
+        row = (
+            node.name,
+            json_text(node.labels),
+            node.owner,
+            json_text(node.workers),
+            node.started_at,
+            node.heartbeat_at,
+            node.stopped_at,
+            node.host,
+            node.pid,
+        )
+
+        def op(conn: sqlite3.Connection) -> NodeRecord | None:
+            found = conn.execute(
+                f"SELECT {_NODE_COLUMNS} FROM nodes WHERE name = ?", (node.name,)
+            ).fetchone()
+            if found is not None:
+                known = _row_to_node(found)
+                if node_is_alive(known, node.owner, alive_after):
+                    return known
+            conn.execute(
+                f"INSERT OR REPLACE INTO nodes ({_NODE_COLUMNS}) VALUES ({', '.join('?' * 9)})",
+                row,
+            )
+            return None
+
+        refused: NodeRecord | None = await self._submit(op)
+        return refused
+
+    async def node_heartbeat(self, name: str, owner: str, at: float) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE nodes SET heartbeat_at = ? "
+                "WHERE name = ? AND owner = ? AND stopped_at IS NULL",
+                (at, name, owner),
+            )
+            return cursor.rowcount == 1
+
+        done: bool = await self._submit(op)
+        return done
+
+    async def stop_node(self, name: str, owner: str, at: float) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE nodes SET stopped_at = ? WHERE name = ? AND owner = ?", (at, name, owner)
+            )
+            return cursor.rowcount == 1
+
+        done: bool = await self._submit(op)
+        return done
+
+    async def list_nodes(self) -> list[NodeRecord]:
+        rows = self._r.execute(
+            f"SELECT {_NODE_COLUMNS}, (SELECT count(*) FROM tasks t "
+            f"WHERE t.owner = nodes.owner AND t.status IN ('Running', 'Paused')) "
+            "FROM nodes ORDER BY name"
+        ).fetchall()
+        return [_row_to_node(row) for row in rows]
+
     async def create_token(self, token: TokenRecord) -> bool:
         row = (
             token.name,
@@ -1310,3 +1397,18 @@ def _deliver(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+def _row_to_node(row: tuple[Any, ...]) -> NodeRecord:
+    return NodeRecord(
+        name=row[0],
+        labels=json_value(row[1]),
+        owner=row[2],
+        workers=json_value(row[3]),
+        started_at=row[4],
+        heartbeat_at=row[5],
+        stopped_at=row[6],
+        host=row[7],
+        pid=row[8],
+        running=row[9] if len(row) > 9 else 0,
+    )

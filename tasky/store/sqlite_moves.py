@@ -29,9 +29,9 @@ _REQUEUE = (
 _NOT_STARTED = "status IN ('Queued', 'Paused') AND status <> 'Running' AND owner IS NULL"
 
 
-# Per move of a held attempt: the row its compare-and-set accepts (see _held).
 # What an ending attempt's record is made of (see _record_attempt).
-_BEFORE = "seq, worker, attempt, queued_at, started_at, paused_seconds, paused_at"
+_BEFORE = "seq, worker, attempt, queued_at, started_at, node, paused_seconds, paused_at"
+# Per move of a held attempt: the row its compare-and-set accepts (see _held).
 _HELD = {
     move: f"SELECT {_BEFORE} FROM tasks "
     f"WHERE id = ? AND {guard(move)} AND owner IS ? AND attempt = ?"
@@ -46,6 +46,11 @@ def _held(
     ``attempt`` in a status ``move`` may start from; None otherwise."""
     row: tuple[Any, ...] | None = conn.execute(_HELD[move], (task_id, owner, attempt)).fetchone()
     return row
+
+
+def _paused(before: tuple[Any, ...], at: float) -> float:
+    """The attempt's paused time once it ends at ``at`` (``before``: its :data:`_BEFORE`)."""
+    return pause_ends(before[7], before[6], at)
 
 
 def finish(task_id: str, owner: str, attempt: int, outcome: Outcome) -> Move:
@@ -71,7 +76,7 @@ def finish(task_id: str, owner: str, attempt: int, outcome: Outcome) -> Move:
                 completed,
                 outcome.progress,
                 outcome.progress_message,
-                pause_ends(row[6], row[5], outcome.at),
+                _paused(row, outcome.at),
                 row[0],
             ),
         )
@@ -118,7 +123,7 @@ def fail_interrupted(task_id: str, owner: str | None, attempt: int, reason: str,
         conn.execute(
             "UPDATE tasks SET status = 'Failed', finished_at = ?, error = ?, owner = NULL, "
             "lease_until = NULL, paused_seconds = ?, paused_at = NULL WHERE seq = ?",
-            (at, reason, pause_ends(row[6], row[5], at), row[0]),
+            (at, reason, _paused(row, at), row[0]),
         )
         _record_attempt(conn, task_id, row, Status.FAILED, at, reason, None, None)
         return True
@@ -233,12 +238,12 @@ def _record_attempt(
     """Keep the attempt history and the worker's timing aggregates in the same transaction.
     ``before``: the :data:`_BEFORE` columns as the attempt left them. An attempt that ends
     while Paused ran until its pause."""
-    _, worker, attempt, queued_at, started_at, paused_seconds, paused_at = before
+    _, worker, attempt, queued_at, started_at, node, paused_seconds, paused_at = before
     paused = pause_ends(paused_at, paused_seconds, finished_at)
     conn.execute(
         "INSERT OR REPLACE INTO task_attempts (task_id, attempt, status, started_at, "
-        "finished_at, error, result, traceback, paused_seconds) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "finished_at, error, result, traceback, node, paused_seconds) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             task_id,
             attempt,
@@ -248,6 +253,7 @@ def _record_attempt(
             error,
             result,
             traceback,
+            node if started_at is not None else None,
             paused,
         ),
     )

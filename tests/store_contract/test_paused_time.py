@@ -8,7 +8,8 @@ import pytest
 from tasky.states import Status
 from tasky.store import Store
 from tasky.store.histogram import bucket_of
-from tests.store_contract.records import OWNER, claim, outcome, running, stored, task
+from tasky.store.records import Claim
+from tests.store_contract.records import LEASE, OWNER, claim, outcome, running, stored, task
 
 
 async def test_a_pause_is_left_out_of_the_run_time(store: Store) -> None:
@@ -106,3 +107,29 @@ async def test_canceling_a_held_back_task_records_no_run_time(store: Store) -> N
     [attempt] = await store.attempts(queued.id)
     assert (attempt.status, attempt.run_seconds) == (Status.CANCELED, None)
     assert (await store.worker_stats("W")).finished == 0
+
+
+@pytest.mark.parametrize(
+    "end", ["finish", "retry_later", "requeue_interrupted", "fail_interrupted"]
+)
+async def test_an_attempt_keeps_both_its_node_and_its_paused_time(store: Store, end: str) -> None:
+    """Every column of an ended attempt together (each store lists them by hand): the node that
+    ran it and its time spent Paused, from a targeted task."""
+    queued = await store.submit(task(queued_at=1000.0, target="node:web-1"))
+    web = Claim(OWNER, LEASE, 10, node="web-1", targets=("node:web-1",))
+    [started] = await store.claim("W", web, 1000.0)
+    assert (started.node, started.target, started.paused_seconds) == ("web-1", "node:web-1", 0.0)
+    assert await store.pause(queued.id, OWNER, 1001.0)
+    assert await store.resume(queued.id, OWNER, 1004.0)
+    if end == "finish":
+        assert await store.finish(queued.id, OWNER, 1, outcome(at=1006.0))
+    elif end == "retry_later":
+        assert await store.retry_later(queued.id, OWNER, 1, "boom", 1010.0, 1006.0)
+    elif end == "requeue_interrupted":
+        assert await store.requeue_interrupted(queued.id, OWNER, 1, "node stopped", 1006.0)
+    else:
+        assert await store.fail_interrupted(queued.id, OWNER, 1, "node stopped", 1006.0)
+    [attempt] = await store.attempts(queued.id)
+    assert (attempt.node, attempt.paused_seconds, attempt.run_seconds) == ("web-1", 3.0, 3.0)
+    after = await stored(store, queued.id)
+    assert (after.node, after.target) == ("web-1", "node:web-1")
