@@ -253,10 +253,10 @@ async def test_a_version_1_database_gets_the_node_of_task_children(own_schema: s
 
 
 async def test_a_version_3_database_gets_the_nodes_registry_and_targets(own_schema: str) -> None:
-    """An upgrade from version 3 (task children per node, paused time; no nodes yet): its tasks
-    and attempts keep their rows with no target and no node, a Paused task keeps its paused
-    time, and the registry and targets work at once."""
-    assert LATEST == 4
+    """An upgrade from version 3 (task children per node, paused time; no nodes yet) to the
+    latest: its tasks and attempts keep their rows with no target and no node, a Paused task
+    keeps its paused time, and the registry and targets work at once."""
+    assert LATEST >= 5
     waiting, paused, ended = new_id(), new_id(), new_id()
     async with await psycopg.AsyncConnection.connect(own_schema, autocommit=True) as conn:
         # The database as version 3 left it.
