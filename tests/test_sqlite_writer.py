@@ -1,25 +1,19 @@
-"""The SQLite store's write path: where a commit runs, and writes that ride on another's commit.
-
-A lone new task is committed on the event loop itself when the writer thread is idle (two thread
-wake-ups saved per submit); writes nobody waits on (audit rows, token use times) join the next
-group commit instead of adding one of their own. These tests open real database files.
+"""The SQLite store's writes that nobody waits on (audit rows, token use times): they join the
+next group commit instead of adding one of their own. These tests open real database files.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tasky.states import Status
 from tasky.store import sqlite as sqlite_module
 from tasky.store.records import AuditRecord
 from tasky.store.sqlite import SqliteStore
-from tests.store_contract.records import task
+from tests.store_contract.records import task, token_record
 
 
 def _entry(target: str) -> AuditRecord:
@@ -46,45 +40,6 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
         yield opened
     finally:
         await opened.close()
-
-
-def _insert_threads(store: SqliteStore) -> list[int]:
-    """The threads that run INSERT INTO tasks on the writer connection, from now on."""
-    seen: list[int] = []
-
-    def trace(statement: str) -> None:
-        if statement.startswith("INSERT INTO tasks"):
-            seen.append(threading.get_ident())
-
-    conn = store._writer_conn
-    assert conn is not None
-    conn.set_trace_callback(trace)
-    return seen
-
-
-async def test_a_lone_submit_is_committed_on_the_event_loop(store: SqliteStore) -> None:
-    threads = _insert_threads(store)
-    before = _commits(store)
-    first = await store.submit(task())
-    second = await store.submit(task())
-    assert threads and set(threads) == {threading.get_ident()}
-    assert _commits(store) - before == 2
-    for submitted in (first, second):  # committed: a fresh read connection sees them
-        stored = await store.get(submitted.id)
-        assert stored is not None and stored.status is Status.QUEUED
-
-
-async def test_submits_while_the_writer_is_busy_go_to_it_and_share_commits(
-    store: SqliteStore,
-) -> None:
-    threads = _insert_threads(store)
-    before = _commits(store)
-    # A burst: the first hand-over holds many, later ones queue behind the writer's commit.
-    waves = [asyncio.gather(*(store.submit(task()) for _ in range(20))) for _ in range(5)]
-    done = await asyncio.gather(*waves)
-    assert sum(len(wave) for wave in done) == 100
-    assert threading.get_ident() not in threads  # none of these was lone
-    assert 1 <= _commits(store) - before < 100
 
 
 async def test_a_write_nobody_waits_on_rides_on_the_next_commit(
@@ -131,13 +86,17 @@ async def test_closing_commits_the_writes_still_held(
         await again.close()
 
 
-async def test_a_refused_lone_insert_fails_alone_and_the_store_goes_on(
-    store: SqliteStore,
+async def test_a_token_use_time_rides_on_the_next_commit(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads = _insert_threads(store)
-    taken = await store.submit(task())
-    with pytest.raises(Exception, match="UNIQUE"):  # the same id again: refused on the loop
-        await store.submit(dataclasses.replace(task(), id=taken.id))
-    assert threading.get_ident() in threads
-    after = await store.submit(task())
-    assert (await store.get(after.id)) is not None
+    monkeypatch.setattr(sqlite_module, "TRAILING_DELAY", 60.0)
+    assert await store.create_token(token_record("ci", "h1"))
+    before = _commits(store)
+    touch = asyncio.ensure_future(store.touch_token("ci", 1234.0))
+    await asyncio.sleep(0.2)
+    assert not touch.done() and _commits(store) == before
+    await store.submit(task())
+    await touch
+    assert _commits(store) - before == 1
+    found = await store.token_by_hash("h1")
+    assert found is not None and found.last_used_at == 1234.0

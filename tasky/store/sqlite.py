@@ -261,7 +261,7 @@ _SCHEDULE_COLUMNS = (
 )
 _SCHEDULE_INSERT = f"INSERT INTO schedules ({_SCHEDULE_COLUMNS}) VALUES ({', '.join('?' * 15)})"
 _BATCH_MAX = 4096
-# How long a write that no caller waits on (audit rows, token last-use times) may wait for another
+# How long a write that no caller waits on (audit rows, token use times) may wait for another
 # write's commit to ride along with before it is committed on its own.
 TRAILING_DELAY = 0.05
 # Literal (not bound) so SQLite can prove that a query is covered by the partial tasks_finished.
@@ -329,12 +329,9 @@ class SqliteStore:
         # Writes no answer waits on: they join the next hand-over (see _submit_trailing).
         self._trailing: list[_Pending] = []
         self._trailing_timer: asyncio.TimerHandle | None = None
-        # Batches handed to the writer thread and not yet delivered back (event loop only).
-        self._in_flight = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Written by whoever holds the writer connection (the writer thread, or the event loop for
-        # a lone write while the thread is idle), read by scrapes (see tasky.buckets).
+        # Written by the writer thread only, read by scrapes (see tasky.buckets).
         self._commit_seconds = Buckets(COMMIT_SECONDS_BOUNDS)
         self._commit_size = Buckets(COMMIT_SIZE_BOUNDS)
         self.chains = SqliteChainStore(self)
@@ -397,14 +394,12 @@ class SqliteStore:
     # -- the writer thread ----------------------------------------------------------------------
     def _write_loop(self) -> None:
         conn = self._writer_conn
-        loop = self._loop
-        assert conn is not None and loop is not None
+        assert conn is not None
         while True:
             first = self._queue.get()
             if first is None:
                 return
             batch = first
-            taken = 1
             stop = False
             while len(batch) < _BATCH_MAX:
                 try:
@@ -415,23 +410,11 @@ class SqliteStore:
                     stop = True
                     break
                 batch.extend(item)
-                taken += 1
-            outcomes = self._run_batch(conn, batch)
-            # One wake-up of the event loop per batch, not one per operation.
-            loop.call_soon_threadsafe(self._delivered, taken, outcomes)
+            self._run_batch(conn, batch)
             if stop:
                 return
 
-    def _delivered(self, taken: int, outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-        # The writer thread is done with the connection: it touches it again only for the next
-        # batch handed over, which _hand_over counts in _in_flight.
-        self._in_flight -= taken
-        _deliver(outcomes)
-
-    def _run_batch(
-        self, conn: sqlite3.Connection, batch: list[_Pending]
-    ) -> list[tuple[asyncio.Future[Any], bool, Any]]:
-        """One group commit; returns what each write's caller gets (delivered by the caller)."""
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Pending]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         inserts = [p for p in batch if p.insert is not None]
         ops = [p for p in batch if p.op is not None]
@@ -464,7 +447,10 @@ class SqliteStore:
             with contextlib.suppress(Exception):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-        return outcomes
+        loop = self._loop
+        assert loop is not None
+        # One wake-up of the event loop per batch, not one per operation.
+        loop.call_soon_threadsafe(_deliver, outcomes)
 
     @staticmethod
     def _run_inserts(
@@ -534,7 +520,7 @@ class SqliteStore:
 
     def _submit_trailing(self, op: Op) -> asyncio.Future[Any]:
         """A write that no answer waits on: it joins the next group commit instead of adding one
-        of its own (each costs an fsync, which a lone request would otherwise wait behind); if
+        of its own (each costs an fsync, which the caller's next request would queue behind); if
         no other write comes within TRAILING_DELAY, it is committed alone."""
         loop = self._loop
         assert loop is not None, "store is not open"
@@ -546,22 +532,10 @@ class SqliteStore:
 
     def _hand_over_trailing(self) -> None:
         self._trailing_timer = None
-        if self._trailing and not self._outbox:
+        if self._trailing and not self._outbox:  # else the hand-over already due takes them
             self._hand_over()
 
     def _hand_over(self) -> None:
-        outbox = self._outbox
-        # A lone new task while the writer thread is idle is committed right here: handing it
-        # over would cost two thread wake-ups (the writer's, then the loop's for the answer),
-        # more than the commit itself on a busy machine, while there is nothing else for the
-        # loop to do meanwhile. Anything more (or anything while the writer is busy) goes to
-        # the writer thread, where writes arriving during its commit form the next group.
-        here = (
-            len(outbox) == 1
-            and outbox[0].insert is not None
-            and self._in_flight == 0
-            and self._writer_conn is not None
-        )
         if self._trailing:
             self._outbox += self._trailing
             self._trailing = []
@@ -570,12 +544,7 @@ class SqliteStore:
                 self._trailing_timer = None
         if self._outbox:
             batch, self._outbox = self._outbox, []
-            if here:
-                assert self._writer_conn is not None
-                _deliver(self._run_batch(self._writer_conn, batch))
-            else:
-                self._in_flight += 1
-                self._queue.put(batch)
+            self._queue.put(batch)
 
     # -- for the store package's own modules (the chain store) ------------------------------------
     async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
