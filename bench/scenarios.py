@@ -76,6 +76,8 @@ def submit(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
         base_rps: list[float] = []
         tasky_rps: list[float] = []
         bad = 0
+        lone_p50: list[float] = []
+        lone_p99: list[float] = []
         for _ in range(plan.runs):
             b = loadgen.wrk(burl, seconds=plan.seconds, script="post.lua")
             t = loadgen.wrk(url, seconds=plan.seconds, script="post.lua")
@@ -83,11 +85,21 @@ def submit(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
             tasky_rps.append(t.rps)
             acked += t.requests - t.non2xx
             bad += t.non2xx + t.socket_errors
+            # A lone submit: one connection, each POST sent when the previous one was answered.
+            lone = loadgen.wrk(
+                url, seconds=plan.latency_seconds, connections=1, script="post.lua", latency=True
+            )
+            lone_p50.append(lone.latency["50%"] * 1000)
+            lone_p99.append(lone.latency["99%"] * 1000)
+            acked += lone.requests - lone.non2xx
+            bad += lone.non2xx + lone.socket_errors
         in_store = _stats(tasky, "Blocker")["Total"]
         return {
             "submit_rps": figure(tasky_rps, "req/s", errors=bad),
             "baseline_post_rps": figure(base_rps, "req/s"),
             "submit_ratio": ratio(tasky_rps, base_rps),
+            "lone_submit_p50_ms": figure(lone_p50, "ms"),
+            "lone_submit_p99_ms": figure(lone_p99, "ms"),
             # Every 2xx means committed: the store must hold at least every acknowledged task.
             "submit_durable": {
                 "acknowledged": acked,

@@ -11,6 +11,8 @@ ROWS: list[tuple[str, str, str, Check]] = [
     ("Baseline POST (bare Starlette)", "baseline_post_rps", "", None),
     ("Submit, durable, 32 conns", "submit_rps", "", None),
     ("Submit / baseline POST", "submit_ratio", ">= 0.55", lambda v: v >= 0.55),
+    ("Lone submit, 1 conn, p50 (ms)", "lone_submit_p50_ms", "<= 0.30", lambda v: v <= 0.30),
+    ("Lone submit, 1 conn, p99 (ms)", "lone_submit_p99_ms", "", None),
     ("End-to-end no-op (tasks/s)", "e2e_tasks_per_s", ">= 5000", lambda v: v >= 5000),
     (
         "Client: tasky.Client, one call after another (tasks/s)",

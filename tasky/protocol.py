@@ -12,6 +12,8 @@ such sockets (slowloris) would be held forever. This subclass adds:
 - a head size cap, so a fast trickle within the timeout cannot grow memory without bound;
 - a connection cap: over ``max_connections`` a new connection is answered 503 at once and
   closed, so the excess is refused quickly instead of queueing behind the slow ones.
+
+It also sends a small answer in one write (see :class:`_OneWrite`).
 """
 
 from __future__ import annotations
@@ -121,6 +123,9 @@ class _Bounded(HttpToolsProtocol):
         self._head_bytes = 0
         self._disarm()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = _OneWrite(self.transport, self.loop)
 
     def on_message_complete(self) -> None:
         self._in_body = False
@@ -145,3 +150,56 @@ class _Bounded(HttpToolsProtocol):
         if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
             self.transport.write(answer)
         self.transport.close()
+
+
+# A body up to this size is joined to the response head it follows; a larger one is written after
+# it (two writes, but no copy of a large body).
+_JOIN_MAX = 64 * 1024
+
+
+class _OneWrite(asyncio.Transport):
+    """The connection as one request's response cycle sees it.
+
+    uvicorn writes a response's head as soon as the application starts the response and its
+    body when the application sends it: two sends, two TCP segments, and a client that wakes up
+    for the head only to wait for the body. Here the head is held until the body's first bytes
+    or the end of the current event-loop step, whichever comes first: a small answer (every
+    submit) leaves in one send, and an answer whose body comes later (an event stream) still
+    gets its head at once.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._transport = transport
+        self._loop = loop
+        self._started = False
+        self._held: bytes | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._started:  # the head (or a "100 Continue"): wait for what follows it
+            self._started = True
+            self._held = bytes(data)
+            self._loop.call_soon(self.flush)
+            return
+        held = self._held
+        if held is not None:
+            self._held = None
+            if len(data) <= _JOIN_MAX:
+                self._transport.write(held + data)
+                return
+            self._transport.write(held)
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()

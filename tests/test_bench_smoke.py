@@ -21,6 +21,8 @@ FIGURES = [
     "submit_rps",
     "baseline_post_rps",
     "submit_ratio",
+    "lone_submit_p50_ms",
+    "lone_submit_p99_ms",
     "e2e_tasks_per_s",
     "client_sync_tasks_per_s",
     "client_async_tasks_per_s",

@@ -8,7 +8,7 @@ import gc
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import pytest
 import trustme
 
 from tasky import AsyncClient, Client
-from tasky.client import ServerUnreachable, TaskStatus
+from tasky.client import NotFound, ServerUnreachable, TaskStatus
 from tasky.client._calls import dumps, environment_proxy
 from tasky.client._http1 import Http1Transport
 from tasky.states import Status
@@ -77,9 +77,9 @@ class CountingTransport(Http1Transport):
         super().__init__(**options)
         self.opened = 0
 
-    def _connect(self, request: httpx.Request, timeout: float | None) -> Any:
+    def _open(self, url: httpx.URL, sni: str | None, timeout: float | None) -> Any:
         self.opened += 1
-        return super()._connect(request, timeout)
+        return super()._open(url, sni, timeout)
 
 
 def test_one_connection_carries_call_after_call(shared_server: ServerProcess) -> None:
@@ -280,3 +280,65 @@ async def test_async_actions_without_a_body(shared_server: ServerProcess) -> Non
         assert (await tasky.cancel(task_id)).task_id == task_id
         final = await tasky.wait(task_id, timeout=30)
         assert final.status is Status.CANCELED
+
+
+def _recording(answer: bytes, seen: list[bytes], count: int) -> Callable[[socket.socket], None]:
+    def serve(conn: socket.socket) -> None:
+        for _ in range(count):
+            request = read_request(conn)
+            if not request:
+                return
+            seen.append(request)
+            conn.sendall(answer)
+        read_request(conn)
+
+    return serve
+
+
+def _headers(request: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    head, _, body = request.partition(b"\r\n\r\n")
+    line, *fields = head.split(b"\r\n")
+    pairs = [field.split(b": ", 1) for field in fields]
+    assert len({name.lower() for name, _ in pairs}) == len(pairs), "a header sent twice"
+    return line, {name.lower(): value for name, value in pairs}, body
+
+
+def test_the_lean_path_sends_what_httpx_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls skip httpx's Request objects after the first per target: each request on the wire
+    still has its own length, the token, and (unique per call) its idempotency key."""
+    monkeypatch.setenv("TASKY_TOKEN", "s3cret")
+    created = b'{"TaskId":"' + b"a" * 32 + b'"}'
+    answer = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    seen: list[bytes] = []
+    recording = _recording(answer % len(created) + created, seen, 4)
+    with SocketServer(recording) as server, Client(server.url) as tasky:
+        assert tasky.submit("Echo", {"value": 1}) == "a" * 32
+        assert tasky.submit("Echo", {"value": "longer"}) == "a" * 32
+        assert tasky.submit("Echo", {"value": 2}, idempotency_key="k-1") == "a" * 32
+        assert tasky.submit("Echo", None, retries=2) == "a" * 32
+    bodies = [b'{"value":1}', b'{"value":"longer"}', b'{"value":2}', b"{}"]
+    for request, body in zip(seen, bodies, strict=True):
+        _, headers, sent = _headers(request)
+        assert sent == body
+        assert headers[b"content-length"] == str(len(body)).encode()
+        assert headers[b"host"] == f"127.0.0.1:{server.port}".encode()
+        assert headers[b"authorization"] == b"Bearer s3cret"
+        assert headers[b"content-type"] == b"application/json"
+    assert [_headers(r)[0] for r in seen] == [
+        b"POST /tasky/v1/workers/Echo HTTP/1.1",
+        b"POST /tasky/v1/workers/Echo HTTP/1.1",
+        b"POST /tasky/v1/workers/Echo HTTP/1.1",
+        b"POST /tasky/v1/workers/Echo?retries=2 HTTP/1.1",
+    ]
+    assert [_headers(r)[1].get(b"idempotency-key") for r in seen] == [None, None, b"k-1", None]
+
+
+def test_a_refusal_on_the_lean_path_is_the_typed_error() -> None:
+    body = b'{"Error": "no worker named Nope"}'
+    answer = (
+        b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    )
+    with SocketServer(canned(answer % len(body) + body)) as server, Client(server.url) as tasky:
+        with pytest.raises(NotFound, match="no worker named Nope") as refused:
+            tasky.submit("Nope", {})
+        assert refused.value.status_code == 404

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from tasky.auth.guard import _target
+from tasky.auth.policy import rule_for
 from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.store import AuditRecord, SqliteStore
@@ -108,3 +110,14 @@ def test_rate_limit_answers_429_with_retry_after(server_factory: Any, tmp_path: 
     assert "too many requests" in limited[0].json()["Error"]
     # Per token: another token still has its own allowance.
     assert httpx.get(f"{server.api}/workers", headers=bearer(other)).status_code == 200
+
+
+def test_audit_targets_are_bounded_and_free_of_control_characters() -> None:
+    rule = rule_for("POST", "/tasky/v1/workers/{name}")
+    assert rule is not None
+    scope: dict[str, Any] = {"type": "http"}
+    plain = _target(scope, rule, {"name": "Noop"}, "/tasky/v1/tasks/" + "a" * 32)
+    assert plain == "worker=Noop task=" + "a" * 32
+    hostile = _target(scope, rule, {"name": "x\x1b[2J\ny\u202e" + "z" * 400}, "")
+    assert hostile.startswith("worker=x?[2J?y?z")
+    assert hostile.isprintable() and len(hostile) == 300

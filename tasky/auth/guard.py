@@ -188,7 +188,10 @@ def _target(scope: Scope, rule: Rule, params: dict[str, Any], location: str) -> 
     if noted:
         parts.append(noted)
     # Path parameters are the caller's text: bounded, and no control characters in the log.
-    return "".join(c if c.isprintable() else "?" for c in " ".join(parts))[:_TARGET_MAX]
+    text = " ".join(parts)[:_TARGET_MAX]
+    if text.isprintable():  # nearly always: one C call instead of one per character
+        return text
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _header(holder: Any, name: bytes) -> bytes:

@@ -55,13 +55,17 @@ class Call(Generic[T]):
         """The parsed answer, or the typed error for a refusal (the body must be read)."""
         if not 200 <= response.status_code < 300:
             raise error_from_response(response)
+        return self.parsed(response.status_code, response.content)
+
+    def parsed(self, status_code: int, content: bytes) -> T:
+        """The parsed body of a 2xx answer."""
         try:
-            return self.parse(orjson.loads(response.content))
+            return self.parse(orjson.loads(content))
         except (ValueError, PydanticValidationError) as exc:
             # ValueError covers a body that is not JSON at all (a proxy's HTML page, say).
             raise ServerError(
                 f"unexpected answer to {self.method} {self.path}: {exc}",
-                status_code=response.status_code,
+                status_code=status_code,
             ) from None
 
 
@@ -101,7 +105,9 @@ class RequestBuilder:
         self._json = [*common, (b"Content-Type", b"application/json")]
         self.timeout = httpx.Timeout(timeout)
         self._extensions = {"timeout": self.timeout.as_dict()}
+        self.timeouts: dict[str, float | None] = self.timeout.as_dict()
         self._urls: dict[str, httpx.URL] = {}
+        self._heads: dict[tuple[str, str], tuple[httpx.URL, bytes]] = {}
 
     def url(self, path: str, params: Mapping[str, str] | None) -> httpx.URL:
         target = path + "?" + urlencode(params, quote_via=quote) if params else path
@@ -144,6 +150,33 @@ class RequestBuilder:
             content=content,
             extensions=extensions,
         )
+
+    def raw(self, call: Call[Any]) -> tuple[httpx.URL, bytes, bytes]:
+        """The call as bytes for ``Http1Transport.exchange``: its URL, its request line and
+        headers, and its body; what httpx would send. The head is built through httpx once per
+        method and target (httpx checks the URL and the headers then); a call with headers of
+        its own (an idempotency key, unique to the call) is built through httpx every time.
+        """
+        content = dumps(call.json) if call.json is not None else b""
+        target = (
+            call.path + "?" + urlencode(call.params, quote_via=quote) if call.params else call.path
+        )
+        cached = None if call.headers else self._heads.get((call.method, target))
+        if cached is None:
+            request = self.build(call)
+            lines = [call.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
+            for name, value in request.headers.raw:
+                if name.lower() not in (b"content-length", b"transfer-encoding"):
+                    lines += [name, b": ", value, b"\r\n"]
+            cached = request.url, b"".join(lines)
+            if not call.headers:
+                if len(self._heads) >= _CACHED_URLS:
+                    self._heads.clear()
+                self._heads[(call.method, target)] = cached
+        url, head = cached
+        if content or call.method not in _BODILESS:
+            head += b"Content-Length: %d\r\n" % len(content)
+        return url, head + b"\r\n", content
 
 
 def environment_proxy(url: str) -> str | None:

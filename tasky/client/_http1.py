@@ -186,6 +186,20 @@ class _BodyStream(httpx.SyncByteStream):
                 conn.close()
 
 
+def _send(conn: _Connection, head: bytes, body: bytes, timeout: float | None) -> None:
+    conn.set_timeout(timeout)
+    try:
+        conn.sock.sendall(head + body if len(body) < 65536 else head)
+        if len(body) >= 65536:
+            conn.sock.sendall(body)
+    except TimeoutError as exc:
+        conn.close()
+        raise httpx.WriteTimeout(str(exc) or "timed out sending the request") from exc
+    except OSError as exc:
+        conn.close()
+        raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
+
+
 def _recv(conn: _Connection, timeout: float | None) -> bytes:
     conn.set_timeout(timeout)
     try:
@@ -254,7 +268,10 @@ class Http1Transport(httpx.BaseTransport):
         conn.close()
 
     def _connect(self, request: httpx.Request, timeout: float | None) -> _Connection:
-        url = request.url
+        sni = request.extensions.get("sni_hostname")
+        return self._open(request.url, sni if isinstance(sni, str) else None, timeout)
+
+    def _open(self, url: httpx.URL, sni: str | None, timeout: float | None) -> _Connection:
         scheme = url.scheme
         if scheme not in _DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
@@ -270,11 +287,8 @@ class Http1Transport(httpx.BaseTransport):
         if scheme == "https":
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context()
-            sni = request.extensions.get("sni_hostname")
             try:
-                sock = self._ssl_context.wrap_socket(
-                    sock, server_hostname=sni if isinstance(sni, str) else host
-                )
+                sock = self._ssl_context.wrap_socket(sock, server_hostname=sni or host)
             except (OSError, ssl.SSLError) as exc:
                 sock.close()
                 raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
@@ -291,18 +305,43 @@ class Http1Transport(httpx.BaseTransport):
         origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
         conn = self._checkout(origin) or self._connect(request, timeouts.get("connect"))
         head, body = _head(request, request.read())
-        conn.set_timeout(timeouts.get("write"))
-        try:
-            conn.sock.sendall(head + body if len(body) < 65536 else head)
-            if len(body) >= 65536:
-                conn.sock.sendall(body)
-        except TimeoutError as exc:
-            conn.close()
-            raise httpx.WriteTimeout(str(exc) or "timed out sending the request") from exc
-        except OSError as exc:
-            conn.close()
-            raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
+        _send(conn, head, body, timeouts.get("write"))
         return self._answer(request, conn, timeouts.get("read"))
+
+    def exchange(
+        self, url: httpx.URL, head: bytes, body: bytes, timeouts: dict[str, float | None]
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """One request given as bytes (``head``: request line and headers, ending with the empty
+        line; ``body``), its whole answer read: status, headers, body. No httpx Request or
+        Response objects are made: they cost the blocking client more than the rest of a call.
+        """
+        if self._closed:
+            raise httpx.TransportError("the client is closed")
+        origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
+        conn = self._checkout(origin) or self._open(url, None, timeouts.get("connect"))
+        _send(conn, head, body, timeouts.get("write"))
+        answer = _Answer()
+        parser = httptools.HttpResponseParser(answer)
+        read_timeout = timeouts.get("read")
+        while not answer.complete:
+            data = _recv(conn, read_timeout)
+            if not data:
+                conn.close()
+                if not answer.headers_done:
+                    raise httpx.RemoteProtocolError(
+                        "Server disconnected without sending a response."
+                    )
+                if not answer.framed():
+                    break  # the body was "until the connection closes"
+                raise httpx.RemoteProtocolError("the server closed the connection mid-answer")
+            try:
+                _feed(parser, data)
+            except httpx.RemoteProtocolError:
+                conn.close()
+                raise
+        else:
+            self._release(conn, answer.keep_alive(parser))
+        return parser.get_status_code(), answer.headers, answer.take_body()
 
     def _answer(
         self, request: httpx.Request, conn: _Connection, read_timeout: float | None

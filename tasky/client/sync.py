@@ -56,6 +56,9 @@ class Client:
         self.reconnect_grace = reconnect_grace
         self._requests = calls.RequestBuilder(self.url, token, timeout)
         self._transport = transport or _default_transport(self.url)
+        # With the lean transport, calls skip httpx's Request and Response objects (an httpx
+        # Response is still made for a refusal, which the typed errors read).
+        self._lean = self._transport if isinstance(self._transport, Http1Transport) else None
 
     # -- plumbing -------------------------------------------------------------------------------
     def __enter__(self) -> Client:
@@ -73,6 +76,20 @@ class Client:
         self._transport.close()
 
     def _send(self, call: calls.Call[T]) -> T:
+        lean = self._lean
+        if lean is not None and call.method != "HEAD":
+            url, head, body = self._requests.raw(call)
+            try:
+                status, headers, content = lean.exchange(url, head, body, self._requests.timeouts)
+            except httpx.TransportError as exc:
+                raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
+            if 200 <= status < 300:
+                return call.parsed(status, content)
+            # A refusal: the typed error reads an httpx response, as from any transport.
+            refusal = httpx.Response(
+                status, headers=headers, content=content, request=self._requests.build(call)
+            )
+            return call.finish(refusal)
         # Straight to the transport: httpx.Client's own layers (URL merging, cookies, auth and
         # redirect handling) cost more per call than the request itself, and none applies here.
         request = self._requests.build(call)

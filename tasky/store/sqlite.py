@@ -279,6 +279,9 @@ _SCHEDULE_COLUMNS = (
 )
 _SCHEDULE_INSERT = f"INSERT INTO schedules ({_SCHEDULE_COLUMNS}) VALUES ({', '.join('?' * 15)})"
 _BATCH_MAX = 4096
+# How long a write that no caller waits on (audit rows, token use times) may wait for another
+# write's commit to ride along with before it is committed on its own.
+TRAILING_DELAY = 0.05
 # Literal (not bound) so SQLite can prove that a query is covered by the partial tasks_finished.
 _FINISHED_SQL = "status IN ('Completed', 'Failed', 'Canceled')"
 # Histogram bounds of the writer's own measurements (tasky.prom exports them).
@@ -343,6 +346,9 @@ class SqliteStore:
         self._queue: queue.SimpleQueue[list[_Pending] | None] = queue.SimpleQueue()
         # Writes submitted during the current event-loop iteration; handed over in one piece.
         self._outbox: list[_Pending] = []
+        # Writes no answer waits on: they join the next hand-over (see _submit_trailing).
+        self._trailing: list[_Pending] = []
+        self._trailing_timer: asyncio.TimerHandle | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # Written by the writer thread only, read by scrapes (see tasky.buckets).
@@ -532,7 +538,30 @@ class SqliteStore:
             loop.call_soon(self._hand_over)
         return future
 
+    def _submit_trailing(self, op: Op) -> asyncio.Future[Any]:
+        """A write that no answer waits on: it joins the next group commit instead of adding one
+        of its own (each costs an fsync, which the caller's next request would queue behind); if
+        no other write comes within TRAILING_DELAY, it is committed alone."""
+        loop = self._loop
+        assert loop is not None, "store is not open"
+        future: asyncio.Future[Any] = loop.create_future()
+        self._trailing.append(_Pending(op, None, future))
+        if self._trailing_timer is None:
+            self._trailing_timer = loop.call_later(TRAILING_DELAY, self._hand_over_trailing)
+        return future
+
+    def _hand_over_trailing(self) -> None:
+        self._trailing_timer = None
+        if self._trailing and not self._outbox:  # else the hand-over already due takes them
+            self._hand_over()
+
     def _hand_over(self) -> None:
+        if self._trailing:
+            self._outbox += self._trailing
+            self._trailing = []
+            if self._trailing_timer is not None:
+                self._trailing_timer.cancel()
+                self._trailing_timer = None
         if self._outbox:
             batch, self._outbox = self._outbox, []
             self._queue.put(batch)
@@ -1001,7 +1030,7 @@ class SqliteStore:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE tokens SET last_used_at = ? WHERE name = ?", (when, name))
 
-        await self._submit(op)
+        await self._submit_trailing(op)
 
     async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
         row = self._r.execute(
@@ -1028,7 +1057,7 @@ class SqliteStore:
                 rows,
             )
 
-        await self._submit(op)
+        await self._submit_trailing(op)
 
     async def list_audit(
         self, *, limit: int = 100, cursor: int | None = None, descending: bool = False
