@@ -37,7 +37,14 @@ _ID_CONSTRAINTS = frozenset({"tasks_id_key", "chains_id_key", "chain_steps_pkey"
 class PgDatabase:
     """The connection pool of one store, opened and closed with it."""
 
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        configure: Callable[[Conn], Awaitable[None]] | None = None,
+    ) -> None:
         self.url = url
         self._pool = AsyncConnectionPool(
             url,
@@ -46,6 +53,10 @@ class PgDatabase:
             open=False,
             kwargs={"autocommit": True},
             name="tasky",
+            configure=configure,
+            # A pooled connection is checked as it is handed out: one that PostgreSQL closed (a
+            # restart, a terminated backend) is replaced then, instead of failing the operation.
+            check=AsyncConnectionPool.check_connection,
         )
         self._commit_seconds = Buckets(COMMIT_SECONDS_BOUNDS)
         self._commit_size = Buckets(COMMIT_SIZE_BOUNDS)

@@ -287,9 +287,69 @@ CREATE TABLE chain_definitions (
 );
 """
 
+# Nodes hear from each other through the database. Every status change of a task (and every
+# new task) is logged in task_changes by a trigger, in the transaction that makes it, so event
+# streams on every node can show it; ``origin`` names the store object that wrote it (a setting
+# of its connections, see tasky.store.pg_nodes). The same trigger NOTIFYs the schema's channel:
+# "e" (changes logged), "q" + worker when a task of the worker may be runnable (it was queued,
+# or a slot came free while tasks wait). Identical notifications of one transaction arrive as
+# one. Notifications are hints: a node that misses one finds the change by polling.
+# task_requests holds the actions one node asks of the node that runs a task (tasky.store.
+# pg_nodes.request_action); that request NOTIFYs "c" + the owner.
+_V2_NODES = """
+CREATE TABLE task_changes (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp()),
+    task_id text NOT NULL,
+    worker text NOT NULL,
+    status text NOT NULL,
+    chain_id text,
+    owner text,
+    created boolean NOT NULL,
+    origin text
+);
+CREATE INDEX task_changes_at ON task_changes (at);
+
+CREATE TABLE task_requests (
+    task_id text PRIMARY KEY,
+    owner text NOT NULL,
+    attempt integer NOT NULL,
+    action text NOT NULL,
+    at double precision NOT NULL
+);
+CREATE INDEX task_requests_owner ON task_requests (owner);
+
+CREATE FUNCTION tasky_note_change() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+DECLARE
+    channel text := 'tasky:' || current_schema();
+BEGIN
+    INSERT INTO task_changes (task_id, worker, status, chain_id, owner, created, origin)
+    VALUES (NEW.id, NEW.worker, NEW.status, NEW.chain_id, NEW.owner, TG_OP = 'INSERT',
+            current_setting('tasky.origin', true));
+    PERFORM pg_notify(channel, 'e');
+    IF NEW.status = 'Queued' THEN
+        PERFORM pg_notify(channel, 'q' || NEW.worker);
+    ELSIF TG_OP = 'UPDATE'
+        AND (OLD.status = 'Running' OR (OLD.status = 'Paused' AND OLD.owner IS NOT NULL))
+        AND NOT (NEW.status = 'Running' OR (NEW.status = 'Paused' AND NEW.owner IS NOT NULL))
+        AND EXISTS (SELECT 1 FROM tasks WHERE worker = NEW.worker AND status = 'Queued')
+    THEN
+        PERFORM pg_notify(channel, 'q' || NEW.worker);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER note_insert AFTER INSERT ON tasks
+FOR EACH ROW EXECUTE FUNCTION tasky_note_change();
+CREATE TRIGGER note_update AFTER UPDATE OF status ON tasks
+FOR EACH ROW WHEN (OLD.status <> NEW.status) EXECUTE FUNCTION tasky_note_change();
+"""
+
 # Version N is MIGRATIONS[N - 1]: (what it does, its statements).
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks, statistics, records and chains", (_V1_TASKS, _V1_STATS, _V1_RECORDS, _V1_CHAINS)),
+    ("task changes, action requests and notifications between nodes", (_V2_NODES,)),
 )
 LATEST = len(MIGRATIONS)
 

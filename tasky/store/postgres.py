@@ -11,13 +11,14 @@ versioned and migrated under an advisory lock when the store opens (tasky.store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
 
 from tasky.states import Status
-from tasky.store import pg_moves, pg_stats, pg_tasks
+from tasky.store import pg_moves, pg_nodes, pg_stats, pg_tasks
 from tasky.store.pg_chains import PgChainStore
 from tasky.store.pg_database import (
     Conn,
@@ -32,6 +33,7 @@ from tasky.store.pg_schema import FINISHED_SQL, migrate
 from tasky.store.pg_submits import SubmitGroups
 from tasky.store.pg_tasks import COLUMNS, row_to_task
 from tasky.store.records import (
+    ActionRequest,
     AttemptRecord,
     ChildRecord,
     Claim,
@@ -39,8 +41,10 @@ from tasky.store.records import (
     IdempotencyRecord,
     LogLine,
     Outcome,
+    TaskChange,
     TaskPage,
     TaskRecord,
+    Wakeup,
     WorkerStats,
 )
 
@@ -62,7 +66,15 @@ class PostgresStore(RecordsMixin):
 
     def __init__(self, url: str, *, min_connections: int = 2, max_connections: int = 10) -> None:
         self.url = url
-        self._db = PgDatabase(url, min_size=min_connections, max_size=max_connections)
+        # Names this store object in the change log (tasky.store.pg_nodes).
+        self.origin = secrets.token_hex(8)
+        self._db = PgDatabase(
+            url,
+            min_size=min_connections,
+            max_size=max_connections,
+            configure=lambda conn: pg_nodes.tag_connection(conn, self.origin),
+        )
+        self.listener: pg_nodes.Listener | None = None
         self.chains = PgChainStore(self._db)
         self._submits = SubmitGroups(self._db)
         # Per worker, the limit up to which this store made sure slot rows exist.
@@ -82,6 +94,9 @@ class PostgresStore(RecordsMixin):
             raise
 
     async def close(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
+            self.listener = None
         await self._submits.drain()
         if self._log_writes:
             await asyncio.wait(set(self._log_writes.values()))
@@ -328,6 +343,32 @@ class PostgresStore(RecordsMixin):
             await self._db.execute(
                 "DELETE FROM task_children WHERE task_id = ANY(%s)", (list(task_ids),)
             )
+
+    # -- many nodes on one store (see tasky.store.pg_nodes) --------------------------------------
+    def watch(self, wake: Callable[[Wakeup], None]) -> None:
+        if self.listener is not None:
+            raise RuntimeError("this store is watched already")
+        self.listener = pg_nodes.Listener(self.url, wake)
+        self.listener.start()
+
+    async def request_action(
+        self, task_id: str, owner: str, attempt: int, action: str, at: float
+    ) -> bool:
+        return await pg_nodes.request_action(self._db, task_id, owner, attempt, action, at)
+
+    async def take_requests(self, owner: str) -> list[ActionRequest]:
+        return await pg_nodes.take_requests(self._db, owner)
+
+    async def last_change(self) -> int:
+        return await pg_nodes.last_change(self._db)
+
+    async def changes_since(
+        self, after: int, limit: int, missing: Sequence[int] = ()
+    ) -> list[TaskChange]:
+        return await pg_nodes.changes_since(self._db, self.origin, after, limit, missing)
+
+    async def prune_changes(self, before: float) -> int:
+        return await pg_nodes.prune_changes(self._db, before)
 
     # -- reads ----------------------------------------------------------------------------------
     async def get(self, task_id: str) -> TaskRecord | None:

@@ -224,3 +224,46 @@ class CallbackRecord:
     state: str = "pending"
     next_at: float | None = None
     attempts: list[CallbackAttempt] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    """A hint from the store that something changed elsewhere (another node wrote it): never
+    the only way to learn it, since a hint can be lost (see :meth:`Store.watch`).
+
+    ``kind`` "queue": a task of worker ``subject`` may be runnable (queued, resumed, re-run,
+    re-queued, or a slot of the worker came free); "control": a task owned by ``subject`` has an
+    action requested (:meth:`Store.request_action`); "changes": task changes were logged
+    (:meth:`Store.changes_since`); "all": hints may have been lost (the store reconnected), so
+    look at everything.
+    """
+
+    kind: str
+    subject: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """An action (cancel, pause, resume) asked of the node that runs a task, by another node."""
+
+    task_id: str
+    attempt: int
+    action: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChange:
+    """A task's status change (or its creation) as logged by a store that nodes share."""
+
+    seq: int
+    task_id: str
+    worker: str
+    status: Status
+    chain_id: str | None
+    owner: str | None
+    # The change created the task (a submit), rather than moving it.
+    created: bool
+    at: float
+    # Made through the store object that lists it: its own node announced it already.
+    here: bool = False
