@@ -1,0 +1,82 @@
+"""The PostgreSQL store's connections to the other nodes: LISTEN that survives losing its
+connection, and a pool whose connections PostgreSQL closed (a restart, a terminated backend)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+
+from tasky.states import Status
+from tasky.store.postgres import PostgresStore
+from tasky.store.records import Wakeup
+from tests.pg import fresh_schema
+from tests.store_contract.records import OTHER, claim, outcome, task
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def url() -> AsyncIterator[str]:
+    """A fresh schema; connections named so the test can find (and end) its own backends."""
+    with fresh_schema() as schema_url:
+        yield f"{schema_url}&application_name=tasky-{uuid.uuid4().hex[:12]}"
+
+
+async def _terminate(url: str, where: str, params: tuple[object, ...]) -> int:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE pid <> pg_backend_pid() AND {where}",
+            params,
+        )
+        return len(await cursor.fetchall())
+
+
+async def _hear(hints: asyncio.Queue[Wakeup], wanted: Wakeup) -> None:
+    while await asyncio.wait_for(hints.get(), 30) != wanted:
+        pass
+
+
+async def test_listen_reconnects_after_its_backend_is_terminated(url: str) -> None:
+    here, there = PostgresStore(url), PostgresStore(url)
+    await here.open()
+    await there.open()
+    try:
+        hints: asyncio.Queue[Wakeup] = asyncio.Queue()
+        here.watch(hints.put_nowait)
+        listener = here.listener
+        assert listener is not None
+        await asyncio.wait_for(listener.connected.wait(), 30)
+        first = listener.backend_pid
+        assert await _terminate(url, "pid = %s", (first,)) == 1
+        # Whatever was said while it was away is lost: the node is told to look at everything.
+        await _hear(hints, Wakeup("all"))
+        assert listener.backend_pid not in (None, first)
+        await there.submit(task(worker="After"))
+        await _hear(hints, Wakeup("queue", "After"))
+    finally:
+        await there.close()
+        await here.close()
+
+
+async def test_operations_go_on_after_the_pools_connections_are_terminated(url: str) -> None:
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        before = await store.submit(task())
+        name = url.rpartition("application_name=")[2]
+        assert await _terminate(url, "application_name = %s", (name,)) >= 1
+        # Every pooled connection is gone; each operation gets a working one.
+        after = await store.submit(task())
+        claimed = await store.claim("W", claim(OTHER), 1001.0)
+        assert [t.id for t in claimed] == [before.id, after.id]
+        for t in claimed:
+            assert await store.finish(t.id, OTHER, 1, outcome())
+        stored = await store.get(after.id)
+        assert stored is not None and stored.status is Status.COMPLETED
+    finally:
+        await store.close()
