@@ -153,5 +153,3 @@ async def _listening(store: Store) -> None:
     listener = getattr(store, "listener", None)
     if listener is not None:
         await asyncio.wait_for(listener.connected.wait(), 30)
-
-
