@@ -57,7 +57,7 @@ async def test_listen_reconnects_after_its_backend_is_terminated(url: str) -> No
         await _hear(hints, Wakeup("all"))
         assert listener.backend_pid not in (None, first)
         await there.submit(task(worker="After"))
-        await _hear(hints, Wakeup("queue", "After"))
+        await _hear(hints, Wakeup("changes"))
     finally:
         await there.close()
         await here.close()

@@ -1,11 +1,13 @@
 """Hearing from the other nodes that share the store: wake-ups, action requests, their changes.
 
 Everything arrives two ways: a hint from the store (``Store.watch``: PostgreSQL's LISTEN/NOTIFY),
-which may be lost, and polling every ``poll_interval``, which cannot be. A hint about a worker's
-queue wakes its lane (tasky.engine.dispatch claims); a hint that another node asked this one to
-cancel, pause or resume a task it runs makes it take the requests now; a hint that changes were
-logged makes it read them and publish them on this node's event hub, so an event stream on any
-node shows the tasks every node runs. On a store one node uses alone, nothing ever arrives.
+which may be lost, and polling every ``poll_interval``, which cannot be. A hint that changes were
+logged makes this node read them: a change that may have made a task runnable (queued by another
+node, or a slot freed there while tasks wait) wakes the worker's lane (tasky.engine.dispatch
+claims), and each change is published on this node's event hub, so an event stream on any node
+shows the tasks every node runs. A hint that another node asked this one to cancel, pause or
+resume a task it runs makes it take the requests now. On a store one node uses alone, nothing
+ever arrives.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ _HOLE_SECONDS = 10.0
 # Logged changes (and untaken requests) older than this are pruned, now and then.
 _KEEP_SECONDS = 600.0
 _PRUNE_EVERY = 60.0
-# After reading, wait this long before reading again: many notifications, one read.
-_COALESCE = 0.01
 
 
 class Peers:
@@ -71,11 +71,7 @@ class Peers:
         self._background.spawn(self._changes_loop())
 
     def wake(self, hint: Wakeup) -> None:
-        if hint.kind == "queue":
-            lane = self._lanes.get(hint.subject)
-            if lane is not None:
-                lane.wake()
-        elif hint.kind == "control":
+        if hint.kind == "control":
             if hint.subject == self._owner:
                 self._requests_due.set()
         elif hint.kind == "changes":
@@ -124,19 +120,25 @@ class Peers:
                 await self._prune()
             except Exception:
                 log.exception("reading the changes of other nodes failed")
-            await asyncio.sleep(_COALESCE)
 
     async def _read_changes(self) -> None:
         while True:
             now = clock.monotonic()
             self._holes = {p: t for p, t in self._holes.items() if now - t < _HOLE_SECONDS}
             changes = await self._store.changes_since(self._cursor, _BATCH, sorted(self._holes))
+            woken: set[str] = set()
             for change in changes:
-                self._note(change, now)
+                if self._note(change, now) and change.wakes:
+                    woken.add(change.worker)
+            for worker in woken:  # once per worker, however many of its tasks changed
+                lane = self._lanes.get(worker)
+                if lane is not None:
+                    lane.wake()
             if len(changes) < _BATCH:
                 return
 
-    def _note(self, change: TaskChange, now: float) -> None:
+    def _note(self, change: TaskChange, now: float) -> bool:
+        """Publish a change another node made; returns whether it is one (new to this node)."""
         if change.seq in self._holes:
             del self._holes[change.seq]
         elif change.seq > self._cursor:
@@ -145,9 +147,9 @@ class Peers:
                 self._holes[hole] = now
             self._cursor = change.seq
         else:
-            return  # seen already
+            return False  # seen already
         if change.here:
-            return  # this node announced it when it made it
+            return False  # this node announced it (and knows what it queued or freed)
         if change.created:
             self._events.publish(
                 "task.created",
@@ -165,6 +167,7 @@ class Peers:
                 chain=change.chain_id,
                 node=change.owner,
             )
+        return True
 
     async def _prune(self) -> None:
         now = clock.now()

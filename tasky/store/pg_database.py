@@ -8,6 +8,7 @@ statements open a transaction explicitly (:meth:`PgDatabase.write` with ``transa
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -30,6 +31,11 @@ T = TypeVar("T")
 # different orders) wrote nothing, so it is simply run again.
 _RETRIED = (errors.DeadlockDetected, errors.SerializationFailure)
 _ATTEMPTS = 5
+# PostgreSQL ended the connection's backend before it ran anything sent on it (a restart, or
+# pg_terminate_backend, of an idle connection: its goodbye is waiting in the socket): the
+# operation did not happen, so it runs again on another connection (the pool drops the dead
+# one). Idle connections all go at once, so as many tries as the pool holds, and one more.
+_GONE = (errors.AdminShutdown, errors.CrashShutdown, errors.CannotConnectNow)
 # Unique constraints whose violation means "this id is taken" (tasky.store.base.DuplicateId).
 _ID_CONSTRAINTS = frozenset({"tasks_id_key", "chains_id_key", "chain_steps_pkey", "callbacks_pkey"})
 
@@ -54,9 +60,6 @@ class PgDatabase:
             kwargs={"autocommit": True},
             name="tasky",
             configure=configure,
-            # A pooled connection is checked as it is handed out: one that PostgreSQL closed (a
-            # restart, a terminated backend) is replaced then, instead of failing the operation.
-            check=AsyncConnectionPool.check_connection,
         )
         self._commit_seconds = Buckets(COMMIT_SECONDS_BOUNDS)
         self._commit_size = Buckets(COMMIT_SIZE_BOUNDS)
@@ -73,8 +76,11 @@ class PgDatabase:
         """Run ``work`` on a pooled connection (in one transaction when ``transaction``; else
         each of its statements commits on its own) and measure the commit; ``size``: how many
         writes of callers it carries."""
-        for attempt in range(1, _ATTEMPTS + 1):
-            async with self._pool.connection() as conn:
+        retried = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            async with self._connection() as conn:
                 began = time.perf_counter()
                 try:
                     if transaction:
@@ -83,8 +89,14 @@ class PgDatabase:
                     else:
                         value = await work(conn)
                 except _RETRIED:
-                    if attempt == _ATTEMPTS:
+                    if attempt >= _ATTEMPTS:
                         raise
+                    continue
+                except _GONE:
+                    retried += 1
+                    if retried > self._pool.max_size:
+                        raise
+                    attempt -= 1
                     continue
                 except errors.UniqueViolation as exc:
                     if exc.diag.constraint_name in _ID_CONSTRAINTS:
@@ -93,7 +105,6 @@ class PgDatabase:
                 self._commit_seconds.observe(time.perf_counter() - began)
                 self._commit_size.observe(size)
                 return value
-        raise AssertionError("unreachable")
 
     async def execute(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One writing statement in its own transaction; returns the rows it changed."""
@@ -105,14 +116,18 @@ class PgDatabase:
         return await self.write(run)
 
     async def fetch_all(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        async with self._pool.connection() as conn:
+        async def read(conn: Conn) -> list[Row]:
             return await (await conn.execute(query, params)).fetchall()
+
+        return await self.with_connection(read)
 
     async def fetch_one(
         self, query: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> Row | None:
-        async with self._pool.connection() as conn:
+        async def read(conn: Conn) -> Row | None:
             return await (await conn.execute(query, params)).fetchone()
+
+        return await self.with_connection(read)
 
     async def fetch_value(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         """The first column of the first row (None when there is no row)."""
@@ -122,8 +137,17 @@ class PgDatabase:
     async def with_connection(self, work: Callable[[Conn], Awaitable[T]]) -> T:
         """``work`` on a pooled connection, no transaction opened, nothing measured (reads of
         several statements, migrations)."""
-        async with self._pool.connection() as conn:
+        for _ in range(self._pool.max_size):
+            try:
+                async with self._connection() as conn:
+                    return await work(conn)
+            except _GONE:
+                continue
+        async with self._connection() as conn:
             return await work(conn)
+
+    def _connection(self) -> contextlib.AbstractAsyncContextManager[Conn]:
+        return self._pool.connection()
 
     def commit_stats(self) -> CommitStats:
         return CommitStats(self._commit_seconds.snapshot(), self._commit_size.snapshot())

@@ -2,10 +2,13 @@
 
 Each store object tags its connections with an origin (a random name, set on every connection
 the pool opens), so the change log (``task_changes``, written by a trigger, see
-tasky.store.pg_schema) says which changes it made itself. A dedicated connection LISTENs on the
-schema's channel and turns notifications into :class:`~tasky.store.records.Wakeup` hints; when it
-is lost (a PostgreSQL restart, a terminated backend, a network cut) it reconnects with backoff and
-then sends a Wakeup "all", since notifications sent meanwhile are gone.
+tasky.store.pg_schema) says which changes it made itself. After its writes that log changes
+commit, the store NOTIFYs the schema's channel ("e"), the writes of a moment in one notification
+and without waiting for its flush (:class:`Notifier`: a hint needs no durability, and a notifying
+commit holds a lock that serializes the others). A dedicated connection LISTENs on the channel
+and turns notifications into :class:`~tasky.store.records.Wakeup` hints; when it is lost (a
+PostgreSQL restart, a terminated backend, a network cut) it reconnects with backoff and then
+sends a Wakeup "all", since notifications sent meanwhile are gone.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ log = logging.getLogger("tasky.store")
 
 # The schema's channel (schemas of one database share its notifications; tests run many).
 CHANNEL_SQL = "'tasky:' || current_schema()"
-_KINDS = {"q": "queue", "c": "control", "e": "changes"}
+_KINDS = {"c": "control", "e": "changes"}
 # Reconnecting the LISTEN connection: the first retry at once, then waits that double up to this.
 _MAX_BACKOFF = 5.0
 # Without a notification for this long, the LISTEN connection is checked with a query (a
@@ -89,12 +92,14 @@ async def changes_since(
     db: PgDatabase, origin: str, after: int, limit: int, missing: Sequence[int]
 ) -> list[TaskChange]:
     rows = await db.fetch_all(
-        "SELECT seq, task_id, worker, status, chain_id, owner, created, at, "
+        "SELECT seq, task_id, worker, status, chain_id, owner, created, at, wakes, "
         "origin IS NOT DISTINCT FROM %s FROM task_changes "
         "WHERE seq > %s OR seq = ANY(%s) ORDER BY seq LIMIT %s",
         (origin, after, list(missing), limit),
     )
-    return [TaskChange(r[0], r[1], r[2], Status(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
+    return [
+        TaskChange(r[0], r[1], r[2], Status(r[3]), r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows
+    ]
 
 
 async def prune_changes(db: PgDatabase, before: float) -> int:
@@ -104,6 +109,51 @@ async def prune_changes(db: PgDatabase, before: float) -> int:
         return max(changes.rowcount, 0) + max(requests.rowcount, 0)
 
     return await db.write(op)
+
+
+class Notifier:
+    """Tells the other nodes that this store logged changes: one NOTIFY for all the writes that
+    committed since the last one, in a transaction of its own that does not wait for its flush
+    (``synchronous_commit`` off: losing a hint in a crash costs a poll interval, nothing more)."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+        self._sending: asyncio.Task[None] | None = None
+        self._again = False
+
+    def changed(self) -> None:
+        """A write that logged changes committed (call it in the event loop)."""
+        if self._sending is None:
+            self._sending = asyncio.ensure_future(self._send())
+        else:
+            self._again = True  # one more after the one in flight: it may have missed this
+
+    async def _send(self) -> None:
+        try:
+            while True:
+                self._again = False
+                try:
+                    await self._db.with_connection(_notify_changes)
+                except Exception as exc:  # the poll finds the changes anyway
+                    log.warning("notifying the other nodes failed: %s", exc)
+                if not self._again:
+                    return
+        finally:
+            self._sending = None
+
+    async def drain(self) -> None:
+        if self._sending is not None:
+            await asyncio.wait({self._sending})
+
+
+# One round trip: without parameters, the statements go as one simple query.
+_NOTIFY_CHANGES = (
+    f"BEGIN; SET LOCAL synchronous_commit TO off; SELECT pg_notify({CHANNEL_SQL}, 'e'); COMMIT"
+)
+
+
+async def _notify_changes(conn: Conn) -> None:
+    await conn.execute(_NOTIFY_CHANGES)
 
 
 class Listener:

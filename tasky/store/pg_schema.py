@@ -289,13 +289,14 @@ CREATE TABLE chain_definitions (
 
 # Nodes hear from each other through the database. Every status change of a task (and every
 # new task) is logged in task_changes by a trigger, in the transaction that makes it, so event
-# streams on every node can show it; ``origin`` names the store object that wrote it (a setting
-# of its connections, see tasky.store.pg_nodes). The same trigger NOTIFYs the schema's channel:
-# "e" (changes logged), "q" + worker when a task of the worker may be runnable (it was queued,
-# or a slot came free while tasks wait). Identical notifications of one transaction arrive as
-# one. Notifications are hints: a node that misses one finds the change by polling.
-# task_requests holds the actions one node asks of the node that runs a task (tasky.store.
-# pg_nodes.request_action); that request NOTIFYs "c" + the owner.
+# streams on every node can show it and nodes can wake the lanes it concerns; ``origin`` names
+# the store object that wrote it (a setting of its connections, see tasky.store.pg_nodes), and
+# ``wakes`` says a task of the worker may now be runnable (it was queued, or a slot came free
+# while tasks wait). The trigger does not NOTIFY: a transaction that notifies holds a lock that
+# serializes the commits of every other notifying transaction, flush included (several times
+# fewer commits per second here). The store NOTIFYs after its writes commit instead, many writes
+# in one notification (tasky.store.pg_nodes.Notifier). task_requests holds the actions one node
+# asks of the node that runs a task (tasky.store.pg_nodes.request_action).
 _V2_NODES = """
 CREATE TABLE task_changes (
     seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -306,6 +307,7 @@ CREATE TABLE task_changes (
     chain_id text,
     owner text,
     created boolean NOT NULL,
+    wakes boolean NOT NULL,
     origin text
 );
 CREATE INDEX task_changes_at ON task_changes (at);
@@ -321,22 +323,18 @@ CREATE INDEX task_requests_owner ON task_requests (owner);
 
 CREATE FUNCTION tasky_note_change() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT AS $$
-DECLARE
-    channel text := 'tasky:' || current_schema();
 BEGIN
-    INSERT INTO task_changes (task_id, worker, status, chain_id, owner, created, origin)
-    VALUES (NEW.id, NEW.worker, NEW.status, NEW.chain_id, NEW.owner, TG_OP = 'INSERT',
-            current_setting('tasky.origin', true));
-    PERFORM pg_notify(channel, 'e');
-    IF NEW.status = 'Queued' THEN
-        PERFORM pg_notify(channel, 'q' || NEW.worker);
-    ELSIF TG_OP = 'UPDATE'
-        AND (OLD.status = 'Running' OR (OLD.status = 'Paused' AND OLD.owner IS NOT NULL))
-        AND NOT (NEW.status = 'Running' OR (NEW.status = 'Paused' AND NEW.owner IS NOT NULL))
-        AND EXISTS (SELECT 1 FROM tasks WHERE worker = NEW.worker AND status = 'Queued')
-    THEN
-        PERFORM pg_notify(channel, 'q' || NEW.worker);
-    END IF;
+    INSERT INTO task_changes (task_id, worker, status, chain_id, owner, created, wakes, origin)
+    VALUES (
+        NEW.id, NEW.worker, NEW.status, NEW.chain_id, NEW.owner, TG_OP = 'INSERT',
+        NEW.status = 'Queued' OR (
+            TG_OP = 'UPDATE'
+            AND (OLD.status = 'Running' OR (OLD.status = 'Paused' AND OLD.owner IS NOT NULL))
+            AND NOT (NEW.status = 'Running' OR (NEW.status = 'Paused' AND NEW.owner IS NOT NULL))
+            AND EXISTS (SELECT 1 FROM tasks WHERE worker = NEW.worker AND status = 'Queued')
+        ),
+        current_setting('tasky.origin', true)
+    );
     RETURN NULL;
 END
 $$;

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -58,6 +58,8 @@ class DatabaseUnreachable(ValueError):
         super().__init__(f"cannot reach PostgreSQL ({reason})")
 
 
+T = TypeVar("T")
+
 _HELD = "(status = 'Running' OR (status = 'Paused' AND owner IS NOT NULL))"
 
 
@@ -75,6 +77,7 @@ class PostgresStore(RecordsMixin):
             configure=lambda conn: pg_nodes.tag_connection(conn, self.origin),
         )
         self.listener: pg_nodes.Listener | None = None
+        self._notifier = pg_nodes.Notifier(self._db)
         self.chains = PgChainStore(self._db)
         self._submits = SubmitGroups(self._db)
         # Per worker, the limit up to which this store made sure slot rows exist.
@@ -98,6 +101,7 @@ class PostgresStore(RecordsMixin):
             await self.listener.stop()
             self.listener = None
         await self._submits.drain()
+        await self._notifier.drain()
         if self._log_writes:
             await asyncio.wait(set(self._log_writes.values()))
         await self._db.close()
@@ -123,7 +127,7 @@ class PostgresStore(RecordsMixin):
         config = json_text(task.config)
         if claim is not None:
             await self._ensure_slots(task.worker, claim.limit)
-        return await self._submits.submit(task, config, claim)
+        return self._changed(await self._submits.submit(task, config, claim))
 
     async def submit_with_key(
         self, task: TaskRecord, key: IdempotencyRecord, claim: Claim | None = None
@@ -141,7 +145,10 @@ class PostgresStore(RecordsMixin):
                 return existing
             return await pg_tasks.insert(conn, task, config, claim)
 
-        return await self._db.write(op, transaction=True)
+        stored = await self._db.write(op, transaction=True)
+        if isinstance(stored, TaskRecord):
+            self._notifier.changed()
+        return stored
 
     async def submit_many(
         self, tasks: Sequence[TaskRecord], claim: Claim | None = None
@@ -151,10 +158,12 @@ class PostgresStore(RecordsMixin):
             for worker in sorted({task.worker for task in tasks}):
                 await self._ensure_slots(worker, claim.limit)
 
-        return await self._db.write(
-            lambda conn: pg_tasks.insert_all(conn, tasks, configs, claim),
-            size=len(tasks),
-            transaction=True,
+        return self._changed(
+            await self._db.write(
+                lambda conn: pg_tasks.insert_all(conn, tasks, configs, claim),
+                size=len(tasks),
+                transaction=True,
+            )
         )
 
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
@@ -180,7 +189,14 @@ class PostgresStore(RecordsMixin):
 
     async def claim(self, worker: str, claim: Claim, at: float) -> list[TaskRecord]:
         await self._ensure_slots(worker, claim.limit)
-        return await self._db.write(lambda conn: pg_tasks.claim(conn, worker, claim, at))
+        claimed = await self._db.write(lambda conn: pg_tasks.claim(conn, worker, claim, at))
+        return self._changed(claimed) if claimed else claimed
+
+    def _changed(self, moved: T) -> T:
+        """After a write that may have logged changes: tell the other nodes (if it did)."""
+        if moved:
+            self._notifier.changed()
+        return moved
 
     async def _ensure_slots(self, worker: str, limit: int) -> None:
         if self._slots_ready.get(worker, 0) < limit:
@@ -199,8 +215,10 @@ class PostgresStore(RecordsMixin):
 
     async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
         await self._logs_written(task_id)
-        return await self._db.write(
-            lambda conn: pg_moves.finish(conn, task_id, owner, attempt, outcome)
+        return self._changed(
+            await self._db.write(
+                lambda conn: pg_moves.finish(conn, task_id, owner, attempt, outcome)
+            )
         )
 
     async def retry_later(
@@ -214,9 +232,11 @@ class PostgresStore(RecordsMixin):
         traceback: str | None = None,
     ) -> bool:
         await self._logs_written(task_id)
-        return await self._db.write(
-            lambda conn: pg_moves.requeue(
-                conn, "retry_later", task_id, owner, attempt, error, at, run_after, traceback
+        return self._changed(
+            await self._db.write(
+                lambda conn: pg_moves.requeue(
+                    conn, "retry_later", task_id, owner, attempt, error, at, run_after, traceback
+                )
             )
         )
 
@@ -224,9 +244,11 @@ class PostgresStore(RecordsMixin):
         self, task_id: str, owner: str | None, attempt: int, reason: str, at: float
     ) -> bool:
         await self._logs_written(task_id)
-        return await self._db.write(
-            lambda conn: pg_moves.requeue(
-                conn, "requeue_interrupted", task_id, owner, attempt, reason, at
+        return self._changed(
+            await self._db.write(
+                lambda conn: pg_moves.requeue(
+                    conn, "requeue_interrupted", task_id, owner, attempt, reason, at
+                )
             )
         )
 
@@ -234,21 +256,23 @@ class PostgresStore(RecordsMixin):
         self, task_id: str, owner: str | None, attempt: int, reason: str, at: float
     ) -> bool:
         await self._logs_written(task_id)
-        return await self._db.write(
-            lambda conn: pg_moves.fail_interrupted(conn, task_id, owner, attempt, reason, at)
+        return self._changed(
+            await self._db.write(
+                lambda conn: pg_moves.fail_interrupted(conn, task_id, owner, attempt, reason, at)
+            )
         )
 
     async def cancel(self, task_id: str, at: float) -> bool:
-        return await self._db.write(lambda conn: pg_moves.cancel(conn, task_id, at))
+        return self._changed(await self._db.write(lambda conn: pg_moves.cancel(conn, task_id, at)))
 
     async def pause(self, task_id: str, owner: str | None) -> bool:
-        return await self._db.execute(*pg_moves.pause(task_id, owner)) == 1
+        return self._changed(await self._db.execute(*pg_moves.pause(task_id, owner)) == 1)
 
     async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
-        return await self._db.execute(*pg_moves.resume(task_id, owner, at)) == 1
+        return self._changed(await self._db.execute(*pg_moves.resume(task_id, owner, at)) == 1)
 
     async def rerun(self, task_id: str, at: float) -> bool:
-        return await self._db.execute(*pg_moves.rerun(task_id, at)) == 1
+        return self._changed(await self._db.execute(*pg_moves.rerun(task_id, at)) == 1)
 
     async def update_config(self, task_id: str, config: Any) -> bool:
         return await self._db.execute(*pg_moves.update_config(task_id, config)) == 1

@@ -231,11 +231,10 @@ class Wakeup:
     """A hint from the store that something changed elsewhere (another node wrote it): never
     the only way to learn it, since a hint can be lost (see :meth:`Store.watch`).
 
-    ``kind`` "queue": a task of worker ``subject`` may be runnable (queued, resumed, re-run,
-    re-queued, or a slot of the worker came free); "control": a task owned by ``subject`` has an
-    action requested (:meth:`Store.request_action`); "changes": task changes were logged
-    (:meth:`Store.changes_since`); "all": hints may have been lost (the store reconnected), so
-    look at everything.
+    ``kind`` "changes": task changes were logged (:meth:`Store.changes_since`: new tasks,
+    status changes, tasks that may now be runnable); "control": a task owned by ``subject`` has
+    an action requested (:meth:`Store.request_action`); "all": hints may have been lost (the
+    store reconnected), so look at everything.
     """
 
     kind: str
@@ -265,5 +264,8 @@ class TaskChange:
     # The change created the task (a submit), rather than moving it.
     created: bool
     at: float
+    # A task of the worker may now be runnable: it was queued (submit, resume, re-run, retry,
+    # re-queue), or a slot of the worker came free while tasks of it wait.
+    wakes: bool = False
     # Made through the store object that lists it: its own node announced it already.
     here: bool = False

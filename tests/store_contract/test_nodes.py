@@ -120,11 +120,12 @@ async def test_pruning_forgets_old_changes(two_nodes: tuple[Store, Store]) -> No
     assert await here.changes_since(0, 100) == []
 
 
-async def _hear(hints: asyncio.Queue[Wakeup], *wanted: Wakeup) -> None:
-    """Until every one of ``wanted`` arrived (in any order), whatever else comes too."""
-    missing = set(wanted)
-    while missing:
-        missing.discard(await asyncio.wait_for(hints.get(), 30))
+async def _hear(hints: asyncio.Queue[Wakeup], wanted: Wakeup) -> None:
+    """Until ``wanted`` arrives, whatever else comes first; what came before is dropped."""
+    while await asyncio.wait_for(hints.get(), 30) != wanted:
+        pass
+    while not hints.empty():
+        hints.get_nowait()
 
 
 async def test_a_watching_node_is_woken_by_another_nodes_writes(
@@ -134,18 +135,38 @@ async def test_a_watching_node_is_woken_by_another_nodes_writes(
     hints: asyncio.Queue[Wakeup] = asyncio.Queue()
     here.watch(hints.put_nowait)
     await _listening(here)
-    submitted = await there.submit(task())
-    await _hear(hints, Wakeup("queue", "W"), Wakeup("changes"))
+    await there.submit(task())
+    await _hear(hints, Wakeup("changes"))
     [claimed] = await there.claim("W", claim(OTHER, count=1), 1001.0)
+    await _hear(hints, Wakeup("changes"))
     assert await there.request_action(claimed.id, OTHER, 1, "cancel", 1002.0)
     await _hear(hints, Wakeup("control", OTHER))
-    # A slot that comes free while tasks wait wakes the worker's lanes too.
-    await there.submit(task())
-    await _hear(hints, Wakeup("queue", "W"))
-    while not hints.empty():
-        hints.get_nowait()
-    assert await there.finish(submitted.id, OTHER, 1, outcome())
-    await _hear(hints, Wakeup("queue", "W"))
+    assert await there.finish(claimed.id, OTHER, 1, outcome())
+    await _hear(hints, Wakeup("changes"))
+
+
+async def test_changes_say_which_may_make_a_task_runnable(
+    two_nodes: tuple[Store, Store],
+) -> None:
+    here, there = two_nodes
+    start = await here.last_change()
+    first = await there.submit(task())  # queued: wakes
+    await there.claim("W", claim(OTHER, count=1), 1001.0)  # took it: nothing to wake for
+    assert await there.finish(first.id, OTHER, 1, outcome())  # nothing waits: no
+    second = await there.submit(task())
+    await there.claim("W", claim(OTHER, count=1), 1003.0)
+    waiting = await there.submit(task())
+    assert await there.finish(second.id, OTHER, 1, outcome(at=1004.0))  # a slot freed, one waits
+    changes = await here.changes_since(start, 100)
+    assert [(c.task_id, c.status, c.wakes) for c in changes] == [
+        (first.id, Status.QUEUED, True),
+        (first.id, Status.RUNNING, False),
+        (first.id, Status.COMPLETED, False),
+        (second.id, Status.QUEUED, True),
+        (second.id, Status.RUNNING, False),
+        (waiting.id, Status.QUEUED, True),
+        (second.id, Status.COMPLETED, True),
+    ]
 
 
 async def _listening(store: Store) -> None:
