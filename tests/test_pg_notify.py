@@ -63,15 +63,25 @@ async def test_listen_reconnects_after_its_backend_is_terminated(url: str) -> No
         await here.close()
 
 
-async def test_operations_go_on_after_the_pools_connections_are_terminated(url: str) -> None:
+@pytest.mark.parametrize("first", ["submit", "submit_many", "get"])
+async def test_operations_go_on_after_the_pools_connections_are_terminated(
+    url: str, first: str
+) -> None:
     store = PostgresStore(url)
     await store.open()
     try:
         before = await store.submit(task())
         name = url.rpartition("application_name=")[2]
         assert await _terminate(url, "application_name = %s", (name,)) >= 1
-        # Every pooled connection is gone; each operation gets a working one.
-        after = await store.submit(task())
+        # Every pooled connection is gone; each operation gets a working one, the first
+        # whether it is one statement, a transaction or a read.
+        if first == "submit":
+            after = await store.submit(task())
+        elif first == "submit_many":
+            [after] = await store.submit_many([task()])
+        else:
+            assert await store.get(before.id) == before
+            after = await store.submit(task())
         claimed = await store.claim("W", claim(OTHER), 1001.0)
         assert [t.id for t in claimed] == [before.id, after.id]
         for t in claimed:
@@ -80,3 +90,43 @@ async def test_operations_go_on_after_the_pools_connections_are_terminated(url: 
         assert stored is not None and stored.status is Status.COMPLETED
     finally:
         await store.close()
+
+
+async def test_watching_again_sends_the_hints_to_the_new_callback(url: str) -> None:
+    here, there = PostgresStore(url), PostgresStore(url)
+    await here.open()
+    await there.open()
+    try:
+        old: asyncio.Queue[Wakeup] = asyncio.Queue()
+        new: asyncio.Queue[Wakeup] = asyncio.Queue()
+        here.watch(old.put_nowait)
+        here.watch(new.put_nowait)  # an engine started again on the same store object
+        assert here.listener is not None
+        await asyncio.wait_for(here.listener.connected.wait(), 30)
+        await there.submit(task())
+        await _hear(new, Wakeup("changes"))
+        assert old.empty()
+    finally:
+        await there.close()
+        await here.close()
+
+
+async def test_a_store_is_not_woken_by_its_own_notifications(url: str) -> None:
+    here, there = PostgresStore(url), PostgresStore(url)
+    await here.open()
+    await there.open()
+    try:
+        theirs = await there.submit(task(worker="Other"))
+        await there.claim("Other", claim(OTHER, count=1), 1001.0)
+        hints: asyncio.Queue[Wakeup] = asyncio.Queue()
+        here.watch(hints.put_nowait)
+        assert here.listener is not None
+        await asyncio.wait_for(here.listener.connected.wait(), 30)
+        await here.submit(task())
+        await here._notifier.drain()  # its NOTIFY went out: delivered before anything later
+        assert await there.request_action(theirs.id, OTHER, 1, "cancel", 1002.0)
+        # The first hint is the other store's request: its own submit did not come back.
+        assert await asyncio.wait_for(hints.get(), 30) == Wakeup("control", OTHER)
+    finally:
+        await there.close()
+        await here.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 
 import psycopg
 from psycopg import sql
@@ -120,6 +120,9 @@ class Notifier:
         self._db = db
         self._sending: asyncio.Task[None] | None = None
         self._again = False
+        # The backends this store notified from, newest last: its own notifications come back
+        # to its LISTEN connection, and it has nothing to learn from them.
+        self.backends: dict[int, None] = {}
 
     def changed(self) -> None:
         """A write that logged changes committed (call it in the event loop)."""
@@ -133,7 +136,7 @@ class Notifier:
             while True:
                 self._again = False
                 try:
-                    await self._db.with_connection(_notify_changes)
+                    await self._db.with_connection(self._notify)
                 except Exception as exc:  # the poll finds the changes anyway
                     log.warning("notifying the other nodes failed: %s", exc)
                 if not self._again:
@@ -141,28 +144,36 @@ class Notifier:
         finally:
             self._sending = None
 
+    async def _notify(self, conn: Conn) -> None:
+        pid = conn.info.backend_pid
+        self.backends.pop(pid, None)
+        self.backends[pid] = None
+        if len(self.backends) > _KEEP_BACKENDS:
+            del self.backends[next(iter(self.backends))]
+        await conn.execute(_NOTIFY_CHANGES)
+
     async def drain(self) -> None:
         if self._sending is not None:
             await asyncio.wait({self._sending})
 
 
+# More than a pool holds: a backend that left the pool long ago may serve another node by now.
+_KEEP_BACKENDS = 32
 # One round trip: without parameters, the statements go as one simple query.
 _NOTIFY_CHANGES = (
     f"BEGIN; SET LOCAL synchronous_commit TO off; SELECT pg_notify({CHANNEL_SQL}, 'e'); COMMIT"
 )
 
 
-async def _notify_changes(conn: Conn) -> None:
-    await conn.execute(_NOTIFY_CHANGES)
-
-
 class Listener:
     """The LISTEN connection of one store: calls ``wake`` with each hint, reconnecting as long as
     the store is open."""
 
-    def __init__(self, url: str, wake: Callable[[Wakeup], None]) -> None:
+    def __init__(self, url: str, wake: Callable[[Wakeup], None], own: Container[int] = ()) -> None:
         self._url = url
-        self._wake = wake
+        self.wake = wake
+        # Backends whose notifications are this store's own (see Notifier.backends).
+        self._own = own
         self._task: asyncio.Task[None] | None = None
         # The backend of the LISTEN connection now (tests terminate it), None while down.
         self.backend_pid: int | None = None
@@ -213,6 +224,8 @@ class Listener:
             self._call(Wakeup("all"))
         while True:
             async for notify in conn.notifies(timeout=_IDLE_CHECK):
+                if notify.pid in self._own:
+                    continue
                 hint = wakeup(notify.payload)
                 if hint is not None:
                     self._call(hint)
@@ -220,6 +233,6 @@ class Listener:
 
     def _call(self, hint: Wakeup) -> None:
         try:
-            self._wake(hint)
+            self.wake(hint)
         except Exception:
             log.exception("a wake-up handler failed")

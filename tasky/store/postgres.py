@@ -371,8 +371,10 @@ class PostgresStore(RecordsMixin):
     # -- many nodes on one store (see tasky.store.pg_nodes) --------------------------------------
     def watch(self, wake: Callable[[Wakeup], None]) -> None:
         if self.listener is not None:
-            raise RuntimeError("this store is watched already")
-        self.listener = pg_nodes.Listener(self.url, wake)
+            # An engine started again on this store object: hints go to the new one.
+            self.listener.wake = wake
+            return
+        self.listener = pg_nodes.Listener(self.url, wake, self._notifier.backends)
         self.listener.start()
 
     async def request_action(
