@@ -115,7 +115,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=("submit", "e2e", "clients", "scale", "memory", "retention", "postgres"),
+        choices=("submit", "e2e", "clients", "chains", "scale", "memory", "retention", "postgres"),
         help="a subset (retention runs only when asked for)",
     )
     args = parser.parse_args()
@@ -123,7 +123,7 @@ def main() -> int:
         print("bench: wrk is missing (scripts/install-system-deps.sh installs it)", file=sys.stderr)
         return 2
     plan = scenarios.SMOKE if args.smoke else scenarios.Plan()
-    wanted = set(args.only or ("submit", "e2e", "clients", "scale", "memory", "postgres"))
+    wanted = set(args.only or ("submit", "e2e", "clients", "chains", "scale", "memory", "postgres"))
     started = datetime.datetime.now(datetime.UTC)
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tasky-bench-") as tmp:
@@ -134,6 +134,7 @@ def main() -> int:
                 ("submit", lambda: scenarios.submit(plan, baseline, work)),
                 ("e2e", lambda: scenarios.dispatch_and_e2e(plan, work)),
                 ("clients", lambda: scenarios.clients(plan, work)),
+                ("chains", lambda: scenarios.chains(plan, work)),
                 ("scale", lambda: scenarios.scale(plan, baseline, work)),
                 ("memory", lambda: scenarios.memory(plan, work)),
                 ("retention", lambda: scenarios.retention(plan, work)),

@@ -40,6 +40,8 @@ class Plan:
     client_tasks: int = 10_000  # each run of a one-task-per-request client driver
     batch_tasks: int = 50_000  # each run of the batch-submit drivers
     batch_chunk: int = 1000
+    chain_long: int = 1000  # steps of the long sequential chain of no-ops
+    chain_short: int = 100  # and of the short one beside it
 
 
 SMOKE = Plan(
@@ -55,6 +57,8 @@ SMOKE = Plan(
     retention_seconds=2.0,
     client_tasks=200,
     batch_tasks=2000,
+    chain_long=50,
+    chain_short=10,
 )
 
 
@@ -345,6 +349,50 @@ def clients(plan: Plan, work: Path) -> Figures:
     }
 
 
+def _chain_seconds(client: httpx.Client, server: procs.Server, steps: int) -> float:
+    """Run one chain of ``steps`` sequential no-op steps; the server's own time from the chain's
+    creation to its end (its CreatedAt and FinishedAt), so polling costs nothing measured."""
+    body = {"steps": [{"name": f"s{i}", "worker": "Noop"} for i in range(steps)]}
+    r = client.post(f"{server.api}/chains", json=body)
+    r.raise_for_status()
+    chain_id = r.json()["ChainId"]
+    deadline = time.monotonic() + 60 + steps * 0.2
+    while time.monotonic() < deadline:
+        # The list's summary, not the chain's own page of steps: light to poll.
+        page = client.get(f"{server.api}/chains", params={"order": "desc", "limit": 5}).json()
+        chain = next(c for c in page["Chains"] if c["ChainId"] == chain_id)
+        if chain["Status"] == "Completed":
+            return float(chain["FinishedAt"] - chain["CreatedAt"])
+        if chain["Status"] != "Running":
+            raise RuntimeError(f"chain {chain_id} ended {chain['Status']}: {chain['Error']}")
+        time.sleep(0.1)
+    raise RuntimeError(f"a chain of {steps} steps did not finish in time")
+
+
+def chains(plan: Plan, work: Path) -> Figures:
+    """Per-step overhead of sequential chains of no-op steps (the orchestrator benchmark's
+    shape): a long and a short chain, taking turns, on one server with a durable SQLite store.
+    A no-op's own time is about nothing, so a chain's time divided by its steps is overhead."""
+    tasky = procs.start_tasky(work / "chains-data", work)
+    try:
+        long_ms: list[float] = []
+        short_ms: list[float] = []
+        with httpx.Client(timeout=30) as client:
+            _chain_seconds(client, tasky, plan.chain_short)  # warm up
+            for _ in range(plan.runs):
+                long_ms.append(_chain_seconds(client, tasky, plan.chain_long) / plan.chain_long)
+                short_ms.append(_chain_seconds(client, tasky, plan.chain_short) / plan.chain_short)
+        long_ms = [v * 1000 for v in long_ms]
+        short_ms = [v * 1000 for v in short_ms]
+        return {
+            "chain_long_step_ms": figure(long_ms, "ms", steps=plan.chain_long),
+            "chain_short_step_ms": figure(short_ms, "ms", steps=plan.chain_short),
+            "chain_step_ratio": ratio(long_ms, short_ms),
+        }
+    finally:
+        tasky.stop()
+
+
 def _postgres_url() -> str:
     """The database the PostgreSQL figures use (a schema of their own in it, dropped after)."""
     return os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -439,7 +487,11 @@ def postgres(plan: Plan, work: Path) -> Figures:
             node.stop()
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("DELETE FROM tasks; DELETE FROM worker_slots; DELETE FROM task_changes")
-        nodes = [procs.start_tasky(work / f"pg-two-{i}-data", work, "--db", url) for i in range(2)]
+        # Two nodes on one host: each needs a name of its own (the default is the host name).
+        nodes = [
+            procs.start_tasky(work / f"pg-two-{i}-data", work, "--db", url, "--node", f"bench-{i}")
+            for i in range(2)
+        ]
         try:
             figures.update(_one_node_figures(plan, nodes, "pg2", bad))
         finally:

@@ -65,17 +65,22 @@ def new_key(
     )
 
 
+def different_request(wanted: IdempotencyRecord) -> ApiError:
+    """422: the key was first sent with another request."""
+    return ApiError(
+        422,
+        f"the {HEADER} {shown(wanted.key)} was used for a different request (another "
+        "worker, body or query parameters); use a new key for a new request",
+        Fields=[],
+    )
+
+
 def replay(
     found: IdempotencyRecord, wanted: IdempotencyRecord, id_field: str, location: str
 ) -> JSONResponse:
     """The answer to a repeated key: the first request's id (200), or 422 if the request differs."""
     if found.fingerprint != wanted.fingerprint:
-        raise ApiError(
-            422,
-            f"the {HEADER} {shown(wanted.key)} was used for a different request (another "
-            "worker, body or query parameters); use a new key for a new request",
-            Fields=[],
-        )
+        raise different_request(wanted)
     return JSONResponse(
         {id_field: found.target_id},
         status_code=200,

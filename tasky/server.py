@@ -6,6 +6,7 @@ groups of every other part, none of which the API imports.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import functools
 import logging
@@ -15,7 +16,7 @@ from typing import Any
 
 import uvicorn
 
-from tasky import prom, ui
+from tasky import clock, prom, ui
 from tasky.access_log import AccessLog
 from tasky.api import RouteGroup, TaskyApp, create_app
 from tasky.api.views import task_detail
@@ -24,6 +25,7 @@ from tasky.chains import routes as chains
 from tasky.chains.definitions import configured_definitions
 from tasky.chains.views import chain_detail
 from tasky.config_file import load_workers
+from tasky.engine.nodes import gone_from_here, name_taken
 from tasky.logs import configure_logging
 from tasky.own_files import file_roots, prepare_roots
 from tasky.protocol import bounded_protocol, connection_cap
@@ -32,6 +34,7 @@ from tasky.schedules import routes as schedules
 from tasky.settings import Settings, is_loopback
 from tasky.shutdown import GracefulServer
 from tasky.store import Store, create_store, prepare_store
+from tasky.store.base import node_is_alive
 from tasky.workers.registry import WorkerRegistry, default_registry
 
 log = logging.getLogger("tasky")
@@ -100,6 +103,8 @@ def serve(settings: Settings) -> None:
     # Fail here, with a clear message, not inside the server's start-up (a store in use, a
     # database out of reach or newer than this code); stored tokens count as auth beyond loopback.
     settings.check(stored_tokens=prepare_store(store))
+    if settings.database_url:  # SQLite's lock already keeps a second server out
+        asyncio.run(check_node_name_free(settings))
     # Bound before anything is said or made: a port in use is the only thing then reported.
     listening = listening_socket(settings.host, settings.port)
     try:
@@ -122,6 +127,24 @@ def serve(settings: Settings) -> None:
         GracefulServer(config, app, settings.grace).run(sockets=[listening])
     finally:
         listening.close()
+
+
+async def check_node_name_free(settings: Settings) -> None:
+    """ValueError when a live node on the store has this node's name (the start-up would be
+    refused by the registration itself; this says so plainly, before anything listens)."""
+    store = create_store(settings.store_url)
+    await store.open()
+    try:
+        now = clock.now()
+        for node in await store.list_nodes():
+            if (
+                node.name == settings.node
+                and node_is_alive(node, settings.node_id, now - settings.lease_seconds)
+                and not gone_from_here(node)
+            ):
+                raise ValueError(str(name_taken(settings, node, now)))
+    finally:
+        await store.close()
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,8 @@ class Settings:
     max_queued: int = 100_000
     # A chain's parameters and its definition, as JSON bytes; steps in one chain.
     max_chain_params_bytes: int = 64 << 10
-    max_chain_definition_bytes: int = 256 << 10
-    max_chain_steps: int = 1000
+    max_chain_definition_bytes: int = 5 << 20
+    max_chain_steps: int = 20_000
     # Log lines kept per task; beyond, the oldest go (the task counts them).
     max_log_lines: int = 10_000
     # Seconds an Idempotency-Key of a submit or chain start is remembered (tasky.idempotency).
@@ -69,8 +70,17 @@ class Settings:
     cancel_wait_seconds: float = 2.0
     # What outbound requests (HTTPCheck) may reach besides public addresses: CIDRs, host names.
     outbound_allow: list[str] = field(default_factory=list)
-    # This server's name in its log lines and on the tasks it claims.
+    # This server's claim owner (unique per process), also its name in its log lines and on the
+    # tasks it claims: NODE:PID by default (see owner_node).
     node_id: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    # The node's name: the same across its restarts, unique among the live nodes of one store
+    # (tasks target it with ?node=; start-up recovery takes back the tasks its earlier runs
+    # held). Its labels: tasks target them with ?label=.
+    node: str = field(default_factory=lambda: os.uname().nodename)
+    labels: list[str] = field(default_factory=list)
+    # Seconds between two looks for tasks whose lease ran out (their node died or froze), on a
+    # store shared by many nodes.
+    sweep_interval: float = 5.0
     # Request guard (tasky.api.guard): Host names beyond the bind address (and loopback names),
     # and browser origins beyond the server's own that may send state-changing requests.
     allowed_hosts: list[str] = field(default_factory=list)
@@ -180,6 +190,15 @@ class Settings:
             raise ValueError("--lease must be >= 1 second, --cancel-wait >= 0")
         if not self.node_id or not self.node_id.isprintable() or len(self.node_id) > 200:
             raise ValueError("--node-id must be 1 to 200 printable characters")
+        check_node_name("--node", self.node)
+        for label in self.labels:
+            check_node_name("--label", label)
+        if len(self.labels) > MAX_LABELS:
+            raise ValueError(f"--label: at most {MAX_LABELS} labels")
+        if not 0 < self.sweep_interval <= MAX_POLL_INTERVAL:  # also refuses nan
+            raise ValueError(
+                f"--sweep-interval must be more than 0 and at most {MAX_POLL_INTERVAL:g} seconds"
+            )
 
     def check_database_url(self) -> None:
         """Refuse a --db that is not PostgreSQL's (before anything opens it as a file path)."""
@@ -191,6 +210,31 @@ class Settings:
 MAX_GRACE = 24 * 3600.0
 # A task queued behind this engine's back would wait up to this long.
 MAX_POLL_INTERVAL = 3600.0
+
+# A node name or label: what a URL query, a log line and a table cell show as it is.
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+MAX_LABELS = 32
+
+
+def node_name_error(value: str) -> str | None:
+    """Why ``value`` is no node name or label (None: it is one)."""
+    if NODE_NAME.fullmatch(value):
+        return None
+    return "must be 1 to 64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def check_node_name(option: str, value: str) -> None:
+    error = node_name_error(value)
+    if error is not None:
+        raise ValueError(f"{option} {value!r} {error}")
+
+
+def owner_node(owner: str) -> str:
+    """The node an owner (a claim's ``node_id``, NODE:PID) belongs to: what comes before its
+    last colon (an owner without one is a node name of its own)."""
+    node, colon, _ = owner.rpartition(":")
+    return node if colon else owner
+
 
 _FIELDS = {f.name: f for f in fields(Settings)}
 

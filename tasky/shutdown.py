@@ -5,7 +5,9 @@ nothing more is dispatched and chains start no new step, while reads and event s
 Running tasks get ``grace`` seconds to finish. Then uvicorn's own shutdown runs: event streams
 end, connections close, and the engine's stop abandons what still runs (its process groups get
 SIGTERM, then SIGKILL after the worker's kill_grace), leaving it Running in the store for the next
-start's recovery (Engine._recover) to re-queue or fail: that stays the one place that decides.
+start's recovery (tasky.engine.recovery) to re-queue or fail: that stays the one place that
+decides. On a store shared by many nodes, the engine's stop applies that decision at once
+(recovery.release_held), so another node takes the work without waiting for the lease.
 
 A second signal ends the drain at once, and the engine's stop kills task processes without their
 grace. Either way the process exits with code 0: uvicorn would raise the captured signal again
@@ -84,8 +86,8 @@ class GracefulServer(uvicorn.Server):
         try:
             if not await engine.wait_idle(self._grace):
                 log.warning(
-                    "the grace of %g s is over: stopping %d running task(s); the next start "
-                    "re-queues them (idempotent workers) or fails them",
+                    "the grace of %g s is over: stopping %d running task(s); they are re-queued "
+                    "(idempotent workers) or failed (at the next start, or at once with --db)",
                     self._grace,
                     engine.busy(),
                 )

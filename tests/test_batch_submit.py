@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from typing import Any
@@ -111,8 +112,6 @@ async def test_refused_like_a_single_submit(app: TaskyApp, client: httpx.AsyncCl
     assert r.status_code == 400 and "unknown query parameter" in r.json()["Error"]
     r = await client.post(BATCH, json=[{}], params={"retries": "-1"})
     assert r.status_code == 400 and "retries" in r.json()["Error"]
-    r = await client.post(BATCH, json=[{}], headers={"Idempotency-Key": "k1"})
-    assert r.status_code == 400 and "not supported on batch" in r.json()["Error"]
     # The request guard: a body that is not JSON, a foreign page's request.
     r = await client.post(BATCH, content=b"[{}]", headers={"Content-Type": "text/plain"})
     assert r.status_code == 415, r.text
@@ -147,10 +146,73 @@ async def test_the_openapi_document_describes_it(client: httpx.AsyncClient) -> N
         body["type"] == "array"
         and {"$ref": "#/components/schemas/Config_Echo"} in (body["items"]["oneOf"])
     )
-    assert [p["name"] for p in operation["parameters"]] == ["name", "timeout", "retries"]
+    assert [p["name"] for p in operation["parameters"]] == [
+        "name",
+        "timeout",
+        "retries",
+        "node",
+        "label",
+        "wait_for_node",
+        "Idempotency-Key",
+    ]
     created = operation["responses"]["201"]["content"]["application/json"]["schema"]
     assert created == {"$ref": "#/components/schemas/TasksCreated"}
     invalid = operation["responses"]["422"]["content"]["application/json"]["schema"]
     assert invalid == {"$ref": "#/components/schemas/BatchValidationErrorBody"}
     assert {"413", "429", "503"} <= set(operation["responses"])
     assert orjson.dumps(document)  # the whole document stays JSON
+
+
+async def test_a_keyed_batch_is_created_once_and_replayed(
+    app: TaskyApp, client: httpx.AsyncClient
+) -> None:
+    keyed = {"Idempotency-Key": "nightly-42"}
+    body = [{"value": i} for i in range(5)]
+    first = await client.post(BATCH, json=body, headers=keyed)
+    assert first.status_code == 201, first.text
+    ids = first.json()["TaskIds"]
+    assert len(ids) == 5
+    # The retry (a lost answer, say) gets the same ids and creates nothing.
+    again = await client.post(BATCH, json=body, headers=keyed)
+    assert again.status_code == 200, again.text
+    assert again.json() == {"TaskIds": ids}
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert sorted(await task_ids(client, "Echo")) == sorted(ids)
+    # The same key with another body, query or worker is a client mistake: 422, nothing made.
+    for other in (
+        client.post(BATCH, json=body[:4], headers=keyed),
+        client.post(BATCH, json=body, headers=keyed, params={"retries": "2"}),
+        client.post(f"{API}/workers/Hold/batch", json=[{"seconds": 0}], headers=keyed),
+    ):
+        r = await other
+        assert r.status_code == 422 and "different request" in r.json()["Error"], r.text
+    # A single submit with a batch's key is another request too.
+    r = await client.post(f"{API}/workers/Echo", json={"value": 1}, headers=keyed)
+    assert r.status_code == 422, r.text
+    assert sorted(await task_ids(client, "Echo")) == sorted(ids)
+
+
+async def test_concurrent_keyed_batches_create_one_batch(
+    app: TaskyApp, client: httpx.AsyncClient
+) -> None:
+    keyed = {"Idempotency-Key": "once"}
+    body = [{"value": i} for i in range(3)]
+    answers = await asyncio.gather(
+        *(client.post(BATCH, json=body, headers=keyed) for _ in range(12))
+    )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200] * 11 + [201], [r.text for r in answers]
+    assert len({tuple(r.json()["TaskIds"]) for r in answers}) == 1
+    assert len(await task_ids(client, "Echo")) == 3
+
+
+async def test_a_keyed_batch_that_is_refused_keeps_no_key(
+    app: TaskyApp, client: httpx.AsyncClient
+) -> None:
+    keyed = {"Idempotency-Key": "fix-and-retry"}
+    r = await client.post(BATCH, json=[{"value": 1}, {"nope": 1}], headers=keyed)
+    assert r.status_code == 422, r.text
+    # Fixed and sent again with the same key: it is created now.
+    r = await client.post(BATCH, json=[{"value": 1}, {"value": 2}], headers=keyed)
+    assert r.status_code == 201, r.text
+    assert len(await task_ids(client, "Echo")) == 2

@@ -13,8 +13,10 @@ from tasky.callbacks.delivery import Deliverer
 from tasky.cli.serve import read_token_file
 from tasky.ids import new_id
 from tasky.settings import Settings
-from tasky.store import CallbackRecord, SqliteStore
+from tasky.store import CallbackRecord, SqliteStore, Store
+from tasky.store.postgres import PostgresStore
 from tests.callback_receiver import SECRET, Receiver, receiver, verified
+from tests.pg import emptied_shared_schema
 
 __all__ = ["receiver"]  # the fixture, shared
 
@@ -98,7 +100,7 @@ async def test_a_slow_receiver_times_out_as_one_failed_attempt(
         await store.close()
 
 
-async def delivered(store: SqliteStore, target_id: str) -> CallbackRecord:
+async def delivered(store: Store, target_id: str) -> CallbackRecord:
     deadline = time.monotonic() + 10
     while True:
         found = await store.get_callback("task", target_id)
@@ -106,6 +108,47 @@ async def delivered(store: SqliteStore, target_id: str) -> CallbackRecord:
             return found
         assert time.monotonic() < deadline, f"not delivered: {found}"
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.postgres
+async def test_two_nodes_deliver_each_callback_once(tmp_path: Path, receiver: Receiver) -> None:
+    """Two nodes' deliverers on one database, polling at once: each due callback is claimed by
+    one of them (a slow receiver keeps every delivery in flight across the other's polls)."""
+    receiver.delay = 0.3
+    url = emptied_shared_schema()
+    stores = [PostgresStore(url), PostgresStore(url)]
+    for store in stores:
+        await store.open()
+    targets = [new_id() for _ in range(12)]
+    for target in targets:
+        await stores[0].add_callback(CallbackRecord("task", target, receiver.url(), 1.0))
+        assert await stores[0].arm_callback("task", target, 1.0)
+
+    async def render(kind: str, target_id: str) -> dict[str, Any] | None:
+        return {"TaskId": target_id, "Status": "Completed"}
+
+    async def is_finished(kind: str, target_id: str) -> bool | None:
+        return True
+
+    settings = Settings(
+        data_dir=tmp_path,
+        callback_secret=SECRET,
+        callback_backoff=0.05,
+        outbound_allow=["127.0.0.2/32"],
+    )
+    deliverers = [Deliverer(store, settings, render) for store in stores]
+    try:
+        await asyncio.gather(*(d.start(is_finished) for d in deliverers))
+        for target in targets:
+            found = await delivered(stores[1], target)
+            assert len(found.attempts) == 1
+    finally:
+        for deliverer in deliverers:
+            await deliverer.stop()
+        for store in stores:
+            await store.close()
+    sent = sorted(headers["tasky-delivery"] for headers, _ in receiver.calls)
+    assert sent == sorted(f"task-{target}" for target in targets)
 
 
 @pytest.mark.parametrize(

@@ -644,3 +644,11 @@ async def test_openapi_documents_chains(client: httpx.AsyncClient) -> None:
     assert "post" in paths[f"{API}/chain-definitions/{{name}}/start"]
     assert "ChainSpec" in doc["components"]["schemas"]
     assert "ChainDetail" in doc["components"]["schemas"]
+    # Long chains: the chain's answer is bounded, the rest comes a page at a time.
+    detail = doc["components"]["schemas"]["ChainDetail"]["properties"]
+    assert {"StepCount", "StepCounts", "StepsNextCursor"} <= set(detail)
+    steps = paths[f"{API}/chains/{{id}}/steps"]["get"]
+    assert {p["name"] for p in steps["parameters"] if p["in"] == "query"} == {"limit", "cursor"}
+    assert "StepPage" in doc["components"]["schemas"]
+    shown = paths[f"{API}/chains/{{id}}"]["get"]
+    assert [p["name"] for p in shown["parameters"] if p["in"] == "query"] == ["steps"]

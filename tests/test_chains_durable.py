@@ -209,6 +209,42 @@ async def test_existing_task_is_followed_not_duplicated(
         assert len(await chain_tasks(client, chain_id)) == 2
 
 
+async def test_an_id_chosen_ahead_is_the_one_its_task_gets(
+    settings: Settings, registry: WorkerRegistry
+) -> None:
+    # The crash came while step a ran: b's id was chosen ahead (b still pending).
+    ahead = new_id()
+    async with stores(settings) as (_, chains):
+        chain_id = await _craft(chains, registry, TWO_STEPS, b=("pending", ahead))
+    async with running(settings, registry) as client:
+        body = await wait_chain(client, chain_id, "Completed")
+        assert steps_of(body)["b"]["TaskId"] == ahead
+        assert body["Result"] == {"string_output": "A!"}
+        assert len(await chain_tasks(client, chain_id)) == 2
+
+
+async def test_a_task_created_before_its_step_was_marked_is_followed(
+    settings: Settings, registry: WorkerRegistry
+) -> None:
+    # The crash came after the task of step a (id chosen ahead) was created, before the write
+    # that marks a started: a shows its task and is not started again.
+    task_id = new_id()
+    now = clock.now()
+    async with stores(settings) as (tasks, chains):
+        chain_id = await _craft(chains, registry, TWO_STEPS, a=("pending", task_id))
+        record = TaskRecord(
+            task_id, "Echo", Status.QUEUED, {"value": "A"}, now, chain_id=chain_id, queued_at=now
+        )
+        await tasks.submit(record)
+        assert await tasks.chains.step_counts(chain_id) == {"Queued": 1, "Pending": 1}
+    async with running(settings, registry) as client:
+        body = await wait_chain(client, chain_id, "Completed")
+        steps = steps_of(body)
+        assert steps["a"]["TaskId"] == task_id
+        assert steps["b"]["Output"] == {"string_output": "A!"}
+        assert len(await chain_tasks(client, chain_id)) == 2
+
+
 async def test_cancel_reaches_tasks_after_a_crash(
     settings: Settings, registry: WorkerRegistry
 ) -> None:

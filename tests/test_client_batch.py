@@ -71,6 +71,24 @@ def test_a_refused_later_chunk_says_what_was_created(tasky: Client) -> None:
     assert tasky.worker_statistics("Echo").total == before + 4
 
 
+def test_a_keyed_submit_many_sent_again_creates_only_what_was_missing(tasky: Client) -> None:
+    before = tasky.worker_statistics("Echo").total
+    configs: list[dict[str, object]] = [{"value": n} for n in range(5)]
+    configs[3] = {"value": 3, "bogus": True}
+    with pytest.raises(BatchIncomplete) as exc:
+        tasky.submit_many("Echo", configs, chunk_size=2, idempotency_key="import-7")
+    made = exc.value.task_ids
+    assert len(made) == 2
+    # Fixed and sent again with the same key: the first chunk is answered with its ids, the
+    # rest is created now; nothing twice.
+    configs[3] = {"value": 3}
+    ids = tasky.submit_many("Echo", configs, chunk_size=2, idempotency_key="import-7")
+    assert ids[:2] == made and len(set(ids)) == 5
+    assert tasky.submit_many("Echo", configs, chunk_size=2, idempotency_key="import-7") == ids
+    assert tasky.worker_statistics("Echo").total == before + 5
+    assert [tasky.get(i).config["value"] for i in ids] == [0, 1, 2, 3, 4]
+
+
 # -- the asyncio client, in process -------------------------------------------------------------
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
@@ -97,6 +115,8 @@ async def test_async_submit_many(atasky: AsyncClient) -> None:
     with pytest.raises(TooManyRequests):
         await atasky.submit_many("Hold", [{"seconds": 30}] * 4)
     assert (await atasky.worker_statistics("Hold")).total == 0
+    keyed = await atasky.submit_many("Echo", [{"value": 9}] * 3, idempotency_key="a1")
+    assert await atasky.submit_many("Echo", [{"value": 9}] * 3, idempotency_key="a1") == keyed
 
 
 def test_each_task_of_a_batch_is_announced(shared_server: ServerProcess, tasky: Client) -> None:

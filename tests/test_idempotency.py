@@ -138,6 +138,19 @@ def test_kill_9_right_after_the_first_201_then_retry(server_factory: Any) -> Non
     assert tasks_of(again, "Hold") == [first.json()["TaskId"]]
 
 
+def test_kill_9_right_after_a_keyed_batch_then_retry(server_factory: Any) -> None:
+    server: ServerProcess = server_factory(*WORKERS)
+    batch = [{"seconds": 30}] * 3
+    first = post(server, "/workers/Hold/batch", batch, "import-9")
+    assert first.status_code == 201, first.text
+    server.kill()
+    again: ServerProcess = server_factory(*WORKERS, data_dir=server.data_dir)
+    retry = post(again, "/workers/Hold/batch", batch, "import-9")
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["TaskIds"] == first.json()["TaskIds"]
+    assert sorted(tasks_of(again, "Hold")) == sorted(first.json()["TaskIds"])
+
+
 def test_a_burst_of_identical_requests_creates_one_task(server: ServerProcess) -> None:
     def send(_: int) -> httpx.Response:
         return post(server, "/workers/Echo", {"value": "burst"}, "burst-key")

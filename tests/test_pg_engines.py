@@ -35,7 +35,10 @@ async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
                 await store.open()
                 if not hears:
                     store.watch = _deaf  # type: ignore[method-assign]
-                settings = Settings(data_dir=tmp_path / name, node_id=name, poll_interval=0.2)
+                # Two nodes in one process: each its own name (the default is the host name).
+                settings = Settings(
+                    data_dir=tmp_path / name, node=name, node_id=name, poll_interval=0.2
+                )
                 engine = Engine(store, registry_with("tests.workers_for_tests"), settings)
                 await engine.start()
                 engines.append(engine)

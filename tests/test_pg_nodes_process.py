@@ -58,6 +58,9 @@ def nodes(
                 node_url(schema_url, f"tasky-{name}-{tag}"),
                 "--poll-interval",
                 "3600",
+                # Two nodes on one host: each its own name (the default is the host name).
+                "--node",
+                f"node-{name}",
                 data_dir=tmp_path / name,
             )
         )
@@ -195,6 +198,8 @@ async def _events_across_nodes(a: ServerProcess, b: ServerProcess) -> None:
         ("task.status", "Running"),
         ("task.status", "Completed"),
     ]
+    # Published from b's log entries: they name the node that ran the task, b by its name.
+    assert [e.get("node") for e in mine[1:]] == ["node-b", "node-b"]
     # The holder's end, made on b, shows on a too.
     assert [e["status"] for e in events if e["task"] == holder] == ["Canceled"]
 

@@ -42,6 +42,7 @@ from tests.test_core_control import (  # noqa: F401
     test_update_config_of_queued_task,
 )
 from tests.test_core_crash import (  # noqa: F401
+    test_acknowledged_submits_survive_sigkill,
     test_queued_tasks_run_after_restart,
     test_restart_keeps_status_result_and_logs,
 )

@@ -85,6 +85,9 @@ EVERY_SETTING = {
     "TASKY_CANCEL_WAIT": "0.5",
     "TASKY_OUTBOUND_ALLOW": "10.0.0.0/8",
     "TASKY_NODE_ID": "web-1",
+    "TASKY_NODE": "web",
+    "TASKY_LABELS": "gpu,eu",
+    "TASKY_SWEEP_INTERVAL": "2",
     "TASKY_ALLOWED_HOSTS": "tasks.example.com",
     "TASKY_ALLOWED_ORIGINS": "https://tasks.example.com",
     "TASKY_HEADER_TIMEOUT": "3",
@@ -119,6 +122,20 @@ def test_every_setting_can_come_from_its_variable(started: list[Settings]) -> No
         assert getattr(settings, name) != getattr(defaults, name), name
     assert (settings.host, settings.port, settings.node_id) == ("10.1.2.3", 9999, "web-1")
     assert (settings.lease_seconds, settings.cancel_wait_seconds) == (12.0, 0.5)
+    assert (settings.node, settings.sweep_interval) == ("web", 2.0)
+
+
+def test_the_node_name_makes_the_claim_owner_unless_a_node_id_is_given(
+    started: list[Settings],
+) -> None:
+    serve("--node", "web-2")
+    serve("--node", "web-2", "--node-id", "claims-2")
+    serve()
+    named, overridden, default = started
+    assert (named.node, named.node_id) == ("web-2", f"web-2:{os.getpid()}")
+    assert (overridden.node, overridden.node_id) == ("web-2", "claims-2")
+    host = os.uname().nodename
+    assert (default.node, default.node_id) == (host, f"{host}:{os.getpid()}")
 
 
 @pytest.mark.server  # a tasky serve that stops before it listens
@@ -132,6 +149,13 @@ def test_every_setting_can_come_from_its_variable(started: list[Settings]) -> No
         ("--cancel-wait", "-1", "--cancel-wait >= 0"),
         ("--node-id", "web\x1b[31m", "--node-id must be 1 to 200 printable"),
         ("--node-id", "", "--node-id must be 1 to 200 printable"),
+        ("--node", "a b", "--node 'a b' must be 1 to 64 ASCII letters"),
+        ("--node", "-x", "--node '-x' must be 1 to 64"),
+        ("--node", "é", "--node 'é' must be"),
+        ("--label", "g\x1bpu", "--label"),
+        ("--label", "x" * 65, "--label"),
+        ("--sweep-interval", "0", "--sweep-interval must be more than 0"),
+        ("--sweep-interval", "nan", "--sweep-interval must be more than 0"),
     ],
 )
 def test_bad_values_stop_the_server_before_it_listens(

@@ -21,10 +21,10 @@ import tests.pg
 from tasky.ids import new_id
 from tasky.settings import Settings
 from tasky.states import Status
-from tasky.store import DuplicateId, create_store, pg_stats, pg_tasks
+from tasky.store import DuplicateId, create_store, pg_schema, pg_stats, pg_tasks
 from tasky.store.pg_schema import LATEST, SchemaTooNew
 from tasky.store.postgres import PostgresStore
-from tasky.store.records import Claim, Outcome, TaskRecord
+from tasky.store.records import ChildRecord, Claim, NodeRecord, Outcome, TaskRecord
 from tests.pg import emptied_shared_schema, fresh_schema
 
 pytestmark = pytest.mark.postgres
@@ -224,6 +224,126 @@ async def test_nodes_opening_a_new_database_together_migrate_it_once(own_schema:
     finally:
         for node in nodes:
             await node.close()
+
+
+async def test_a_version_1_database_gets_the_node_of_task_children(own_schema: str) -> None:
+    """An upgrade from version 1: a child recorded then keeps its row (no node: taken as the
+    opening node's own), and new ones carry theirs."""
+    async with await psycopg.AsyncConnection.connect(own_schema, autocommit=True) as conn:
+        # The database as version 1 left it (what a node of that version created).
+        async with conn.transaction():
+            assert await pg_schema._apply(conn, 0, pg_schema.MIGRATIONS[:1]) == [1]
+            await conn.execute("CREATE TABLE tasky_schema (version integer NOT NULL)")
+            await conn.execute("INSERT INTO tasky_schema VALUES (1)")
+        await conn.execute(
+            "INSERT INTO task_children VALUES (%s, 101, 5, 'boot-1', 'mark')", ("a" * 32,)
+        )
+    store = PostgresStore(own_schema)
+    await store.open()
+    try:
+        theirs = ChildRecord("b" * 32, 102, 6, "boot-1", "mark-b", node="web-2")
+        await store.record_child(theirs)
+        old = ChildRecord("a" * 32, 101, 5, "boot-1", "mark")
+        assert sorted(await store.children(), key=lambda c: c.task_id) == [old, theirs]
+    finally:
+        await store.close()
+    async with await psycopg.AsyncConnection.connect(own_schema) as conn:
+        version = await (await conn.execute("SELECT version FROM tasky_schema")).fetchall()
+    assert version == [(LATEST,)]
+
+
+async def test_a_version_3_database_gets_the_nodes_registry_and_targets(own_schema: str) -> None:
+    """An upgrade from version 3 (task children per node, paused time; no nodes yet) to the
+    latest: its tasks and attempts keep their rows with no target and no node, a Paused task
+    keeps its paused time, and the registry and targets work at once."""
+    assert LATEST >= 5
+    waiting, paused, ended = new_id(), new_id(), new_id()
+    async with await psycopg.AsyncConnection.connect(own_schema, autocommit=True) as conn:
+        # The database as version 3 left it.
+        async with conn.transaction():
+            assert await pg_schema._apply(conn, 0, pg_schema.MIGRATIONS[:3]) == [1, 2, 3]
+            await conn.execute("CREATE TABLE tasky_schema (version integer NOT NULL)")
+            await conn.execute("INSERT INTO tasky_schema VALUES (3)")
+        await conn.execute(
+            "INSERT INTO tasks (id, worker, status, config, created_at, queued_at) "
+            "VALUES (%s, 'W', 'Queued', '{}', 1, 1)",
+            (waiting,),
+        )
+        await conn.execute(
+            "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, "
+            "owner, lease_until, paused_seconds, paused_at) "
+            "VALUES (%s, 'W', 'Paused', '{}', 1, 1, 2, 'old:1', 9e9, 3, 7)",
+            (paused,),
+        )
+        await conn.execute(
+            "INSERT INTO task_attempts (task_id, attempt, status, started_at, finished_at, "
+            "paused_seconds) VALUES (%s, 1, 'Completed', 2, 10, 3)",
+            (ended,),
+        )
+    store = PostgresStore(own_schema)
+    await store.open()
+    try:
+        kept = await store.get(paused)
+        assert kept is not None and (kept.target, kept.node) == (None, None)
+        assert (kept.paused_seconds, kept.paused_at) == (3.0, 7.0)
+        [attempt] = await store.attempts(ended)
+        assert (attempt.node, attempt.paused_seconds, attempt.run_seconds) == (None, 3.0, 5.0)
+        assert await store.list_nodes() == []
+        record = NodeRecord("web-1", ["gpu"], "web-1:7", ["W"], 100.0, 100.0, host="h", pid=7)
+        assert await store.register_node(record, alive_after=0.0) is None
+        [listed] = await store.list_nodes()
+        assert (listed.name, listed.labels, listed.running) == ("web-1", ["gpu"], 0)
+        claim = Claim("web-1:7", 9e9, limit=5, node="web-1", targets=("node:web-1",))
+        [started] = await store.claim("W", claim, 200.0)
+        assert (started.id, started.node, started.target) == (waiting, "web-1", None)
+    finally:
+        await store.close()
+    async with await psycopg.AsyncConnection.connect(own_schema) as conn:
+        version = await (await conn.execute("SELECT version FROM tasky_schema")).fetchall()
+    assert version == [(LATEST,)]
+
+
+async def test_a_version_5_database_gets_the_change_log_and_its_trigger(own_schema: str) -> None:
+    """An upgrade from version 5 (the nodes registry and targets; no change log yet): its tasks
+    are kept, and every change from then on is logged with the task's columns of version 5
+    too (the node that started it), for the other nodes to read."""
+    assert LATEST >= 6
+    waiting = new_id()
+    async with await psycopg.AsyncConnection.connect(own_schema, autocommit=True) as conn:
+        # The database as version 5 left it.
+        async with conn.transaction():
+            assert await pg_schema._apply(conn, 0, pg_schema.MIGRATIONS[:5]) == [1, 2, 3, 4, 5]
+            await conn.execute("CREATE TABLE tasky_schema (version integer NOT NULL)")
+            await conn.execute("INSERT INTO tasky_schema VALUES (5)")
+        await conn.execute(
+            "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, target) "
+            "VALUES (%s, 'W', 'Queued', '{}', 1, 1, 'node:web-1')",
+            (waiting,),
+        )
+    store, other = PostgresStore(own_schema), PostgresStore(own_schema)
+    await store.open()
+    await other.open()
+    try:
+        assert await store.last_change() == 0  # what version 5 wrote was never logged
+        claim = Claim("web-1:7", 9e9, limit=5, node="web-1", targets=("node:web-1",))
+        [started] = await store.claim("W", claim, 200.0)
+        assert (started.id, started.node, started.target) == (waiting, "web-1", "node:web-1")
+        [change] = await other.changes_since(0, 10)
+        assert (change.task_id, change.status, change.owner, change.node, change.here) == (
+            waiting,
+            Status.RUNNING,
+            "web-1:7",
+            "web-1",
+            False,
+        )
+        [mine] = await store.changes_since(0, 10)
+        assert mine.here and mine.node == "web-1"
+    finally:
+        await other.close()
+        await store.close()
+    async with await psycopg.AsyncConnection.connect(own_schema) as conn:
+        version = await (await conn.execute("SELECT version FROM tasky_schema")).fetchall()
+    assert version == [(LATEST,)]
 
 
 async def test_a_database_of_a_newer_version_is_refused_with_a_message(own_schema: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from tasky.ids import new_id
 from tasky.states import Status
-from tasky.store.records import Claim, Outcome, TaskRecord
+from tasky.store.records import ChildRecord, Claim, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
 
 
@@ -134,3 +134,25 @@ async def test_the_traceback_column_is_added_to_an_older_database(tmp_path: Path
             assert [a.traceback for a in await s.attempts(started.id)] == ["tb"]
         finally:
             await s.close()
+
+
+async def test_the_node_column_is_added_to_an_older_databases_children(tmp_path: Path) -> None:
+    path = tmp_path / "tasky.db"
+    old = sqlite3.connect(path)
+    # task_children as released before nodes were told apart, with one row from back then.
+    old.executescript(
+        "CREATE TABLE task_children (task_id TEXT PRIMARY KEY, pgid INTEGER NOT NULL, "
+        "start_ticks INTEGER NOT NULL, boot_id TEXT NOT NULL, mark TEXT NOT NULL);"
+        "INSERT INTO task_children VALUES ('old', 101, 5, 'boot-1', 'mark');"
+    )
+    old.commit()
+    old.close()
+    s = SqliteStore(path)
+    await s.open()
+    try:
+        new = ChildRecord("new", 102, 6, "boot-1", "mark-2", node="web-1")
+        await s.record_child(new)
+        found = sorted(await s.children(), key=lambda c: c.task_id)
+        assert found == [new, ChildRecord("old", 101, 5, "boot-1", "mark")]
+    finally:
+        await s.close()

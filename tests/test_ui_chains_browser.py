@@ -146,3 +146,54 @@ def test_a_wide_chain_turns_downwards_on_a_phone(browser: Browser, server: Serve
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     finally:
         phone.close()
+
+
+def test_a_long_chain_is_summed_up_and_its_steps_paged(page: Page, server: ServerProcess) -> None:
+    """2,000 steps: no graph, counts by status instead, and the steps a page at a time; the page
+    never asks for the chain whole."""
+    steps = [{"name": "hold", "worker": "Hold", "config": {"seconds": 60}}]
+    steps += [{"name": f"s{i}", "worker": "Echo", "config": {"value": i}} for i in range(1, 2000)]
+    r = httpx.post(f"{server.api}/chains", json={"name": "long", "steps": steps}, timeout=30)
+    assert r.status_code == 201, r.text
+    chain_id = r.json()["ChainId"]
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    open_page(page, server, f"#/chains/{chain_id}")
+
+    summary = page.locator("#chain-summary")
+    expect(summary).to_be_visible()
+    expect(summary).to_contain_text("2,000 steps: too many to draw")
+    counts = page.locator("#chain-counts .chain-count")
+    expect(counts.and_(page.locator("[data-status='Running']"))).to_have_text("Running 1")
+    expect(counts.and_(page.locator("[data-status='Pending']"))).to_have_text("Pending 1,999")
+    expect(page.locator("#chain-graph")).to_be_hidden()
+    expect(page.locator("#chain-graph g.chain-node")).to_have_count(0)
+
+    info = page.locator("#step-page-info")
+    items = page.locator("#chain-detail li.chain-step")
+    expect(info).to_have_text("Steps 1 to 100 of 2,000")
+    expect(items).to_have_count(100)
+    expect(items.first).to_have_attribute("data-step", "hold")
+    expect(items.first).to_have_attribute("data-status", "Running")
+    expect(page.locator("#step-prev")).to_be_disabled()
+    page.locator("#step-next").click()
+    expect(info).to_have_text("Steps 101 to 200 of 2,000")
+    expect(items.first).to_have_attribute("data-step", "s100")
+    expect(items.last).to_have_attribute("data-step", "s199")
+    for first in range(201, 2000, 100):
+        page.locator("#step-next").click()
+        expect(info).to_have_text(re.compile(f"^Steps {first:,} to "))
+    expect(info).to_have_text("Steps 1,901 to 2,000 of 2,000")
+    expect(items.last).to_have_attribute("data-step", "s1999")
+    expect(page.locator("#step-next")).to_be_disabled()
+    page.locator("#step-prev").click()
+    expect(info).to_have_text("Steps 1,801 to 1,900 of 2,000")
+    expect(items.first).to_have_attribute("data-step", "s1800")
+
+    # Every read of the chain was bounded: its answer with at most 200 steps, then pages.
+    reads = [u for u in asked if f"/chains/{chain_id}" in u]
+    assert reads
+    for url in reads:
+        assert "steps=200" in url or ("/steps?" in url and "limit=100" in url), url
+    r = httpx.post(f"{server.api}/chains/{chain_id}/actions", json={"action": "cancel"})
+    assert r.status_code in (200, 202), r.text

@@ -27,6 +27,7 @@ from tasky.api import (
     key_pruner,
     metrics,
     schemas,
+    targets,
     task_search,
     throughput,
 )
@@ -38,7 +39,14 @@ from tasky.auth.routes import auth_routes
 from tasky.auth.wiring import document_access, protect
 from tasky.echo import clip
 from tasky.engine import Engine
-from tasky.engine.errors import Draining, NotFound, QueueFull, Unsupported, WorkerDisabled
+from tasky.engine.errors import (
+    Draining,
+    NoNodeForTarget,
+    NotFound,
+    QueueFull,
+    Unsupported,
+    WorkerDisabled,
+)
 from tasky.http.doc import Doc
 from tasky.http.query import only_documented
 from tasky.http.responses import ApiError, JSONResponse, error_response
@@ -76,6 +84,8 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
                     "http(s) URL the finished task's record is POSTed to, signed "
                     "(docs/callbacks.md); needs a callback secret.",
                 ),
+                *targets.QUERY,
+                targets.NODES_ALL,
             ),
             tags=("workers",),
             idempotent=True,
@@ -94,6 +104,7 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
             query=batch.QUERY,
             tags=("workers",),
             invalid=schemas.BatchValidationErrorBody,
+            idempotent=True,
         ),
     ),
     (
@@ -194,6 +205,17 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
         "/tasks/{id}/statistics",
         handlers.task_statistics,
         Doc("Timing statistics of one task", schemas.TaskStatistics, errors=_E404),
+    ),
+    (
+        "GET",
+        "/nodes",
+        handlers.list_nodes,
+        Doc(
+            "The nodes sharing this server's store: name, labels, workers, running tasks, "
+            "last heartbeat, alive or not",
+            schemas.NodeList,
+            tags=("nodes",),
+        ),
     ),
     (
         "GET",
@@ -440,6 +462,10 @@ async def _conflict(request: Request, exc: Exception) -> Response:
     return error_response(409, str(exc))
 
 
+async def _unprocessable(request: Request, exc: Exception) -> Response:
+    return error_response(422, str(exc))
+
+
 async def _queue_full(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, QueueFull)
     response = error_response(429, str(exc))
@@ -468,6 +494,7 @@ _EXCEPTION_HANDLERS: dict[Any, ErrorHandler] = {
     IllegalMove: _illegal_move,
     Unsupported: _conflict,
     WorkerDisabled: _conflict,
+    NoNodeForTarget: _unprocessable,
     QueueFull: _queue_full,
     Draining: _draining,
     Exception: _unexpected,

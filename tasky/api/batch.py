@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from tasky.api import targets
 from tasky.echo import clip
 from tasky.engine import Engine
 from tasky.engine.errors import BatchInvalid
@@ -21,13 +22,15 @@ from tasky.http.body import read_json
 from tasky.http.query import float_param, int_param
 from tasky.http.responses import ApiError, JSONResponse
 from tasky.http.validation import MAX_FIELD_ERRORS
-from tasky.idempotency import HEADER, key_header
+from tasky.idempotency import different_request, key_header, new_key
+from tasky.store.records import batch_ids
 
 # The query parameters of a batch: those of a single submit but the callback (one per task would
 # need a registration each; submit such tasks one by one).
 QUERY = (
     ("timeout", "number", "Seconds before each task is stopped and Failed."),
     ("retries", "integer", "Extra attempts after a failure, for each task."),
+    *targets.QUERY,
 )
 
 
@@ -35,10 +38,7 @@ async def submit_batch(request: Request) -> JSONResponse:
     engine: Engine = request.app.state.engine
     settings = engine.settings
     worker = engine.worker(request.path_params["name"])
-    if key_header(request.scope) is not None:
-        # Remembering the key in the batch's own transaction needs a store operation the stores
-        # do not have yet; a key that silently protected nothing would be worse than a refusal.
-        raise ApiError(400, f"the {HEADER} header is not supported on batch submits yet")
+    key = key_header(request.scope)
     configs = await read_json(request, settings.max_batch_bytes)
     if not isinstance(configs, list):
         raise ApiError(422, "the body must be a JSON array of configs (one object per task)")
@@ -54,14 +54,72 @@ async def submit_batch(request: Request) -> JSONResponse:
         _check_item_sizes(configs, settings.max_body_bytes)
     timeout: float | None = None
     retries: int | None = None
+    target: str | None = None
     if request.scope["query_string"]:
         timeout = float_param(request, "timeout", 0, 30 * 24 * 3600, low_included=False)
         retries = int_param(request, "retries", 0, 100)
+        target = targets.target_param(request)
+    if key is not None:
+        return await _submit_batch_with_key(
+            request, worker.name, configs, key, timeout, retries, target
+        )
+    if target is not None:
+        await targets.check_live(request, engine, worker.name, target)
     try:
-        records = await engine.submit_many(worker.name, configs, timeout=timeout, retries=retries)
+        records = await engine.submit_many(
+            worker.name,
+            configs,
+            timeout=timeout,
+            retries=retries,
+            targets=None if target is None else [target] * len(configs),
+        )
     except BatchInvalid as exc:
         raise batch_invalid(exc) from None
     return JSONResponse({"TaskIds": [record.id for record in records]}, status_code=201)
+
+
+async def _submit_batch_with_key(
+    request: Request,
+    worker: str,
+    configs: list[Any],
+    key: str,
+    timeout: float | None,
+    retries: int | None,
+    target: str | None,
+) -> JSONResponse:
+    """As a keyed single submit (tasky.api.handlers): a retry is answered from a read before
+    validation and admission (and before the target's liveness check), and the batch's write
+    settles any race."""
+    engine: Engine = request.app.state.engine
+    query: dict[str, Any] = {"retries": retries, "timeout": timeout}
+    if target is not None:  # keys remembered before targets existed keep their fingerprint
+        query["target"] = target
+    wanted = new_key(request, key, f"batch:{worker}", configs, query)
+    found = await engine.store.find_key(wanted.principal, key, wanted.created_at)
+    if found is None:
+        if target is not None:
+            await targets.check_live(request, engine, worker, target)
+        try:
+            created = await engine.submit_many_with_key(
+                worker,
+                configs,
+                wanted,
+                timeout=timeout,
+                retries=retries,
+                targets=None if target is None else [target] * len(configs),
+            )
+        except BatchInvalid as exc:
+            raise batch_invalid(exc) from None
+        if isinstance(created, list):
+            return JSONResponse({"TaskIds": [record.id for record in created]}, status_code=201)
+        found = created
+    if found.fingerprint != wanted.fingerprint:
+        raise different_request(wanted)
+    return JSONResponse(
+        {"TaskIds": batch_ids(found.target_id)},
+        status_code=200,
+        headers={"Idempotent-Replayed": "true"},
+    )
 
 
 def _check_item_sizes(configs: list[Any], limit: int) -> None:

@@ -12,11 +12,12 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from tasky.api import views
+from tasky.api import targets, views
 from tasky.api.task_search import task_search
 from tasky.callbacks.wiring import accepted_url, callback_view, with_callback
 from tasky.echo import shown
 from tasky.engine import Engine
+from tasky.engine.errors import BatchInvalid
 from tasky.http.body import read_json
 from tasky.http.query import cursor_param, float_param, int_param
 from tasky.http.responses import ApiError, JSONResponse
@@ -51,6 +52,7 @@ async def submit_task(request: Request) -> JSONResponse:
     timeout: float | None = None
     retries: int | None = None
     callback: str | None = None
+    target: str | None = None
     if request.scope["query_string"]:  # parsing an absent query string costs as much as a submit
         timeout = float_param(
             request,
@@ -66,12 +68,23 @@ async def submit_task(request: Request) -> JSONResponse:
             callback = accepted_url(
                 request.app.state, request.query_params["callback"], status_code=400
             )
+        if targets.fan_out(request):
+            return await _submit_everywhere(
+                request, worker.name, config, timeout, retries, callback
+            )
+        target = targets.target_param(request)
     key = key_header(request.scope)
+    if target is not None and key is None:
+        await targets.check_live(request, engine, worker.name, target)
     if key is not None:
-        return await _submit_with_key(request, worker.name, config, key, timeout, retries, callback)
+        return await _submit_with_key(
+            request, worker.name, config, key, timeout, retries, callback, target
+        )
     try:
         if callback is None:
-            record = await engine.submit(worker.name, config, timeout=timeout, retries=retries)
+            record = await engine.submit(
+                worker.name, config, timeout=timeout, retries=retries, target=target
+            )
         else:
             task_id = new_id()
             record = await with_callback(
@@ -80,7 +93,12 @@ async def submit_task(request: Request) -> JSONResponse:
                 task_id,
                 callback,
                 lambda: engine.submit(
-                    worker.name, config, timeout=timeout, retries=retries, task_id=task_id
+                    worker.name,
+                    config,
+                    timeout=timeout,
+                    retries=retries,
+                    task_id=task_id,
+                    target=target,
                 ),
             )
     except ValidationError as exc:
@@ -92,6 +110,29 @@ async def submit_task(request: Request) -> JSONResponse:
     )
 
 
+async def _submit_everywhere(
+    request: Request,
+    worker: str,
+    config: dict[str, Any],
+    timeout: float | None,
+    retries: int | None,
+    callback: str | None,
+) -> JSONResponse:
+    """``?nodes=all``: one task per live node serving the worker, all created or none."""
+    if callback is not None:
+        raise ApiError(400, "nodes=all cannot be combined with callback: submit per node")
+    if key_header(request.scope) is not None:
+        raise ApiError(400, "nodes=all cannot be combined with an Idempotency-Key header yet")
+    engine = _engine(request)
+    try:
+        created = await engine.submit_everywhere(worker, config, timeout=timeout, retries=retries)
+    except BatchInvalid as exc:  # every task has the same config: one error says it
+        raise validation_error(next(iter(exc.errors.values()))) from None
+    return JSONResponse(
+        {"Tasks": {node: record.id for node, record in created.items()}}, status_code=201
+    )
+
+
 async def _submit_with_key(
     request: Request,
     worker: str,
@@ -100,19 +141,30 @@ async def _submit_with_key(
     timeout: float | None,
     retries: int | None,
     callback: str | None,
+    target: str | None,
 ) -> JSONResponse:
     engine = _engine(request)
-    query = {"retries": retries, "timeout": timeout, "callback": callback}
+    query: dict[str, Any] = {"retries": retries, "timeout": timeout, "callback": callback}
+    if target is not None:  # keys remembered before targets existed keep their fingerprint
+        query["target"] = target
     wanted = new_key(request, key, f"worker:{worker}", config, query)
     # A retry is answered from a read, before validation and admission (a full queue must not
     # refuse the retry of a task that was accepted); the write below settles any race.
     found = await engine.store.find_key(wanted.principal, key, wanted.created_at)
     if found is None:
+        if target is not None:  # a retry is answered even if the node has gone since
+            await targets.check_live(request, engine, worker, target)
         task_id = new_id()
 
         def create() -> Awaitable[TaskRecord | IdempotencyRecord]:
             return engine.submit_with_key(
-                worker, config, wanted, timeout=timeout, retries=retries, task_id=task_id
+                worker,
+                config,
+                wanted,
+                timeout=timeout,
+                retries=retries,
+                task_id=task_id,
+                target=target,
             )
 
         try:
@@ -132,6 +184,11 @@ async def _submit_with_key(
             )
         found = created
     return replay(found, wanted, "TaskId", TASK_LOCATION)
+
+
+async def list_nodes(request: Request) -> JSONResponse:
+    engine = _engine(request)
+    return JSONResponse({"Nodes": [views.node_view(n, alive) for n, alive in await engine.nodes()]})
 
 
 async def worker_info(request: Request) -> JSONResponse:
@@ -179,9 +236,10 @@ async def list_tasks(request: Request) -> JSONResponse:
         descending=order == "desc",
         **search.store_filters(),
     )
+    positions = await engine.queue_positions(page.tasks)
     return JSONResponse(
         {
-            "Tasks": [views.task_summary(t) for t in page.tasks],
+            "Tasks": [views.task_summary(t, positions.get(t.id)) for t in page.tasks],
             "NextCursor": None if page.next_cursor is None else str(page.next_cursor),
         }
     )
@@ -192,7 +250,8 @@ async def get_task(request: Request) -> JSONResponse:
     record = await engine.get(request.path_params["id"])
     attempts = await engine.attempts(record.id)
     worker = engine.registry.get(record.worker)
-    out = views.task_detail(_with_live_progress(engine, record), attempts, worker)
+    position = (await engine.queue_positions([record])).get(record.id)
+    out = views.task_detail(_with_live_progress(engine, record), attempts, worker, position)
     out["Callback"] = callback_view(await engine.store.get_callback("task", record.id))
     return JSONResponse(out)
 
@@ -207,7 +266,10 @@ def _with_live_progress(engine: Engine, record: Any) -> Any:
 async def task_status(request: Request) -> JSONResponse:
     engine = _engine(request)
     record = await engine.get(request.path_params["id"])
-    return JSONResponse(views.task_status(_with_live_progress(engine, record)))
+    out = views.task_status(_with_live_progress(engine, record))
+    # A Queued task's place in its worker's queue (1: the next to start); null otherwise.
+    out["QueuePosition"] = (await engine.queue_positions([record])).get(record.id)
+    return JSONResponse(out)
 
 
 async def task_result(request: Request) -> JSONResponse:

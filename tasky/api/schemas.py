@@ -60,6 +60,42 @@ class WorkerSummary(_Open):
     enabled: bool
 
 
+NODE_TEXT = "The node that last started the task (null: it never started)."
+TARGET_TEXT = (
+    "Where the task may run: node:NAME (?node=), label:L (?label=); absent or null: any node."
+)
+
+
+class NodeBody(BaseModel):
+    Name: str
+    Labels: list[str]
+    Workers: list[str] = Field(description="The workers the node serves.")
+    RunningTasks: int = Field(description="Tasks the node holds now (Running, or paused mid-run).")
+    LastHeartbeat: float
+    Alive: bool = Field(description="Not stopped, and its last heartbeat within one lease.")
+    StartedAt: float
+    StoppedAt: float | None = Field(description="When it stopped gracefully (null: it did not).")
+
+
+class NodeList(BaseModel):
+    Nodes: list[NodeBody] = Field(description="Every node that ever registered, by name.")
+
+
+RUN_TIME_TEXT = (
+    "Running time only: time spent Paused is left out (a Paused task's run time stands still)."
+)
+PAUSED_SECONDS_TEXT = (
+    "Time the current (or last) attempt spent Paused after it started, pauses that ended (the "
+    "one under way counts once it ends). Run time = (PausedAt, or FinishedAt, or now) - "
+    "StartedAt - PausedSeconds."
+)
+PAUSED_AT_TEXT = "When the pause under way began (a task Paused after it started); else null."
+QUEUE_POSITION_TEXT = (
+    "A Queued task's place in its worker's queue, 1 being the next to start (claim order: a "
+    "retry in its backoff stands where its run time puts it); null unless Queued."
+)
+
+
 class TaskSummary(_Open):
     TaskId: str
     Status: str
@@ -69,6 +105,11 @@ class TaskSummary(_Open):
     FinishedAt: float | None = None
     Duration: str | None = Field(default=None, description="Go-style duration, once finished.")
     Progress: float | None = None
+    Node: str | None = Field(default=None, description=NODE_TEXT)
+    Target: str | None = Field(default=None, description=TARGET_TEXT)
+    PausedSeconds: float = Field(default=0.0, description=PAUSED_SECONDS_TEXT)
+    PausedAt: float | None = Field(default=None, description=PAUSED_AT_TEXT)
+    QueuePosition: int | None = Field(default=None, description=QUEUE_POSITION_TEXT)
 
 
 class TaskList(BaseModel):
@@ -84,6 +125,10 @@ class TaskStatus(_Open):
     Progress: float | None = None
     ProgressMessage: str | None = None
     Error: str | None = None
+    QueuePosition: int | None = Field(
+        default=None,
+        description=QUEUE_POSITION_TEXT + " Given by GET .../status, not by action answers.",
+    )
 
 
 OUTPUT_TEXT = (
@@ -134,6 +179,10 @@ class AttemptBody(_Open):
     Traceback: str | None = Field(
         description="A failed Python worker's traceback, capped at 16 KiB keeping the end."
     )
+    Node: str | None = Field(default=None, description="The node that ran the attempt.")
+    PausedSeconds: float = Field(
+        default=0.0, description="Time between StartedAt and FinishedAt spent Paused."
+    )
 
 
 class TaskDetail(_Open):
@@ -145,7 +194,12 @@ class TaskDetail(_Open):
     QueuedAt: float | None
     StartedAt: float | None
     FinishedAt: float | None
-    Duration: str | None
+    Duration: str | None = Field(
+        description="The current (or last) attempt's run time. " + RUN_TIME_TEXT
+    )
+    PausedSeconds: float = Field(default=0.0, description=PAUSED_SECONDS_TEXT)
+    PausedAt: float | None = Field(default=None, description=PAUSED_AT_TEXT)
+    QueuePosition: int | None = Field(default=None, description=QUEUE_POSITION_TEXT)
     Attempt: int = Field(description="The current attempt's number (1, then +1 per retry or run).")
     Attempts: list[AttemptBody] = Field(description=ATTEMPTS_TEXT)
     Progress: float | None
@@ -154,6 +208,8 @@ class TaskDetail(_Open):
     Callback: dict[str, Any] | None = Field(
         default=None, description="The task's callback: URL, State, Attempts (docs/callbacks.md)."
     )
+    Node: str | None = Field(default=None, description=NODE_TEXT)
+    Target: str | None = Field(default=None, description=TARGET_TEXT)
 
 
 class AttemptTiming(BaseModel):
@@ -161,7 +217,10 @@ class AttemptTiming(BaseModel):
     Status: str
     StartedAt: float | None
     FinishedAt: float | None = Field(description="null while the attempt is under way.")
-    RunTimeSeconds: float | None = Field(description="Up to now while it is under way.")
+    PausedSeconds: float = Field(default=0.0, description="Time it spent Paused.")
+    RunTimeSeconds: float | None = Field(
+        description="Up to now while it is under way. " + RUN_TIME_TEXT
+    )
 
 
 class TaskStatistics(_Open):
@@ -173,7 +232,9 @@ class TaskStatistics(_Open):
         "timings."
     )
     QueueWaitSeconds: float | None
-    RunTimeSeconds: float | None = Field(description="The current (or last) attempt's run time.")
+    RunTimeSeconds: float | None = Field(
+        description="The current (or last) attempt's run time. " + RUN_TIME_TEXT
+    )
     TotalRunTimeSeconds: float = Field(description="Run time of every attempt added up.")
 
 
@@ -197,7 +258,7 @@ class WorkerStatistics(_Open):
     FailureRate: float | None = Field(
         description="Failed / (Completed + Failed) tasks; null before any ended."
     )
-    AverageRunTimeSeconds: float | None
+    AverageRunTimeSeconds: float | None = Field(description=RUN_TIME_TEXT)
     RunTimePercentilesSeconds: dict[str, float | None] = Field(
         description="p50, p90, p99 read from the histogram (within 5 %); when every run fell in "
         "one bucket, the average (exact for a single run)."

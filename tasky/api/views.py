@@ -7,7 +7,7 @@ from typing import Any
 from tasky import clock
 from tasky.states import FINISHED, Status
 from tasky.store.histogram import BASE, percentile
-from tasky.store.records import AttemptRecord, TaskRecord, WorkerStats
+from tasky.store.records import AttemptRecord, NodeRecord, TaskRecord, WorkerStats
 from tasky.workers.base import Worker
 from tasky.workers.secrets import public_config
 
@@ -18,13 +18,17 @@ def output_of(result: Any) -> dict[str, Any]:
 
 
 def _duration_seconds(record: TaskRecord) -> float | None:
-    if record.started_at is None:
-        return None
-    end = record.finished_at if record.finished_at is not None else clock.now()
-    return max(end - record.started_at, 0.0)
+    """Running time of the current (or last) attempt: time spent Paused is left out."""
+    return record.run_seconds(clock.now())
 
 
-def task_summary(record: TaskRecord) -> dict[str, Any]:
+def _pause_fields(record: TaskRecord) -> dict[str, Any]:
+    """What the page needs to tick a run time that stands still while Paused: running time is
+    (PausedAt, or FinishedAt, or now) - StartedAt - PausedSeconds."""
+    return {"PausedSeconds": record.paused_seconds, "PausedAt": record.paused_at}
+
+
+def task_summary(record: TaskRecord, queue_position: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "TaskId": record.id,
         "Status": record.status.value,
@@ -33,6 +37,9 @@ def task_summary(record: TaskRecord) -> dict[str, Any]:
         # The page ticks the duration of running tasks and tells a paused-in-queue task apart.
         "StartedAt": record.started_at,
         "FinishedAt": record.finished_at,
+        **_pause_fields(record),
+        # A Queued task's place in its worker's queue (1: the next to start); null otherwise.
+        "QueuePosition": queue_position,
     }
     if record.status in FINISHED and record.started_at is not None:
         seconds = _duration_seconds(record)
@@ -43,7 +50,24 @@ def task_summary(record: TaskRecord) -> dict[str, Any]:
         out["Progress"] = record.progress
     if record.chain_id is not None:
         out["ChainId"] = record.chain_id
+    if record.node is not None:
+        out["Node"] = record.node
+    if record.target is not None:
+        out["Target"] = record.target
     return out
+
+
+def node_view(node: NodeRecord, alive: bool) -> dict[str, Any]:
+    return {
+        "Name": node.name,
+        "Labels": node.labels,
+        "Workers": node.workers,
+        "RunningTasks": node.running,
+        "LastHeartbeat": node.heartbeat_at,
+        "Alive": alive,
+        "StartedAt": node.started_at,
+        "StoppedAt": node.stopped_at,
+    }
 
 
 def shown_config(record: TaskRecord, worker: Worker | None) -> Any:
@@ -52,7 +76,10 @@ def shown_config(record: TaskRecord, worker: Worker | None) -> Any:
 
 
 def task_detail(
-    record: TaskRecord, attempts: list[AttemptRecord], worker: Worker | None
+    record: TaskRecord,
+    attempts: list[AttemptRecord],
+    worker: Worker | None,
+    queue_position: int | None = None,
 ) -> dict[str, Any]:
     seconds = _duration_seconds(record)
     return {
@@ -66,6 +93,7 @@ def task_detail(
         "FinishedAt": record.finished_at,
         "Duration": clock.go_duration(seconds) if seconds is not None else None,
         "DurationSeconds": seconds,
+        **_pause_fields(record),
         "Attempt": record.attempt,
         "Attempts": [attempt_view(a) for a in every_attempt(record, attempts)],
         "Retries": record.retries,
@@ -76,6 +104,9 @@ def task_detail(
         "Error": record.error,
         "ChainId": record.chain_id,
         "LogsDropped": record.logs_dropped,
+        "Node": record.node,
+        "Target": record.target,
+        "QueuePosition": queue_position,
     }
 
 
@@ -94,6 +125,8 @@ def every_attempt(record: TaskRecord, ended: list[AttemptRecord]) -> list[Attemp
         started_at=record.started_at,
         finished_at=None,
         error=None,
+        node=record.node,
+        paused_seconds=record.paused_seconds,
     )
     return [*ended, current]
 
@@ -104,10 +137,13 @@ def attempt_view(attempt: AttemptRecord) -> dict[str, Any]:
         "Status": attempt.status.value,
         "StartedAt": attempt.started_at,
         "FinishedAt": attempt.finished_at,
+        # Time between StartedAt and FinishedAt spent Paused (not running time).
+        "PausedSeconds": attempt.paused_seconds,
         "Error": attempt.error,
         "Output": output_of(attempt.result),
         # Where a Python worker's failure came from (capped at 16 KiB, keeping the end).
         "Traceback": attempt.traceback,
+        "Node": attempt.node,
     }
 
 
@@ -121,11 +157,11 @@ def task_status(record: TaskRecord) -> dict[str, Any]:
     return out
 
 
-def _attempt_seconds(attempt: AttemptRecord) -> float | None:
-    if attempt.started_at is None:
-        return None
-    end = attempt.finished_at if attempt.finished_at is not None else clock.now()
-    return max(end - attempt.started_at, 0.0)
+def _attempt_seconds(attempt: AttemptRecord, record: TaskRecord) -> float | None:
+    """An attempt's running time; the one under way is the task's own (it may be Paused)."""
+    if attempt.finished_at is None and attempt.attempt == record.attempt:
+        return _duration_seconds(record)
+    return attempt.run_seconds
 
 
 def task_statistics(record: TaskRecord, ended: list[AttemptRecord]) -> dict[str, Any]:
@@ -134,7 +170,7 @@ def task_statistics(record: TaskRecord, ended: list[AttemptRecord]) -> dict[str,
         wait = max(record.started_at - record.queued_at, 0.0)
     run_time = _duration_seconds(record)
     attempts = every_attempt(record, ended)
-    timed = [(a, _attempt_seconds(a)) for a in attempts]
+    timed = [(a, _attempt_seconds(a, record)) for a in attempts]
     return {
         "TaskId": record.id,
         "Worker": record.worker,
@@ -147,6 +183,7 @@ def task_statistics(record: TaskRecord, ended: list[AttemptRecord]) -> dict[str,
                 "Status": a.status.value,
                 "StartedAt": a.started_at,
                 "FinishedAt": a.finished_at,
+                "PausedSeconds": a.paused_seconds,
                 "RunTimeSeconds": seconds,
             }
             for a, seconds in timed

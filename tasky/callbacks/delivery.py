@@ -3,7 +3,10 @@
 The store is the queue of record. A callback row is written before its target exists, made due
 when the target finishes, and every attempt is recorded with the next one's time, so a restart
 picks up exactly where the last server stopped (delivery is at least once: an attempt that
-reached the receiver just before a crash is sent again).
+reached the receiver just before a crash is sent again). Nodes sharing a store each claim what
+they send: a due callback is taken by one node with a lease (the attempt's timeout and a margin),
+so two nodes do not deliver it twice; if that node dies first, another sends it once the lease
+ends.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ _MAX_POLL = 1.0
 _GROWTH = 3.0
 # Keeps a misbehaving receiver's answer from filling the attempt list.
 _MAX_ERROR = 200
+# A claimed callback's lease beyond its attempt's timeout: rendering it and recording the
+# attempt take a moment too.
+_CLAIM_MARGIN = 30.0
 
 
 class Deliverer:
@@ -122,7 +128,8 @@ class Deliverer:
 
     async def _deliver_due(self) -> None:
         # Each pass records its attempts before the next reads what is due: never two at once.
-        due = await self._store.due_callbacks(clock.now(), _BATCH)
+        now = clock.now()
+        due = await self._store.claim_callbacks(now, _BATCH, now + self._timeout + _CLAIM_MARGIN)
         await asyncio.gather(*(self._attempt(callback) for callback in due))
         if len(due) == _BATCH:
             self._wake.set()  # more may be due: go again without waiting

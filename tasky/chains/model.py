@@ -25,7 +25,7 @@ from pydantic import (
 from tasky.callbacks.urls import check_url
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
-MAX_STEPS = 200
+MAX_STEPS = 20_000
 # Deeper JSON is refused before anything walks it recursively (references, validation).
 MAX_DEPTH = 64
 

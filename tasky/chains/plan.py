@@ -8,6 +8,11 @@ Its ``when`` is checked against whether the chain is *failing*: a step failed (o
 on its own) and its ``on_failure`` policy is ``stop``. ``success`` runs when it is not failing,
 ``failure`` when it is, ``always`` in both cases. A stage whose rule says no is skipped. At the
 end the chain is Failed if it is failing, else Completed.
+
+A long chain is not re-planned from its first stage at every step: a :class:`Progress` carries
+what the stages that already ended add up to (their failures, the last one that ran), and
+:func:`decide` starts from there. Stages that ended stay ended (a restart or a task re-run by hand
+makes the runner plan from the first stage again).
 """
 
 from __future__ import annotations
@@ -16,18 +21,12 @@ from dataclasses import dataclass, field
 
 from tasky.chains.model import ChainSpec, StageInfo, StepSpec, When, step_policy
 from tasky.states import Status
-from tasky.store.chain_records import StepRecord
+from tasky.store.chain_records import StepRecord, step_status
 from tasky.store.records import TaskRecord
 
 PENDING = "Pending"
 SKIPPED = "Skipped"
 TERMINAL = frozenset({"Completed", "Failed", "Canceled", SKIPPED})
-_NO_TASK_STATUS = {
-    "pending": PENDING,
-    "skipped": SKIPPED,
-    "failed": "Failed",
-    "canceled": "Canceled",
-}
 
 
 @dataclass(slots=True)
@@ -50,30 +49,40 @@ class StepView:
 
     @property
     def needs_submit(self) -> bool:
-        """Pending, or recorded with a task id whose task was never created (a crash)."""
+        """Pending, or recorded with a task id whose task was never created (a crash). (A
+        pending step whose task exists was started, and not marked so yet.)"""
         state = self.record.state
-        return state == "pending" or (state in ("submitted", "rerun") and self.task is None)
+        return state in ("pending", "submitted", "rerun") and self.task is None
 
     @property
     def status(self) -> str:
-        state = self.record.state
-        if state in ("submitted", "rerun"):
-            if self.task is None:
-                return PENDING
-            if self.needs_rerun:
-                return Status.QUEUED.value
-            return self.task.status.value
-        return _NO_TASK_STATUS[state]
+        task = self.task
+        return step_status(
+            self.record.state,
+            self.record.rerun_attempt,
+            None if task is None else task.status.value,
+            None if task is None else task.attempt,
+        )
 
     @property
     def error(self) -> str | None:
-        if self.task is not None and self.record.state in ("submitted", "rerun"):
+        if self.task is not None and self.record.state in ("pending", "submitted", "rerun"):
             return self.task.error
         return self.record.error
 
     @property
     def begun(self) -> bool:
-        return self.record.state != "pending"
+        return self.record.state != "pending" or self.task is not None
+
+
+@dataclass(slots=True)
+class Progress:
+    """The stages before ``stage`` have ended; what they add up to (as in :class:`Plan`)."""
+
+    stage: int = 0
+    failures: list[StepView] = field(default_factory=list)
+    fatal: StepView | None = None
+    last_ran: list[StepView] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -88,6 +97,12 @@ class Plan:
     fatal: StepView | None = None
     # The steps of the last stage that ran (the default result of a completed chain).
     last_ran: list[StepView] = field(default_factory=list)
+    # The stage that runs now (len(stages) when done) and the stages before it that ended (or
+    # are skipped by this plan): where the next plan may start.
+    stage: int = 0
+
+    def progress(self) -> Progress:
+        return Progress(self.stage, list(self.failures), self.fatal, list(self.last_ran))
 
 
 def runs(when: When, failing: bool) -> bool:
@@ -96,15 +111,29 @@ def runs(when: When, failing: bool) -> bool:
     return failing if when == "failure" else not failing
 
 
-def decide(spec: ChainSpec, stages: list[StageInfo], views: dict[str, StepView]) -> Plan:
-    plan = Plan()
-    for stage in stages:
+def decide(
+    spec: ChainSpec,
+    stages: list[StageInfo],
+    views: dict[str, StepView],
+    progress: Progress | None = None,
+) -> Plan:
+    """What to do next; ``progress``: from where (None: from the first stage)."""
+    start = progress or Progress()
+    plan = Plan(
+        failures=list(start.failures),
+        fatal=start.fatal,
+        last_ran=list(start.last_ran),
+        stage=start.stage,
+    )
+    for stage in stages[start.stage :]:
         members = [views[step.name] for step in stage.steps]
         if all(v.status in TERMINAL for v in members):
             _account(spec, members, plan)
+            plan.stage = stage.index + 1
             continue
         if not any(v.begun for v in members) and not runs(stage.when, plan.fatal is not None):
             plan.skip.extend(members)
+            plan.stage = stage.index + 1
             continue
         # The stage runs (or is running): start what has not started; then wait for all of it.
         plan.submit = [v for v in members if v.needs_submit]

@@ -34,6 +34,7 @@ from tasky.store.records import IdempotencyRecord
 PREFIX = "/tasky/v1"
 ACTIONS = ("cancel", "pause", "resume", "restart")
 MAX_PAGE = 1000
+STEPS_PAGE = 100
 
 
 class ChainService:
@@ -60,10 +61,18 @@ async def _body(request: Request, *, empty: Any = None) -> Any:
     return await read_json(request, limit, empty=empty)
 
 
+async def _definition_body(request: Request) -> Any:
+    """A chain definition's body: up to its own caps (a long chain may be larger than other
+    bodies), which :func:`limits.check_definition_size` then checks part by part."""
+    settings = request.app.state.settings
+    room = settings.max_chain_definition_bytes + settings.max_chain_params_bytes + 1024
+    return await read_json(request, max(settings.max_body_bytes, room))
+
+
 # -- chains -----------------------------------------------------------------------------------
 async def create_chain(request: Request) -> JSONResponse:
     service = _service(request)
-    raw = await _body(request)
+    raw = await _definition_body(request)
     limits.check_definition_size(raw, request.app.state.settings)
     values = raw.get("parameters") if isinstance(raw, dict) else None
     try:
@@ -157,14 +166,31 @@ async def list_chains(request: Request) -> JSONResponse:
     )
 
 
+async def _detail(
+    runner: ChainRunner, chain_id: str, steps: int = views.DETAIL_STEPS
+) -> dict[str, Any]:
+    page = await runner.steps_page(chain_id, limit=steps)
+    counts = await runner.step_counts(page.chain.id)
+    return views.chain_page_detail(page, counts, runner.engine.registry)
+
+
 async def get_chain(request: Request) -> JSONResponse:
     runner = _service(request).runner
-    loaded = await runner.load(request.path_params["id"])
-    out = views.chain_detail(loaded, runner.engine.registry)
-    out["Callback"] = callback_view(
-        await runner.engine.store.get_callback("chain", loaded.chain.id)
-    )
+    steps = int_param(request, "steps", 1, views.DETAIL_STEPS, default=views.DETAIL_STEPS)
+    assert steps is not None
+    out = await _detail(runner, request.path_params["id"], steps)
+    out["Callback"] = callback_view(await runner.engine.store.get_callback("chain", out["ChainId"]))
     return JSONResponse(out)
+
+
+async def get_chain_steps(request: Request) -> JSONResponse:
+    runner = _service(request).runner
+    page = await runner.steps_page(
+        request.path_params["id"],
+        cursor=cursor_param(request),
+        limit=int_param(request, "limit", 1, MAX_PAGE) or STEPS_PAGE,
+    )
+    return JSONResponse(views.steps_page(page))
 
 
 async def chain_action(request: Request) -> JSONResponse:
@@ -181,9 +207,9 @@ async def chain_action(request: Request) -> JSONResponse:
         await runner.action(chain_id, action.lower())
     except ChainConflict as exc:
         raise ApiError(409, str(exc), Status=exc.current.value) from None
-    body = views.chain_detail(await runner.load(chain_id), runner.engine.registry)
+    body = await _detail(runner, chain_id)
     # As for a task: 202 while a canceled chain's running step has not stopped yet.
-    stopping = action.lower() == "cancel" and any(s["Status"] == "Running" for s in body["Steps"])
+    stopping = action.lower() == "cancel" and body["StepCounts"].get("Running", 0) > 0
     return JSONResponse(body, status_code=202 if stopping else 200)
 
 
@@ -206,7 +232,7 @@ async def get_definition(request: Request) -> JSONResponse:
 async def put_definition(request: Request) -> JSONResponse:
     service = _service(request)
     definitions = service.definitions
-    raw = await _body(request)
+    raw = await _definition_body(request)
     limits.check_definition_size(raw, request.app.state.settings)
     try:
         created, record = await definitions.put(request.path_params["name"], raw)
@@ -299,9 +325,34 @@ def _docs() -> list[tuple[str, str, Any, Doc]]:
             "/chains/{id}",
             get_chain,
             Doc(
-                "A chain's status, each step's status, task, timing and output, and its result",
+                "A chain's status and result, how many steps are in each status, and each "
+                f"step's status, task, timing and output (the first {views.DETAIL_STEPS} steps; "
+                "GET /chains/{id}/steps pages through the rest)",
                 schemas.ChainDetail,
-                errors=_CHAIN_ERRORS,
+                errors=(400, *_CHAIN_ERRORS),
+                query=(
+                    (
+                        "steps",
+                        "integer",
+                        "How many steps the answer holds at most, 1 to "
+                        f"{views.DETAIL_STEPS} (default {views.DETAIL_STEPS}).",
+                    ),
+                ),
+                tags=tags,
+            ),
+        ),
+        (
+            "GET",
+            "/chains/{id}/steps",
+            get_chain_steps,
+            Doc(
+                "A chain's steps one page at a time, in definition order (for long chains)",
+                schemas.StepPage,
+                errors=(400, 404),
+                query=(
+                    ("limit", "integer", f"Page size, 1 to {MAX_PAGE} (default {STEPS_PAGE})."),
+                    ("cursor", "string", "NextCursor of the previous page (or StepsNextCursor)."),
+                ),
                 tags=tags,
             ),
         ),

@@ -8,7 +8,17 @@ trusting the event) is what makes the same code correct after a crash.
 
 Exactly-once step creation: a step's task id is chosen and committed on the chain *before* the
 task is submitted with that id. After a crash the runner finds either the task (and follows it)
-or no task (and submits it under the recorded id): never a second task for one step.
+or no task (and submits it under the recorded id): never a second task for one step. Choosing
+the id is a compare-and-set (``claim_steps``: the id of a pending step that has none), so when two
+runners see the same step finish, both create its task under the one id that won, and the store
+refuses the second. The ids of a stage are chosen while the stage before it starts, so starting
+a step waits for one write: its task's (with the mark that the step started).
+
+Per-step cost: a long chain is read whole once, when the runner first meets it (or after a
+restart, or when another runner advanced it). While it runs, the runner keeps it (a *tracked*
+chain) and each pass reads only the chain's status and the tasks that moved since the last pass,
+then plans from the stage that runs now; so a step of a 10,000-step chain costs what a step of a
+10-step chain does.
 """
 
 from __future__ import annotations
@@ -23,8 +33,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from tasky import clock
-from tasky.chains.model import ChainSpec, StageInfo, stages_of
-from tasky.chains.plan import Plan, StepView, decide
+from tasky.chains.model import ChainSpec, StageInfo, StepSpec, stages_of
+from tasky.chains.plan import Plan, Progress, StepView, decide
 from tasky.chains.refs import RefError, render
 from tasky.chains.scope import Scope, failure_text
 from tasky.echo import shown
@@ -42,6 +52,9 @@ log = logging.getLogger("tasky.chains")
 _MAX_ROUNDS = 1000
 _ROOM_POLL_SECONDS = 1.0
 _CONTROL_TRIES = 200
+# Parsed definitions kept for reading chains a page at a time (a chain's definition never
+# changes, and a long one takes a while to parse).
+_PARSED_KEPT = 64
 
 
 class ChainConflict(Exception):
@@ -53,7 +66,10 @@ class ChainConflict(Exception):
 
 
 class Loaded:
-    """A chain read from the store with its parsed definition and its steps' views."""
+    """A chain read from the store with its parsed definition and its steps' views.
+
+    A tracked chain (kept between passes) also knows how far its stages have ended
+    (``progress``) and which step each of its tasks belongs to (``by_task``)."""
 
     def __init__(
         self,
@@ -66,12 +82,35 @@ class Loaded:
         self.spec = spec
         self.stages = stages
         self.views = views
+        self.progress: Progress | None = None
+        self.by_task = {v.record.task_id: v for v in views.values() if v.record.task_id}
 
     def plan(self) -> Plan:
-        return decide(self.spec, self.stages, self.views)
+        plan = decide(self.spec, self.stages, self.views, self.progress)
+        self.progress = plan.progress()
+        return plan
 
     def ordered(self) -> list[StepView]:
         return [self.views[s.name] for stage in self.stages for s in stage.steps]
+
+
+@dataclasses.dataclass(slots=True)
+class Parsed:
+    """A chain's definition, parsed, and where each step sits in it."""
+
+    spec: ChainSpec
+    stages: list[StageInfo]
+    places: dict[str, tuple[StepSpec, StageInfo]]
+
+
+@dataclasses.dataclass(slots=True)
+class StepsPage:
+    """Some of a chain's steps, in definition order, and the cursor of the next ones."""
+
+    chain: ChainRecord
+    parsed: Parsed
+    views: list[StepView]
+    next_cursor: int | None
 
 
 class ChainRunner:
@@ -86,6 +125,12 @@ class ChainRunner:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
         self._listeners: list[Callable[[str, Status], None]] = []
+        # Running chains kept between passes, and the tasks of each chain that moved since its
+        # last pass (filled by the engine's events whether the chain is tracked or not, so an
+        # event that arrives while a chain is being read is not lost).
+        self._tracked: dict[str, Loaded] = {}
+        self._parsed: dict[str, Parsed] = {}
+        self._changed_tasks: dict[str, set[str]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -111,7 +156,13 @@ class ChainRunner:
     ) -> None:
         """Engine listener: runs in the event loop after every committed status change."""
         if chain_id is not None:
-            self.kick(chain_id)
+            self._changed_tasks.setdefault(chain_id, set()).add(task_id)
+            # A running chain's plan changes only when a step's task ends: a task that was
+            # queued or started is re-read with the next pass, but needs none of its own. (A
+            # chain that is not tracked may be paused or canceled: every move of its tasks
+            # counts there.)
+            if status in FINISHED or chain_id not in self._tracked:
+                self.kick(chain_id)
 
     def kick(self, chain_id: str) -> None:
         """Have the chain re-planned soon; kicks that arrive meanwhile fold into one more pass."""
@@ -129,14 +180,21 @@ class ChainRunner:
                     try:
                         await self._advance(chain_id)
                     except NotFound:
-                        pass  # a task names a chain this store does not have: nothing to do
+                        self._forget(chain_id)  # a task names a chain this store lacks
                     except Exception:
+                        self._forget(chain_id)
                         self._retry_later(chain_id)
                     else:
                         self._backoff.pop(chain_id, None)
         finally:
             # No await between the loop's last check and this: a kick cannot fall in between.
             self._pumps.pop(chain_id, None)
+            if chain_id not in self._tracked:
+                self._changed_tasks.pop(chain_id, None)
+
+    def _forget(self, chain_id: str) -> None:
+        """Read the chain whole on its next pass (it changed in a way passes do not follow)."""
+        self._tracked.pop(chain_id, None)
 
     def _retry_later(self, chain_id: str) -> None:
         """A pass failed (a store error, say): without a retry the chain would wait for its next
@@ -181,9 +239,10 @@ class ChainRunner:
         return chain
 
     async def load(self, chain_id: str) -> Loaded:
+        """The chain whole: its definition, every step and every step's task."""
         chain = await self.get(chain_id)
-        spec = ChainSpec.model_validate(chain.spec)
-        stages = stages_of(spec)
+        parsed = self.parsed(chain)
+        spec, stages = parsed.spec, parsed.stages
         records = {r.name: r for r in await self.store.steps(chain.id)}
         views: dict[str, StepView] = {}
         for stage in stages:
@@ -192,6 +251,41 @@ class ChainRunner:
                 task = await self.engine.store.get(record.task_id) if record.task_id else None
                 views[step.name] = StepView(step, stage, record, task)
         return Loaded(chain, spec, stages, views)
+
+    def parsed(self, chain: ChainRecord) -> Parsed:
+        """The chain's parsed definition (kept for the last few chains read)."""
+        found = self._parsed.pop(chain.id, None)
+        if found is None:
+            spec = ChainSpec.model_validate(chain.spec)
+            stages = stages_of(spec)
+            places = {step.name: (step, stage) for stage in stages for step in stage.steps}
+            found = Parsed(spec, stages, places)
+            while len(self._parsed) >= _PARSED_KEPT:
+                del self._parsed[next(iter(self._parsed))]  # the least recently read
+        self._parsed[chain.id] = found
+        return found
+
+    async def steps_page(
+        self, chain_id: str, *, cursor: int | None = None, limit: int = 100
+    ) -> StepsPage:
+        """``limit`` of the chain's steps after ``cursor`` with their tasks: what it costs does
+        not grow with the chain."""
+        chain = await self.get(chain_id)
+        parsed = self.parsed(chain)
+        records = await self.store.steps_page(chain.id, after=cursor, limit=limit + 1)
+        more = len(records) > limit
+        records = records[:limit]
+        views = []
+        for record in records:
+            step, stage = parsed.places[record.name]
+            task = await self.engine.store.get(record.task_id) if record.task_id else None
+            views.append(StepView(step, stage, record, task))
+        next_cursor = records[-1].position if more and records else None
+        return StepsPage(chain, parsed, views, next_cursor)
+
+    async def step_counts(self, chain_id: str) -> dict[str, int]:
+        """How many of the chain's steps are in each status."""
+        return await self.store.step_counts(chain_id)
 
     async def list_chains(
         self,
@@ -260,9 +354,41 @@ class ChainRunner:
         return chain
 
     # -- advancing ------------------------------------------------------------------------------
+    async def _current(self, chain_id: str) -> Loaded:
+        """The chain as it is now: its tracked copy brought up to date when it has one and it is
+        still Running with the same restarts; else read whole (and tracked while Running)."""
+        moved = self._changed_tasks.pop(chain_id, set())
+        tracked = self._tracked.get(chain_id)
+        if tracked is not None:
+            state = await self.store.state(chain_id)
+            if (
+                state is not None
+                and state.status is Status.RUNNING
+                and state.restarts == tracked.chain.restarts
+                and await self._refresh(tracked, moved)
+            ):
+                return tracked
+            self._forget(chain_id)
+        loaded = await self.load(chain_id)
+        if loaded.chain.status is Status.RUNNING:
+            self._tracked[chain_id] = loaded
+        return loaded
+
+    async def _refresh(self, tracked: Loaded, moved: set[str]) -> bool:
+        """Re-read the tasks that moved; False when one is not a task of the stage that runs
+        (a task of an ended stage re-run by hand, or a task another runner started)."""
+        start = tracked.progress.stage if tracked.progress is not None else 0
+        for task_id in moved:
+            view = tracked.by_task.get(task_id)
+            if view is None or view.stage.index < start:
+                return False
+            view.task = await self.engine.store.get(task_id)
+        return True
+
     async def _advance(self, chain_id: str) -> None:
-        for _ in range(_MAX_ROUNDS):
-            loaded = await self.load(chain_id)
+        rounds = 0
+        while True:
+            loaded = await self._current(chain_id)
             status = loaded.chain.status
             # A task of a canceled or paused chain that moved (it was being claimed while the
             # chain was stopped, or the server restarted) is stopped or held again.
@@ -277,7 +403,9 @@ class ChainRunner:
             for view in plan.skip:
                 view.record.state = "skipped"
                 view.record.decided_at = now
+                view.record.task_id = None  # an id chosen ahead: the step never ran
             if plan.done is not None:
+                self._forget(chain_id)
                 await self._finish(loaded, plan, [v.record for v in plan.skip])
                 return
             await self.store.save_steps([v.record for v in plan.skip])
@@ -292,14 +420,19 @@ class ChainRunner:
                 settled |= await self._submit(loaded, plan)
             if not settled:
                 return
-        log.warning("chain %s: still settling steps after %d passes", chain_id, _MAX_ROUNDS)
+            rounds += 1
+            # Each round settles a stage at least: more rounds than that is a bug, not a chain.
+            if rounds > _MAX_ROUNDS + len(loaded.stages):
+                log.warning("chain %s: still settling steps after %d passes", chain_id, rounds)
+                return
 
     async def _submit(self, loaded: Loaded, plan: Plan) -> bool:
-        """Start the plan's steps; returns whether any of them settled at once (as Failed)."""
+        """Start the plan's steps; returns whether any of them settled at once (as Failed), or
+        the chain must be read anew (another runner claimed a step first)."""
+        chain_id = loaded.chain.id
         scope = Scope(loaded.chain, loaded.views, plan)
         now = clock.now()
         ready: list[tuple[StepView, Any]] = []
-        to_save: list[StepRecord] = []
         failed: list[StepRecord] = []
         for view in plan.submit:
             try:
@@ -307,23 +440,61 @@ class ChainRunner:
             except RefError as exc:
                 failed.append(_failed(view.record, f"a reference has no value: {exc}", now))
                 continue
-            if view.record.task_id is None or view.record.state == "pending":
-                view.record.task_id = new_id()
-                view.record.state = "submitted"
-                to_save.append(view.record)
             ready.append((view, config))
-        # The ids are durable before any task exists: see the module docstring.
-        await self.store.save_steps(to_save + failed)
-        outcomes = await asyncio.gather(
-            *(self._submit_one(loaded.chain.id, view, config) for view, config in ready)
-        )
+        # Steps whose task id is not chosen yet (the first stage, or after a restart or a
+        # skip): chosen and durable before any task exists (see the module docstring).
+        lost = not await self._claim(loaded, [v for v, _ in ready if v.record.task_id is None])
+        ready = [(v, c) for v, c in ready if v.record.task_id is not None]
+        started = [v.record for v, _ in ready if v.record.state == "pending"]
+        for record in started:
+            record.state = "submitted"
+            record.error = None
+        # The steps are marked started and the next stage's ids chosen while the tasks are
+        # created (the mark is queued first, so it commits with its task or before it).
+        marks = asyncio.ensure_future(self.store.save_steps(started + failed))
+        ahead = asyncio.ensure_future(self._claim(loaded, self._following(loaded, plan)))
+        try:
+            outcomes = await asyncio.gather(
+                *(self._submit_one(chain_id, view, config) for view, config in ready)
+            )
+        finally:
+            done = await asyncio.gather(marks, ahead, return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
         refused = [
             _failed(view.record, error, now)
             for (view, _), error in zip(ready, outcomes, strict=True)
             if error is not None
         ]
         await self.store.save_steps(refused)
-        return bool(failed or refused)
+        return bool(failed or refused or lost)
+
+    async def _claim(self, loaded: Loaded, views: list[StepView]) -> bool:
+        """Choose the task ids of ``views`` (steps with none); False when another runner had
+        chosen some of them first (those are left without one here: the chain is read anew)."""
+        if not views:
+            return True
+        wanted = {view.spec.name: new_id() for view in views}
+        claimed = set(await self.store.claim_steps(loaded.chain.id, list(wanted.items())))
+        for view in views:
+            name = view.spec.name
+            if name in claimed:
+                view.record.task_id = wanted[name]
+                loaded.by_task[wanted[name]] = view
+        if len(claimed) < len(views):
+            self._forget(loaded.chain.id)
+            return False
+        return True
+
+    @staticmethod
+    def _following(loaded: Loaded, plan: Plan) -> list[StepView]:
+        """The steps of the stage after the one that runs now that have no task id yet."""
+        if plan.stage + 1 >= len(loaded.stages):
+            return []
+        stage = loaded.stages[plan.stage + 1]
+        views = [loaded.views[step.name] for step in stage.steps]
+        return [v for v in views if v.record.state == "pending" and v.record.task_id is None]
 
     async def _submit_one(self, chain_id: str, view: StepView, config: Any) -> str | None:
         """Submit one step's task; the error text when it is refused."""
@@ -351,6 +522,12 @@ class ChainRunner:
             self._wait_for_room(chain_id, view.spec.worker)
         except Draining:
             pass  # likewise recorded with no task: the next start of the server submits it
+        except Exception:
+            # A step recorded with no task is submitted by whichever runner gets to it: when
+            # another did first, its task holds the id and there is nothing left to do.
+            assert view.record.task_id is not None
+            if await self.engine.store.get(view.record.task_id) is None:
+                raise
         return None
 
     def _wait_for_room(self, chain_id: str, worker: str) -> None:
@@ -422,6 +599,7 @@ class ChainRunner:
     async def cancel(self, chain_id: str) -> ChainRecord:
         """The chain ends Canceled: its unfinished tasks are canceled, later steps never start."""
         async with self._locked(chain_id):
+            self._forget(chain_id)  # an action changes steps: the next pass reads them anew
             loaded = await self.load(chain_id)
             _require(loaded.chain, "cancel")
             now = clock.now()
@@ -441,6 +619,7 @@ class ChainRunner:
     async def pause(self, chain_id: str) -> ChainRecord:
         """No new step starts; running steps pause where their worker can, queued ones wait."""
         async with self._locked(chain_id):
+            self._forget(chain_id)  # an action changes steps: the next pass reads them anew
             loaded = await self.load(chain_id)
             _require(loaded.chain, "pause")
             changed = await self.store.pause_chain(chain_id)
@@ -450,6 +629,7 @@ class ChainRunner:
 
     async def resume(self, chain_id: str) -> ChainRecord:
         async with self._locked(chain_id):
+            self._forget(chain_id)  # an action changes steps: the next pass reads them anew
             loaded = await self.load(chain_id)
             _require(loaded.chain, "resume")
             changed = await self.store.resume_chain(chain_id)
@@ -472,6 +652,7 @@ class ChainRunner:
         """
         self.engine.refuse_new_work()
         async with self._locked(chain_id):
+            self._forget(chain_id)  # an action changes steps: the next pass reads them anew
             loaded = await self.load(chain_id)
             _require(loaded.chain, "restart")
             resets = _restart_steps(loaded)

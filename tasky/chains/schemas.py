@@ -47,7 +47,15 @@ class StepStatus(_Open):
     Attempt: int | None
     StartedAt: float | None
     FinishedAt: float | None
-    Duration: str | None
+    Duration: str | None = Field(
+        description="Its task's run time once finished: running time only (pauses left out)."
+    )
+    PausedSeconds: float = Field(
+        default=0.0, description="Time its task spent Paused after it started (ended pauses)."
+    )
+    PausedAt: float | None = Field(
+        default=None, description="When the pause under way began; else null."
+    )
     Error: str | None
     Output: Any = Field(description="The task's Output once it has completed.")
     PreviousTaskIds: list[str] = Field(description="Tasks this step ran before a restart.")
@@ -57,9 +65,26 @@ class ChainDetail(ChainSummary):
     Parameters: dict[str, Any]
     OnFailure: str
     Result: Any = Field(description="What a Completed chain returns.")
-    Steps: list[StepStatus]
+    Steps: list[StepStatus] = Field(
+        description="The first 1,000 steps in definition order (every step of a shorter chain)."
+    )
+    StepCount: int = Field(description="How many steps the chain has.")
+    StepCounts: dict[str, int] = Field(
+        description="How many steps are in each status (statuses with none left out)."
+    )
+    StepsNextCursor: str | None = Field(
+        description="Pass as ?cursor= to GET /chains/{id}/steps for the steps after Steps; null "
+        "when Steps holds every step."
+    )
     Callback: dict[str, Any] | None = Field(
         default=None, description="The chain's callback: URL, State, Attempts (docs/callbacks.md)."
+    )
+
+
+class StepPage(BaseModel):
+    Steps: list[StepStatus]
+    NextCursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end."
     )
 
 

@@ -47,6 +47,7 @@ WorkerName = Annotated[str, typer.Argument(help="The worker's name.", show_defau
 def register(app: typer.Typer) -> None:
     for name, command in (
         ("workers", workers),
+        ("nodes", nodes),
         ("info", info),
         ("submit", submit),
         ("tasks", tasks),
@@ -91,6 +92,16 @@ def workers(url: UrlOption = None, token: TokenOption = None, json: JsonOption =
             s.emit([w.wire() for w in found])
         else:
             s.out.print(render.workers_table(found))
+
+
+def nodes(url: UrlOption = None, token: TokenOption = None, json: JsonOption = False) -> None:
+    """List the nodes sharing the server's store: labels, running tasks, alive or not."""
+    with session(url, token, json) as s:
+        found = s.client.nodes()
+        if s.json:
+            s.emit([n.wire() for n in found])
+        else:
+            s.out.print(render.nodes_table(found))
 
 
 def info(
@@ -158,6 +169,21 @@ def submit(
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", min=1, help="With --from: configs per request.")
     ] = DEFAULT_CHUNK,
+    node: Annotated[
+        str | None,
+        typer.Option("--node", help="Run it only on the node of this name.", show_default=False),
+    ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option("--label", help="Run it only on a node with this label.", show_default=False),
+    ] = None,
+    wait_for_node: Annotated[
+        bool,
+        typer.Option(
+            "--wait-for-node",
+            help="With --node or --label: queue it even if no live node matches yet.",
+        ),
+    ] = False,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -165,10 +191,11 @@ def submit(
     """Create a task: tasky submit Sleeper seconds=5 --wait"""
     with session(url, token, json) as s:
         if from_file is not None:
-            if assignments or config_file or wait_ or follow or idempotency_key:
+            if assignments or config_file or wait_ or follow or idempotency_key or node or label:
                 s.fail(
-                    "--from takes no key=value, --config-file, --wait, --follow or "
-                    "--idempotency-key: each line of the file is one task's whole config",
+                    "--from takes no key=value, --config-file, --wait, --follow, "
+                    "--idempotency-key, --node or --label: each line of the file is one task's "
+                    "whole config",
                     EXIT_USAGE,
                 )
             _submit_lines(s, _worker(s, name), from_file, timeout, retries, chunk_size)
@@ -180,7 +207,14 @@ def submit(
             config.update(load_config_file(config_file, stdin))
         config.update(parse_assignments(assignments or [], worker.config_schema, worker.name))
         task_id = s.client.submit(
-            worker.name, config, timeout=timeout, retries=retries, idempotency_key=idempotency_key
+            worker.name,
+            config,
+            timeout=timeout,
+            retries=retries,
+            idempotency_key=idempotency_key,
+            node=node,
+            label=label,
+            wait_for_node=wait_for_node,
         )
         if not (wait_ or follow):
             if s.json:

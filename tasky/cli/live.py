@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TextColumn
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+)
 from rich.text import Text
 
 from tasky.cli.render import log_line, percent, seconds
@@ -32,12 +42,34 @@ def follow(s: Session, task_id: str, *, logs: bool, timeout: float | None = None
 class RunTimeColumn(ProgressColumn):
     """How long the task has run: counted here while it runs, the server's own figure once it
     has finished (rich's elapsed column would show whole seconds since the bar appeared, cut
-    down: 0:00:02 for a task of 2.9 s)."""
+    down: 0:00:02 for a task of 2.9 s). Time the task spends Paused is not run time: the count
+    stands still from the Paused status to the next one (see :func:`_note_pause`)."""
 
     def render(self, task: Task) -> Text:
         run_time = task.fields.get("run_time")
-        shown = run_time if isinstance(run_time, float) else (task.elapsed or 0.0)
+        if isinstance(run_time, float):
+            return Text(seconds(run_time), style="progress.elapsed")
+        since = task.fields.get("paused_since")
+        now = since if isinstance(since, float) else (task.elapsed or 0.0)
+        shown = max(now - float(task.fields.get("paused_for", 0.0)), 0.0)
         return Text(seconds(shown), style="progress.elapsed")
+
+
+def _bar_task(progress: Progress, bar: TaskID) -> Task:
+    return next(task for task in progress.tasks if task.id == bar)
+
+
+def _note_pause(bar: Task, status: str) -> dict[str, Any]:
+    """The bar's pause fields after a status: a pause stops the count (``paused_since``, on the
+    bar's own clock), the status after it adds the pause to ``paused_for``."""
+    now = bar.elapsed or 0.0
+    since = bar.fields.get("paused_since")
+    paused_for = float(bar.fields.get("paused_for", 0.0))
+    if status == "Paused":
+        return {"paused_since": since if isinstance(since, float) else now}
+    if isinstance(since, float):
+        paused_for += max(now - since, 0.0)
+    return {"paused_since": None, "paused_for": paused_for}
 
 
 def _follow(s: Session, task_id: str, *, logs: bool, timeout: float | None) -> TaskStatus:
@@ -80,6 +112,7 @@ def _follow(s: Session, task_id: str, *, logs: bool, timeout: float | None) -> T
                     percent=percent(item.progress) if known else "",
                     message=safe(item.progress_message or ""),
                     run_time=s.client.get(task_id).duration_seconds if item.finished else None,
+                    **_note_pause(_bar_task(progress, bar), item.status.value),
                 )
         finally:
             # A bar never started (an unknown id) must not print the empty line stop() ends with.

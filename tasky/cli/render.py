@@ -16,6 +16,7 @@ from tasky.cli.session import status_text
 from tasky.cli.terminal import safe, visible, visible_json
 from tasky.client import (
     LogLine,
+    NodeInfo,
     Task,
     TaskResult,
     TaskSummary,
@@ -79,6 +80,34 @@ def workers_table(workers: list[WorkerInfo]) -> Table:
             safe(", ".join(w.actions) or DASH),
             str(w.max_tasks) if w.max_tasks is not None else DASH,
             safe(w.mode or DASH),
+        )
+    return table
+
+
+def nodes_table(nodes: list[NodeInfo]) -> Table:
+    table = _table("Nodes")
+    table.add_column("Name", style="bold", no_wrap=True)
+    table.add_column("Alive")
+    table.add_column("Labels")
+    table.add_column("Running", justify="right")
+    table.add_column("Last heartbeat", no_wrap=True)
+    table.add_column("Started", no_wrap=True)
+    table.add_column("Workers")
+    for n in nodes:
+        if n.alive:
+            alive = "[green]yes[/]"
+        elif n.stopped_at is not None:
+            alive = "[dim]stopped[/]"
+        else:
+            alive = "[red]no[/]"
+        table.add_row(
+            safe(n.name),
+            alive,
+            safe(", ".join(n.labels) or DASH),
+            str(n.running_tasks),
+            when(n.last_heartbeat),
+            when(n.started_at),
+            safe(", ".join(n.workers) or DASH),
         )
     return table
 
@@ -173,6 +202,8 @@ def print_task(console: Console, task: Task) -> None:
     table.add_row("Task", safe(task.task_id))
     table.add_row("Worker", safe(task.worker))
     table.add_row("Status", status_text(task.status))
+    if task.queue_position is not None:
+        table.add_row("In queue", f"#{task.queue_position} (1 starts next)")
     if task.progress is not None:
         message = f"  {safe(task.progress_message)}" if task.progress_message else ""
         table.add_row("Progress", percent(task.progress) + message)
@@ -182,6 +213,7 @@ def print_task(console: Console, task: Task) -> None:
     if task.finished_at is not None:
         table.add_row("Finished", when(task.finished_at))
     if task.duration_seconds is not None:
+        # Running time only: a Paused task's stands still.
         table.add_row("Duration", seconds(task.duration_seconds))
     if task.attempt > 1:
         table.add_row("Attempt", str(task.attempt))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -388,9 +389,38 @@ def serve(
         typer.Option(
             "--node-id",
             envvar="TASKY_NODE_ID",
-            help="This server's name in its log and on the tasks it claims. Default: HOST:PID.",
+            help="This server's claim owner and name in its log, unique per process. "
+            "Default: NODE:PID.",
         ),
     ] = None,
+    node: Annotated[
+        str,
+        typer.Option(
+            "--node",
+            envvar="TASKY_NODE",
+            help="This node's name: unique among the live nodes of one store and kept across "
+            "restarts (a restarted node takes back what it held); tasks target it with "
+            "?node=NAME (letters, digits, . _ -; up to 64). Default: the host name.",
+        ),
+    ] = default("node"),
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            envvar="TASKY_LABELS",
+            help="A label of this node (repeatable, or comma-separated): tasks target every "
+            "node with it by ?label=L.",
+        ),
+    ] = None,
+    sweep_interval: Annotated[
+        float,
+        typer.Option(
+            "--sweep-interval",
+            envvar="TASKY_SWEEP_INTERVAL",
+            help="Seconds between two looks for tasks whose lease ran out (their node died or "
+            "froze): re-queued if their worker is idempotent, Failed otherwise (--db only).",
+        ),
+    ] = default("sweep_interval"),
 ) -> None:
     """Start the Tasky server."""
     from tasky.server import serve as run_server
@@ -460,9 +490,12 @@ def serve(
             cancel_wait_seconds=cancel_wait,
             lease_seconds=lease,
             poll_interval=poll_interval,
+            sweep_interval=sweep_interval,
+            node=node,
+            labels=list(dict.fromkeys(_split(label))),
         )
-        if node_id is not None:
-            settings.node_id = node_id
+        # The claim owner: unique per process, and telling which node it is (owner_node).
+        settings.node_id = node_id if node_id is not None else f"{node}:{os.getpid()}"
         if root:
             settings.roots = [r.resolve() for r in root]
         run_server(settings)

@@ -39,6 +39,7 @@ PREFIX = "/tasky/v1"
 ACTIONS = ("cancel", "pause", "resume", "run")
 
 _WORKERS = TypeAdapter(list[m.WorkerInfo])
+_NODES = TypeAdapter(list[m.NodeInfo])
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +210,10 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def list_nodes() -> Call[list[m.NodeInfo]]:
+    return Call("GET", "/nodes", lambda body: _NODES.validate_python(body["Nodes"]))
+
+
 def list_workers() -> Call[list[m.WorkerInfo]]:
     return Call("GET", "/workers", _WORKERS.validate_python)
 
@@ -241,12 +246,22 @@ def submit(
     retries: int | None,
     idempotency_key: str | None = None,
     callback: str | None = None,
+    node: str | None = None,
+    label: str | None = None,
+    wait_for_node: bool = False,
 ) -> Call[str]:
     return Call(
         "POST",
         f"/workers/{_seg(worker)}",
         _task_id,
-        params=_params(timeout=timeout, retries=retries, callback=callback),
+        params=_params(
+            timeout=timeout,
+            retries=retries,
+            callback=callback,
+            node=node,
+            label=label,
+            wait_for_node="true" if wait_for_node else None,
+        ),
         json=config,
         headers=idempotency(idempotency_key),
     )
@@ -268,7 +283,11 @@ def _task_ids(body: Any) -> list[str]:
 
 
 def submit_batch(
-    worker: str, configs: list[dict[str, Any]], timeout: float | None, retries: int | None
+    worker: str,
+    configs: list[dict[str, Any]],
+    timeout: float | None,
+    retries: int | None,
+    idempotency_key: str | None = None,
 ) -> Call[list[str]]:
     """One batch: its configs created in one transaction, all or none."""
     return Call(
@@ -277,7 +296,14 @@ def submit_batch(
         _task_ids,
         params=_params(timeout=timeout, retries=retries),
         json=configs,
+        headers=idempotency(idempotency_key),
     )
+
+
+def chunk_key(key: str | None, start: int) -> str | None:
+    """The key of the chunk starting at config ``start``: a retry of the same configs with the
+    same key sends the same chunks with the same keys, so each is answered, not made again."""
+    return None if key is None else f"{key}@{start}"
 
 
 def chunks(

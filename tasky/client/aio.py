@@ -107,6 +107,10 @@ class AsyncClient:
         return call.finish(response)
 
     # -- workers --------------------------------------------------------------------------------
+    async def nodes(self) -> list[m.NodeInfo]:
+        """The nodes sharing the server's store, with their labels, workers and liveness."""
+        return await self._send(calls.list_nodes())
+
     async def workers(self) -> list[m.WorkerInfo]:
         return await self._send(calls.list_workers())
 
@@ -125,6 +129,9 @@ class AsyncClient:
         retries: int | None = None,
         idempotency_key: str | None = None,
         callback: str | None = None,
+        node: str | None = None,
+        label: str | None = None,
+        wait_for_node: bool = False,
     ) -> str:
         return await self._send(
             calls.submit(
@@ -134,6 +141,9 @@ class AsyncClient:
                 retries,
                 idempotency_key,
                 callback,
+                node,
+                label,
+                wait_for_node,
             )
         )
 
@@ -145,6 +155,7 @@ class AsyncClient:
         timeout: float | None = None,
         retries: int | None = None,
         chunk_size: int = calls.DEFAULT_CHUNK,
+        idempotency_key: str | None = None,
     ) -> list[str]:
         """Create one task per config (``None``: the defaults); their ids, in order.
 
@@ -152,12 +163,17 @@ class AsyncClient:
         created whole or not at all, so an invalid config refuses its chunk
         (:class:`ValidationFailed`, indexes counted from the first config). When chunks before
         it were created, :class:`BatchIncomplete` says which (``task_ids``) and why (``error``).
+        With ``idempotency_key`` K, the chunk starting at config i is sent with the key ``K@i``:
+        calling again with the same configs and key after a failure creates only what is missing.
         """
         name = calls.worker_name(worker)
         created: list[str] = []
         for start, chunk in calls.chunks(configs, chunk_size):
             try:
-                ids: list[str] = await self._send(calls.submit_batch(name, chunk, timeout, retries))
+                key = calls.chunk_key(idempotency_key, start)
+                ids: list[str] = await self._send(
+                    calls.submit_batch(name, chunk, timeout, retries, key)
+                )
                 created += ids
             except TaskyError as exc:
                 raise calls.batch_failure(exc, start, created) from None

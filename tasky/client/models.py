@@ -37,12 +37,27 @@ class WorkerInfo(_Wire):
     retries: int | None = None
 
 
+class NodeInfo(_Wire):
+    """A node sharing the server's store (``GET /tasky/v1/nodes``)."""
+
+    name: str = Field(alias="Name")
+    labels: list[str] = Field(default_factory=list, alias="Labels")
+    workers: list[str] = Field(default_factory=list, alias="Workers")
+    running_tasks: int = Field(default=0, alias="RunningTasks")
+    last_heartbeat: float = Field(alias="LastHeartbeat")
+    alive: bool = Field(alias="Alive")
+    started_at: float = Field(alias="StartedAt")
+    stopped_at: float | None = Field(default=None, alias="StoppedAt")
+
+
 class TaskStatus(_Wire):
     task_id: str = Field(alias="TaskId")
     status: Status = Field(alias="Status")
     progress: float | None = Field(default=None, alias="Progress")
     progress_message: str | None = Field(default=None, alias="ProgressMessage")
     error: str | None = Field(default=None, alias="Error")
+    # A Queued task's place in its worker's queue (1: next to start); None otherwise.
+    queue_position: int | None = Field(default=None, alias="QueuePosition")
 
     @property
     def finished(self) -> bool:
@@ -58,6 +73,12 @@ class TaskSummary(_Wire):
     duration_seconds: float | None = Field(default=None, alias="DurationSeconds")
     progress: float | None = Field(default=None, alias="Progress")
     chain_id: str | None = Field(default=None, alias="ChainId")
+    node: str | None = Field(default=None, alias="Node")
+    target: str | None = Field(default=None, alias="Target")
+    # Run time leaves time spent Paused out (see docs/api.md).
+    paused_seconds: float = Field(default=0.0, alias="PausedSeconds")
+    paused_at: float | None = Field(default=None, alias="PausedAt")
+    queue_position: int | None = Field(default=None, alias="QueuePosition")
 
 
 class TaskPage(_Wire):
@@ -78,6 +99,10 @@ class Task(_Wire):
     finished_at: float | None = Field(default=None, alias="FinishedAt")
     duration: str | None = Field(default=None, alias="Duration")
     duration_seconds: float | None = Field(default=None, alias="DurationSeconds")
+    # Run time leaves time spent Paused out (see docs/api.md).
+    paused_seconds: float = Field(default=0.0, alias="PausedSeconds")
+    paused_at: float | None = Field(default=None, alias="PausedAt")
+    queue_position: int | None = Field(default=None, alias="QueuePosition")
     attempt: int = Field(default=1, alias="Attempt")
     attempts: list[dict[str, Any]] = Field(default_factory=list, alias="Attempts")
     retries: int | None = Field(default=None, alias="Retries")

@@ -87,6 +87,10 @@ class Client:
         return call.finish(response)
 
     # -- workers --------------------------------------------------------------------------------
+    def nodes(self) -> list[m.NodeInfo]:
+        """The nodes sharing the server's store, with their labels, workers and liveness."""
+        return self._send(calls.list_nodes())
+
     def workers(self) -> list[m.WorkerInfo]:
         return self._send(calls.list_workers())
 
@@ -106,12 +110,17 @@ class Client:
         retries: int | None = None,
         idempotency_key: str | None = None,
         callback: str | None = None,
+        node: str | None = None,
+        label: str | None = None,
+        wait_for_node: bool = False,
     ) -> str:
         """Create a task; returns its id. ``config`` is a dict or the worker's Config model.
 
         With ``idempotency_key``, sending the same call again (after a lost answer, say) returns
         the first task's id instead of creating a second task. ``callback``: a URL its final
-        record is POSTed to (docs/callbacks.md).
+        record is POSTed to (docs/callbacks.md). ``node`` / ``label``: run it only on the node
+        of that name, or on a node with that label (docs/postgres.md); ``wait_for_node``: queue
+        it even if no live node matches yet (else the server answers 422).
         """
         return self._send(
             calls.submit(
@@ -121,6 +130,9 @@ class Client:
                 retries,
                 idempotency_key,
                 callback,
+                node,
+                label,
+                wait_for_node,
             )
         )
 
@@ -132,6 +144,7 @@ class Client:
         timeout: float | None = None,
         retries: int | None = None,
         chunk_size: int = calls.DEFAULT_CHUNK,
+        idempotency_key: str | None = None,
     ) -> list[str]:
         """Create one task per config (``None``: the defaults); their ids, in order.
 
@@ -139,12 +152,15 @@ class Client:
         created whole or not at all, so an invalid config refuses its chunk
         (:class:`ValidationFailed`, indexes counted from the first config). When chunks before
         it were created, :class:`BatchIncomplete` says which (``task_ids``) and why (``error``).
+        With ``idempotency_key`` K, the chunk starting at config i is sent with the key ``K@i``:
+        calling again with the same configs and key after a failure creates only what is missing.
         """
         name = calls.worker_name(worker)
         created: list[str] = []
         for start, chunk in calls.chunks(configs, chunk_size):
             try:
-                ids: list[str] = self._send(calls.submit_batch(name, chunk, timeout, retries))
+                key = calls.chunk_key(idempotency_key, start)
+                ids: list[str] = self._send(calls.submit_batch(name, chunk, timeout, retries, key))
                 created += ids
             except TaskyError as exc:
                 raise calls.batch_failure(exc, start, created) from None

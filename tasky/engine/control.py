@@ -124,11 +124,11 @@ class Control:
             return await self._ask_owner(record, "pause", lambda r: r.status is not Status.RUNNING)
         moved = False
         if handle is None:
-            moved = await self._store.pause(task_id, None)
+            moved = await self._store.pause(task_id, None, clock.now())
             if not moved:
                 handle = await self._claimed_meanwhile(task_id, "pause")
         if handle is not None:
-            moved = await self._store.pause(task_id, self._owner)
+            moved = await self._store.pause(task_id, self._owner, clock.now())
             if moved:
                 handle.pause()
                 if handle.deadline is not None:

@@ -10,6 +10,7 @@ sharing the store are heard through it (peers).
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,21 +18,24 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tasky import clock
 from tasky.engine.announce import Announcer, StatusListener
 from tasky.engine.background import Background
 from tasky.engine.control import Control
 from tasky.engine.counters import WorkerCounters
 from tasky.engine.dispatch import Dispatcher
 from tasky.engine.drain import Drain
+from tasky.engine.errors import NoNodeForTarget
 from tasky.engine.events import EventHub
 from tasky.engine.lanes import Lane
 from tasky.engine.launch import Launcher
-from tasky.engine.leases import heartbeat_loop
+from tasky.engine.leases import heartbeat_loop, sweep_loop
 from tasky.engine.lookup import find_task, find_worker
+from tasky.engine.nodes import Presence, is_alive
 from tasky.engine.outcomes import Outcomes
 from tasky.engine.output import Output
 from tasky.engine.peers import Peers
-from tasky.engine.recovery import recover
+from tasky.engine.recovery import recover, release_held
 from tasky.engine.runs import Runs
 from tasky.engine.submit import Submitter
 from tasky.net.addresses import OutboundPolicy
@@ -43,6 +47,7 @@ from tasky.store.records import (
     AttemptRecord,
     IdempotencyRecord,
     LogLine,
+    NodeRecord,
     TaskPage,
     TaskRecord,
     WorkerStats,
@@ -50,6 +55,8 @@ from tasky.store.records import (
 from tasky.workers.base import Worker
 from tasky.workers.registry import WorkerRegistry
 from tasky.workers.strict import validate_config
+
+log = logging.getLogger("tasky.engine")
 
 
 class Engine:
@@ -63,6 +70,7 @@ class Engine:
         self._dispatcher = Dispatcher(store, settings, self._background)
         self._lanes = {w.name: Lane(w, self._dispatcher.dispatch) for w in registry}
         self._runs = Runs()
+        self._presence = Presence(store, settings, [w.name for w in registry])
         self._announcer = Announcer(self.events, self._lanes)
         self._output = Output(store, self._runs, self.events, self._background, settings)
         # Enough threads for every thread-mode slot, so a started task never waits for a thread
@@ -135,11 +143,25 @@ class Engine:
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        await recover(self.store, self._lanes)
+        await self._presence.register()  # NodeNameTaken: another live node has this name
+        # Registered: no other live process has this node's name, so what an owner of this name
+        # holds was left by an earlier run here.
+        await recover(self.store, self._lanes, self.owner, self.settings.node)
         self._output.start()
         self._background.spawn(
             heartbeat_loop(self.store, self.owner, self._runs, self.settings.lease_seconds)
         )
+        self._background.spawn(self._presence.heartbeat_loop())
+        if self.store.shared:
+            self._background.spawn(
+                sweep_loop(
+                    self.store,
+                    self._lanes,
+                    self.owner,
+                    self.settings.sweep_interval,
+                    self._taken,
+                )
+            )
         self._dispatcher.start()
         await self._peers.start()
         # Start-up claims (what the store holds for free slots) are done before start returns: a
@@ -148,7 +170,10 @@ class Engine:
         await self._dispatcher.settle_all()
 
     async def stop(self) -> None:
-        """Stop without deciding the fate of running work: the next start recovers it."""
+        """Stop what still runs. On a store of its own, without deciding the fate of that work:
+        the next start recovers it. On a shared store, its leases are released at once (each
+        task re-queued or failed as recovery would), so another node takes it without waiting
+        for the lease to run out."""
         self._dispatcher.halted = self._dispatcher.stopping = True
         self._background.stop_timers()
         await self._dispatcher.settle_all()
@@ -158,8 +183,25 @@ class Engine:
         await self._drain.wait_stopped(abandoned)
         await self._background.stop_tasks()
         await self._output.flush()
+        if self.store.shared:
+            try:
+                released = await release_held(self.store, self._lanes, self.owner, self._taken)
+            except Exception:
+                log.exception("releasing the tasks held here failed: their leases run out")
+            else:
+                if released:
+                    log.info("released %d task(s) for the other nodes", released)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        await self._presence.stop()
         self.events.close()
+
+    def _taken(self, task_id: str, worker: str, status: Status, chain_id: str | None) -> None:
+        """A task taken back from a node that stopped: told like any other status change (a
+        chain waiting on it advances; a re-queued one may be claimed here)."""
+        self._announcer.status(task_id, worker, status.value, chain_id)
+        lane = self._lanes.get(worker)
+        if status is Status.QUEUED and lane is not None:
+            lane.wake()
 
     @property
     def draining(self) -> bool:
@@ -212,6 +254,18 @@ class Engine:
             error_contains=error_contains,
         )
 
+    async def queue_positions(self, tasks: Sequence[TaskRecord]) -> dict[str, int]:
+        """Where each Queued task of ``tasks`` stands in its worker's queue (1: the next to
+        start), by task id; one store read per worker among them."""
+        by_worker: dict[str, list[str]] = {}
+        for task in tasks:
+            if task.status is Status.QUEUED:
+                by_worker.setdefault(task.worker, []).append(task.id)
+        positions: dict[str, int] = {}
+        for worker, ids in by_worker.items():
+            positions.update(await self.store.queue_positions(worker, ids))
+        return positions
+
     async def logs(self, task_id: str, after: int = 0, limit: int = 1000) -> list[LogLine]:
         await self.get(task_id)
         await self._output.flush()  # lines still in memory become readable too
@@ -239,6 +293,32 @@ class Engine:
         """What this engine counted live for the worker (submits, outcomes, queue waits)."""
         return self._lanes[self.worker(name).name].counters
 
+    # -- nodes ----------------------------------------------------------------------------------
+    async def nodes(self) -> list[tuple[NodeRecord, bool]]:
+        """Every node registered on the store, by name, with whether it is alive now."""
+        now = clock.now()
+        lease = self.settings.lease_seconds
+        return [(node, is_alive(node, now, lease)) for node in await self.store.list_nodes()]
+
+    async def nodes_for(self, worker_name: str, target: str | None = None) -> list[NodeRecord]:
+        """The live nodes that serve the worker and that ``target`` matches (None: every one)."""
+        worker = self.worker(worker_name).name
+        return [
+            node
+            for node, alive in await self.nodes()
+            if alive and worker in node.workers and _matches(node, target)
+        ]
+
+    async def check_target(self, worker_name: str, target: str) -> None:
+        """Raise NoNodeForTarget unless a live node serving the worker matches ``target``."""
+        if not await self.nodes_for(worker_name, target):
+            kind, _, name = target.partition(":")
+            raise NoNodeForTarget(
+                f"no live node {'named' if kind == 'node' else 'labelled'} {name} serves worker "
+                f"{self.worker(worker_name).name}; add wait_for_node=true to queue the task "
+                "until one does"
+            )
+
     # -- submit ---------------------------------------------------------------------------------
     def validate(self, worker: Worker, config: Any) -> BaseModel:
         """Raises pydantic.ValidationError with the field errors (see tasky.workers.strict)."""
@@ -253,11 +333,15 @@ class Engine:
         retries: int | None = None,
         chain_id: str | None = None,
         task_id: str | None = None,
+        target: str | None = None,
     ) -> TaskRecord:
         """``task_id``: an id chosen beforehand (chains record a step's id before submitting it,
-        so a crash in between cannot create the step twice); a new one otherwise."""
+        so a crash in between cannot create the step twice); a new one otherwise. ``target``:
+        where the task may run ("node:NAME", "label:LABEL"; None: any node)."""
         worker = self.worker(worker_name)
-        created = await self._submitter.submit(worker, config, timeout, retries, chain_id, task_id)
+        created = await self._submitter.submit(
+            worker, config, timeout, retries, chain_id, task_id, target=target
+        )
         assert isinstance(created, TaskRecord)  # no key, so never an earlier request's record
         return created
 
@@ -270,6 +354,7 @@ class Engine:
         timeout: float | None = None,
         retries: int | None = None,
         task_id: str | None = None,
+        target: str | None = None,
     ) -> TaskRecord | IdempotencyRecord:
         """Submit unless the caller's key is taken: then nothing is created and the key's record
         (what the first request created, and its fingerprint) is returned instead.
@@ -278,7 +363,9 @@ class Engine:
         transaction as the task. ``task_id`` as in :meth:`submit`.
         """
         worker = self.worker(worker_name)
-        return await self._submitter.submit(worker, config, timeout, retries, None, task_id, key)
+        return await self._submitter.submit(
+            worker, config, timeout, retries, None, task_id, key, target
+        )
 
     async def submit_many(
         self,
@@ -287,6 +374,7 @@ class Engine:
         *,
         timeout: float | None = None,
         retries: int | None = None,
+        targets: Sequence[str | None] | None = None,
     ) -> list[TaskRecord]:
         """Create one task per config, in order, in one transaction: all or none.
 
@@ -296,4 +384,54 @@ class Engine:
         first tasks start at once when the worker has free slots and nothing waits.
         """
         worker = self.worker(worker_name)
-        return await self._submitter.submit_many(worker, configs, timeout, retries)
+        created = await self._submitter.submit_many(
+            worker, configs, timeout, retries, targets=targets
+        )
+        assert isinstance(created, list)  # no key, so never an earlier request's record
+        return created
+
+    async def submit_many_with_key(
+        self,
+        worker_name: str,
+        configs: Sequence[Any],
+        key: IdempotencyRecord,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        targets: Sequence[str | None] | None = None,
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        """:meth:`submit_many` unless the caller's key is taken: then nothing is created and the
+        key's record is returned (its ``target_id`` holds the first batch's ids, see
+        tasky.store.records.batch_ids). The batch's ids are recorded with the key in the same
+        transaction as its tasks."""
+        worker = self.worker(worker_name)
+        return await self._submitter.submit_many(worker, configs, timeout, retries, key, targets)
+
+    async def submit_everywhere(
+        self,
+        worker_name: str,
+        config: Any,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+    ) -> dict[str, TaskRecord]:
+        """One task per live node that serves the worker, each targeting its node, created in
+        one transaction; keyed by node name. NoNodeForTarget when no live node serves it."""
+        nodes = [node.name for node in await self.nodes_for(worker_name)]
+        if not nodes:
+            raise NoNodeForTarget(f"no live node serves worker {self.worker(worker_name).name}")
+        created = await self.submit_many(
+            worker_name,
+            [config] * len(nodes),
+            timeout=timeout,
+            retries=retries,
+            targets=[f"node:{name}" for name in nodes],
+        )
+        return dict(zip(nodes, created, strict=True))
+
+
+def _matches(node: NodeRecord, target: str | None) -> bool:
+    if target is None:
+        return True
+    kind, _, name = target.partition(":")
+    return name == node.name if kind == "node" else name in node.labels

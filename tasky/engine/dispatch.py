@@ -3,9 +3,11 @@
 A lane with free slots whose hint says the store may hold runnable tasks claims them (one claim
 in flight per lane; the claim asks for as many tasks as the lane has free slots). A claim that
 comes back short clears the hint: the queue is empty, or its next task waits for its
-``run_after``, and a timer wakes the lane then. Whatever queues a task sets the hint; a periodic
-poll sets it too when the store holds runnable tasks nobody told this engine about (queued by
-another engine, or written while this one was busy).
+``run_after`` (a timer wakes the lane then), or the worker's limit is spent by slots other
+engines hold (the hint is set again: a slot freed here, or the poll, claims again). Whatever
+queues a task sets the hint; a periodic poll sets it too when the store holds runnable tasks
+nobody told this engine about (queued by another engine, or written while this one was busy),
+and retries lanes whose runnable tasks wait on slots held elsewhere.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tasky import clock
 from tasky.engine.background import Background
 from tasky.engine.lanes import Lane
 from tasky.engine.launch import Launcher
+from tasky.engine.nodes import claim_targets
 from tasky.settings import Settings
 from tasky.store.base import Store
 from tasky.store.records import Claim
@@ -34,6 +37,8 @@ class Dispatcher:
     ) -> None:
         self._store = store
         self._owner = settings.node_id
+        self._node = settings.node
+        self._targets = claim_targets(settings)
         self._settings = settings  # lease_seconds, poll_interval
         self._background = background
         self._lanes: Mapping[str, Lane] = {}
@@ -53,7 +58,14 @@ class Dispatcher:
 
     def new_claim(self, now: float, limit: int, count: int | None = None) -> Claim:
         """A claim by this engine, its lease running from ``now``."""
-        return Claim(self._owner, now + self._settings.lease_seconds, limit, count)
+        return Claim(
+            self._owner,
+            now + self._settings.lease_seconds,
+            limit,
+            count,
+            node=self._node,
+            targets=self._targets,
+        )
 
     def may_start_at_once(self, lane: Lane) -> bool:
         """A submit may claim its own task: a free slot, and no queued task known to wait. (A
@@ -106,15 +118,20 @@ class Dispatcher:
 
     async def _watch(self, lane: Lane, claimed_at: float) -> None:
         """After a short claim: wake the lane when its next queued task becomes runnable, if
-        that is after the claim looked. (A task that was runnable then was left by the limit,
-        with slots held elsewhere: a slot freed here, or the poll, tries again.)"""
+        that is after the claim looked. A task that was runnable then was left by the limit,
+        with slots held elsewhere: the hint stays set, without a claim now (that would spin),
+        so a slot freed here, or the poll, claims again."""
         try:
-            ready = await self._store.next_runnable_at(lane.name)
+            ready = await self._store.next_runnable_at(lane.name, self._targets)
         except Exception:
             log.exception("reading the queue of worker %s failed", lane.name)
             return
-        if ready is not None and ready > claimed_at:
+        if ready is None:
+            return
+        if ready > claimed_at:
             self._wake_at(lane, ready)
+        else:
+            lane.hint = True
 
     def _wake_at(self, lane: Lane, at: float) -> None:
         delay = at - clock.now()
@@ -138,10 +155,16 @@ class Dispatcher:
         while True:
             await asyncio.sleep(self._settings.poll_interval)
             for lane in list(self._lanes.values()):
-                if self.halted or lane.hint or lane.claiming is not None or lane.slots.free <= 0:
+                if self.halted or lane.claiming is not None or lane.slots.free <= 0:
+                    continue
+                if lane.hint:
+                    # Runnable tasks wait on slots other engines held: one claim per poll.
+                    lane.dispatch()
                     continue
                 try:
-                    ready = await self._store.next_runnable_at(lane.name)
+                    # Only what this node may take: a task waiting for another node must not
+                    # make it claim (and find nothing) every poll.
+                    ready = await self._store.next_runnable_at(lane.name, self._targets)
                 except Exception:
                     log.exception("reading the queue of worker %s failed", lane.name)
                     continue

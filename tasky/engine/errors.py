@@ -17,6 +17,10 @@ class WorkerDisabled(Exception):
     """The worker is disabled and takes no new tasks (409)."""
 
 
+class NoNodeForTarget(Exception):
+    """No live node that serves the worker matches the task's target (422)."""
+
+
 class QueueFull(Exception):
     """The worker's queue holds as many waiting tasks as it may (429, with Retry-After)."""
 

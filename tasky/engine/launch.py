@@ -62,17 +62,16 @@ class Launcher:
             self._background.spawn(self._complete(lane, record, failed))
             return
         self._announcer.status(record.id, record.worker, Status.RUNNING.value, record.chain_id)
-        self._start(lane, record, model)
+        self._start(lane, record, model, None)
 
     def launch_submitted(
         self, lane: Lane, record: TaskRecord, model: BaseModel, acked: float
     ) -> None:
         """Start a task its submit stored Running (its slot reserved for the submit)."""
         lane.slots.start(reserved=True)
-        self._start(lane, record, model)
-        self.dispatch_latencies.append(clock.monotonic() - acked)
+        self._start(lane, record, model, acked)
 
-    def _start(self, lane: Lane, record: TaskRecord, model: BaseModel) -> None:
+    def _start(self, lane: Lane, record: TaskRecord, model: BaseModel, acked: float | None) -> None:
         handle = start_run(
             lane.worker,
             record,
@@ -83,6 +82,9 @@ class Launcher:
             outbound=self._outbound,
             on_done=lambda outcome: self._background.spawn(self._complete(lane, record, outcome)),
         )
+        if acked is not None:
+            # The work has started: the rest is bookkeeping that does not delay it.
+            self.dispatch_latencies.append(clock.monotonic() - acked)
         if record.started_at is not None and record.queued_at is not None:
             lane.counters.queue_wait.observe(max(record.started_at - record.queued_at, 0.0))
         self._runs.add(handle)

@@ -86,6 +86,7 @@ class Outcomes:
             progress_message=message,
             traceback=traceback,
         )
+        moved: bool | None = None  # None: unknown (the write failed, and may have committed)
         try:
             await self._output.flush_task(record.id)
             moved = await self._store.finish(record.id, self._owner, record.attempt, outcome)
@@ -95,6 +96,19 @@ class Outcomes:
             log.exception("recording the end of task %s failed", record.id)
         finally:
             self._runs.end(lane, record.id)
+        if moved is False:
+            # The lease moved on (this node froze or lost the database past its lease, and
+            # another node took the task): this late end is not the task's.
+            log.warning(
+                "task %s (worker %s) attempt %d ended %s here, but this node no longer holds "
+                "it (its lease ran out and another node took it): the end is not recorded",
+                record.id,
+                record.worker,
+                record.attempt,
+                status.value,
+                extra=task_fields(record.id, record.worker),
+            )
+            return
         self._announcer.status(record.id, record.worker, status.value, record.chain_id)
 
     async def _retry(

@@ -7,6 +7,7 @@ This is the RunSink every run reports to. Workers may call it from their own thr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -54,6 +55,7 @@ class Output:
         self._call_in_loop(self._on_log, task_id, clock.now(), line)
 
     def child_started(self, child: ChildRecord) -> None:
+        child = dataclasses.replace(child, node=self._settings.node)
         self._background.spawn(self._store.record_child(child))
 
     def child_gone(self, task_id: str) -> None:

@@ -165,7 +165,7 @@ class Peers:
                 worker=change.worker,
                 status=change.status.value,
                 chain=change.chain_id,
-                node=change.owner,
+                node=change.node,
             )
         return True
 

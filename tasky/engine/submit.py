@@ -68,6 +68,7 @@ class Submitter:
         chain_id: str | None,
         task_id: str | None,
         key: IdempotencyRecord | None = None,
+        target: str | None = None,
     ) -> TaskRecord | IdempotencyRecord:
         """``key``: the caller's Idempotency-Key; when it is taken nothing is created and the
         key's record is returned."""
@@ -77,6 +78,7 @@ class Submitter:
         model = validate_config(worker.Config, config)
         lane = self._lanes[worker.name]
         record = self._record(worker, model, timeout, retries, chain_id, task_id, clock.now())
+        record.target = target
         reserved = 0
         if self._dispatcher.may_start_at_once(lane):
             reserved = lane.slots.reserve(1)
@@ -108,8 +110,12 @@ class Submitter:
         configs: Sequence[Any],
         timeout: float | None,
         retries: int | None,
-    ) -> list[TaskRecord]:
-        """All of ``configs`` as tasks in one transaction, or none (see Engine.submit_many)."""
+        key: IdempotencyRecord | None = None,
+        targets: Sequence[str | None] | None = None,
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        """All of ``configs`` as tasks in one transaction, or none (see Engine.submit_many).
+        ``key``: as for :meth:`submit`; when it is taken nothing is created. ``targets``: each
+        task's target (None: all untargeted)."""
         self._check_open(worker)
         models: list[BaseModel] = []
         invalid: dict[int, ValidationError] = {}
@@ -120,11 +126,13 @@ class Submitter:
                 invalid[index] = exc
         if invalid:
             raise BatchInvalid(invalid)
-        if not models:
+        if not models and key is None:
             return []
         lane = self._lanes[worker.name]
         now = clock.now()
         records = [self._record(worker, m, timeout, retries, None, None, now) for m in models]
+        for record, target in zip(records, targets or [None] * len(records), strict=True):
+            record.target = target
         reserved = 0
         if self._dispatcher.may_start_at_once(lane):
             reserved = lane.slots.reserve(len(records))
@@ -138,12 +146,21 @@ class Submitter:
         claim = self._dispatcher.new_claim(now, worker.max_tasks, reserved) if reserved else None
         lane.admitting += waiting
         try:
-            stored = await self._store.submit_many(records, claim)
+            if key is None:
+                found: list[TaskRecord] | IdempotencyRecord = await self._store.submit_many(
+                    records, claim
+                )
+            else:
+                found = await self._store.submit_many_with_key(records, key, claim)
         except BaseException:
             lane.slots.unreserve(reserved)
             raise
         finally:
             lane.admitting -= waiting
+        if not isinstance(found, list):  # a concurrent request with the same key won
+            lane.slots.unreserve(reserved)
+            return found
+        stored = found
         models_by_id = {r.id: m for r, m in zip(records, models, strict=True)} if reserved else {}
         self._created(lane, stored, models_by_id, reserved)
         return stored

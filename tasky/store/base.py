@@ -24,6 +24,7 @@ from tasky.store.records import (
     CommitStats,
     IdempotencyRecord,
     LogLine,
+    NodeRecord,
     Outcome,
     ScheduleRecord,
     TaskChange,
@@ -43,7 +44,19 @@ class DuplicateId(Exception):
     """A task or chain with this id exists already; nothing was written."""
 
 
+def node_is_alive(known: NodeRecord, owner: str, alive_after: float) -> bool:
+    """Whether ``known`` stops a process of ``owner`` from registering under its name: another
+    process, not stopped, whose last heartbeat is not older than ``alive_after``."""
+    return known.owner != owner and known.stopped_at is None and known.heartbeat_at >= alive_after
+
+
 class Store(Protocol):
+    # Whether other nodes may share this store (PostgreSQL): then a task held by an owner other
+    # than this engine may be running elsewhere, and only a lease that ran out says it is not.
+    # False: the store is this server's alone (an exclusive lock), so whatever is held at start
+    # was left by a stopped server.
+    shared: bool
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -86,6 +99,14 @@ class Store(Protocol):
         """Insert all of ``tasks`` in one transaction, in order, or none of them (a duplicate id
         raises). ``claim`` as in :meth:`submit`, for each task in turn."""
 
+    async def submit_many_with_key(
+        self, tasks: Sequence[TaskRecord], key: IdempotencyRecord, claim: Claim | None = None
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        """:meth:`submit_many`, and remember ``key`` for the batch in the same transaction (its
+        ``target_id`` becomes :func:`~tasky.store.records.batch_target` of the ids); unless the
+        principal already holds an unexpired ``key``: then nothing is written and the stored key
+        record is returned."""
+
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         """Bulk insert outside the group-commit path (seeding, imports); rows as given."""
 
@@ -96,9 +117,12 @@ class Store(Protocol):
         ``claim.lease_until``, started at ``at``. Returns them in queue order. Two claims at once
         never hand out one task twice nor exceed the limit together."""
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         """When the worker's next Queued task becomes runnable (the earliest ``run_after``, or
-        its queue time when it has none); None when none is Queued."""
+        its queue time when it has none); None when none is Queued. With ``targets`` (a claim's,
+        see :class:`Claim`), only among the tasks such a claim may take."""
 
     async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
         """End the attempt ``attempt`` that ``owner`` holds: the task becomes ``outcome.status``
@@ -138,13 +162,17 @@ class Store(Protocol):
         """Cancel a task that holds no slot (Queued, or Paused before it started). A running
         task is canceled by its owner's :meth:`finish` once its work has stopped."""
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
         """``owner`` None: hold back a Queued task (Paused, keeps no slot). ``owner`` given:
-        the owner paused its Running task (Paused, keeps its slot)."""
+        the owner paused its Running task at ``at`` (Paused, keeps its slot): its run time
+        stops growing there (``TaskRecord.paused_at``)."""
 
     async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
         """``owner`` None: a held-back task rejoins the queue at its end (Queued). ``owner``
-        given: the owner resumed its paused task (Running)."""
+        given: the owner resumed its paused task at ``at`` (Running); the pause's length joins
+        the attempt's ``paused_seconds``, which run time leaves out. An attempt that ends while
+        Paused (e.g. canceled) ran until its pause: the operations that end attempts count the
+        pause up to the end, in the task and in the attempt's record and statistics."""
 
     async def rerun(self, task_id: str, at: float) -> bool:
         """Queue a finished task again (the seed's ``run`` action): attempt + 1, result, error,
@@ -214,6 +242,27 @@ class Store(Protocol):
     async def prune_changes(self, before: float) -> int:
         """Forget logged changes and untaken requests older than ``before``; returns how many."""
 
+    # -- nodes ----------------------------------------------------------------------------------
+    # Every server attached to the store registers as a node under its name (SQLite and memory
+    # stores have one at a time; PostgreSQL many). A node is alive while its heartbeat is recent.
+
+    async def register_node(self, node: NodeRecord, alive_after: float) -> NodeRecord | None:
+        """Record ``node`` as started, replacing an earlier record of its name; unless that name
+        belongs to another owner that is alive (not stopped, heartbeat at or after
+        ``alive_after``): then nothing is written and that node's record is returned."""
+
+    async def node_heartbeat(self, name: str, owner: str, at: float) -> bool:
+        """The node ``name`` run by ``owner`` is alive at ``at``; False (nothing written) when
+        the name is no longer ``owner``'s or the node stopped."""
+
+    async def stop_node(self, name: str, owner: str, at: float) -> bool:
+        """The node ``name`` run by ``owner`` stopped gracefully at ``at``; False when the name
+        is no longer ``owner``'s."""
+
+    async def list_nodes(self) -> list[NodeRecord]:
+        """Every node ever registered, by name, each with ``running``: how many tasks its
+        owner holds now."""
+
     # -- reads ----------------------------------------------------------------------------------
     async def get(self, task_id: str) -> TaskRecord | None: ...
 
@@ -252,6 +301,13 @@ class Store(Protocol):
     ) -> list[tuple[int, str, int]]:
         """(minute, outcome status, count) of attempts that ran and ended, from ``since_minute``
         on (a minute is ``int(finished_at // 60)``), oldest first."""
+
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        """Where each of ``task_ids`` that is a Queued task of ``worker`` stands in the worker's
+        queue: 1 is the next to be claimed. Queue order is claim order (see above; a task
+        runnable only later, a retry in its backoff, stands where its ``run_after`` puts it).
+        Ids that are not Queued tasks of ``worker`` are left out. One read of the queue up to
+        the last of them, through the queue's index, however many ids are asked for."""
 
     async def oldest_queued_at(self, worker: str) -> float | None:
         """When the worker's longest-waiting Queued task (the first submitted) was queued; None
@@ -346,6 +402,12 @@ class Store(Protocol):
 
     async def due_callbacks(self, now: float, limit: int) -> list[CallbackRecord]:
         """Pending callbacks due at ``now``, soonest first (attempts not loaded)."""
+
+    async def claim_callbacks(self, now: float, limit: int, until: float) -> list[CallbackRecord]:
+        """Take up to ``limit`` pending callbacks due at ``now``, soonest first (attempts not
+        loaded), and in the same transaction make them due again only at ``until``: the taker's
+        lease. Concurrent claims (other nodes) never take one callback twice; if the taker dies
+        before recording its attempt, the callback is due again once the lease ends."""
 
     async def record_callback_attempt(
         self,

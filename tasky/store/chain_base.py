@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from tasky.states import Status
-from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
+from tasky.store.chain_records import (
+    ChainPage,
+    ChainRecord,
+    ChainState,
+    DefinitionRecord,
+    StepRecord,
+)
 from tasky.store.records import IdempotencyRecord
 
 
@@ -30,8 +36,25 @@ class ChainStore(Protocol):
 
     async def get(self, chain_id: str) -> ChainRecord | None: ...
 
+    async def state(self, chain_id: str) -> ChainState | None:
+        """The chain's status and restart count, without its definition (read on every step
+        of a long chain, so it must not cost more for a longer one)."""
+
     async def steps(self, chain_id: str) -> list[StepRecord]:
         """The chain's steps in definition order."""
+
+    async def steps_page(
+        self, chain_id: str, *, after: int | None = None, limit: int = 100
+    ) -> list[StepRecord]:
+        """At most ``limit`` of the chain's steps in definition order, those whose position is
+        greater than ``after`` (None: from the first)."""
+
+    async def step_counts(self, chain_id: str) -> dict[str, int]:
+        """How many of the chain's steps are in each status, as the chain shows them (see
+        tasky.chains.plan.StepView.status): Pending, Skipped, Failed and Canceled without a
+        task; a recorded step whose task does not exist (yet) is Pending; a step a restart
+        re-runs is Queued until its task's next attempt exists; else its task's status.
+        Statuses with no step are left out."""
 
     async def list_chains(
         self,
@@ -51,6 +74,19 @@ class ChainStore(Protocol):
 
     async def save_steps(self, steps: Sequence[StepRecord]) -> None:
         """Write the steps' state, task id, error, timing and history (one transaction)."""
+
+    async def claim_steps(self, chain_id: str, claims: Sequence[tuple[str, str]]) -> list[str]:
+        """Choose the task ids of steps that have not started: for each (step name, task id), a
+        compare-and-set of the step's task id from none to that id, applied only while the step
+        is pending (it stays pending) and the chain is Running (one transaction). Returns the
+        names claimed, in the order given; a step that has an id already (another runner
+        claimed it first) or a chain that is not Running claims none.
+
+        This is what makes a step's task exactly-once: its id is durable before anyone creates
+        a task for it, and every runner that starts the step creates it under that id (a second
+        create of one id is refused), so two runners that see the same step finish make one
+        task between them. The runner claims the steps of the next stage while it starts the
+        current one, so a step's start waits for no claim of its own."""
 
     # -- status moves ---------------------------------------------------------------------------
     # Each is a compare-and-set on the chain's status: it applies only when the chain is in one

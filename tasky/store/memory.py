@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from tasky.states import FINISHED, MOVES, Status
-from tasky.store.base import DuplicateId
+from tasky.store.base import DuplicateId, node_is_alive
 from tasky.store.memory_chains import MemoryChainStore
 from tasky.store.memory_data import MemoryData, copy_task, json_copy, page
 from tasky.store.memory_tables import MemoryTables
@@ -30,10 +30,13 @@ from tasky.store.records import (
     CommitStats,
     IdempotencyRecord,
     LogLine,
+    NodeRecord,
     Outcome,
     TaskPage,
     TaskRecord,
     WorkerStats,
+    batch_target,
+    pause_ends,
 )
 
 # What a re-queued task starts its next attempt without.
@@ -46,11 +49,15 @@ _CLEARED = {
     "progress": None,
     "progress_message": None,
     "result": None,
+    "paused_seconds": 0.0,
+    "paused_at": None,
 }
 
 
 class MemoryStore(MemoryTables, OneNodeMixin):
     """The Store contract in plain dicts and lists (see the module docstring)."""
+
+    shared = False
 
     def __init__(self) -> None:
         super().__init__(MemoryData())
@@ -92,6 +99,22 @@ class MemoryStore(MemoryTables, OneNodeMixin):
         new = _new_tasks(tasks)
         return await self._data.write(lambda: self._add_all(new, claim))
 
+    async def submit_many_with_key(
+        self, tasks: Sequence[TaskRecord], key: IdempotencyRecord, claim: Claim | None = None
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        new = _new_tasks(tasks)
+        keyed = replace(key, target_id=batch_target([t.id for t in tasks]))
+
+        def op() -> list[TaskRecord] | IdempotencyRecord:
+            existing = self._data.unexpired_key(keyed)
+            if existing is not None:
+                return existing
+            stored = self._add_all(new, claim)
+            self._data.remember_key(keyed)
+            return stored
+
+        return await self._data.write(op)
+
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         rows = [copy_task(t) for t in tasks]
         self._refuse_taken(rows)
@@ -126,10 +149,17 @@ class MemoryStore(MemoryTables, OneNodeMixin):
         """``task`` is runnable when it joins the queue, finds a free slot, and nobody runnable
         waits ahead of it."""
         start = _joined(task)
-        if not _runnable(task, start) or self._held(task.worker) >= claim.limit:
+        if (
+            not claim.accepts(task.target)
+            or not _runnable(task, start)
+            or self._held(task.worker) >= claim.limit
+        ):
             return False
         return not any(
-            t.worker == task.worker and t.status is Status.QUEUED and _runnable(t, start)
+            t.worker == task.worker
+            and t.status is Status.QUEUED
+            and _runnable(t, start)
+            and claim.accepts(t.target)
             for t in self._data.tasks.values()
             if t is not task
         )
@@ -144,7 +174,10 @@ class MemoryStore(MemoryTables, OneNodeMixin):
             runnable = [
                 t
                 for t in self._data.tasks.values()
-                if t.worker == worker and t.status is Status.QUEUED and _runnable(t, at)
+                if t.worker == worker
+                and t.status is Status.QUEUED
+                and _runnable(t, at)
+                and claim.accepts(t.target)
             ]
             runnable.sort(key=lambda t: (self._data.ready_at[t.id], t.seq))
             chosen = runnable[:wanted]
@@ -160,15 +193,20 @@ class MemoryStore(MemoryTables, OneNodeMixin):
         task.lease_until = claim.lease_until
         task.started_at = at
         task.finished_at = None
+        task.node = claim.node
 
     def _held(self, worker: str) -> int:
         return sum(1 for t in self._data.tasks.values() if t.worker == worker and _holds_slot(t))
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         times = [
             self._data.ready_at[t.id]
             for t in self._data.tasks.values()
-            if t.worker == worker and t.status is Status.QUEUED
+            if t.worker == worker
+            and t.status is Status.QUEUED
+            and (targets is None or t.target is None or t.target in targets)
         ]
         return min(times, default=None)
 
@@ -265,6 +303,8 @@ class MemoryStore(MemoryTables, OneNodeMixin):
         self._data.set_status(task, status)
         task.finished_at, task.error = at, error
         task.owner = task.lease_until = None
+        task.paused_seconds = pause_ends(task.paused_at, task.paused_seconds, at)
+        task.paused_at = None
 
     def _requeue(
         self, task: TaskRecord, at: float, error: str | None, run_after: float | None = None
@@ -292,7 +332,7 @@ class MemoryStore(MemoryTables, OneNodeMixin):
 
         return await self._data.write(op)
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
         def op() -> bool:
             task = self._data.tasks.get(task_id)
             if task is None or task.status not in MOVES["pause"].sources:
@@ -302,6 +342,8 @@ class MemoryStore(MemoryTables, OneNodeMixin):
             if owner is not None and (task.status is not Status.RUNNING or task.owner != owner):
                 return False
             self._data.set_status(task, Status.PAUSED)
+            if owner is not None:  # a started attempt stops running until resumed
+                task.paused_at = at
             return True
 
         return await self._data.write(op)
@@ -320,6 +362,8 @@ class MemoryStore(MemoryTables, OneNodeMixin):
             if not _holds_slot(task) or task.owner != owner:
                 return False
             self._data.set_status(task, Status.RUNNING)
+            task.paused_seconds = pause_ends(task.paused_at, task.paused_seconds, at)
+            task.paused_at = None
             return True
 
         return await self._data.write(op)
@@ -383,6 +427,54 @@ class MemoryStore(MemoryTables, OneNodeMixin):
             for t in self._data.tasks.values()
             if _holds_slot(t)
             and (expired_before is None or t.lease_until is None or t.lease_until < expired_before)
+        ]
+
+    # -- nodes ------------------------------------------------------------------------------------
+    async def register_node(self, node: NodeRecord, alive_after: float) -> NodeRecord | None:
+        def op() -> NodeRecord | None:
+            known = self._data.nodes.get(node.name)
+            if known is not None and node_is_alive(known, node.owner, alive_after):
+                return replace(known, labels=list(known.labels), workers=list(known.workers))
+            self._data.nodes[node.name] = replace(
+                node, labels=list(node.labels), workers=list(node.workers), running=0
+            )
+            return None
+
+        return await self._data.write(op)
+
+    async def node_heartbeat(self, name: str, owner: str, at: float) -> bool:
+        def op() -> bool:
+            known = self._data.nodes.get(name)
+            if known is None or known.owner != owner or known.stopped_at is not None:
+                return False
+            known.heartbeat_at = at
+            return True
+
+        return await self._data.write(op)
+
+    async def stop_node(self, name: str, owner: str, at: float) -> bool:
+        def op() -> bool:
+            known = self._data.nodes.get(name)
+            if known is None or known.owner != owner:
+                return False
+            known.stopped_at = at
+            return True
+
+        return await self._data.write(op)
+
+    async def list_nodes(self) -> list[NodeRecord]:
+        held: dict[str, int] = {}
+        for task in self._data.tasks.values():
+            if _holds_slot(task) and task.owner is not None:
+                held[task.owner] = held.get(task.owner, 0) + 1
+        return [
+            replace(
+                node,
+                labels=list(node.labels),
+                workers=list(node.workers),
+                running=held.get(node.owner, 0),
+            )
+            for _, node in sorted(self._data.nodes.items())
         ]
 
     # -- what runs report -------------------------------------------------------------------------
@@ -494,6 +586,18 @@ class MemoryStore(MemoryTables, OneNodeMixin):
             for (name, minute, status), n in self._data.per_minute.items()
             if name == worker and minute >= since_minute
         )
+
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        wanted = set(task_ids)
+        queue = sorted(
+            (
+                t
+                for t in self._data.tasks.values()
+                if t.worker == worker and t.status is Status.QUEUED
+            ),
+            key=lambda t: (self._data.ready_at[t.id], t.seq),
+        )
+        return {t.id: n for n, t in enumerate(queue, start=1) if t.id in wanted}
 
     async def oldest_queued_at(self, worker: str) -> float | None:
         for task in self._data.tasks.values():  # seq order: the first submitted

@@ -9,7 +9,14 @@ from typing import Any
 
 from tasky.states import ACTIVE, CHAIN_MOVES, FINISHED, Status
 from tasky.store.base import DuplicateId
-from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
+from tasky.store.chain_records import (
+    ChainPage,
+    ChainRecord,
+    ChainState,
+    DefinitionRecord,
+    StepRecord,
+    step_status,
+)
 from tasky.store.memory_data import MemoryData, copy_chain, copy_step, json_copy, page
 from tasky.store.records import IdempotencyRecord
 
@@ -58,9 +65,34 @@ class MemoryChainStore:
         found = self._data.chains.get(chain_id)
         return None if found is None else copy_chain(found)
 
+    async def state(self, chain_id: str) -> ChainState | None:
+        found = self._data.chains.get(chain_id)
+        return None if found is None else ChainState(found.status, found.restarts)
+
     async def steps(self, chain_id: str) -> list[StepRecord]:
         kept = self._data.steps.get(chain_id, {}).values()
-        return [copy_step(s) for s in sorted(kept, key=lambda s: s.position)]
+        return [copy_step(s) for s in sorted(kept, key=_position)]
+
+    async def steps_page(
+        self, chain_id: str, *, after: int | None = None, limit: int = 100
+    ) -> list[StepRecord]:
+        kept = self._data.steps.get(chain_id, {}).values()
+        chosen = sorted((s for s in kept if after is None or s.position > after), key=_position)
+        return [copy_step(s) for s in chosen[:limit]]
+
+    async def step_counts(self, chain_id: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        tasks = self._data.tasks
+        for step in self._data.steps.get(chain_id, {}).values():
+            task = tasks.get(step.task_id) if step.task_id is not None else None
+            status = step_status(
+                step.state,
+                step.rerun_attempt,
+                None if task is None else task.status.value,
+                None if task is None else task.attempt,
+            )
+            counts[status] = counts.get(status, 0) + 1
+        return counts
 
     async def list_chains(
         self,
@@ -100,6 +132,24 @@ class MemoryChainStore:
                 kept.state, kept.task_id, kept.error = step.state, step.task_id, step.error
                 kept.decided_at, kept.rerun_attempt = step.decided_at, step.rerun_attempt
                 kept.history = list(step.history)
+
+    async def claim_steps(self, chain_id: str, claims: Sequence[tuple[str, str]]) -> list[str]:
+        wanted = list(claims)
+
+        def op() -> list[str]:
+            chain = self._data.chains.get(chain_id)
+            if chain is None or chain.status is not Status.RUNNING:
+                return []
+            kept = self._data.steps.get(chain_id, {})
+            claimed = []
+            for name, task_id in wanted:
+                step = kept.get(name)
+                if step is not None and step.state == "pending" and step.task_id is None:
+                    step.task_id = task_id
+                    claimed.append(name)
+            return claimed
+
+        return await self._data.write(op)
 
     # -- status moves -----------------------------------------------------------------------------
     async def finish_chain(
@@ -236,3 +286,7 @@ class MemoryChainStore:
 
 def _seq(chain: ChainRecord) -> int:
     return chain.seq
+
+
+def _position(step: StepRecord) -> int:
+    return step.position

@@ -27,9 +27,12 @@ from tasky.store.records import (
     ChildRecord,
     IdempotencyRecord,
     LogLine,
+    NodeRecord,
     ScheduleRecord,
     TaskRecord,
     TokenRecord,
+    pause_ends,
+    running_seconds,
 )
 
 T = TypeVar("T")
@@ -82,6 +85,7 @@ class MemoryData:
     chain_seq: int = 0
     steps: dict[str, dict[str, StepRecord]] = field(default_factory=dict)
     definitions: dict[str, DefinitionRecord] = field(default_factory=dict)
+    nodes: dict[str, NodeRecord] = field(default_factory=dict)
     commit_seconds: Buckets = field(default_factory=lambda: Buckets(COMMIT_SECONDS_BOUNDS))
     commit_size: Buckets = field(default_factory=lambda: Buckets(COMMIT_SIZE_BOUNDS))
     is_open: bool = False
@@ -135,12 +139,21 @@ class MemoryData:
     ) -> None:
         """Close the task's current attempt (call before the task moves on): its history row
         and, when it ran, the worker's run-time statistics."""
+        paused = pause_ends(task.paused_at, task.paused_seconds, finished_at)
         self.attempts.setdefault(task.id, {})[task.attempt] = AttemptRecord(
-            task.attempt, status, task.started_at, finished_at, error, json_copy(result), traceback
+            task.attempt,
+            status,
+            task.started_at,
+            finished_at,
+            error,
+            json_copy(result),
+            traceback,
+            task.node if task.started_at is not None else None,
+            paused,
         )
         if task.started_at is None:
             return
-        run_time = max(finished_at - task.started_at, 0.0)
+        run_time = running_seconds(task.started_at, finished_at, paused)
         timing = self.timing.setdefault(task.worker, Timing())
         timing.finished += 1
         timing.run_time_sum += run_time

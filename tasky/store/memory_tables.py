@@ -143,6 +143,21 @@ class MemoryTables:
         due.sort(key=lambda c: c.next_at or 0.0)
         return [replace(c, attempts=[]) for c in due[:limit]]
 
+    async def claim_callbacks(self, now: float, limit: int, until: float) -> list[CallbackRecord]:
+        def op() -> list[CallbackRecord]:
+            due = [
+                c
+                for c in self._data.callbacks.values()
+                if c.state == "pending" and c.next_at is not None and c.next_at <= now
+            ]
+            due.sort(key=lambda c: c.next_at or 0.0)
+            taken = [replace(c, attempts=[]) for c in due[:limit]]
+            for callback in due[:limit]:
+                callback.next_at = until
+            return taken
+
+        return await self._data.write(op)
+
     async def record_callback_attempt(
         self,
         kind: str,

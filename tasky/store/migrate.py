@@ -39,6 +39,27 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
             "WHERE owner IS NOT NULL AND status NOT IN ('Running', 'Paused')",
         ),
     ),
+    # Where a task may run ("node:NAME", "label:LABEL"; NULL: anywhere), and the node that
+    # started its latest attempt.
+    AddedColumn("tasks", "target", "TEXT"),
+    AddedColumn("tasks", "node", "TEXT"),
+    AddedColumn("task_attempts", "node", "TEXT"),
+    # The node that started a task's child process (see ChildRecord.node).
+    AddedColumn("task_children", "node", "TEXT"),
+    # Run time counts running time only: an attempt's time spent Paused, and when the current
+    # pause began. An older database's paused running tasks count as paused from now on (when
+    # their pause began was not recorded); its ended attempts keep run time = end - start.
+    AddedColumn("tasks", "paused_seconds", "REAL NOT NULL DEFAULT 0"),
+    AddedColumn(
+        "tasks",
+        "paused_at",
+        "REAL",
+        backfill=(
+            "UPDATE tasks SET paused_at = (julianday('now') - 2440587.5) * 86400.0 "
+            "WHERE status = 'Paused' AND owner IS NOT NULL",
+        ),
+    ),
+    AddedColumn("task_attempts", "paused_seconds", "REAL NOT NULL DEFAULT 0"),
 )
 
 ADDED_INDEXES: tuple[str, ...] = (

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from tasky.states import ACTIVE, CHAIN_MOVES, FINISHED, Status
-from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
+from tasky.store.chain_records import (
+    ChainPage,
+    ChainRecord,
+    ChainState,
+    DefinitionRecord,
+    StepRecord,
+    count_statuses,
+)
 from tasky.store.pg_database import (
     Conn,
     PgDatabase,
@@ -31,6 +38,18 @@ _INSERT_CHAIN = (
 _INSERT_STEP = (
     "INSERT INTO chain_steps (chain_id, name, position, state, task_id, error, decided_at, "
     "rerun_attempt, history) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_STEP_COLUMNS = "name, position, state, task_id, error, decided_at, rerun_attempt, history"
+# One statement: the chain's row is locked FOR SHARE, so a cancel or pause (which updates it)
+# waits for the claim or makes it claim nothing; a step's id is set only while it has none, so
+# of two racing claims of one step the second (which waits for the first's row lock, then
+# re-checks) finds it taken.
+_CLAIM_STEPS = (
+    "WITH running AS (SELECT id FROM chains WHERE id = %s AND status = 'Running' FOR SHARE), "
+    "wanted AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS w(name, task_id)) "
+    "UPDATE chain_steps s SET task_id = w.task_id "
+    "FROM wanted w, running r WHERE s.chain_id = r.id AND s.name = w.name "
+    "AND s.state = 'pending' AND s.task_id IS NULL RETURNING s.name"
 )
 _SAVE_STEP = (
     "UPDATE chain_steps SET state = %s, task_id = %s, error = %s, decided_at = %s, "
@@ -73,26 +92,37 @@ class PgChainStore:
         )
         return None if row is None else _row_to_chain(row)
 
+    async def state(self, chain_id: str) -> ChainState | None:
+        row = await self._db.fetch_one(
+            "SELECT status, restarts FROM chains WHERE id = %s", (chain_id,)
+        )
+        return None if row is None else ChainState(Status(row[0]), row[1])
+
     async def steps(self, chain_id: str) -> list[StepRecord]:
         rows = await self._db.fetch_all(
-            "SELECT name, position, state, task_id, error, decided_at, rerun_attempt, history "
-            "FROM chain_steps WHERE chain_id = %s ORDER BY position",
+            f"SELECT {_STEP_COLUMNS} FROM chain_steps WHERE chain_id = %s ORDER BY position",
             (chain_id,),
         )
-        return [
-            StepRecord(
-                chain_id=chain_id,
-                name=r[0],
-                position=r[1],
-                state=r[2],
-                task_id=r[3],
-                error=r[4],
-                decided_at=r[5],
-                rerun_attempt=r[6],
-                history=json_value(r[7]),
-            )
-            for r in rows
-        ]
+        return [_row_to_step(chain_id, r) for r in rows]
+
+    async def steps_page(
+        self, chain_id: str, *, after: int | None = None, limit: int = 100
+    ) -> list[StepRecord]:
+        rows = await self._db.fetch_all(
+            f"SELECT {_STEP_COLUMNS} FROM chain_steps WHERE chain_id = %s AND position > %s "
+            "ORDER BY position LIMIT %s",
+            (chain_id, -1 if after is None else after, limit),
+        )
+        return [_row_to_step(chain_id, r) for r in rows]
+
+    async def step_counts(self, chain_id: str) -> dict[str, int]:
+        rows = await self._db.fetch_all(
+            "SELECT s.state, s.rerun_attempt, t.status, t.attempt, count(*) FROM chain_steps s "
+            "LEFT JOIN tasks t ON t.id = s.task_id WHERE s.chain_id = %s "
+            "GROUP BY s.state, s.rerun_attempt, t.status, t.attempt",
+            (chain_id,),
+        )
+        return count_statuses(rows)
 
     async def list_chains(
         self,
@@ -134,6 +164,20 @@ class PgChainStore:
                 await cursor.executemany(_SAVE_STEP, rows)
 
         await self._db.write(op, size=len(rows), transaction=True)
+
+    async def claim_steps(self, chain_id: str, claims: Sequence[tuple[str, str]]) -> list[str]:
+        names = [name for name, _ in claims]
+        task_ids = [task_id for _, task_id in claims]
+        if not names:
+            return []
+
+        async def op(conn: Conn) -> list[Row]:
+            cursor = await conn.execute(_CLAIM_STEPS, (chain_id, names, task_ids))
+            return await cursor.fetchall()
+
+        rows = await self._db.write(op, size=len(names))
+        claimed = {r[0] for r in rows}
+        return [name for name in names if name in claimed]
 
     # -- status moves ---------------------------------------------------------------------------
     async def finish_chain(
@@ -310,6 +354,20 @@ def _row_to_chain(row: Row) -> ChainRecord:
         error=row[9],
         result=json_value(row[10]),
         restarts=row[11],
+    )
+
+
+def _row_to_step(chain_id: str, r: Row) -> StepRecord:
+    return StepRecord(
+        chain_id=chain_id,
+        name=r[0],
+        position=r[1],
+        state=r[2],
+        task_id=r[3],
+        error=r[4],
+        decided_at=r[5],
+        rerun_attempt=r[6],
+        history=json_value(r[7]),
     )
 
 

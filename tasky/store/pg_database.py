@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from tasky.buckets import Buckets
 from tasky.store.base import DuplicateId
 from tasky.store.records import CommitStats
+from tasky.store.sql_page import page_query, split_page
 from tasky.store.sqlite import COMMIT_SECONDS_BOUNDS, COMMIT_SIZE_BOUNDS
 
 Conn = AsyncConnection[TupleRow]
@@ -180,22 +181,7 @@ async def read_page(
     descending: bool,
     conditions: Sequence[tuple[str, Any]] = (),
 ) -> tuple[list[Row], int | None]:
-    """One page of ``select`` in ``seq`` order after ``cursor``, and the next page's cursor.
-
-    ``filters`` maps column names (written by the caller, never by users) to required values;
-    None means no filter. ``conditions`` are further SQL conditions (written by the caller) with
-    one ``%s`` each and its value. ``seq`` must be the first column selected.
-    """
-    where = [f"{column} = %s" for column, value in filters.items() if value is not None]
-    params: list[Any] = [value for value in filters.values() if value is not None]
-    where += [sql for sql, _ in conditions]
-    params += [value for _, value in conditions]
-    if cursor is not None:
-        where.append("seq < %s" if descending else "seq > %s")
-        params.append(cursor)
-    query = select + (" WHERE " + " AND ".join(where) if where else "")
-    query += f" ORDER BY seq {'DESC' if descending else 'ASC'} LIMIT %s"
-    params.append(limit + 1)
-    rows = await db.fetch_all(query, params)
-    next_cursor = rows[limit - 1][0] if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    """One page of ``select`` in ``seq`` order after ``cursor``, and the next page's cursor
+    (see tasky.store.sql_page.page_query; conditions use ``%s``)."""
+    query, params = page_query(select, filters, limit, cursor, descending, conditions, "%s")
+    return split_page(await db.fetch_all(query, params), limit)

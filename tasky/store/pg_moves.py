@@ -23,7 +23,12 @@ _REQUEUE = (
     "status = 'Queued', attempt = t.attempt + 1, queued_at = %(at)s, ready_at = %(ready_at)s, "
     "run_after = %(run_after)s, started_at = NULL, finished_at = NULL, owner = NULL, "
     "lease_until = NULL, progress = NULL, progress_message = NULL, result = NULL, "
-    "error = %(error)s"
+    "error = %(error)s, paused_seconds = 0, paused_at = NULL"
+)
+# An attempt that ends while Paused ran until its pause: the pause counts up to its end.
+_PAUSED_UNTIL_END = (
+    "paused_seconds = t.paused_seconds + coalesce(greatest(%(at)s - t.paused_at, 0), 0), "
+    "paused_at = NULL"
 )
 _NOT_STARTED = "status IN ('Queued', 'Paused') AND owner IS NULL"
 _HELD_BY = "owner IS NOT DISTINCT FROM %(owner)s AND attempt = %(attempt)s"
@@ -31,28 +36,32 @@ _HELD_BY = "owner IS NOT DISTINCT FROM %(owner)s AND attempt = %(attempt)s"
 
 def _ending(where: str, sets: str) -> str:
     """One statement that ends an attempt: lock the task if it matches ``where``, apply ``sets``,
-    free its slot, record the attempt (history) and, if it ran, its timing (statistics)."""
+    free its slot, record the attempt (history) and, if it ran, its timing (statistics): run
+    time counts running time only, up to the pause for an attempt that ends Paused."""
     return f"""
 WITH old AS (
-    SELECT seq, worker, attempt, queued_at, started_at FROM tasks
-    WHERE id = %(id)s AND {where} FOR UPDATE
+    SELECT seq, worker, attempt, queued_at, started_at, node,
+        paused_seconds + coalesce(greatest(%(at)s - paused_at, 0), 0) AS paused
+    FROM tasks WHERE id = %(id)s AND {where} FOR UPDATE
 ), moved AS (
     UPDATE tasks t SET {sets} FROM old WHERE t.seq = old.seq
-    RETURNING old.worker, old.attempt, old.queued_at, old.started_at
+    RETURNING old.worker, old.attempt, old.queued_at, old.started_at, old.node, old.paused
 ), freed AS (
     UPDATE worker_slots SET task_id = NULL
     WHERE task_id = %(id)s AND EXISTS (SELECT 1 FROM moved)
 ), recorded AS (
-    INSERT INTO task_attempts
-        (task_id, attempt, status, started_at, finished_at, error, result, traceback)
-    SELECT %(id)s, attempt, %(ended)s, started_at, %(at)s, %(error)s, %(result)s, %(traceback)s
+    INSERT INTO task_attempts (task_id, attempt, status, started_at, finished_at, error,
+        result, traceback, node, paused_seconds)
+    SELECT %(id)s, attempt, %(ended)s, started_at, %(at)s, %(error)s, %(result)s, %(traceback)s,
+        CASE WHEN started_at IS NOT NULL THEN node END, paused
     FROM moved
     ON CONFLICT (task_id, attempt) DO UPDATE SET status = excluded.status,
         started_at = excluded.started_at, finished_at = excluded.finished_at,
-        error = excluded.error, result = excluded.result, traceback = excluded.traceback
+        error = excluded.error, result = excluded.result, traceback = excluded.traceback,
+        node = excluded.node, paused_seconds = excluded.paused_seconds
 ), timed AS (
     INSERT INTO ended_attempts (worker, status, minute, run_time, wait)
-    SELECT worker, %(ended)s, %(minute)s, greatest(%(at)s - started_at, 0),
+    SELECT worker, %(ended)s, %(minute)s, greatest(%(at)s - started_at - paused, 0),
         CASE WHEN queued_at IS NOT NULL THEN greatest(started_at - queued_at, 0) END
     FROM moved WHERE started_at IS NOT NULL
 )
@@ -65,13 +74,14 @@ _FINISH = _ending(
     "status = %(ended)s, finished_at = %(at)s, error = %(error)s, result = %(result)s, "
     "progress = CASE WHEN %(completed)s THEN 1.0 ELSE coalesce(%(progress)s, t.progress) END, "
     "progress_message = coalesce(%(message)s, t.progress_message), owner = NULL, "
-    "lease_until = NULL",
+    f"lease_until = NULL, {_PAUSED_UNTIL_END}",
 )
 _RETRY_LATER = _ending(f"{guard('retry_later')} AND {_HELD_BY}", _REQUEUE)
 _REQUEUE_INTERRUPTED = _ending(f"{guard('requeue_interrupted')} AND {_HELD_BY}", _REQUEUE)
 _FAIL_INTERRUPTED = _ending(
     f"{guard('fail_interrupted')} AND {_HELD_BY}",
-    "status = 'Failed', finished_at = %(at)s, error = %(error)s, owner = NULL, lease_until = NULL",
+    "status = 'Failed', finished_at = %(at)s, error = %(error)s, owner = NULL, "
+    f"lease_until = NULL, {_PAUSED_UNTIL_END}",
 )
 _CANCEL = _ending(guard("cancel"), "status = 'Canceled', finished_at = %(at)s, error = %(error)s")
 
@@ -166,17 +176,17 @@ async def cancel(conn: Conn, task_id: str, at: float) -> bool:
     return await _end(conn, _CANCEL, task_id, Ending(Status.CANCELED, at, "canceled"))
 
 
-def pause(task_id: str, owner: str | None) -> tuple[str, dict[str, Any]]:
+def pause(task_id: str, owner: str | None, at: float) -> tuple[str, dict[str, Any]]:
     """The statement and parameters of :meth:`tasky.store.base.Store.pause`."""
     if owner is None:  # hold back a waiting task
         return (
             f"UPDATE tasks SET status = 'Paused' WHERE id = %(id)s AND {guard('pause', False)}",
             {"id": task_id},
         )
-    return (
-        "UPDATE tasks SET status = 'Paused' "
+    return (  # the attempt stops running: its run time stops growing until resumed
+        "UPDATE tasks SET status = 'Paused', paused_at = %(at)s "
         f"WHERE id = %(id)s AND {guard('pause', True)} AND owner = %(owner)s",
-        {"id": task_id, "owner": owner},
+        {"id": task_id, "owner": owner, "at": at},
     )
 
 
@@ -188,9 +198,10 @@ def resume(task_id: str, owner: str | None, at: float) -> tuple[str, dict[str, A
             {"id": task_id, "at": at},
         )
     return (
-        "UPDATE tasks SET status = 'Running' "
+        "UPDATE tasks SET status = 'Running', paused_seconds = paused_seconds + "
+        "coalesce(greatest(%(at)s - paused_at, 0), 0), paused_at = NULL "
         f"WHERE id = %(id)s AND {guard('resume', True)} AND owner = %(owner)s",
-        {"id": task_id, "owner": owner},
+        {"id": task_id, "owner": owner, "at": at},
     )
 
 

@@ -187,6 +187,24 @@ class RecordsMixin:
         )
         return [CallbackRecord(*r) for r in rows]
 
+    async def claim_callbacks(self, now: float, limit: int, until: float) -> list[CallbackRecord]:
+        # SKIP LOCKED: a callback another node is taking is left to it; one it took and
+        # committed no longer matches (its next_at moved on) when the lock is granted.
+        async def take(conn: Conn) -> list[CallbackRecord]:
+            cursor = await conn.execute(
+                "UPDATE callbacks c SET next_at = %s FROM ("
+                "SELECT kind, target_id, next_at FROM callbacks "
+                "WHERE state = 'pending' AND next_at <= %s ORDER BY next_at LIMIT %s "
+                "FOR UPDATE SKIP LOCKED) due "
+                "WHERE c.kind = due.kind AND c.target_id = due.target_id "
+                "RETURNING c.kind, c.target_id, c.url, c.created_at, c.state, due.next_at",
+                (until, now, limit),
+            )
+            rows = await cursor.fetchall()
+            return sorted((CallbackRecord(*r) for r in rows), key=lambda c: c.next_at or 0.0)
+
+        return await self._db.write(take)
+
     async def record_callback_attempt(
         self,
         kind: str,

@@ -287,17 +287,50 @@ CREATE TABLE chain_definitions (
 );
 """
 
+# An attempt's time spent Paused, and when the current pause began. Tasks paused while running
+# under version 1 or 2 count as paused from the migration on (their pause's start was not kept).
+_V3_PAUSED = """
+ALTER TABLE tasks ADD COLUMN paused_seconds double precision NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN paused_at double precision;
+UPDATE tasks SET paused_at = extract(epoch FROM clock_timestamp())
+WHERE status = 'Paused' AND owner IS NOT NULL;
+ALTER TABLE task_attempts ADD COLUMN paused_seconds double precision NOT NULL DEFAULT 0;
+"""
+# A long chain's steps are read a page at a time, in definition order.
+_V4_CHAIN_STEP_ORDER = "CREATE INDEX chain_steps_position ON chain_steps (chain_id, position);"
+
+_V5_NODES = """
+-- Where a task may run ('node:NAME', 'label:LABEL'; NULL: anywhere), and the node that started
+-- its latest attempt.
+ALTER TABLE tasks ADD COLUMN target text;
+ALTER TABLE tasks ADD COLUMN node text;
+ALTER TABLE task_attempts ADD COLUMN node text;
+-- The nodes attached to the database. labels, workers: JSON arrays.
+CREATE TABLE nodes (
+    name text PRIMARY KEY,
+    labels text NOT NULL,
+    owner text NOT NULL,
+    workers text NOT NULL,
+    started_at double precision NOT NULL,
+    heartbeat_at double precision NOT NULL,
+    stopped_at double precision,
+    host text NOT NULL,
+    pid integer NOT NULL
+);
+"""
+
 # Nodes hear from each other through the database. Every status change of a task (and every
 # new task) is logged in task_changes by a trigger, in the transaction that makes it, so event
 # streams on every node can show it and nodes can wake the lanes it concerns; ``origin`` names
-# the store object that wrote it (a setting of its connections, see tasky.store.pg_nodes), and
+# the store object that wrote it (a setting of its connections, see tasky.store.pg_changes), and
+# ``node`` is the task's node (the name of the node that started its latest attempt), and
 # ``wakes`` says a task of the worker may now be runnable (it was queued, or a slot came free
 # while tasks wait). The trigger does not NOTIFY: a transaction that notifies holds a lock that
 # serializes the commits of every other notifying transaction, flush included (several times
 # fewer commits per second here). The store NOTIFYs after its writes commit instead, many writes
-# in one notification (tasky.store.pg_nodes.Notifier). task_requests holds the actions one node
-# asks of the node that runs a task (tasky.store.pg_nodes.request_action).
-_V2_NODES = """
+# in one notification (tasky.store.pg_changes.Notifier). task_requests holds the actions one node
+# asks of the node that runs a task (tasky.store.pg_changes.request_action).
+_V6_CHANGES = """
 CREATE TABLE task_changes (
     seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp()),
@@ -308,7 +341,8 @@ CREATE TABLE task_changes (
     owner text,
     created boolean NOT NULL,
     wakes boolean NOT NULL,
-    origin text
+    origin text,
+    node text
 );
 CREATE INDEX task_changes_at ON task_changes (at);
 
@@ -324,8 +358,9 @@ CREATE INDEX task_requests_owner ON task_requests (owner);
 CREATE FUNCTION tasky_note_change() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT AS $$
 BEGIN
-    INSERT INTO task_changes (task_id, worker, status, chain_id, owner, created, wakes, origin)
-    VALUES (
+    INSERT INTO task_changes (
+        task_id, worker, status, chain_id, owner, created, wakes, origin, node
+    ) VALUES (
         NEW.id, NEW.worker, NEW.status, NEW.chain_id, NEW.owner, TG_OP = 'INSERT',
         NEW.status = 'Queued' OR (
             TG_OP = 'UPDATE'
@@ -333,7 +368,8 @@ BEGIN
             AND NOT (NEW.status = 'Running' OR (NEW.status = 'Paused' AND NEW.owner IS NOT NULL))
             AND EXISTS (SELECT 1 FROM tasks WHERE worker = NEW.worker AND status = 'Queued')
         ),
-        current_setting('tasky.origin', true)
+        current_setting('tasky.origin', true),
+        NEW.node
     );
     RETURN NULL;
 END
@@ -347,7 +383,12 @@ FOR EACH ROW WHEN (OLD.status <> NEW.status) EXECUTE FUNCTION tasky_note_change(
 # Version N is MIGRATIONS[N - 1]: (what it does, its statements).
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks, statistics, records and chains", (_V1_TASKS, _V1_STATS, _V1_RECORDS, _V1_CHAINS)),
-    ("task changes, action requests and notifications between nodes", (_V2_NODES,)),
+    # Many nodes on one host share a boot id: each ends only the children it started.
+    ("the node of a task's child process", ("ALTER TABLE task_children ADD COLUMN node text",)),
+    ("run time counts running time only", (_V3_PAUSED,)),
+    ("chain steps in definition order", (_V4_CHAIN_STEP_ORDER,)),
+    ("nodes: the registry, task targets, the node that ran a task", (_V5_NODES,)),
+    ("task changes, action requests and notifications between nodes", (_V6_CHANGES,)),
 )
 LATEST = len(MIGRATIONS)
 

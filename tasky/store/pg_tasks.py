@@ -24,11 +24,11 @@ from tasky.store.records import Claim, TaskRecord
 COLUMNS = (
     "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
     "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
-    "chain_id, logs_dropped"
+    "chain_id, logs_dropped, target, node, paused_seconds, paused_at"
 )
 INSERTED = (
     "id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
-    "retries, timeout, owner, lease_until, run_after, chain_id, ready_at"
+    "retries, timeout, owner, lease_until, run_after, chain_id, ready_at, target, node"
 )
 # The parameter names of _SUBMIT_CLAIMED for the values of insert_params.
 _INSERT_NAMES = (
@@ -48,8 +48,10 @@ _INSERT_NAMES = (
     "run_after",
     "chain_id",
     "ready_at",
+    "target",
+    "task_node",
 )
-INSERT = f"INSERT INTO tasks ({INSERTED}) VALUES ({', '.join(['%s'] * 16)})"
+INSERT = f"INSERT INTO tasks ({INSERTED}) VALUES ({', '.join(['%s'] * 18)})"
 
 HOLDS_SLOT = "owner IS NOT NULL AND status IN ('Running', 'Paused')"
 _WAITS = "status <> 'Running' AND owner IS NULL"
@@ -93,6 +95,10 @@ def row_to_task(row: Row) -> TaskRecord:
         run_after=row[18],
         chain_id=row[19],
         logs_dropped=row[20],
+        target=row[21],
+        node=row[22],
+        paused_seconds=row[23],
+        paused_at=row[24],
     )
 
 
@@ -116,13 +122,18 @@ def insert_params(task: TaskRecord, config_text: str) -> tuple[Any, ...]:
         task.run_after,
         task.chain_id,
         task.run_after if task.run_after is not None else queued_at,
+        task.target,
+        task.node,
     )
 
 
 # What an insert returns: what a claim may have changed of the task as given.
-_STORED = "seq, status, started_at, owner, lease_until"
+_STORED = "seq, status, started_at, owner, lease_until, node"
+# A task the claimant may take: untargeted, or targeting one of the claim's targets. A task that
+# waits for another node is stepped over: it takes no slot row and blocks nobody here.
 _RUNNABLE = (
-    f"worker = %(worker)s AND {guard('claim')} AND (run_after IS NULL OR run_after <= %(at)s)"
+    f"worker = %(worker)s AND {guard('claim')} AND (run_after IS NULL OR run_after <= %(at)s) "
+    "AND (target IS NULL OR target = ANY(%(targets)s))"
 )
 
 
@@ -168,7 +179,8 @@ WITH waiting AS (
     ) oldest
 ), started AS (
     UPDATE tasks t SET status = 'Running', owner = %(owner)s, lease_until = %(lease_until)s,
-        started_at = %(at)s, finished_at = NULL
+        started_at = %(at)s, finished_at = NULL, node = %(node)s, paused_seconds = 0,
+        paused_at = NULL
     FROM picked WHERE t.seq = picked.seq AND t.seq = ANY(ARRAY(SELECT seq FROM picked))
     RETURNING picked.n, {", ".join("t." + c.strip() for c in COLUMNS.split(","))}
 ), taken AS (
@@ -196,7 +208,8 @@ WITH {_usable_slots("1")}, slot AS (
         %(attempt)s, %(retries)s, %(timeout)s,
         CASE WHEN slot.slot_no IS NULL THEN %(task_owner)s ELSE %(owner)s END,
         CASE WHEN slot.slot_no IS NULL THEN %(task_lease)s ELSE %(lease_until)s END,
-        %(run_after)s, %(chain_id)s, %(ready_at)s
+        %(run_after)s, %(chain_id)s, %(ready_at)s, %(target)s,
+        CASE WHEN slot.slot_no IS NULL THEN %(task_node)s ELSE %(node)s END
     FROM (SELECT (SELECT slot_no FROM slot) AS slot_no) slot
     ON CONFLICT (id) DO NOTHING
     RETURNING {_STORED}
@@ -212,6 +225,37 @@ _ENSURE_SLOTS = (
     "INSERT INTO worker_slots (worker, slot_no) SELECT %s, g FROM generate_series(1, %s) g "
     "ON CONFLICT DO NOTHING"
 )
+
+
+# Where the tasks asked about stand in the worker's queue: each one's stretch of the queue since
+# the one before it (in claim order) is counted in the partial index tasks_ready, and the counts
+# are added up, so the queue is read once up to the last of them, index entries only (a window
+# numbering the whole stretch costs several times more).
+_QUEUE_POSITIONS = """
+WITH asked AS (
+    SELECT id, ready_at, seq,
+        coalesce(lag(ready_at) OVER queue, '-infinity') AS after_ready,
+        coalesce(lag(seq) OVER queue, 0) AS after_seq
+    FROM tasks WHERE id = ANY(%(ids)s) AND worker = %(worker)s AND status = 'Queued'
+    WINDOW queue AS (ORDER BY ready_at, seq)
+)
+SELECT a.id, sum(stretch.n) OVER (ORDER BY a.ready_at, a.seq)
+FROM asked a CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM tasks t
+    WHERE t.worker = %(worker)s AND t.status = 'Queued'
+    AND (t.ready_at, t.seq) <= (a.ready_at, a.seq)
+    AND (t.ready_at, t.seq) > (a.after_ready, a.after_seq)
+) stretch
+"""
+
+
+async def queue_positions(conn: Conn, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+    """See ``Store.queue_positions`` (one statement: see :data:`_QUEUE_POSITIONS`)."""
+    if not task_ids:
+        return {}
+    params = {"ids": list(task_ids), "worker": worker}
+    rows = await (await conn.execute(_QUEUE_POSITIONS, params)).fetchall()
+    return {task_id: int(position) for task_id, position in rows}
 
 
 async def ensure_slots(conn: Conn, worker: str, limit: int) -> None:
@@ -235,6 +279,8 @@ async def claim(conn: Conn, worker: str, wanted: Claim, at: float) -> list[TaskR
             "at": at,
             "owner": wanted.owner,
             "lease_until": wanted.lease_until,
+            "node": wanted.node,
+            "targets": list(wanted.targets),
         },
     )
     return [row_to_task(row) for row in await cursor.fetchall()]
@@ -250,7 +296,7 @@ def insert_statement(
     pipeline of several submits an error would abort them all."""
     queued_at = task.queued_at if task.queued_at is not None else task.created_at
     values = insert_params(task, config_text)
-    if wanted is None or not startable(task):
+    if wanted is None or not startable(task) or not wanted.accepts(task.target):
         return f"{INSERT} ON CONFLICT (id) DO NOTHING RETURNING {_STORED}", values
     params: dict[str, Any] = dict(zip(_INSERT_NAMES, values, strict=True))
     params.update(
@@ -258,6 +304,8 @@ def insert_statement(
         at=queued_at,
         owner=wanted.owner,
         lease_until=wanted.lease_until,
+        node=wanted.node,
+        targets=list(wanted.targets),
     )
     return _SUBMIT_CLAIMED, params
 
@@ -274,7 +322,7 @@ def stored(task: TaskRecord, row: Row | None) -> TaskRecord:
     when the id was taken: DuplicateId)."""
     if row is None:
         raise DuplicateId(f"task id {task.id} is taken")
-    seq, status, started_at, owner, lease_until = row
+    seq, status, started_at, owner, lease_until, node = row
     return dataclasses.replace(
         task,
         seq=seq,
@@ -282,6 +330,7 @@ def stored(task: TaskRecord, row: Row | None) -> TaskRecord:
         started_at=started_at,
         owner=owner,
         lease_until=lease_until,
+        node=node,
     )
 
 
@@ -301,7 +350,8 @@ async def insert_all(
 
     While the claim may still start one, statements go one at a time (each depends on what the
     previous one did); the rest are pipelined, as given. A task that stayed Queued although
-    runnable makes the later ones of its worker wait behind it, so they are not tried.
+    runnable and the claim's to take makes the later ones of its worker wait behind it, so they
+    are not tried.
     """
     done: list[TaskRecord] = []
     if wanted is not None:
@@ -316,7 +366,7 @@ async def insert_all(
             task = tasks[len(done)]
             claim = None if task.worker in blocked else wanted
             row = await insert(conn, task, configs[len(done)], claim)
-            if claim is not None and startable(task):
+            if claim is not None and startable(task) and claim.accepts(task.target):
                 if row.status is Status.RUNNING:
                     started += 1
                 else:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from tasky.states import Status
-from tasky.store import pg_moves, pg_nodes, pg_stats, pg_tasks
+from tasky.store import pg_changes, pg_moves, pg_stats, pg_tasks
 from tasky.store.pg_chains import PgChainStore
 from tasky.store.pg_database import (
     Conn,
@@ -28,6 +28,7 @@ from tasky.store.pg_database import (
     json_value,
     read_page,
 )
+from tasky.store.pg_nodes import NodesMixin
 from tasky.store.pg_records import RecordsMixin, claim_key
 from tasky.store.pg_schema import FINISHED_SQL, migrate
 from tasky.store.pg_submits import SubmitGroups
@@ -46,6 +47,7 @@ from tasky.store.records import (
     TaskRecord,
     Wakeup,
     WorkerStats,
+    batch_target,
 )
 
 
@@ -63,21 +65,23 @@ T = TypeVar("T")
 _HELD = "(status = 'Running' OR (status = 'Paused' AND owner IS NOT NULL))"
 
 
-class PostgresStore(RecordsMixin):
+class PostgresStore(NodesMixin, RecordsMixin):
     """The store of a node sharing ``url`` (``postgresql://USER@HOST:PORT/DB``) with others."""
+
+    shared = True
 
     def __init__(self, url: str, *, min_connections: int = 2, max_connections: int = 10) -> None:
         self.url = url
-        # Names this store object in the change log (tasky.store.pg_nodes).
+        # Names this store object in the change log (tasky.store.pg_changes).
         self.origin = secrets.token_hex(8)
         self._db = PgDatabase(
             url,
             min_size=min_connections,
             max_size=max_connections,
-            configure=lambda conn: pg_nodes.tag_connection(conn, self.origin),
+            configure=lambda conn: pg_changes.tag_connection(conn, self.origin),
         )
-        self.listener: pg_nodes.Listener | None = None
-        self._notifier = pg_nodes.Notifier(self._db)
+        self.listener: pg_changes.Listener | None = None
+        self._notifier = pg_changes.Notifier(self._db)
         self.chains = PgChainStore(self._db)
         self._submits = SubmitGroups(self._db)
         # Per worker, the limit up to which this store made sure slot rows exist.
@@ -166,6 +170,33 @@ class PostgresStore(RecordsMixin):
             )
         )
 
+    async def submit_many_with_key(
+        self, tasks: Sequence[TaskRecord], key: IdempotencyRecord, claim: Claim | None = None
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        configs = [json_text(task.config) for task in tasks]
+        keyed = IdempotencyRecord(
+            key.principal,
+            key.key,
+            key.fingerprint,
+            batch_target([t.id for t in tasks]),
+            key.created_at,
+            key.expires_at,
+        )
+        if claim is not None:
+            for worker in sorted({task.worker for task in tasks}):
+                await self._ensure_slots(worker, claim.limit)
+
+        async def op(conn: Conn) -> list[TaskRecord] | IdempotencyRecord:
+            existing = await claim_key(conn, keyed)
+            if existing is not None:
+                return existing
+            return await pg_tasks.insert_all(conn, tasks, configs, claim)
+
+        stored = await self._db.write(op, size=len(tasks), transaction=True)
+        if isinstance(stored, list) and stored:
+            self._notifier.changed()
+        return stored
+
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         held: list[tuple[str, str]] = []
         with psycopg.connect(self.url) as conn:
@@ -203,13 +234,22 @@ class PostgresStore(RecordsMixin):
             await self._db.write(lambda conn: pg_tasks.ensure_slots(conn, worker, limit))
             self._slots_ready[worker] = limit
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         # The first entry of the worker's range of tasks_ready: ready_at is the end of a retry's
         # backoff, or when the task joined the queue.
-        at: float | None = await self._db.fetch_value(
+        if targets is None:
+            at: float | None = await self._db.fetch_value(
+                "SELECT ready_at FROM tasks WHERE worker = %s AND status = 'Queued' "
+                "ORDER BY ready_at LIMIT 1",
+                (worker,),
+            )
+            return at
+        at = await self._db.fetch_value(
             "SELECT ready_at FROM tasks WHERE worker = %s AND status = 'Queued' "
-            "ORDER BY ready_at LIMIT 1",
-            (worker,),
+            "AND (target IS NULL OR target = ANY(%s)) ORDER BY ready_at LIMIT 1",
+            (worker, list(targets)),
         )
         return at
 
@@ -265,8 +305,8 @@ class PostgresStore(RecordsMixin):
     async def cancel(self, task_id: str, at: float) -> bool:
         return self._changed(await self._db.write(lambda conn: pg_moves.cancel(conn, task_id, at)))
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
-        return self._changed(await self._db.execute(*pg_moves.pause(task_id, owner)) == 1)
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
+        return self._changed(await self._db.execute(*pg_moves.pause(task_id, owner, at)) == 1)
 
     async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
         return self._changed(await self._db.execute(*pg_moves.resume(task_id, owner, at)) == 1)
@@ -283,7 +323,7 @@ class PostgresStore(RecordsMixin):
         return await self._db.execute(*pg_moves.heartbeat(owner, task_ids, lease_until))
 
     async def release(self, owner: str) -> int:
-        return await self._db.execute(*pg_moves.release(owner))
+        return self._changed(await self._db.execute(*pg_moves.release(owner)))
 
     async def held_tasks(self, expired_before: float | None = None) -> list[TaskRecord]:
         # A Running task without an owner can only come from a hand-made row: taken too.
@@ -355,11 +395,11 @@ class PostgresStore(RecordsMixin):
 
     async def record_child(self, child: ChildRecord) -> None:
         await self._db.execute(
-            "INSERT INTO task_children (task_id, pgid, start_ticks, boot_id, mark) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (task_id) DO UPDATE SET "
+            "INSERT INTO task_children (task_id, pgid, start_ticks, boot_id, mark, node) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (task_id) DO UPDATE SET "
             "pgid = excluded.pgid, start_ticks = excluded.start_ticks, "
-            "boot_id = excluded.boot_id, mark = excluded.mark",
-            (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark),
+            "boot_id = excluded.boot_id, mark = excluded.mark, node = excluded.node",
+            (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark, child.node),
         )
 
     async def forget_children(self, task_ids: Sequence[str]) -> None:
@@ -368,33 +408,33 @@ class PostgresStore(RecordsMixin):
                 "DELETE FROM task_children WHERE task_id = ANY(%s)", (list(task_ids),)
             )
 
-    # -- many nodes on one store (see tasky.store.pg_nodes) --------------------------------------
+    # -- many nodes on one store (see tasky.store.pg_changes) ------------------------------------
     def watch(self, wake: Callable[[Wakeup], None]) -> None:
         if self.listener is not None:
             # An engine started again on this store object: hints go to the new one.
             self.listener.wake = wake
             return
-        self.listener = pg_nodes.Listener(self.url, wake, self._notifier.backends)
+        self.listener = pg_changes.Listener(self.url, wake, self._notifier.backends)
         self.listener.start()
 
     async def request_action(
         self, task_id: str, owner: str, attempt: int, action: str, at: float
     ) -> bool:
-        return await pg_nodes.request_action(self._db, task_id, owner, attempt, action, at)
+        return await pg_changes.request_action(self._db, task_id, owner, attempt, action, at)
 
     async def take_requests(self, owner: str) -> list[ActionRequest]:
-        return await pg_nodes.take_requests(self._db, owner)
+        return await pg_changes.take_requests(self._db, owner)
 
     async def last_change(self) -> int:
-        return await pg_nodes.last_change(self._db)
+        return await pg_changes.last_change(self._db)
 
     async def changes_since(
         self, after: int, limit: int, missing: Sequence[int] = ()
     ) -> list[TaskChange]:
-        return await pg_nodes.changes_since(self._db, self.origin, after, limit, missing)
+        return await pg_changes.changes_since(self._db, self.origin, after, limit, missing)
 
     async def prune_changes(self, before: float) -> int:
-        return await pg_nodes.prune_changes(self._db, before)
+        return await pg_changes.prune_changes(self._db, before)
 
     # -- reads ----------------------------------------------------------------------------------
     async def get(self, task_id: str) -> TaskRecord | None:
@@ -403,7 +443,7 @@ class PostgresStore(RecordsMixin):
 
     async def children(self) -> list[ChildRecord]:
         rows = await self._db.fetch_all(
-            "SELECT task_id, pgid, start_ticks, boot_id, mark FROM task_children"
+            "SELECT task_id, pgid, start_ticks, boot_id, mark, node FROM task_children"
         )
         return [ChildRecord(*row) for row in rows]
 
@@ -463,12 +503,12 @@ class PostgresStore(RecordsMixin):
 
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = await self._db.fetch_all(
-            "SELECT attempt, status, started_at, finished_at, error, result, traceback "
-            "FROM task_attempts WHERE task_id = %s ORDER BY attempt",
+            "SELECT attempt, status, started_at, finished_at, error, result, traceback, node, "
+            "paused_seconds FROM task_attempts WHERE task_id = %s ORDER BY attempt",
             (task_id,),
         )
         return [
-            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6])
+            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7], r[8])
             for r in rows
         ]
 
@@ -479,6 +519,11 @@ class PostgresStore(RecordsMixin):
         self, worker: str, since_minute: int
     ) -> list[tuple[int, str, int]]:
         return await pg_stats.finished_per_minute(self._db, worker, since_minute)
+
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        return await self._db.with_connection(
+            lambda conn: pg_tasks.queue_positions(conn, worker, task_ids)
+        )
 
     async def oldest_queued_at(self, worker: str) -> float | None:
         # The first Queued row by seq through the (worker, status, seq) index.

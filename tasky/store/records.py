@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,38 @@ class TaskRecord:
     run_after: float | None = None
     chain_id: str | None = None
     logs_dropped: int = 0
+    # Where the task may run: None (any node), "node:NAME" or "label:LABEL" (see Claim.targets).
+    target: str | None = None
+    # The name of the node that started its latest attempt (None: it never started).
+    node: str | None = None
+    # Run time counts running time only: the current attempt's time spent Paused so far (ended
+    # pauses), and when the pause it is in now began (None: not paused after it started).
+    paused_seconds: float = 0.0
+    paused_at: float | None = None
+
+    def run_seconds(self, now: float) -> float | None:
+        """How long the current (or last) attempt has run, pauses left out: up to its end, or
+        up to ``now`` while it runs (up to its pause while Paused). None before it started."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at
+        if end is None:
+            end = self.paused_at if self.paused_at is not None else now
+        return running_seconds(self.started_at, end, self.paused_seconds)
+
+
+def running_seconds(started_at: float, ended_at: float, paused_seconds: float) -> float:
+    """The running time of an attempt that started at ``started_at``, ran until ``ended_at`` (or
+    paused then, for good) and spent ``paused_seconds`` of that Paused; never negative."""
+    return max(ended_at - started_at - paused_seconds, 0.0)
+
+
+def pause_ends(paused_at: float | None, paused_seconds: float, at: float) -> float:
+    """An attempt's paused time once a pause that began at ``paused_at`` (None: none) ends at
+    ``at``: resumed, or the attempt ended while Paused (its run time counts up to the pause)."""
+    if paused_at is None:
+        return paused_seconds
+    return paused_seconds + max(at - paused_at, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +79,14 @@ class Claim:
     lease_until: float
     limit: int
     count: int | None = None
+    # The claiming node's name (recorded on the tasks it starts), and the targets it serves
+    # besides untargeted tasks: "node:NAME" and "label:LABEL" for each of its labels. A claim
+    # never starts a task whose target is not among them.
+    node: str | None = None
+    targets: tuple[str, ...] = ()
+
+    def accepts(self, target: str | None) -> bool:
+        return target is None or target in self.targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +114,17 @@ class AttemptRecord:
     result: JSON = None
     # Where a Python worker's failure came from (already capped; no frame locals).
     traceback: str | None = None
+    # The node that ran it (None: it never started, or it ran before nodes were recorded).
+    node: str | None = None
+    # Time the attempt spent Paused between its start and its end (not running time).
+    paused_seconds: float = 0.0
+
+    @property
+    def run_seconds(self) -> float | None:
+        """Running time, pauses left out; None when the attempt never started or ended."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return running_seconds(self.started_at, self.finished_at, self.paused_seconds)
 
 
 @dataclass(slots=True)
@@ -112,6 +164,10 @@ class ChildRecord:
     boot_id: str
     # The value of the environment mark that every process of the task inherits.
     mark: str
+    # The node (``Settings.node``) that started it: a node's start-up ends and forgets its
+    # own children only, not those of another node on the same host. None: recorded before
+    # nodes were told apart (taken as this node's).
+    node: str | None = None
 
 
 @dataclass(slots=True)
@@ -200,6 +256,17 @@ class IdempotencyRecord:
     expires_at: float
 
 
+def batch_target(task_ids: Sequence[str]) -> str:
+    """The ``target_id`` of a key that created a batch: its task ids in order, space-separated
+    (ids never hold a space)."""
+    return " ".join(task_ids)
+
+
+def batch_ids(target_id: str) -> list[str]:
+    """The task ids a batch's key record holds (see :func:`batch_target`)."""
+    return target_id.split(" ") if target_id else []
+
+
 @dataclass(slots=True)
 class CallbackAttempt:
     """One delivery attempt of a callback: when, and the answer's status code or the error."""
@@ -269,3 +336,26 @@ class TaskChange:
     wakes: bool = False
     # Made through the store object that lists it: its own node announced it already.
     here: bool = False
+    # The name of the node that started the task's latest attempt (None: not started yet).
+    node: str | None = None
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    """A server attached to the store. ``owner`` is the claim owner of its process (unique per
+    process start), ``heartbeat_at`` when it last said it was alive, ``stopped_at`` when it
+    stopped gracefully (None while it runs, or after a crash). ``running``: the tasks its owner
+    holds, counted when nodes are listed."""
+
+    name: str
+    labels: list[str]
+    owner: str
+    workers: list[str]
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None = None
+    running: int = 0
+    # The machine and process id that run it (a restart on the same machine can tell whether
+    # the process that held the name is gone).
+    host: str = ""
+    pid: int = 0

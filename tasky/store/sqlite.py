@@ -29,7 +29,7 @@ import orjson
 from tasky.buckets import Buckets
 from tasky.states import Status
 from tasky.store import sqlite_moves as moves
-from tasky.store.base import StoreLocked
+from tasky.store.base import StoreLocked, node_is_alive
 from tasky.store.migrate import migrate
 from tasky.store.one_node import OneNodeMixin
 from tasky.store.private import private_database, private_dir
@@ -44,12 +44,14 @@ from tasky.store.records import (
     CommitStats,
     IdempotencyRecord,
     LogLine,
+    NodeRecord,
     Outcome,
     ScheduleRecord,
     TaskPage,
     TaskRecord,
     TokenRecord,
     WorkerStats,
+    batch_target,
 )
 from tasky.store.sqlite_chains import CHAIN_SCHEMA, SqliteChainStore
 from tasky.store.sqlite_common import KEY_COLUMNS, claim_key, delete_tasks, read_page
@@ -62,6 +64,7 @@ from tasky.store.sqlite_tasks import (
     insert_placed,
     json_text,
     json_value,
+    queue_positions,
     row_to_task,
 )
 from tasky.store.sqlite_tasks import claim as claim_tasks
@@ -252,7 +255,22 @@ CREATE TABLE IF NOT EXISTS callback_attempts (
     error TEXT,
     PRIMARY KEY (kind, target_id, n)
 ) WITHOUT ROWID;
+
+-- The servers attached to this database (one at a time here). labels, workers: JSON arrays.
+CREATE TABLE IF NOT EXISTS nodes (
+    name TEXT PRIMARY KEY,
+    labels TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    workers TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    stopped_at REAL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL
+) WITHOUT ROWID;
 """
+
+_NODE_COLUMNS = "name, labels, owner, workers, started_at, heartbeat_at, stopped_at, host, pid"
 
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
@@ -315,6 +333,8 @@ class _Pending:
 
 class SqliteStore(OneNodeMixin):
     """The embedded store. ``path`` is the database file; a sibling ``.lock`` file keeps it ours."""
+
+    shared = False
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -569,6 +589,25 @@ class SqliteStore(OneNodeMixin):
         stored: list[TaskRecord] = await self._submit(op)
         return stored
 
+    async def submit_many_with_key(
+        self, tasks: Sequence[TaskRecord], key: IdempotencyRecord, claim: Claim | None = None
+    ) -> list[TaskRecord] | IdempotencyRecord:
+        new = [_NewTask(task, claim) for task in tasks]
+        keyed = dataclasses.replace(key, target_id=batch_target([t.id for t in tasks]))
+
+        def op(conn: sqlite3.Connection) -> list[TaskRecord] | IdempotencyRecord:
+            existing = claim_key(conn, keyed)
+            if existing is not None:
+                return existing
+            placement = Placement(conn, claim is not None)
+            starts = [placement.place(n.fresh(), n.claim) for n in new]
+            if not new:
+                return []
+            return insert_placed(conn, [n.task for n in new], [n.config for n in new], starts)
+
+        found: list[TaskRecord] | IdempotencyRecord = await self._submit(op)
+        return found
+
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         conn = _connect(self.path)
         try:
@@ -595,14 +634,24 @@ class SqliteStore(OneNodeMixin):
         )
         return claimed
 
-    async def next_runnable_at(self, worker: str) -> float | None:
+    async def next_runnable_at(
+        self, worker: str, targets: Sequence[str] | None = None
+    ) -> float | None:
         # The first entry of the worker's Queued range of tasks_ready: ready_at is the end of a
         # retry's backoff, or when the task joined the queue.
-        row = self._r.execute(
-            "SELECT ready_at FROM tasks WHERE worker = ? AND status = 'Queued' "
-            "ORDER BY ready_at LIMIT 1",
-            (worker,),
-        ).fetchone()
+        if targets is None:
+            row = self._r.execute(
+                "SELECT ready_at FROM tasks WHERE worker = ? AND status = 'Queued' "
+                "ORDER BY ready_at LIMIT 1",
+                (worker,),
+            ).fetchone()
+        else:
+            row = self._r.execute(
+                "SELECT ready_at FROM tasks WHERE worker = ? AND status = 'Queued' "
+                "AND (target IS NULL OR target IN (SELECT value FROM json_each(?))) "
+                "ORDER BY ready_at LIMIT 1",
+                (worker, json_text(list(targets))),
+            ).fetchone()
         return None if row is None else row[0]
 
     async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
@@ -637,8 +686,8 @@ class SqliteStore(OneNodeMixin):
     async def cancel(self, task_id: str, at: float) -> bool:
         return await self._move(moves.cancel(task_id, at))
 
-    async def pause(self, task_id: str, owner: str | None) -> bool:
-        return await self._move(moves.pause(task_id, owner))
+    async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
+        return await self._move(moves.pause(task_id, owner, at))
 
     async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
         return await self._move(moves.resume(task_id, owner, at))
@@ -675,10 +724,14 @@ class SqliteStore(OneNodeMixin):
         return [row_to_task(r) for r in rows]
 
     async def record_child(self, child: ChildRecord) -> None:
-        row = (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark)
+        row = (child.task_id, child.pgid, child.start_ticks, child.boot_id, child.mark, child.node)
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO task_children VALUES (?, ?, ?, ?, ?)", row)
+            conn.execute(
+                "INSERT OR REPLACE INTO task_children "
+                "(task_id, pgid, start_ticks, boot_id, mark, node) VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
 
         await self._submit(op)
 
@@ -793,12 +846,12 @@ class SqliteStore(OneNodeMixin):
 
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = self._r.execute(
-            "SELECT attempt, status, started_at, finished_at, error, result, traceback "
-            "FROM task_attempts WHERE task_id = ? ORDER BY attempt",
+            "SELECT attempt, status, started_at, finished_at, error, result, traceback, node, "
+            "paused_seconds FROM task_attempts WHERE task_id = ? ORDER BY attempt",
             (task_id,),
         ).fetchall()
         return [
-            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6])
+            AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7], r[8])
             for r in rows
         ]
 
@@ -820,6 +873,9 @@ class SqliteStore(OneNodeMixin):
         )
         return stats
 
+    async def queue_positions(self, worker: str, task_ids: Sequence[str]) -> dict[str, int]:
+        return queue_positions(self._r, worker, task_ids)
+
     async def finished_per_minute(
         self, worker: str, since_minute: int
     ) -> list[tuple[int, str, int]]:
@@ -832,7 +888,7 @@ class SqliteStore(OneNodeMixin):
 
     async def children(self) -> list[ChildRecord]:
         rows = self._r.execute(
-            "SELECT task_id, pgid, start_ticks, boot_id, mark FROM task_children"
+            "SELECT task_id, pgid, start_ticks, boot_id, mark, node FROM task_children"
         ).fetchall()
         return [ChildRecord(*row) for row in rows]
 
@@ -849,6 +905,67 @@ class SqliteStore(OneNodeMixin):
         return CommitStats(self._commit_seconds.snapshot(), self._commit_size.snapshot())
 
     # -- API tokens -----------------------------------------------------------------------------
+    # -- nodes ------------------------------------------------------------------------------------
+    async def register_node(self, node: NodeRecord, alive_after: float) -> NodeRecord | None:
+        row = (
+            node.name,
+            json_text(node.labels),
+            node.owner,
+            json_text(node.workers),
+            node.started_at,
+            node.heartbeat_at,
+            node.stopped_at,
+            node.host,
+            node.pid,
+        )
+
+        def op(conn: sqlite3.Connection) -> NodeRecord | None:
+            found = conn.execute(
+                f"SELECT {_NODE_COLUMNS} FROM nodes WHERE name = ?", (node.name,)
+            ).fetchone()
+            if found is not None:
+                known = _row_to_node(found)
+                if node_is_alive(known, node.owner, alive_after):
+                    return known
+            conn.execute(
+                f"INSERT OR REPLACE INTO nodes ({_NODE_COLUMNS}) VALUES ({', '.join('?' * 9)})",
+                row,
+            )
+            return None
+
+        refused: NodeRecord | None = await self._submit(op)
+        return refused
+
+    async def node_heartbeat(self, name: str, owner: str, at: float) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE nodes SET heartbeat_at = ? "
+                "WHERE name = ? AND owner = ? AND stopped_at IS NULL",
+                (at, name, owner),
+            )
+            return cursor.rowcount == 1
+
+        done: bool = await self._submit(op)
+        return done
+
+    async def stop_node(self, name: str, owner: str, at: float) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE nodes SET stopped_at = ? WHERE name = ? AND owner = ?", (at, name, owner)
+            )
+            return cursor.rowcount == 1
+
+        done: bool = await self._submit(op)
+        return done
+
+    async def list_nodes(self) -> list[NodeRecord]:
+        rows = self._r.execute(
+            f"SELECT {_NODE_COLUMNS}, (SELECT count(*) FROM tasks t "
+            f"WHERE t.owner = nodes.owner AND t.status IN ('Running', 'Paused')) "
+            "FROM nodes ORDER BY name"
+        ).fetchall()
+        return [_row_to_node(row) for row in rows]
+
     async def create_token(self, token: TokenRecord) -> bool:
         row = (
             token.name,
@@ -1004,6 +1121,22 @@ class SqliteStore(OneNodeMixin):
             (now, limit),
         ).fetchall()
         return [CallbackRecord(*r) for r in rows]
+
+    async def claim_callbacks(self, now: float, limit: int, until: float) -> list[CallbackRecord]:
+        def op(conn: sqlite3.Connection) -> list[CallbackRecord]:
+            rows = conn.execute(
+                "SELECT kind, target_id, url, created_at, state, next_at FROM callbacks "
+                "WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE callbacks SET next_at = ? WHERE kind = ? AND target_id = ?",
+                [(until, r[0], r[1]) for r in rows],
+            )
+            return [CallbackRecord(*r) for r in rows]
+
+        result: list[CallbackRecord] = await self._submit(op)
+        return result
 
     async def record_callback_attempt(
         self,
@@ -1265,3 +1398,18 @@ def _deliver(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+def _row_to_node(row: tuple[Any, ...]) -> NodeRecord:
+    return NodeRecord(
+        name=row[0],
+        labels=json_value(row[1]),
+        owner=row[2],
+        workers=json_value(row[3]),
+        started_at=row[4],
+        heartbeat_at=row[5],
+        stopped_at=row[6],
+        host=row[7],
+        pid=row[8],
+        running=row[9] if len(row) > 9 else 0,
+    )

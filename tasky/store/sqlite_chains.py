@@ -11,7 +11,14 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from tasky.states import ACTIVE, CHAIN_MOVES, FINISHED, Status
-from tasky.store.chain_records import ChainPage, ChainRecord, DefinitionRecord, StepRecord
+from tasky.store.chain_records import (
+    ChainPage,
+    ChainRecord,
+    ChainState,
+    DefinitionRecord,
+    StepRecord,
+    count_statuses,
+)
 from tasky.store.records import IdempotencyRecord
 from tasky.store.sqlite_common import claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import json_text, json_value
@@ -46,6 +53,8 @@ CREATE TABLE IF NOT EXISTS chain_steps (
     history TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (chain_id, name)
 ) WITHOUT ROWID;
+-- A long chain's steps are read a page at a time, in definition order.
+CREATE INDEX IF NOT EXISTS chain_steps_position ON chain_steps (chain_id, position);
 CREATE TABLE IF NOT EXISTS chain_definitions (
     name TEXT PRIMARY KEY,
     spec TEXT NOT NULL,
@@ -65,6 +74,17 @@ _INSERT_CHAIN = (
 _INSERT_STEP = (
     "INSERT INTO chain_steps (chain_id, name, position, state, task_id, error, decided_at, "
     "rerun_attempt, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_STEP_COLUMNS = "name, position, state, task_id, error, decided_at, rerun_attempt, history"
+_CLAIM_STEP = (
+    "UPDATE chain_steps SET task_id = ? "
+    "WHERE chain_id = ? AND name = ? AND state = 'pending' AND task_id IS NULL"
+)
+# Steps grouped by what decides their status (few groups): see count_statuses.
+_STEP_COUNTS = (
+    "SELECT s.state, s.rerun_attempt, t.status, t.attempt, count(*) FROM chain_steps s "
+    "LEFT JOIN tasks t ON t.id = s.task_id WHERE s.chain_id = ? "
+    "GROUP BY s.state, s.rerun_attempt, t.status, t.attempt"
 )
 _SAVE_STEP = (
     "UPDATE chain_steps SET state = ?, task_id = ?, error = ?, decided_at = ?, "
@@ -113,26 +133,32 @@ class SqliteChainStore:
         ).fetchone()
         return None if row is None else _row_to_chain(row)
 
+    async def state(self, chain_id: str) -> ChainState | None:
+        row = self._db.reader.execute(
+            "SELECT status, restarts FROM chains WHERE id = ?", (chain_id,)
+        ).fetchone()
+        return None if row is None else ChainState(Status(row[0]), row[1])
+
     async def steps(self, chain_id: str) -> list[StepRecord]:
         rows = self._db.reader.execute(
-            "SELECT name, position, state, task_id, error, decided_at, rerun_attempt, history "
-            "FROM chain_steps WHERE chain_id = ? ORDER BY position",
+            f"SELECT {_STEP_COLUMNS} FROM chain_steps WHERE chain_id = ? ORDER BY position",
             (chain_id,),
         ).fetchall()
-        return [
-            StepRecord(
-                chain_id=chain_id,
-                name=r[0],
-                position=r[1],
-                state=r[2],
-                task_id=r[3],
-                error=r[4],
-                decided_at=r[5],
-                rerun_attempt=r[6],
-                history=orjson.loads(r[7]),
-            )
-            for r in rows
-        ]
+        return [_row_to_step(chain_id, r) for r in rows]
+
+    async def steps_page(
+        self, chain_id: str, *, after: int | None = None, limit: int = 100
+    ) -> list[StepRecord]:
+        rows = self._db.reader.execute(
+            f"SELECT {_STEP_COLUMNS} FROM chain_steps WHERE chain_id = ? AND position > ? "
+            "ORDER BY position LIMIT ?",
+            (chain_id, -1 if after is None else after, limit),
+        ).fetchall()
+        return [_row_to_step(chain_id, r) for r in rows]
+
+    async def step_counts(self, chain_id: str) -> dict[str, int]:
+        rows = self._db.reader.execute(_STEP_COUNTS, (chain_id,)).fetchall()
+        return count_statuses(rows)
 
     async def list_chains(
         self,
@@ -176,6 +202,26 @@ class SqliteChainStore:
             conn.executemany(_SAVE_STEP, rows)
 
         await self._db.write(op)
+
+    async def claim_steps(self, chain_id: str, claims: Sequence[tuple[str, str]]) -> list[str]:
+        wanted = list(claims)
+        if not wanted:
+            return []
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            running = conn.execute(
+                "SELECT 1 FROM chains WHERE id = ? AND status = ?",
+                (chain_id, Status.RUNNING.value),
+            ).fetchone()
+            if running is None:
+                return []
+            return [
+                name
+                for name, task_id in wanted
+                if conn.execute(_CLAIM_STEP, (task_id, chain_id, name)).rowcount == 1
+            ]
+
+        return await self._db.write(op)
 
     # -- status moves ---------------------------------------------------------------------------
     async def finish_chain(
@@ -348,6 +394,20 @@ def _row_to_chain(row: tuple[Any, ...]) -> ChainRecord:
         error=row[9],
         result=json_value(row[10]),
         restarts=row[11],
+    )
+
+
+def _row_to_step(chain_id: str, r: tuple[Any, ...]) -> StepRecord:
+    return StepRecord(
+        chain_id=chain_id,
+        name=r[0],
+        position=r[1],
+        state=r[2],
+        task_id=r[3],
+        error=r[4],
+        decided_at=r[5],
+        rerun_attempt=r[6],
+        history=orjson.loads(r[7]),
     )
 
 

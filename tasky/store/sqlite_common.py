@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tasky.store.records import IdempotencyRecord
+from tasky.store.sql_page import page_query, split_page
 
 KEY_COLUMNS = "principal, key, fingerprint, target_id, created_at, expires_at"
 
@@ -22,25 +23,10 @@ def read_page(
     descending: bool,
     conditions: Sequence[tuple[str, Any]] = (),
 ) -> tuple[list[tuple[Any, ...]], int | None]:
-    """One page of ``select`` in ``seq`` order after ``cursor``, and the next page's cursor.
-
-    ``filters`` maps column names (written by the caller, never by users) to required values;
-    None means no filter. ``conditions`` are further SQL conditions (written by the caller) with
-    one ``?`` each and its value. ``seq`` must be the first column selected.
-    """
-    where = [f"{column} = ?" for column, value in filters.items() if value is not None]
-    params: list[Any] = [value for value in filters.values() if value is not None]
-    where += [sql for sql, _ in conditions]
-    params += [value for _, value in conditions]
-    if cursor is not None:
-        where.append("seq < ?" if descending else "seq > ?")
-        params.append(cursor)
-    sql = select + (" WHERE " + " AND ".join(where) if where else "")
-    sql += f" ORDER BY seq {'DESC' if descending else 'ASC'} LIMIT ?"
-    params.append(limit + 1)
-    rows = conn.execute(sql, params).fetchall()
-    next_cursor = rows[limit - 1][0] if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    """One page of ``select`` in ``seq`` order after ``cursor``, and the next page's cursor
+    (see tasky.store.sql_page.page_query; conditions use ``?``)."""
+    sql, params = page_query(select, filters, limit, cursor, descending, conditions, "?")
+    return split_page(conn.execute(sql, params).fetchall(), limit)
 
 
 def claim_key(conn: sqlite3.Connection, key: IdempotencyRecord) -> IdempotencyRecord | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tasky.states import MOVES, Status
 from tasky.store.histogram import bucket_of
-from tasky.store.records import Outcome
+from tasky.store.records import Outcome, pause_ends, running_seconds
 from tasky.store.sqlite_tasks import HOLDS_SLOT, guard, json_text
 
 Move = Callable[[sqlite3.Connection], bool]
@@ -23,15 +23,17 @@ Move = Callable[[sqlite3.Connection], bool]
 _REQUEUE = (
     "status = 'Queued', attempt = attempt + 1, queued_at = ?, ready_at = ?, run_after = ?, "
     "started_at = NULL, finished_at = NULL, owner = NULL, lease_until = NULL, progress = NULL, "
-    "progress_message = NULL, result = NULL, error = ?"
+    "progress_message = NULL, result = NULL, error = ?, paused_seconds = 0, paused_at = NULL"
 )
 # A task that has not started (Queued, or Paused before it started): its config may change.
 _NOT_STARTED = "status IN ('Queued', 'Paused') AND status <> 'Running' AND owner IS NULL"
 
 
+# What an ending attempt's record is made of (see _record_attempt).
+_BEFORE = "seq, worker, attempt, queued_at, started_at, node, paused_seconds, paused_at"
 # Per move of a held attempt: the row its compare-and-set accepts (see _held).
 _HELD = {
-    move: "SELECT seq, worker, attempt, queued_at, started_at FROM tasks "
+    move: f"SELECT {_BEFORE} FROM tasks "
     f"WHERE id = ? AND {guard(move)} AND owner IS ? AND attempt = ?"
     for move in ("finish", "retry_later", "requeue_interrupted", "fail_interrupted")
 }
@@ -40,10 +42,15 @@ _HELD = {
 def _held(
     conn: sqlite3.Connection, move: str, task_id: str, owner: str | None, attempt: int
 ) -> tuple[Any, ...] | None:
-    """(seq, worker, attempt, queued_at, started_at) of the task if ``owner`` holds it at
+    """The :data:`_BEFORE` columns of the task if ``owner`` holds it at
     ``attempt`` in a status ``move`` may start from; None otherwise."""
     row: tuple[Any, ...] | None = conn.execute(_HELD[move], (task_id, owner, attempt)).fetchone()
     return row
+
+
+def _paused(before: tuple[Any, ...], at: float) -> float:
+    """The attempt's paused time once it ends at ``at`` (``before``: its :data:`_BEFORE`)."""
+    return pause_ends(before[7], before[6], at)
 
 
 def finish(task_id: str, owner: str, attempt: int, outcome: Outcome) -> Move:
@@ -60,7 +67,7 @@ def finish(task_id: str, owner: str, attempt: int, outcome: Outcome) -> Move:
             "UPDATE tasks SET status = ?, finished_at = ?, error = ?, result = ?, "
             "progress = CASE WHEN ? THEN 1.0 ELSE coalesce(?, progress) END, "
             "progress_message = coalesce(?, progress_message), owner = NULL, "
-            "lease_until = NULL WHERE seq = ?",
+            "lease_until = NULL, paused_seconds = ?, paused_at = NULL WHERE seq = ?",
             (
                 outcome.status.value,
                 outcome.at,
@@ -69,6 +76,7 @@ def finish(task_id: str, owner: str, attempt: int, outcome: Outcome) -> Move:
                 completed,
                 outcome.progress,
                 outcome.progress_message,
+                _paused(row, outcome.at),
                 row[0],
             ),
         )
@@ -114,8 +122,8 @@ def fail_interrupted(task_id: str, owner: str | None, attempt: int, reason: str,
             return False
         conn.execute(
             "UPDATE tasks SET status = 'Failed', finished_at = ?, error = ?, owner = NULL, "
-            "lease_until = NULL WHERE seq = ?",
-            (at, reason, row[0]),
+            "lease_until = NULL, paused_seconds = ?, paused_at = NULL WHERE seq = ?",
+            (at, reason, _paused(row, at), row[0]),
         )
         _record_attempt(conn, task_id, row, Status.FAILED, at, reason, None, None)
         return True
@@ -126,8 +134,7 @@ def fail_interrupted(task_id: str, owner: str | None, attempt: int, reason: str,
 def cancel(task_id: str, at: float) -> Move:
     def op(conn: sqlite3.Connection) -> bool:
         row = conn.execute(
-            "SELECT seq, worker, attempt, queued_at, started_at FROM tasks "
-            f"WHERE id = ? AND {guard('cancel')}",
+            f"SELECT {_BEFORE} FROM tasks WHERE id = ? AND {guard('cancel')}",
             (task_id,),
         ).fetchone()
         if row is None:
@@ -143,16 +150,16 @@ def cancel(task_id: str, at: float) -> Move:
     return op
 
 
-def pause(task_id: str, owner: str | None) -> Move:
+def pause(task_id: str, owner: str | None, at: float) -> Move:
     if owner is None:  # hold back a waiting task
         sql = f"UPDATE tasks SET status = 'Paused' WHERE id = ? AND {guard('pause', False)}"
         params: tuple[Any, ...] = (task_id,)
     else:
-        sql = (
-            "UPDATE tasks SET status = 'Paused' "
+        sql = (  # the attempt stops running: its run time stops growing until resumed
+            "UPDATE tasks SET status = 'Paused', paused_at = ? "
             f"WHERE id = ? AND {guard('pause', True)} AND owner = ?"
         )
-        params = (task_id, owner)
+        params = (at, task_id, owner)
     return _update(sql, params)
 
 
@@ -165,10 +172,11 @@ def resume(task_id: str, owner: str | None, at: float) -> Move:
         params: tuple[Any, ...] = (at, at, task_id)
     else:
         sql = (
-            "UPDATE tasks SET status = 'Running' "
+            "UPDATE tasks SET status = 'Running', paused_seconds = paused_seconds + "
+            "coalesce(max(? - paused_at, 0), 0), paused_at = NULL "
             f"WHERE id = ? AND {guard('resume', True)} AND owner = ?"
         )
-        params = (task_id, owner)
+        params = (at, task_id, owner)
     return _update(sql, params)
 
 
@@ -228,17 +236,30 @@ def _record_attempt(
     traceback: str | None,
 ) -> None:
     """Keep the attempt history and the worker's timing aggregates in the same transaction.
-    ``before``: (seq, worker, attempt, queued_at, started_at) as the attempt left them."""
-    _, worker, attempt, queued_at, started_at = before
+    ``before``: the :data:`_BEFORE` columns as the attempt left them. An attempt that ends
+    while Paused ran until its pause."""
+    _, worker, attempt, queued_at, started_at, node, paused_seconds, paused_at = before
+    paused = pause_ends(paused_at, paused_seconds, finished_at)
     conn.execute(
-        "INSERT OR REPLACE INTO task_attempts "
-        "(task_id, attempt, status, started_at, finished_at, error, result, traceback) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (task_id, attempt, outcome.value, started_at, finished_at, error, result, traceback),
+        "INSERT OR REPLACE INTO task_attempts (task_id, attempt, status, started_at, "
+        "finished_at, error, result, traceback, node, paused_seconds) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            task_id,
+            attempt,
+            outcome.value,
+            started_at,
+            finished_at,
+            error,
+            result,
+            traceback,
+            node if started_at is not None else None,
+            paused,
+        ),
     )
     if started_at is None:
         return
-    run_time = max(finished_at - started_at, 0.0)
+    run_time = running_seconds(started_at, finished_at, paused)
     wait = max(started_at - queued_at, 0.0) if queued_at is not None else None
     conn.execute(
         "INSERT INTO worker_timing (worker, finished, run_time_sum, wait_sum, wait_count) "

@@ -21,12 +21,12 @@ from tasky.store.records import Claim, TaskRecord
 COLUMNS = (
     "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
     "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
-    "chain_id, logs_dropped"
+    "chain_id, logs_dropped, target, node, paused_seconds, paused_at"
 )
 INSERT = (
     "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, "
-    "finished_at, attempt, retries, timeout, owner, lease_until, run_after, chain_id, ready_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "finished_at, attempt, retries, timeout, owner, lease_until, run_after, chain_id, ready_at, "
+    "target, node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 # A task holds a slot of its worker from its claim until it ends: Running, or Paused after it
@@ -53,15 +53,24 @@ def guard(move: str, held: bool | None = None) -> str:
     return condition
 
 
-# The oldest runnable Queued tasks of a worker, in queue order: an index range of tasks_ready.
+# The oldest runnable Queued tasks of a worker that a claimant may take (untargeted, or
+# targeting one of the claim's targets, given as a JSON array), in queue order: an index range
+# of tasks_ready, stepping over tasks that wait for other nodes.
 RUNNABLE = (
     f"SELECT {COLUMNS} FROM tasks WHERE worker = ? AND {guard('claim')} "
-    "AND (run_after IS NULL OR run_after <= ?) ORDER BY ready_at, seq LIMIT ?"
+    "AND (run_after IS NULL OR run_after <= ?) "
+    "AND (target IS NULL OR target IN (SELECT value FROM json_each(?))) "
+    "ORDER BY ready_at, seq LIMIT ?"
 )
 _START = (
     "UPDATE tasks SET status = 'Running', owner = ?, lease_until = ?, started_at = ?, "
-    "finished_at = NULL WHERE seq = ?"
+    "finished_at = NULL, node = ?, paused_seconds = 0, paused_at = NULL WHERE seq = ?"
 )
+
+
+def targets_json(claim: Claim | None) -> str:
+    """The targets a claimant serves, as RUNNABLE's JSON array parameter."""
+    return json_text(list(claim.targets) if claim is not None else [])
 
 
 def json_text(value: Any) -> str:
@@ -96,6 +105,10 @@ def row_to_task(row: tuple[Any, ...]) -> TaskRecord:
         run_after=row[18],
         chain_id=row[19],
         logs_dropped=row[20],
+        target=row[21],
+        node=row[22],
+        paused_seconds=row[23],
+        paused_at=row[24],
     )
 
 
@@ -106,18 +119,20 @@ def insert_params(
     :class:`Placement`). ``config_text``: the config already encoded (submits encode it on the
     event loop, so a value that is not JSON fails its caller, not the writer's batch)."""
     queued_at = task.queued_at if task.queued_at is not None else task.created_at
-    status, owner, lease_until, started_at = (
+    status, owner, lease_until, started_at, node = (
         task.status,
         task.owner,
         task.lease_until,
         task.started_at,
+        task.node,
     )
     if start is not None:
-        status, owner, lease_until, started_at = (
+        status, owner, lease_until, started_at, node = (
             Status.RUNNING,
             start.owner,
             start.lease_until,
             queued_at,
+            start.node,
         )
     return (
         task.id,
@@ -136,6 +151,8 @@ def insert_params(
         task.run_after,
         task.chain_id,
         task.run_after if task.run_after is not None else queued_at,
+        task.target,
+        node,
     )
 
 
@@ -147,7 +164,50 @@ def started(task: TaskRecord, start: Claim | None) -> TaskRecord:
         task.owner = start.owner
         task.lease_until = start.lease_until
         task.started_at = task.queued_at if task.queued_at is not None else task.created_at
+        task.node = start.node
     return task
+
+
+# The tasks asked about, by id alone: with worker and status in the WHERE, SQLite would pick the
+# queue's index and walk the whole queue to find a few ids.
+QUEUE_FOUND = "SELECT seq, id, ready_at, worker, status FROM tasks WHERE id IN ({marks})"
+# How many of the worker's Queued tasks lie in a stretch of the queue: (after, up to] in claim
+# order. A range of tasks_ready that is counted without reading a row.
+QUEUE_UP_TO = (
+    "SELECT count(*) FROM tasks WHERE worker = ? AND status = 'Queued' "
+    "AND (ready_at, seq) <= (?, ?)"
+)
+QUEUE_BETWEEN = QUEUE_UP_TO + " AND (ready_at, seq) > (?, ?)"
+
+
+def queue_positions(
+    conn: sqlite3.Connection, worker: str, task_ids: Sequence[str]
+) -> dict[str, int]:
+    """See ``Store.queue_positions``: the tasks asked about in claim order, each numbered by
+    counting the stretch of the queue since the one before it, so the queue is read once up to
+    the last of them (as a window would, but counting in the index is several times faster)."""
+    if not task_ids:
+        return {}
+    rows = conn.execute(
+        QUEUE_FOUND.format(marks=", ".join("?" * len(task_ids))), tuple(task_ids)
+    ).fetchall()
+    found = sorted(
+        (ready_at, seq, task_id)
+        for seq, task_id, ready_at, task_worker, status in rows
+        if task_worker == worker and status == Status.QUEUED.value
+    )
+    positions: dict[str, int] = {}
+    position = 0
+    before: tuple[float, int] | None = None
+    for ready_at, seq, task_id in found:
+        if before is None:
+            counted = conn.execute(QUEUE_UP_TO, (worker, ready_at, seq)).fetchone()[0]
+        else:
+            counted = conn.execute(QUEUE_BETWEEN, (worker, ready_at, seq, *before)).fetchone()[0]
+        position += counted
+        positions[task_id] = position
+        before = (ready_at, seq)
+    return positions
 
 
 def held_count(conn: sqlite3.Connection, worker: str) -> int:
@@ -158,22 +218,29 @@ def held_count(conn: sqlite3.Connection, worker: str) -> int:
     return count
 
 
-def _runnable_waits(conn: sqlite3.Connection, worker: str, at: float) -> bool:
-    return conn.execute(RUNNABLE, (worker, at, 1)).fetchone() is not None
+def _runnable_waits(conn: sqlite3.Connection, worker: str, at: float, claim: Claim) -> bool:
+    return conn.execute(RUNNABLE, (worker, at, targets_json(claim), 1)).fetchone() is not None
 
 
 @dataclass(slots=True)
 class _Lane:
     held: int
-    # Runnable tasks known to wait (in the database, or placed earlier in this transaction).
-    waiting: int
+    # Whether the database holds runnable tasks the lane's claims may take (read at the first
+    # claim: every claim of one server serves the same targets).
+    stored_waits: bool | None
+    # The targets of the runnable tasks placed Queued earlier in this transaction.
+    placed: list[str | None]
+
+    def waits_for(self, claim: Claim) -> bool:
+        return bool(self.stored_waits) or any(claim.accepts(t) for t in self.placed)
 
 
 class Placement:
     """Places new tasks of one transaction, in submit order: a task submitted with a claim is
-    stored Running when its worker has a free slot and no runnable task waits ahead of it,
-    Queued otherwise. Reads each worker's slots and queue once, then keeps count as it places
-    (the writer is the only one, so the counts cannot go stale inside its transaction)."""
+    stored Running when its worker has a free slot and no runnable task that the claim could
+    take waits ahead of it, Queued otherwise. Reads each worker's slots and queue once, then
+    keeps count as it places (the writer is the only one, so the counts cannot go stale inside
+    its transaction)."""
 
     def __init__(self, conn: sqlite3.Connection, claims: bool) -> None:
         """``claims``: whether any task of the transaction comes with a claim (if none does,
@@ -192,21 +259,23 @@ class Placement:
         at = task.queued_at if task.queued_at is not None else task.created_at
         lane = self._lanes.get(task.worker)
         if lane is None:
-            waits = int(_runnable_waits(self._conn, task.worker, at))
-            lane = self._lanes[task.worker] = _Lane(held_count(self._conn, task.worker), waits)
+            lane = self._lanes[task.worker] = _Lane(held_count(self._conn, task.worker), None, [])
+        if claim is not None and lane.stored_waits is None:
+            lane.stored_waits = _runnable_waits(self._conn, task.worker, at, claim)
         runnable = task.status is Status.QUEUED and (task.run_after is None or task.run_after <= at)
         if (
             claim is not None
+            and claim.accepts(task.target)
             and runnable
             and lane.held < claim.limit
-            and not lane.waiting
+            and not lane.waits_for(claim)
             and (claim.count is None or self._started.get(id(claim), 0) < claim.count)
         ):
             lane.held += 1
             self._started[id(claim)] = self._started.get(id(claim), 0) + 1
             return claim
         if runnable:
-            lane.waiting += 1
+            lane.placed.append(task.target)
         return None
 
     def undo(self, task: TaskRecord, start: Claim | None) -> None:
@@ -217,8 +286,8 @@ class Placement:
         if start is not None:
             lane.held -= 1
             self._started[id(start)] -= 1
-        elif task.status is Status.QUEUED and lane.waiting:
-            lane.waiting -= 1
+        elif task.status is Status.QUEUED and task.target in lane.placed:
+            lane.placed.remove(task.target)
 
 
 def insert_placed(
@@ -257,8 +326,10 @@ def claim(conn: sqlite3.Connection, worker: str, wanted: Claim, at: float) -> li
         free = min(free, wanted.count)
     if free <= 0:
         return []
-    rows = conn.execute(RUNNABLE, (worker, at, free)).fetchall()
-    conn.executemany(_START, [(wanted.owner, wanted.lease_until, at, row[0]) for row in rows])
+    rows = conn.execute(RUNNABLE, (worker, at, targets_json(wanted), free)).fetchall()
+    conn.executemany(
+        _START, [(wanted.owner, wanted.lease_until, at, wanted.node, row[0]) for row in rows]
+    )
     claimed = [row_to_task(row) for row in rows]
     for task in claimed:
         task.status = Status.RUNNING
@@ -266,4 +337,5 @@ def claim(conn: sqlite3.Connection, worker: str, wanted: Claim, at: float) -> li
         task.lease_until = wanted.lease_until
         task.started_at = at
         task.finished_at = None
+        task.node = wanted.node
     return claimed

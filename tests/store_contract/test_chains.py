@@ -13,7 +13,7 @@ from tasky.ids import new_id
 from tasky.states import CHAIN_MOVES, Status
 from tasky.store import Store
 from tasky.store.chain_base import ChainStore
-from tasky.store.chain_records import DefinitionRecord, StepRecord
+from tasky.store.chain_records import ChainState, DefinitionRecord, StepRecord
 from tests.store_contract.backends import StoreFactory
 from tests.store_contract.records import chain, finished, key, running, steps, stored, task
 
@@ -307,3 +307,121 @@ async def test_chain_pruning_keeps_the_limit_oldest_first(store: Store) -> None:
         await store.chains.create(record, [])
     assert await store.chains.prune_finished(5000.0, 2) == 2
     assert [c.id for c in (await store.chains.list_chains()).chains] == [made[0].id]
+
+
+# -- long chains: light reads, pages, counts, and the compare-and-set advance ---------------------
+async def test_state_reads_status_and_restarts_only(store: Store) -> None:
+    record = chain(Status.PAUSED, restarts=3)
+    await store.chains.create(record, [])
+    assert await store.chains.state(record.id) == ChainState(Status.PAUSED, 3)
+    assert await store.chains.restart_chain(record.id) is False  # Paused: not restartable
+    assert await store.chains.cancel_chain(record.id, AT, "stop")
+    assert await store.chains.restart_chain(record.id)
+    assert await store.chains.state(record.id) == ChainState(Status.RUNNING, 4)
+    assert await store.chains.state(new_id()) is None
+
+
+async def test_steps_come_a_page_at_a_time_in_definition_order(store: Store) -> None:
+    record = chain()
+    made = [StepRecord(record.id, f"n{99 - i}", i) for i in range(25)]  # names sort backwards
+    other = chain()
+    await store.chains.create(record, list(reversed(made)))
+    await store.chains.create(other, steps(other.id, None, None))
+    first = await store.chains.steps_page(record.id, limit=10)
+    assert first == made[:10]
+    second = await store.chains.steps_page(record.id, after=first[-1].position, limit=10)
+    assert second == made[10:20]
+    last = await store.chains.steps_page(record.id, after=second[-1].position, limit=10)
+    assert last == made[20:]
+    assert await store.chains.steps_page(record.id, after=24) == []
+    assert await store.chains.steps_page(new_id()) == []
+
+
+async def test_step_counts_follow_the_steps_and_their_tasks(store: Store) -> None:
+    record = chain()
+    done = await finished(store, chain_id=record.id)
+    failed = await finished(store, Status.FAILED, chain_id=record.id)
+    queued = await store.submit(task("Other", chain_id=record.id))
+    made = steps(record.id, done.id, failed.id, queued.id, new_id(), None, None)
+    made[5].state = "skipped"
+    await store.chains.create(record, made)
+    counts = await store.chains.step_counts(record.id)
+    # The recorded step whose task does not exist is Pending, as is the one not started.
+    assert counts == {"Completed": 1, "Failed": 1, "Queued": 1, "Pending": 2, "Skipped": 1}
+    # A step whose id is chosen but whose task does not exist yet is Pending; once its task
+    # exists it shows the task's status, even before it is marked started.
+    made[4].state = "pending"
+    await store.chains.save_steps([made[4]])
+    assert (await store.chains.step_counts(record.id))["Pending"] == 2
+    made[2].state = "pending"
+    await store.chains.save_steps([made[2]])
+    assert (await store.chains.step_counts(record.id))["Queued"] == 1
+    # A restart re-runs the failed step: Queued until its next attempt exists.
+    made[1].state, made[1].rerun_attempt = "rerun", 2
+    await store.chains.save_steps([made[1]])
+    counts = await store.chains.step_counts(record.id)
+    assert counts == {"Completed": 1, "Queued": 2, "Pending": 2, "Skipped": 1}
+    assert await store.chains.step_counts(new_id()) == {}
+
+
+async def test_claim_steps_chooses_ids_of_pending_steps_of_a_running_chain(
+    store: Store,
+) -> None:
+    record = chain()
+    made = steps(record.id, None, "a" * 32, None, None)
+    await store.chains.create(record, made)
+    got = await store.chains.claim_steps(
+        record.id, [("s2", "c" * 32), ("s1", "b" * 32), ("nope", "d" * 32), ("s0", "e" * 32)]
+    )
+    assert got == ["s2", "s0"]  # s1 started already: its task id stays
+    saved = {s.name: (s.state, s.task_id) for s in await store.chains.steps(record.id)}
+    assert saved == {
+        "s0": ("pending", "e" * 32),  # chosen, not started: still pending
+        "s1": ("submitted", "a" * 32),
+        "s2": ("pending", "c" * 32),
+        "s3": ("pending", None),
+    }
+    # An id once chosen stays: a second claim takes nothing.
+    assert await store.chains.claim_steps(record.id, [("s0", "f" * 32)]) == []
+    assert await store.chains.claim_steps(record.id, []) == []
+    assert await store.chains.claim_steps(new_id(), [("s0", "f" * 32)]) == []
+    # A step skipped or failed without a task is not pending: nothing to claim.
+    made[3].state = "skipped"
+    await store.chains.save_steps([made[3]])
+    assert await store.chains.claim_steps(record.id, [("s3", "f" * 32)]) == []
+
+
+@pytest.mark.parametrize("status", sorted(set(Status) - {Status.RUNNING}))
+async def test_claim_steps_needs_a_running_chain(store: Store, status: Status) -> None:
+    record = chain(status)
+    await store.chains.create(record, steps(record.id, None))
+    assert await store.chains.claim_steps(record.id, [("s0", "a" * 32)]) == []
+    [step] = await store.chains.steps(record.id)
+    assert (step.state, step.task_id) == ("pending", None)
+
+
+async def test_two_concurrent_advances_of_one_step_create_one_task(
+    backend: StoreFactory, store: Store
+) -> None:
+    """Two runners saw the same step finish and both advance the chain: each picks a task id
+    for the next step and claims it; one claim wins, and both create the step's task under the
+    id that won. One task, recorded on the step."""
+
+    async def advance(chain_id: str) -> bool:
+        await store.chains.claim_steps(chain_id, [("s1", new_id())])
+        [_, step] = await store.chains.steps(chain_id)
+        assert step.task_id is not None
+        try:
+            await store.submit(dataclasses.replace(task(chain_id=chain_id), id=step.task_id))
+        except backend.duplicate_error:
+            return False  # the other runner created it first: nothing left to do
+        return True
+
+    for _ in range(5):  # the race, run again on a fresh chain each time
+        record = chain()
+        await store.chains.create(record, steps(record.id, "a" * 32, None))
+        created = await asyncio.gather(advance(record.id), advance(record.id), advance(record.id))
+        assert created.count(True) == 1
+        page = await store.list_tasks(chain_id=record.id)
+        [_, step] = await store.chains.steps(record.id)
+        assert [t.id for t in page.tasks] == [step.task_id]

@@ -49,7 +49,7 @@ async def test_the_limit_counts_the_slots_of_every_owner(store: Store) -> None:
 
 async def test_a_paused_running_task_keeps_its_slot(store: Store) -> None:
     paused = await running(store)
-    assert await store.pause(paused.id, OWNER)
+    assert await store.pause(paused.id, OWNER, 1003.0)
     await store.submit(task())
     assert await store.claim("W", claim(limit=1), 1003.0) == []
     assert len(await store.claim("W", claim(limit=2), 1003.0)) == 1
@@ -57,7 +57,7 @@ async def test_a_paused_running_task_keeps_its_slot(store: Store) -> None:
 
 async def test_a_held_back_task_takes_no_slot_and_is_not_claimed(store: Store) -> None:
     held = await store.submit(task())
-    assert await store.pause(held.id, None)
+    assert await store.pause(held.id, None, 1003.0)
     waiting = await store.submit(task(queued_at=1001.0))
     got = await store.claim("W", claim(limit=1), 1002.0)
     assert [t.id for t in got] == [waiting.id]
@@ -95,7 +95,7 @@ async def test_queue_order_is_the_order_tasks_rejoined_the_queue(store: Store) -
     rerun = await running(store, queued_at=903.0, started_at=904.0)
     assert await store.finish(rerun.id, OWNER, 1, outcome(at=905.0))
     resumed = await store.submit(task(queued_at=1000.0))
-    assert await store.pause(resumed.id, None)
+    assert await store.pause(resumed.id, None, 1003.0)
     plain = await store.submit(task(queued_at=1100.0))
     late = await store.submit(task(queued_at=1600.0))
     assert await store.resume(resumed.id, None, 1200.0)

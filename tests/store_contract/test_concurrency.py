@@ -79,7 +79,7 @@ async def test_a_stale_owner_is_refused_after_another_took_over(store: Store) ->
     assert not await store.retry_later(started.id, OWNER, 1, "late", 1300.0, 1201.0)
     assert not await store.requeue_interrupted(started.id, OWNER, 1, "again", 1201.0)
     assert not await store.fail_interrupted(started.id, OWNER, 1, "again", 1201.0)
-    assert not await store.pause(started.id, OWNER)
+    assert not await store.pause(started.id, OWNER, 1003.0)
     assert await store.heartbeat(OWNER, [started.id], 9999.0) == 0
 
     assert await stored(store, started.id) == before

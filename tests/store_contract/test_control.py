@@ -30,12 +30,12 @@ async def _in_state(store: Store, state: str) -> TaskRecord:
         return await store.submit(task())
     if state == "held back":
         queued = await store.submit(task())
-        assert await store.pause(queued.id, None)
+        assert await store.pause(queued.id, None, 1003.0)
     elif state == "running":
         return await running(store)
     elif state == "paused running":
         queued = await running(store)
-        assert await store.pause(queued.id, OWNER)
+        assert await store.pause(queued.id, OWNER, 1003.0)
     else:
         queued = await running(store)
         assert await store.finish(queued.id, OWNER, 1, outcome(Status(state.capitalize())))
@@ -70,10 +70,10 @@ CONTROLS = {
         lambda s, i: s.cancel(i, AT),
     ),
     "hold back": Control(
-        MOVES["pause"].sources, False, Status.PAUSED, lambda s, i: s.pause(i, None)
+        MOVES["pause"].sources, False, Status.PAUSED, lambda s, i: s.pause(i, None, 1003.0)
     ),
     "pause by its owner": Control(
-        MOVES["pause"].sources, True, Status.PAUSED, lambda s, i: s.pause(i, OWNER)
+        MOVES["pause"].sources, True, Status.PAUSED, lambda s, i: s.pause(i, OWNER, 1003.0)
     ),
     "resume held back": Control(
         MOVES["resume"].sources, False, Status.QUEUED, lambda s, i: s.resume(i, None, AT)
@@ -123,8 +123,8 @@ async def test_a_control_of_a_missing_task_is_refused(store: Store, name: str) -
 
 async def test_another_owner_cannot_pause_or_resume_a_running_task(store: Store) -> None:
     started = await running(store)
-    assert not await store.pause(started.id, OTHER)
-    assert await store.pause(started.id, OWNER)
+    assert not await store.pause(started.id, OTHER, 1003.0)
+    assert await store.pause(started.id, OWNER, 1003.0)
     assert not await store.resume(started.id, OTHER, AT)
     assert (await stored(store, started.id)).status is Status.PAUSED
 

@@ -82,7 +82,7 @@ async def test_finish_writes_the_newest_progress_or_keeps_the_stored_one(store: 
 @pytest.mark.parametrize("status", sorted(MOVES["finish"].targets))
 async def test_a_paused_running_task_may_end(store: Store, status: Status) -> None:
     paused = await running(store)
-    assert await store.pause(paused.id, OWNER)
+    assert await store.pause(paused.id, OWNER, 1003.0)
     assert await store.finish(paused.id, OWNER, 1, outcome(status))
     assert (await stored(store, paused.id)).status is status
 
@@ -207,7 +207,7 @@ async def test_each_attempt_keeps_its_own_traceback(store: Store) -> None:
         first.id, OWNER, 1, "ValueError: one", 1003.0, 1003.0, traceback="tb one"
     )
     [second] = await store.claim("W", claim(), 1004.0)
-    assert await store.pause(second.id, OWNER)  # not an ending: nothing recorded
+    assert await store.pause(second.id, OWNER, 1005.0)  # not an ending: nothing recorded
     assert await store.finish(
         second.id, OWNER, 2, outcome(Status.FAILED, 1006.0, error="KeyError", traceback="tb two")
     )

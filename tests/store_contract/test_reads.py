@@ -72,12 +72,13 @@ async def test_progress_is_the_latest_reported(store: Store) -> None:
 
 async def test_children_are_remembered_until_forgotten(store: Store) -> None:
     a = ChildRecord("a" * 32, 101, 5000, "boot-1", "mark-a")
-    b = ChildRecord("b" * 32, 102, 5001, "boot-1", "mark-b")
+    b = ChildRecord("b" * 32, 102, 5001, "boot-1", "mark-b", node="web-2")
     await store.record_child(a)
     await store.record_child(b)
     # A task's next attempt starts a new child: it replaces the old record.
-    a2 = ChildRecord("a" * 32, 201, 6000, "boot-1", "mark-a2")
+    a2 = ChildRecord("a" * 32, 201, 6000, "boot-1", "mark-a2", node="web-1")
     await store.record_child(a2)
+    # Each keeps the node that started it (a node's start-up ends only its own).
     assert sorted(await store.children(), key=lambda c: c.task_id) == [a2, b]
     await store.forget_children([a.task_id])
     assert await store.children() == [b]

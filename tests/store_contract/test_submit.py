@@ -10,6 +10,7 @@ import pytest
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store import IdempotencyRecord, Store, TaskRecord
+from tasky.store.records import batch_ids
 from tests.store_contract.backends import StoreFactory
 from tests.store_contract.records import (
     OTHER,
@@ -210,6 +211,51 @@ async def test_keys_are_per_principal(store: Store) -> None:
     other = IdempotencyRecord("someone", "k", "fp", theirs.id, 1000.0, 1060.0)
     returned = await store.submit_with_key(theirs, other)
     assert isinstance(returned, TaskRecord)
+
+
+# -- submit_many_with_key -------------------------------------------------------------------------
+async def test_submit_many_with_key_stores_the_batch_and_its_ids_with_the_key(store: Store) -> None:
+    batch = [task(), task(), task()]
+    returned = await store.submit_many_with_key(batch, key(target_id=""), claim(limit=1))
+    assert isinstance(returned, list)
+    assert [r.id for r in returned] == [t.id for t in batch]
+    assert [r.status for r in returned] == [Status.RUNNING, Status.QUEUED, Status.QUEUED]
+    found = await store.find_key("ci", "k", 1001.0)
+    assert found is not None and batch_ids(found.target_id) == [t.id for t in batch]
+
+
+async def test_a_repeated_batch_key_returns_its_record_and_writes_nothing(store: Store) -> None:
+    first = [task(), task()]
+    await store.submit_many_with_key(first, key(target_id=""))
+    second = [task(), task()]
+    returned = await store.submit_many_with_key(second, key(target_id="", at=1030.0))
+    assert isinstance(returned, IdempotencyRecord)
+    assert batch_ids(returned.target_id) == [t.id for t in first]
+    assert [await store.get(t.id) for t in second] == [None, None]
+
+
+async def test_a_batch_key_is_not_kept_when_its_batch_is_refused(
+    backend: StoreFactory, store: Store
+) -> None:
+    existing = await store.submit(task())
+    with pytest.raises(backend.duplicate_error):
+        await store.submit_many_with_key([task(), existing], key("dup", target_id=""))
+    assert await store.find_key("ci", "dup", 1001.0) is None
+
+
+async def test_racing_batches_with_one_key_create_one_batch(store: Store) -> None:
+    batches = [[task(), task()] for _ in range(6)]
+    results = await asyncio.gather(
+        *(store.submit_many_with_key(b, key(target_id="")) for b in batches)
+    )
+    created = [r for r in results if isinstance(r, list)]
+    assert len(created) == 1
+    winner = [t.id for t in created[0]]
+    for r in results:
+        if isinstance(r, IdempotencyRecord):
+            assert batch_ids(r.target_id) == winner
+    present = [t.id for b in batches for t in b if await store.get(t.id) is not None]
+    assert present == winner
 
 
 # -- bulk insert ----------------------------------------------------------------------------------

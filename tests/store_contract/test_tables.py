@@ -141,6 +141,36 @@ async def test_callbacks_due_soonest_first_limited_and_dropped(store: Store) -> 
     assert [c.target_id for c in await store.due_callbacks(100.0, 10)] == [ids[1], ids[0]]
 
 
+async def test_a_claimed_callback_is_not_due_again_until_its_lease_ends(store: Store) -> None:
+    ids = [new_id() for _ in range(3)]
+    for n, target in enumerate(ids):
+        await store.add_callback(callback(target))
+        await store.arm_callback("task", target, 30.0 - n)
+    taken = await store.claim_callbacks(100.0, 2, 150.0)
+    assert [(c.target_id, c.next_at, c.state) for c in taken] == [
+        (ids[2], 28.0, "pending"),
+        (ids[1], 29.0, "pending"),
+    ]
+    assert [c.target_id for c in await store.claim_callbacks(100.0, 10, 150.0)] == [ids[0]]
+    assert await store.claim_callbacks(149.0, 10, 300.0) == []  # every lease still runs
+    # One attempt recorded: its own next time holds; the others come back when leases end.
+    await store.record_callback_attempt(
+        "task", ids[2], CallbackAttempt(101.0, 200), "delivered", None
+    )
+    again = await store.claim_callbacks(150.0, 10, 300.0)
+    assert sorted(c.target_id for c in again) == sorted([ids[0], ids[1]])
+
+
+async def test_callbacks_claimed_at_once_by_two_nodes_are_each_taken_once(store: Store) -> None:
+    ids = [new_id() for _ in range(20)]
+    for n, target in enumerate(ids):
+        await store.add_callback(callback(target))
+        await store.arm_callback("task", target, 10.0 + n)
+    claims = await asyncio.gather(*(store.claim_callbacks(100.0, 7, 500.0) for _ in range(4)))
+    taken = [c.target_id for claim in claims for c in claim]
+    assert sorted(taken) == sorted(ids)
+
+
 # -- schedules ------------------------------------------------------------------------------------
 async def test_schedule_create_get_list_delete(store: Store) -> None:
     assert await store.create_schedule(schedule("b", config={"s": "é"}, cron="@daily"))

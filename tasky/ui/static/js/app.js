@@ -6,6 +6,7 @@ import { EventStream } from "./sse.js";
 import { getMeta, loadMeta, loadWorkers, publish } from "./state.js";
 import { mountChains } from "./views/chains.js";
 import { mountDetail } from "./views/detail.js";
+import { mountNodes } from "./views/nodes.js";
 import { mountSchedules } from "./views/schedules.js";
 import { mountStats } from "./views/stats.js";
 import { mountTasks } from "./views/tasks.js";
@@ -45,8 +46,9 @@ async function route() {
   else if (section === "stats") mount = () => mountStats(main, id);
   else if (section === "chains" && getMeta().Chains) mount = () => mountChains(main, id);
   else if (section === "schedules") mount = () => mountSchedules(main);
+  else if (section === "nodes") mount = () => mountNodes(main);
   else mount = () => mountTasks(main, params);
-  selectTab(section === "tasks" || !["workers", "stats", "chains", "schedules"].includes(section) ? "tasks" : section);
+  selectTab(section === "tasks" || !["workers", "stats", "chains", "schedules", "nodes"].includes(section) ? "tasks" : section);
   try {
     const done = await mount();
     if (mine !== generation) {

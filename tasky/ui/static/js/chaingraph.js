@@ -116,8 +116,7 @@ function clip(text, chars) {
 /** The running time of a step that started, up to now while it runs. */
 function elapsed(step) {
   if (step.DurationSeconds !== null && step.DurationSeconds !== undefined) return step.DurationSeconds;
-  if (!step.StartedAt) return null;
-  return Math.max(0, (step.FinishedAt || Date.now() / 1000) - step.StartedAt);
+  return fmt.runSeconds(step); // stands still while the step's task is Paused
 }
 
 function statusLine(step, progress) {

@@ -13,6 +13,36 @@ export function duration(seconds) {
   return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
+/** A Queued task's place in its worker's queue ("#1 in queue": the next to start), or "". */
+export function queuePlace(task) {
+  return task.Status === "Queued" && task.QueuePosition ? `#${task.QueuePosition} in queue` : "";
+}
+
+/**
+ * The running time of a task's (or step's) current attempt, as the server counts it: time spent
+ * Paused is left out, so it stands still while the task is Paused. Up to now while it runs.
+ */
+export function runSeconds(record) {
+  if (!record.StartedAt) return null;
+  const end = record.FinishedAt || record.PausedAt || Date.now() / 1000;
+  return Math.max(0, end - record.StartedAt - (record.PausedSeconds || 0));
+}
+
+/**
+ * Keep a started task's pause bookkeeping in step with a status event until the server's record
+ * arrives (it corrects both): a pause stops the run time now, a resume adds the pause to
+ * PausedSeconds.
+ */
+export function notePause(record, status) {
+  if (!record.StartedAt || record.FinishedAt) return;
+  const now = Date.now() / 1000;
+  if (status === "Paused" && !record.PausedAt) record.PausedAt = now;
+  if (status !== "Paused" && record.PausedAt) {
+    record.PausedSeconds = (record.PausedSeconds || 0) + Math.max(0, now - record.PausedAt);
+    record.PausedAt = null;
+  }
+}
+
 export function shortDuration(seconds) {
   if (seconds < 1) return `${+(seconds * 1000).toPrecision(2)}ms`;
   if (seconds < 60) return `${+seconds.toPrecision(2)}s`;

@@ -9,6 +9,12 @@ import { chainGraph } from "../chaingraph.js";
 import { newChainPanel } from "../chainform.js";
 import { getMeta, onEvent } from "../state.js";
 
+// A chain longer than this is summed up instead of drawn, and its steps are listed a page at a
+// time (the page never loads a long chain whole).
+const GRAPH_MAX_STEPS = 200;
+const STEP_PAGE = 100;
+const STATUS_ORDER = ["Running", "Paused", "Queued", "Pending", "Completed", "Failed", "Canceled", "Skipped"];
+
 const CHAIN_ACTIONS = [
   ["pause", "Pause"],
   ["resume", "Resume"],
@@ -134,24 +140,38 @@ function card(title, ...body) {
   return h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, title)), ...body);
 }
 
+function countsLine(counts) {
+  const known = STATUS_ORDER.filter((status) => counts[status]);
+  const others = Object.keys(counts).filter((status) => !STATUS_ORDER.includes(status));
+  return [...known, ...others].map((status) =>
+    h("span", { class: "chain-count", dataset: { status } }, statusBadge(status), ` ${fmt.count(counts[status])}`),
+  );
+}
+
 async function mountChain(main, chainId) {
   const body = h("div", { class: "view detail", id: "chain-detail" });
   const head = h("div", { class: "detail-head" });
   const problem = h("div");
   const graphBox = h("div", { class: "chain-graph", id: "chain-graph" });
+  const summaryBox = h("div", { class: "chain-summary", id: "chain-summary", hidden: true });
+  const graphTitle = h("h2", null, "Graph");
   const stepsBox = h("div", { class: "stack" });
   const onFailure = h("span", { class: "muted small-text" });
+  const pageInfo = h("span", { class: "muted small-text", id: "step-page-info" });
+  const prevPage = h("button", { type: "button", class: "small-text", id: "step-prev" }, "← Previous");
+  const nextPage = h("button", { type: "button", class: "small-text", id: "step-next" }, "Next →");
+  const pager = h("div", { class: "pager", id: "step-pager", hidden: true }, pageInfo, prevPage, nextPage);
   const side = h("div", { class: "stack" });
   replace(
     body,
     h("a", { href: "#/chains", class: "back" }, "← All chains"),
     head,
     problem,
-    h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, "Graph"), h("span", { class: "muted small-text" }, "live")), graphBox),
+    h("section", { class: "card" }, h("div", { class: "card-head" }, graphTitle, h("span", { class: "muted small-text" }, "live")), graphBox, summaryBox),
     h(
       "div",
       { class: "detail-grid" },
-      h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, "Steps"), onFailure), stepsBox),
+      h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, "Steps"), onFailure), pager, stepsBox),
       side,
     ),
   );
@@ -159,6 +179,11 @@ async function mountChain(main, chainId) {
   const graph = chainGraph(graphBox);
   let chain = null;
   let headKey = "";
+  // The steps listed now, and the cursors of the pages before (a long chain, page by page).
+  let shown = [];
+  let cursors = [null];
+  let nextCursor = null;
+  let firstIndex = 0;
 
   // The title and its buttons are redrawn only when the status moves: buttons replaced under a
   // pointer (or under the keyboard's focus) would lose the click.
@@ -188,11 +213,32 @@ async function mountChain(main, chainId) {
     else replace(problem, h("div", { class: "error-box", id: "chain-error" }, chain.Error));
   }
 
+  const isLong = () => chain.StepCount > GRAPH_MAX_STEPS;
+
+  function drawSummary() {
+    graphTitle.textContent = isLong() ? "Summary" : "Graph";
+    graphBox.hidden = isLong();
+    summaryBox.hidden = !isLong();
+    if (!isLong()) return;
+    replace(
+      summaryBox,
+      h("p", { class: "muted" }, `${chain.StepCount.toLocaleString("en")} steps: too many to draw (the graph shows chains of up to ${GRAPH_MAX_STEPS}).`),
+      h("div", { class: "chain-counts", id: "chain-counts" }, countsLine(chain.StepCounts || {})),
+    );
+  }
+
   function drawSteps() {
     onFailure.textContent = `on failure: ${chain.OnFailure}`;
+    pager.hidden = !isLong();
+    if (isLong()) {
+      const last = firstIndex + shown.length;
+      pageInfo.textContent = `Steps ${(firstIndex + 1).toLocaleString("en")} to ${last.toLocaleString("en")} of ${chain.StepCount.toLocaleString("en")}`;
+      prevPage.disabled = cursors.length <= 1;
+      nextPage.disabled = nextCursor === null;
+    }
     keepFocus(stepsBox, () => replace(
       stepsBox,
-      [...stagesOf(chain.Steps).entries()].map(([index, stage]) =>
+      [...stagesOf(shown).entries()].map(([index, stage]) =>
         h(
           "div",
           { class: "chain-stage" },
@@ -217,16 +263,29 @@ async function mountChain(main, chainId) {
     );
   }
 
-  /** The progress of the chain's running steps: one read of its tasks, not one per step. */
-  async function stepProgress() {
-    if (!chain.Steps.some((s) => s.Status === "Running" || s.Status === "Paused")) return new Map();
+  /** The progress of the graph's running steps: one read of its tasks, not one per step. */
+  async function stepProgress(steps) {
+    if (isLong() || !steps.some((s) => s.Status === "Running" || s.Status === "Paused")) return new Map();
     const page = await api("/tasks", { query: { chain: chainId, limit: 1000 } });
     return new Map(page.Tasks.filter((t) => t.Progress !== undefined).map((t) => [t.TaskId, t.Progress]));
   }
 
+  /** The steps of the page shown: a short chain's own answer holds them all. */
+  async function loadSteps() {
+    if (!isLong()) {
+      shown = chain.Steps;
+      nextCursor = null;
+      return;
+    }
+    const cursor = cursors[cursors.length - 1];
+    const page = await api(`/chains/${chainId}/steps`, { query: { cursor, limit: STEP_PAGE } });
+    shown = page.Steps;
+    nextCursor = page.NextCursor;
+  }
+
   const load = singleFlight(async () => {
     try {
-      chain = await api(`/chains/${chainId}`);
+      chain = await api(`/chains/${chainId}`, { query: { steps: GRAPH_MAX_STEPS } });
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
         replace(body, h("h1", null, "No such chain"), h("a", { href: "#/chains" }, "← All chains"));
@@ -234,18 +293,46 @@ async function mountChain(main, chainId) {
       }
       throw error;
     }
-    const progress = await stepProgress().catch(() => null);
+    await loadSteps();
+    const progress = await stepProgress(shown).catch(() => null);
     drawHead();
     drawProblem();
-    graph.update(chain.Steps, progress);
+    drawSummary();
+    if (!isLong()) graph.update(chain.Steps, progress);
     drawSteps();
     drawSide();
   });
   const soon = throttle(() => load().catch(() => {}), 400);
+  // One page move at a time: a click while a page loads would start from a stale cursor.
+  async function turn(move) {
+    prevPage.disabled = true;
+    nextPage.disabled = true;
+    move();
+    await load().catch(() => {});
+    drawSteps();
+  }
+  nextPage.addEventListener("click", () => {
+    if (nextCursor === null) return;
+    const cursor = nextCursor;
+    const count = shown.length;
+    turn(() => {
+      cursors.push(cursor);
+      firstIndex += count;
+    });
+  });
+  prevPage.addEventListener("click", () => {
+    if (cursors.length <= 1) return;
+    turn(() => {
+      cursors.pop();
+      firstIndex = Math.max(0, firstIndex - STEP_PAGE);
+    });
+  });
   const stop = onEvent((event) => {
     if (event.type === "stream.reset") return soon();
     if (event.chain !== chainId) return;
-    if (event.type === "task.progress" && chain) graph.setProgress(event.task, event.progress);
+    if (event.type === "task.progress" && chain) {
+      if (!isLong()) graph.setProgress(event.task, event.progress);
+    }
     // Log lines do not change this view; statuses do.
     else if (event.type === "task.status" || event.type === "task.created" || (event.type || "").startsWith("chain.")) soon();
   });

@@ -69,6 +69,7 @@ export async function mountDetail(main, taskId) {
           { class: "title-row" },
           h("h1", null, task.Worker, " ", h("span", { class: "muted mono id" }, fmt.shortId(task.TaskId))),
           statusBadge(task.Status),
+          h("span", { class: "queue-place muted small-text", id: "queue-place" }),
           h("span", { class: "spacer" }),
           actionButtons(task, {
             onDone: (status) => {
@@ -81,6 +82,7 @@ export async function mountDetail(main, taskId) {
         h("p", { class: "muted mono small-text" }, task.TaskId, " ", copyButton(task.TaskId, "Copy id")),
       );
     }
+    head.querySelector("#queue-place").textContent = fmt.queuePlace(task);
     drawProgress();
   }
 
@@ -118,8 +120,7 @@ export async function mountDetail(main, taskId) {
   }
 
   function runSeconds() {
-    if (!task.StartedAt) return null;
-    return Math.max(0, (task.FinishedAt || Date.now() / 1000) - task.StartedAt);
+    return fmt.runSeconds(task);
   }
 
   function canEdit() {
@@ -235,7 +236,7 @@ export async function mountDetail(main, taskId) {
               h("td", null, String(a.Attempt)),
               h("td", null, statusBadge(a.Status)),
               h("td", null, fmt.time(a.StartedAt)),
-              h("td", null, a.StartedAt && a.FinishedAt ? fmt.duration(a.FinishedAt - a.StartedAt) : "—"),
+              h("td", null, a.StartedAt && a.FinishedAt ? fmt.duration(fmt.runSeconds(a)) : "—"),
               h("td", { class: "wrap" }, a.Error || "", a.Traceback ? traceback(a.Traceback, a.Attempt) : null),
             ),
           ),
@@ -276,7 +277,11 @@ export async function mountDetail(main, taskId) {
       logsSoon();
       return;
     }
-    if (event.task !== taskId) return;
+    if (event.task !== taskId) {
+      // Another task of the worker joined, left or moved in the queue: this one's place may move.
+      if (task && task.Status === "Queued" && event.type === "task.status" && event.worker === task.Worker) refreshSoon();
+      return;
+    }
     if (!task) {
       // The first read is still in flight and may predate this change: read once more after it.
       if (event.type === "task.status") refresh().catch(() => {});
@@ -289,6 +294,7 @@ export async function mountDetail(main, taskId) {
     } else if (event.type === "task.log") {
       logsSoon();
     } else if (event.type === "task.status") {
+      fmt.notePause(task, event.status);
       task.Status = event.status;
       log.setStatus(event.status);
       drawHead();

@@ -30,9 +30,7 @@ const COLUMNS = [
 
 function runningSeconds(task) {
   if (task.DurationSeconds !== undefined && task.DurationSeconds !== null) return task.DurationSeconds;
-  if (!task.StartedAt) return null;
-  const end = task.FinishedAt || Date.now() / 1000;
-  return Math.max(0, end - task.StartedAt);
+  return fmt.runSeconds(task);
 }
 
 function cell(name, label, ...children) {
@@ -207,7 +205,10 @@ export async function mountTasks(main, params) {
     row.task = task;
     tr.dataset.status = task.Status;
     tr.className = `row-${task.Status.toLowerCase()}`;
-    if (keys.status !== task.Status) replace(cells.status, statusBadge(task.Status));
+    const place = fmt.queuePlace(task);
+    if (keys.status !== task.Status || keys.place !== place) {
+      replace(cells.status, statusBadge(task.Status), place ? h("span", { class: "queue-place muted small-text" }, place) : null);
+    }
     const hasProgress = task.Progress !== undefined && task.Progress !== null;
     const active = task.Status === "Running" || task.Status === "Paused";
     const progressKey = `${hasProgress || active}|${task.Status}`;
@@ -236,7 +237,7 @@ export async function mountTasks(main, params) {
       };
       replace(cells.actions, actionButtons(task, { compact: true, onDone }));
     }
-    Object.assign(keys, { status: task.Status, progress: progressKey, actions: actionsKey });
+    Object.assign(keys, { status: task.Status, place, progress: progressKey, actions: actionsKey });
   }
 
   function filtered() {
@@ -462,6 +463,14 @@ export async function mountTasks(main, params) {
     if (row) patchRow(row, { ...row.task, ...changes });
   }
 
+  /** A task of a worker whose Queued tasks are shown changed status: their places may move. */
+  function queueMoves(event) {
+    for (const { task } of rows.values()) {
+      if (task.Status === "Queued" && task.Worker === event.worker) return true;
+    }
+    return false;
+  }
+
   let firstLoadDone = false;
   const stopEvents = onEvent((event) => {
     if (event.type === "stream.reset") return refreshSoon();
@@ -475,11 +484,16 @@ export async function mountTasks(main, params) {
     } else if (event.type === "task.status") {
       if (shown) {
         const changes = { Status: event.status };
-        if (event.status === "Running" && !rows.get(event.task).task.StartedAt) changes.StartedAt = Date.now() / 1000;
+        const known = rows.get(event.task).task;
+        if (event.status === "Running" && !known.StartedAt) changes.StartedAt = Date.now() / 1000;
+        const pauses = { StartedAt: known.StartedAt, FinishedAt: known.FinishedAt, PausedAt: known.PausedAt, PausedSeconds: known.PausedSeconds };
+        fmt.notePause(pauses, event.status);
+        changes.PausedAt = pauses.PausedAt;
+        changes.PausedSeconds = pauses.PausedSeconds;
         update(event.task, changes);
       }
-      // Times, durations and membership of a status filter come from the server.
-      if (shown || (pageIndex === 0 && filters.status === event.status)) refreshSoon();
+      // Times, durations, queue places and membership of a status filter come from the server.
+      if (shown || (pageIndex === 0 && filters.status === event.status) || queueMoves(event)) refreshSoon();
     } else if (event.type === "task.created" && pageIndex === 0) {
       if (!filters.status || filters.status === event.status) refreshSoon();
     }
