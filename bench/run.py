@@ -115,7 +115,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=("submit", "e2e", "clients", "chains", "scale", "memory", "retention"),
+        choices=("submit", "e2e", "clients", "chains", "scale", "memory", "retention", "postgres"),
         help="a subset (retention runs only when asked for)",
     )
     args = parser.parse_args()
@@ -123,7 +123,7 @@ def main() -> int:
         print("bench: wrk is missing (scripts/install-system-deps.sh installs it)", file=sys.stderr)
         return 2
     plan = scenarios.SMOKE if args.smoke else scenarios.Plan()
-    wanted = set(args.only or ("submit", "e2e", "clients", "chains", "scale", "memory"))
+    wanted = set(args.only or ("submit", "e2e", "clients", "chains", "scale", "memory", "postgres"))
     started = datetime.datetime.now(datetime.UTC)
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tasky-bench-") as tmp:
@@ -138,6 +138,7 @@ def main() -> int:
                 ("scale", lambda: scenarios.scale(plan, baseline, work)),
                 ("memory", lambda: scenarios.memory(plan, work)),
                 ("retention", lambda: scenarios.retention(plan, work)),
+                ("postgres", lambda: scenarios.postgres(plan, work)),
             ]
             step: Callable[[], dict[str, Any]]
             for name, step in steps:

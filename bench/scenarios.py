@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -400,3 +403,114 @@ def chains(plan: Plan, work: Path) -> Figures:
         }
     finally:
         tasky.stop()
+
+
+def _postgres_url() -> str:
+    """The database the PostgreSQL figures use (a schema of their own in it, dropped after)."""
+    return os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _one_node_figures(
+    plan: Plan, servers: list[procs.Server], prefix: str, bad: list[int]
+) -> Figures:
+    """Submit req/s (wrk on every node at once, the connections split between them),
+    end-to-end no-op tasks/s (the tasks split between the nodes) and dispatch latency at light
+    load on the first node."""
+    blocker = [s.api + "/workers/Blocker" for s in servers]
+    noop = [s.api + "/workers/Noop" for s in servers]
+    conns = 32 // len(servers)
+
+    def on_all(run: Any, urls: list[str]) -> list[Any]:
+        results: list[Any] = [None] * len(urls)
+
+        def one(i: int) -> None:
+            results[i] = run(urls[i])
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(urls))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
+    on_all(lambda u: loadgen.wrk(u, seconds=plan.warmup, script="post.lua"), blocker)
+    submit_rps: list[float] = []
+    for _ in range(plan.runs):
+        runs = on_all(
+            lambda u: loadgen.wrk(u, seconds=plan.seconds, script="post.lua", connections=conns),
+            blocker,
+        )
+        submit_rps.append(sum(r.rps for r in runs))
+        bad[0] += sum(r.non2xx + r.socket_errors for r in runs)
+    p50: list[float] = []
+    p99: list[float] = []
+    for _ in range(plan.runs):
+        bad[0] += loadgen.paced_posts(noop[0], plan.light_rate, plan.light_count)
+        lat = httpx.get(f"{servers[0].api}/metrics?last={plan.light_count}", timeout=10).json()
+        p50.append(lat["DispatchLatencySeconds"]["P50"] * 1000)
+        p99.append(lat["DispatchLatencySeconds"]["P99"] * 1000)
+    rates: list[float] = []
+    share = plan.e2e_tasks // len(servers)
+    for _ in range(plan.runs):
+        before = _stats(servers[0], "Noop")["Total"]
+        start = time.monotonic()
+        answers = on_all(lambda u: loadgen.post_n(u, share, connections=conns), noop)
+        bad[0] += sum(non2xx for _, non2xx in answers)
+        total = before + sum(responses for responses, _ in answers)
+        end = _wait_completed(servers[0], "Noop", total, timeout=600)
+        rates.append((_stats(servers[0], "Noop")["Total"] - before) / (end - start))
+    return {
+        f"{prefix}_submit_rps": figure(submit_rps, "req/s"),
+        f"{prefix}_dispatch_p50_ms": figure(p50, "ms"),
+        f"{prefix}_dispatch_p99_ms": figure(p99, "ms"),
+        f"{prefix}_e2e_tasks_per_s": figure(rates, "tasks/s", tasks=plan.e2e_tasks),
+    }
+
+
+def postgres(plan: Plan, work: Path) -> Figures:
+    """The same figures on one node with SQLite, one node with PostgreSQL, and two nodes sharing
+    one PostgreSQL database, measured one after the other on this machine (whose cores the
+    database, the nodes and the load generator share)."""
+    import psycopg  # the PostgreSQL extra: only this scenario needs it
+
+    base = _postgres_url()
+    schema = f"tasky_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())
+        print(f"bench: PostgreSQL unreachable, its section skipped: {reason}", file=sys.stderr)
+        return {}
+    joiner = "&" if "?" in base else "?"
+    url = f"{base}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
+    bad = [0]
+    figures: Figures = {}
+    try:
+        sqlite = procs.start_tasky(work / "pg-sqlite-data", work)
+        try:
+            figures.update(_one_node_figures(plan, [sqlite], "sqlite1", bad))
+        finally:
+            sqlite.stop()
+        node = procs.start_tasky(work / "pg-one-data", work, "--db", url)
+        try:
+            figures.update(_one_node_figures(plan, [node], "pg1", bad))
+        finally:
+            node.stop()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DELETE FROM tasks; DELETE FROM worker_slots; DELETE FROM task_changes")
+        # Two nodes on one host: each needs a name of its own (the default is the host name).
+        nodes = [
+            procs.start_tasky(work / f"pg-two-{i}-data", work, "--db", url, "--node", f"bench-{i}")
+            for i in range(2)
+        ]
+        try:
+            figures.update(_one_node_figures(plan, nodes, "pg2", bad))
+        finally:
+            for n in nodes:
+                n.stop()
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    figures["pg1_submit_rps"]["errors"] = bad[0]
+    return figures

@@ -47,6 +47,11 @@ FIGURES = [
     "idle_rss_mb",
     "queued_rss_mb",
     "sleepers_rss_mb",
+    *(
+        f"{setup}_{name}"
+        for setup in ("sqlite1", "pg1", "pg2")
+        for name in ("submit_rps", "e2e_tasks_per_s", "dispatch_p50_ms", "dispatch_p99_ms")
+    ),
 ]
 
 

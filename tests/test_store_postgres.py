@@ -303,6 +303,49 @@ async def test_a_version_3_database_gets_the_nodes_registry_and_targets(own_sche
     assert version == [(LATEST,)]
 
 
+async def test_a_version_5_database_gets_the_change_log_and_its_trigger(own_schema: str) -> None:
+    """An upgrade from version 5 (the nodes registry and targets; no change log yet): its tasks
+    are kept, and every change from then on is logged with the task's columns of version 5
+    too (the node that started it), for the other nodes to read."""
+    assert LATEST >= 6
+    waiting = new_id()
+    async with await psycopg.AsyncConnection.connect(own_schema, autocommit=True) as conn:
+        # The database as version 5 left it.
+        async with conn.transaction():
+            assert await pg_schema._apply(conn, 0, pg_schema.MIGRATIONS[:5]) == [1, 2, 3, 4, 5]
+            await conn.execute("CREATE TABLE tasky_schema (version integer NOT NULL)")
+            await conn.execute("INSERT INTO tasky_schema VALUES (5)")
+        await conn.execute(
+            "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, target) "
+            "VALUES (%s, 'W', 'Queued', '{}', 1, 1, 'node:web-1')",
+            (waiting,),
+        )
+    store, other = PostgresStore(own_schema), PostgresStore(own_schema)
+    await store.open()
+    await other.open()
+    try:
+        assert await store.last_change() == 0  # what version 5 wrote was never logged
+        claim = Claim("web-1:7", 9e9, limit=5, node="web-1", targets=("node:web-1",))
+        [started] = await store.claim("W", claim, 200.0)
+        assert (started.id, started.node, started.target) == (waiting, "web-1", "node:web-1")
+        [change] = await other.changes_since(0, 10)
+        assert (change.task_id, change.status, change.owner, change.node, change.here) == (
+            waiting,
+            Status.RUNNING,
+            "web-1:7",
+            "web-1",
+            False,
+        )
+        [mine] = await store.changes_since(0, 10)
+        assert mine.here and mine.node == "web-1"
+    finally:
+        await other.close()
+        await store.close()
+    async with await psycopg.AsyncConnection.connect(own_schema) as conn:
+        version = await (await conn.execute("SELECT version FROM tasky_schema")).fetchall()
+    assert version == [(LATEST,)]
+
+
 async def test_a_database_of_a_newer_version_is_refused_with_a_message(own_schema: str) -> None:
     pg_url = own_schema
     first = PostgresStore(pg_url)

@@ -182,7 +182,8 @@ API_ROUTES: list[tuple[str, str, Handler, Doc]] = [
         "/tasks/{id}/actions",
         handlers.task_action,
         Doc(
-            "cancel, pause, resume or run (restart) a task",
+            "cancel, pause, resume or run (restart) a task (202 while a running task is still "
+            "stopping, or while the node that runs it has not paused or resumed it yet)",
             schemas.TaskStatus,
             body=schemas.ActionRequest,
             errors=(400, 404, 409, 413, 422, 429, 503),

@@ -338,7 +338,11 @@ async def task_action(request: Request) -> JSONResponse:
     record = await engine.action(request.path_params["id"], action)
     if action == "cancel":
         return _control_response(record)
-    return JSONResponse(views.task_status(record))
+    # 202: asked of the node that runs the task, which has not applied it yet.
+    pending = (action == "pause" and record.status is Status.RUNNING) or (
+        action == "resume" and record.status is Status.PAUSED
+    )
+    return JSONResponse(views.task_status(record), status_code=202 if pending else 200)
 
 
 async def update_task(request: Request) -> JSONResponse:

@@ -2,7 +2,10 @@
 
 A task running here is controlled through its run handle and the store is told with the owner's
 compare-and-set; a task that holds no slot (Queued, or Paused before it started) only needs the
-store. A move that lost a race changes nothing and is reported from the status the task has now.
+store. A task that another node runs is asked of that node through the store (a request it takes
+when woken, or on its next poll, see tasky.engine.peers), and the answer waits, as long as a
+cancel here would, for the move to show. A move that lost a race changes nothing and is reported
+from the status the task has now.
 """
 
 from __future__ import annotations
@@ -101,6 +104,8 @@ class Control:
         record = await self._current(task_id)
         self._check_supported(record, "cancel")
         handle = self._runs.get(task_id)
+        if handle is None and self._elsewhere(record):
+            return await self._ask_owner(record, "cancel", lambda r: not _held(r))
         if handle is None:
             if await self._store.cancel(task_id, clock.now()):
                 self._announcer.status(task_id, record.worker, "Canceled", record.chain_id)
@@ -115,6 +120,8 @@ class Control:
         record = await self._current(task_id)
         self._check_supported(record, "pause")
         handle = self._runs.get(task_id)
+        if handle is None and self._elsewhere(record):
+            return await self._ask_owner(record, "pause", lambda r: r.status is not Status.RUNNING)
         moved = False
         if handle is None:
             moved = await self._store.pause(task_id, None, clock.now())
@@ -135,6 +142,8 @@ class Control:
         record = await self._current(task_id)
         self._check_supported(record, "resume")
         handle = self._runs.get(task_id)
+        if handle is None and self._elsewhere(record):
+            return await self._ask_owner(record, "resume", lambda r: r.status is not Status.PAUSED)
         if handle is None:
             moved = await self._store.resume(task_id, None, clock.now())
             lane = self._lanes.get(record.worker)
@@ -178,6 +187,40 @@ class Control:
             return await self._refused(task_id, "update")
         return await self.get(task_id)
 
+    def _elsewhere(self, record: TaskRecord) -> bool:
+        """The task holds a slot that another node owns: only that node can act on its run."""
+        return _held(record) and record.owner is not None and record.owner != self._owner
+
+    async def _ask_owner(
+        self, record: TaskRecord, action: str, done: Callable[[TaskRecord], bool]
+    ) -> TaskRecord:
+        """Ask the node running the task to ``action`` it, and wait (as a cancel here waits for
+        the work to stop) until ``done`` says it did; the task as it is then."""
+        assert record.owner is not None
+        asked = await self._store.request_action(
+            record.id, record.owner, record.attempt, action, clock.now()
+        )
+        if not asked:
+            # Its attempt ended or moved on meanwhile: act on the task as it is now.
+            current = await self.get(record.id)
+            if self._elsewhere(current) and (current.owner, current.attempt) != (
+                record.owner,
+                record.attempt,
+            ):
+                return await self._ask_owner(current, action, done)
+            if self._elsewhere(current):
+                return await self._refused(record.id, action)
+            return await self.action(record.id, action)
+        deadline = clock.monotonic() + self._settings.cancel_wait_seconds
+        pause = 0.01
+        current = record
+        while True:
+            current = await self.get(record.id)
+            if done(current) or clock.monotonic() >= deadline:
+                return current
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
     async def _claimed_meanwhile(self, task_id: str, action: str) -> RunHandle:
         """A move of a waiting task was refused: if a claim started the task here meanwhile,
         its handle (the action applies to the running task); IllegalMove otherwise."""
@@ -192,6 +235,13 @@ class Control:
         """The status changed under us: report the move as illegal from what it is now."""
         current = await self.get(task_id)
         raise IllegalMove(current.status, action)
+
+
+def _held(record: TaskRecord) -> bool:
+    """Running, or Paused after it started: the task holds a slot (and has an owner)."""
+    return record.status is Status.RUNNING or (
+        record.status is Status.PAUSED and record.owner is not None
+    )
 
 
 def _waiting(record: TaskRecord) -> bool:

@@ -4,7 +4,8 @@ It is composed of parts with one job each: lanes and slots (tasky.engine.lanes),
 (submit), dispatch by claims (dispatch), starting runs (launch), outcomes and retries
 (outcomes), output buffering (output), leases (leases), recovery at start (recovery), control
 actions (control) and graceful shutdown (drain). The store is the queue of record; the engine
-keeps in memory only the slots it holds and the handles of the runs it started.
+keeps in memory only the slots it holds and the handles of the runs it started; other nodes
+sharing the store are heard through it (peers).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tasky.engine.lookup import find_task, find_worker
 from tasky.engine.nodes import Presence, is_alive
 from tasky.engine.outcomes import Outcomes
 from tasky.engine.output import Output
+from tasky.engine.peers import Peers
 from tasky.engine.recovery import recover, release_held
 from tasky.engine.runs import Runs
 from tasky.engine.submit import Submitter
@@ -111,6 +113,20 @@ class Engine:
             self._drain,
             settings,
         )
+        self._peers = Peers(
+            store,
+            self.owner,
+            self._lanes,
+            self._runs,
+            self.events,
+            self._background,
+            settings.poll_interval,
+            {
+                "cancel": self._control.cancel,
+                "pause": self._control.pause,
+                "resume": self._control.resume,
+            },
+        )
         self.action = self._control.action
         self.cancel = self._control.cancel
         self.pause = self._control.pause
@@ -147,6 +163,7 @@ class Engine:
                 )
             )
         self._dispatcher.start()
+        await self._peers.start()
         # Start-up claims (what the store holds for free slots) are done before start returns: a
         # submit right after start then finds its lane idle and may start its task at once,
         # rather than being queued because a claim is still in flight.

@@ -7,12 +7,13 @@ someone else now owns. An acknowledged write is durable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from tasky.states import Status
 from tasky.store.chain_base import ChainStore
 from tasky.store.records import (
+    ActionRequest,
     AttemptRecord,
     AuditPage,
     AuditRecord,
@@ -26,9 +27,11 @@ from tasky.store.records import (
     NodeRecord,
     Outcome,
     ScheduleRecord,
+    TaskChange,
     TaskPage,
     TaskRecord,
     TokenRecord,
+    Wakeup,
     WorkerStats,
 )
 
@@ -202,6 +205,42 @@ class Store(Protocol):
 
     async def forget_children(self, task_ids: Sequence[str]) -> None:
         """The children of these tasks are gone: stop remembering them."""
+
+    # -- many nodes on one store ----------------------------------------------------------------
+    # Nodes that share a store (PostgreSQL) hear from each other through it. Wake-ups are hints
+    # only: a node that misses one still finds the work by polling (next_runnable_at,
+    # take_requests, changes_since). A store one node uses alone never sends any.
+
+    def watch(self, wake: Callable[[Wakeup], None]) -> None:
+        """From now until the store closes, call ``wake`` (in the event loop, without blocking)
+        for each hint that another node changed something (see :class:`Wakeup`). The store keeps
+        listening across lost connections; after one, it sends a Wakeup of kind "all"."""
+
+    async def request_action(
+        self, task_id: str, owner: str, attempt: int, action: str, at: float
+    ) -> bool:
+        """Ask ``owner``, the node running the task's attempt ``attempt``, to ``action`` it
+        (cancel, pause, resume): the request is kept until the owner takes it, and the owner is
+        woken (Wakeup "control"). A newer request for the task replaces an older one. False
+        (nothing kept) when the task is not held by ``owner`` at ``attempt``."""
+
+    async def take_requests(self, owner: str) -> list[ActionRequest]:
+        """The requests for tasks ``owner`` runs, oldest first; each is handed out once."""
+
+    async def last_change(self) -> int:
+        """The position of the newest logged change (where a new reader starts)."""
+
+    async def changes_since(
+        self, after: int, limit: int, missing: Sequence[int] = ()
+    ) -> list[TaskChange]:
+        """Logged status changes (and submits) after position ``after``, and those at the
+        positions ``missing`` (a change can commit after a later one: a reader that saw a
+        hole asks for it again), oldest first, at most ``limit``. Changes made through this
+        store object say so (``here``): its node announced them already. A store one node uses
+        alone logs none."""
+
+    async def prune_changes(self, before: float) -> int:
+        """Forget logged changes and untaken requests older than ``before``; returns how many."""
 
     # -- nodes ----------------------------------------------------------------------------------
     # Every server attached to the store registers as a node under its name (SQLite and memory

@@ -22,6 +22,7 @@ from tasky.store.base import DuplicateId, node_is_alive
 from tasky.store.memory_chains import MemoryChainStore
 from tasky.store.memory_data import MemoryData, copy_task, json_copy, page
 from tasky.store.memory_tables import MemoryTables
+from tasky.store.one_node import OneNodeMixin
 from tasky.store.records import (
     AttemptRecord,
     ChildRecord,
@@ -53,7 +54,7 @@ _CLEARED = {
 }
 
 
-class MemoryStore(MemoryTables):
+class MemoryStore(MemoryTables, OneNodeMixin):
     """The Store contract in plain dicts and lists (see the module docstring)."""
 
     shared = False

@@ -8,6 +8,7 @@ statements open a transaction explicitly (:meth:`PgDatabase.write` with ``transa
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -31,6 +32,11 @@ T = TypeVar("T")
 # different orders) wrote nothing, so it is simply run again.
 _RETRIED = (errors.DeadlockDetected, errors.SerializationFailure)
 _ATTEMPTS = 5
+# PostgreSQL ended the connection's backend before it ran anything sent on it (a restart, or
+# pg_terminate_backend, of an idle connection: its goodbye is waiting in the socket): the
+# operation did not happen, so it runs again on another connection (the pool drops the dead
+# one). Idle connections all go at once, so as many tries as the pool holds, and one more.
+_GONE = (errors.AdminShutdown, errors.CrashShutdown, errors.CannotConnectNow)
 # Unique constraints whose violation means "this id is taken" (tasky.store.base.DuplicateId).
 _ID_CONSTRAINTS = frozenset({"tasks_id_key", "chains_id_key", "chain_steps_pkey", "callbacks_pkey"})
 
@@ -38,7 +44,14 @@ _ID_CONSTRAINTS = frozenset({"tasks_id_key", "chains_id_key", "chain_steps_pkey"
 class PgDatabase:
     """The connection pool of one store, opened and closed with it."""
 
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        configure: Callable[[Conn], Awaitable[None]] | None = None,
+    ) -> None:
         self.url = url
         self._pool = AsyncConnectionPool(
             url,
@@ -47,6 +60,7 @@ class PgDatabase:
             open=False,
             kwargs={"autocommit": True},
             name="tasky",
+            configure=configure,
         )
         self._commit_seconds = Buckets(COMMIT_SECONDS_BOUNDS)
         self._commit_size = Buckets(COMMIT_SIZE_BOUNDS)
@@ -63,8 +77,11 @@ class PgDatabase:
         """Run ``work`` on a pooled connection (in one transaction when ``transaction``; else
         each of its statements commits on its own) and measure the commit; ``size``: how many
         writes of callers it carries."""
-        for attempt in range(1, _ATTEMPTS + 1):
-            async with self._pool.connection() as conn:
+        retried = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            async with self._connection() as conn:
                 began = time.perf_counter()
                 try:
                     if transaction:
@@ -73,8 +90,14 @@ class PgDatabase:
                     else:
                         value = await work(conn)
                 except _RETRIED:
-                    if attempt == _ATTEMPTS:
+                    if attempt >= _ATTEMPTS:
                         raise
+                    continue
+                except _GONE:
+                    retried += 1
+                    if retried > self._pool.max_size:
+                        raise
+                    attempt -= 1
                     continue
                 except errors.UniqueViolation as exc:
                     if exc.diag.constraint_name in _ID_CONSTRAINTS:
@@ -83,7 +106,6 @@ class PgDatabase:
                 self._commit_seconds.observe(time.perf_counter() - began)
                 self._commit_size.observe(size)
                 return value
-        raise AssertionError("unreachable")
 
     async def execute(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One writing statement in its own transaction; returns the rows it changed."""
@@ -95,14 +117,18 @@ class PgDatabase:
         return await self.write(run)
 
     async def fetch_all(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        async with self._pool.connection() as conn:
+        async def read(conn: Conn) -> list[Row]:
             return await (await conn.execute(query, params)).fetchall()
+
+        return await self.with_connection(read)
 
     async def fetch_one(
         self, query: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> Row | None:
-        async with self._pool.connection() as conn:
+        async def read(conn: Conn) -> Row | None:
             return await (await conn.execute(query, params)).fetchone()
+
+        return await self.with_connection(read)
 
     async def fetch_value(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         """The first column of the first row (None when there is no row)."""
@@ -112,8 +138,17 @@ class PgDatabase:
     async def with_connection(self, work: Callable[[Conn], Awaitable[T]]) -> T:
         """``work`` on a pooled connection, no transaction opened, nothing measured (reads of
         several statements, migrations)."""
-        async with self._pool.connection() as conn:
+        for _ in range(self._pool.max_size):
+            try:
+                async with self._connection() as conn:
+                    return await work(conn)
+            except _GONE:
+                continue
+        async with self._connection() as conn:
             return await work(conn)
+
+    def _connection(self) -> contextlib.AbstractAsyncContextManager[Conn]:
+        return self._pool.connection()
 
     def commit_stats(self) -> CommitStats:
         return CommitStats(self._commit_seconds.snapshot(), self._commit_size.snapshot())

@@ -319,6 +319,67 @@ CREATE TABLE nodes (
 );
 """
 
+# Nodes hear from each other through the database. Every status change of a task (and every
+# new task) is logged in task_changes by a trigger, in the transaction that makes it, so event
+# streams on every node can show it and nodes can wake the lanes it concerns; ``origin`` names
+# the store object that wrote it (a setting of its connections, see tasky.store.pg_changes), and
+# ``node`` is the task's node (the name of the node that started its latest attempt), and
+# ``wakes`` says a task of the worker may now be runnable (it was queued, or a slot came free
+# while tasks wait). The trigger does not NOTIFY: a transaction that notifies holds a lock that
+# serializes the commits of every other notifying transaction, flush included (several times
+# fewer commits per second here). The store NOTIFYs after its writes commit instead, many writes
+# in one notification (tasky.store.pg_changes.Notifier). task_requests holds the actions one node
+# asks of the node that runs a task (tasky.store.pg_changes.request_action).
+_V6_CHANGES = """
+CREATE TABLE task_changes (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp()),
+    task_id text NOT NULL,
+    worker text NOT NULL,
+    status text NOT NULL,
+    chain_id text,
+    owner text,
+    created boolean NOT NULL,
+    wakes boolean NOT NULL,
+    origin text,
+    node text
+);
+CREATE INDEX task_changes_at ON task_changes (at);
+
+CREATE TABLE task_requests (
+    task_id text PRIMARY KEY,
+    owner text NOT NULL,
+    attempt integer NOT NULL,
+    action text NOT NULL,
+    at double precision NOT NULL
+);
+CREATE INDEX task_requests_owner ON task_requests (owner);
+
+CREATE FUNCTION tasky_note_change() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO task_changes (
+        task_id, worker, status, chain_id, owner, created, wakes, origin, node
+    ) VALUES (
+        NEW.id, NEW.worker, NEW.status, NEW.chain_id, NEW.owner, TG_OP = 'INSERT',
+        NEW.status = 'Queued' OR (
+            TG_OP = 'UPDATE'
+            AND (OLD.status = 'Running' OR (OLD.status = 'Paused' AND OLD.owner IS NOT NULL))
+            AND NOT (NEW.status = 'Running' OR (NEW.status = 'Paused' AND NEW.owner IS NOT NULL))
+            AND EXISTS (SELECT 1 FROM tasks WHERE worker = NEW.worker AND status = 'Queued')
+        ),
+        current_setting('tasky.origin', true),
+        NEW.node
+    );
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER note_insert AFTER INSERT ON tasks
+FOR EACH ROW EXECUTE FUNCTION tasky_note_change();
+CREATE TRIGGER note_update AFTER UPDATE OF status ON tasks
+FOR EACH ROW WHEN (OLD.status <> NEW.status) EXECUTE FUNCTION tasky_note_change();
+"""
+
 # Version N is MIGRATIONS[N - 1]: (what it does, its statements).
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks, statistics, records and chains", (_V1_TASKS, _V1_STATS, _V1_RECORDS, _V1_CHAINS)),
@@ -327,6 +388,7 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("run time counts running time only", (_V3_PAUSED,)),
     ("chain steps in definition order", (_V4_CHAIN_STEP_ORDER,)),
     ("nodes: the registry, task targets, the node that ran a task", (_V5_NODES,)),
+    ("task changes, action requests and notifications between nodes", (_V6_CHANGES,)),
 )
 LATEST = len(MIGRATIONS)
 

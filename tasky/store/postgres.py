@@ -11,13 +11,14 @@ versioned and migrated under an advisory lock when the store opens (tasky.store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from typing import Any
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 
 from tasky.states import Status
-from tasky.store import pg_moves, pg_stats, pg_tasks
+from tasky.store import pg_changes, pg_moves, pg_stats, pg_tasks
 from tasky.store.pg_chains import PgChainStore
 from tasky.store.pg_database import (
     Conn,
@@ -33,6 +34,7 @@ from tasky.store.pg_schema import FINISHED_SQL, migrate
 from tasky.store.pg_submits import SubmitGroups
 from tasky.store.pg_tasks import COLUMNS, row_to_task
 from tasky.store.records import (
+    ActionRequest,
     AttemptRecord,
     ChildRecord,
     Claim,
@@ -40,8 +42,10 @@ from tasky.store.records import (
     IdempotencyRecord,
     LogLine,
     Outcome,
+    TaskChange,
     TaskPage,
     TaskRecord,
+    Wakeup,
     WorkerStats,
     batch_target,
 )
@@ -56,6 +60,8 @@ class DatabaseUnreachable(ValueError):
         super().__init__(f"cannot reach PostgreSQL ({reason})")
 
 
+T = TypeVar("T")
+
 _HELD = "(status = 'Running' OR (status = 'Paused' AND owner IS NOT NULL))"
 
 
@@ -66,7 +72,16 @@ class PostgresStore(NodesMixin, RecordsMixin):
 
     def __init__(self, url: str, *, min_connections: int = 2, max_connections: int = 10) -> None:
         self.url = url
-        self._db = PgDatabase(url, min_size=min_connections, max_size=max_connections)
+        # Names this store object in the change log (tasky.store.pg_changes).
+        self.origin = secrets.token_hex(8)
+        self._db = PgDatabase(
+            url,
+            min_size=min_connections,
+            max_size=max_connections,
+            configure=lambda conn: pg_changes.tag_connection(conn, self.origin),
+        )
+        self.listener: pg_changes.Listener | None = None
+        self._notifier = pg_changes.Notifier(self._db)
         self.chains = PgChainStore(self._db)
         self._submits = SubmitGroups(self._db)
         # Per worker, the limit up to which this store made sure slot rows exist.
@@ -86,7 +101,11 @@ class PostgresStore(NodesMixin, RecordsMixin):
             raise
 
     async def close(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
+            self.listener = None
         await self._submits.drain()
+        await self._notifier.drain()
         if self._log_writes:
             await asyncio.wait(set(self._log_writes.values()))
         await self._db.close()
@@ -112,7 +131,7 @@ class PostgresStore(NodesMixin, RecordsMixin):
         config = json_text(task.config)
         if claim is not None:
             await self._ensure_slots(task.worker, claim.limit)
-        return await self._submits.submit(task, config, claim)
+        return self._changed(await self._submits.submit(task, config, claim))
 
     async def submit_with_key(
         self, task: TaskRecord, key: IdempotencyRecord, claim: Claim | None = None
@@ -130,7 +149,10 @@ class PostgresStore(NodesMixin, RecordsMixin):
                 return existing
             return await pg_tasks.insert(conn, task, config, claim)
 
-        return await self._db.write(op, transaction=True)
+        stored = await self._db.write(op, transaction=True)
+        if isinstance(stored, TaskRecord):
+            self._notifier.changed()
+        return stored
 
     async def submit_many(
         self, tasks: Sequence[TaskRecord], claim: Claim | None = None
@@ -140,10 +162,12 @@ class PostgresStore(NodesMixin, RecordsMixin):
             for worker in sorted({task.worker for task in tasks}):
                 await self._ensure_slots(worker, claim.limit)
 
-        return await self._db.write(
-            lambda conn: pg_tasks.insert_all(conn, tasks, configs, claim),
-            size=len(tasks),
-            transaction=True,
+        return self._changed(
+            await self._db.write(
+                lambda conn: pg_tasks.insert_all(conn, tasks, configs, claim),
+                size=len(tasks),
+                transaction=True,
+            )
         )
 
     async def submit_many_with_key(
@@ -168,7 +192,10 @@ class PostgresStore(NodesMixin, RecordsMixin):
                 return existing
             return await pg_tasks.insert_all(conn, tasks, configs, claim)
 
-        return await self._db.write(op, size=len(tasks), transaction=True)
+        stored = await self._db.write(op, size=len(tasks), transaction=True)
+        if isinstance(stored, list) and stored:
+            self._notifier.changed()
+        return stored
 
     def insert_many_now(self, tasks: Iterable[TaskRecord]) -> None:
         held: list[tuple[str, str]] = []
@@ -193,7 +220,14 @@ class PostgresStore(NodesMixin, RecordsMixin):
 
     async def claim(self, worker: str, claim: Claim, at: float) -> list[TaskRecord]:
         await self._ensure_slots(worker, claim.limit)
-        return await self._db.write(lambda conn: pg_tasks.claim(conn, worker, claim, at))
+        claimed = await self._db.write(lambda conn: pg_tasks.claim(conn, worker, claim, at))
+        return self._changed(claimed) if claimed else claimed
+
+    def _changed(self, moved: T) -> T:
+        """After a write that may have logged changes: tell the other nodes (if it did)."""
+        if moved:
+            self._notifier.changed()
+        return moved
 
     async def _ensure_slots(self, worker: str, limit: int) -> None:
         if self._slots_ready.get(worker, 0) < limit:
@@ -221,8 +255,10 @@ class PostgresStore(NodesMixin, RecordsMixin):
 
     async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
         await self._logs_written(task_id)
-        return await self._db.write(
-            lambda conn: pg_moves.finish(conn, task_id, owner, attempt, outcome)
+        return self._changed(
+            await self._db.write(
+                lambda conn: pg_moves.finish(conn, task_id, owner, attempt, outcome)
+            )
         )
 
     async def retry_later(
@@ -236,9 +272,11 @@ class PostgresStore(NodesMixin, RecordsMixin):
         traceback: str | None = None,
     ) -> bool:
         await self._logs_written(task_id)
-        return await self._db.write(
-            lambda conn: pg_moves.requeue(
-                conn, "retry_later", task_id, owner, attempt, error, at, run_after, traceback
+        return self._changed(
+            await self._db.write(
+                lambda conn: pg_moves.requeue(
+                    conn, "retry_later", task_id, owner, attempt, error, at, run_after, traceback
+                )
             )
         )
 
@@ -246,9 +284,11 @@ class PostgresStore(NodesMixin, RecordsMixin):
         self, task_id: str, owner: str | None, attempt: int, reason: str, at: float
     ) -> bool:
         await self._logs_written(task_id)
-        return await self._db.write(
-            lambda conn: pg_moves.requeue(
-                conn, "requeue_interrupted", task_id, owner, attempt, reason, at
+        return self._changed(
+            await self._db.write(
+                lambda conn: pg_moves.requeue(
+                    conn, "requeue_interrupted", task_id, owner, attempt, reason, at
+                )
             )
         )
 
@@ -256,21 +296,23 @@ class PostgresStore(NodesMixin, RecordsMixin):
         self, task_id: str, owner: str | None, attempt: int, reason: str, at: float
     ) -> bool:
         await self._logs_written(task_id)
-        return await self._db.write(
-            lambda conn: pg_moves.fail_interrupted(conn, task_id, owner, attempt, reason, at)
+        return self._changed(
+            await self._db.write(
+                lambda conn: pg_moves.fail_interrupted(conn, task_id, owner, attempt, reason, at)
+            )
         )
 
     async def cancel(self, task_id: str, at: float) -> bool:
-        return await self._db.write(lambda conn: pg_moves.cancel(conn, task_id, at))
+        return self._changed(await self._db.write(lambda conn: pg_moves.cancel(conn, task_id, at)))
 
     async def pause(self, task_id: str, owner: str | None, at: float) -> bool:
-        return await self._db.execute(*pg_moves.pause(task_id, owner, at)) == 1
+        return self._changed(await self._db.execute(*pg_moves.pause(task_id, owner, at)) == 1)
 
     async def resume(self, task_id: str, owner: str | None, at: float) -> bool:
-        return await self._db.execute(*pg_moves.resume(task_id, owner, at)) == 1
+        return self._changed(await self._db.execute(*pg_moves.resume(task_id, owner, at)) == 1)
 
     async def rerun(self, task_id: str, at: float) -> bool:
-        return await self._db.execute(*pg_moves.rerun(task_id, at)) == 1
+        return self._changed(await self._db.execute(*pg_moves.rerun(task_id, at)) == 1)
 
     async def update_config(self, task_id: str, config: Any) -> bool:
         return await self._db.execute(*pg_moves.update_config(task_id, config)) == 1
@@ -281,7 +323,7 @@ class PostgresStore(NodesMixin, RecordsMixin):
         return await self._db.execute(*pg_moves.heartbeat(owner, task_ids, lease_until))
 
     async def release(self, owner: str) -> int:
-        return await self._db.execute(*pg_moves.release(owner))
+        return self._changed(await self._db.execute(*pg_moves.release(owner)))
 
     async def held_tasks(self, expired_before: float | None = None) -> list[TaskRecord]:
         # A Running task without an owner can only come from a hand-made row: taken too.
@@ -365,6 +407,34 @@ class PostgresStore(NodesMixin, RecordsMixin):
             await self._db.execute(
                 "DELETE FROM task_children WHERE task_id = ANY(%s)", (list(task_ids),)
             )
+
+    # -- many nodes on one store (see tasky.store.pg_changes) ------------------------------------
+    def watch(self, wake: Callable[[Wakeup], None]) -> None:
+        if self.listener is not None:
+            # An engine started again on this store object: hints go to the new one.
+            self.listener.wake = wake
+            return
+        self.listener = pg_changes.Listener(self.url, wake, self._notifier.backends)
+        self.listener.start()
+
+    async def request_action(
+        self, task_id: str, owner: str, attempt: int, action: str, at: float
+    ) -> bool:
+        return await pg_changes.request_action(self._db, task_id, owner, attempt, action, at)
+
+    async def take_requests(self, owner: str) -> list[ActionRequest]:
+        return await pg_changes.take_requests(self._db, owner)
+
+    async def last_change(self) -> int:
+        return await pg_changes.last_change(self._db)
+
+    async def changes_since(
+        self, after: int, limit: int, missing: Sequence[int] = ()
+    ) -> list[TaskChange]:
+        return await pg_changes.changes_since(self._db, self.origin, after, limit, missing)
+
+    async def prune_changes(self, before: float) -> int:
+        return await pg_changes.prune_changes(self._db, before)
 
     # -- reads ----------------------------------------------------------------------------------
     async def get(self, task_id: str) -> TaskRecord | None:

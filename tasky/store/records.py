@@ -293,6 +293,53 @@ class CallbackRecord:
     attempts: list[CallbackAttempt] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    """A hint from the store that something changed elsewhere (another node wrote it): never
+    the only way to learn it, since a hint can be lost (see :meth:`Store.watch`).
+
+    ``kind`` "changes": task changes were logged (:meth:`Store.changes_since`: new tasks,
+    status changes, tasks that may now be runnable); "control": a task owned by ``subject`` has
+    an action requested (:meth:`Store.request_action`); "all": hints may have been lost (the
+    store reconnected), so look at everything.
+    """
+
+    kind: str
+    subject: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """An action (cancel, pause, resume) asked of the node that runs a task, by another node."""
+
+    task_id: str
+    attempt: int
+    action: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChange:
+    """A task's status change (or its creation) as logged by a store that nodes share."""
+
+    seq: int
+    task_id: str
+    worker: str
+    status: Status
+    chain_id: str | None
+    owner: str | None
+    # The change created the task (a submit), rather than moving it.
+    created: bool
+    at: float
+    # A task of the worker may now be runnable: it was queued (submit, resume, re-run, retry,
+    # re-queue), or a slot of the worker came free while tasks of it wait.
+    wakes: bool = False
+    # Made through the store object that lists it: its own node announced it already.
+    here: bool = False
+    # The name of the node that started the task's latest attempt (None: not started yet).
+    node: str | None = None
+
+
 @dataclass(slots=True)
 class NodeRecord:
     """A server attached to the store. ``owner`` is the claim owner of its process (unique per

@@ -31,6 +31,7 @@ from tasky.states import Status
 from tasky.store import sqlite_moves as moves
 from tasky.store.base import StoreLocked, node_is_alive
 from tasky.store.migrate import migrate
+from tasky.store.one_node import OneNodeMixin
 from tasky.store.private import private_database, private_dir
 from tasky.store.records import (
     AttemptRecord,
@@ -333,7 +334,7 @@ class _Pending:
         self.future = future
 
 
-class SqliteStore:
+class SqliteStore(OneNodeMixin):
     """The embedded store. ``path`` is the database file; a sibling ``.lock`` file keeps it ours."""
 
     shared = False

@@ -24,6 +24,8 @@ class StoreFactory(ABC):
     exclusive_lock: ClassVar[bool]
     # What a write raises when it names a task or chain id that is taken.
     duplicate_error: ClassVar[type[Exception]]
+    # Many stores (nodes) open on the same place at once hear from each other through it.
+    shared: ClassVar[bool] = False
 
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
@@ -77,6 +79,7 @@ class PostgresFactory(StoreFactory):
     durable = True
     exclusive_lock = False  # many nodes share one database
     duplicate_error = DuplicateId
+    shared = True
 
     @property
     def url(self) -> str:

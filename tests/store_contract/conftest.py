@@ -32,6 +32,11 @@ async def locking_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Sto
     return await _factory(request.param, tmp_path)
 
 
+@pytest.fixture(params=sorted(name for name, f in FACTORIES.items() if f.shared))
+async def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    return await _factory(request.param, tmp_path)
+
+
 @pytest.fixture
 async def store(backend: StoreFactory) -> AsyncIterator[Store]:
     opened = await backend.open()
