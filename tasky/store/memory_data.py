@@ -166,6 +166,10 @@ class MemoryData:
         minute = (task.worker, int(finished_at // 60), status)
         self.per_minute[minute] = self.per_minute.get(minute, 0) + 1
 
+    def tasks_of_chain(self, chain_id: str) -> list[str]:
+        """Ids of the chain's tasks, in submit order."""
+        return [t.id for t in self.tasks.values() if t.chain_id == chain_id]
+
     def delete_tasks(self, task_ids: Iterable[str]) -> int:
         """Delete tasks with their logs, attempts and children; statistics are left alone, so
         they keep counting what was pruned. Returns how many tasks went."""
