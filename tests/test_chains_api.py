@@ -652,3 +652,43 @@ async def test_openapi_documents_chains(client: httpx.AsyncClient) -> None:
     assert "StepPage" in doc["components"]["schemas"]
     shown = paths[f"{API}/chains/{{id}}"]["get"]
     assert [p["name"] for p in shown["parameters"] if p["in"] == "query"] == ["steps"]
+
+
+# -- retention ----------------------------------------------------------------------------------
+async def test_a_half_pruned_chain_reads_and_restarts_without_error(
+    app: Any, client: httpx.AsyncClient
+) -> None:
+    """Pruning takes a long chain's tasks over several writes: between two of them (or after a
+    crash) the chain is still there, finished, with steps whose tasks are gone."""
+    echo = {"worker": "Echo", "config": {"value": 1}}
+    chain_id = await start_chain(
+        client,
+        {
+            "steps": [
+                {"name": "a", **echo},
+                {"name": "b", **echo},
+                {"name": "c", "worker": "Flaky", "config": {}},
+            ]
+        },
+    )
+    await wait_chain(client, chain_id, "Failed")
+    chains = app.state.engine.store.chains
+    pruned = await chains.prune_finished(asyncio.get_running_loop().time() + 1e10, 2)
+    assert (pruned.tasks, pruned.chains) == (2, 0)
+    body = await get_chain(client, chain_id)
+    assert body["Status"] == "Failed" and len(body["Steps"]) == 3
+    assert sum(body["StepCounts"].values()) == 3
+    listed = await client.get(f"{API}/chains")
+    assert listed.status_code == 200 and chain_id in {c["ChainId"] for c in listed.json()["Chains"]}
+    r = await client.get(f"{API}/chains/{chain_id}/steps")
+    assert r.status_code in (200, 404), r.text
+    # Restarted, it runs again the steps whose task is gone (and fails again at c).
+    r = await act(client, chain_id, "restart")
+    assert r.status_code == 200, r.text
+    body = await wait_chain(client, chain_id, "Failed")
+    assert [(s["Name"], s["Status"]) for s in body["Steps"]] == [
+        ("a", "Completed"),
+        ("b", "Completed"),
+        ("c", "Failed"),
+    ]
+    assert body["Restarts"] == 1

@@ -18,10 +18,14 @@ from tasky.batches import drain as _drain
 from tasky.cli.main import app
 from tasky.config_file import ConfigError, load_workers
 from tasky.retention import Pass, parse_age, passes
-from tasky.retention.pruner import BATCH
+from tasky.retention.pruner import BATCH, Pruned, prune
+from tasky.states import Status
+from tasky.store import create_store
+from tasky.store.chain_records import ChainPruned
 from tasky.workers.base import Worker
 from tests.conftest import ServerProcess
 from tests.helpers import wait_sync
+from tests.store_contract import records
 
 WORKERS = ("--workers", "tests.workers_for_tests", "--workers", "tests.retention_workers")
 SECOND_IN_DAYS = 1 / 86400
@@ -265,3 +269,39 @@ async def test_drain_steps_aside_as_long_as_each_write_took() -> None:
     assert len(calls) == 4
     for (_, ended), (next_started, _) in itertools.pairwise(calls):
         assert next_started - ended >= 0.045
+
+
+async def test_the_pruner_takes_a_long_chain_over_writes_of_at_most_batch_rows(
+    tmp_path: Path,
+) -> None:
+    """A long chain's tasks and steps go in writes of BATCH rows (a store with one writer holds
+    every submit behind a write), and it still counts as one pruned chain."""
+    store = create_store(f"sqlite:///{tmp_path / 'tasky.db'}")
+    await store.open()
+    try:
+        long_chain = records.chain(Status.COMPLETED, finished_at=2000.0)
+        made = [await records.finished(store, chain_id=long_chain.id) for _ in range(250)]
+        await store.chains.create(long_chain, records.steps(long_chain.id, *(t.id for t in made)))
+        short_chain = records.chain(Status.CANCELED, finished_at=2001.0)
+        await store.chains.create(short_chain, records.steps(short_chain.id, None))
+        work = [Pass(None, 5000.0, chains=True)]
+        assert await prune(store, store.chains, work, dry_run=True) == Pruned(0, 2)
+
+        written: list[int] = []
+        chains = store.chains
+        original = chains.prune_finished
+
+        async def counted(before: float, limit: int) -> ChainPruned:
+            pruned = await original(before, limit)
+            written.append(pruned.rows)
+            return pruned
+
+        chains.prune_finished = counted  # type: ignore[method-assign]
+        assert await prune(store, chains, work) == Pruned(0, 2)
+        # 250 tasks, 250 steps, the chain row, then the short chain's step and row.
+        assert sum(written) == 250 + 250 + 1 + 2
+        assert len(written) == 6 and max(written) <= BATCH
+        assert await prune(store, chains, work, dry_run=True) == Pruned(0, 0)
+        assert (await store.worker_stats(records.WORKER)).by_status["Completed"] == 250
+    finally:
+        await store.close()

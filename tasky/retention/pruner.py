@@ -21,8 +21,6 @@ log = logging.getLogger("tasky.retention")
 # in the next group commit), so writes are kept small: 500 made the median submit 17x slower in
 # bench --only retention; see docs/retention.md for the figures.
 BATCH = 100
-# A chain takes up to max_chain_steps tasks along, so chains go a few at a time.
-CHAIN_BATCH = 5
 # Writes per pass and round (5 M tasks); the next round picks up whatever is left.
 MAX_BATCHES = 50_000
 
@@ -45,14 +43,28 @@ async def prune(
             if dry_run:
                 done.chains += await chains.count_prunable(step.before)
             else:
-                delete = functools.partial(chains.prune_finished, step.before)
-                done.chains += await drain(delete, CHAIN_BATCH, MAX_BATCHES)
+                done.chains += await _prune_chains(chains, step.before)
         elif dry_run:
             done.tasks += await store.count_prunable(step.before, step.worker)
         else:
             delete = functools.partial(store.prune_finished, step.before, step.worker)
             done.tasks += await drain(delete, BATCH, MAX_BATCHES)
     return done
+
+
+async def _prune_chains(chains: ChainStore, before: float) -> int:
+    """Delete finished chains a write of at most BATCH rows (tasks, steps, chain rows) at a
+    time, a long chain over several writes; returns how many chains went whole."""
+    gone = 0
+
+    async def delete(limit: int) -> int:
+        nonlocal gone
+        pruned = await chains.prune_finished(before, limit)
+        gone += pruned.chains
+        return pruned.rows
+
+    await drain(delete, BATCH, MAX_BATCHES)
+    return gone
 
 
 async def prune_forever(

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from tasky.states import Status
 from tasky.store.chain_records import (
     ChainPage,
+    ChainPruned,
     ChainRecord,
     ChainState,
     DefinitionRecord,
@@ -133,11 +134,16 @@ class ChainStore(Protocol):
 
     async def delete_definition(self, name: str) -> bool: ...
 
-    async def prune_finished(self, before: float, limit: int) -> int:
-        """Delete at most ``limit`` finished chains that finished before ``before``, with their
-        steps and their tasks (and the tasks' logs and attempts); returns how many chains went.
-        A chain with a task still unfinished is kept, and so is every unfinished chain. The
-        tasks' statistics keep counting them (as :meth:`Store.prune_finished`)."""
+    async def prune_finished(self, before: float, limit: int) -> ChainPruned:
+        """Delete rows of finished chains that finished before ``before``, oldest chain first,
+        at most ``limit`` rows in all (tasks, steps and chain rows; a task goes with its logs
+        and attempts) in this one write, so a long chain goes over several calls: its tasks
+        first, then its steps, then the chain row once it has neither. A chain with a task
+        still unfinished is kept, and so is every unfinished chain. A chain that lost some rows
+        is still finished and past retention, so a later call (after a crash, too) finishes it.
+        Fewer than ``limit`` rows deleted means nothing prunable is left. The tasks' statistics
+        keep counting them (as :meth:`Store.prune_finished`)."""
 
     async def count_prunable(self, before: float) -> int:
-        """How many chains :meth:`prune_finished` would delete without a limit."""
+        """How many chains :meth:`prune_finished` would delete (or finish deleting) without a
+        limit."""

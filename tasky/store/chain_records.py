@@ -90,6 +90,21 @@ class ChainState:
     restarts: int
 
 
+@dataclass(frozen=True, slots=True)
+class ChainPruned:
+    """What one write of ``ChainStore.prune_finished`` deleted: tasks (with their logs and
+    attempts), steps, and chains whose last row went."""
+
+    tasks: int = 0
+    steps: int = 0
+    chains: int = 0
+
+    @property
+    def rows(self) -> int:
+        """Tasks, steps and chain rows: what the write's ``limit`` bounds."""
+        return self.tasks + self.steps + self.chains
+
+
 @dataclass(slots=True)
 class ChainPage:
     chains: list[ChainRecord]

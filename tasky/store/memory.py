@@ -20,7 +20,7 @@ from typing import Any
 from tasky.states import FINISHED, MOVES, Status
 from tasky.store.base import DuplicateId, node_is_alive
 from tasky.store.memory_chains import MemoryChainStore
-from tasky.store.memory_data import MemoryData, copy_task, json_copy, page
+from tasky.store.memory_data import MemoryData, copy_task, holds_slot, json_copy, page
 from tasky.store.memory_tables import MemoryTables
 from tasky.store.one_node import OneNodeMixin
 from tasky.store.records import (
@@ -152,35 +152,27 @@ class MemoryStore(MemoryTables, OneNodeMixin):
         if (
             not claim.accepts(task.target)
             or not _runnable(task, start)
-            or self._held(task.worker) >= claim.limit
+            or self._data.held_count(task.worker) >= claim.limit
         ):
             return False
-        return not any(
-            t.worker == task.worker
-            and t.status is Status.QUEUED
-            and _runnable(t, start)
-            and claim.accepts(t.target)
-            for t in self._data.tasks.values()
-            if t is not task
-        )
+
+        def ahead(other: TaskRecord) -> bool:
+            return other is not task and _runnable(other, start) and claim.accepts(other.target)
+
+        return not self._data.queued(task.worker, ahead, 1)
 
     # -- claiming ---------------------------------------------------------------------------------
     async def claim(self, worker: str, claim: Claim, at: float) -> list[TaskRecord]:
         def op() -> list[TaskRecord]:
-            free = claim.limit - self._held(worker)
+            free = claim.limit - self._data.held_count(worker)
             wanted = free if claim.count is None else min(free, claim.count)
             if wanted <= 0:
                 return []
-            runnable = [
-                t
-                for t in self._data.tasks.values()
-                if t.worker == worker
-                and t.status is Status.QUEUED
-                and _runnable(t, at)
-                and claim.accepts(t.target)
-            ]
-            runnable.sort(key=lambda t: (self._data.ready_at[t.id], t.seq))
-            chosen = runnable[:wanted]
+
+            def startable(task: TaskRecord) -> bool:
+                return _runnable(task, at) and claim.accepts(task.target)
+
+            chosen = self._data.queued(worker, startable, wanted, take=True)
             for task in chosen:
                 self._start(task, claim, at)
             return [copy_task(t) for t in chosen]
@@ -195,20 +187,15 @@ class MemoryStore(MemoryTables, OneNodeMixin):
         task.finished_at = None
         task.node = claim.node
 
-    def _held(self, worker: str) -> int:
-        return sum(1 for t in self._data.tasks.values() if t.worker == worker and _holds_slot(t))
-
     async def next_runnable_at(
         self, worker: str, targets: Sequence[str] | None = None
     ) -> float | None:
-        times = [
-            self._data.ready_at[t.id]
-            for t in self._data.tasks.values()
-            if t.worker == worker
-            and t.status is Status.QUEUED
-            and (targets is None or t.target is None or t.target in targets)
-        ]
-        return min(times, default=None)
+        def served(task: TaskRecord) -> bool:
+            return targets is None or task.target is None or task.target in targets
+
+        # The queue is in (ready_at, seq) order: the first task served is the soonest.
+        first = self._data.queued(worker, served, 1)
+        return self._data.ready_at[first[0].id] if first else None
 
     # -- ending an attempt ------------------------------------------------------------------------
     async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
@@ -291,7 +278,7 @@ class MemoryStore(MemoryTables, OneNodeMixin):
         if (
             task is None
             or task.status not in MOVES[move].sources
-            or not _holds_slot(task)
+            or not holds_slot(task)
             or task.owner != owner
             or task.attempt != attempt
         ):
@@ -315,7 +302,7 @@ class MemoryStore(MemoryTables, OneNodeMixin):
             setattr(task, name, value)
         task.attempt += 1
         task.queued_at, task.run_after, task.error = at, run_after, error
-        self._data.ready_at[task.id] = at if run_after is None else run_after
+        self._data.set_ready_at(task, at if run_after is None else run_after)
 
     # -- control ----------------------------------------------------------------------------------
     async def cancel(self, task_id: str, at: float) -> bool:
@@ -354,12 +341,13 @@ class MemoryStore(MemoryTables, OneNodeMixin):
             if task is None or task.status not in MOVES["resume"].sources:
                 return False
             if owner is None:
-                if _holds_slot(task):
+                if holds_slot(task):
                     return False
                 self._data.set_status(task, Status.QUEUED)
-                task.queued_at = self._data.ready_at[task.id] = at
+                task.queued_at = at
+                self._data.set_ready_at(task, at)
                 return True
-            if not _holds_slot(task) or task.owner != owner:
+            if not holds_slot(task) or task.owner != owner:
                 return False
             self._data.set_status(task, Status.RUNNING)
             task.paused_seconds = pause_ends(task.paused_at, task.paused_seconds, at)
@@ -385,7 +373,7 @@ class MemoryStore(MemoryTables, OneNodeMixin):
             task = self._data.tasks.get(task_id)
             if task is None or task.status not in (Status.QUEUED, Status.PAUSED):
                 return False
-            if _holds_slot(task):
+            if holds_slot(task):
                 return False
             task.config = stored_config
             return True
@@ -395,7 +383,7 @@ class MemoryStore(MemoryTables, OneNodeMixin):
     def _waiting(self, move: str, task_id: str) -> TaskRecord | None:
         """The task if it holds no slot and ``move`` may start from its status."""
         task = self._data.tasks.get(task_id)
-        if task is None or task.status not in MOVES[move].sources or _holds_slot(task):
+        if task is None or task.status not in MOVES[move].sources or holds_slot(task):
             return None
         return task
 
@@ -405,7 +393,7 @@ class MemoryStore(MemoryTables, OneNodeMixin):
             held = 0
             for task_id in task_ids:
                 task = self._data.tasks.get(task_id)
-                if task is not None and _holds_slot(task) and task.owner == owner:
+                if task is not None and holds_slot(task) and task.owner == owner:
                     task.lease_until = lease_until
                     held += 1
             return held
@@ -414,7 +402,7 @@ class MemoryStore(MemoryTables, OneNodeMixin):
 
     async def release(self, owner: str) -> int:
         def op() -> int:
-            mine = [t for t in self._data.tasks.values() if _holds_slot(t) and t.owner == owner]
+            mine = [t for t in self._data.held() if t.owner == owner]
             for task in mine:
                 task.lease_until = None  # no lease: ended (see held_tasks)
             return len(mine)
@@ -424,9 +412,8 @@ class MemoryStore(MemoryTables, OneNodeMixin):
     async def held_tasks(self, expired_before: float | None = None) -> list[TaskRecord]:
         return [
             copy_task(t)
-            for t in self._data.tasks.values()
-            if _holds_slot(t)
-            and (expired_before is None or t.lease_until is None or t.lease_until < expired_before)
+            for t in self._data.held()
+            if (expired_before is None or t.lease_until is None or t.lease_until < expired_before)
         ]
 
     # -- nodes ------------------------------------------------------------------------------------
@@ -464,8 +451,8 @@ class MemoryStore(MemoryTables, OneNodeMixin):
 
     async def list_nodes(self) -> list[NodeRecord]:
         held: dict[str, int] = {}
-        for task in self._data.tasks.values():
-            if _holds_slot(task) and task.owner is not None:
+        for task in self._data.held():
+            if task.owner is not None:
                 held[task.owner] = held.get(task.owner, 0) + 1
         return [
             replace(
@@ -642,14 +629,6 @@ def _new_tasks(tasks: Sequence[TaskRecord]) -> list[TaskRecord]:
         if task.status is not Status.QUEUED:
             raise ValueError(f"a task is submitted Queued, not {task.status}")
     return [copy_task(t) for t in tasks]
-
-
-def _holds_slot(task: TaskRecord) -> bool:
-    """Claimed and not ended: Running, or Paused after it started (such a task has an owner;
-    every move that ends the hold clears it)."""
-    return task.status is Status.RUNNING or (
-        task.status is Status.PAUSED and task.owner is not None
-    )
 
 
 def _joined(task: TaskRecord) -> float:

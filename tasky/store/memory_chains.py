@@ -11,6 +11,7 @@ from tasky.states import ACTIVE, CHAIN_MOVES, FINISHED, Status
 from tasky.store.base import DuplicateId
 from tasky.store.chain_records import (
     ChainPage,
+    ChainPruned,
     ChainRecord,
     ChainState,
     DefinitionRecord,
@@ -248,16 +249,29 @@ class MemoryChainStore:
         return await self._data.write(lambda: self._data.definitions.pop(name, None) is not None)
 
     # -- retention --------------------------------------------------------------------------------
-    async def prune_finished(self, before: float, limit: int) -> int:
-        def op() -> int:
-            doomed = self._prunable(before)[:limit]
-            for chain_id in doomed:
-                self._data.delete_tasks(
-                    [t.id for t in list(self._data.tasks.values()) if t.chain_id == chain_id]
-                )
+    async def prune_finished(self, before: float, limit: int) -> ChainPruned:
+        def op() -> ChainPruned:
+            budget, tasks, steps, chains = limit, 0, 0, 0
+            for chain_id in self._prunable(before)[:limit]:
+                task_ids = self._data.tasks_of_chain(chain_id)[:budget]
+                tasks += self._data.delete_tasks(task_ids)
+                budget -= len(task_ids)
+                if budget <= 0:
+                    break
+                kept = self._data.steps.get(chain_id, {})
+                for name in list(kept)[:budget]:
+                    del kept[name]
+                    steps += 1
+                    budget -= 1
+                if budget <= 0:
+                    break
                 self._data.steps.pop(chain_id, None)
                 del self._data.chains[chain_id]
-            return len(doomed)
+                chains += 1
+                budget -= 1
+                if budget <= 0:
+                    break
+            return ChainPruned(tasks, steps, chains)
 
         return await self._data.write(op)
 

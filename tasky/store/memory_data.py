@@ -9,8 +9,10 @@ record it handed over or got back changes nothing stored, and a value SQLite cou
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -67,6 +69,14 @@ class MemoryData:
     # When each task (re)joined the queue (for a retry, the end of its backoff): queue order is
     # (ready_at, seq) per worker. Internal, as SQLite's column of that name.
     ready_at: dict[str, float] = field(default_factory=dict)
+    # Indexes, so a submit or a claim costs the same however many tasks are kept: per worker,
+    # the ids of its tasks that hold a slot, and its queue as a heap of (ready_at, seq, entry
+    # number, id). A heap entry is stale (skipped and dropped when met) once its task left the
+    # queue or joined it again under a newer entry number (see queue_entry).
+    holding: dict[str, set[str]] = field(default_factory=dict)
+    queues: dict[str, list[tuple[float, int, int, str]]] = field(default_factory=dict)
+    queue_entry: dict[str, int] = field(default_factory=dict)
+    entry_numbers: Iterator[int] = field(default_factory=itertools.count)
     attempts: dict[str, dict[int, AttemptRecord]] = field(default_factory=dict)
     logs: dict[str, list[LogLine]] = field(default_factory=dict)
     children: dict[str, ChildRecord] = field(default_factory=dict)
@@ -116,17 +126,85 @@ class MemoryData:
         joined = task.queued_at if task.queued_at is not None else task.created_at
         self.ready_at[task.id] = task.run_after if task.run_after is not None else joined
         self._count(task.worker, task.status, 1)
+        self._index(task, held=False, queued=False)
         return task
 
     def set_status(self, task: TaskRecord, status: Status) -> None:
+        """Move ``task`` to ``status``. Call it before changing the owner: whether a Paused task
+        holds a slot is read from the owner it had when it was Running."""
         if status is not task.status:
+            held, queued = holds_slot(task), task.status is Status.QUEUED
             self._count(task.worker, task.status, -1)
             self._count(task.worker, status, 1)
             task.status = status
+            self._index(task, held, queued)
+
+    def set_ready_at(self, task: TaskRecord, ready_at: float) -> None:
+        """The Queued task (re)joins its worker's queue at ``ready_at``."""
+        self.ready_at[task.id] = ready_at
+        if task.status is Status.QUEUED:
+            self._enqueue(task)
 
     def _count(self, worker: str, status: Status, delta: int) -> None:
         key = (worker, status)
         self.status_counts[key] = self.status_counts.get(key, 0) + delta
+
+    def _index(self, task: TaskRecord, held: bool, queued: bool) -> None:
+        """Keep the indexes true after ``task`` changed status (``held``, ``queued``: whether it
+        held a slot and was Queued before)."""
+        holds = holds_slot(task)
+        if holds and not held:
+            self.holding.setdefault(task.worker, set()).add(task.id)
+        elif held and not holds:
+            self.holding.get(task.worker, set()).discard(task.id)
+        if task.status is Status.QUEUED and not queued:
+            self._enqueue(task)
+        # A task that left the queue leaves a stale entry behind, dropped when met.
+
+    def _enqueue(self, task: TaskRecord) -> None:
+        number = next(self.entry_numbers)
+        self.queue_entry[task.id] = number
+        entry = (self.ready_at[task.id], task.seq, number, task.id)
+        heapq.heappush(self.queues.setdefault(task.worker, []), entry)
+
+    def held_count(self, worker: str) -> int:
+        """How many of ``worker``'s tasks hold a slot."""
+        return len(self.holding.get(worker, ()))
+
+    def held(self) -> list[TaskRecord]:
+        """Every task that holds a slot, in submit order."""
+        found = [self.tasks[i] for ids in self.holding.values() for i in ids]
+        found.sort(key=_seq_of)
+        return found
+
+    def queued(
+        self, worker: str, wanted: Callable[[TaskRecord], bool], count: int, *, take: bool = False
+    ) -> list[TaskRecord]:
+        """The first ``count`` Queued tasks of ``worker`` in queue order, (ready_at, seq), that
+        ``wanted`` accepts. With ``take``, their entries leave the queue (the caller starts
+        them). Costs O(log n) per task passed over: stale entries met are dropped for good."""
+        heap = self.queues.get(worker)
+        if heap is None:
+            return []
+        found: list[TaskRecord] = []
+        passed: list[tuple[float, int, int, str]] = []
+        while heap and len(found) < count:
+            entry = heapq.heappop(heap)
+            task = self.tasks.get(entry[3])
+            if (
+                task is None
+                or task.status is not Status.QUEUED
+                or self.queue_entry.get(task.id) != entry[2]
+            ):
+                continue  # stale
+            if wanted(task):
+                found.append(task)
+                if take:
+                    continue
+            passed.append(entry)
+        for entry in passed:
+            heapq.heappush(heap, entry)
+        return found
 
     def record_attempt(
         self,
@@ -166,6 +244,10 @@ class MemoryData:
         minute = (task.worker, int(finished_at // 60), status)
         self.per_minute[minute] = self.per_minute.get(minute, 0) + 1
 
+    def tasks_of_chain(self, chain_id: str) -> list[str]:
+        """Ids of the chain's tasks, in submit order."""
+        return [t.id for t in self.tasks.values() if t.chain_id == chain_id]
+
     def delete_tasks(self, task_ids: Iterable[str]) -> int:
         """Delete tasks with their logs, attempts and children; statistics are left alone, so
         they keep counting what was pruned. Returns how many tasks went."""
@@ -175,7 +257,10 @@ class MemoryData:
             self.attempts.pop(task_id, None)
             self.children.pop(task_id, None)
             self.ready_at.pop(task_id, None)
-            if self.tasks.pop(task_id, None) is not None:
+            self.queue_entry.pop(task_id, None)
+            task = self.tasks.pop(task_id, None)
+            if task is not None:
+                self.holding.get(task.worker, set()).discard(task_id)
                 deleted += 1
         return deleted
 
@@ -188,6 +273,18 @@ class MemoryData:
     def remember_key(self, key: IdempotencyRecord) -> None:
         """Record ``key`` (replacing an expired one), in the write that creates what it names."""
         self.keys[(key.principal, key.key)] = key
+
+
+def holds_slot(task: TaskRecord) -> bool:
+    """Claimed and not ended: Running, or Paused after it started (such a task has an owner;
+    every move that ends the hold clears it)."""
+    return task.status is Status.RUNNING or (
+        task.status is Status.PAUSED and task.owner is not None
+    )
+
+
+def _seq_of(task: TaskRecord) -> int:
+    return task.seq
 
 
 def copy_task(task: TaskRecord) -> TaskRecord:

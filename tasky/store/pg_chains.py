@@ -9,6 +9,7 @@ from typing import Any
 from tasky.states import ACTIVE, CHAIN_MOVES, FINISHED, Status
 from tasky.store.chain_records import (
     ChainPage,
+    ChainPruned,
     ChainRecord,
     ChainState,
     DefinitionRecord,
@@ -58,6 +59,17 @@ _SAVE_STEP = (
 _ACTIVE = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE))
 _FINISHED = ", ".join(f"'{s.value}'" for s in sorted(FINISHED))
 # Finished chains by age (chains_finished), none of whose tasks is unfinished.
+# At most %s of one chain's tasks, with their logs, attempts and remembered children; the
+# statistics are kept beside the tasks, so they keep counting them.
+_DELETE_CHAIN_TASKS = (
+    "WITH tasks_gone AS (DELETE FROM tasks WHERE id IN "
+    "(SELECT id FROM tasks WHERE chain_id = %s LIMIT %s) RETURNING id), "
+    "logs AS (DELETE FROM task_logs WHERE task_id IN (SELECT id FROM tasks_gone)), "
+    "attempts AS (DELETE FROM task_attempts WHERE task_id IN (SELECT id FROM tasks_gone)), "
+    "children AS (DELETE FROM task_children WHERE task_id IN (SELECT id FROM tasks_gone)) "
+    "SELECT count(*) FROM tasks_gone"
+)
+
 _PRUNABLE = (
     "FROM chains c WHERE c.finished_at IS NOT NULL AND c.finished_at < %s "
     f"AND c.status IN ({_FINISHED}) AND NOT EXISTS (SELECT 1 FROM tasks t "
@@ -276,21 +288,43 @@ class PgChainStore:
         return await self._db.execute("DELETE FROM chain_definitions WHERE name = %s", (name,)) > 0
 
     # -- retention ------------------------------------------------------------------------------
-    async def prune_finished(self, before: float, limit: int) -> int:
-        return await self._db.execute(
-            f"WITH doomed AS (SELECT c.id {_PRUNABLE} ORDER BY c.finished_at LIMIT %s "
-            "FOR UPDATE SKIP LOCKED), "
-            "tasks_gone AS (DELETE FROM tasks WHERE chain_id IN (SELECT id FROM doomed) "
-            "RETURNING id), "
-            "logs AS (DELETE FROM task_logs WHERE task_id IN (SELECT id FROM tasks_gone)), "
-            "attempts AS (DELETE FROM task_attempts "
-            "WHERE task_id IN (SELECT id FROM tasks_gone)), "
-            "children AS (DELETE FROM task_children "
-            "WHERE task_id IN (SELECT id FROM tasks_gone)), "
-            "steps AS (DELETE FROM chain_steps WHERE chain_id IN (SELECT id FROM doomed)) "
-            "DELETE FROM chains WHERE id IN (SELECT id FROM doomed)",
-            (before, limit),
-        )
+    async def prune_finished(self, before: float, limit: int) -> ChainPruned:
+        async def op(conn: Conn) -> ChainPruned:
+            # Every chain costs at least its own row, so ``limit`` chains are all one write
+            # uses; SKIP LOCKED leaves the chains another node is pruning to it.
+            found = await conn.execute(
+                f"SELECT c.id {_PRUNABLE} ORDER BY c.finished_at LIMIT %s "
+                "FOR UPDATE OF c SKIP LOCKED",
+                (before, limit),
+            )
+            ids = [r[0] for r in await found.fetchall()]
+            budget, tasks, steps, chains = limit, 0, 0, 0
+            for chain_id in ids:
+                cursor = await conn.execute(_DELETE_CHAIN_TASKS, (chain_id, budget))
+                row = await cursor.fetchone()
+                taken = 0 if row is None else int(row[0])
+                tasks += taken
+                budget -= taken
+                if budget <= 0:
+                    break
+                cursor = await conn.execute(
+                    "DELETE FROM chain_steps WHERE chain_id = %s AND name IN "
+                    "(SELECT name FROM chain_steps WHERE chain_id = %s LIMIT %s)",
+                    (chain_id, chain_id, budget),
+                )
+                gone = max(cursor.rowcount, 0)
+                steps += gone
+                budget -= gone
+                if budget <= 0:
+                    break
+                await conn.execute("DELETE FROM chains WHERE id = %s", (chain_id,))
+                chains += 1
+                budget -= 1
+                if budget <= 0:
+                    break
+            return ChainPruned(tasks, steps, chains)
+
+        return await self._db.write(op, transaction=True)
 
     async def count_prunable(self, before: float) -> int:
         count: int = await self._db.fetch_value(f"SELECT count(*) {_PRUNABLE}", (before,))

@@ -13,6 +13,7 @@ import orjson
 from tasky.states import ACTIVE, CHAIN_MOVES, FINISHED, Status
 from tasky.store.chain_records import (
     ChainPage,
+    ChainPruned,
     ChainRecord,
     ChainState,
     DefinitionRecord,
@@ -321,20 +322,39 @@ class SqliteChainStore:
         return await self._db.write(op)
 
     # -- retention ------------------------------------------------------------------------------
-    async def prune_finished(self, before: float, limit: int) -> int:
+    async def prune_finished(self, before: float, limit: int) -> ChainPruned:
         where, params = _prunable_chains(before)
 
-        def op(conn: sqlite3.Connection) -> int:
+        def op(conn: sqlite3.Connection) -> ChainPruned:
+            # Every chain costs at least its own row, so ``limit`` chains are all one write uses.
             ids = [r[0] for r in conn.execute(f"SELECT c.id {where} LIMIT ?", (*params, limit))]
+            budget, tasks, steps, chains = limit, 0, 0, 0
             for chain_id in ids:
                 task_ids = [
                     r[0]
-                    for r in conn.execute("SELECT id FROM tasks WHERE chain_id = ?", (chain_id,))
+                    for r in conn.execute(
+                        "SELECT id FROM tasks WHERE chain_id = ? LIMIT ?", (chain_id, budget)
+                    )
                 ]
-                delete_tasks(conn, task_ids)
-                conn.execute("DELETE FROM chain_steps WHERE chain_id = ?", (chain_id,))
+                tasks += delete_tasks(conn, task_ids)
+                budget -= len(task_ids)
+                if budget <= 0:
+                    break
+                gone = conn.execute(
+                    "DELETE FROM chain_steps WHERE chain_id = ? AND name IN "
+                    "(SELECT name FROM chain_steps WHERE chain_id = ? LIMIT ?)",
+                    (chain_id, chain_id, budget),
+                ).rowcount
+                steps += gone
+                budget -= gone
+                if budget <= 0:
+                    break
                 conn.execute("DELETE FROM chains WHERE id = ?", (chain_id,))
-            return len(ids)
+                chains += 1
+                budget -= 1
+                if budget <= 0:
+                    break
+            return ChainPruned(tasks, steps, chains)
 
         return await self._db.write(op)
 

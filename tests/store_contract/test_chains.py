@@ -277,7 +277,7 @@ async def test_prune_finished_chains_with_steps_and_tasks(store: Store) -> None:
     assert await store.chains.count_prunable(5000.0) == 1
     # Chain tasks are not the task store's to prune.
     assert await store.prune_finished(5000.0, None, 100) == 0
-    assert await store.chains.prune_finished(5000.0, 10) == 1
+    assert (await store.chains.prune_finished(5000.0, 10)).chains == 1
     assert await store.chains.get(done_chain.id) is None
     assert await store.chains.steps(done_chain.id) == []
     for t in done_tasks:
@@ -287,7 +287,7 @@ async def test_prune_finished_chains_with_steps_and_tasks(store: Store) -> None:
     assert len(await store.chains.steps(running_chain.id)) == 2
     for t in (live_done, live):
         assert await stored(store, t.id) is not None
-    assert await store.chains.prune_finished(5000.0, 10) == 0
+    assert (await store.chains.prune_finished(5000.0, 10)).chains == 0
     assert (await store.worker_stats("W")).by_status["Completed"] == 3
 
 
@@ -296,17 +296,83 @@ async def test_a_finished_chain_with_an_unfinished_task_is_kept(store: Store) ->
     straggler = await store.submit(task(chain_id=record.id))
     await store.chains.create(record, steps(record.id, straggler.id))
     assert await store.chains.count_prunable(5000.0) == 0
-    assert await store.chains.prune_finished(5000.0, 10) == 0
+    assert (await store.chains.prune_finished(5000.0, 10)).chains == 0
     assert await store.cancel(straggler.id, 2001.0)
-    assert await store.chains.prune_finished(5000.0, 10) == 1
+    assert (await store.chains.prune_finished(5000.0, 10)).chains == 1
 
 
 async def test_chain_pruning_keeps_the_limit_oldest_first(store: Store) -> None:
     made = [chain(Status.COMPLETED, finished_at=3000.0 - n) for n in range(3)]
     for record in made:
         await store.chains.create(record, [])
-    assert await store.chains.prune_finished(5000.0, 2) == 2
+    assert (await store.chains.prune_finished(5000.0, 2)).chains == 2
     assert [c.id for c in (await store.chains.list_chains()).chains] == [made[0].id]
+
+
+async def test_a_long_chain_is_pruned_in_writes_of_at_most_limit_rows(store: Store) -> None:
+    record = chain(Status.COMPLETED, finished_at=2000.0)
+    made = [await finished(store, chain_id=record.id) for _ in range(1000)]
+    await store.chains.create(record, steps(record.id, *(t.id for t in made)))
+    left = {t.id for t in made}
+    steps_left = 1000
+    writes = 0
+    while True:
+        pruned = await store.chains.prune_finished(5000.0, 100)
+        writes += 1
+        # What the write says it deleted is what is gone, and never more than the limit.
+        page = await store.list_tasks(chain_id=record.id, limit=1000)
+        still = {t.id for t in page.tasks}
+        assert still <= left
+        assert len(left) - len(still) == pruned.tasks <= 100
+        left = still
+        now_steps = len(await store.chains.steps(record.id))
+        assert steps_left - now_steps == pruned.steps
+        steps_left = now_steps
+        assert pruned.rows <= 100
+        if pruned.chains:
+            break
+        # Half pruned, the chain is still there, finished and prunable: nothing lost on a crash.
+        assert await store.chains.count_prunable(5000.0) == 1
+        got = await store.chains.get(record.id)
+        assert got is not None and got.status is Status.COMPLETED
+        assert sum((await store.chains.step_counts(record.id)).values()) == steps_left
+        assert writes < 100
+    # 1,000 tasks, then 1,000 steps, then the chain row: 21 writes of at most 100 rows.
+    assert writes >= 20 and not left and steps_left == 0
+    assert await store.chains.get(record.id) is None
+    assert await store.chains.count_prunable(5000.0) == 0
+    assert (await store.chains.prune_finished(5000.0, 100)).rows == 0
+    assert (await store.worker_stats("W")).by_status["Completed"] == 1000
+
+
+async def test_a_write_finishes_short_chains_whole_within_its_limit(store: Store) -> None:
+    made = [chain(Status.COMPLETED, finished_at=3000.0 - n) for n in range(3)]
+    for record in made:
+        done = [await finished(store, chain_id=record.id) for _ in range(2)]
+        await store.chains.create(record, steps(record.id, *(t.id for t in done)))
+    # Oldest first: 5 rows each, so 12 rows finish two chains and start on the third.
+    first = await store.chains.prune_finished(5000.0, 12)
+    assert (first.chains, first.rows) == (2, 12)
+    assert [c.id for c in (await store.chains.list_chains()).chains] == [made[0].id]
+    rest = await store.chains.prune_finished(5000.0, 12)
+    assert (rest.chains, rest.rows) == (1, 3)
+    assert await store.chains.count_prunable(5000.0) == 0
+
+
+async def test_a_half_pruned_chain_reads_fine(store: Store) -> None:
+    record = chain(Status.FAILED, finished_at=2000.0, error="boom")
+    made = [await finished(store, chain_id=record.id) for _ in range(4)]
+    await store.chains.create(record, steps(record.id, *(t.id for t in made)))
+    assert (await store.chains.prune_finished(5000.0, 3)).tasks == 3
+    got = await store.chains.get(record.id)
+    assert got is not None and got.status is Status.FAILED
+    assert len(await store.chains.steps(record.id)) == 4
+    assert len(await store.chains.steps_page(record.id, limit=2)) == 2
+    # Steps whose task is gone show as Pending (as a recorded step whose task does not exist).
+    assert await store.chains.step_counts(record.id) == {"Pending": 3, "Completed": 1}
+    assert await store.chains.ids_with_status([Status.FAILED]) == [record.id]
+    assert await store.chains.count_prunable(5000.0) == 1
+    assert (await store.chains.prune_finished(5000.0, 100)).chains == 1
 
 
 # -- long chains: light reads, pages, counts, and the compare-and-set advance ---------------------
