@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -246,5 +248,46 @@ def test_nodes_go_on_after_their_database_connections_are_terminated(
     assert httpx.post(f"{b.api}/tasks/{holder}/cancel", timeout=30).status_code in (200, 202)
     for task_id in queued:
         wait_status(b, task_id, "Completed")
+    for node in nodes:
+        assert node.proc is not None and node.proc.poll() is None
+
+
+def _restart_postgresql() -> None:
+    """Restart the local PostgreSQL server (fast mode: every session is cut)."""
+    [version] = os.listdir("/etc/postgresql")
+    argv = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"]
+    subprocess.run(argv, check=True, capture_output=True, timeout=120)
+    deadline = time.monotonic() + 60
+    while subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432"]).returncode != 0:
+        assert time.monotonic() < deadline, "PostgreSQL did not come back"
+        time.sleep(0.2)
+
+
+@pytest.mark.skipif(
+    shutil.which("pg_ctlcluster") is None
+    or not os.path.isdir("/etc/postgresql")
+    or os.geteuid() != 0,
+    reason="restarting PostgreSQL needs the local Debian cluster and root (as on CI)",
+)
+def test_nodes_go_on_after_postgresql_restarts(
+    nodes: tuple[ServerProcess, ServerProcess], schema_url: str
+) -> None:
+    a, b = nodes
+    before = submit(a, "Hold", {"seconds": 0})["TaskId"]
+    wait_status(b, before, "Completed")
+    _restart_postgresql()
+    # Each node listens again on a new connection, and its pool serves again, without a restart.
+    for node in nodes:
+        deadline = time.monotonic() + 60
+        while not any(q.startswith("LISTEN") for _, q in _backends(schema_url, app_name(node))):
+            assert time.monotonic() < deadline, "the node did not LISTEN again"
+            time.sleep(0.1)
+    holder = submit(a, "Hold", {"seconds": 600})["TaskId"]
+    wait_status(a, holder, "Running")
+    queued = [submit(node, "Hold", {"seconds": 0})["TaskId"] for node in (b, a, b)]
+    assert httpx.post(f"{b.api}/tasks/{holder}/cancel", timeout=30).status_code in (200, 202)
+    for task_id in queued:
+        wait_status(b, task_id, "Completed")
+    assert status(a, before)["Status"] == "Completed"  # nothing acknowledged before was lost
     for node in nodes:
         assert node.proc is not None and node.proc.poll() is None
