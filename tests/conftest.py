@@ -40,8 +40,15 @@ def pytest_configure(config: pytest.Config) -> None:
     As a child subreaper, the test process becomes the parent of any descendant whose own parent
     died, so the check at the end of the session sees everything a test started, orphans too.
     """
+    set_subreaper(True)
+
+
+def set_subreaper(on: bool) -> None:
+    """Adopt orphans (see pytest_configure), or not: a test that restarts a system service turns
+    it off while the service's daemon detaches, so the daemon goes to init, not to this process
+    (whose end-of-session check would kill it as a leftover)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0)
 
 
 # Fixtures that start real servers (server_factory, and those that build their own).

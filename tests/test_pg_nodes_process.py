@@ -25,7 +25,7 @@ import psutil
 import psycopg
 import pytest
 
-from tests.conftest import ServerFactory, ServerProcess
+from tests.conftest import ServerFactory, ServerProcess, set_subreaper
 from tests.pg import fresh_schema
 from tests.test_events import aparse_blocks
 from tests.test_process_mode import alive, cpu_seconds, wait_stopped, worker_processes
@@ -253,10 +253,15 @@ def test_nodes_go_on_after_their_database_connections_are_terminated(
 
 
 def _restart_postgresql() -> None:
-    """Restart the local PostgreSQL server (fast mode: every session is cut)."""
+    """Restart the local PostgreSQL server (fast mode: every session is cut). The new postmaster
+    detaches from its starter: it must not be adopted by the test process (see set_subreaper)."""
     [version] = os.listdir("/etc/postgresql")
     argv = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"]
-    subprocess.run(argv, check=True, capture_output=True, timeout=120)
+    set_subreaper(False)
+    try:
+        subprocess.run(argv, check=True, capture_output=True, timeout=120)
+    finally:
+        set_subreaper(True)
     deadline = time.monotonic() + 60
     while subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432"]).returncode != 0:
         assert time.monotonic() < deadline, "PostgreSQL did not come back"

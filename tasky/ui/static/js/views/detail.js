@@ -271,7 +271,15 @@ export async function mountDetail(main, taskId) {
   const logsSoon = throttle(() => loadLogs().catch(() => {}), 300);
   const refreshSoon = throttle(() => refresh().catch(() => {}), 400);
 
+  // When this task was last heard of (an event) or re-read. A task that runs on another node
+  // (many nodes on one PostgreSQL) sends its status changes to every node's event stream, but
+  // its progress and log lines only to its own node's: those reach this page by a re-read of a
+  // task that has been quiet for a while.
+  let heardAt = Date.now();
+  const QUIET_MS = 3000;
+
   const stop = onEvent((event) => {
+    if (event.task === taskId) heardAt = Date.now();
     if (event.type === "stream.reset") {
       refreshSoon();
       logsSoon();
@@ -307,6 +315,11 @@ export async function mountDetail(main, taskId) {
     if (task && (task.Status === "Running" || task.Status === "Paused")) {
       const node = timings.querySelector(".duration");
       if (node) node.textContent = fmt.duration(runSeconds());
+    }
+    if (task && task.Status === "Running" && Date.now() - heardAt > QUIET_MS) {
+      heardAt = Date.now();
+      refreshSoon();
+      logsSoon();
     }
   }, 1000);
 
