@@ -27,6 +27,7 @@ from tasky.store.pg_database import (
 )
 from tasky.store.pg_records import claim_key
 from tasky.store.records import IdempotencyRecord
+from tasky.store.sql_rows import row_to_chain, row_to_step
 
 _CHAIN_COLUMNS = (
     "seq, id, name, definition, spec, parameters, status, created_at, finished_at, error, "
@@ -102,7 +103,7 @@ class PgChainStore:
         row = await self._db.fetch_one(
             f"SELECT {_CHAIN_COLUMNS} FROM chains WHERE id = %s", (chain_id,)
         )
-        return None if row is None else _row_to_chain(row)
+        return None if row is None else row_to_chain(row)
 
     async def state(self, chain_id: str) -> ChainState | None:
         row = await self._db.fetch_one(
@@ -115,7 +116,7 @@ class PgChainStore:
             f"SELECT {_STEP_COLUMNS} FROM chain_steps WHERE chain_id = %s ORDER BY position",
             (chain_id,),
         )
-        return [_row_to_step(chain_id, r) for r in rows]
+        return [row_to_step(chain_id, r) for r in rows]
 
     async def steps_page(
         self, chain_id: str, *, after: int | None = None, limit: int = 100
@@ -125,7 +126,7 @@ class PgChainStore:
             "ORDER BY position LIMIT %s",
             (chain_id, -1 if after is None else after, limit),
         )
-        return [_row_to_step(chain_id, r) for r in rows]
+        return [row_to_step(chain_id, r) for r in rows]
 
     async def step_counts(self, chain_id: str) -> dict[str, int]:
         rows = await self._db.fetch_all(
@@ -147,7 +148,7 @@ class PgChainStore:
         filters = {"status": None if status is None else status.value}
         select = f"SELECT {_CHAIN_COLUMNS} FROM chains"
         rows, next_cursor = await read_page(self._db, select, filters, limit, cursor, descending)
-        return ChainPage([_row_to_chain(r) for r in rows], next_cursor)
+        return ChainPage([row_to_chain(r) for r in rows], next_cursor)
 
     async def ids_with_status(self, statuses: Sequence[Status]) -> list[str]:
         rows = await self._db.fetch_all(
@@ -372,37 +373,6 @@ async def _create(conn: Conn, chain: ChainRecord, steps: Sequence[StepRecord]) -
 async def _returning_one(conn: Conn, query: str, params: Sequence[Any]) -> Any:
     row = await (await conn.execute(query, params)).fetchone()
     return None if row is None else row[0]
-
-
-def _row_to_chain(row: Row) -> ChainRecord:
-    return ChainRecord(
-        seq=row[0],
-        id=row[1],
-        name=row[2],
-        definition=row[3],
-        spec=json_value(row[4]),
-        parameters=json_value(row[5]),
-        status=Status(row[6]),
-        created_at=row[7],
-        finished_at=row[8],
-        error=row[9],
-        result=json_value(row[10]),
-        restarts=row[11],
-    )
-
-
-def _row_to_step(chain_id: str, r: Row) -> StepRecord:
-    return StepRecord(
-        chain_id=chain_id,
-        name=r[0],
-        position=r[1],
-        state=r[2],
-        task_id=r[3],
-        error=r[4],
-        decided_at=r[5],
-        rerun_attempt=r[6],
-        history=json_value(r[7]),
-    )
 
 
 def _step_params(step: StepRecord) -> tuple[Any, ...]:

@@ -22,6 +22,7 @@ from tasky.buckets import Buckets
 from tasky.store.base import DuplicateId
 from tasky.store.records import CommitStats
 from tasky.store.sql_page import page_query, split_page
+from tasky.store.sql_rows import json_value as json_value  # the pg modules import it from here
 from tasky.store.sqlite import COMMIT_SECONDS_BOUNDS, COMMIT_SIZE_BOUNDS
 
 Conn = AsyncConnection[TupleRow]
@@ -158,10 +159,6 @@ def json_text(value: Any) -> str:
     """A JSON value as stored in a text column: orjson writes "\\u0000" escaped, so the text
     holds no NUL (which PostgreSQL text refuses)."""
     return orjson.dumps(value).decode()
-
-
-def json_value(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
 
 
 def clean(text: str | None) -> str | None:

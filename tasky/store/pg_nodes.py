@@ -4,8 +4,9 @@ its name at start, heartbeats while it runs, and is marked stopped when it stops
 from __future__ import annotations
 
 from tasky.store.base import node_is_alive
-from tasky.store.pg_database import Conn, PgDatabase, Row, json_text, json_value
+from tasky.store.pg_database import Conn, PgDatabase, json_text
 from tasky.store.records import NodeRecord
+from tasky.store.sql_rows import row_to_node
 
 _COLUMNS = "name, labels, owner, workers, started_at, heartbeat_at, stopped_at, host, pid"
 _UPSERT = (
@@ -15,21 +16,6 @@ _UPSERT = (
     "heartbeat_at = excluded.heartbeat_at, stopped_at = excluded.stopped_at, "
     "host = excluded.host, pid = excluded.pid"
 )
-
-
-def _row_to_node(row: Row) -> NodeRecord:
-    return NodeRecord(
-        name=row[0],
-        labels=json_value(row[1]),
-        owner=row[2],
-        workers=json_value(row[3]),
-        started_at=row[4],
-        heartbeat_at=row[5],
-        stopped_at=row[6],
-        host=row[7],
-        pid=row[8],
-        running=row[9] if len(row) > 9 else 0,
-    )
 
 
 class NodesMixin:
@@ -61,7 +47,7 @@ class NodesMixin:
             )
             row = await cursor.fetchone()
             if row is not None:
-                known = _row_to_node(row)
+                known = row_to_node(row)
                 if known.owner and node_is_alive(known, node.owner, alive_after):
                     return known
             await conn.execute(_UPSERT, values)
@@ -88,4 +74,4 @@ class NodesMixin:
             f"SELECT {_COLUMNS}, (SELECT count(*) FROM tasks t WHERE t.owner = nodes.owner "
             "AND t.status IN ('Running', 'Paused')) FROM nodes WHERE owner <> '' ORDER BY name"
         )
-        return [_row_to_node(row) for row in rows]
+        return [row_to_node(row) for row in rows]

@@ -53,6 +53,7 @@ from tasky.store.records import (
     WorkerStats,
     batch_target,
 )
+from tasky.store.sql_rows import row_to_node
 from tasky.store.sqlite_chains import CHAIN_SCHEMA, SqliteChainStore
 from tasky.store.sqlite_common import KEY_COLUMNS, claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import (
@@ -953,7 +954,7 @@ class SqliteStore(OneNodeMixin):
                 f"SELECT {_NODE_COLUMNS} FROM nodes WHERE name = ?", (node.name,)
             ).fetchone()
             if found is not None:
-                known = _row_to_node(found)
+                known = row_to_node(found)
                 if node_is_alive(known, node.owner, alive_after):
                     return known
             conn.execute(
@@ -993,7 +994,7 @@ class SqliteStore(OneNodeMixin):
             f"WHERE t.owner = nodes.owner AND t.status IN ('Running', 'Paused')) "
             "FROM nodes ORDER BY name"
         ).fetchall()
-        return [_row_to_node(row) for row in rows]
+        return [row_to_node(row) for row in rows]
 
     async def create_token(self, token: TokenRecord) -> bool:
         row = (
@@ -1427,18 +1428,3 @@ def _deliver(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
-
-
-def _row_to_node(row: tuple[Any, ...]) -> NodeRecord:
-    return NodeRecord(
-        name=row[0],
-        labels=json_value(row[1]),
-        owner=row[2],
-        workers=json_value(row[3]),
-        started_at=row[4],
-        heartbeat_at=row[5],
-        stopped_at=row[6],
-        host=row[7],
-        pid=row[8],
-        running=row[9] if len(row) > 9 else 0,
-    )

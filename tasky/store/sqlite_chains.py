@@ -21,8 +21,9 @@ from tasky.store.chain_records import (
     count_statuses,
 )
 from tasky.store.records import IdempotencyRecord
+from tasky.store.sql_rows import row_to_chain, row_to_step
 from tasky.store.sqlite_common import claim_key, delete_tasks, read_page
-from tasky.store.sqlite_tasks import json_text, json_value
+from tasky.store.sqlite_tasks import json_text
 
 CHAIN_SCHEMA = """
 CREATE TABLE IF NOT EXISTS chains (
@@ -132,7 +133,7 @@ class SqliteChainStore:
         row = self._db.reader.execute(
             f"SELECT {_CHAIN_COLUMNS} FROM chains WHERE id = ?", (chain_id,)
         ).fetchone()
-        return None if row is None else _row_to_chain(row)
+        return None if row is None else row_to_chain(row)
 
     async def state(self, chain_id: str) -> ChainState | None:
         row = self._db.reader.execute(
@@ -145,7 +146,7 @@ class SqliteChainStore:
             f"SELECT {_STEP_COLUMNS} FROM chain_steps WHERE chain_id = ? ORDER BY position",
             (chain_id,),
         ).fetchall()
-        return [_row_to_step(chain_id, r) for r in rows]
+        return [row_to_step(chain_id, r) for r in rows]
 
     async def steps_page(
         self, chain_id: str, *, after: int | None = None, limit: int = 100
@@ -155,7 +156,7 @@ class SqliteChainStore:
             "ORDER BY position LIMIT ?",
             (chain_id, -1 if after is None else after, limit),
         ).fetchall()
-        return [_row_to_step(chain_id, r) for r in rows]
+        return [row_to_step(chain_id, r) for r in rows]
 
     async def step_counts(self, chain_id: str) -> dict[str, int]:
         rows = self._db.reader.execute(_STEP_COUNTS, (chain_id,)).fetchall()
@@ -172,7 +173,7 @@ class SqliteChainStore:
         filters = {"status": None if status is None else status.value}
         select = f"SELECT {_CHAIN_COLUMNS} FROM chains"
         rows, next_cursor = read_page(self._db.reader, select, filters, limit, cursor, descending)
-        return ChainPage([_row_to_chain(r) for r in rows], next_cursor)
+        return ChainPage([row_to_chain(r) for r in rows], next_cursor)
 
     async def ids_with_status(self, statuses: Sequence[Status]) -> list[str]:
         marks = ", ".join("?" * len(statuses))
@@ -398,37 +399,6 @@ def _create_op(chain: ChainRecord, steps: Sequence[StepRecord]) -> Op[None]:
         conn.executemany(_INSERT_STEP, step_rows)
 
     return op
-
-
-def _row_to_chain(row: tuple[Any, ...]) -> ChainRecord:
-    return ChainRecord(
-        seq=row[0],
-        id=row[1],
-        name=row[2],
-        definition=row[3],
-        spec=orjson.loads(row[4]),
-        parameters=orjson.loads(row[5]),
-        status=Status(row[6]),
-        created_at=row[7],
-        finished_at=row[8],
-        error=row[9],
-        result=json_value(row[10]),
-        restarts=row[11],
-    )
-
-
-def _row_to_step(chain_id: str, r: tuple[Any, ...]) -> StepRecord:
-    return StepRecord(
-        chain_id=chain_id,
-        name=r[0],
-        position=r[1],
-        state=r[2],
-        task_id=r[3],
-        error=r[4],
-        decided_at=r[5],
-        rerun_attempt=r[6],
-        history=orjson.loads(r[7]),
-    )
 
 
 def _step_params(step: StepRecord) -> tuple[Any, ...]:

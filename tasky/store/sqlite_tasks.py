@@ -17,6 +17,7 @@ import orjson
 
 from tasky.states import MOVES, Status
 from tasky.store.records import Claim, TaskRecord
+from tasky.store.sql_rows import json_value as json_value  # the sqlite modules import it from here
 
 COLUMNS = (
     "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
@@ -76,10 +77,6 @@ def targets_json(claim: Claim | None) -> str:
 def json_text(value: Any) -> str:
     """A JSON value as stored in a TEXT column (shared by the stores that use this database)."""
     return orjson.dumps(value).decode()
-
-
-def json_value(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
 
 
 def row_to_task(row: tuple[Any, ...]) -> TaskRecord:

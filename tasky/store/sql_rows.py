@@ -1,0 +1,64 @@
+"""Rows of the two SQL stores turned into records: the chain, step and node tables have the same
+columns in SQLite and PostgreSQL (JSON kept as text in both), so one mapper serves both."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from tasky.states import Status
+from tasky.store.chain_records import ChainRecord, StepRecord
+from tasky.store.records import NodeRecord
+
+
+def json_value(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def row_to_chain(row: Sequence[Any]) -> ChainRecord:
+    return ChainRecord(
+        seq=row[0],
+        id=row[1],
+        name=row[2],
+        definition=row[3],
+        spec=json_value(row[4]),
+        parameters=json_value(row[5]),
+        status=Status(row[6]),
+        created_at=row[7],
+        finished_at=row[8],
+        error=row[9],
+        result=json_value(row[10]),
+        restarts=row[11],
+    )
+
+
+def row_to_step(chain_id: str, row: Sequence[Any]) -> StepRecord:
+    return StepRecord(
+        chain_id=chain_id,
+        name=row[0],
+        position=row[1],
+        state=row[2],
+        task_id=row[3],
+        error=row[4],
+        decided_at=row[5],
+        rerun_attempt=row[6],
+        history=json_value(row[7]),
+    )
+
+
+def row_to_node(row: Sequence[Any]) -> NodeRecord:
+    """A node row; a tenth column, when selected, is its count of running tasks."""
+    return NodeRecord(
+        name=row[0],
+        labels=json_value(row[1]),
+        owner=row[2],
+        workers=json_value(row[3]),
+        started_at=row[4],
+        heartbeat_at=row[5],
+        stopped_at=row[6],
+        host=row[7],
+        pid=row[8],
+        running=row[9] if len(row) > 9 else 0,
+    )
