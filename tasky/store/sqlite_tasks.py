@@ -296,6 +296,9 @@ def insert_placed(
     """Insert rows in one statement; returns the tasks as stored, each with its ``seq``. Rowids
     of one multi-row insert are consecutive (each new row takes the largest rowid + 1), so the
     last one tells them all."""
+    if len(tasks) == 1:  # a lone submit: its rowid comes with the insert, no second statement
+        [one] = tasks
+        return [insert_one(conn, one, configs[0], starts[0])]
     conn.executemany(
         INSERT, [insert_params(*row) for row in zip(tasks, configs, starts, strict=True)]
     )
