@@ -219,6 +219,23 @@ def _runnable_waits(conn: sqlite3.Connection, worker: str, at: float, claim: Cla
     return conn.execute(RUNNABLE, (worker, at, targets_json(claim), 1)).fetchone() is not None
 
 
+# A claiming submit's first look at its worker, in one statement: the slots held, and whether a
+# runnable task its claim could take waits (a lone submit pays one read, not two).
+_HELD_AND_WAITING = (
+    f"SELECT (SELECT count(*) FROM tasks WHERE worker = ?1 AND {HOLDS_SLOT}), "
+    f"EXISTS (SELECT 1 FROM tasks WHERE worker = ?1 AND {guard('claim')} "
+    "AND (run_after IS NULL OR run_after <= ?2) "
+    "AND (target IS NULL OR target IN (SELECT value FROM json_each(?3))))"
+)
+
+
+def _held_and_waiting(
+    conn: sqlite3.Connection, worker: str, at: float, claim: Claim
+) -> tuple[int, bool]:
+    held, waits = conn.execute(_HELD_AND_WAITING, (worker, at, targets_json(claim))).fetchone()
+    return held, bool(waits)
+
+
 @dataclass(slots=True)
 class _Lane:
     held: int
@@ -255,7 +272,10 @@ class Placement:
             return None
         at = task.queued_at if task.queued_at is not None else task.created_at
         lane = self._lanes.get(task.worker)
-        if lane is None:
+        if lane is None and claim is not None:
+            held, waits = _held_and_waiting(self._conn, task.worker, at, claim)
+            lane = self._lanes[task.worker] = _Lane(held, waits, [])
+        elif lane is None:
             lane = self._lanes[task.worker] = _Lane(held_count(self._conn, task.worker), None, [])
         if claim is not None and lane.stored_waits is None:
             lane.stored_waits = _runnable_waits(self._conn, task.worker, at, claim)
