@@ -51,7 +51,14 @@ T = TypeVar("T")
 # The engine's loops that live as long as it does (they sleep between rounds): a settled engine
 # has no other work pending than these and the runs waiting at their gates.
 LONG_LIVED = frozenset(
-    {"heartbeat_loop", "Presence.heartbeat_loop", "Dispatcher._poll_loop", "Output._flush_loop"}
+    {
+        "heartbeat_loop",
+        "Presence.heartbeat_loop",
+        "Dispatcher._poll_loop",
+        "Output._flush_loop",
+        "Peers._requests_loop",
+        "Peers._changes_loop",
+    }
 )
 SETTLE_SECONDS = 30.0
 ACTIONS = ("cancel", "pause", "resume", "run")

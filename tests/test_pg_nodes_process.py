@@ -230,7 +230,7 @@ def test_nodes_go_on_after_their_database_connections_are_terminated(
         assert any(q.startswith("LISTEN") for _, q in before), before
         with psycopg.connect(schema_url, autocommit=True) as conn:
             conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
                 "WHERE application_name = %s",
                 (name,),
             )

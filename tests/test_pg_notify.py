@@ -27,9 +27,11 @@ async def url() -> AsyncIterator[str]:
 
 
 async def _terminate(url: str, where: str, params: tuple[object, ...]) -> int:
+    """End the backends and wait until each is gone (up to 10 s), so what the test does next
+    meets connections that are closed, not ones still closing."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         cursor = await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
             f"WHERE pid <> pg_backend_pid() AND {where}",
             params,
         )

@@ -178,6 +178,8 @@ class Peers:
 
 async def _wait(due: asyncio.Event, timeout: float) -> None:
     """Until ``due`` is set or ``timeout`` passes; ``due`` is cleared."""
+    # asyncio.timeout, not wait_for: no task of its own for every wait.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(due.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await due.wait()
     due.clear()
