@@ -1195,22 +1195,28 @@ class SqliteStore(OneNodeMixin):
 
     async def get_callback(self, kind: str, target_id: str) -> CallbackRecord | None:
         key = (kind, target_id)
-        row = self._r.execute(
-            "SELECT kind, target_id, url, created_at, state, next_at FROM callbacks "
-            "WHERE kind = ? AND target_id = ?",
-            key,
-        ).fetchone()
-        if row is None:
-            return None
-        found = CallbackRecord(*row)
-        found.attempts = [
-            CallbackAttempt(*r)
-            for r in self._r.execute(
-                "SELECT at, status_code, error FROM callback_attempts "
-                "WHERE kind = ? AND target_id = ? ORDER BY n",
+        # Both reads in one snapshot: an attempt and the state it left are one commit, and two
+        # separate reads could see the attempt beside the state from before it.
+        self._r.execute("BEGIN")
+        try:
+            row = self._r.execute(
+                "SELECT kind, target_id, url, created_at, state, next_at FROM callbacks "
+                "WHERE kind = ? AND target_id = ?",
                 key,
-            )
-        ]
+            ).fetchone()
+            if row is None:
+                return None
+            found = CallbackRecord(*row)
+            found.attempts = [
+                CallbackAttempt(*r)
+                for r in self._r.execute(
+                    "SELECT at, status_code, error FROM callback_attempts "
+                    "WHERE kind = ? AND target_id = ? ORDER BY n",
+                    key,
+                )
+            ]
+        finally:
+            self._r.execute("COMMIT")
         return found
 
     # -- schedules ------------------------------------------------------------------------------
