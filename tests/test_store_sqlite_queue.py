@@ -14,6 +14,7 @@ from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import Claim, TaskRecord
 from tasky.store.sqlite import SqliteStore
+from tasky.store.sqlite_tasks import RUNNABLE
 
 
 @pytest.fixture
@@ -130,7 +131,8 @@ async def test_an_older_database_gets_the_queue_columns(tmp_path: Path) -> None:
     try:
         tables = {r[0] for r in store._r.execute("SELECT name FROM sqlite_master")}
         assert "kv" not in tables
-        assert {"tasks_ready", "tasks_held"} <= tables
+        assert {"tasks_queue", "tasks_held"} <= tables
+        assert "tasks_ready" not in tables  # the full index of earlier versions
         assert await store.next_runnable_at("W") == 1100.0
         # Queue order is when each task joined the queue, not when it was inserted; the old
         # finished task's owner does not count as holding a slot.
@@ -173,3 +175,46 @@ async def test_a_batch_replayed_after_a_failing_operation_places_its_tasks_once(
         assert await store.get(record.id) == record
     assert await store.claim("W", claim(1), 2000.0) == []
     assert await store.claim("B", claim(2), 2000.0) == []
+
+
+async def test_the_full_queue_index_of_earlier_versions_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "tasky.db"
+    first = SqliteStore(path)
+    await first.open()
+    await first.submit_many([task(1000.0 + i) for i in range(3)])
+    await first.close()
+    # As an earlier version left it: the queue's index covered every row, of every status.
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX tasks_queue")
+    conn.execute("CREATE INDEX tasks_ready ON tasks (worker, status, ready_at, seq)")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        indexes = {r[0] for r in store._r.execute("SELECT name FROM sqlite_master")}
+        assert "tasks_ready" not in indexes
+        assert "tasks_queue" in indexes
+        assert len(await store.claim("W", claim(2), 2000.0)) == 2
+        assert await store.next_runnable_at("W") == 1002.0
+    finally:
+        await store.close()
+
+
+async def test_the_claim_reads_the_queue_in_order_from_the_partial_index(
+    store: SqliteStore,
+) -> None:
+    """The claim's guard names its one status with ``=``: with ``IN ('Queued')`` SQLite cannot
+    prove the partial index's WHERE and sorts the worker's whole queue on every claim."""
+    plan = [
+        row[-1]
+        for row in store._r.execute(
+            "EXPLAIN QUERY PLAN " + RUNNABLE, ("W", 1.0, "[]", 10)
+        ).fetchall()
+    ]
+    assert plan[0] == "SEARCH tasks USING INDEX tasks_queue (worker=? AND status=?)", plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+    # Partial: claimed and finished tasks leave the index, so moves past the queue cost it
+    # nothing.
+    partial = {r[1]: r[4] for r in store._r.execute("PRAGMA index_list(tasks)")}
+    assert partial["tasks_queue"] == 1

@@ -63,8 +63,12 @@ ADDED_COLUMNS: tuple[AddedColumn, ...] = (
 )
 
 ADDED_INDEXES: tuple[str, ...] = (
-    # The claim's range: a worker's Queued tasks in queue order.
-    "CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (worker, status, ready_at, seq)",
+    # The claim's range: a worker's Queued tasks in queue order. Partial, so that only joining
+    # and leaving the queue touch it: a claimed or finished task is in none of its entries (the
+    # full index of earlier versions, dropped here, moved an entry on every status change).
+    "DROP INDEX IF EXISTS tasks_ready",
+    "CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (worker, status, ready_at, seq) "
+    "WHERE status = 'Queued'",
     # The tasks holding a slot (few), counted by every claim without reading the waiting ones.
     "CREATE INDEX IF NOT EXISTS tasks_held ON tasks (worker, status) WHERE owner IS NOT NULL",
 )

@@ -45,7 +45,9 @@ def guard(move: str, held: bool | None = None) -> str:
     so SQLite can pick an index by them."""
     spec = MOVES[move]
     statuses = ", ".join(f"'{status.value}'" for status in sorted(spec.sources))
-    condition = f"status IN ({statuses})"
+    # One status as ``=``: SQLite proves a partial index's ``status = 'Queued'`` only from an
+    # equality (with ``IN ('Queued')`` the claim sorted the worker's whole queue instead).
+    condition = f"status = {statuses}" if len(spec.sources) == 1 else f"status IN ({statuses})"
     holds = spec.held if spec.held is not None else held
     if holds is True:
         condition += " AND (status = 'Running' OR owner IS NOT NULL)"
