@@ -58,11 +58,11 @@ from tasky.store.sqlite_chains import CHAIN_SCHEMA, SqliteChainStore
 from tasky.store.sqlite_common import KEY_COLUMNS, claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import (
     COLUMNS,
-    INSERT,
     Placement,
     insert_one,
     insert_params,
     insert_placed,
+    insert_rows,
     json_text,
     json_value,
     queue_positions,
@@ -123,8 +123,10 @@ CREATE TABLE IF NOT EXISTS task_logs (
     PRIMARY KEY (task_id, seq)
 ) WITHOUT ROWID;
 
--- Counts per (worker, status), kept by triggers so that they can never drift from the rows and
--- statistics never scan the tasks table.
+-- Counts per (worker, status), so that statistics never scan the tasks table: a trigger moves a
+-- task between counts on every status change, so that they can never drift from the rows; new
+-- rows are counted by the insert itself, one upsert per (worker, status) of a statement
+-- (sqlite_tasks.insert_rows; the per-row insert trigger of earlier versions is dropped).
 CREATE TABLE IF NOT EXISTS status_counts (
     worker TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -132,10 +134,7 @@ CREATE TABLE IF NOT EXISTS status_counts (
     PRIMARY KEY (worker, status)
 ) WITHOUT ROWID;
 
-CREATE TRIGGER IF NOT EXISTS count_insert AFTER INSERT ON tasks BEGIN
-    INSERT INTO status_counts (worker, status, n) VALUES (new.worker, new.status, 1)
-    ON CONFLICT (worker, status) DO UPDATE SET n = n + 1;
-END;
+DROP TRIGGER IF EXISTS count_insert;
 
 CREATE TRIGGER IF NOT EXISTS count_update AFTER UPDATE OF status ON tasks
 WHEN old.status <> new.status BEGIN
@@ -642,7 +641,10 @@ class SqliteStore(OneNodeMixin):
         conn = _connect(self.path)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(INSERT, (insert_params(t) for t in tasks))
+            # The rows count themselves (insert_rows): a file an earlier version left, not yet
+            # opened by this one, still has the per-row trigger, which would count them twice.
+            conn.execute("DROP TRIGGER IF EXISTS count_insert")
+            insert_rows(conn, [insert_params(t) for t in tasks])
             conn.execute("COMMIT")
         finally:
             conn.close()

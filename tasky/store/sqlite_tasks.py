@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -309,6 +310,24 @@ class Placement:
             lane.placed.remove(task.target)
 
 
+# New rows join their (worker, status) count here, one upsert per group of an insert statement:
+# an AFTER INSERT trigger (earlier versions) ran one upsert per row, about 4 us of the writer's
+# 13-16 us per row of a 1,000-row insert. Every INSERT INTO tasks goes through
+# :func:`insert_rows` or :func:`insert_one`, which count in the same transaction as they
+# insert (an insert that fails counts nothing: it raises before its count runs).
+_COUNT_NEW = (
+    "INSERT INTO status_counts (worker, status, n) VALUES (?, ?, ?) "
+    "ON CONFLICT (worker, status) DO UPDATE SET n = n + excluded.n"
+)
+
+
+def insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert :func:`insert_params` rows and count them in ``status_counts``."""
+    conn.executemany(INSERT, rows)
+    groups = Counter((row[1], row[2]) for row in rows)
+    conn.executemany(_COUNT_NEW, [(worker, status, n) for (worker, status), n in groups.items()])
+
+
 def insert_placed(
     conn: sqlite3.Connection,
     tasks: Sequence[TaskRecord],
@@ -321,9 +340,7 @@ def insert_placed(
     if len(tasks) == 1:  # a lone submit: its rowid comes with the insert, no second statement
         [one] = tasks
         return [insert_one(conn, one, configs[0], starts[0])]
-    conn.executemany(
-        INSERT, [insert_params(*row) for row in zip(tasks, configs, starts, strict=True)]
-    )
+    insert_rows(conn, [insert_params(*row) for row in zip(tasks, configs, starts, strict=True)])
     last: int = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
     first = last - len(tasks) + 1
     stored = [started(task, start) for task, start in zip(tasks, starts, strict=True)]
@@ -335,7 +352,9 @@ def insert_placed(
 def insert_one(
     conn: sqlite3.Connection, task: TaskRecord, config_text: str | None, start: Claim | None
 ) -> TaskRecord:
-    seq = conn.execute(INSERT, insert_params(task, config_text, start)).lastrowid or 0
+    params = insert_params(task, config_text, start)
+    seq = conn.execute(INSERT, params).lastrowid or 0
+    conn.execute(_COUNT_NEW, (params[1], params[2], 1))
     stored = started(task, start)
     stored.seq = seq
     return stored
