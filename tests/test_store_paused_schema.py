@@ -102,8 +102,8 @@ async def test_queue_positions_read_the_queue_index_only(tmp_path: Path) -> None
     assert [row[-1] for row in found] == [
         "SEARCH tasks USING INDEX sqlite_autoindex_tasks_1 (id=?)"
     ], found
-    # Each stretch of the queue is a range of the partial (worker, status, ready_at, seq) index, counted
-    # without reading a row.
+    # Each stretch of the queue is a range of the partial (worker, status, ready_at, seq) index,
+    # counted without reading a row.
     for plan, bounds in zip(plans, ("ready_at<?", "ready_at>? AND ready_at<?"), strict=True):
         assert [row[-1] for row in plan] == [
             f"SEARCH tasks USING COVERING INDEX tasks_queue (worker=? AND status=? AND {bounds})"
