@@ -69,6 +69,7 @@ from tasky.store.sqlite_tasks import (
     row_to_task,
 )
 from tasky.store.sqlite_tasks import claim as claim_tasks
+from tasky.store.sqlite_totals import WriterConnection
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -293,8 +294,10 @@ Op = Callable[[sqlite3.Connection], Any]
 T = TypeVar("T")
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+def _connect(path: str, factory: type[sqlite3.Connection] = sqlite3.Connection) -> Any:
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=30, factory=factory
+    )
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=OFF")
@@ -343,7 +346,7 @@ class SqliteStore(OneNodeMixin):
         self.path = str(path)
         self._lock_file: Any = None
         self._reader: sqlite3.Connection | None = None
-        self._writer_conn: sqlite3.Connection | None = None
+        self._writer_conn: WriterConnection | None = None
         self._queue: queue.SimpleQueue[list[_Pending] | None] = queue.SimpleQueue()
         # Writes submitted during the current event-loop iteration; handed over in one piece.
         self._outbox: list[_Pending] = []
@@ -366,7 +369,7 @@ class SqliteStore(OneNodeMixin):
     async def open(self) -> None:
         self.lock()
         private_database(Path(self.path))
-        self._writer_conn = _connect(self.path)
+        self._writer_conn = _connect(self.path, WriterConnection)
         self._writer_conn.executescript(SCHEMA)
         self._writer_conn.executescript(CHAIN_SCHEMA)
         migrate(self._writer_conn)
@@ -435,7 +438,7 @@ class SqliteStore(OneNodeMixin):
             if stop:
                 return
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Pending]) -> None:
+    def _run_batch(self, conn: WriterConnection, batch: list[_Pending]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         inserts = [p for p in batch if p.insert is not None]
         ops = [p for p in batch if p.op is not None]
@@ -452,16 +455,19 @@ class SqliteStore(OneNodeMixin):
                 # only the one that fails is refused. Operations are plain functions of the
                 # database, so a replay does the same thing again.
                 conn.execute("ROLLBACK")
+                conn.totals.clear()
                 conn.execute("BEGIN IMMEDIATE")
                 outcomes = self._run_inserts(conn, inserts) if inserts else []
                 outcomes += self._run_ops_one_by_one(conn, ops)
             else:
                 outcomes += [(p.future, True, v) for p, v in zip(ops, values, strict=True)]
+            conn.totals.flush(conn)
             conn.execute("COMMIT")
             self._commit_seconds.observe(time.perf_counter() - began)
             self._commit_size.observe(len(inserts) + len(ops))
             outcomes += markers
         except Exception as exc:
+            conn.totals.clear()
             outcomes = [(p.future, False, exc) for p in batch]
             # The writer thread must outlive any failure (even of ROLLBACK, say on a full or
             # broken disk): if it died, every later write would wait forever instead of failing.
@@ -511,16 +517,18 @@ class SqliteStore(OneNodeMixin):
 
     @staticmethod
     def _run_ops_one_by_one(
-        conn: sqlite3.Connection, ops: list[_Pending]
+        conn: WriterConnection, ops: list[_Pending]
     ) -> list[tuple[asyncio.Future[Any], bool, Any]]:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         for pending in ops:
             assert pending.op is not None
             conn.execute("SAVEPOINT op")
+            mark = conn.totals.mark()
             try:
                 value = pending.op(conn)
             except Exception as exc:  # one bad operation must not sink the batch
                 conn.execute("ROLLBACK TO op")
+                conn.totals.undo_to(mark)
                 outcomes.append((pending.future, False, exc))
             else:
                 outcomes.append((pending.future, True, value))

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tasky.states import MOVES, Status
-from tasky.store.histogram import bucket_of
-from tasky.store.records import Outcome, pause_ends, running_seconds
+from tasky.store.records import Outcome, pause_ends
 from tasky.store.sqlite_tasks import HOLDS_SLOT, guard, json_text
+from tasky.store.sqlite_totals import AttemptTotals, WriterConnection
 
 Move = Callable[[sqlite3.Connection], bool]
 
@@ -259,22 +259,9 @@ def _record_attempt(
     )
     if started_at is None:
         return
-    run_time = running_seconds(started_at, finished_at, paused)
-    wait = max(started_at - queued_at, 0.0) if queued_at is not None else None
-    conn.execute(
-        "INSERT INTO worker_timing (worker, finished, run_time_sum, wait_sum, wait_count) "
-        "VALUES (?, 1, ?, ?, ?) ON CONFLICT (worker) DO UPDATE SET "
-        "finished = finished + 1, run_time_sum = run_time_sum + excluded.run_time_sum, "
-        "wait_sum = wait_sum + excluded.wait_sum, wait_count = wait_count + excluded.wait_count",
-        (worker, run_time, wait or 0.0, 0 if wait is None else 1),
-    )
-    conn.execute(
-        "INSERT INTO run_time_hist (worker, bucket, n) VALUES (?, ?, 1) "
-        "ON CONFLICT (worker, bucket) DO UPDATE SET n = n + 1",
-        (worker, bucket_of(run_time)),
-    )
-    conn.execute(
-        "INSERT INTO finished_per_minute (worker, minute, status, n) VALUES (?, ?, ?, 1) "
-        "ON CONFLICT (worker, minute, status) DO UPDATE SET n = n + 1",
-        (worker, int(finished_at // 60), outcome.value),
-    )
+    # The timing aggregates: gathered on the writer's connection for its commit (see
+    # sqlite_totals), or added at once on any other connection.
+    totals = conn.totals if isinstance(conn, WriterConnection) else AttemptTotals()
+    totals.add(worker, started_at, queued_at, finished_at, paused, outcome.value)
+    if not isinstance(conn, WriterConnection):
+        totals.flush(conn)
