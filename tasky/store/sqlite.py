@@ -292,12 +292,28 @@ COMMIT_SIZE_BOUNDS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000
 
 Op = Callable[[sqlite3.Connection], Any]
 T = TypeVar("T")
+C = TypeVar("C", bound=sqlite3.Connection)
 
 
-def _connect(path: str, factory: type[sqlite3.Connection] = sqlite3.Connection) -> Any:
-    conn = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=30, factory=factory
+def _connect(path: str) -> sqlite3.Connection:
+    return _configured(
+        sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     )
+
+
+def _connect_writer(path: str) -> WriterConnection:
+    return _configured(
+        sqlite3.connect(
+            path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=30,
+            factory=WriterConnection,
+        )
+    )
+
+
+def _configured(conn: C) -> C:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=OFF")
@@ -369,7 +385,7 @@ class SqliteStore(OneNodeMixin):
     async def open(self) -> None:
         self.lock()
         private_database(Path(self.path))
-        self._writer_conn = _connect(self.path, WriterConnection)
+        self._writer_conn = _connect_writer(self.path)
         self._writer_conn.executescript(SCHEMA)
         self._writer_conn.executescript(CHAIN_SCHEMA)
         migrate(self._writer_conn)
