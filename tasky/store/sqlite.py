@@ -693,7 +693,7 @@ class SqliteStore(OneNodeMixin):
     async def next_runnable_at(
         self, worker: str, targets: Sequence[str] | None = None
     ) -> float | None:
-        # The first entry of the worker's Queued range of tasks_ready: ready_at is the end of a
+        # The first entry of the worker's Queued range of tasks_queue: ready_at is the end of a
         # retry's backoff, or when the task joined the queue.
         if targets is None:
             row = self._r.execute(

@@ -59,7 +59,7 @@ def guard(move: str, held: bool | None = None) -> str:
 
 # The oldest runnable Queued tasks of a worker that a claimant may take (untargeted, or
 # targeting one of the claim's targets, given as a JSON array), in queue order: an index range
-# of tasks_ready, stepping over tasks that wait for other nodes.
+# of tasks_queue, stepping over tasks that wait for other nodes.
 RUNNABLE = (
     f"SELECT {COLUMNS} FROM tasks WHERE worker = ? AND {guard('claim')} "
     "AND (run_after IS NULL OR run_after <= ?) "
@@ -177,7 +177,7 @@ def started(task: TaskRecord, start: Claim | None) -> TaskRecord:
 # queue's index and walk the whole queue to find a few ids.
 QUEUE_FOUND = "SELECT seq, id, ready_at, worker, status FROM tasks WHERE id IN ({marks})"
 # How many of the worker's Queued tasks lie in a stretch of the queue: (after, up to] in claim
-# order. A range of tasks_ready that is counted without reading a row.
+# order. A range of tasks_queue that is counted without reading a row.
 QUEUE_UP_TO = (
     "SELECT count(*) FROM tasks WHERE worker = ? AND status = 'Queued' "
     "AND (ready_at, seq) <= (?, ?)"
