@@ -13,6 +13,7 @@ from tasky.store.chain_records import (
     ChainRecord,
     ChainState,
     DefinitionRecord,
+    StepAdvance,
     StepRecord,
     count_statuses,
 )
@@ -26,7 +27,7 @@ from tasky.store.pg_database import (
     read_page,
 )
 from tasky.store.pg_records import claim_key
-from tasky.store.records import IdempotencyRecord
+from tasky.store.records import Claim, IdempotencyRecord, TaskRecord
 from tasky.store.sql_rows import row_to_chain, row_to_step
 
 _CHAIN_COLUMNS = (
@@ -80,6 +81,9 @@ _PRUNABLE = (
 
 class PgChainStore:
     """Chains of a :class:`tasky.store.postgres.PostgresStore` (``store.chains``)."""
+
+    # Its task writes and chain writes do not share a transaction here (see advance).
+    advances = False
 
     def __init__(self, db: PgDatabase) -> None:
         self._db = db
@@ -191,6 +195,11 @@ class PgChainStore:
         rows = await self._db.write(op, size=len(names))
         claimed = {r[0] for r in rows}
         return [name for name in names if name in claimed]
+
+    async def advance(
+        self, advance: StepAdvance, task: TaskRecord, claim: Claim | None
+    ) -> tuple[TaskRecord, list[str]] | None:
+        return None  # the runner advances the chain after the finish commits
 
     # -- status moves ---------------------------------------------------------------------------
     async def finish_chain(
