@@ -69,7 +69,10 @@ class ChainStore(Protocol):
         limit: int = 100,
         cursor: int | None = None,
         descending: bool = False,
-    ) -> ChainPage: ...
+    ) -> ChainPage:
+        """A page of chains as the list shows them: without their definition, parameters and
+        result (``spec`` and ``parameters`` empty, ``result`` None), so a page of long chains
+        costs what a page of short ones does (``get`` reads a chain whole)."""
 
     async def ids_with_status(self, statuses: Sequence[Status]) -> list[str]:
         """Ids of the chains in ``statuses``, oldest first."""

@@ -109,7 +109,8 @@ class MemoryChainStore:
     ) -> ChainPage:
         rows = [c for c in self._data.chains.values() if status is None or c.status is status]
         chosen, next_cursor = page(rows, _seq, limit, cursor, descending)
-        return ChainPage([copy_chain(c) for c in chosen], next_cursor)
+        summaries = [replace(c, spec={}, parameters={}, result=None) for c in chosen]
+        return ChainPage(summaries, next_cursor)
 
     async def ids_with_status(self, statuses: Sequence[Status]) -> list[str]:
         return [c.id for c in self._data.chains.values() if c.status in statuses]

@@ -612,3 +612,16 @@ async def test_advance_of_a_step_whose_task_exists_raises_and_writes_nothing(
     ]
     page = await store.list_tasks(chain_id=chain_id)
     assert [t.id for t in page.tasks] == [next_id]
+
+
+async def test_the_list_leaves_out_definitions_parameters_and_results(store: Store) -> None:
+    """A page of the list costs the same for long chains as for short ones: each chain comes
+    without its definition, parameters and result (``get`` has them)."""
+    spec = {"steps": [{"name": f"s{i}", "worker": "W"} for i in range(1000)]}
+    record = chain(name="long", definition="d", spec=spec, parameters={"p": 1})
+    await store.chains.create(record, [])
+    assert await store.chains.finish_chain(record.id, Status.COMPLETED, 2000.0, result={"r": 2})
+    [listed] = (await store.chains.list_chains()).chains
+    whole = await store.chains.get(record.id)
+    assert whole is not None and whole.spec == spec and whole.result == {"r": 2}
+    assert listed == dataclasses.replace(whole, spec={}, parameters={}, result=None)
