@@ -5,7 +5,9 @@ starts in a commit of its own, and still one task per step when two runners race
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +21,7 @@ from tasky.workers.base import EmptyConfig, Worker
 from tasky.workers.context import AsyncTaskContext
 from tasky.workers.registry import WorkerRegistry
 from tests.conftest import _open_client
+from tests.test_chains_durable import WORKER_ARGS, _runs, _wait
 from tests.test_chains_scale import assert_each_step_ran_once, run_whole, sequential
 
 API = "/tasky/v1"
@@ -128,3 +131,40 @@ async def test_the_memory_store_goes_the_usual_way(
         _, done, steps = await run_whole(client, sequential(20), timeout=60)
         assert done["Status"] == "Completed", done["Error"]
         assert_each_step_ran_once(steps, 20)
+
+
+def test_kill_9_while_steps_start_with_the_ends_before_them(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """Killed (SIGKILL) three times while the steps of a long chain start in the commits of
+    the ends before them: each start is kept with its end or lost with it, so after the
+    restarts every step has one task, and every task that exists is a step's."""
+    marks = tmp_path / "marks.txt"
+    n = 300
+    body = {
+        "parameters": {"marks": str(marks)},
+        "steps": [
+            {"name": f"s{i}", "worker": "MarkAgain", "config": {"path": "${params.marks}"}}
+            for i in range(n)
+        ],
+    }
+    server = server_factory(*WORKER_ARGS)
+    r = httpx.post(f"{server.api}/chains", json=body, timeout=10)
+    assert r.status_code == 201, r.text
+    chain_id = r.json()["ChainId"]
+    for round_ in range(1, 4):
+        deadline = time.monotonic() + 60
+        while sum(_runs(marks).values()) < round_ * n // 5:
+            assert time.monotonic() < deadline, "the chain does not advance"
+            time.sleep(0.005)
+        server.kill()
+        server = server_factory(*WORKER_ARGS, data_dir=server.data_dir)
+    done = _wait(server.api, chain_id, lambda b: b["Status"] != "Running", timeout=120)
+    assert done["Status"] == "Completed", done["Error"]
+    ids = [step["TaskId"] for step in done["Steps"]]
+    assert len(ids) == n and len(set(ids)) == n
+    listed = httpx.get(f"{server.api}/tasks", params={"chain": chain_id, "limit": 1000}).json()
+    assert sorted(t["TaskId"] for t in listed["Tasks"]) == sorted(ids)
+    runs = _runs(marks)
+    assert set(runs) == set(ids)  # every step ran; no task ran that is not its step's
+    assert max(runs.values()) <= 2  # again only when a kill came while it ran
