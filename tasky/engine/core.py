@@ -221,9 +221,10 @@ class Engine:
 
     def add_finishing_listener(self, listener: FinishingListener) -> None:
         """Call ``listener(task, outcome)`` when the end of a chain's task is about to be
-        written, before it commits: a write the listener queues at once (without awaiting
-        anything first) joins the finish's group commit, where the store has one. It must not
-        block, and must not trust that the finish commits (chains guard their write on it)."""
+        written, before it commits: a write the listener queues, or a task it starts queues
+        before its first real wait, joins the finish's group commit (where the store has one).
+        It must not block, and must not trust that the finish commits (chains make their write
+        conditional on it)."""
         self._announcer.add_finishing_listener(listener)
 
     # -- lookups --------------------------------------------------------------------------------
