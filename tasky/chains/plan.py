@@ -17,6 +17,7 @@ makes the runner plan from the first stage again).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tasky.chains.model import ChainSpec, StageInfo, StepSpec, When, step_policy
@@ -114,7 +115,7 @@ def runs(when: When, failing: bool) -> bool:
 def decide(
     spec: ChainSpec,
     stages: list[StageInfo],
-    views: dict[str, StepView],
+    views: Mapping[str, StepView],
     progress: Progress | None = None,
 ) -> Plan:
     """What to do next; ``progress``: from where (None: from the first stage)."""

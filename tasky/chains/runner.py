@@ -14,6 +14,14 @@ runners see the same step finish, both create its task under the one id that won
 refuses the second. The ids of a stage are chosen while the stage before it starts, so starting
 a step waits for one write: its task's (with the mark that the step started).
 
+One commit per step: when a step's task is about to end, the engine tells the runner before the
+end is written (``on_task_finishing``). When the chain is tracked and its plan with that end is
+simply to start the next stage's one step (its id chosen already), the runner starts it at once,
+with a write that joins the end's group commit (``ChainStore.advance``) and applies only if the
+end did, in the same transaction: a crash keeps both or neither. Any other case (or a store that
+cannot) goes the usual way: the end commits, its event kicks the chain's pump, and the pump starts
+the step in a commit of its own.
+
 Per-step cost: a long chain is read whole once, when the runner first meets it (or after a
 restart, or when another runner advanced it). While it runs, the runner keeps it (a *tracked*
 chain) and each pass reads only the chain's status and the tasks that moved since the last pass,
@@ -27,9 +35,11 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections import ChainMap
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from tasky import clock
@@ -43,8 +53,8 @@ from tasky.engine.errors import Draining, NotFound, QueueFull, Unsupported, Work
 from tasky.ids import is_valid_id, new_id
 from tasky.states import ACTIVE, CHAIN_ACTION_SOURCES, FINISHED, IllegalMove, Status
 from tasky.store.chain_base import ChainStore
-from tasky.store.chain_records import ChainPage, ChainRecord, StepRecord
-from tasky.store.records import IdempotencyRecord
+from tasky.store.chain_records import ChainPage, ChainRecord, StepAdvance, StepRecord
+from tasky.store.records import Claim, IdempotencyRecord, Outcome, TaskRecord
 
 log = logging.getLogger("tasky.chains")
 
@@ -131,11 +141,18 @@ class ChainRunner:
         self._tracked: dict[str, Loaded] = {}
         self._parsed: dict[str, Parsed] = {}
         self._changed_tasks: dict[str, set[str]] = {}
+        # Per chain, the task whose end it starts the next step with, in the end's own commit,
+        # until that end's event arrives (it needs no pass: see on_task_finishing); and the
+        # tasks doing it.
+        self._advancing: dict[str, str] = {}
+        self._advancers: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         """Listen to the engine, then pick up what a previous run of the server left mid-way."""
         self.engine.add_listener(self.on_task_status)
+        if self.store.advances:
+            self.engine.add_finishing_listener(self.on_task_finishing)
         for chain_id in await self.store.ids_with_status([Status.RUNNING, Status.PAUSED]):
             self.kick(chain_id)
         # A crash right after a cancel was committed, before it reached every task.
@@ -146,7 +163,7 @@ class ChainRunner:
         self._stopping = True
         for timer in self._timers.values():
             timer.cancel()
-        pumps = list(self._pumps.values())
+        pumps = [*self._pumps.values(), *self._advancers]
         for pump in pumps:
             pump.cancel()
         await asyncio.gather(*pumps, return_exceptions=True)
@@ -156,6 +173,11 @@ class ChainRunner:
     ) -> None:
         """Engine listener: runs in the event loop after every committed status change."""
         if chain_id is not None:
+            if self._advancing.get(chain_id) == task_id:
+                # The end of a task the chain starts its next step with, in the end's commit:
+                # the tracked copy has it (and if that start fails, a pass follows).
+                del self._advancing[chain_id]
+                return
             self._changed_tasks.setdefault(chain_id, set()).add(task_id)
             # A running chain's plan changes only when a step's task ends: a task that was
             # queued or started is re-read with the next pass, but needs none of its own. (A
@@ -163,6 +185,126 @@ class ChainRunner:
             # counts there.)
             if status in FINISHED or chain_id not in self._tracked:
                 self.kick(chain_id)
+
+    def on_task_finishing(self, record: TaskRecord, outcome: Outcome) -> None:
+        """Engine finishing listener: the end of ``record`` (a chain's task) is being written.
+        When the tracked chain's plan with this end is to start one step whose id is chosen,
+        start it in the end's own commit (see the module docstring)."""
+        chain_id = record.chain_id
+        if chain_id is None or self._stopping or self.engine.draining:
+            return
+        loaded = self._tracked.get(chain_id)
+        if loaded is None or loaded.progress is None:
+            return
+        if self._changed_tasks.get(chain_id, set()) - {record.id}:
+            return  # the tracked copy is behind on another task: a pass reads it
+        view = loaded.by_task.get(record.id)
+        if view is None or view.stage.index != loaded.progress.stage:
+            return
+        # The task as its end stores it (its result through JSON, as a pass would read it), laid
+        # over the tracked copy: nothing of it changes until the start has committed.
+        result = None if outcome.result is None else orjson.loads(orjson.dumps(outcome.result))
+        ended = dataclasses.replace(
+            record,
+            status=outcome.status,
+            finished_at=outcome.at,
+            error=outcome.error,
+            result=result,
+        )
+        views = ChainMap({view.spec.name: StepView(view.spec, view.stage, view.record, ended)})
+        views.maps.append(loaded.views)
+        plan = decide(loaded.spec, loaded.stages, views, loaded.progress)
+        if plan.done is not None or plan.skip or plan.rerun or len(plan.submit) != 1:
+            return
+        step = plan.submit[0]
+        if step.record.task_id is None or step.record.state != "pending":
+            return
+        try:
+            config = render(step.spec.config, Scope(loaded.chain, views, plan).lookup)
+        except RefError:
+            return  # a pass fails the step
+        self._advancing[chain_id] = record.id
+        task = asyncio.ensure_future(self._advance_with(loaded, plan, view, ended, step, config))
+        self._advancers.add(task)
+        task.add_done_callback(self._advancers.discard)
+
+    async def _advance_with(
+        self,
+        loaded: Loaded,
+        plan: Plan,
+        view: StepView,
+        ended: TaskRecord,
+        step: StepView,
+        config: Any,
+    ) -> None:
+        """Start ``step`` in the commit of ``view``'s task's end (``ended``); on any failure the
+        chain is read anew and planned by a pass."""
+        chain_id = loaded.chain.id
+        try:
+            # Free unless a pass or an action has the chain: then the start waits, and commits
+            # after the end rather than with it (an action may have changed what it starts).
+            async with self._locked(chain_id):
+                current = self._tracked.get(chain_id) is loaded and not self._stopping
+                if current and await self._start_with_end(loaded, plan, view, ended, step, config):
+                    return
+        except Exception:  # NotWritten, a refused config, a full queue, a store error...
+            log.debug("chain %s: starting a step with the end of %s failed", chain_id, ended.id)
+        if self._advancing.get(chain_id) == ended.id:
+            del self._advancing[chain_id]  # its end's event (if any) is an ordinary one
+        self._forget(chain_id)
+        self.kick(chain_id)
+
+    async def _start_with_end(
+        self,
+        loaded: Loaded,
+        plan: Plan,
+        view: StepView,
+        ended: TaskRecord,
+        step: StepView,
+        config: Any,
+    ) -> bool:
+        chain_id = loaded.chain.id
+        following = self._following(loaded, plan)
+        wanted = {v.spec.name: new_id() for v in following}
+        advance = StepAdvance(
+            chain_id,
+            loaded.chain.restarts,
+            ended.id,
+            ended.attempt,
+            ended.status,
+            [dataclasses.replace(step.record, state="submitted", error=None)],
+            list(wanted.items()),
+        )
+        claimed: list[str] = []
+
+        async def write(task: TaskRecord, claim: Claim | None) -> TaskRecord | None:
+            done = await self.store.advance(advance, task, claim)
+            if done is None:
+                return None
+            claimed.extend(done[1])
+            return done[0]
+
+        spec = step.spec
+        stored = await self.engine.submit(
+            spec.worker,
+            config,
+            timeout=spec.timeout,
+            retries=spec.retries,
+            chain_id=chain_id,
+            task_id=step.record.task_id,
+            write=write,
+        )
+        # Committed: the tracked copy follows.
+        view.task = ended
+        step.record.state, step.record.error = "submitted", None
+        step.task = dataclasses.replace(stored)
+        for following_step in following:
+            if following_step.spec.name in claimed:
+                task_id = wanted[following_step.spec.name]
+                following_step.record.task_id = task_id
+                loaded.by_task[task_id] = following_step
+        loaded.plan()  # its progress: the stage that runs now
+        return len(claimed) == len(following)  # else another runner chose some first
 
     def kick(self, chain_id: str) -> None:
         """Have the chain re-planned soon; kicks that arrive meanwhile fold into one more pass."""

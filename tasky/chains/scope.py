@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tasky.chains.plan import Plan, StepView
@@ -14,7 +15,7 @@ def failure_text(view: StepView) -> str:
 
 
 class Scope:
-    def __init__(self, chain: ChainRecord, views: dict[str, StepView], plan: Plan) -> None:
+    def __init__(self, chain: ChainRecord, views: Mapping[str, StepView], plan: Plan) -> None:
         self.chain = chain
         self.views = views
         self.plan = plan

@@ -11,11 +11,12 @@ from tasky.engine.events import EventHub
 from tasky.engine.lanes import Lane
 from tasky.logs import task_fields
 from tasky.states import Status
-from tasky.store.records import TaskRecord
+from tasky.store.records import Outcome, TaskRecord
 
 log = logging.getLogger("tasky.engine")
 
 StatusListener = Callable[[str, str, Status, str | None], None]
+FinishingListener = Callable[[TaskRecord, Outcome], None]
 
 
 class Announcer:
@@ -23,9 +24,25 @@ class Announcer:
         self.events = events
         self._lanes = lanes
         self._listeners: list[StatusListener] = []
+        self._finishing: list[FinishingListener] = []
 
     def add_listener(self, listener: StatusListener) -> None:
         self._listeners.append(listener)
+
+    def add_finishing_listener(self, listener: FinishingListener) -> None:
+        self._finishing.append(listener)
+
+    @property
+    def hears_finishing(self) -> bool:
+        return bool(self._finishing)
+
+    def finishing(self, record: TaskRecord, outcome: Outcome) -> None:
+        """A chain's task is about to end with ``outcome`` (not committed yet)."""
+        for listener in self._finishing:
+            try:
+                listener(record, outcome)
+            except Exception:
+                log.exception("a finishing listener failed")
 
     def created(self, record: TaskRecord) -> None:
         self.events.publish(

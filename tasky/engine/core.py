@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tasky import clock
-from tasky.engine.announce import Announcer, StatusListener
+from tasky.engine.announce import Announcer, FinishingListener, StatusListener
 from tasky.engine.background import Background
 from tasky.engine.control import Control
 from tasky.engine.counters import WorkerCounters
@@ -37,7 +37,7 @@ from tasky.engine.output import Output
 from tasky.engine.peers import Peers
 from tasky.engine.recovery import recover, release_held
 from tasky.engine.runs import Runs
-from tasky.engine.submit import Submitter
+from tasky.engine.submit import Submitter, SubmitWrite
 from tasky.net.addresses import OutboundPolicy
 from tasky.own_files import file_roots
 from tasky.settings import Settings
@@ -219,6 +219,14 @@ class Engine:
         """
         self._announcer.add_listener(listener)
 
+    def add_finishing_listener(self, listener: FinishingListener) -> None:
+        """Call ``listener(task, outcome)`` when the end of a chain's task is about to be
+        written, before it commits: a write the listener queues, or a task it starts queues
+        before its first real wait, joins the finish's group commit (where the store has one).
+        It must not block, and must not trust that the finish commits (chains make their write
+        conditional on it)."""
+        self._announcer.add_finishing_listener(listener)
+
     # -- lookups --------------------------------------------------------------------------------
     def worker(self, name: str) -> Worker:
         return find_worker(self.registry, name)
@@ -334,13 +342,16 @@ class Engine:
         chain_id: str | None = None,
         task_id: str | None = None,
         target: str | None = None,
+        write: SubmitWrite | None = None,
     ) -> TaskRecord:
         """``task_id``: an id chosen beforehand (chains record a step's id before submitting it,
         so a crash in between cannot create the step twice); a new one otherwise. ``target``:
-        where the task may run ("node:NAME", "label:LABEL"; None: any node)."""
+        where the task may run ("node:NAME", "label:LABEL"; None: any node). ``write``: stores
+        the task with the caller's own writes in one transaction (see SubmitWrite); NotWritten
+        when it wrote nothing."""
         worker = self.worker(worker_name)
         created = await self._submitter.submit(
-            worker, config, timeout, retries, chain_id, task_id, target=target
+            worker, config, timeout, retries, chain_id, task_id, target=target, write=write
         )
         assert isinstance(created, TaskRecord)  # no key, so never an earlier request's record
         return created

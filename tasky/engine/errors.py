@@ -29,6 +29,11 @@ class QueueFull(Exception):
         self.retry_after = retry_after
 
 
+class NotWritten(Exception):
+    """A submit's own write (see Engine.submit's ``write``) found its condition unmet: no task
+    was created."""
+
+
 class Draining(Exception):
     """The server is shutting down and takes no new work (503, with Retry-After)."""
 

@@ -3,6 +3,7 @@ backoff. Either way the attempt ends here (tasky.engine.runs frees its slot)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from typing import Any
@@ -89,7 +90,18 @@ class Outcomes:
         moved: bool | None = None  # None: unknown (the write failed, and may have committed)
         try:
             await self._output.flush_task(record.id)
-            moved = await self._store.finish(record.id, self._owner, record.attempt, outcome)
+            finish = self._store.finish(record.id, self._owner, record.attempt, outcome)
+            if record.chain_id is not None and self._announcer.hears_finishing:
+                # The finish is queued first (its task runs before anything the listeners
+                # start), so the chain's next step, queued by a listener's task before the
+                # hand-over to the writer, rides in the same group commit: a sequential chain
+                # on SQLite commits once per step instead of twice (measured: 2.00 -> 1.00
+                # commits and 0.72 -> 0.51 ms of server CPU per no-op step).
+                queued = asyncio.ensure_future(finish)
+                self._announcer.finishing(record, outcome)
+                moved = await queued
+            else:
+                moved = await finish
             if moved and status is Status.FAILED:
                 log_failed(record, error)
         except Exception:

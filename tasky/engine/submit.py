@@ -8,7 +8,7 @@ waiting ahead of it) the task is stored Queued, within the worker's queue cap, a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,17 +18,22 @@ from tasky.engine.admission import admit
 from tasky.engine.announce import Announcer
 from tasky.engine.dispatch import Dispatcher
 from tasky.engine.drain import Drain
-from tasky.engine.errors import BatchInvalid, WorkerDisabled
+from tasky.engine.errors import BatchInvalid, NotWritten, WorkerDisabled
 from tasky.engine.lanes import Lane
 from tasky.engine.launch import Launcher
 from tasky.ids import is_valid_id, new_id
 from tasky.settings import Settings
 from tasky.states import Status
 from tasky.store.base import Store
-from tasky.store.records import IdempotencyRecord, TaskRecord
+from tasky.store.records import Claim, IdempotencyRecord, TaskRecord
 from tasky.workers.base import Worker
 from tasky.workers.secrets import stored_config
 from tasky.workers.strict import validate_config
+
+# A submit's write done by its caller: store the task (started with the claim, as Store.submit)
+# together with writes of the caller's own in one transaction, or None when those find their
+# condition unmet (nothing written). Chains start a step in the commit of the step before it.
+SubmitWrite = Callable[[TaskRecord, Claim | None], Awaitable[TaskRecord | None]]
 
 
 class Submitter:
@@ -69,9 +74,11 @@ class Submitter:
         task_id: str | None,
         key: IdempotencyRecord | None = None,
         target: str | None = None,
+        write: SubmitWrite | None = None,
     ) -> TaskRecord | IdempotencyRecord:
         """``key``: the caller's Idempotency-Key; when it is taken nothing is created and the
-        key's record is returned."""
+        key's record is returned. ``write``: stores the task instead of the store's submit (no
+        ``key`` then); NotWritten when it wrote nothing."""
         self._check_open(worker)
         if task_id is not None and not is_valid_id(task_id):
             raise ValueError(f"not a task id: {task_id!r}")
@@ -89,8 +96,13 @@ class Submitter:
         )
         lane.admitting += 1 - reserved
         try:
-            if key is None:
-                stored: TaskRecord | IdempotencyRecord = await self._store.submit(record, claim)
+            if write is not None:
+                written = await write(record, claim)
+                if written is None:
+                    raise NotWritten(f"task {record.id} was not created: its condition failed")
+                stored: TaskRecord | IdempotencyRecord = written
+            elif key is None:
+                stored = await self._store.submit(record, claim)
             else:
                 stored = await self._store.submit_with_key(record, key, claim)
         except BaseException:

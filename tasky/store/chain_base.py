@@ -19,12 +19,17 @@ from tasky.store.chain_records import (
     ChainRecord,
     ChainState,
     DefinitionRecord,
+    StepAdvance,
     StepRecord,
 )
-from tasky.store.records import IdempotencyRecord
+from tasky.store.records import Claim, IdempotencyRecord, TaskRecord
 
 
 class ChainStore(Protocol):
+    # Whether :meth:`advance` can write in the transaction of the task's finish (else it writes
+    # nothing and returns None, and the runner advances the chain after the finish commits).
+    advances: bool
+
     async def create(self, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
         """Insert a chain and its steps in one transaction (a duplicate id raises and writes
         nothing)."""
@@ -64,7 +69,10 @@ class ChainStore(Protocol):
         limit: int = 100,
         cursor: int | None = None,
         descending: bool = False,
-    ) -> ChainPage: ...
+    ) -> ChainPage:
+        """A page of chains as the list shows them: without their definition, parameters and
+        result (``spec`` and ``parameters`` empty, ``result`` None), so a page of long chains
+        costs what a page of short ones does (``get`` reads a chain whole)."""
 
     async def ids_with_status(self, statuses: Sequence[Status]) -> list[str]:
         """Ids of the chains in ``statuses``, oldest first."""
@@ -88,6 +96,21 @@ class ChainStore(Protocol):
         create of one id is refused), so two runners that see the same step finish make one
         task between them. The runner claims the steps of the next stage while it starts the
         current one, so a step's start waits for no claim of its own."""
+
+    async def advance(
+        self, advance: StepAdvance, task: TaskRecord, claim: Claim | None
+    ) -> tuple[TaskRecord, list[str]] | None:
+        """Start a chain's next step in one transaction: only if ``advance.after_task`` has
+        ended ``advance.after_status`` at ``advance.after_attempt`` (its finish is written
+        earlier in this transaction, or committed) and the chain is Running at
+        ``advance.restarts``: save ``advance.steps`` (as :meth:`save_steps`), claim
+        ``advance.claims`` (as :meth:`claim_steps`) and create ``task`` (as Store.submit with
+        ``claim``). Returns the stored task and the names claimed; None when the condition does
+        not hold (nothing is written). A task with ``task.id`` already raises, writing nothing.
+
+        Queued in the same event-loop turn as the task's finish, it rides in the finish's group
+        commit: one durable commit per step of a sequential chain instead of two. Stores that
+        cannot (``advances`` False) write nothing and return None."""
 
     # -- status moves ---------------------------------------------------------------------------
     # Each is a compare-and-set on the chain's status: it applies only when the chain is in one

@@ -118,3 +118,18 @@ class DefinitionRecord:
     created_at: float
     updated_at: float
     source: str = "api"  # "api", or the config file it came from
+
+
+@dataclass(slots=True)
+class StepAdvance:
+    """A chain's next step started in the transaction that records the end of the step before
+    it (see ChainStore.advance): the task that ended and how, the steps to save, and the task
+    ids to choose for the steps after (as ChainStore.claim_steps)."""
+
+    chain_id: str
+    restarts: int  # the chain's restart count the plan was made at
+    after_task: str
+    after_attempt: int
+    after_status: Status
+    steps: list[StepRecord]
+    claims: list[tuple[str, str]]

@@ -15,14 +15,18 @@ from tasky.store.chain_records import (
     ChainRecord,
     ChainState,
     DefinitionRecord,
+    StepAdvance,
     StepRecord,
     step_status,
 )
 from tasky.store.memory_data import MemoryData, copy_chain, copy_step, json_copy, page
-from tasky.store.records import IdempotencyRecord
+from tasky.store.records import Claim, IdempotencyRecord, TaskRecord
 
 
 class MemoryChainStore:
+    # Its task writes and chain writes do not share a transaction here (see advance).
+    advances = False
+
     def __init__(self, data: MemoryData) -> None:
         self._data = data
 
@@ -105,7 +109,8 @@ class MemoryChainStore:
     ) -> ChainPage:
         rows = [c for c in self._data.chains.values() if status is None or c.status is status]
         chosen, next_cursor = page(rows, _seq, limit, cursor, descending)
-        return ChainPage([copy_chain(c) for c in chosen], next_cursor)
+        summaries = [replace(c, spec={}, parameters={}, result=None) for c in chosen]
+        return ChainPage(summaries, next_cursor)
 
     async def ids_with_status(self, statuses: Sequence[Status]) -> list[str]:
         return [c.id for c in self._data.chains.values() if c.status in statuses]
@@ -151,6 +156,11 @@ class MemoryChainStore:
             return claimed
 
         return await self._data.write(op)
+
+    async def advance(
+        self, advance: StepAdvance, task: TaskRecord, claim: Claim | None
+    ) -> tuple[TaskRecord, list[str]] | None:
+        return None  # the runner advances the chain after the finish commits
 
     # -- status moves -----------------------------------------------------------------------------
     async def finish_chain(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -13,9 +14,20 @@ from tasky.ids import new_id
 from tasky.states import CHAIN_MOVES, Status
 from tasky.store import Store
 from tasky.store.chain_base import ChainStore
-from tasky.store.chain_records import ChainState, DefinitionRecord, StepRecord
+from tasky.store.chain_records import ChainState, DefinitionRecord, StepAdvance, StepRecord
+from tasky.store.records import TaskRecord
 from tests.store_contract.backends import StoreFactory
-from tests.store_contract.records import chain, finished, key, running, steps, stored, task
+from tests.store_contract.records import (
+    WORKER,
+    chain,
+    claim,
+    finished,
+    key,
+    running,
+    steps,
+    stored,
+    task,
+)
 
 
 async def test_a_chain_and_its_steps_round_trip(store: Store) -> None:
@@ -491,3 +503,125 @@ async def test_two_concurrent_advances_of_one_step_create_one_task(
         page = await store.list_tasks(chain_id=record.id)
         [_, step] = await store.chains.steps(record.id)
         assert [t.id for t in page.tasks] == [step.task_id]
+
+
+# -- a step started in the commit of the step before it (ChainStore.advance) ---------------------
+async def _ended_step(store: Store, status: Status = Status.COMPLETED) -> tuple[str, TaskRecord]:
+    """A Running chain whose step s0 ran a task that ended ``status``; s1 has its id chosen
+    (pending), s2 has none."""
+    ended = await finished(store, status)
+    record = chain()
+    await store.chains.create(record, steps(record.id, ended.id, None, None))
+    assert await store.chains.claim_steps(record.id, [("s1", new_id())]) == ["s1"]
+    return record.id, ended
+
+
+def _advance(chain_id: str, ended: TaskRecord, next_id: str, **kw: Any) -> StepAdvance:
+    fields: dict[str, Any] = {
+        "chain_id": chain_id,
+        "restarts": 0,
+        "after_task": ended.id,
+        "after_attempt": ended.attempt,
+        "after_status": ended.status,
+        "steps": [StepRecord(chain_id, "s1", 1, "submitted", next_id)],
+        "claims": [("s2", "c" * 32)],
+    }
+    fields.update(kw)
+    return StepAdvance(**fields)
+
+
+async def _s1_id(store: Store, chain_id: str) -> str:
+    [_, s1, _] = await store.chains.steps(chain_id)
+    assert s1.task_id is not None
+    return s1.task_id
+
+
+async def test_advance_starts_the_next_step_with_the_end_of_the_one_before(store: Store) -> None:
+    chain_id, ended = await _ended_step(store)
+    next_id = await _s1_id(store, chain_id)
+    new = dataclasses.replace(task(WORKER, 3000.0, chain_id=chain_id), id=next_id)
+    done = await store.chains.advance(_advance(chain_id, ended, next_id), new, claim())
+    if not store.chains.advances:
+        # A store that cannot write it with the end writes nothing: the runner goes the usual way.
+        assert done is None
+        assert await store.get(next_id) is None
+        assert [s.state for s in await store.chains.steps(chain_id)] == ["submitted"] + [
+            "pending"
+        ] * 2
+        return
+    assert done is not None
+    created, claimed = done
+    assert claimed == ["s2"]
+    assert created.id == next_id and created.status is Status.RUNNING  # started: a free slot
+    assert (await stored(store, next_id)).status is Status.RUNNING
+    saved = {s.name: (s.state, s.task_id) for s in await store.chains.steps(chain_id)}
+    assert saved == {
+        "s0": ("submitted", ended.id),
+        "s1": ("submitted", next_id),
+        "s2": ("pending", "c" * 32),
+    }
+
+
+@pytest.mark.parametrize("change", ["status", "attempt", "paused", "restarted", "missing"])
+async def test_advance_writes_nothing_unless_the_end_and_the_chain_are_as_planned(
+    store: Store, change: str
+) -> None:
+    """The end it starts from did not happen as planned (its finish lost the lease, another
+    node ended it otherwise), or the chain moved since the plan: nothing is written."""
+    chain_id, ended = await _ended_step(store)
+    next_id = await _s1_id(store, chain_id)
+    kw: dict[str, Any] = {}
+    if change == "status":
+        kw["after_status"] = Status.FAILED
+    elif change == "attempt":
+        kw["after_attempt"] = ended.attempt + 1
+    elif change == "paused":
+        assert await store.chains.pause_chain(chain_id)
+    elif change == "restarted":
+        kw["restarts"] = 1
+    else:
+        kw["after_task"] = new_id()
+    new = dataclasses.replace(task(WORKER, 3000.0, chain_id=chain_id), id=next_id)
+    assert (
+        await store.chains.advance(_advance(chain_id, ended, next_id, **kw), new, claim()) is None
+    )
+    assert await store.get(next_id) is None
+    saved = [(s.state, s.task_id) for s in await store.chains.steps(chain_id)]
+    assert saved == [("submitted", ended.id), ("pending", next_id), ("pending", None)]
+
+
+async def test_advance_of_a_step_whose_task_exists_raises_and_writes_nothing(
+    backend: StoreFactory, store: Store
+) -> None:
+    """Two runners start the same step: the second one's task id is taken, and neither its
+    step marks nor its claims are written."""
+    chain_id, ended = await _ended_step(store)
+    if not store.chains.advances:
+        pytest.skip("this store does not start steps with the end of the one before")
+    next_id = await _s1_id(store, chain_id)
+    await store.submit(dataclasses.replace(task(WORKER, 3000.0, chain_id=chain_id), id=next_id))
+    new = dataclasses.replace(task(WORKER, 3001.0, chain_id=chain_id), id=next_id)
+    marks = [StepRecord(chain_id, "s1", 1, "submitted", next_id, error="x")]
+    with pytest.raises(backend.duplicate_error):
+        await store.chains.advance(_advance(chain_id, ended, next_id, steps=marks), new, claim())
+    saved = [(s.state, s.task_id, s.error) for s in await store.chains.steps(chain_id)]
+    assert saved == [
+        ("submitted", ended.id, None),
+        ("pending", next_id, None),
+        ("pending", None, None),
+    ]
+    page = await store.list_tasks(chain_id=chain_id)
+    assert [t.id for t in page.tasks] == [next_id]
+
+
+async def test_the_list_leaves_out_definitions_parameters_and_results(store: Store) -> None:
+    """A page of the list costs the same for long chains as for short ones: each chain comes
+    without its definition, parameters and result (``get`` has them)."""
+    spec = {"steps": [{"name": f"s{i}", "worker": "W"} for i in range(1000)]}
+    record = chain(name="long", definition="d", spec=spec, parameters={"p": 1})
+    await store.chains.create(record, [])
+    assert await store.chains.finish_chain(record.id, Status.COMPLETED, 2000.0, result={"r": 2})
+    [listed] = (await store.chains.list_chains()).chains
+    whole = await store.chains.get(record.id)
+    assert whole is not None and whole.spec == spec and whole.result == {"r": 2}
+    assert listed == dataclasses.replace(whole, spec={}, parameters={}, result=None)
