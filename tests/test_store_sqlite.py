@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,9 @@ from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import ChildRecord, Claim, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
+from tests.sqlite_store_fixture import sqlite_store
 
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "tasky.db")
-    await s.open()
-    yield s
-    await s.close()
+store = sqlite_store
 
 
 def _task() -> TaskRecord:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import Claim, IdempotencyRecord, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
+from tests.sqlite_store_fixture import sqlite_store
 
 # The insert trigger of earlier versions (which a migrated database must lose).
 _OLD_TRIGGER = """
@@ -25,12 +23,7 @@ END;
 """
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "tasky.db")
-    await s.open()
-    yield s
-    await s.close()
+store = sqlite_store
 
 
 def task(worker: str = "W", status: Status = Status.QUEUED, **fields: object) -> TaskRecord:

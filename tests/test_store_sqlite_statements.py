@@ -4,24 +4,16 @@ and a batch insert touch their rows in one statement each, whatever their size."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-
-import pytest
 
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import Claim, TaskRecord
 from tasky.store.sqlite import SqliteStore
+from tests.sqlite_store_fixture import sqlite_store
 
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "tasky.db")
-    await s.open()
-    yield s
-    await s.close()
+store = sqlite_store
 
 
 def task(worker: str = "W") -> TaskRecord:
