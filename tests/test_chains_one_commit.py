@@ -17,9 +17,8 @@ from tasky.chains.runner import ChainRunner
 from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.store import create_store
-from tasky.workers.base import EmptyConfig, Worker
-from tasky.workers.context import AsyncTaskContext
 from tasky.workers.registry import WorkerRegistry
+from tests import test_chains_scale
 from tests.conftest import _open_client
 from tests.test_chains_durable import WORKER_ARGS, _runs, _wait
 from tests.test_chains_scale import assert_each_step_ran_once, run_whole, sequential
@@ -27,22 +26,8 @@ from tests.test_chains_scale import assert_each_step_ran_once, run_whole, sequen
 API = "/tasky/v1"
 
 
-class Nothing(Worker):
-    """Returns at once and logs nothing: a step's only writes are the chain's own."""
-
-    name = "Nothing"
-    description = "Does nothing."
-    max_tasks = 1000
-    idempotent = True
-
-    async def perform(self, config: EmptyConfig, task: AsyncTaskContext) -> None:
-        return None
-
-
-@pytest.fixture
-def registry(registry: WorkerRegistry) -> WorkerRegistry:
-    registry.register(Nothing)
-    return registry
+# The examples and test workers plus Nothing (a step whose only writes are the chain's own).
+registry = test_chains_scale.registry
 
 
 @pytest.fixture
