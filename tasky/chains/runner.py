@@ -741,9 +741,7 @@ class ChainRunner:
     async def cancel(self, chain_id: str) -> ChainRecord:
         """The chain ends Canceled: its unfinished tasks are canceled, later steps never start."""
         async with self._locked(chain_id):
-            self._forget(chain_id)  # an action changes steps: the next pass reads them anew
-            loaded = await self.load(chain_id)
-            _require(loaded.chain, "cancel")
+            loaded = await self._load_for(chain_id, "cancel")
             now = clock.now()
             never = []
             for view in loaded.ordered():
@@ -761,9 +759,7 @@ class ChainRunner:
     async def pause(self, chain_id: str) -> ChainRecord:
         """No new step starts; running steps pause where their worker can, queued ones wait."""
         async with self._locked(chain_id):
-            self._forget(chain_id)  # an action changes steps: the next pass reads them anew
-            loaded = await self.load(chain_id)
-            _require(loaded.chain, "pause")
+            loaded = await self._load_for(chain_id, "pause")
             changed = await self.store.pause_chain(chain_id)
             await self._moved(chain_id, changed, Status.PAUSED, "pause")
             await self._hold(loaded.ordered())
@@ -771,9 +767,7 @@ class ChainRunner:
 
     async def resume(self, chain_id: str) -> ChainRecord:
         async with self._locked(chain_id):
-            self._forget(chain_id)  # an action changes steps: the next pass reads them anew
-            loaded = await self.load(chain_id)
-            _require(loaded.chain, "resume")
+            loaded = await self._load_for(chain_id, "resume")
             changed = await self.store.resume_chain(chain_id)
             await self._moved(chain_id, changed, Status.RUNNING, "resume")
             paused = [
@@ -794,14 +788,19 @@ class ChainRunner:
         """
         self.engine.refuse_new_work()
         async with self._locked(chain_id):
-            self._forget(chain_id)  # an action changes steps: the next pass reads them anew
-            loaded = await self.load(chain_id)
-            _require(loaded.chain, "restart")
+            loaded = await self._load_for(chain_id, "restart")
             resets = _restart_steps(loaded)
             changed = await self.store.restart_chain(chain_id, steps=resets)
             await self._moved(chain_id, changed, Status.RUNNING, "restart")
         self.kick(chain_id)
         return await self.get(chain_id)
+
+    async def _load_for(self, chain_id: str, action: str) -> Loaded:
+        """The chain, read anew for ``action`` (under its lock), which its status must allow."""
+        self._forget(chain_id)  # an action changes steps: the next pass reads them anew
+        loaded = await self.load(chain_id)
+        _require(loaded.chain, action)
+        return loaded
 
     async def _moved(self, chain_id: str, changed: bool, new: Status, action: str) -> None:
         """Publish the chain's move to ``new``, or say (409) which status stopped it."""
