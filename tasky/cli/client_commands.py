@@ -8,6 +8,7 @@ listed in :mod:`tasky.cli.session` and docs/cli.md.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -409,32 +410,23 @@ def _control(action: str, task_id: str, url: str | None, token: str | None, json
         s.out.print(f"{safe(task_id)}  {status_text(now.status)}{note}")
 
 
-def cancel(
-    task_id: TaskId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
-) -> None:
-    """Cancel a task."""
-    _control("cancel", task_id, url, token, json)
+def _control_command(action: str, summary: str) -> Callable[..., None]:
+    """The command ``tasky ACTION TASK_ID`` (cancel, pause, resume, run): ``summary`` is its
+    help."""
+
+    def command(
+        task_id: TaskId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
+    ) -> None:
+        _control(action, task_id, url, token, json)
+
+    command.__doc__ = summary
+    return command
 
 
-def pause(
-    task_id: TaskId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
-) -> None:
-    """Pause a task (if its worker supports it)."""
-    _control("pause", task_id, url, token, json)
-
-
-def resume(
-    task_id: TaskId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
-) -> None:
-    """Resume a paused task."""
-    _control("resume", task_id, url, token, json)
-
-
-def run(
-    task_id: TaskId, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
-) -> None:
-    """Run a finished task again."""
-    _control("run", task_id, url, token, json)
+cancel = _control_command("cancel", "Cancel a task.")
+pause = _control_command("pause", "Pause a task (if its worker supports it).")
+resume = _control_command("resume", "Resume a paused task.")
+run = _control_command("run", "Run a finished task again.")
 
 
 def stats(
