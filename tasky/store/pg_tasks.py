@@ -18,14 +18,12 @@ from typing import Any
 
 from tasky.states import MOVES, Status
 from tasky.store.base import DuplicateId
-from tasky.store.pg_database import Conn, Row, json_value
+from tasky.store.pg_database import Conn, Row
 from tasky.store.records import Claim, TaskRecord
+from tasky.store.sql_rows import TASK_COLUMNS
+from tasky.store.sql_rows import row_to_task as row_to_task  # importers take it from here
 
-COLUMNS = (
-    "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
-    "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
-    "chain_id, logs_dropped, target, node, paused_seconds, paused_at"
-)
+COLUMNS = TASK_COLUMNS  # the same in both SQL stores (tasky.store.sql_rows)
 INSERTED = (
     "id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
     "retries, timeout, owner, lease_until, run_after, chain_id, ready_at, target, node"
@@ -70,36 +68,6 @@ def guard(move: str, held: bool | None = None) -> str:
     elif holds is False:
         condition += f" AND {_WAITS}"
     return condition
-
-
-def row_to_task(row: Row) -> TaskRecord:
-    return TaskRecord(
-        seq=row[0],
-        id=row[1],
-        worker=row[2],
-        status=Status(row[3]),
-        config=json_value(row[4]),
-        created_at=row[5],
-        queued_at=row[6],
-        started_at=row[7],
-        finished_at=row[8],
-        attempt=row[9],
-        retries=row[10],
-        timeout=row[11],
-        progress=row[12],
-        progress_message=row[13],
-        result=json_value(row[14]),
-        error=row[15],
-        owner=row[16],
-        lease_until=row[17],
-        run_after=row[18],
-        chain_id=row[19],
-        logs_dropped=row[20],
-        target=row[21],
-        node=row[22],
-        paused_seconds=row[23],
-        paused_at=row[24],
-    )
 
 
 def insert_params(task: TaskRecord, config_text: str) -> tuple[Any, ...]:

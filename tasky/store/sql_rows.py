@@ -1,5 +1,5 @@
-"""Rows of the two SQL stores turned into records: the chain, step and node tables have the same
-columns in SQLite and PostgreSQL (JSON kept as text in both), so one mapper serves both."""
+"""Rows of the two SQL stores turned into records: the task, chain, step and node tables have
+the same columns in SQLite and PostgreSQL (JSON kept as text in both), so one mapper serves both."""
 
 from __future__ import annotations
 
@@ -10,11 +10,49 @@ import orjson
 
 from tasky.states import Status
 from tasky.store.chain_records import ChainRecord, StepRecord
-from tasky.store.records import NodeRecord
+from tasky.store.records import NodeRecord, TaskRecord
 
 
 def json_value(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
+
+
+# The columns row_to_task reads, in its order.
+TASK_COLUMNS = (
+    "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
+    "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
+    "chain_id, logs_dropped, target, node, paused_seconds, paused_at"
+)
+
+
+def row_to_task(row: Sequence[Any]) -> TaskRecord:
+    return TaskRecord(
+        seq=row[0],
+        id=row[1],
+        worker=row[2],
+        status=Status(row[3]),
+        config=orjson.loads(row[4]),  # NOT NULL
+        created_at=row[5],
+        queued_at=row[6],
+        started_at=row[7],
+        finished_at=row[8],
+        attempt=row[9],
+        retries=row[10],
+        timeout=row[11],
+        progress=row[12],
+        progress_message=row[13],
+        result=json_value(row[14]),
+        error=row[15],
+        owner=row[16],
+        lease_until=row[17],
+        run_after=row[18],
+        chain_id=row[19],
+        logs_dropped=row[20],
+        target=row[21],
+        node=row[22],
+        paused_seconds=row[23],
+        paused_at=row[24],
+    )
 
 
 def row_to_chain(row: Sequence[Any]) -> ChainRecord:

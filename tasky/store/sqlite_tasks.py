@@ -18,13 +18,11 @@ import orjson
 
 from tasky.states import MOVES, Status
 from tasky.store.records import Claim, TaskRecord
+from tasky.store.sql_rows import TASK_COLUMNS
 from tasky.store.sql_rows import json_value as json_value  # the sqlite modules import it from here
+from tasky.store.sql_rows import row_to_task as row_to_task  # importers take it from here
 
-COLUMNS = (
-    "seq, id, worker, status, config, created_at, queued_at, started_at, finished_at, attempt, "
-    "retries, timeout, progress, progress_message, result, error, owner, lease_until, run_after, "
-    "chain_id, logs_dropped, target, node, paused_seconds, paused_at"
-)
+COLUMNS = TASK_COLUMNS  # the same in both SQL stores (tasky.store.sql_rows)
 INSERT = (
     "INSERT INTO tasks (id, worker, status, config, created_at, queued_at, started_at, "
     "finished_at, attempt, retries, timeout, owner, lease_until, run_after, chain_id, ready_at, "
@@ -85,36 +83,6 @@ def targets_json(claim: Claim | None) -> str:
 def json_text(value: Any) -> str:
     """A JSON value as stored in a TEXT column (shared by the stores that use this database)."""
     return orjson.dumps(value).decode()
-
-
-def row_to_task(row: tuple[Any, ...]) -> TaskRecord:
-    return TaskRecord(
-        seq=row[0],
-        id=row[1],
-        worker=row[2],
-        status=Status(row[3]),
-        config=orjson.loads(row[4]),
-        created_at=row[5],
-        queued_at=row[6],
-        started_at=row[7],
-        finished_at=row[8],
-        attempt=row[9],
-        retries=row[10],
-        timeout=row[11],
-        progress=row[12],
-        progress_message=row[13],
-        result=json_value(row[14]),
-        error=row[15],
-        owner=row[16],
-        lease_until=row[17],
-        run_after=row[18],
-        chain_id=row[19],
-        logs_dropped=row[20],
-        target=row[21],
-        node=row[22],
-        paused_seconds=row[23],
-        paused_at=row[24],
-    )
 
 
 def insert_params(
