@@ -4,11 +4,11 @@ its name at start, heartbeats while it runs, and is marked stopped when it stops
 from __future__ import annotations
 
 from tasky.store.base import node_is_alive
-from tasky.store.pg_database import Conn, PgDatabase, json_text
+from tasky.store.pg_database import Conn, PgDatabase
 from tasky.store.records import NodeRecord
-from tasky.store.sql_rows import row_to_node
+from tasky.store.sql_rows import NODE_COLUMNS, node_values, row_to_node
 
-_COLUMNS = "name, labels, owner, workers, started_at, heartbeat_at, stopped_at, host, pid"
+_COLUMNS = NODE_COLUMNS
 _UPSERT = (
     f"INSERT INTO nodes ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, owner = excluded.owner, "
@@ -22,17 +22,7 @@ class NodesMixin:
     _db: PgDatabase
 
     async def register_node(self, node: NodeRecord, alive_after: float) -> NodeRecord | None:
-        values = (
-            node.name,
-            json_text(node.labels),
-            node.owner,
-            json_text(node.workers),
-            node.started_at,
-            node.heartbeat_at,
-            node.stopped_at,
-            node.host,
-            node.pid,
-        )
+        values = node_values(node)
 
         async def work(conn: Conn) -> NodeRecord | None:
             # Two nodes of one name starting together: the row lock (or the unique name, for a

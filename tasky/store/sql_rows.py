@@ -86,6 +86,24 @@ def row_to_step(chain_id: str, row: Sequence[Any]) -> StepRecord:
     )
 
 
+NODE_COLUMNS = "name, labels, owner, workers, started_at, heartbeat_at, stopped_at, host, pid"
+
+
+def node_values(node: NodeRecord) -> tuple[Any, ...]:
+    """The node's values for a row, in ``NODE_COLUMNS`` order."""
+    return (
+        node.name,
+        orjson.dumps(node.labels).decode(),
+        node.owner,
+        orjson.dumps(node.workers).decode(),
+        node.started_at,
+        node.heartbeat_at,
+        node.stopped_at,
+        node.host,
+        node.pid,
+    )
+
+
 def row_to_node(row: Sequence[Any]) -> NodeRecord:
     """A node row; a tenth column, when selected, is its count of running tasks."""
     return NodeRecord(

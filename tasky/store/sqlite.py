@@ -53,7 +53,7 @@ from tasky.store.records import (
     WorkerStats,
     batch_target,
 )
-from tasky.store.sql_rows import row_to_node
+from tasky.store.sql_rows import NODE_COLUMNS, node_values, row_to_node
 from tasky.store.sqlite_chains import CHAIN_SCHEMA, SqliteChainStore
 from tasky.store.sqlite_common import KEY_COLUMNS, claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import (
@@ -271,7 +271,7 @@ CREATE TABLE IF NOT EXISTS nodes (
 ) WITHOUT ROWID;
 """
 
-_NODE_COLUMNS = "name, labels, owner, workers, started_at, heartbeat_at, stopped_at, host, pid"
+_NODE_COLUMNS = NODE_COLUMNS
 
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
@@ -963,17 +963,7 @@ class SqliteStore(OneNodeMixin):
     # -- API tokens -----------------------------------------------------------------------------
     # -- nodes ------------------------------------------------------------------------------------
     async def register_node(self, node: NodeRecord, alive_after: float) -> NodeRecord | None:
-        row = (
-            node.name,
-            json_text(node.labels),
-            node.owner,
-            json_text(node.workers),
-            node.started_at,
-            node.heartbeat_at,
-            node.stopped_at,
-            node.host,
-            node.pid,
-        )
+        row = node_values(node)
 
         def op(conn: sqlite3.Connection) -> NodeRecord | None:
             found = conn.execute(
