@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tasky.store.pg_database import Conn, PgDatabase, Row, clean, json_text, json_value, read_page
+from tasky.store.pg_database import Conn, PgDatabase, clean, json_text, read_page
 from tasky.store.records import (
     AuditPage,
     AuditRecord,
@@ -17,6 +17,7 @@ from tasky.store.records import (
     ScheduleRecord,
     TokenRecord,
 )
+from tasky.store.sql_rows import row_to_audit, row_to_schedule, row_to_token
 
 _TOKEN_COLUMNS = "name, token_hash, role, workers, created_at, expires_at, last_used_at"  # noqa: S105
 _AUDIT_COLUMNS = "seq, at, token, client, method, route, target, status"
@@ -89,11 +90,11 @@ class RecordsMixin:
         row = await self._db.fetch_one(
             f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE token_hash = %s", (token_hash,)
         )
-        return None if row is None else _row_to_token(row)
+        return None if row is None else row_to_token(row)
 
     async def list_tokens(self) -> list[TokenRecord]:
         rows = await self._db.fetch_all(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY name")
-        return [_row_to_token(r) for r in rows]
+        return [row_to_token(r) for r in rows]
 
     async def count_tokens(self) -> int:
         count: int = await self._db.fetch_value("SELECT count(*) FROM tokens")
@@ -122,7 +123,7 @@ class RecordsMixin:
         rows, next_cursor = await read_page(
             self._db, f"SELECT {_AUDIT_COLUMNS} FROM audit", {}, limit, cursor, descending
         )
-        return AuditPage([_row_to_audit(r) for r in rows], next_cursor)
+        return AuditPage([row_to_audit(r) for r in rows], next_cursor)
 
     async def prune_audit(self, before: float, limit: int) -> int:
         # Oldest first by seq (the insertion order, so also by time) through the primary key.
@@ -292,11 +293,11 @@ class RecordsMixin:
         row = await self._db.fetch_one(
             f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE name = %s", (name,)
         )
-        return None if row is None else _row_to_schedule(row)
+        return None if row is None else row_to_schedule(row)
 
     async def list_schedules(self) -> list[ScheduleRecord]:
         rows = await self._db.fetch_all(f"SELECT {_SCHEDULE_COLUMNS} FROM schedules ORDER BY name")
-        return [_row_to_schedule(r) for r in rows]
+        return [row_to_schedule(r) for r in rows]
 
     async def delete_schedule(self, name: str) -> bool:
         return await self._db.execute("DELETE FROM schedules WHERE name = %s", (name,)) > 0
@@ -362,49 +363,4 @@ def _schedule_params(s: ScheduleRecord) -> tuple[Any, ...]:
         s.last_run_at,
         s.last_run_id,
         clean(s.last_error),
-    )
-
-
-def _row_to_schedule(row: Row) -> ScheduleRecord:
-    return ScheduleRecord(
-        name=row[0],
-        worker=row[1],
-        chain=row[2],
-        config=json_value(row[3]),
-        cron=row[4],
-        interval=row[5],
-        timezone=row[6],
-        catch_up=row[7],
-        next_run=row[8],
-        created_at=row[9],
-        paused=row[10],
-        source=row[11],
-        last_run_at=row[12],
-        last_run_id=row[13],
-        last_error=row[14],
-    )
-
-
-def _row_to_token(row: Row) -> TokenRecord:
-    return TokenRecord(
-        name=row[0],
-        token_hash=row[1],
-        role=row[2],
-        workers=json_value(row[3]),
-        created_at=row[4],
-        expires_at=row[5],
-        last_used_at=row[6],
-    )
-
-
-def _row_to_audit(row: Row) -> AuditRecord:
-    return AuditRecord(
-        seq=row[0],
-        at=row[1],
-        token=row[2],
-        client=row[3],
-        method=row[4],
-        route=row[5],
-        target=row[6],
-        status=row[7],
     )

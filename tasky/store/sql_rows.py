@@ -1,5 +1,6 @@
-"""Rows of the two SQL stores turned into records: the task, chain, step and node tables have
-the same columns in SQLite and PostgreSQL (JSON kept as text in both), so one mapper serves both."""
+"""Rows of the two SQL stores turned into records: the task, chain, step, node, schedule, token
+and audit tables have the same columns in SQLite and PostgreSQL (JSON kept as text in both), so
+one mapper serves both."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import orjson
 
 from tasky.states import Status
 from tasky.store.chain_records import ChainRecord, StepRecord
-from tasky.store.records import NodeRecord, TaskRecord
+from tasky.store.records import AuditRecord, NodeRecord, ScheduleRecord, TaskRecord, TokenRecord
 
 
 def json_value(text: str | None) -> Any:
@@ -117,4 +118,49 @@ def row_to_node(row: Sequence[Any]) -> NodeRecord:
         host=row[7],
         pid=row[8],
         running=row[9] if len(row) > 9 else 0,
+    )
+
+
+def row_to_schedule(row: Sequence[Any]) -> ScheduleRecord:
+    return ScheduleRecord(
+        name=row[0],
+        worker=row[1],
+        chain=row[2],
+        config=json_value(row[3]),
+        cron=row[4],
+        interval=row[5],
+        timezone=row[6],
+        catch_up=row[7],
+        next_run=row[8],
+        created_at=row[9],
+        paused=bool(row[10]),  # an integer in SQLite
+        source=row[11],
+        last_run_at=row[12],
+        last_run_id=row[13],
+        last_error=row[14],
+    )
+
+
+def row_to_token(row: Sequence[Any]) -> TokenRecord:
+    return TokenRecord(
+        name=row[0],
+        token_hash=row[1],
+        role=row[2],
+        workers=json_value(row[3]),
+        created_at=row[4],
+        expires_at=row[5],
+        last_used_at=row[6],
+    )
+
+
+def row_to_audit(row: Sequence[Any]) -> AuditRecord:
+    return AuditRecord(
+        seq=row[0],
+        at=row[1],
+        token=row[2],
+        client=row[3],
+        method=row[4],
+        route=row[5],
+        target=row[6],
+        status=row[7],
     )

@@ -24,8 +24,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
 from tasky.buckets import Buckets
 from tasky.states import Status
 from tasky.store import sqlite_moves as moves
@@ -53,7 +51,14 @@ from tasky.store.records import (
     WorkerStats,
     batch_target,
 )
-from tasky.store.sql_rows import NODE_COLUMNS, node_values, row_to_node
+from tasky.store.sql_rows import (
+    NODE_COLUMNS,
+    node_values,
+    row_to_audit,
+    row_to_node,
+    row_to_schedule,
+    row_to_token,
+)
 from tasky.store.sqlite_chains import CHAIN_SCHEMA, SqliteChainStore
 from tasky.store.sqlite_common import KEY_COLUMNS, claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import (
@@ -1054,11 +1059,11 @@ class SqliteStore(OneNodeMixin):
         row = self._r.execute(
             f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?", (token_hash,)
         ).fetchone()
-        return None if row is None else _row_to_token(row)
+        return None if row is None else row_to_token(row)
 
     async def list_tokens(self) -> list[TokenRecord]:
         rows = self._r.execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY name").fetchall()
-        return [_row_to_token(r) for r in rows]
+        return [row_to_token(r) for r in rows]
 
     async def count_tokens(self) -> int:
         count: int = self._r.execute("SELECT count(*) FROM tokens").fetchone()[0]
@@ -1083,7 +1088,7 @@ class SqliteStore(OneNodeMixin):
         rows, next_cursor = read_page(
             self._r, f"SELECT {_AUDIT_COLUMNS} FROM audit", {}, limit, cursor, descending
         )
-        return AuditPage([_row_to_audit(r) for r in rows], next_cursor)
+        return AuditPage([row_to_audit(r) for r in rows], next_cursor)
 
     async def prune_audit(self, before: float, limit: int) -> int:
         def op(conn: sqlite3.Connection) -> int:
@@ -1270,11 +1275,11 @@ class SqliteStore(OneNodeMixin):
         row = self._r.execute(
             f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE name = ?", (name,)
         ).fetchone()
-        return None if row is None else _row_to_schedule(row)
+        return None if row is None else row_to_schedule(row)
 
     async def list_schedules(self) -> list[ScheduleRecord]:
         rows = self._r.execute(f"SELECT {_SCHEDULE_COLUMNS} FROM schedules ORDER BY name")
-        return [_row_to_schedule(r) for r in rows.fetchall()]
+        return [row_to_schedule(r) for r in rows.fetchall()]
 
     async def delete_schedule(self, name: str) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
@@ -1394,51 +1399,6 @@ def _schedule_params(s: ScheduleRecord) -> tuple[Any, ...]:
         s.last_run_at,
         s.last_run_id,
         s.last_error,
-    )
-
-
-def _row_to_schedule(row: tuple[Any, ...]) -> ScheduleRecord:
-    return ScheduleRecord(
-        name=row[0],
-        worker=row[1],
-        chain=row[2],
-        config=orjson.loads(row[3]),
-        cron=row[4],
-        interval=row[5],
-        timezone=row[6],
-        catch_up=row[7],
-        next_run=row[8],
-        created_at=row[9],
-        paused=bool(row[10]),
-        source=row[11],
-        last_run_at=row[12],
-        last_run_id=row[13],
-        last_error=row[14],
-    )
-
-
-def _row_to_token(row: tuple[Any, ...]) -> TokenRecord:
-    return TokenRecord(
-        name=row[0],
-        token_hash=row[1],
-        role=row[2],
-        workers=json_value(row[3]),
-        created_at=row[4],
-        expires_at=row[5],
-        last_used_at=row[6],
-    )
-
-
-def _row_to_audit(row: tuple[Any, ...]) -> AuditRecord:
-    return AuditRecord(
-        seq=row[0],
-        at=row[1],
-        token=row[2],
-        client=row[3],
-        method=row[4],
-        route=row[5],
-        target=row[6],
-        status=row[7],
     )
 
 
