@@ -28,6 +28,7 @@ from tasky.store.pg_database import (
 )
 from tasky.store.pg_records import claim_key
 from tasky.store.records import Claim, IdempotencyRecord, TaskRecord
+from tasky.store.sql_chain_moves import SqlChainMoves
 from tasky.store.sql_rows import row_to_chain, row_to_step
 
 _CHAIN_COLUMNS = (
@@ -86,8 +87,11 @@ _PRUNABLE = (
 )
 
 
-class PgChainStore:
+class PgChainStore(SqlChainMoves):
     """Chains of a :class:`tasky.store.postgres.PostgresStore` (``store.chains``)."""
+
+    _mark = "%s"
+    _text = staticmethod(clean)
 
     # Its task writes and chain writes do not share a transaction here (see advance).
     advances = False
@@ -208,41 +212,7 @@ class PgChainStore:
     ) -> tuple[TaskRecord, list[str]] | None:
         return None  # the runner advances the chain after the finish commits
 
-    # -- status moves ---------------------------------------------------------------------------
-    async def finish_chain(
-        self,
-        chain_id: str,
-        status: Status,
-        at: float,
-        *,
-        error: str | None = None,
-        result: Any = None,
-        steps: Sequence[StepRecord] = (),
-    ) -> bool:
-        if status not in CHAIN_MOVES["finish"].targets:
-            raise ValueError(f"a chain cannot finish as {status}")
-        stored = None if result is None else json_text(result)
-        sets = "finished_at = %s, error = %s, result = %s"
-        return await self._move(chain_id, "finish", status, sets, (at, clean(error), stored), steps)
-
-    async def cancel_chain(
-        self, chain_id: str, at: float, reason: str, *, steps: Sequence[StepRecord] = ()
-    ) -> bool:
-        sets = "finished_at = %s, error = %s"
-        return await self._move(
-            chain_id, "cancel", Status.CANCELED, sets, (at, clean(reason)), steps
-        )
-
-    async def pause_chain(self, chain_id: str) -> bool:
-        return await self._move(chain_id, "pause", Status.PAUSED)
-
-    async def resume_chain(self, chain_id: str) -> bool:
-        return await self._move(chain_id, "resume", Status.RUNNING)
-
-    async def restart_chain(self, chain_id: str, *, steps: Sequence[StepRecord] = ()) -> bool:
-        sets = "finished_at = NULL, error = NULL, result = NULL, restarts = restarts + 1"
-        return await self._move(chain_id, "restart", Status.RUNNING, sets, (), steps)
-
+    # -- status moves (finish_chain ... restart_chain: SqlChainMoves) ---------------------------
     async def _move(
         self,
         chain_id: str,

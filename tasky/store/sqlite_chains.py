@@ -22,6 +22,7 @@ from tasky.store.chain_records import (
     count_statuses,
 )
 from tasky.store.records import Claim, IdempotencyRecord, TaskRecord
+from tasky.store.sql_chain_moves import SqlChainMoves
 from tasky.store.sql_rows import row_to_chain, row_to_step
 from tasky.store.sqlite_common import claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import Placement, insert_one, json_text
@@ -117,8 +118,10 @@ class Database(Protocol):
     def reader(self) -> sqlite3.Connection: ...
 
 
-class SqliteChainStore:
+class SqliteChainStore(SqlChainMoves):
     """Chains in the database of a :class:`tasky.store.sqlite.SqliteStore` (``store.chains``)."""
+
+    _mark = "?"
 
     advances = True
 
@@ -266,39 +269,7 @@ class SqliteChainStore:
 
         return await self._db.write(op)
 
-    # -- status moves ---------------------------------------------------------------------------
-    async def finish_chain(
-        self,
-        chain_id: str,
-        status: Status,
-        at: float,
-        *,
-        error: str | None = None,
-        result: Any = None,
-        steps: Sequence[StepRecord] = (),
-    ) -> bool:
-        if status not in CHAIN_MOVES["finish"].targets:
-            raise ValueError(f"a chain cannot finish as {status}")
-        stored = None if result is None else json_text(result)
-        sets = "finished_at = ?, error = ?, result = ?"
-        return await self._move(chain_id, "finish", status, sets, (at, error, stored), steps)
-
-    async def cancel_chain(
-        self, chain_id: str, at: float, reason: str, *, steps: Sequence[StepRecord] = ()
-    ) -> bool:
-        sets = "finished_at = ?, error = ?"
-        return await self._move(chain_id, "cancel", Status.CANCELED, sets, (at, reason), steps)
-
-    async def pause_chain(self, chain_id: str) -> bool:
-        return await self._move(chain_id, "pause", Status.PAUSED)
-
-    async def resume_chain(self, chain_id: str) -> bool:
-        return await self._move(chain_id, "resume", Status.RUNNING)
-
-    async def restart_chain(self, chain_id: str, *, steps: Sequence[StepRecord] = ()) -> bool:
-        sets = "finished_at = NULL, error = NULL, result = NULL, restarts = restarts + 1"
-        return await self._move(chain_id, "restart", Status.RUNNING, sets, (), steps)
-
+    # -- status moves (finish_chain ... restart_chain: SqlChainMoves) ---------------------------
     async def _move(
         self,
         chain_id: str,
