@@ -49,6 +49,7 @@ from tasky.store.records import (
     WorkerStats,
     batch_target,
 )
+from tasky.store.sql_page import created_between, task_filters
 
 
 class DatabaseUnreachable(ValueError):
@@ -461,18 +462,10 @@ class PostgresStore(NodesMixin, RecordsMixin):
         created_before: float | None = None,
         error_contains: str | None = None,
     ) -> TaskPage:
-        filters = {
-            "status": None if status is None else status.value,
-            "worker": worker,
-            "chain_id": chain_id,
-        }
         conditions: list[tuple[str, Any]] = []
         if id_prefix:
             conditions.append(("starts_with(id, %s)", id_prefix))
-        if created_after is not None:
-            conditions.append(("created_at >= %s", created_after))
-        if created_before is not None:
-            conditions.append(("created_at < %s", created_before))
+        conditions += created_between(created_after, created_before, "%s")
         if error_contains:
             # translate(), not lower(): ASCII letters only, whatever the database's locale, so
             # every store finds the same errors (SQLite's lower() folds ASCII only).
@@ -485,7 +478,7 @@ class PostgresStore(NodesMixin, RecordsMixin):
         rows, next_cursor = await read_page(
             self._db,
             f"SELECT {COLUMNS} FROM tasks",
-            filters,
+            task_filters(status, worker, chain_id),
             limit,
             cursor,
             descending,

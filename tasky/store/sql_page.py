@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from tasky.states import Status
+
 Row = TypeVar("Row", bound=Sequence[Any])
 
 
@@ -36,6 +38,26 @@ def page_query(
     sql += f" ORDER BY seq {'DESC' if descending else 'ASC'} LIMIT {mark}"
     params.append(limit + 1)
     return sql, params
+
+
+def task_filters(status: Status | None, worker: str | None, chain_id: str | None) -> dict[str, Any]:
+    """The column filters of a task list (``filters`` of page_query)."""
+    return {
+        "status": None if status is None else status.value,
+        "worker": worker,
+        "chain_id": chain_id,
+    }
+
+
+def created_between(after: float | None, before: float | None, mark: str) -> list[tuple[str, Any]]:
+    """The conditions of a task list's creation times: at or after ``after``, strictly before
+    ``before`` (None: no bound)."""
+    conditions: list[tuple[str, Any]] = []
+    if after is not None:
+        conditions.append((f"created_at >= {mark}", after))
+    if before is not None:
+        conditions.append((f"created_at < {mark}", before))
+    return conditions
 
 
 def split_page(rows: list[Row], limit: int) -> tuple[list[Row], int | None]:

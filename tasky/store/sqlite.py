@@ -51,6 +51,7 @@ from tasky.store.records import (
     WorkerStats,
     batch_target,
 )
+from tasky.store.sql_page import created_between, task_filters
 from tasky.store.sql_rows import (
     NODE_COLUMNS,
     node_values,
@@ -869,27 +870,19 @@ class SqliteStore(OneNodeMixin):
         created_before: float | None = None,
         error_contains: str | None = None,
     ) -> TaskPage:
-        filters = {
-            "status": None if status is None else status.value,
-            "worker": worker,
-            "chain_id": chain_id,
-        }
         conditions: list[tuple[str, Any]] = []
         if id_prefix:
             # Ids are lowercase hex, and "g" sorts after every hex digit: the ids that start with
             # the prefix are exactly those in [prefix, prefix + "g"), a range the id index reads.
             conditions += [("id >= ?", id_prefix), ("id < ?", id_prefix + "g")]
-        if created_after is not None:
-            conditions.append(("created_at >= ?", created_after))
-        if created_before is not None:
-            conditions.append(("created_at < ?", created_before))
+        conditions += created_between(created_after, created_before, "?")
         if error_contains:
             # SQLite's lower() on both sides: the same (ASCII) folding for the text and the error.
             conditions.append(("instr(lower(error), lower(?)) > 0", error_contains))
         rows, next_cursor = read_page(
             self._r,
             f"SELECT {COLUMNS} FROM tasks",
-            filters,
+            task_filters(status, worker, chain_id),
             limit,
             cursor,
             descending,
