@@ -29,19 +29,14 @@ from tasky.store.pg_database import (
 from tasky.store.pg_records import claim_key
 from tasky.store.records import Claim, IdempotencyRecord, TaskRecord
 from tasky.store.sql_chain_moves import SqlChainMoves
-from tasky.store.sql_rows import row_to_chain, row_to_step
+from tasky.store.sql_rows import (
+    CHAIN_COLUMNS,
+    CHAIN_SUMMARY_COLUMNS,
+    STEP_COLUMNS,
+    row_to_chain,
+    row_to_step,
+)
 
-_CHAIN_COLUMNS = (
-    "seq, id, name, definition, spec, parameters, status, created_at, finished_at, error, "
-    "result, restarts"
-)
-# A page of the list: each chain without its definition, parameters and result (see
-# ChainStore.list_chains): the list is what a page (and the benchmark) polls while chains run, and
-# with their definitions decoded, a page of five 1,000-step chains cost the SQLite server about
-# 6.5 ms of CPU (0.2 ms without), blocking the event loop that runs the chains' steps.
-_SUMMARY_COLUMNS = (
-    "seq, id, name, definition, '{}', '{}', status, created_at, finished_at, error, NULL, restarts"
-)
 _INSERT_CHAIN = (
     "INSERT INTO chains (id, name, definition, spec, parameters, status, created_at, "
     "finished_at, error, result, restarts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -50,7 +45,6 @@ _INSERT_STEP = (
     "INSERT INTO chain_steps (chain_id, name, position, state, task_id, error, decided_at, "
     "rerun_attempt, history) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-_STEP_COLUMNS = "name, position, state, task_id, error, decided_at, rerun_attempt, history"
 # One statement: the chain's row is locked FOR SHARE, so a cancel or pause (which updates it)
 # waits for the claim or makes it claim nothing; a step's id is set only while it has none, so
 # of two racing claims of one step the second (which waits for the first's row lock, then
@@ -116,7 +110,7 @@ class PgChainStore(SqlChainMoves):
 
     async def get(self, chain_id: str) -> ChainRecord | None:
         row = await self._db.fetch_one(
-            f"SELECT {_CHAIN_COLUMNS} FROM chains WHERE id = %s", (chain_id,)
+            f"SELECT {CHAIN_COLUMNS} FROM chains WHERE id = %s", (chain_id,)
         )
         return None if row is None else row_to_chain(row)
 
@@ -128,7 +122,7 @@ class PgChainStore(SqlChainMoves):
 
     async def steps(self, chain_id: str) -> list[StepRecord]:
         rows = await self._db.fetch_all(
-            f"SELECT {_STEP_COLUMNS} FROM chain_steps WHERE chain_id = %s ORDER BY position",
+            f"SELECT {STEP_COLUMNS} FROM chain_steps WHERE chain_id = %s ORDER BY position",
             (chain_id,),
         )
         return [row_to_step(chain_id, r) for r in rows]
@@ -137,7 +131,7 @@ class PgChainStore(SqlChainMoves):
         self, chain_id: str, *, after: int | None = None, limit: int = 100
     ) -> list[StepRecord]:
         rows = await self._db.fetch_all(
-            f"SELECT {_STEP_COLUMNS} FROM chain_steps WHERE chain_id = %s AND position > %s "
+            f"SELECT {STEP_COLUMNS} FROM chain_steps WHERE chain_id = %s AND position > %s "
             "ORDER BY position LIMIT %s",
             (chain_id, -1 if after is None else after, limit),
         )
@@ -161,7 +155,7 @@ class PgChainStore(SqlChainMoves):
         descending: bool = False,
     ) -> ChainPage:
         filters = {"status": None if status is None else status.value}
-        select = f"SELECT {_SUMMARY_COLUMNS} FROM chains"
+        select = f"SELECT {CHAIN_SUMMARY_COLUMNS} FROM chains"
         rows, next_cursor = await read_page(self._db, select, filters, limit, cursor, descending)
         return ChainPage([row_to_chain(r) for r in rows], next_cursor)
 

@@ -23,7 +23,13 @@ from tasky.store.chain_records import (
 )
 from tasky.store.records import Claim, IdempotencyRecord, TaskRecord
 from tasky.store.sql_chain_moves import SqlChainMoves
-from tasky.store.sql_rows import row_to_chain, row_to_step
+from tasky.store.sql_rows import (
+    CHAIN_COLUMNS,
+    CHAIN_SUMMARY_COLUMNS,
+    STEP_COLUMNS,
+    row_to_chain,
+    row_to_step,
+)
 from tasky.store.sqlite_common import claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import Placement, insert_one, json_text
 
@@ -67,17 +73,6 @@ CREATE TABLE IF NOT EXISTS chain_definitions (
 );
 """
 
-_CHAIN_COLUMNS = (
-    "seq, id, name, definition, spec, parameters, status, created_at, finished_at, error, "
-    "result, restarts"
-)
-# A page of the list: each chain without its definition, parameters and result (see
-# ChainStore.list_chains): the list is what a page (and the benchmark) polls while chains run, and
-# with their definitions decoded, a page of five 1,000-step chains cost the SQLite server about
-# 6.5 ms of CPU (0.2 ms without), blocking the event loop that runs the chains' steps.
-_SUMMARY_COLUMNS = (
-    "seq, id, name, definition, '{}', '{}', status, created_at, finished_at, error, NULL, restarts"
-)
 _INSERT_CHAIN = (
     "INSERT INTO chains (id, name, definition, spec, parameters, status, created_at, "
     "finished_at, error, result, restarts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -86,7 +81,6 @@ _INSERT_STEP = (
     "INSERT INTO chain_steps (chain_id, name, position, state, task_id, error, decided_at, "
     "rerun_attempt, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_STEP_COLUMNS = "name, position, state, task_id, error, decided_at, rerun_attempt, history"
 _CLAIM_STEP = (
     "UPDATE chain_steps SET task_id = ? "
     "WHERE chain_id = ? AND name = ? AND state = 'pending' AND task_id IS NULL"
@@ -147,7 +141,7 @@ class SqliteChainStore(SqlChainMoves):
 
     async def get(self, chain_id: str) -> ChainRecord | None:
         row = self._db.reader.execute(
-            f"SELECT {_CHAIN_COLUMNS} FROM chains WHERE id = ?", (chain_id,)
+            f"SELECT {CHAIN_COLUMNS} FROM chains WHERE id = ?", (chain_id,)
         ).fetchone()
         return None if row is None else row_to_chain(row)
 
@@ -159,7 +153,7 @@ class SqliteChainStore(SqlChainMoves):
 
     async def steps(self, chain_id: str) -> list[StepRecord]:
         rows = self._db.reader.execute(
-            f"SELECT {_STEP_COLUMNS} FROM chain_steps WHERE chain_id = ? ORDER BY position",
+            f"SELECT {STEP_COLUMNS} FROM chain_steps WHERE chain_id = ? ORDER BY position",
             (chain_id,),
         ).fetchall()
         return [row_to_step(chain_id, r) for r in rows]
@@ -168,7 +162,7 @@ class SqliteChainStore(SqlChainMoves):
         self, chain_id: str, *, after: int | None = None, limit: int = 100
     ) -> list[StepRecord]:
         rows = self._db.reader.execute(
-            f"SELECT {_STEP_COLUMNS} FROM chain_steps WHERE chain_id = ? AND position > ? "
+            f"SELECT {STEP_COLUMNS} FROM chain_steps WHERE chain_id = ? AND position > ? "
             "ORDER BY position LIMIT ?",
             (chain_id, -1 if after is None else after, limit),
         ).fetchall()
@@ -187,7 +181,7 @@ class SqliteChainStore(SqlChainMoves):
         descending: bool = False,
     ) -> ChainPage:
         filters = {"status": None if status is None else status.value}
-        select = f"SELECT {_SUMMARY_COLUMNS} FROM chains"
+        select = f"SELECT {CHAIN_SUMMARY_COLUMNS} FROM chains"
         rows, next_cursor = read_page(self._db.reader, select, filters, limit, cursor, descending)
         return ChainPage([row_to_chain(r) for r in rows], next_cursor)
 
