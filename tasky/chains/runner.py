@@ -34,9 +34,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections import ChainMap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -224,28 +225,23 @@ class ChainRunner:
         except RefError:
             return  # a pass fails the step
         self._advancing[chain_id] = record.id
-        task = asyncio.ensure_future(self._advance_with(loaded, plan, view, ended, step, config))
+        start = functools.partial(self._start_with_end, loaded, plan, view, ended, step, config)
+        task = asyncio.ensure_future(self._advance_with(loaded, ended, start))
         self._advancers.add(task)
         task.add_done_callback(self._advancers.discard)
 
     async def _advance_with(
-        self,
-        loaded: Loaded,
-        plan: Plan,
-        view: StepView,
-        ended: TaskRecord,
-        step: StepView,
-        config: Any,
+        self, loaded: Loaded, ended: TaskRecord, start: Callable[[], Awaitable[bool]]
     ) -> None:
-        """Start ``step`` in the commit of ``view``'s task's end (``ended``); on any failure the
-        chain is read anew and planned by a pass."""
+        """Start the next step (``start``: _start_with_end) in the commit of the end of
+        ``ended``; on any failure the chain is read anew and planned by a pass."""
         chain_id = loaded.chain.id
         try:
             # Free unless a pass or an action has the chain: then the start waits, and commits
             # after the end rather than with it (an action may have changed what it starts).
             async with self._locked(chain_id):
                 current = self._tracked.get(chain_id) is loaded and not self._stopping
-                if current and await self._start_with_end(loaded, plan, view, ended, step, config):
+                if current and await start():
                     return
         except Exception:  # NotWritten, a refused config, a full queue, a store error...
             log.debug("chain %s: starting a step with the end of %s failed", chain_id, ended.id)
