@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tasky.chains.runner import ChainRunner
 from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.store import create_store
@@ -21,7 +20,12 @@ from tasky.workers.registry import WorkerRegistry
 from tests import test_chains_scale
 from tests.conftest import _open_client
 from tests.test_chains_durable import WORKER_ARGS, _runs, _wait
-from tests.test_chains_scale import assert_each_step_ran_once, run_whole, sequential
+from tests.test_chains_scale import (
+    assert_each_step_ran_once,
+    run_whole,
+    run_with_two_runners,
+    sequential,
+)
 
 API = "/tasky/v1"
 
@@ -94,17 +98,7 @@ async def test_two_runners_start_each_step_once_on_sqlite(
     """Both runners hear every end before it commits and both start the next step with it:
     the step's one task id lets one of them, so each step has one task."""
     app, client = sqlite
-    engine = app.starlette.state.engine
-    other = ChainRunner(engine, engine.store.chains)
-    await other.start()
-    try:
-        chain_id, done, steps = await run_whole(client, sequential(150), timeout=120)
-        assert done["Status"] == "Completed", done["Error"]
-        assert_each_step_ran_once(steps, 150)
-        page = await engine.store.list_tasks(chain_id=chain_id, limit=1000)
-        assert len(page.tasks) == 150
-    finally:
-        await other.stop()
+    await run_with_two_runners(app, client, 150)
 
 
 async def test_the_memory_store_goes_the_usual_way(

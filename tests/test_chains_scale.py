@@ -129,6 +129,22 @@ def assert_each_step_ran_once(steps: list[dict[str, Any]], n: int) -> None:
     assert len({s["TaskId"] for s in steps}) == n
 
 
+async def run_with_two_runners(app: TaskyApp, client: httpx.AsyncClient, n: int) -> None:
+    """Run a chain of ``n`` sequential steps while a second runner races the app's own: each step
+    still runs once, as one task."""
+    engine = app.starlette.state.engine
+    other = ChainRunner(engine, engine.store.chains)
+    await other.start()
+    try:
+        chain_id, done, steps = await run_whole(client, sequential(n), timeout=120)
+        assert done["Status"] == "Completed", done["Error"]
+        assert_each_step_ran_once(steps, n)
+        page = await engine.store.list_tasks(chain_id=chain_id, limit=1000)
+        assert len(page.tasks) == n
+    finally:
+        await other.stop()
+
+
 # -- running long chains ------------------------------------------------------------------------
 async def test_a_long_chain_reads_itself_whole_once(
     memory: tuple[TaskyApp, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
@@ -205,20 +221,10 @@ async def test_two_runners_start_each_step_once(
     """Two runners hear of every step that finishes and race to start the next: the claim lets
     one of them, so each step has one task."""
     app, client = memory
-    engine = app.starlette.state.engine
-    claims = count_calls(monkeypatch, engine.store.chains, ["claim_steps"])
-    other = ChainRunner(engine, engine.store.chains)
-    await other.start()
-    try:
-        chain_id, done, steps = await run_whole(client, sequential(150), timeout=120)
-        assert done["Status"] == "Completed", done["Error"]
-        assert_each_step_ran_once(steps, 150)
-        page = await engine.store.list_tasks(chain_id=chain_id, limit=1000)
-        assert len(page.tasks) == 150
-        # They did race: more claims than steps, the losers' claims taking nothing.
-        assert claims["claim_steps"] > 150
-    finally:
-        await other.stop()
+    claims = count_calls(monkeypatch, app.starlette.state.engine.store.chains, ["claim_steps"])
+    await run_with_two_runners(app, client, 150)
+    # They did race: more claims than steps, the losers' claims taking nothing.
+    assert claims["claim_steps"] > 150
 
 
 # -- paging through steps -----------------------------------------------------------------------
