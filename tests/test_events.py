@@ -35,45 +35,48 @@ class SseEvent:
         return value
 
 
+class BlockReader:
+    """Lines of an SSE stream in, blocks out (events, and blocks holding only comments or an
+    id): one reader for the blocking and the async stream."""
+
+    def __init__(self) -> None:
+        self.block = SseEvent()
+
+    def feed(self, line: str) -> SseEvent | None:
+        """The block ``line`` ends (a blank line ends one), else None."""
+        block = self.block
+        if line == "":
+            self.block = SseEvent()
+            return block if block.data or block.comments or block.id is not None else None
+        if line.startswith(":"):
+            block.comments.append(line[1:].strip())
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            block.data.append(value)
+        elif name == "event":
+            block.event = value
+        elif name == "id":
+            block.id = value
+        return None
+
+
 def parse_blocks(lines: Iterator[str]) -> Iterator[SseEvent]:
     """Blocks of an SSE stream (events, and blocks holding only comments or an id)."""
-    block = SseEvent()
+    reader = BlockReader()
     for line in lines:
-        if line == "":
-            if block.data or block.comments or block.id is not None:
-                yield block
-            block = SseEvent()
-        elif line.startswith(":"):
-            block.comments.append(line[1:].strip())
-        else:
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "data":
-                block.data.append(value)
-            elif name == "event":
-                block.event = value
-            elif name == "id":
-                block.id = value
+        block = reader.feed(line)
+        if block is not None:
+            yield block
 
 
 async def aparse_blocks(response: httpx.Response) -> AsyncIterator[SseEvent]:
-    block = SseEvent()
+    reader = BlockReader()
     async for line in response.aiter_lines():
-        if line == "":
-            if block.data or block.comments or block.id is not None:
-                yield block
-            block = SseEvent()
-        elif line.startswith(":"):
-            block.comments.append(line[1:].strip())
-        else:
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "data":
-                block.data.append(value)
-            elif name == "event":
-                block.event = value
-            elif name == "id":
-                block.id = value
+        block = reader.feed(line)
+        if block is not None:
+            yield block
 
 
 def events_until(
