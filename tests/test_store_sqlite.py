@@ -13,7 +13,7 @@ from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import ChildRecord, Claim, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
-from tests.sqlite_store_fixture import sqlite_store
+from tests.sqlite_store_helpers import batch_sizes, sqlite_store
 
 store = sqlite_store
 
@@ -30,14 +30,7 @@ def _count(store: SqliteStore) -> int:
 
 
 async def test_one_loop_iteration_is_one_transaction(store: SqliteStore) -> None:
-    batches: list[int] = []
-    run_batch = store._run_batch
-
-    def counting(conn: sqlite3.Connection, batch: list[object]) -> None:
-        batches.append(len(batch))
-        run_batch(conn, batch)  # type: ignore[arg-type]
-
-    store._run_batch = counting  # type: ignore[method-assign]
+    batches = batch_sizes(store)
     await asyncio.gather(*(store.submit(_task()) for _ in range(50)))
     assert batches == [50]
     assert _count(store) == 50

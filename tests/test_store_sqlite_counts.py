@@ -12,7 +12,7 @@ from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import Claim, IdempotencyRecord, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
-from tests.sqlite_store_fixture import sqlite_store
+from tests.sqlite_store_helpers import sqlite_store
 
 # The insert trigger of earlier versions (which a migrated database must lose).
 _OLD_TRIGGER = """

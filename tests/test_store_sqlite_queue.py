@@ -12,7 +12,7 @@ from tasky.states import Status
 from tasky.store.records import Claim, TaskRecord
 from tasky.store.sqlite import SqliteStore
 from tasky.store.sqlite_tasks import RUNNABLE
-from tests.sqlite_store_fixture import sqlite_store
+from tests.sqlite_store_helpers import batch_sizes, sqlite_store
 
 store = sqlite_store
 
@@ -26,14 +26,7 @@ def claim(limit: int, owner: str = "node-a") -> Claim:
 
 
 async def test_claiming_submits_of_one_batch_start_while_slots_are_free(store: SqliteStore) -> None:
-    batches: list[int] = []
-    run_batch = store._run_batch
-
-    def counting(conn: sqlite3.Connection, batch: list[object]) -> None:
-        batches.append(len(batch))
-        run_batch(conn, batch)  # type: ignore[arg-type]
-
-    store._run_batch = counting  # type: ignore[method-assign]
+    batches = batch_sizes(store)
     stored = await asyncio.gather(*(store.submit(task(1000.0 + i), claim(2)) for i in range(5)))
     assert batches == [5]
     assert [t.status for t in stored] == [Status.RUNNING] * 2 + [Status.QUEUED] * 3

@@ -11,7 +11,7 @@ from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import Claim, TaskRecord
 from tasky.store.sqlite import SqliteStore
-from tests.sqlite_store_fixture import sqlite_store
+from tests.sqlite_store_helpers import sqlite_store
 
 store = sqlite_store
 
