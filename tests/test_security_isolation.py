@@ -189,17 +189,26 @@ def test_workers_module_from_the_working_directory(
     assert not marker.exists(), marker.read_text()
 
 
-@pytest.mark.server  # a tasky serve that stops before it listens
-def test_unknown_workers_module_says_where_it_looked(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKY_", "PYTHONPATH"))}
-    done = subprocess.run(
-        [TASKY, "serve", "--addr", f"127.0.0.1:{free_port()}", "--workers", "nosuchworkers"],
-        cwd=tmp_path,
+def serve_workers(
+    cwd: Path, module: str, *, keep_pythonpath: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``tasky serve --workers MODULE`` run in ``cwd``, without TASKY_* variables (and without
+    PYTHONPATH unless kept), for a server that stops before it listens."""
+    dropped = ("TASKY_",) if keep_pythonpath else ("TASKY_", "PYTHONPATH")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    return subprocess.run(
+        [TASKY, "serve", "--addr", f"127.0.0.1:{free_port()}", "--workers", module],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+@pytest.mark.server  # a tasky serve that stops before it listens
+def test_unknown_workers_module_says_where_it_looked(tmp_path: Path) -> None:
+    done = serve_workers(tmp_path, "nosuchworkers")
     assert done.returncode == 2
     assert "No module named 'nosuchworkers'" in done.stderr
     assert str(tmp_path) in done.stderr  # the working directory was searched
@@ -211,15 +220,7 @@ def test_unknown_workers_module_says_where_it_looked(tmp_path: Path) -> None:
 def test_a_sibling_import_says_how_to_fix_it(tmp_path: Path) -> None:
     (tmp_path / "myworkers.py").write_text("import myhelpers\n")
     (tmp_path / "myhelpers.py").write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKY_", "PYTHONPATH"))}
-    done = subprocess.run(
-        [TASKY, "serve", "--addr", f"127.0.0.1:{free_port()}", "--workers", "myworkers"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = serve_workers(tmp_path, "myworkers")
     assert done.returncode == 2
     assert "myworkers imports myhelpers, which lies beside it" in done.stderr
     assert "from . import myhelpers" in done.stderr
@@ -227,15 +228,7 @@ def test_a_sibling_import_says_how_to_fix_it(tmp_path: Path) -> None:
 
 @pytest.mark.server  # a tasky serve that stops before it listens
 def test_a_file_name_is_not_a_module_name(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKY_")}
-    done = subprocess.run(
-        [TASKY, "serve", "--addr", f"127.0.0.1:{free_port()}", "--workers", "myworkers.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = serve_workers(tmp_path, "myworkers.py", keep_pythonpath=True)
     assert done.returncode == 2
     assert "did you mean 'myworkers'" in done.stderr
 
