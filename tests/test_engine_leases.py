@@ -5,6 +5,7 @@ nodes (each with its own store object, pool and owner); the processes are in tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -48,6 +49,19 @@ def node_settings(settings: Settings, pg_url: str, node: str, pid: int) -> Setti
     return settings
 
 
+@contextlib.asynccontextmanager
+async def web_1(
+    store: PostgresStore, registry: WorkerRegistry, settings: Settings, pg_url: str
+) -> AsyncIterator[Engine]:
+    """This node's engine (web-1:9) started, and stopped after."""
+    engine = Engine(store, registry, node_settings(settings, pg_url, "web-1", 9))
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+
+
 async def held_by(
     store: PostgresStore, worker: str, owner: str, lease_until: float, config: object = None
 ) -> TaskRecord:
@@ -79,9 +93,7 @@ async def test_start_takes_this_nodes_earlier_tasks_and_expired_ones_only(
     mine_before = await held_by(store, "Hold", "web-1:6", FAR)  # this node's previous run
     # Another dead node's task of a worker this node lacks: left for a node that has it.
     elsewhere_unknown = await held_by(store, "NotHere", "web-3:8", past)
-    engine = Engine(store, registry, node_settings(settings, pg_url, "web-1", 9))
-    await engine.start()
-    try:
+    async with web_1(store, registry, settings, pg_url):
         # Another live node's task: left alone (still its owner's, same attempt).
         got = await store.get(live_elsewhere.id)
         assert got is not None and (got.status, got.owner, got.attempt) == (
@@ -98,16 +110,12 @@ async def test_start_takes_this_nodes_earlier_tasks_and_expired_ones_only(
         assert (rerun.attempt, rerun.owner) == (2, "web-1:9")
         left = await store.get(elsewhere_unknown.id)
         assert left is not None and (left.status, left.owner) == (Status.RUNNING, "web-3:8")
-    finally:
-        await engine.stop()
 
 
 async def test_the_sweep_takes_a_dead_nodes_tasks_and_runs_the_idempotent_ones_again(
     store: PostgresStore, settings: Settings, registry: WorkerRegistry, pg_url: str
 ) -> None:
-    engine = Engine(store, registry, node_settings(settings, pg_url, "web-1", 9))
-    await engine.start()
-    try:
+    async with web_1(store, registry, settings, pg_url):
         # web-2 claimed these and died: their leases run out a moment from now.
         soon = time.time() + 0.5
         again = await held_by(store, "Echo", "web-2:7", soon, {"value": 1})
@@ -127,16 +135,12 @@ async def test_the_sweep_takes_a_dead_nodes_tasks_and_runs_the_idempotent_ones_a
         # A worker this node lacks: left for a node that has it.
         left = await store.get(unknown.id)
         assert left is not None and (left.status, left.owner) == (Status.RUNNING, "web-2:7")
-    finally:
-        await engine.stop()
 
 
 async def test_the_sweep_leaves_this_engines_own_late_leases_alone(
     store: PostgresStore, settings: Settings, registry: WorkerRegistry, pg_url: str
 ) -> None:
-    engine = Engine(store, registry, node_settings(settings, pg_url, "web-1", 9))
-    await engine.start()
-    try:
+    async with web_1(store, registry, settings, pg_url) as engine:
         mine = await engine.submit("Hold", {"seconds": 30})
         assert mine.status is Status.RUNNING
         # Its lease runs out (a heartbeat came late), and a dead node's task marks a sweep.
@@ -149,8 +153,6 @@ async def test_the_sweep_leaves_this_engines_own_late_leases_alone(
             "web-1:9",
             1,
         )
-    finally:
-        await engine.stop()
 
 
 async def test_a_graceful_stop_hands_running_tasks_over_at_once(
@@ -195,12 +197,8 @@ async def test_start_ends_and_forgets_only_this_nodes_leftover_children(
     theirs = ChildRecord("b" * 32, 999_998, 1, "another-boot", "m2", node="web-2")
     await store.record_child(mine)
     await store.record_child(theirs)
-    engine = Engine(store, registry, node_settings(settings, pg_url, "web-1", 9))
-    await engine.start()
-    try:
+    async with web_1(store, registry, settings, pg_url):
         assert await store.children() == [theirs]
-    finally:
-        await engine.stop()
 
 
 async def test_two_nodes_sweeping_at_once_take_each_task_once(
