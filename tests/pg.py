@@ -14,12 +14,14 @@ import atexit
 import functools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
 
 import psycopg
 import pytest
+
+from tasky.store.postgres import PostgresStore
 
 BASE_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -115,3 +117,13 @@ def emptied_shared_schema() -> str:
         if tables:
             conn.execute(_emptying(tables))
     return url
+
+
+@pytest.fixture
+async def pg_store(pg_url: str) -> AsyncIterator[PostgresStore]:
+    """An open PostgreSQL store on the test module's ``pg_url`` fixture, closed after the test
+    (a test module takes it by name: ``store = pg_store``)."""
+    s = PostgresStore(pg_url)
+    await s.open()
+    yield s
+    await s.close()

@@ -19,7 +19,7 @@ from tasky.states import Status
 from tasky.store.postgres import PostgresStore
 from tasky.store.records import ChildRecord, Claim, TaskRecord
 from tasky.workers.registry import WorkerRegistry
-from tests.pg import emptied_shared_schema
+from tests.pg import emptied_shared_schema, pg_store
 
 pytestmark = pytest.mark.postgres
 
@@ -31,12 +31,7 @@ def pg_url() -> str:
     return emptied_shared_schema()
 
 
-@pytest.fixture
-async def store(pg_url: str) -> AsyncIterator[PostgresStore]:
-    s = PostgresStore(pg_url)
-    await s.open()
-    yield s
-    await s.close()
+store = pg_store
 
 
 def node_settings(settings: Settings, pg_url: str, node: str, pid: int) -> Settings:

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -25,7 +25,7 @@ from tasky.store import DuplicateId, create_store, pg_schema, pg_stats, pg_tasks
 from tasky.store.pg_schema import LATEST, SchemaTooNew
 from tasky.store.postgres import PostgresStore
 from tasky.store.records import ChildRecord, Claim, NodeRecord, Outcome, TaskRecord
-from tests.pg import emptied_shared_schema, fresh_schema
+from tests.pg import emptied_shared_schema, fresh_schema, pg_store
 
 pytestmark = pytest.mark.postgres
 
@@ -43,12 +43,7 @@ def own_schema() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-async def store(pg_url: str) -> AsyncIterator[PostgresStore]:
-    s = PostgresStore(pg_url)
-    await s.open()
-    yield s
-    await s.close()
+store = pg_store
 
 
 def task(worker: str = "W", at: float = 1000.0) -> TaskRecord:
