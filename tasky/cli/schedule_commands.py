@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -11,7 +12,7 @@ from rich.table import Table
 
 from tasky.cli import render
 from tasky.cli.session import EXIT_USAGE, JsonOption, Session, TokenOption, UrlOption, session
-from tasky.client import Schedule
+from tasky.client import Client, Schedule
 
 schedule_app = typer.Typer(
     name="schedule",
@@ -100,31 +101,34 @@ def list_(url: UrlOption = None, token: TokenOption = None, json: JsonOption = F
             s.out.print(_table(found))
 
 
-@schedule_app.command("pause")
-def pause(
-    name: NameArgument, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
-) -> None:
-    """Pause a schedule: no run until it is resumed."""
-    with session(url, token, json) as s:
-        _show(s, s.client.pause_schedule(name))
+def _move_command(call: Callable[[Client, str], Schedule], summary: str) -> Callable[..., None]:
+    """A command that moves one schedule by ``call`` (the client's method) and shows it after:
+    ``summary`` is its help."""
+
+    def command(
+        name: NameArgument,
+        url: UrlOption = None,
+        token: TokenOption = None,
+        json: JsonOption = False,
+    ) -> None:
+        with session(url, token, json) as s:
+            _show(s, call(s.client, name))
+
+    command.__doc__ = summary
+    return command
 
 
-@schedule_app.command("resume")
-def resume(
-    name: NameArgument, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
-) -> None:
-    """Resume a schedule from now (the paused time is not caught up)."""
-    with session(url, token, json) as s:
-        _show(s, s.client.resume_schedule(name))
-
-
-@schedule_app.command("run-now")
-def run_now(
-    name: NameArgument, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
-) -> None:
-    """Run a schedule once now, outside its timetable."""
-    with session(url, token, json) as s:
-        _show(s, s.client.run_schedule(name))
+pause = schedule_app.command("pause")(
+    _move_command(Client.pause_schedule, "Pause a schedule: no run until it is resumed.")
+)
+resume = schedule_app.command("resume")(
+    _move_command(
+        Client.resume_schedule, "Resume a schedule from now (the paused time is not caught up)."
+    )
+)
+run_now = schedule_app.command("run-now")(
+    _move_command(Client.run_schedule, "Run a schedule once now, outside its timetable.")
+)
 
 
 @schedule_app.command("delete")
