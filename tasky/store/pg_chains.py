@@ -33,8 +33,11 @@ from tasky.store.sql_rows import (
     CHAIN_COLUMNS,
     CHAIN_SUMMARY_COLUMNS,
     STEP_COLUMNS,
+    chain_values,
     row_to_chain,
     row_to_step,
+    step_saved,
+    step_values,
 )
 
 _INSERT_CHAIN = (
@@ -177,7 +180,7 @@ class PgChainStore(SqlChainMoves):
         return [(r[0], r[1]) for r in rows]
 
     async def save_steps(self, steps: Sequence[StepRecord]) -> None:
-        rows = [_step_params(s) for s in steps]
+        rows = [step_saved(s, clean) for s in steps]
         if not rows:
             return
 
@@ -224,7 +227,7 @@ class PgChainStore(SqlChainMoves):
         query = f"UPDATE chains SET {assignments} WHERE id = %s AND status = ANY(%s)"
         sources = [s.value for s in CHAIN_MOVES[move].sources]
         all_params = (new.value, *params, chain_id, sources)
-        step_rows = [_step_params(s) for s in steps]
+        step_rows = [step_saved(s, clean) for s in steps]
 
         async def op(conn: Conn) -> bool:
             if (await conn.execute(query, all_params)).rowcount == 0:
@@ -313,56 +316,12 @@ class PgChainStore(SqlChainMoves):
 
 
 async def _create(conn: Conn, chain: ChainRecord, steps: Sequence[StepRecord]) -> None:
-    await conn.execute(
-        _INSERT_CHAIN,
-        (
-            chain.id,
-            chain.name,
-            chain.definition,
-            json_text(chain.spec),
-            json_text(chain.parameters),
-            chain.status.value,
-            chain.created_at,
-            chain.finished_at,
-            clean(chain.error),
-            None if chain.result is None else json_text(chain.result),
-            chain.restarts,
-        ),
-    )
+    await conn.execute(_INSERT_CHAIN, chain_values(chain, clean))
     if steps:
         async with conn.cursor() as cursor:
-            await cursor.executemany(
-                _INSERT_STEP,
-                [
-                    (
-                        s.chain_id,
-                        s.name,
-                        s.position,
-                        s.state,
-                        s.task_id,
-                        clean(s.error),
-                        s.decided_at,
-                        s.rerun_attempt,
-                        json_text(s.history),
-                    )
-                    for s in steps
-                ],
-            )
+            await cursor.executemany(_INSERT_STEP, [step_values(s, clean) for s in steps])
 
 
 async def _returning_one(conn: Conn, query: str, params: Sequence[Any]) -> Any:
     row = await (await conn.execute(query, params)).fetchone()
     return None if row is None else row[0]
-
-
-def _step_params(step: StepRecord) -> tuple[Any, ...]:
-    return (
-        step.state,
-        step.task_id,
-        clean(step.error),
-        step.decided_at,
-        step.rerun_attempt,
-        json_text(step.history),
-        step.chain_id,
-        step.name,
-    )

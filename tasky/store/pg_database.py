@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-import orjson
 from psycopg import AsyncConnection, errors
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
@@ -22,6 +21,7 @@ from tasky.buckets import Buckets
 from tasky.store.base import DuplicateId
 from tasky.store.records import CommitStats
 from tasky.store.sql_page import page_query, split_page
+from tasky.store.sql_rows import json_text as json_text  # the pg modules import it from here
 from tasky.store.sql_rows import json_value as json_value  # the pg modules import it from here
 from tasky.store.sqlite import COMMIT_SECONDS_BOUNDS, COMMIT_SIZE_BOUNDS
 
@@ -153,12 +153,6 @@ class PgDatabase:
 
     def commit_stats(self) -> CommitStats:
         return CommitStats(self._commit_seconds.snapshot(), self._commit_size.snapshot())
-
-
-def json_text(value: Any) -> str:
-    """A JSON value as stored in a text column: orjson writes "\\u0000" escaped, so the text
-    holds no NUL (which PostgreSQL text refuses)."""
-    return orjson.dumps(value).decode()
 
 
 def clean(text: str | None) -> str | None:

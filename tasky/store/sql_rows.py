@@ -4,7 +4,7 @@ one mapper serves both."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -16,6 +16,17 @@ from tasky.store.records import AuditRecord, NodeRecord, ScheduleRecord, TaskRec
 
 def json_value(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
+
+
+def json_text(value: Any) -> str:
+    """A JSON value as stored in a text column: orjson writes "\\u0000" escaped, so the text
+    holds no NUL (which PostgreSQL text refuses)."""
+    return orjson.dumps(value).decode()
+
+
+def as_is(text: str | None) -> str | None:
+    """Free text as SQLite keeps it (PostgreSQL's store passes its ``clean`` instead)."""
+    return text
 
 
 # The columns row_to_task reads, in its order.
@@ -70,6 +81,53 @@ CHAIN_SUMMARY_COLUMNS = (
 STEP_COLUMNS = "name, position, state, task_id, error, decided_at, rerun_attempt, history"
 
 
+def chain_values(chain: ChainRecord, text: Callable[[str | None], str | None]) -> tuple[Any, ...]:
+    """The chain's values for an insert: ``CHAIN_COLUMNS`` but seq, free text kept by ``text``."""
+    return (
+        chain.id,
+        chain.name,
+        chain.definition,
+        json_text(chain.spec),
+        json_text(chain.parameters),
+        chain.status.value,
+        chain.created_at,
+        chain.finished_at,
+        text(chain.error),
+        None if chain.result is None else json_text(chain.result),
+        chain.restarts,
+    )
+
+
+def step_values(step: StepRecord, text: Callable[[str | None], str | None]) -> tuple[Any, ...]:
+    """The step's values for an insert: chain_id, then ``STEP_COLUMNS``."""
+    return (
+        step.chain_id,
+        step.name,
+        step.position,
+        step.state,
+        step.task_id,
+        text(step.error),
+        step.decided_at,
+        step.rerun_attempt,
+        json_text(step.history),
+    )
+
+
+def step_saved(step: StepRecord, text: Callable[[str | None], str | None]) -> tuple[Any, ...]:
+    """The step's values for a save: state, task_id, error, decided_at, rerun_attempt, history,
+    then the key (chain_id, name)."""
+    return (
+        step.state,
+        step.task_id,
+        text(step.error),
+        step.decided_at,
+        step.rerun_attempt,
+        json_text(step.history),
+        step.chain_id,
+        step.name,
+    )
+
+
 def row_to_chain(row: Sequence[Any]) -> ChainRecord:
     return ChainRecord(
         seq=row[0],
@@ -108,9 +166,9 @@ def node_values(node: NodeRecord) -> tuple[Any, ...]:
     """The node's values for a row, in ``NODE_COLUMNS`` order."""
     return (
         node.name,
-        orjson.dumps(node.labels).decode(),
+        json_text(node.labels),
         node.owner,
-        orjson.dumps(node.workers).decode(),
+        json_text(node.workers),
         node.started_at,
         node.heartbeat_at,
         node.stopped_at,

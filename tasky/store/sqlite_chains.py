@@ -27,8 +27,12 @@ from tasky.store.sql_rows import (
     CHAIN_COLUMNS,
     CHAIN_SUMMARY_COLUMNS,
     STEP_COLUMNS,
+    as_is,
+    chain_values,
     row_to_chain,
     row_to_step,
+    step_saved,
+    step_values,
 )
 from tasky.store.sqlite_common import claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import Placement, insert_one, json_text
@@ -206,7 +210,7 @@ class SqliteChainStore(SqlChainMoves):
         return [(r[0], r[1]) for r in rows]
 
     async def save_steps(self, steps: Sequence[StepRecord]) -> None:
-        rows = [_step_params(s) for s in steps]
+        rows = [step_saved(s, as_is) for s in steps]
         if not rows:
             return
 
@@ -240,7 +244,7 @@ class SqliteChainStore(SqlChainMoves):
     ) -> tuple[TaskRecord, list[str]] | None:
         chain_id = advance.chain_id
         ended = (advance.after_task, advance.after_status.value, advance.after_attempt)
-        step_rows = [_step_params(s) for s in advance.steps]
+        step_rows = [step_saved(s, as_is) for s in advance.steps]
         claims = list(advance.claims)
         config = json_text(task.config)
         given = (task.status, task.owner, task.lease_until, task.started_at, task.node)
@@ -280,7 +284,7 @@ class SqliteChainStore(SqlChainMoves):
         assignments = ", ".join(filter(None, ["status = ?", sets]))
         sql = f"UPDATE chains SET {assignments} WHERE id = ? AND status IN ({marks})"
         all_params = (new.value, *params, chain_id, *sources)
-        step_rows = [_step_params(s) for s in steps]
+        step_rows = [step_saved(s, as_is) for s in steps]
 
         def op(conn: sqlite3.Connection) -> bool:
             if conn.execute(sql, all_params).rowcount == 0:
@@ -372,52 +376,14 @@ class SqliteChainStore(SqlChainMoves):
 
 
 def _create_op(chain: ChainRecord, steps: Sequence[StepRecord]) -> Op[None]:
-    chain_row = (
-        chain.id,
-        chain.name,
-        chain.definition,
-        json_text(chain.spec),
-        json_text(chain.parameters),
-        chain.status.value,
-        chain.created_at,
-        chain.finished_at,
-        chain.error,
-        None if chain.result is None else json_text(chain.result),
-        chain.restarts,
-    )
-    step_rows = [
-        (
-            s.chain_id,
-            s.name,
-            s.position,
-            s.state,
-            s.task_id,
-            s.error,
-            s.decided_at,
-            s.rerun_attempt,
-            json_text(s.history),
-        )
-        for s in steps
-    ]
+    chain_row = chain_values(chain, as_is)
+    step_rows = [step_values(s, as_is) for s in steps]
 
     def op(conn: sqlite3.Connection) -> None:
         conn.execute(_INSERT_CHAIN, chain_row)
         conn.executemany(_INSERT_STEP, step_rows)
 
     return op
-
-
-def _step_params(step: StepRecord) -> tuple[Any, ...]:
-    return (
-        step.state,
-        step.task_id,
-        step.error,
-        step.decided_at,
-        step.rerun_attempt,
-        json_text(step.history),
-        step.chain_id,
-        step.name,
-    )
 
 
 def _prunable_chains(before: float) -> tuple[str, list[Any]]:

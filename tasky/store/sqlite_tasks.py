@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from tasky.states import MOVES, Status
 from tasky.store.records import Claim, TaskRecord
 from tasky.store.sql_rows import TASK_COLUMNS
+from tasky.store.sql_rows import json_text as json_text  # the sqlite modules import it from here
 from tasky.store.sql_rows import json_value as json_value  # the sqlite modules import it from here
 from tasky.store.sql_rows import row_to_task as row_to_task  # importers take it from here
 
@@ -78,11 +77,6 @@ _START = (
 def targets_json(claim: Claim | None) -> str:
     """The targets a claimant serves, as RUNNABLE's JSON array parameter."""
     return json_text(list(claim.targets) if claim is not None else [])
-
-
-def json_text(value: Any) -> str:
-    """A JSON value as stored in a TEXT column (shared by the stores that use this database)."""
-    return orjson.dumps(value).decode()
 
 
 def insert_params(
