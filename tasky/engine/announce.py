@@ -68,9 +68,12 @@ class Announcer:
         self.events.publish(
             "task.status", task=task_id, worker=worker, status=status, chain=chain_id, **extra
         )
+        if not self._listeners:
+            return
+        as_status = Status(status)
         for listener in self._listeners:
             try:
-                listener(task_id, worker, Status(status), chain_id)
+                listener(task_id, worker, as_status, chain_id)
             except Exception:
                 log.exception("a status listener failed")
 
