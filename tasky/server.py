@@ -26,6 +26,7 @@ from tasky.chains.definitions import configured_definitions
 from tasky.chains.views import chain_detail
 from tasky.config_file import load_workers
 from tasky.engine.nodes import gone_from_here, name_taken
+from tasky.gc_tuning import tune_for_serving
 from tasky.logs import configure_logging
 from tasky.own_files import file_roots, prepare_roots
 from tasky.protocol import bounded_protocol, connection_cap
@@ -124,6 +125,7 @@ def serve(settings: Settings) -> None:
         warning = plain_http_warning(settings)
         if warning:
             log.warning("%s", warning)
+        tune_for_serving()  # start-up is done: what it made lives as long as the process
         GracefulServer(config, app, settings.grace).run(sockets=[listening])
     finally:
         listening.close()

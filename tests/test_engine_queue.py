@@ -62,6 +62,16 @@ async def gauge(config: GaugeConfig, task: AsyncTaskContext) -> None:
         GAUGE.running -= 1
 
 
+class LabelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str
+
+
+@worker("Label", description="Returns its label.", config=LabelConfig, max_tasks=10)
+async def label(config: LabelConfig, task: AsyncTaskContext) -> str:
+    return config.label
+
+
 class Off(Worker):
     name = "Off"
     description = "Disabled."
@@ -82,6 +92,7 @@ def registry(registry: WorkerRegistry) -> WorkerRegistry:
     global GAUGE
     GAUGE = Gauge()
     registry.register(gauge)
+    registry.register(label)
     registry.register(Off)
     return registry
 
@@ -114,6 +125,26 @@ async def test_tasks_queued_behind_the_engines_back_run_fifo_within_max_tasks(
     details = [(await engine.get(r.id)) for r in first + later]
     started = [d.started_at for d in details]
     assert started == sorted(started)
+
+
+async def test_a_claim_fails_each_task_whose_stored_config_is_invalid_and_runs_the_rest(
+    settings: Settings, engine: Engine, client: httpx.AsyncClient
+) -> None:
+    """A claim's configs are checked together: each bad one still fails on its own, with its
+    own error, and the good ones beside it run."""
+    now = time.time()
+    configs: list[Any] = [{"label": "a"}, {"label": 1}, {"label": "c\x00"}, {"label": "d"}, {}]
+    records = [_queued("Label", c, now + i * 0.001) for i, c in enumerate(configs)]
+    SqliteStore(settings.database_path).insert_many_now(records)
+    ends = [await wait_for(client, r.id, "Completed", "Failed") for r in records]
+    assert [e["Status"] for e in ends] == ["Completed", "Failed", "Failed", "Completed", "Failed"]
+    results = [(await engine.get(records[i].id)).result for i in (0, 3)]
+    assert results == [{"string_output": "a"}, {"string_output": "d"}]
+    assert ends[1]["Error"] == "invalid config: label: Input should be a valid string"
+    assert ends[2]["Error"] == (
+        "invalid config: label: must not contain control characters (found U+0000)"
+    )
+    assert ends[4]["Error"] == "invalid config: label: Field required"
 
 
 async def test_a_claiming_submit_waits_behind_tasks_queued_behind_its_back(

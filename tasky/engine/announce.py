@@ -4,7 +4,7 @@ the listeners (chains, callbacks) and the per-worker outcome counters."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tasky.engine.events import EventHub
@@ -44,13 +44,19 @@ class Announcer:
             except Exception:
                 log.exception("a finishing listener failed")
 
-    def created(self, record: TaskRecord) -> None:
-        self.events.publish(
-            "task.created",
-            task=record.id,
-            worker=record.worker,
-            status=record.status.value,
-            chain=record.chain_id,
+    def created(self, records: Sequence[TaskRecord]) -> None:
+        """A ``task.created`` event for each of the new tasks, in order."""
+        self.events.publish_many(
+            [
+                {
+                    "type": "task.created",
+                    "task": record.id,
+                    "worker": record.worker,
+                    "status": record.status.value,
+                    "chain": record.chain_id,
+                }
+                for record in records
+            ]
         )
 
     def status(
@@ -62,9 +68,12 @@ class Announcer:
         self.events.publish(
             "task.status", task=task_id, worker=worker, status=status, chain=chain_id, **extra
         )
+        if not self._listeners:
+            return
+        as_status = Status(status)
         for listener in self._listeners:
             try:
-                listener(task_id, worker, Status(status), chain_id)
+                listener(task_id, worker, as_status, chain_id)
             except Exception:
                 log.exception("a status listener failed")
 

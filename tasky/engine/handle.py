@@ -103,9 +103,27 @@ class RunHandle:
         self.traceback: str | None = None
         # How long a stop waits after asking the work to end before ending it by force.
         self.stop_grace = 0.0
-        # Set by the engine once the attempt's outcome is durably recorded.
-        self.settled = asyncio.Event()
+        # See settled: made only when asked for.
+        self._settled: asyncio.Event | None = None
+        self._is_settled = False
         self._task: asyncio.Future[Any] | None = None
+
+    @property
+    def settled(self) -> asyncio.Event:
+        """Set by the engine once the attempt's outcome is durably recorded. Made when first
+        asked for (a stop or a drain waits on it): most attempts end with nobody waiting, and
+        an Event made and set per attempt cost ~1 us of the event loop."""
+        if self._settled is None:
+            self._settled = asyncio.Event()
+            if self._is_settled:
+                self._settled.set()
+        return self._settled
+
+    def settle(self) -> None:
+        """The attempt's outcome is recorded (or left to recovery): wake whoever waits."""
+        self._is_settled = True
+        if self._settled is not None:
+            self._settled.set()
 
     def cancel(self, reason: str) -> None:
         self._stop(reason, StopCause.CANCELED)

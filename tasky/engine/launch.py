@@ -4,12 +4,12 @@ timeout armed. The task already holds a slot in the store (claimed, or submitted
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from tasky import clock
 from tasky.engine.announce import Announcer
@@ -22,7 +22,7 @@ from tasky.engine.runs import Runs
 from tasky.net.addresses import OutboundPolicy
 from tasky.states import Status
 from tasky.store.records import TaskRecord
-from tasky.workers.strict import summary, validate_config
+from tasky.workers.strict import summary, validate_configs
 
 # What happens with an attempt's outcome (tasky.engine.outcomes).
 Complete = Callable[[Lane, TaskRecord, RunOutcome], Coroutine[Any, Any, None]]
@@ -51,18 +51,21 @@ class Launcher:
         # Submit-acknowledged -> work-started intervals (monotonic seconds), newest last.
         self.dispatch_latencies: deque[float] = deque(maxlen=100_000)
 
-    def launch_claimed(self, lane: Lane, record: TaskRecord) -> None:
-        """Start a task a claim handed to this engine."""
-        lane.slots.start(reserved=False)
-        try:
-            model = validate_config(lane.worker.Config, record.config)
-        except ValidationError as exc:
-            # The summary leaves out the input values: they may be secrets.
-            failed = RunOutcome.failed(f"invalid config: {summary(exc)}")
-            self._background.spawn(self._complete(lane, record, failed))
-            return
-        self._announcer.status(record.id, record.worker, Status.RUNNING.value, record.chain_id)
-        self._start(lane, record, model, None)
+    def launch_claimed(self, lane: Lane, records: Sequence[TaskRecord]) -> None:
+        """Start the tasks a claim handed to this engine, in order. Their configs are checked
+        together (see validate_configs: one pydantic call for the claim's tasks)."""
+        models, invalid = validate_configs(lane.worker.Config, [r.config for r in records])
+        valid = iter(models)
+        for index, record in enumerate(records):
+            lane.slots.start(reserved=False)
+            exc = invalid.get(index)
+            if exc is not None:
+                # The summary leaves out the input values: they may be secrets.
+                failed = RunOutcome.failed(f"invalid config: {summary(exc)}")
+                self._background.spawn(self._complete(lane, record, failed))
+                continue
+            self._announcer.status(record.id, record.worker, Status.RUNNING.value, record.chain_id)
+            self._start(lane, record, next(valid), None)
 
     def launch_submitted(
         self, lane: Lane, record: TaskRecord, model: BaseModel, acked: float

@@ -89,7 +89,10 @@ class Outcomes:
         )
         moved: bool | None = None  # None: unknown (the write failed, and may have committed)
         try:
-            await self._output.flush_task(record.id)
+            if self._output.holds_lines():
+                await self._output.flush_task(record.id)
+            else:
+                self._output.forget(record.id)  # no coroutine for nothing to flush
             finish = self._store.finish(record.id, self._owner, record.attempt, outcome)
             if record.chain_id is not None and self._announcer.hears_finishing:
                 # The finish is queued first (its task runs before anything the listeners
@@ -132,7 +135,10 @@ class Outcomes:
         now = clock.now()
         moved = False
         try:
-            await self._output.flush_task(record.id)
+            if self._output.holds_lines():
+                await self._output.flush_task(record.id)
+            else:
+                self._output.forget(record.id)
             moved = await self._store.retry_later(
                 record.id, self._owner, record.attempt, error, now + delay, now, traceback
             )

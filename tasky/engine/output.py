@@ -69,6 +69,11 @@ class Output:
     def forget(self, task_id: str) -> None:
         self._progress.pop(task_id, None)
 
+    def holds_lines(self) -> bool:
+        """Whether any log line waits to be written (else :meth:`flush_task` has nothing to
+        queue, and a task's end may skip it: :meth:`forget` does the rest)."""
+        return bool(self._log_lines)
+
     async def flush_task(self, task_id: str) -> None:
         """Queue this task's pending log lines ahead of its final write (which carries its
         newest progress itself: see :meth:`live_progress`)."""

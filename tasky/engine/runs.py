@@ -34,7 +34,7 @@ class Runs:
         """The attempt's end is recorded (or left to recovery): free its slot."""
         handle = self._handles.pop(task_id, None)
         if handle is not None:
-            handle.settled.set()
+            handle.settle()
         for forget in self.on_end:
             forget(task_id)
         lane.slots.release()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from tasky import clock
 from tasky.engine.admission import admit
@@ -21,14 +21,14 @@ from tasky.engine.drain import Drain
 from tasky.engine.errors import BatchInvalid, NotWritten, WorkerDisabled
 from tasky.engine.lanes import Lane
 from tasky.engine.launch import Launcher
-from tasky.ids import is_valid_id, new_id
+from tasky.ids import is_valid_id, new_id, new_ids
 from tasky.settings import Settings
 from tasky.states import Status
 from tasky.store.base import Store
 from tasky.store.records import Claim, IdempotencyRecord, TaskRecord
 from tasky.workers.base import Worker
-from tasky.workers.secrets import stored_config
-from tasky.workers.strict import validate_config
+from tasky.workers.secrets import stored_config, stored_configs
+from tasky.workers.strict import validate_config, validate_configs
 
 # A submit's write done by its caller: store the task (started with the claim, as Store.submit)
 # together with writes of the caller's own in one transaction, or None when those find their
@@ -129,22 +129,14 @@ class Submitter:
         ``key``: as for :meth:`submit`; when it is taken nothing is created. ``targets``: each
         task's target (None: all untargeted)."""
         self._check_open(worker)
-        models: list[BaseModel] = []
-        invalid: dict[int, ValidationError] = {}
-        for index, config in enumerate(configs):
-            try:
-                models.append(validate_config(worker.Config, config))
-            except ValidationError as exc:
-                invalid[index] = exc
+        models, invalid = validate_configs(worker.Config, configs)
         if invalid:
             raise BatchInvalid(invalid)
         if not models and key is None:
             return []
         lane = self._lanes[worker.name]
         now = clock.now()
-        records = [self._record(worker, m, timeout, retries, None, None, now) for m in models]
-        for record, target in zip(records, targets or [None] * len(records), strict=True):
-            record.target = target
+        records = self._records(worker, models, timeout, retries, now, targets)
         reserved = 0
         if self._dispatcher.may_start_at_once(lane):
             reserved = lane.slots.reserve(len(records))
@@ -204,6 +196,39 @@ class Submitter:
             chain_id=chain_id,
         )
 
+    def _records(
+        self,
+        worker: Worker,
+        models: Sequence[BaseModel],
+        timeout: float | None,
+        retries: int | None,
+        now: float,
+        targets: Sequence[str | None] | None,
+    ) -> list[TaskRecord]:
+        """:meth:`_record` of each model of a batch (no chain, new ids), with its target: the
+        configs dumped and the ids drawn once for all (see stored_configs, new_ids)."""
+        name = worker.name
+        retries = worker.retries if retries is None else retries
+        timeout = worker.timeout if timeout is None else timeout
+        configs = stored_configs(worker.Config, models)
+        ids = new_ids(len(models))
+        return [
+            TaskRecord(
+                id=task_id,
+                worker=name,
+                status=Status.QUEUED,
+                config=config,
+                created_at=now,
+                queued_at=now,
+                retries=retries,
+                timeout=timeout,
+                target=target,
+            )
+            for task_id, config, target in zip(
+                ids, configs, targets or [None] * len(ids), strict=True
+            )
+        ]
+
     def _created(
         self,
         lane: Lane,
@@ -216,8 +241,7 @@ class Submitter:
         acked = clock.monotonic()
         lane.counters.submitted += len(stored)
         queued = False
-        for record in stored:
-            self._announcer.created(record)
+        self._announcer.created(stored)
         for record in stored:
             if record.status is Status.RUNNING:
                 reserved -= 1

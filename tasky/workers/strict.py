@@ -9,7 +9,8 @@
   opts in with ``Annotated[str, Multiline]`` (tab, newline, carriage return) or
   ``Annotated[str, AllowControl]`` (every control character but NUL, which no field accepts).
 
-:func:`validate_config` is what the engine, the chain checks and the task processes call.
+:func:`validate_config` is what the engine, the chain checks and the task processes call;
+:func:`validate_configs` is the same for a batch's configs.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import functools
 import math
 import re
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import PurePath
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, PydanticUserError, SecretStr, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -68,10 +69,39 @@ def validate_config(model: type[BaseModel], data: Any) -> BaseModel:
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise _error(model, [((), "invalid_json_value", str(exc))]) from None
     instance = model.model_validate_json(raw, strict=True)
+    if _holds_nothing(model):
+        return instance
     problems = list(_problems(instance, (), STRICT))
     if problems:
         raise _error(model, problems)
     return instance
+
+
+def validate_configs(
+    model: type[BaseModel], configs: Sequence[Any]
+) -> tuple[list[BaseModel], dict[int, ValidationError]]:
+    """Each of ``configs`` as an instance of ``model`` and, by index, the errors of those that
+    are not, exactly as :func:`validate_config` raises them (all valid: no errors).
+
+    One pydantic call validates the whole list: one by one, 1,000 empty configs cost the event
+    loop about 1.5 ms, together about 0.2 ms (measured, worker Noop). A list pydantic refuses,
+    or whose instances fail the checks pydantic does not make, is validated again one config at
+    a time, so that the errors name each bad index as before.
+    """
+    instances = _validate_together(model, configs)
+    if instances is not None:
+        if _holds_nothing(model):
+            return instances, {}
+        if not any(any(True for _ in _problems(i, (), STRICT)) for i in instances):
+            return instances, {}
+    valid: list[BaseModel] = []
+    invalid: dict[int, ValidationError] = {}
+    for index, config in enumerate(configs):
+        try:
+            valid.append(validate_config(model, config))
+        except ValidationError as exc:
+            invalid[index] = exc
+    return valid, invalid
 
 
 def summary(exc: ValidationError) -> str:
@@ -88,6 +118,38 @@ def _error(model: type[BaseModel], problems: list[tuple[Loc, str, str]]) -> Vali
         for loc, kind, message in problems
     ]
     return ValidationError.from_exception_data(model.__name__, details)
+
+
+def _validate_together(model: type[BaseModel], configs: Sequence[Any]) -> list[BaseModel] | None:
+    """All of ``configs`` validated in one pydantic call; None if any is refused."""
+    adapter = list_adapter(model)
+    if adapter is None:
+        return None
+    try:
+        # From depth -1: each config is checked from depth 0, as validate_config checks it.
+        _check_finite_input(list(configs), -1)
+        raw = orjson.dumps(configs)
+        instances: list[BaseModel] = adapter.validate_json(raw, strict=True)
+    except (TypeError, orjson.JSONEncodeError, ValidationError, PydanticUserError):
+        return None  # one at a time: the same errors as ever (PydanticUserError: not defined)
+    return instances
+
+
+@functools.cache
+def list_adapter(model: type[BaseModel]) -> TypeAdapter[list[BaseModel]] | None:
+    """A validator and serializer of ``list[model]``; None if pydantic cannot build one (the
+    configs are then taken one at a time)."""
+    try:
+        return TypeAdapter(list[model])  # type: ignore[valid-type]
+    except Exception:
+        return None
+
+
+@functools.cache
+def _holds_nothing(model: type[BaseModel]) -> bool:
+    """An instance of ``model`` holds nothing :func:`_problems` looks at: no field, and no
+    extra item (kept only with ``extra="allow"``)."""
+    return not model.model_fields and model.model_config.get("extra") != "allow"
 
 
 def _check_finite_input(value: Any, depth: int = 0) -> None:
