@@ -14,6 +14,11 @@ import pytest
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message
 
+from tasky.auth.gate import TokenGate
+from tasky.auth.guard import Guard, _unlimited
+from tasky.auth.policy import TABLE, Rule
+from tasky.auth.policy import Scope as RuleScope
+from tasky.auth.principal import ANONYMOUS, Principal, Role
 from tasky.http.body import read_json
 from tasky.http.responses import ApiError, Created, JSONResponse
 
@@ -131,3 +136,32 @@ def test_created_is_the_json_response_it_replaces(content: Any, location: str) -
     assert ours.raw_headers == theirs.raw_headers
     assert ours.background is theirs.background is None
     assert dict(ours.headers) == dict(theirs.headers)
+
+
+# -- the auth guard's shortcuts (tasky/auth/guard.py) -------------------------------------------
+_PRINCIPALS = [
+    Principal(name=f"{role.name}-{limited}", role=role, workers=workers)
+    for role in Role
+    for limited, workers in (("all", None), ("noop", frozenset({"noop"})))
+]
+_RULES = sorted({r for r in TABLE.values() if r.role is not None}, key=repr)
+
+
+@pytest.mark.parametrize("rule", _RULES, ids=repr)
+async def test_unlimited_is_exactly_when_refusal_has_nothing_to_say(rule: Rule) -> None:
+    """The guard skips ``_refusal`` when ``_unlimited`` holds: never for a refused caller."""
+    guard = Guard(None, None, None, None, None)  # type: ignore[arg-type]  # _refusal alone
+    for who in _PRINCIPALS:
+        if rule.scope is RuleScope.TASK and who.workers is not None:
+            continue  # asks the engine for the task's worker: never unlimited, never skipped
+        refusal = await guard._refusal(who, rule, {"name": "other"})
+        assert _unlimited(who, rule) == (refusal is None), (who, rule, refusal)
+
+
+async def test_a_gate_without_tokens_answers_anonymous() -> None:
+    """What the guard uses unawaited when the gate is off: the gate's own answer."""
+    gate = TokenGate(None)
+    gate._stored = 0  # started on a store without tokens
+    assert not gate.enabled
+    assert await gate.principal(None) is ANONYMOUS
+    assert await gate.principal(b"Bearer anything") is ANONYMOUS
