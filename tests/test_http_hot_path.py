@@ -92,10 +92,13 @@ async def _starlette_outcome(request: Request) -> tuple[str, Any]:
 @pytest.mark.parametrize("messages", BODIES)
 async def test_body_read_as_starlette_reads_it(messages: list[Message]) -> None:
     size = sum(len(m.get("body", b"")) for m in messages)
-    ours = await _outcome(_request(messages, size))
+    request = _request(messages, size)
+    ours = await _outcome(request)
     theirs = await _starlette_outcome(_request(messages, size))
     assert ours == theirs
     assert ours[0] == "ok"
+    # Read again (receive has nothing left): Starlette's kept body, as after request.body().
+    assert await request.body() == b"".join(m.get("body", b"") for m in messages)
 
 
 async def test_malformed_body_is_the_same_400() -> None:

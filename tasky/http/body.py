@@ -47,7 +47,8 @@ async def _whole_body(request: Request) -> bytes:
     Starlette reads through an async generator wrapped in ``aclosing``; reading the
     ``http.request`` messages straight from ``receive`` saves about 3 us of a submit's 35 us of
     Python (in-process, measured). The outcome is the same: the chunks joined, and
-    ClientDisconnect when the client goes away first. The body is read only here, once.
+    ClientDisconnect when the client goes away first. The body is left where Starlette keeps
+    it, so a later ``request.body()`` answers it instead of waiting on ``receive`` for ever.
     """
     chunks: list[bytes] = []
     while True:
@@ -56,6 +57,8 @@ async def _whole_body(request: Request) -> bytes:
         if kind == "http.request":
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                request._body = body
+                return body
         elif kind == "http.disconnect":
             raise ClientDisconnect()
