@@ -21,9 +21,10 @@ import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasky import AsyncTaskContext, Worker, worker
+from tasky import AsyncTaskContext, Worker, clock, worker
 from tasky.api import TaskyApp
 from tasky.engine import Engine
+from tasky.engine.admission import QueueCount, admit_counted
 from tasky.engine.errors import BatchInvalid, Draining, QueueFull, WorkerDisabled
 from tasky.ids import new_id
 from tasky.settings import Settings
@@ -242,3 +243,19 @@ async def test_a_claim_in_flight_leaves_the_fast_path_open(engine: Engine) -> No
         started.append(record.status)
     # Nothing waited, so each submit started its own task in its own write.
     assert started == [Status.RUNNING] * 20
+
+
+def test_admit_counted_admits_only_on_a_fresh_count_with_room() -> None:
+    """The submit's synchronous admission: what admit() does before it would read the store."""
+    now = clock.monotonic()
+    fresh = QueueCount(counted=8, counted_at=now)
+    assert admit_counted(fresh, limit=10, now=now)
+    assert admit_counted(fresh, limit=10, n=1, now=now)
+    assert fresh.estimate() == 10
+    assert not admit_counted(fresh, limit=10, now=now)  # full: admit() must read the store
+    assert fresh.estimate() == 10  # a refusal admits nothing
+    stale = QueueCount(counted=0, counted_at=now - 60)
+    assert not admit_counted(stale, limit=10, now=now)  # too old to trust: read the store
+    assert stale.estimate() == 0
+    never = QueueCount()
+    assert not admit_counted(never, limit=10)  # never counted

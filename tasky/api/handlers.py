@@ -20,7 +20,7 @@ from tasky.engine import Engine
 from tasky.engine.errors import BatchInvalid
 from tasky.http.body import read_json
 from tasky.http.query import cursor_param, float_param, int_param
-from tasky.http.responses import ApiError, JSONResponse
+from tasky.http.responses import ApiError, Created, JSONResponse
 from tasky.http.validation import validation_error
 from tasky.idempotency import key_header, new_key, replay
 from tasky.ids import new_id
@@ -103,11 +103,7 @@ async def submit_task(request: Request) -> JSONResponse:
             )
     except ValidationError as exc:
         raise validation_error(exc) from None
-    return JSONResponse(
-        {"TaskId": record.id},
-        status_code=201,
-        headers={"Location": f"{TASK_LOCATION}{record.id}"},
-    )
+    return Created({"TaskId": record.id}, TASK_LOCATION + record.id)
 
 
 async def _submit_everywhere(
@@ -177,11 +173,7 @@ async def _submit_with_key(
         except ValidationError as exc:
             raise validation_error(exc) from None
         if isinstance(created, TaskRecord):
-            return JSONResponse(
-                {"TaskId": created.id},
-                status_code=201,
-                headers={"Location": f"{TASK_LOCATION}{created.id}"},
-            )
+            return Created({"TaskId": created.id}, TASK_LOCATION + created.id)
         found = created
     return replay(found, wanted, "TaskId", TASK_LOCATION)
 

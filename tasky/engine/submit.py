@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tasky import clock
-from tasky.engine.admission import admit
+from tasky.engine.admission import admit, admit_counted
 from tasky.engine.announce import Announcer
 from tasky.engine.dispatch import Dispatcher
 from tasky.engine.drain import Drain
@@ -89,7 +89,7 @@ class Submitter:
         reserved = 0
         if self._dispatcher.may_start_at_once(lane):
             reserved = lane.slots.reserve(1)
-        else:
+        elif not admit_counted(lane.count, self.queue_limit(lane.worker)):
             await self.admit(lane)  # QueueFull when the worker's queue is at its cap
         claim = (
             self._dispatcher.new_claim(record.created_at, worker.max_tasks) if reserved else None
