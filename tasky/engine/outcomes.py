@@ -93,7 +93,10 @@ class Outcomes:
                 await self._output.flush_task(record.id)
             else:
                 self._output.forget(record.id)  # no coroutine for nothing to flush
-            finish = self._store.finish(record.id, self._owner, record.attempt, outcome)
+            # Lazy when nothing waits on the end at once: no chain step follows it and no task
+            # of the worker is known to wait for the slot it frees (see Store.finish).
+            lazy = record.chain_id is None and not lane.hint
+            finish = self._store.finish(record.id, self._owner, record.attempt, outcome, lazy)
             if record.chain_id is not None and self._announcer.hears_finishing:
                 # The finish is queued first (its task runs before anything the listeners
                 # start), so the chain's next step, queued by a listener's task before the

@@ -124,12 +124,16 @@ class Store(Protocol):
         its queue time when it has none); None when none is Queued. With ``targets`` (a claim's,
         see :class:`Claim`), only among the tasks such a claim may take."""
 
-    async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
+    async def finish(
+        self, task_id: str, owner: str, attempt: int, outcome: Outcome, lazy: bool = False
+    ) -> bool:
         """End the attempt ``attempt`` that ``owner`` holds: the task becomes ``outcome.status``
         with its result, error and newest progress (Completed: progress 1), and the attempt is
         recorded (history, timing statistics, ``outcome.traceback``) in the same transaction.
         Refused (False) when the task is not held by ``owner`` at ``attempt``: a node whose lease
-        moved on cannot overwrite the task."""
+        moved on cannot overwrite the task. ``lazy``: nothing waits on this end at once (no
+        chain step, no queued task of the worker), so a store may hold it a moment to commit it
+        with the next write (SQLite: up to a millisecond); it is durable only once this returns."""
 
     async def retry_later(
         self,

@@ -198,7 +198,9 @@ class MemoryStore(MemoryTables, OneNodeMixin):
         return self._data.ready_at[first[0].id] if first else None
 
     # -- ending an attempt ------------------------------------------------------------------------
-    async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
+    async def finish(
+        self, task_id: str, owner: str, attempt: int, outcome: Outcome, lazy: bool = False
+    ) -> bool:
         if outcome.status not in MOVES["finish"].targets:
             raise ValueError(f"an attempt does not end {outcome.status}")
         completed = outcome.status is Status.COMPLETED

@@ -254,7 +254,9 @@ class PostgresStore(NodesMixin, RecordsMixin):
         )
         return at
 
-    async def finish(self, task_id: str, owner: str, attempt: int, outcome: Outcome) -> bool:
+    async def finish(
+        self, task_id: str, owner: str, attempt: int, outcome: Outcome, lazy: bool = False
+    ) -> bool:
         await self._logs_written(task_id)
         return self._changed(
             await self._db.write(
