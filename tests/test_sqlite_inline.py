@@ -1,0 +1,175 @@
+"""The SQLite store commits a lone submit on the event loop while its writer thread is idle
+(no hand-over to the thread and back), and hands everything else to the writer as before.
+These tests open real database files."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasky.ids import new_id
+from tasky.states import Status
+from tasky.store import sqlite as sqlite_module
+from tasky.store.records import Outcome, TaskRecord
+from tasky.store.sqlite import SqliteStore
+
+
+@pytest.fixture(autouse=True)
+def _any_commit_is_quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loaded test machine's fsync may take longer than INLINE_COMMIT_MAX: no test here
+    depends on how long a commit took, except the one that sets its own limit."""
+    monkeypatch.setattr(sqlite_module, "INLINE_COMMIT_MAX", 60.0)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "tasky.db")
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def _task(status: Status = Status.QUEUED) -> TaskRecord:
+    return TaskRecord(
+        id=new_id(), worker="W", status=status, config={}, created_at=1.0, queued_at=1.0
+    )
+
+
+def _threads_of_batches(store: SqliteStore) -> list[tuple[str, int]]:
+    """Records (thread name, batch size) of every batch the store runs from now on."""
+    seen: list[tuple[str, int]] = []
+    run_batch = store._run_batch
+
+    def recording(conn: sqlite3.Connection, batch: list[Any]) -> None:
+        seen.append((threading.current_thread().name, len(batch)))
+        run_batch(conn, batch)
+
+    store._run_batch = recording  # type: ignore[method-assign]
+    return seen
+
+
+def _on_disk(path: Path, task_id: str) -> str | None:
+    """The task's status as a fresh connection reads it: committed, not merely written."""
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
+
+
+async def test_a_lone_submit_is_committed_on_the_loop_before_it_is_answered(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    batches = _threads_of_batches(store)
+    stored = await store.submit(_task())
+    assert batches == [(threading.current_thread().name, 1)]
+    assert _on_disk(tmp_path / "tasky.db", stored.id) == "Queued"
+    assert store.commit_stats().seconds.count >= 1
+
+
+async def test_a_lone_finish_goes_to_the_writer(store: SqliteStore, tmp_path: Path) -> None:
+    """A task's end is committed on the writer: the loop meanwhile reads the next request."""
+    running = _task(Status.RUNNING)
+    running.owner, running.started_at, running.lease_until = "me", 2.0, 1e12
+    await store.submit(running)
+    batches = _threads_of_batches(store)
+    assert await store.finish(running.id, "me", 1, Outcome(Status.COMPLETED, 3.0))
+    assert batches == [("tasky-sqlite-writer", 1)]
+    assert _on_disk(tmp_path / "tasky.db", running.id) == "Completed"
+
+
+async def test_writes_of_one_iteration_still_go_to_the_writer_as_one_batch(
+    store: SqliteStore,
+) -> None:
+    batches = _threads_of_batches(store)
+    await asyncio.gather(*(store.submit(_task()) for _ in range(20)))
+    assert batches == [("tasky-sqlite-writer", 20)]
+
+
+async def test_other_writes_are_never_run_on_the_loop(store: SqliteStore) -> None:
+    batches = _threads_of_batches(store)
+    assert await store.write(lambda conn: conn.execute("SELECT 1").fetchone()[0]) == 1
+    assert batches == [("tasky-sqlite-writer", 1)]
+
+
+async def test_a_submit_behind_a_batch_in_flight_waits_for_it_on_the_writer(
+    store: SqliteStore,
+) -> None:
+    """While the writer holds a batch, a lone submit must not commit around it on the loop: the
+    writer owns the connection, and commits keep the order the writes were made in."""
+    batches = _threads_of_batches(store)
+    release = threading.Event()
+    order: list[str] = []
+
+    def slow(conn: sqlite3.Connection) -> None:
+        release.wait(10)
+        order.append("slow")
+
+    first = asyncio.ensure_future(store.write(slow))
+    await asyncio.sleep(0.05)  # the writer has taken it and waits inside it
+    second = asyncio.ensure_future(store.submit(_task()))
+    await asyncio.sleep(0.05)
+    assert not second.done()  # not committed on the loop around the batch in flight
+    release.set()
+    await first
+    stored = await second
+    order.append(stored.id)
+    assert [name for name, _ in batches] == ["tasky-sqlite-writer", "tasky-sqlite-writer"]
+    assert order[0] == "slow"
+    # The writer is idle again: the next lone submit is the loop's.
+    await store.submit(_task())
+    assert batches[2:] == [(threading.current_thread().name, 1)]
+
+
+async def test_hand_overs_the_writer_merged_all_count_as_delivered(store: SqliteStore) -> None:
+    """The writer runs every hand-over waiting in its queue as one batch: once that batch is
+    delivered the writer is idle, and the next lone submit is the loop's again."""
+    batches = _threads_of_batches(store)
+    release = threading.Event()
+    first = asyncio.ensure_future(store.write(lambda conn: release.wait(10)))
+    await asyncio.sleep(0.05)  # the writer waits inside the first batch
+    queued = [asyncio.ensure_future(store.write(lambda conn: None)) for _ in range(2)]
+    await asyncio.sleep(0)  # the first hand-over
+    queued.append(asyncio.ensure_future(store.write(lambda conn: None)))
+    await asyncio.sleep(0.05)  # the second: two hand-overs wait in the queue
+    release.set()
+    await asyncio.gather(first, *queued)
+    assert batches == [("tasky-sqlite-writer", 1), ("tasky-sqlite-writer", 3)]
+    await store.submit(_task())
+    assert batches[-1] == (threading.current_thread().name, 1)
+
+
+async def test_slow_commits_send_lone_writes_back_to_the_writer(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk slow to sync must not stall the event loop: past INLINE_COMMIT_MAX per commit,
+    even a lone write goes to the writer thread."""
+    batches = _threads_of_batches(store)
+    await store.submit(_task())
+    monkeypatch.setattr(sqlite_module, "INLINE_COMMIT_MAX", 0.0)  # every commit is too slow
+    await store.submit(_task())
+    await store.submit(_task())
+    assert batches == [
+        (threading.current_thread().name, 1),
+        ("tasky-sqlite-writer", 1),
+        ("tasky-sqlite-writer", 1),
+    ]
+
+
+async def test_a_lone_submit_that_fails_on_the_loop_fails_alone(store: SqliteStore) -> None:
+    first = await store.submit(_task())
+    batches = _threads_of_batches(store)
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.submit(first)  # the same id again
+    later = await asyncio.wait_for(store.submit(_task()), 10)
+    assert await store.get(later.id) is not None
+    assert [name for name, _ in batches] == [threading.current_thread().name] * 2
