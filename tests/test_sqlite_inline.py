@@ -16,7 +16,7 @@ import pytest
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store import sqlite as sqlite_module
-from tasky.store.records import Outcome, TaskRecord
+from tasky.store.records import AuditRecord, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
 
 
@@ -173,3 +173,68 @@ async def test_a_lone_submit_that_fails_on_the_loop_fails_alone(store: SqliteSto
     later = await asyncio.wait_for(store.submit(_task()), 10)
     assert await store.get(later.id) is not None
     assert [name for name, _ in batches] == [threading.current_thread().name] * 2
+
+
+def _audit_entry(target: str) -> AuditRecord:
+    return AuditRecord(
+        at=1000.0,
+        token="admin",
+        client="127.0.0.1",
+        method="POST",
+        route="/tasky/v1/workers/{name}",
+        target=target,
+        status=201,
+    )
+
+
+async def test_audit_rows_do_not_ride_a_lone_submit_on_the_loop(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lone submit's commit on the loop carries only what concerns it (and a lazy task end):
+    an audit row would add two pages to its commit. The row stays held and goes with the next
+    hand-over to the writer."""
+    monkeypatch.setattr(sqlite_module, "TRAILING_DELAY", 60.0)
+    batches = _threads_of_batches(store)
+    audit = asyncio.ensure_future(store.record_audit([_audit_entry("held")]))
+    await asyncio.sleep(0)
+    await store.submit(_task())
+    await store.submit(_task())
+    assert batches == [(threading.current_thread().name, 1)] * 2
+    assert not audit.done()
+    await store.write(lambda conn: None)
+    await asyncio.wait_for(audit, 10)
+    assert batches[2:] == [("tasky-sqlite-writer", 2)]
+    assert [e.target for e in (await store.list_audit()).entries] == ["held"]
+
+
+async def test_audit_rows_held_past_lone_submits_are_committed_after_the_delay(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "TRAILING_DELAY", 0.2)
+    batches = _threads_of_batches(store)
+    audit = asyncio.ensure_future(store.record_audit([_audit_entry("alone")]))
+    await asyncio.sleep(0)
+    await store.submit(_task())
+    await asyncio.wait_for(audit, 30)
+    assert batches == [(threading.current_thread().name, 1), ("tasky-sqlite-writer", 1)]
+    assert [e.target for e in (await store.list_audit()).entries] == ["alone"]
+
+
+async def test_a_lazy_task_end_still_rides_a_lone_submit_on_the_loop(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "FINISH_WAIT", 60.0)
+    monkeypatch.setattr(sqlite_module, "TRAILING_DELAY", 60.0)
+    running = _task(Status.RUNNING)
+    running.owner, running.started_at, running.lease_until = "me", 2.0, 1e12
+    await store.submit(running)
+    batches = _threads_of_batches(store)
+    ended = asyncio.ensure_future(
+        store.finish(running.id, "me", 1, Outcome(Status.COMPLETED, 3.0), lazy=True)
+    )
+    audit = asyncio.ensure_future(store.record_audit([_audit_entry("held")]))
+    await asyncio.sleep(0)
+    await store.submit(_task())
+    assert await asyncio.wait_for(ended, 10)
+    assert batches == [(threading.current_thread().name, 2)]  # the end and the submit
+    assert not audit.done()

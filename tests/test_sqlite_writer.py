@@ -1,5 +1,7 @@
 """The SQLite store's writes that nobody waits on (audit rows, token use times): they join the
-next group commit instead of adding one of their own. These tests open real database files.
+next group commit on the writer thread instead of adding one of their own (a lone submit committed
+on the event loop does not carry them: tests/test_sqlite_inline.py). These tests open real
+database files.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pytest
 from tasky.store import sqlite as sqlite_module
 from tasky.store.records import AuditRecord
 from tasky.store.sqlite import SqliteStore
-from tests.store_contract.records import task, token_record
+from tests.store_contract.records import token_record
 
 
 def _entry(target: str) -> AuditRecord:
@@ -50,7 +52,7 @@ async def test_a_write_nobody_waits_on_rides_on_the_next_commit(
     audit = asyncio.ensure_future(store.record_audit([_entry("rides along")]))
     await asyncio.sleep(0.2)  # long enough for a commit of its own, which must not happen
     assert not audit.done() and _commits(store) == before  # held for the next commit
-    await store.submit(task())
+    await store.write(lambda conn: None)
     await audit
     assert _commits(store) - before == 1  # one commit carried both
     page = await store.list_audit()
@@ -95,7 +97,7 @@ async def test_a_token_use_time_rides_on_the_next_commit(
     touch = asyncio.ensure_future(store.touch_token("ci", 1234.0))
     await asyncio.sleep(0.2)
     assert not touch.done() and _commits(store) == before
-    await store.submit(task())
+    await store.write(lambda conn: None)
     await touch
     assert _commits(store) - before == 1
     found = await store.token_by_hash("h1")

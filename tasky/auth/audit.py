@@ -1,9 +1,10 @@
 """The audit log: who changed what, from where, with what outcome; and its retention.
 
-Entries are written behind the answer, not before it: the entries of one event-loop iteration go
-to the store as one write that joins the store's group commit. Holding each answer until its
-audit row is on disk would add a second commit to every submit; the price is that the entries of
-the last few milliseconds before a ``kill -9`` can be lost (the tasks themselves cannot).
+Entries are written behind the answer, not before it: the entries of a few milliseconds
+(FLUSH_DELAY) go to the store as one write that joins one of the store's group commits. Holding
+each answer until its audit row is on disk would add a second commit to every submit; the price
+is that the entries of the last 50 ms or so before a ``kill -9`` can be lost (the tasks themselves
+cannot; docs/security.md).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from tasky.store.records import AuditRecord
 log = logging.getLogger("tasky.audit")
 
 _TARGET_KEY = "tasky.audit.target"
+# How long an entry waits for others before they go to the store as one write. One write per
+# event-loop iteration (call_soon) cost a lone client's every request its own flush: a task,
+# two futures and three loop callbacks after each answer; a few milliseconds let a one-at-a-time
+# client's requests share one.
+FLUSH_DELAY = 0.005
 # Rows deleted per pruning write: small, so submits never queue behind one long DELETE.
 PRUNE_BATCH = 500
 # Batches per pruning round; the next round picks up whatever is left.
@@ -50,7 +56,7 @@ class AuditLog:
     def add(self, entry: AuditRecord) -> None:
         self._rows.append(entry)
         if len(self._rows) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_later(FLUSH_DELAY, self._flush)
 
     def later(self, write: Coroutine[Any, Any, Any]) -> None:
         """Run a store write without making the request wait for it (errors are logged)."""
