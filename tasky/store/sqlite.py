@@ -366,6 +366,39 @@ class _Pending:
         self.future = future
 
 
+def _run_ops(conn: sqlite3.Connection, ops: list[Op]) -> list[Any]:
+    """Each operation's value, run in order; a run of consecutive finishes of distinct tasks
+    goes to the database together (:func:`moves.finish_many`: a few statements in all instead
+    of three per finish), as if one after another. A task that ends twice in one run (a late
+    end after a lease moved, say) starts a new run, so each compare-and-set still sees what
+    the ones before it wrote."""
+    values: list[Any] = []
+    run: list[moves.Finish] = []
+    seen: set[str] = set()
+    for op in ops:
+        if isinstance(op, moves.Finish) and op.task_id not in seen:
+            run.append(op)
+            seen.add(op.task_id)
+            continue
+        if run:
+            values += _finish_run(conn, run)
+            run, seen = [], set()
+        if isinstance(op, moves.Finish):
+            run.append(op)
+            seen.add(op.task_id)
+        else:
+            values.append(op(conn))
+    if run:
+        values += _finish_run(conn, run)
+    return values
+
+
+def _finish_run(conn: sqlite3.Connection, run: list[moves.Finish]) -> list[bool]:
+    if len(run) == 1:
+        return [run[0](conn)]
+    return moves.finish_many(conn, run)
+
+
 class SqliteStore(OneNodeMixin):
     """The embedded store. ``path`` is the database file; a sibling ``.lock`` file keeps it ours."""
 
@@ -499,7 +532,7 @@ class SqliteStore(OneNodeMixin):
             outcomes = self._run_inserts(conn, inserts) if inserts else []
             try:
                 # Optimistic: no savepoints (they cost about a fifth of throughput in make bench).
-                values = [p.op(conn) for p in ops if p.op is not None]
+                values = _run_ops(conn, [p.op for p in ops if p.op is not None])
             except Exception:
                 # Rare: undo the whole batch and redo it with one savepoint per operation, so
                 # only the one that fails is refused. Operations are plain functions of the

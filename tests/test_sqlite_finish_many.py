@@ -1,0 +1,139 @@
+"""Finishes of one SQLite group commit run together (``sqlite_moves.finish_many``, chosen by
+``sqlite._run_ops``): each keeps its own compare-and-set, and the database ends up exactly as
+if they had run one after another."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from tasky.ids import new_id
+from tasky.states import Status
+from tasky.store import sqlite_moves as moves
+from tasky.store.records import Claim, Outcome, TaskRecord
+from tasky.store.sqlite import SqliteStore, _run_ops
+
+OWNER = "node-a"
+CLAIMED_AT = 1200.0
+IDS = [new_id() for _ in range(7)]
+
+
+async def _store(path: Path) -> SqliteStore:
+    """Seven tasks of worker A claimed by OWNER at CLAIMED_AT; the last one then paused."""
+    store = SqliteStore(path)
+    await store.open()
+    records = [
+        TaskRecord(task_id, "A", Status.QUEUED, {}, 1000.0 + i, queued_at=1000.0 + i)
+        for i, task_id in enumerate(IDS)
+    ]
+    await store.submit_many(records)
+    claimed = await store.claim("A", Claim(OWNER, 9e9, len(IDS)), CLAIMED_AT)
+    assert sorted(r.id for r in claimed) == sorted(IDS)
+    assert await store.pause(IDS[6], OWNER, CLAIMED_AT + 1.0)
+    return store
+
+
+def _finishes() -> list[moves.Move]:
+    done = Outcome(Status.COMPLETED, 1300.0, result={"n": 1}, progress_message="done")
+    failed = Outcome(Status.FAILED, 1301.0, error="boom", traceback="Traceback ...")
+    canceled = Outcome(Status.CANCELED, 1302.0, error="canceled")
+    return [
+        moves.finish(IDS[0], OWNER, 1, done),
+        moves.finish(IDS[1], OWNER, 1, failed),
+        moves.finish(IDS[2], "node-b", 1, done),  # another owner: refused
+        moves.finish(IDS[3], OWNER, 2, done),  # another attempt: refused
+        moves.finish(IDS[0], OWNER, 1, failed),  # ended already in this commit: refused
+        moves.finish(IDS[2], OWNER, 1, canceled),  # after its refused end: accepted
+        moves.finish(IDS[4], OWNER, 1, Outcome(Status.COMPLETED, 1303.0)),
+        moves.finish(IDS[6], OWNER, 1, done),  # paused: its run time stops at its pause
+        moves.pause(IDS[5], OWNER, 1250.0),  # not a finish: the finishes after it see it
+        moves.finish(IDS[5], OWNER, 1, failed),
+        moves.finish(new_id(), OWNER, 1, done),  # no such task: refused
+    ]
+
+
+def _one_by_one(conn: sqlite3.Connection) -> list[Any]:
+    return [finish(conn) for finish in _finishes()]
+
+
+def _together(conn: sqlite3.Connection) -> list[Any]:
+    return _run_ops(conn, list(_finishes()))
+
+
+def _state(path: Path) -> list[list[Any]]:
+    conn = sqlite3.connect(path)
+    try:
+        return [
+            conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            for table in (
+                "tasks",
+                "task_attempts",
+                "worker_timing",
+                "run_time_hist",
+                "finished_per_minute",
+            )
+        ]
+    finally:
+        conn.close()
+
+
+async def test_finishes_run_together_as_one_after_another(tmp_path: Path) -> None:
+    results = {}
+    for name, run in (("one", _one_by_one), ("together", _together)):
+        store = await _store(tmp_path / f"{name}.db")
+        try:
+            results[name] = await store.write(run)
+        finally:
+            await store.close()
+    expected = [True, True, False, False, False, True, True, True, True, True, False]
+    assert results["one"] == expected
+    assert results["together"] == expected
+    one, together = _state(tmp_path / "one.db"), _state(tmp_path / "together.db")
+    assert together == one
+    assert len(one[1]) == 6  # six attempts ended (task_attempts)
+
+
+async def test_finish_many_keeps_each_compare_and_set(tmp_path: Path) -> None:
+    """Straight to finish_many (no run splitting): refused finishes leave their tasks alone."""
+    store = await _store(tmp_path / "tasky.db")
+    try:
+        finishes = [
+            f for i, f in enumerate(_finishes()) if i not in (4, 5) and isinstance(f, moves.Finish)
+        ]  # of distinct tasks
+        done = await store.write(lambda conn: moves.finish_many(conn, finishes))
+        assert done == [True, True, False, False, True, True, True, False]
+        statuses = {r.id: r.status for r in [await store.get(i) for i in IDS] if r is not None}
+        assert statuses == {
+            IDS[0]: Status.COMPLETED,
+            IDS[1]: Status.FAILED,
+            IDS[2]: Status.RUNNING,
+            IDS[3]: Status.RUNNING,
+            IDS[4]: Status.COMPLETED,
+            IDS[5]: Status.FAILED,
+            IDS[6]: Status.COMPLETED,
+        }
+    finally:
+        await store.close()
+
+
+async def test_finishes_in_one_group_commit_through_the_store(tmp_path: Path) -> None:
+    """The store's own path: finishes made in one loop iteration share a group commit, and a
+    task's second end in it is refused."""
+    store = await _store(tmp_path / "tasky.db")
+    try:
+        done = Outcome(Status.COMPLETED, 1300.0)
+        results = await asyncio.gather(
+            store.finish(IDS[0], OWNER, 1, done),
+            store.finish(IDS[1], OWNER, 1, done, lazy=True),
+            store.finish(IDS[0], OWNER, 1, done),
+            store.finish(IDS[2], "node-b", 1, done),
+            store.finish(IDS[3], OWNER, 1, done),
+        )
+        assert results == [True, True, False, False, True]
+        assert (await store.worker_stats("A")).finished == 3
+        attempts = await store.attempts(IDS[0])
+        assert [a.status for a in attempts] == [Status.COMPLETED]
+    finally:
+        await store.close()
