@@ -414,12 +414,15 @@ class SqliteStore(OneNodeMixin):
         self._outbox: list[_Pending] = []
         # Writes no answer waits on: they join the next hand-over (see _submit_trailing).
         self._trailing: list[_Pending] = []
-        self._trailing_timer: asyncio.TimerHandle | None = None
+        # A Handle, not always a TimerHandle: uvloop's call_at turns a delay that rounds to 0 ms
+        # into call_soon, whose Handle has no when(); hence the due time kept apart.
+        self._trailing_timer: asyncio.Handle | None = None
+        self._trailing_due = 0.0
         # Audit rows and token use times: held like the trailing writes, but they do not ride a
         # lone submit committed on the loop (see _hand_over); they go with the next hand-over to
         # the writer thread, or alone after TRAILING_DELAY.
         self._background: list[_Pending] = []
-        self._background_timer: asyncio.TimerHandle | None = None
+        self._background_timer: asyncio.Handle | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # Batches handed to the writer thread and not delivered yet (the loop's count).
@@ -645,9 +648,10 @@ class SqliteStore(OneNodeMixin):
         self._trailing.append(_Pending(op, None, future))
         due = loop.time() + (TRAILING_DELAY if delay is None else delay)
         timer = self._trailing_timer
-        if timer is None or timer.when() > due:  # the soonest due write sets the time
+        if timer is None or self._trailing_due > due:  # the soonest due write sets the time
             if timer is not None:
                 timer.cancel()
+            self._trailing_due = due
             self._trailing_timer = loop.call_at(due, self._hand_over_trailing)
         return future
 
