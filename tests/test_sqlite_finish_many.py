@@ -36,9 +36,10 @@ async def _store(path: Path) -> SqliteStore:
 
 
 def _finishes() -> list[moves.Move]:
-    done = Outcome(Status.COMPLETED, 1300.0, result={"n": 1}, progress_message="done")
-    failed = Outcome(Status.FAILED, 1301.0, error="boom", traceback="Traceback ...")
-    canceled = Outcome(Status.CANCELED, 1302.0, error="canceled")
+    # Times as a clock gives them (all 17 digits): they pass through JSON text on the way.
+    done = Outcome(Status.COMPLETED, 1300.1234567891234, result={"n": 1.1}, progress_message="ok")
+    failed = Outcome(Status.FAILED, 1301.0000000000002, error="boom", traceback="Traceback ...")
+    canceled = Outcome(Status.CANCELED, 1302.3333333333333, error="canceled")
     return [
         moves.finish(IDS[0], OWNER, 1, done),
         moves.finish(IDS[1], OWNER, 1, failed),
@@ -46,7 +47,7 @@ def _finishes() -> list[moves.Move]:
         moves.finish(IDS[3], OWNER, 2, done),  # another attempt: refused
         moves.finish(IDS[0], OWNER, 1, failed),  # ended already in this commit: refused
         moves.finish(IDS[2], OWNER, 1, canceled),  # after its refused end: accepted
-        moves.finish(IDS[4], OWNER, 1, Outcome(Status.COMPLETED, 1303.0)),
+        moves.finish(IDS[4], OWNER, 1, Outcome(Status.COMPLETED, 1764519062.4567891)),
         moves.finish(IDS[6], OWNER, 1, done),  # paused: its run time stops at its pause
         moves.pause(IDS[5], OWNER, 1250.0),  # not a finish: the finishes after it see it
         moves.finish(IDS[5], OWNER, 1, failed),
@@ -93,6 +94,14 @@ async def test_finishes_run_together_as_one_after_another(tmp_path: Path) -> Non
     one, together = _state(tmp_path / "one.db"), _state(tmp_path / "together.db")
     assert together == one
     assert len(one[1]) == 6  # six attempts ended (task_attempts)
+    finished_at = {
+        row[0]: row[1]
+        for row in sqlite3.connect(tmp_path / "together.db").execute(
+            "SELECT id, finished_at FROM tasks"
+        )
+    }
+    assert finished_at[IDS[0]] == 1300.1234567891234  # the very double, not a neighbour
+    assert finished_at[IDS[4]] == 1764519062.4567891
 
 
 async def test_finish_many_keeps_each_compare_and_set(tmp_path: Path) -> None:
