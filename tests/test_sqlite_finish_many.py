@@ -146,3 +146,23 @@ async def test_finishes_in_one_group_commit_through_the_store(tmp_path: Path) ->
         assert [a.status for a in attempts] == [Status.COMPLETED]
     finally:
         await store.close()
+
+
+async def test_an_sqlite_without_update_from_ends_tasks_one_at_a_time(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A library older than 3.33 has no UPDATE ... FROM: the run falls back to one finish at a
+    time, with the same outcome."""
+    from tasky.store import sqlite as sqlite_module
+
+    def refuse(conn: sqlite3.Connection, run: list[moves.Finish]) -> list[bool]:
+        raise AssertionError("finish_many used without UPDATE ... FROM")
+
+    monkeypatch.setattr(sqlite_module, "BATCHED_FINISH", False)
+    monkeypatch.setattr(moves, "finish_many", refuse)
+    store = await _store(tmp_path / "old.db")
+    try:
+        values = await store.write(_together)
+    finally:
+        await store.close()
+    assert values == [True, True, False, False, False, True, True, True, True, True, False]

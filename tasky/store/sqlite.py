@@ -393,9 +393,14 @@ def _run_ops(conn: sqlite3.Connection, ops: list[Op]) -> list[Any]:
     return values
 
 
+# finish_many writes with UPDATE ... FROM, which SQLite has since 3.33 (2020); an older library
+# (the system one some Linux distributions build Python with) ends tasks one at a time.
+BATCHED_FINISH = sqlite3.sqlite_version_info >= (3, 33, 0)
+
+
 def _finish_run(conn: sqlite3.Connection, run: list[moves.Finish]) -> list[bool]:
-    if len(run) == 1:
-        return [run[0](conn)]
+    if len(run) == 1 or not BATCHED_FINISH:
+        return [finish(conn) for finish in run]
     return moves.finish_many(conn, run)
 
 
