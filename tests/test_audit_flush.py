@@ -14,18 +14,7 @@ from tasky.auth import audit as audit_module
 from tasky.auth.audit import AuditLog
 from tasky.store.records import AuditRecord
 from tasky.store.sqlite import SqliteStore
-
-
-def _entry(target: str) -> AuditRecord:
-    return AuditRecord(
-        at=1000.0,
-        token="admin",
-        client="127.0.0.1",
-        method="POST",
-        route="/tasky/v1/workers/{name}",
-        target=target,
-        status=201,
-    )
+from tests.store_contract.records import audit_entry
 
 
 class _CountingStore(SqliteStore):
@@ -55,7 +44,7 @@ async def test_entries_of_a_few_iterations_go_to_the_store_as_one_write(
     monkeypatch.setattr(audit_module, "FLUSH_DELAY", 60.0)
     log = AuditLog(store)
     for name in ("a", "b", "c"):
-        log.add(_entry(name))
+        log.add(audit_entry(1000.0, name))
         await asyncio.sleep(0.01)  # other loop iterations: each used to flush on its own
     assert store.writes == []
     await log.close()  # writes what is buffered and waits for it
@@ -68,7 +57,7 @@ async def test_entries_go_to_the_store_after_the_delay(
 ) -> None:
     monkeypatch.setattr(audit_module, "FLUSH_DELAY", 0.01)
     log = AuditLog(store)
-    log.add(_entry("a"))
+    log.add(audit_entry(1000.0, "a"))
     for _ in range(3000):
         if store.writes:
             break

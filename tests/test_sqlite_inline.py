@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,10 @@ import pytest
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store import sqlite as sqlite_module
-from tasky.store.records import AuditRecord, Outcome, TaskRecord
+from tasky.store.records import Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
+from tests.sqlite_store_helpers import sqlite_store
+from tests.store_contract.records import audit_entry
 
 
 @pytest.fixture(autouse=True)
@@ -27,14 +28,7 @@ def _any_commit_is_quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_module, "INLINE_COMMIT_MAX", 60.0)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "tasky.db")
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
+store = sqlite_store
 
 
 def _task(status: Status = Status.QUEUED) -> TaskRecord:
@@ -175,18 +169,6 @@ async def test_a_lone_submit_that_fails_on_the_loop_fails_alone(store: SqliteSto
     assert [name for name, _ in batches] == [threading.current_thread().name] * 2
 
 
-def _audit_entry(target: str) -> AuditRecord:
-    return AuditRecord(
-        at=1000.0,
-        token="admin",
-        client="127.0.0.1",
-        method="POST",
-        route="/tasky/v1/workers/{name}",
-        target=target,
-        status=201,
-    )
-
-
 async def test_audit_rows_do_not_ride_a_lone_submit_on_the_loop(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -195,7 +177,7 @@ async def test_audit_rows_do_not_ride_a_lone_submit_on_the_loop(
     hand-over to the writer."""
     monkeypatch.setattr(sqlite_module, "TRAILING_DELAY", 60.0)
     batches = _threads_of_batches(store)
-    audit = asyncio.ensure_future(store.record_audit([_audit_entry("held")]))
+    audit = asyncio.ensure_future(store.record_audit([audit_entry(1000.0, "held")]))
     await asyncio.sleep(0)
     await store.submit(_task())
     await store.submit(_task())
@@ -212,7 +194,7 @@ async def test_audit_rows_held_past_lone_submits_are_committed_after_the_delay(
 ) -> None:
     monkeypatch.setattr(sqlite_module, "TRAILING_DELAY", 0.2)
     batches = _threads_of_batches(store)
-    audit = asyncio.ensure_future(store.record_audit([_audit_entry("alone")]))
+    audit = asyncio.ensure_future(store.record_audit([audit_entry(1000.0, "alone")]))
     await asyncio.sleep(0)
     await store.submit(_task())
     await asyncio.wait_for(audit, 30)
@@ -232,7 +214,7 @@ async def test_a_lazy_task_end_still_rides_a_lone_submit_on_the_loop(
     ended = asyncio.ensure_future(
         store.finish(running.id, "me", 1, Outcome(Status.COMPLETED, 3.0), lazy=True)
     )
-    audit = asyncio.ensure_future(store.record_audit([_audit_entry("held")]))
+    audit = asyncio.ensure_future(store.record_audit([audit_entry(1000.0, "held")]))
     await asyncio.sleep(0)
     await store.submit(_task())
     assert await asyncio.wait_for(ended, 10)

@@ -7,41 +7,21 @@ database files.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tasky.store import sqlite as sqlite_module
-from tasky.store.records import AuditRecord
 from tasky.store.sqlite import SqliteStore
-from tests.store_contract.records import token_record
-
-
-def _entry(target: str) -> AuditRecord:
-    return AuditRecord(
-        at=1000.0,
-        token="admin",
-        client="127.0.0.1",
-        method="POST",
-        route="/tasky/v1/workers/{name}",
-        target=target,
-        status=201,
-    )
+from tests.sqlite_store_helpers import sqlite_store
+from tests.store_contract.records import audit_entry, token_record
 
 
 def _commits(store: SqliteStore) -> int:
     return store.commit_stats().seconds.count
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "data" / "tasky.db")
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
+store = sqlite_store
 
 
 async def test_a_write_nobody_waits_on_rides_on_the_next_commit(
@@ -49,7 +29,7 @@ async def test_a_write_nobody_waits_on_rides_on_the_next_commit(
 ) -> None:
     monkeypatch.setattr(sqlite_module, "TRAILING_DELAY", 60.0)
     before = _commits(store)
-    audit = asyncio.ensure_future(store.record_audit([_entry("rides along")]))
+    audit = asyncio.ensure_future(store.record_audit([audit_entry(1000.0, "rides along")]))
     await asyncio.sleep(0.2)  # long enough for a commit of its own, which must not happen
     assert not audit.done() and _commits(store) == before  # held for the next commit
     await store.write(lambda conn: None)
@@ -64,7 +44,7 @@ async def test_a_write_nobody_waits_on_is_committed_alone_after_a_short_delay(
 ) -> None:
     monkeypatch.setattr(sqlite_module, "TRAILING_DELAY", 0.01)
     before = _commits(store)
-    await asyncio.wait_for(store.record_audit([_entry("alone")]), timeout=30)
+    await asyncio.wait_for(store.record_audit([audit_entry(1000.0, "alone")]), timeout=30)
     assert _commits(store) - before == 1
     assert [e.target for e in (await store.list_audit()).entries] == ["alone"]
 
@@ -76,7 +56,7 @@ async def test_closing_commits_the_writes_still_held(
     path = tmp_path / "data" / "tasky.db"
     first = SqliteStore(path)
     await first.open()
-    held = asyncio.ensure_future(first.record_audit([_entry("kept")]))
+    held = asyncio.ensure_future(first.record_audit([audit_entry(1000.0, "kept")]))
     await asyncio.sleep(0)
     await first.close()
     await held
