@@ -4,6 +4,7 @@ placeholder (``_mark``) and in how free text is kept (``_text``)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -13,7 +14,7 @@ from tasky.states import CHAIN_MOVES, Status
 from tasky.store.chain_records import StepRecord
 
 
-class SqlChainMoves:
+class SqlChainMoves(ABC):
     """finish, cancel, pause, resume and restart of a chain (see tasky.store.chain_base)."""
 
     _mark: ClassVar[str]  # the placeholder: "?" (SQLite) or "%s" (PostgreSQL)
@@ -22,6 +23,7 @@ class SqlChainMoves:
         """Free text (an error) as the store keeps it."""
         return text
 
+    @abstractmethod
     async def _move(
         self,
         chain_id: str,
@@ -32,8 +34,9 @@ class SqlChainMoves:
         steps: Sequence[StepRecord] = (),
     ) -> bool:
         """Compare-and-set the chain from ``CHAIN_MOVES[move]``'s sources to ``new``, with the
-        columns ``sets`` assigns (from ``params``) and ``steps`` saved in the same write."""
-        raise NotImplementedError
+        columns ``sets`` assigns (from ``params``) and ``steps`` saved in the same write. Each
+        store writes its own (SqliteChainStore, PgChainStore); a store without one cannot be
+        made."""
 
     async def finish_chain(
         self,
