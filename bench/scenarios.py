@@ -42,6 +42,7 @@ class Plan:
     batch_chunk: int = 1000
     chain_long: int = 1000  # steps of the long sequential chain of no-ops
     chain_short: int = 100  # and of the short one beside it
+    cli_submits: int = 10  # runs of `tasky submit` (a whole process each) per measured run
 
 
 SMOKE = Plan(
@@ -59,6 +60,7 @@ SMOKE = Plan(
     batch_tasks=2000,
     chain_long=50,
     chain_short=10,
+    cli_submits=2,
 )
 
 
@@ -318,10 +320,27 @@ def _drive(server: procs.Server, driver: str, *options: str) -> dict[str, Any]:
     return report
 
 
+def _cli_submit_seconds(server: procs.Server, times: int) -> list[float]:
+    """Wall seconds of each of ``times`` runs of ``tasky submit Noop``: what a shell script
+    creating tasks one command at a time waits for each."""
+    argv = [sys.executable, "-m", "tasky", "submit", "Noop", "--url", server.base, "--json"]
+    seconds: list[float] = []
+    for _ in range(times):
+        began = time.perf_counter()
+        run = subprocess.run(
+            argv, capture_output=True, text=True, env=procs.clean_env(), timeout=60, check=False
+        )
+        seconds.append(time.perf_counter() - began)
+        if run.returncode != 0:
+            raise RuntimeError(f"tasky submit failed:\n{run.stdout}{run.stderr}")
+    return seconds
+
+
 def clients(plan: Plan, work: Path) -> Figures:
     """Tasks per second as a user's script sees them: each driver submits no-op tasks through the
     shipped clients (or, for reference, plain aiohttp) and the clock stops at the last completion.
-    "Batch acknowledged" stops at the last answer, the tasks Queued behind a busy worker.
+    "Batch acknowledged" stops at the last answer, the tasks Queued behind a busy worker. The
+    command line's figure is the median wall time of one ``tasky submit`` process.
 
     The runs of the drivers take turns (sync, async, ..., then again), so that the machine's load
     weighs on each alike.
@@ -336,6 +355,7 @@ def clients(plan: Plan, work: Path) -> Figures:
     }
     rates: dict[str, list[float]] = {name: [] for name in [*drivers, "client_batch_ack"]}
     refused: dict[str, int] = dict.fromkeys(rates, 0)
+    cli: list[float] = []
     tasky = procs.start_tasky(work / "clients-data", work)
     try:
         for _ in range(plan.runs):
@@ -344,6 +364,7 @@ def clients(plan: Plan, work: Path) -> Figures:
                 done = report["tasks"] - report["refused"]
                 rates[name].append(done / report["total_seconds"])
                 refused[name] += report["refused"]
+            cli += _cli_submit_seconds(tasky, plan.cli_submits)
     finally:
         tasky.stop()
     for run in range(plan.runs):
@@ -355,10 +376,12 @@ def clients(plan: Plan, work: Path) -> Figures:
             tasky.stop()
         rates["client_batch_ack"].append(report["tasks"] / report["submit_seconds"])
         refused["client_batch_ack"] += report["refused"]
-    return {
+    figures = {
         f"{name}_tasks_per_s": figure(values, "tasks/s", errors=refused[name])
         for name, values in rates.items()
     }
+    figures["cli_submit_s"] = figure(cli, "s")
+    return figures
 
 
 def _chain_seconds(client: httpx.Client, server: procs.Server, steps: int) -> float:

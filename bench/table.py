@@ -39,6 +39,7 @@ ROWS: list[tuple[str, str, str, Check]] = [
         ">= 50000",
         lambda v: v >= 50000,
     ),
+    ("Client: tasky submit command, one process (s)", "cli_submit_s", "", None),
     (
         "Chain of 1,000 sequential no-ops: overhead per step (ms)",
         "chain_long_step_ms",

@@ -29,6 +29,7 @@ FIGURES = [
     "client_aiohttp_tasks_per_s",
     "client_batch_tasks_per_s",
     "client_batch_ack_tasks_per_s",
+    "cli_submit_s",
     "chain_long_step_ms",
     "chain_short_step_ms",
     "chain_step_ratio",

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tasky.cli import live, render
+from tasky.cli import render
 from tasky.cli.batch_file import created_before, read_config_lines, refusal_by_line
 from tasky.cli.kv import load_config_file, parse_assignments
 from tasky.cli.session import (
@@ -226,6 +226,8 @@ def submit(
             return
         if not s.json:
             s.err.print(f"Task {safe(task_id)} ({safe(worker.name)})", style="dim", highlight=False)
+        from tasky.cli import live  # the progress display: only for the commands that show it
+
         _finish(s, live.follow(s, task_id, logs=follow), stream=follow)
 
 
@@ -389,6 +391,8 @@ def wait(
     json: JsonOption = False,
 ) -> None:
     """Wait for a task to end; exit 0 if Completed, 1 if Failed, 3 if Canceled."""
+    from tasky.cli import live
+
     with session(url, token, json) as s:
         _finish(s, live.follow(s, task_id, logs=follow, timeout=timeout), stream=follow)
 

@@ -10,7 +10,6 @@ import typer
 
 from tasky.cli.session import from_command_line
 from tasky.settings import Settings, default, parse_addr
-from tasky.store import StoreLocked
 
 # Every default below is read from Settings (tasky.settings.default): one copy of each.
 _DATA_DIR: Path = default("data_dir")
@@ -423,7 +422,9 @@ def serve(
     ] = default("sweep_interval"),
 ) -> None:
     """Start the Tasky server."""
+    # The server and its store load here, not with the command line (every other command).
     from tasky.server import serve as run_server
+    from tasky.store import StoreLocked
 
     _refuse_client_options(ctx)
     try:

@@ -7,11 +7,9 @@ import contextlib
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel
 
 from tasky.client import _calls as calls
@@ -20,6 +18,9 @@ from tasky.client._sse import SSEDecoder
 from tasky.client._watch import LOG_PAGE, RECONNECT_GRACE, NoEvents, Step, Tracker
 from tasky.client.errors import ServerUnreachable, TaskyError, error_from_response
 from tasky.ids import is_valid_id
+
+if TYPE_CHECKING:
+    import aiohttp
 
 T = TypeVar("T")
 
@@ -35,7 +36,14 @@ _TLS_CLEANUP = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info <
 
 def _default_transport(url: str) -> httpx.AsyncBaseTransport:
     """httpx over aiohttp: httpx's own pool slows down badly with many requests in flight (a
-    known httpx issue; measured in docs/benchmarks.md), aiohttp's does not."""
+    known httpx issue; measured in docs/benchmarks.md), aiohttp's does not.
+
+    aiohttp is imported here, not with the module: ``tasky.Client`` and every command of the
+    command line import this package, and aiohttp's import alone (it builds TLS contexts as
+    it loads) cost them about 0.1 s each."""
+    import aiohttp
+    from httpx_aiohttp import AiohttpTransport
+
     proxy = calls.environment_proxy(url)
     ssl_context = httpx.create_ssl_context()  # httpx's trust: certifi, or SSL_CERT_FILE
 
