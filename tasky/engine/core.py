@@ -88,7 +88,7 @@ class Engine:
             self._pool,
             file_roots(settings),
             OutboundPolicy.parse(settings.outbound_allow),
-            outcomes.complete,
+            outcomes.ended,
         )
         self._dispatcher.attach(self._lanes, self._launcher)
         self._drain = Drain(self._lanes, self._runs, self._dispatcher)
