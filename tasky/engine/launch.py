@@ -54,6 +54,8 @@ class Launcher:
         """Start the tasks a claim handed to this engine, in order. Their configs are checked
         together (see validate_configs: one pydantic call for the claim's tasks)."""
         models, invalid = validate_configs(lane.worker.Config, [r.config for r in records])
+        running = Status.RUNNING.value
+        self._announcer.statuses([(r, running) for i, r in enumerate(records) if i not in invalid])
         valid = iter(models)
         for index, record in enumerate(records):
             lane.slots.start(reserved=False)
@@ -63,7 +65,6 @@ class Launcher:
                 failed = RunOutcome.failed(f"invalid config: {summary(exc)}")
                 self._end(lane, record, failed)
                 continue
-            self._announcer.status(record.id, record.worker, Status.RUNNING.value, record.chain_id)
             self._start(lane, record, next(valid), None)
 
     def launch_submitted(

@@ -120,10 +120,15 @@ class Outcomes:
         finally:
             for lane, record, _, _ in ending:
                 self._runs.end(lane, record.id)
+        told: list[tuple[TaskRecord, str]] = []
         for (_, record, status, error), moved in zip(ending, answers, strict=True):
             if moved and status is Status.FAILED:
                 log_failed(record, error)
-            self._announce_end(record, status, moved)
+            if moved is False:
+                self._announce_end(record, status, moved)  # the warning, nothing announced
+            else:
+                told.append((record, status.value))
+        self._announcer.statuses(told)
 
     async def complete(self, lane: Lane, record: TaskRecord, outcome: RunOutcome) -> None:
         """Turn a run's outcome into the task's next status, durably, then free the slot."""
