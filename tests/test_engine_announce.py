@@ -23,7 +23,7 @@ class W(Worker):
 
 
 def _told(grouped: bool) -> tuple[list[Any], dict[str, int], list[Any]]:
-    lane = Lane(W(), lambda lane: None)
+    lane = Lane(W(), lambda lane, ending: None)
     hub = EventHub()
     announcer = Announcer(hub, {"W": lane})
     heard: list[Any] = []

@@ -15,7 +15,11 @@ from pydantic import BaseModel, ConfigDict
 from tasky import AsyncTaskContext, worker
 from tasky.api import TaskyApp
 from tasky.engine import Engine
-from tasky.store.records import AttemptEnd, Outcome
+from tasky.engine.background import Background
+from tasky.engine.dispatch import Dispatcher
+from tasky.engine.lanes import Lane
+from tasky.settings import Settings
+from tasky.store.records import AttemptEnd, Claim, Outcome, TaskRecord
 from tasky.workers.registry import WorkerRegistry
 from tests.helpers import API, wait_for
 
@@ -48,6 +52,7 @@ async def quiet(config: QuietConfig, task: AsyncTaskContext) -> str:
 def registry(registry: WorkerRegistry) -> WorkerRegistry:
     registry.register(trio)
     registry.register(quiet)
+    registry.register(pair)
     return registry
 
 
@@ -114,3 +119,75 @@ async def test_runs_with_log_lines_to_write_end_one_by_one(
         logs = (await client.get(f"{API}/tasks/{task_id}/logs")).json()
         assert "done" in str(logs)
     assert sorted(writes) == sorted([i] for i in ids)
+
+
+@worker("Pair", description="Two at a time, all released together.", max_tasks=2)
+async def pair(config: Any, task: AsyncTaskContext) -> str:
+    await GATE["open"].wait()
+    return "ok"
+
+
+async def test_ends_with_tasks_waiting_claim_the_slots_they_free_in_their_commit(
+    app: TaskyApp, client: httpx.AsyncClient, writes: list[list[str]]
+) -> None:
+    engine: Engine = app.state.engine
+    claims: list[tuple[int | None, int]] = []  # (count, ends answered when the claim was made)
+    answered: list[str] = []
+    claim, finish_many = engine.store.claim, engine.store.finish_many
+
+    async def recording(worker: str, wanted: Claim, at: float) -> list[TaskRecord]:
+        claims.append((wanted.count, len(answered)))
+        return await claim(worker, wanted, at)
+
+    async def many(ends: Sequence[AttemptEnd], lazy: bool = False) -> list[bool]:
+        moved = await finish_many(ends, lazy)
+        answered.extend(end.task_id for end in ends)
+        return moved
+
+    engine.store.claim = recording  # type: ignore[method-assign]
+    engine.store.finish_many = many  # type: ignore[method-assign]
+    first = await _submit(client, "Pair", [{}, {}])
+    waiting = await _submit(client, "Pair", [{}, {}])
+    for task_id in first:
+        await wait_for(client, task_id, "Running")
+    GATE["open"].set()
+    for task_id in first + waiting:
+        await wait_for(client, task_id, "Completed")
+    # The claim of the two that waited was made with the ends of the first two, before their
+    # answer, asking for the two slots they free.
+    assert writes[0] == first
+    assert (2, 0) in claims
+
+
+class _Store:
+    def __init__(self, ordered: bool) -> None:
+        self.ordered_writes = ordered
+        self.counts: list[int | None] = []
+
+    async def claim(self, worker: str, wanted: Claim, at: float) -> list[TaskRecord]:
+        self.counts.append(wanted.count)
+        return []
+
+    async def next_runnable_at(self, worker: str, targets: Any = None) -> float | None:
+        return None
+
+
+class _Launcher:
+    def launch_claimed(self, lane: Lane, records: list[TaskRecord]) -> None:
+        assert records == []
+
+
+@pytest.mark.parametrize(("ordered", "asked"), [(True, 3), (False, 1)])
+async def test_a_claim_counts_ending_slots_only_on_a_store_that_writes_in_order(
+    settings: Settings, ordered: bool, asked: int
+) -> None:
+    store = _Store(ordered)
+    dispatcher = Dispatcher(store, settings, Background())  # type: ignore[arg-type]
+    lane = Lane(pair, dispatcher.dispatch)
+    dispatcher.attach({"Pair": lane}, _Launcher())  # type: ignore[arg-type]
+    lane.slots.start(reserved=False)  # one of two slots in use, two more ending elsewhere
+    lane.hint = True
+    lane.dispatch(ending=2)
+    assert lane.claiming is not None
+    await lane.claiming
+    assert store.counts == [asked]

@@ -21,7 +21,7 @@ class Four(Worker):
 
 async def test_slots_freed_in_one_go_make_one_dispatch_that_sees_them_all() -> None:
     seen: list[int] = []
-    lane = Lane(Four(), lambda lane: seen.append(lane.slots.free))
+    lane = Lane(Four(), lambda lane, ending: seen.append(lane.slots.free))
     for _ in range(4):
         lane.slots.start(reserved=False)
     loop = asyncio.get_running_loop()
@@ -38,7 +38,7 @@ async def test_slots_freed_in_one_go_make_one_dispatch_that_sees_them_all() -> N
 
 async def test_an_unused_reservation_given_back_dispatches_too() -> None:
     seen: list[int] = []
-    lane = Lane(Four(), lambda lane: seen.append(lane.slots.free))
+    lane = Lane(Four(), lambda lane, ending: seen.append(lane.slots.free))
     assert lane.slots.reserve(2) == 2
     lane.slots.unreserve(2)
     assert seen == []  # not at once: after the callbacks ready now

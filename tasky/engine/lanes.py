@@ -62,7 +62,7 @@ class Slots:
 class Lane:
     """One worker's state in this engine."""
 
-    def __init__(self, worker: Worker, dispatch: Callable[[Lane], None]) -> None:
+    def __init__(self, worker: Worker, dispatch: Callable[[Lane, int], None]) -> None:
         self.worker = worker
         self.slots = Slots(worker.max_tasks, self._freed)
         self._dispatch = dispatch
@@ -90,10 +90,11 @@ class Lane:
     def wake(self) -> None:
         """The store may hold runnable tasks of this worker: dispatch."""
         self.hint = True
-        self._dispatch(self)
+        self._dispatch(self, 0)
 
-    def dispatch(self) -> None:
-        self._dispatch(self)
+    def dispatch(self, ending: int = 0) -> None:
+        """Claim for the free slots (and ``ending``: see Dispatcher.dispatch)."""
+        self._dispatch(self, ending)
 
     def _freed(self) -> None:
         """A slot came free: dispatch once the callbacks ready now have run. The ends of a
@@ -108,4 +109,4 @@ class Lane:
 
     def _dispatch_freed(self) -> None:
         self._dispatch_due = False
-        self._dispatch(self)
+        self._dispatch(self, 0)

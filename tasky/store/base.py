@@ -58,6 +58,9 @@ class Store(Protocol):
     # False: the store is this server's alone (an exclusive lock), so whatever is held at start
     # was left by a stopped server.
     shared: bool
+    # Whether writes are committed in the order they were made (one writer): a claim made after
+    # a finish then sees the slot that finish frees, so a claim may count on ends in flight.
+    ordered_writes: bool
 
     async def open(self) -> None: ...
 

@@ -59,6 +59,7 @@ class MemoryStore(MemoryTables, OneNodeMixin):
     """The Store contract in plain dicts and lists (see the module docstring)."""
 
     shared = False
+    ordered_writes = False
 
     def __init__(self) -> None:
         super().__init__(MemoryData())

@@ -72,6 +72,7 @@ class PostgresStore(NodesMixin, RecordsMixin):
     """The store of a node sharing ``url`` (``postgresql://USER@HOST:PORT/DB``) with others."""
 
     shared = True
+    ordered_writes = False
 
     def __init__(self, url: str, *, min_connections: int = 2, max_connections: int = 10) -> None:
         self.url = url

@@ -426,6 +426,7 @@ class SqliteStore(OneNodeMixin):
     """The embedded store. ``path`` is the database file; a sibling ``.lock`` file keeps it ours."""
 
     shared = False
+    ordered_writes = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
