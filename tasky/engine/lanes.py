@@ -96,6 +96,11 @@ class Lane:
         """Claim for the free slots (and ``ending``: see Dispatcher.dispatch)."""
         self._dispatch(self, ending)
 
+    @property
+    def dispatch_due(self) -> bool:
+        """Whether a dispatch waits for the callbacks ready now (see :meth:`_freed`)."""
+        return self._dispatch_due
+
     def _freed(self) -> None:
         """A slot came free: dispatch once the callbacks ready now have run. The ends of a
         group commit are delivered together and free their slots one after another; claiming at

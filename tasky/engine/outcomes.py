@@ -53,6 +53,11 @@ class Outcomes:
         # Runs that ended in this turn of the event loop, for _end_group.
         self._ending: list[tuple[Lane, TaskRecord, RunOutcome]] = []
 
+    @property
+    def gathering(self) -> bool:
+        """Whether ended runs wait for the end of this turn of the loop (see :meth:`ended`)."""
+        return bool(self._ending)
+
     def ended(self, lane: Lane, record: TaskRecord, outcome: RunOutcome) -> None:
         """A run reported its outcome. The plain case (a task outside chains that ends for good,
         not stopped by a shutdown, no log lines to write first) joins the other runs that
