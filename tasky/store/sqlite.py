@@ -68,6 +68,8 @@ from tasky.store.sqlite_common import KEY_COLUMNS, claim_key, delete_tasks, read
 from tasky.store.sqlite_tasks import (
     COLUMNS,
     Placement,
+    claim_rows,
+    claimed_tasks,
     insert_one,
     insert_params,
     insert_placed,
@@ -77,7 +79,6 @@ from tasky.store.sqlite_tasks import (
     queue_positions,
     row_to_task,
 )
-from tasky.store.sqlite_tasks import claim as claim_tasks
 from tasky.store.sqlite_totals import WriterConnection
 
 SCHEMA = """
@@ -849,10 +850,10 @@ class SqliteStore(OneNodeMixin):
         return count
 
     async def claim(self, worker: str, claim: Claim, at: float) -> list[TaskRecord]:
-        claimed: list[TaskRecord] = await self._submit(
-            lambda conn: claim_tasks(conn, worker, claim, at)
+        rows: list[tuple[Any, ...]] = await self._submit(
+            lambda conn: claim_rows(conn, worker, claim, at)
         )
-        return claimed
+        return claimed_tasks(rows, claim, at)
 
     async def next_runnable_at(
         self, worker: str, targets: Sequence[str] | None = None
