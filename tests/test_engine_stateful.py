@@ -416,6 +416,11 @@ class EngineMachine(RuleBasedStateMachine):
         ]
         if self.engine._background._timers:
             busy.append("a timer")
+        # Work the engine put off to the end of the loop's turn (plain callbacks, not tasks).
+        if self.engine._outcomes.gathering:
+            busy.append("ended runs to record")
+        if any(lane.dispatch_due for lane in self.engine._lanes.values()):
+            busy.append("a dispatch")
         return busy
 
     def _take_events(self, until: int | None = None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from tasky.engine import Engine
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store import sqlite as sqlite_module
-from tasky.store.records import Outcome, TaskRecord
+from tasky.store.records import AttemptEnd, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
 from tasky.workers.registry import WorkerRegistry
 from tests.helpers import API, wait_for
@@ -138,7 +138,14 @@ async def lazies(app: TaskyApp, client: httpx.AsyncClient) -> list[tuple[str, bo
         seen.append((task_id, lazy))
         return await finish(task_id, owner, attempt, outcome, lazy)
 
+    finish_many = engine.store.finish_many
+
+    async def recording_many(ends: Sequence[AttemptEnd], lazy: bool = False) -> list[bool]:
+        seen.extend((end.task_id, lazy) for end in ends)
+        return await finish_many(ends, lazy)
+
     engine.store.finish = recording  # type: ignore[method-assign]
+    engine.store.finish_many = recording_many  # type: ignore[method-assign]
     return seen
 
 

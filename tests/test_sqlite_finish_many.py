@@ -12,7 +12,7 @@ from typing import Any
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store import sqlite_moves as moves
-from tasky.store.records import Claim, Outcome, TaskRecord
+from tasky.store.records import AttemptEnd, Claim, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore, _run_ops
 
 OWNER = "node-a"
@@ -166,3 +166,64 @@ async def test_an_sqlite_without_update_from_ends_tasks_one_at_a_time(
     finally:
         await store.close()
     assert values == [True, True, False, False, False, True, True, True, True, True, False]
+
+
+def _group(*ops: moves.Move) -> moves.Finishes:
+    finishes = [op for op in ops if isinstance(op, moves.Finish)]
+    assert len(finishes) == len(ops)
+    return moves.Finishes(finishes)
+
+
+def _grouped(conn: sqlite3.Connection) -> list[Any]:
+    """The same finishes, some gathered in Finishes (Store.finish_many), one group with a task
+    that a group before it ended already."""
+    f = _finishes()
+    return _run_ops(
+        conn,
+        [_group(f[0], f[1], f[2]), f[3], _group(f[4], f[5], f[6], f[7]), f[8], _group(f[9], f[10])],
+    )
+
+
+async def test_groups_of_finishes_run_with_the_others_as_one_after_another(
+    tmp_path: Path,
+) -> None:
+    results = {}
+    for name, run in (("one", _one_by_one), ("grouped", _grouped)):
+        store = await _store(tmp_path / f"{name}.db")
+        try:
+            results[name] = await store.write(run)
+        finally:
+            await store.close()
+    assert results["grouped"] == [
+        [True, True, False],
+        False,
+        [False, True, True, True],
+        True,
+        [True, False],
+    ]
+    assert _state(tmp_path / "grouped.db") == _state(tmp_path / "one.db")
+
+
+async def test_finish_many_through_the_store_shares_the_group_commit(tmp_path: Path) -> None:
+    store = await _store(tmp_path / "tasky.db")
+    try:
+        done = Outcome(Status.COMPLETED, 1300.0)
+        commits = store.commit_stats().seconds.count
+        many, alone = await asyncio.gather(
+            store.finish_many(
+                [
+                    AttemptEnd(IDS[0], OWNER, 1, done),
+                    AttemptEnd(IDS[1], "node-b", 1, done),
+                    AttemptEnd(IDS[2], OWNER, 1, done),
+                ]
+            ),
+            store.finish(IDS[0], OWNER, 1, done),  # after the group's: refused
+        )
+        assert (many, alone) == ([True, False, True], False)
+        assert store.commit_stats().seconds.count == commits + 1
+        # Run alone (the writer's replay after a failed write), a group answers the same way.
+        again = Outcome(Status.FAILED, 1301.0)
+        group = moves.Finishes([moves.finish(IDS[i], OWNER, 1, again) for i in (1, 3, 1)])
+        assert await store.write(group) == [True, True, False]
+    finally:
+        await store.close()

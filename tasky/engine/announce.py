@@ -77,6 +77,36 @@ class Announcer:
             except Exception:
                 log.exception("a status listener failed")
 
+    def statuses(self, changes: Sequence[tuple[TaskRecord, str]]) -> None:
+        """:meth:`status` for each (task, new status) of ``changes``, their events published
+        together (a claim's tasks starting, the ends of one write)."""
+        lanes = self._lanes
+        for record, status in changes:
+            lane = lanes.get(record.worker)
+            if lane is not None:
+                lane.counters.ended(status)
+        self.events.publish_many(
+            [
+                {
+                    "type": "task.status",
+                    "task": record.id,
+                    "worker": record.worker,
+                    "status": status,
+                    "chain": record.chain_id,
+                }
+                for record, status in changes
+            ]
+        )
+        if not self._listeners:
+            return
+        for record, status in changes:
+            as_status = Status(status)
+            for listener in self._listeners:
+                try:
+                    listener(record.id, record.worker, as_status, record.chain_id)
+                except Exception:
+                    log.exception("a status listener failed")
+
 
 def log_failed(record: TaskRecord, error: str | None) -> None:
     """The server log's one line per failed task (the log formatter keeps it on one line)."""

@@ -77,7 +77,7 @@ class Engine:
         # (a paused thread-mode task keeps its thread while it waits at a checkpoint).
         thread_slots = sum(w.max_tasks for w in registry if w.execution_mode() == "thread")
         self._pool = ThreadPoolExecutor(max(settings.thread_pool_size, thread_slots), "tasky-work")
-        outcomes = Outcomes(
+        self._outcomes = outcomes = Outcomes(
             store, self.owner, self._runs, self._output, self._announcer, self._background
         )
         self._launcher = Launcher(
@@ -88,7 +88,7 @@ class Engine:
             self._pool,
             file_roots(settings),
             OutboundPolicy.parse(settings.outbound_allow),
-            outcomes.complete,
+            outcomes.ended,
         )
         self._dispatcher.attach(self._lanes, self._launcher)
         self._drain = Drain(self._lanes, self._runs, self._dispatcher)

@@ -73,10 +73,16 @@ class Dispatcher:
         waits ahead of it, whatever the claim takes.)"""
         return not self.halted and not lane.hint and lane.slots.free > 0
 
-    def dispatch(self, lane: Lane) -> None:
+    def dispatch(self, lane: Lane, ending: int = 0) -> None:
+        """Claim for the lane's free slots if the store may hold runnable tasks. ``ending``:
+        slots whose ends were just handed to the store; on a store that commits writes in order
+        the claim counts them too, and goes in the same commit as those ends (the store counts
+        held slots itself, so the claim never takes more than they free)."""
         if self.halted or lane.claiming is not None or not lane.hint:
             return
         count = lane.slots.free
+        if self._store.ordered_writes:
+            count += ending
         if count <= 0:
             return
         # Cleared now, so a wake-up that arrives while the claim is out is not lost.

@@ -62,10 +62,12 @@ class Slots:
 class Lane:
     """One worker's state in this engine."""
 
-    def __init__(self, worker: Worker, dispatch: Callable[[Lane], None]) -> None:
+    def __init__(self, worker: Worker, dispatch: Callable[[Lane, int], None]) -> None:
         self.worker = worker
-        self.slots = Slots(worker.max_tasks, lambda: dispatch(self))
+        self.slots = Slots(worker.max_tasks, self._freed)
         self._dispatch = dispatch
+        # A dispatch is due once the loop has run the callbacks that are ready (see _freed).
+        self._dispatch_due = False
         # The store may hold runnable tasks of this worker: set by whatever queues one (a submit
         # stored Queued, resume, re-run, recovery, a retry's timer, the poll), cleared when a
         # claim comes back with fewer tasks than it asked for.
@@ -88,7 +90,28 @@ class Lane:
     def wake(self) -> None:
         """The store may hold runnable tasks of this worker: dispatch."""
         self.hint = True
-        self._dispatch(self)
+        self._dispatch(self, 0)
 
-    def dispatch(self) -> None:
-        self._dispatch(self)
+    def dispatch(self, ending: int = 0) -> None:
+        """Claim for the free slots (and ``ending``: see Dispatcher.dispatch)."""
+        self._dispatch(self, ending)
+
+    @property
+    def dispatch_due(self) -> bool:
+        """Whether a dispatch waits for the callbacks ready now (see :meth:`_freed`)."""
+        return self._dispatch_due
+
+    def _freed(self) -> None:
+        """A slot came free: dispatch once the callbacks ready now have run. The ends of a
+        group commit are delivered together and free their slots one after another; claiming at
+        the first (as many as were free then: one) sent a claim of one task to the store, its own
+        commit, before the claim of all the others (the batch driver's drain went through three
+        commits per wave of tasks instead of one)."""
+        if self._dispatch_due:
+            return
+        self._dispatch_due = True
+        asyncio.get_running_loop().call_soon(self._dispatch_freed)
+
+    def _dispatch_freed(self) -> None:
+        self._dispatch_due = False
+        self._dispatch(self, 0)

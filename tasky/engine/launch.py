@@ -4,10 +4,9 @@ timeout armed. The task already holds a slot in the store (claimed, or submitted
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -24,8 +23,8 @@ from tasky.states import Status
 from tasky.store.records import TaskRecord
 from tasky.workers.strict import summary, validate_configs
 
-# What happens with an attempt's outcome (tasky.engine.outcomes).
-Complete = Callable[[Lane, TaskRecord, RunOutcome], Coroutine[Any, Any, None]]
+# What happens with an attempt's outcome (tasky.engine.outcomes.Outcomes.ended).
+End = Callable[[Lane, TaskRecord, RunOutcome], None]
 
 
 class Launcher:
@@ -38,7 +37,7 @@ class Launcher:
         pool: Executor,
         roots: tuple[Path, ...],
         outbound: OutboundPolicy,
-        complete: Complete,
+        end: End,
     ) -> None:
         self._runs = runs
         self._output = output
@@ -47,7 +46,7 @@ class Launcher:
         self._pool = pool
         self._roots = roots
         self._outbound = outbound
-        self._complete = complete
+        self._end = end
         # Submit-acknowledged -> work-started intervals (monotonic seconds), newest last.
         self.dispatch_latencies: deque[float] = deque(maxlen=100_000)
 
@@ -55,6 +54,8 @@ class Launcher:
         """Start the tasks a claim handed to this engine, in order. Their configs are checked
         together (see validate_configs: one pydantic call for the claim's tasks)."""
         models, invalid = validate_configs(lane.worker.Config, [r.config for r in records])
+        running = Status.RUNNING.value
+        self._announcer.statuses([(r, running) for i, r in enumerate(records) if i not in invalid])
         valid = iter(models)
         for index, record in enumerate(records):
             lane.slots.start(reserved=False)
@@ -62,9 +63,8 @@ class Launcher:
             if exc is not None:
                 # The summary leaves out the input values: they may be secrets.
                 failed = RunOutcome.failed(f"invalid config: {summary(exc)}")
-                self._background.spawn(self._complete(lane, record, failed))
+                self._end(lane, record, failed)
                 continue
-            self._announcer.status(record.id, record.worker, Status.RUNNING.value, record.chain_id)
             self._start(lane, record, next(valid), None)
 
     def launch_submitted(
@@ -83,7 +83,7 @@ class Launcher:
             pool=self._pool,
             roots=self._roots,
             outbound=self._outbound,
-            on_done=lambda outcome: self._background.spawn(self._complete(lane, record, outcome)),
+            on_done=lambda outcome: self._end(lane, record, outcome),
         )
         if acked is not None:
             # The work has started: the rest is bookkeeping that does not delay it.

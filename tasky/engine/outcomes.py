@@ -18,7 +18,7 @@ from tasky.engine.runs import Runs
 from tasky.logs import task_fields
 from tasky.states import Status
 from tasky.store.base import Store
-from tasky.store.records import Outcome, TaskRecord
+from tasky.store.records import AttemptEnd, Outcome, TaskRecord
 
 log = logging.getLogger("tasky.engine")
 
@@ -50,6 +50,100 @@ class Outcomes:
         self._output = output
         self._announcer = announcer
         self._background = background
+        # Runs that ended in this turn of the event loop, for _end_group.
+        self._ending: list[tuple[Lane, TaskRecord, RunOutcome]] = []
+
+    @property
+    def gathering(self) -> bool:
+        """Whether ended runs wait for the end of this turn of the loop (see :meth:`ended`)."""
+        return bool(self._ending)
+
+    def ended(self, lane: Lane, record: TaskRecord, outcome: RunOutcome) -> None:
+        """A run reported its outcome. The plain case (a task outside chains that ends for good,
+        not stopped by a shutdown, no log lines to write first) joins the other runs that
+        ended in this turn of the event loop: their ends go to the store as one write
+        (:meth:`_finish_group`), one coroutine for all of them: a coroutine, a store write and
+        a future per run were about a fifth of the event loop's CPU per task in the batch
+        driver (50,000 no-ops: 24-26 -> 19-21 us). The rest goes through :meth:`complete`, one
+        at a time."""
+        handle = self._runs.get(record.id)
+        if (
+            handle is None
+            or record.chain_id is not None
+            or (outcome.status is Status.FAILED and record.attempt <= record.retries)
+        ):
+            self._background.spawn(self.complete(lane, record, outcome))
+            return
+        if handle.deadline is not None:
+            handle.deadline.stop()
+        self._ending.append((lane, record, outcome))
+        if len(self._ending) == 1:
+            asyncio.get_running_loop().call_soon(self._end_group)
+
+    def _end_group(self) -> None:
+        group, self._ending = self._ending, []
+        if self._output.holds_lines():  # log lines go first, each task's before its end
+            for lane, record, outcome in group:
+                self._background.spawn(self.complete(lane, record, outcome))
+            return
+        self._background.spawn(self._finish_group(group))
+
+    async def _finish_group(self, group: list[tuple[Lane, TaskRecord, RunOutcome]]) -> None:
+        """:meth:`_finish` for each of ``group`` with one write."""
+        ends: list[AttemptEnd] = []
+        ending: list[tuple[Lane, TaskRecord, Status, str | None]] = []
+        lazy = True
+        for lane, record, run in group:
+            handle = self._runs.get(record.id)
+            if handle is not None and handle.abandoned:
+                # The server is stopping: nothing is recorded, the next start's recovery decides.
+                self._runs.end(lane, record.id)
+                continue
+            status, error = run.status, run.error
+            fraction, message = self._output.live_progress(record.id) or (None, None)
+            self._output.forget(record.id)
+            outcome = Outcome(
+                status,
+                clock.now(),
+                result=wrap_output(run.result) if status is Status.COMPLETED else None,
+                error=error,
+                progress=fraction,
+                progress_message=message,
+                traceback=handle.traceback if handle is not None else None,
+            )
+            ends.append(AttemptEnd(record.id, self._owner, record.attempt, outcome))
+            ending.append((lane, record, status, error))
+            lazy = lazy and not lane.hint  # as in _finish: nothing waits on the slot
+        if not ends:
+            return
+        # A claim for the slots these ends free, spawned now so that it reaches the store just
+        # after them (the write below is handed over in this step): on a store that commits in
+        # order it rides in their commit, instead of a commit of its own once they are
+        # delivered (one commit per wave of tasks instead of two in the batch driver).
+        freeing: dict[str, int] = {}
+        for lane, _, _, _ in ending:
+            freeing[lane.name] = freeing.get(lane.name, 0) + 1
+        for lane, _, _, _ in ending:
+            if lane.name in freeing:
+                lane.dispatch(ending=freeing.pop(lane.name))
+        answers: list[bool | None] = [None] * len(ends)  # None: unknown (the write failed)
+        try:
+            answers = list(await self._store.finish_many(ends, lazy))
+        except Exception:
+            for _, record, _, _ in ending:
+                log.exception("recording the end of task %s failed", record.id)
+        finally:
+            for lane, record, _, _ in ending:
+                self._runs.end(lane, record.id)
+        told: list[tuple[TaskRecord, str]] = []
+        for (_, record, status, error), moved in zip(ending, answers, strict=True):
+            if moved and status is Status.FAILED:
+                log_failed(record, error)
+            if moved is False:
+                self._announce_end(record, status, moved)  # the warning, nothing announced
+            else:
+                told.append((record, status.value))
+        self._announcer.statuses(told)
 
     async def complete(self, lane: Lane, record: TaskRecord, outcome: RunOutcome) -> None:
         """Turn a run's outcome into the task's next status, durably, then free the slot."""
@@ -114,6 +208,9 @@ class Outcomes:
             log.exception("recording the end of task %s failed", record.id)
         finally:
             self._runs.end(lane, record.id)
+        self._announce_end(record, status, moved)
+
+    def _announce_end(self, record: TaskRecord, status: Status, moved: bool | None) -> None:
         if moved is False:
             # The lease moved on (this node froze or lost the database past its lease, and
             # another node took the task): this late end is not the task's.

@@ -7,6 +7,7 @@ someone else now owns. An acknowledged write is durable.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ from tasky.states import Status
 from tasky.store.chain_base import ChainStore
 from tasky.store.records import (
     ActionRequest,
+    AttemptEnd,
     AttemptRecord,
     AuditPage,
     AuditRecord,
@@ -56,6 +58,9 @@ class Store(Protocol):
     # False: the store is this server's alone (an exclusive lock), so whatever is held at start
     # was left by a stopped server.
     shared: bool
+    # Whether writes are committed in the order they were made (one writer): a claim made after
+    # a finish then sees the slot that finish frees, so a claim may count on ends in flight.
+    ordered_writes: bool
 
     async def open(self) -> None: ...
 
@@ -134,6 +139,11 @@ class Store(Protocol):
         moved on cannot overwrite the task. ``lazy``: nothing waits on this end at once (no
         chain step, no queued task of the worker), so a store may hold it a moment to commit it
         with the next write (SQLite: up to a millisecond); it is durable only once this returns."""
+
+    async def finish_many(self, ends: Sequence[AttemptEnd], lazy: bool = False) -> list[bool]:
+        """:meth:`finish` for each of ``ends`` (of distinct tasks), as if one after another;
+        returns each one's answer, in order. Raises when the write failed: then any of them may
+        or may not have been recorded. ``lazy`` as for :meth:`finish`, for all of them."""
 
     async def retry_later(
         self,
@@ -436,3 +446,17 @@ class Store(Protocol):
 
     async def count_prunable(self, before: float, worker: str | None) -> int:
         """How many tasks :meth:`prune_finished` would delete without a limit."""
+
+
+async def finish_each(store: Store, ends: Sequence[AttemptEnd], lazy: bool = False) -> list[bool]:
+    """:meth:`Store.finish_many` for a store that writes each end on its own: every ``finish``
+    at once (as the engine's ends of one moment were before they went together), then the
+    first failure raised, if any."""
+    answers = await asyncio.gather(
+        *(store.finish(e.task_id, e.owner, e.attempt, e.outcome, lazy) for e in ends),
+        return_exceptions=True,
+    )
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
+    return [bool(answer) for answer in answers]

@@ -18,12 +18,13 @@ from dataclasses import replace
 from typing import Any
 
 from tasky.states import FINISHED, MOVES, Status
-from tasky.store.base import DuplicateId, node_is_alive
+from tasky.store.base import DuplicateId, finish_each, node_is_alive
 from tasky.store.memory_chains import MemoryChainStore
 from tasky.store.memory_data import MemoryData, copy_task, holds_slot, json_copy, page
 from tasky.store.memory_tables import MemoryTables
 from tasky.store.one_node import OneNodeMixin
 from tasky.store.records import (
+    AttemptEnd,
     AttemptRecord,
     ChildRecord,
     Claim,
@@ -58,6 +59,7 @@ class MemoryStore(MemoryTables, OneNodeMixin):
     """The Store contract in plain dicts and lists (see the module docstring)."""
 
     shared = False
+    ordered_writes = False
 
     def __init__(self) -> None:
         super().__init__(MemoryData())
@@ -224,6 +226,9 @@ class MemoryStore(MemoryTables, OneNodeMixin):
             return True
 
         return await self._data.write(op)
+
+    async def finish_many(self, ends: Sequence[AttemptEnd], lazy: bool = False) -> list[bool]:
+        return await finish_each(self, ends, lazy)
 
     async def retry_later(
         self,

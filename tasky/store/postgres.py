@@ -19,6 +19,7 @@ import psycopg
 
 from tasky.states import Status
 from tasky.store import pg_changes, pg_moves, pg_stats, pg_tasks
+from tasky.store.base import finish_each
 from tasky.store.pg_chains import PgChainStore
 from tasky.store.pg_database import (
     Conn,
@@ -35,6 +36,7 @@ from tasky.store.pg_submits import SubmitGroups
 from tasky.store.pg_tasks import COLUMNS, row_to_task
 from tasky.store.records import (
     ActionRequest,
+    AttemptEnd,
     AttemptRecord,
     ChildRecord,
     Claim,
@@ -70,6 +72,7 @@ class PostgresStore(NodesMixin, RecordsMixin):
     """The store of a node sharing ``url`` (``postgresql://USER@HOST:PORT/DB``) with others."""
 
     shared = True
+    ordered_writes = False
 
     def __init__(self, url: str, *, min_connections: int = 2, max_connections: int = 10) -> None:
         self.url = url
@@ -263,6 +266,9 @@ class PostgresStore(NodesMixin, RecordsMixin):
                 lambda conn: pg_moves.finish(conn, task_id, owner, attempt, outcome)
             )
         )
+
+    async def finish_many(self, ends: Sequence[AttemptEnd], lazy: bool = False) -> list[bool]:
+        return await finish_each(self, ends, lazy)
 
     async def retry_later(
         self,

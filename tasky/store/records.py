@@ -104,6 +104,16 @@ class Outcome:
     traceback: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptEnd:
+    """One held attempt's end, for :meth:`Store.finish_many` (the arguments of ``finish``)."""
+
+    task_id: str
+    owner: str
+    attempt: int
+    outcome: Outcome
+
+
 @dataclass(slots=True)
 class AttemptRecord:
     attempt: int

@@ -34,6 +34,7 @@ from tasky.store.migrate import migrate
 from tasky.store.one_node import OneNodeMixin
 from tasky.store.private import private_database, private_dir
 from tasky.store.records import (
+    AttemptEnd,
     AttemptRecord,
     AuditPage,
     AuditRecord,
@@ -67,6 +68,8 @@ from tasky.store.sqlite_common import KEY_COLUMNS, claim_key, delete_tasks, read
 from tasky.store.sqlite_tasks import (
     COLUMNS,
     Placement,
+    claim_rows,
+    claimed_tasks,
     insert_one,
     insert_params,
     insert_placed,
@@ -76,7 +79,6 @@ from tasky.store.sqlite_tasks import (
     queue_positions,
     row_to_task,
 )
-from tasky.store.sqlite_tasks import claim as claim_tasks
 from tasky.store.sqlite_totals import WriterConnection
 
 SCHEMA = """
@@ -371,7 +373,24 @@ def _run_ops(conn: sqlite3.Connection, ops: list[Op]) -> list[Any]:
     goes to the database together (:func:`moves.finish_many`: a few statements in all instead
     of three per finish), as if one after another. A task that ends twice in one run (a late
     end after a lease moved, say) starts a new run, so each compare-and-set still sees what
-    the ones before it wrote."""
+    the ones before it wrote. The finishes of a :class:`moves.Finishes` join the runs as if
+    they had come one by one; its value is the list of theirs."""
+    if not any(isinstance(op, moves.Finishes) for op in ops):
+        return _run_flat(conn, ops)
+    flat: list[Op] = []
+    for op in ops:
+        if isinstance(op, moves.Finishes):
+            flat += op.finishes
+        else:
+            flat.append(op)
+    answers = iter(_run_flat(conn, flat))
+    return [
+        [next(answers) for _ in op.finishes] if isinstance(op, moves.Finishes) else next(answers)
+        for op in ops
+    ]
+
+
+def _run_flat(conn: sqlite3.Connection, ops: list[Op]) -> list[Any]:
     values: list[Any] = []
     run: list[moves.Finish] = []
     seen: set[str] = set()
@@ -408,6 +427,7 @@ class SqliteStore(OneNodeMixin):
     """The embedded store. ``path`` is the database file; a sibling ``.lock`` file keeps it ours."""
 
     shared = False
+    ordered_writes = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -830,10 +850,10 @@ class SqliteStore(OneNodeMixin):
         return count
 
     async def claim(self, worker: str, claim: Claim, at: float) -> list[TaskRecord]:
-        claimed: list[TaskRecord] = await self._submit(
-            lambda conn: claim_tasks(conn, worker, claim, at)
+        rows: list[tuple[Any, ...]] = await self._submit(
+            lambda conn: claim_rows(conn, worker, claim, at)
         )
-        return claimed
+        return claimed_tasks(rows, claim, at)
 
     async def next_runnable_at(
         self, worker: str, targets: Sequence[str] | None = None
@@ -867,6 +887,14 @@ class SqliteStore(OneNodeMixin):
         # the submit would queue behind (bench/drivers.py sync, no-op tasks: 1.5 -> 1.0 commits,
         # 10 -> 3-6 context switches and about a fifth less server CPU per task).
         moved: bool = await self._submit_trailing(op, FINISH_WAIT)
+        return moved
+
+    async def finish_many(self, ends: Sequence[AttemptEnd], lazy: bool = False) -> list[bool]:
+        op = moves.Finishes([moves.finish(e.task_id, e.owner, e.attempt, e.outcome) for e in ends])
+        # Lazy as a lone finish is (see finish).
+        moved: list[bool] = await (
+            self._submit_trailing(op, FINISH_WAIT) if lazy else self._submit(op)
+        )
         return moved
 
     async def retry_later(

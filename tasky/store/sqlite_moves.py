@@ -171,6 +171,20 @@ def finish(task_id: str, owner: str, attempt: int, outcome: Outcome) -> Finish:
     return Finish(task_id, owner, attempt, outcome)
 
 
+class Finishes:
+    """Several finishes as one operation (``Store.finish_many``): one caller, one answer (a
+    list), all or none. The writer runs them with the finishes around them (see
+    ``sqlite._run_ops``); run alone by calling it, one after another."""
+
+    __slots__ = ("finishes",)
+
+    def __init__(self, finishes: list[Finish]) -> None:
+        self.finishes = finishes
+
+    def __call__(self, conn: sqlite3.Connection) -> list[bool]:
+        return [one(conn) for one in self.finishes]
+
+
 def finish_many(conn: sqlite3.Connection, finishes: Sequence[Finish]) -> list[bool]:
     """Run ``finishes`` (of distinct tasks) as if one after another, each its own
     compare-and-set: one SELECT of the rows they hold, then one UPDATE and one INSERT of the

@@ -327,20 +327,31 @@ def insert_one(
     return stored
 
 
-def claim(conn: sqlite3.Connection, worker: str, wanted: Claim, at: float) -> list[TaskRecord]:
-    """Start the oldest runnable tasks of ``worker`` that fit in its free slots."""
+def claim_rows(
+    conn: sqlite3.Connection, worker: str, wanted: Claim, at: float
+) -> list[tuple[Any, ...]]:
+    """Start the oldest runnable tasks of ``worker`` that fit in its free slots; returns their
+    rows as they were before (:func:`claimed_tasks` makes the records, on the event loop: the
+    writer thread is the busier one when tasks end as fast as they start)."""
     free = wanted.limit - held_count(conn, worker)
     if wanted.count is not None:
         free = min(free, wanted.count)
     if free <= 0:
         return []
-    rows = conn.execute(RUNNABLE, (worker, at, targets_json(wanted), free)).fetchall()
+    rows: list[tuple[Any, ...]] = conn.execute(
+        RUNNABLE, (worker, at, targets_json(wanted), free)
+    ).fetchall()
     if not rows:
         return []
     conn.execute(
         _START,
         (wanted.owner, wanted.lease_until, at, wanted.node, json_text([row[0] for row in rows])),
     )
+    return rows
+
+
+def claimed_tasks(rows: list[tuple[Any, ...]], wanted: Claim, at: float) -> list[TaskRecord]:
+    """The records of rows :func:`claim_rows` claimed, as they are now."""
     claimed = [row_to_task(row) for row in rows]
     for task in claimed:
         task.status = Status.RUNNING

@@ -12,6 +12,7 @@ import pytest
 
 from tasky.states import MOVES, Status
 from tasky.store import Store
+from tasky.store.records import AttemptEnd
 from tests.store_contract.records import (
     OTHER,
     OWNER,
@@ -237,3 +238,23 @@ async def test_statistics_count_each_attempt_that_ran(store: Store) -> None:
     per_minute = await store.finished_per_minute("Stats", 0)
     assert sorted(per_minute) == [(16, "Completed", 1), (16, "Failed", 1)]
     assert await store.finished_per_minute("Stats", 17) == []
+
+
+async def test_finish_many_ends_each_as_finish_would_and_answers_in_order(store: Store) -> None:
+    first, second, lost = [await running(store) for _ in range(3)]
+    ends = [
+        AttemptEnd(first.id, OWNER, 1, outcome(Status.COMPLETED, 1005.0, result={"n": 1})),
+        AttemptEnd(lost.id, OTHER, 1, outcome(Status.COMPLETED)),  # not held by OTHER
+        AttemptEnd(second.id, OWNER, 1, outcome(Status.FAILED, 1006.0, error="boom")),
+    ]
+    assert await store.finish_many(ends) == [True, False, True]
+    got = [await stored(store, t.id) for t in (first, second, lost)]
+    assert [(t.status, t.result, t.error) for t in got] == [
+        (Status.COMPLETED, {"n": 1}, None),
+        (Status.FAILED, None, "boom"),
+        (Status.RUNNING, None, None),
+    ]
+    assert [len(await store.attempts(t.id)) for t in got] == [1, 1, 0]
+    stats = await store.worker_stats("W")
+    assert (stats.by_status["Completed"], stats.by_status["Failed"], stats.finished) == (1, 1, 2)
+    assert await store.finish_many([], lazy=True) == []
