@@ -16,6 +16,7 @@ SQLite (a file per example) fewer.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import shutil
@@ -67,14 +68,14 @@ VERDICTS = ("succeed", "fail")
 RESTART_EVERY = 3
 
 
-class StoreKind:
+class StoreKind(abc.ABC):
     """Where the machine's data lives, opened again as a restarted server would."""
 
-    async def open(self, scratch: Path) -> Store:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def open(self, scratch: Path) -> Store: ...
 
-    async def reopen(self, store: Store, scratch: Path) -> Store:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def reopen(self, store: Store, scratch: Path) -> Store: ...
 
 
 class MemoryKind(StoreKind):
