@@ -13,6 +13,7 @@ from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import ChildRecord, Claim, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
+from tasky.store.sqlite_tasks import ROWS_PER_INSERT
 from tests.sqlite_store_helpers import batch_sizes, sqlite_store
 
 store = sqlite_store
@@ -143,3 +144,34 @@ async def test_the_node_column_is_added_to_an_older_databases_children(tmp_path:
         assert found == [new, ChildRecord("old", 101, 5, "boot-1", "mark")]
     finally:
         await s.close()
+
+
+async def test_many_rows_are_inserted_in_statements_of_rows_per_insert(
+    store: SqliteStore,
+) -> None:
+    """A group commit's new tasks go in statements of up to ROWS_PER_INSERT rows (more than
+    one here, of two workers): each task comes back with the seq it was stored under, and the
+    per-worker counts hold every row once."""
+    many = 2 * ROWS_PER_INSERT + 3
+    tasks = [_task() for _ in range(many)]
+    for task in tasks[::3]:
+        task.worker = "V"
+    seen: list[int] = []
+    assert store._writer_conn is not None
+    store._writer_conn.set_trace_callback(
+        lambda sql: seen.append(sql.count("),")) if sql.startswith("INSERT INTO tasks") else None
+    )
+    stored = await asyncio.gather(*(store.submit(t) for t in tasks))
+    store._writer_conn.set_trace_callback(None)
+    # One statement per ROWS_PER_INSERT rows (a statement of n rows has n - 1 "),").
+    assert seen == [ROWS_PER_INSERT - 1, ROWS_PER_INSERT - 1, 2]
+    rows = dict(store.reader.execute("SELECT id, seq FROM tasks").fetchall())
+    assert [t.seq for t in stored] == [rows[t.id] for t in tasks]
+    assert len(set(rows.values())) == many
+    w, v = (await store.worker_stats("W")).by_status, (await store.worker_stats("V")).by_status
+    assert (w, v) == ({"Queued": many - len(tasks[::3])}, {"Queued": len(tasks[::3])})
+
+
+async def test_the_writer_keeps_statement_journals_in_memory(store: SqliteStore) -> None:
+    assert store._writer_conn is not None
+    assert store._writer_conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
