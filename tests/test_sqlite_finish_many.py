@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,20 @@ def _finishes() -> list[moves.Move]:
     ]
 
 
+async def _each_on_its_own_file(
+    tmp_path: Path, **runs: Callable[[sqlite3.Connection], list[Any]]
+) -> dict[str, list[Any]]:
+    """Each of ``runs`` in one write of a store of its own (``NAME.db``): what it returned."""
+    results = {}
+    for name, run in runs.items():
+        store = await _store(tmp_path / f"{name}.db")
+        try:
+            results[name] = await store.write(run)
+        finally:
+            await store.close()
+    return results
+
+
 def _one_by_one(conn: sqlite3.Connection) -> list[Any]:
     return [finish(conn) for finish in _finishes()]
 
@@ -81,13 +96,7 @@ def _state(path: Path) -> list[list[Any]]:
 
 
 async def test_finishes_run_together_as_one_after_another(tmp_path: Path) -> None:
-    results = {}
-    for name, run in (("one", _one_by_one), ("together", _together)):
-        store = await _store(tmp_path / f"{name}.db")
-        try:
-            results[name] = await store.write(run)
-        finally:
-            await store.close()
+    results = await _each_on_its_own_file(tmp_path, one=_one_by_one, together=_together)
     expected = [True, True, False, False, False, True, True, True, True, True, False]
     assert results["one"] == expected
     assert results["together"] == expected
@@ -187,13 +196,7 @@ def _grouped(conn: sqlite3.Connection) -> list[Any]:
 async def test_groups_of_finishes_run_with_the_others_as_one_after_another(
     tmp_path: Path,
 ) -> None:
-    results = {}
-    for name, run in (("one", _one_by_one), ("grouped", _grouped)):
-        store = await _store(tmp_path / f"{name}.db")
-        try:
-            results[name] = await store.write(run)
-        finally:
-            await store.close()
+    results = await _each_on_its_own_file(tmp_path, one=_one_by_one, grouped=_grouped)
     assert results["grouped"] == [
         [True, True, False],
         False,
