@@ -100,17 +100,9 @@ class Outcomes:
                 self._runs.end(lane, record.id)
                 continue
             status, error = run.status, run.error
-            fraction, message = self._output.live_progress(record.id) or (None, None)
+            traceback = handle.traceback if handle is not None else None
+            outcome = self._final_outcome(record.id, status, run.result, error, traceback)
             self._output.forget(record.id)
-            outcome = Outcome(
-                status,
-                clock.now(),
-                result=wrap_output(run.result) if status is Status.COMPLETED else None,
-                error=error,
-                progress=fraction,
-                progress_message=message,
-                traceback=handle.traceback if handle is not None else None,
-            )
             ends.append(AttemptEnd(record.id, self._owner, record.attempt, outcome))
             ending.append((lane, record, status, error))
             lazy = lazy and not lane.hint  # as in _finish: nothing waits on the slot
@@ -120,12 +112,11 @@ class Outcomes:
         # after them (the write below is handed over in this step): on a store that commits in
         # order it rides in their commit, instead of a commit of its own once they are
         # delivered (one commit per wave of tasks instead of two in the batch driver).
-        freeing: dict[str, int] = {}
+        freeing: dict[Lane, int] = {}
         for lane, _, _, _ in ending:
-            freeing[lane.name] = freeing.get(lane.name, 0) + 1
-        for lane, _, _, _ in ending:
-            if lane.name in freeing:
-                lane.dispatch(ending=freeing.pop(lane.name))
+            freeing[lane] = freeing.get(lane, 0) + 1
+        for lane, count in freeing.items():
+            lane.dispatch(ending=count)
         answers: list[bool | None] = [None] * len(ends)  # None: unknown (the write failed)
         try:
             answers = list(await self._store.finish_many(ends, lazy))
@@ -170,17 +161,7 @@ class Outcomes:
         error: str | None,
         traceback: str | None,
     ) -> None:
-        # The newest progress may still be in memory; keep its message with the final write.
-        fraction, message = self._output.live_progress(record.id) or (None, None)
-        outcome = Outcome(
-            status,
-            clock.now(),
-            result=wrap_output(result) if status is Status.COMPLETED else None,
-            error=error,
-            progress=fraction,
-            progress_message=message,
-            traceback=traceback,
-        )
+        outcome = self._final_outcome(record.id, status, result, error, traceback)
         moved: bool | None = None  # None: unknown (the write failed, and may have committed)
         try:
             if self._output.holds_lines():
@@ -209,6 +190,22 @@ class Outcomes:
         finally:
             self._runs.end(lane, record.id)
         self._announce_end(record, status, moved)
+
+    def _final_outcome(
+        self, task_id: str, status: Status, result: Any, error: str | None, traceback: str | None
+    ) -> Outcome:
+        """The end to record. The newest progress may still be in memory: its message goes with
+        the final write."""
+        fraction, message = self._output.live_progress(task_id) or (None, None)
+        return Outcome(
+            status,
+            clock.now(),
+            result=wrap_output(result) if status is Status.COMPLETED else None,
+            error=error,
+            progress=fraction,
+            progress_message=message,
+            traceback=traceback,
+        )
 
     def _announce_end(self, record: TaskRecord, status: Status, moved: bool | None) -> None:
         if moved is False:
