@@ -12,7 +12,7 @@ import pytest
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import ChildRecord, Claim, Outcome, TaskRecord
-from tasky.store.sqlite import SqliteStore
+from tasky.store.sqlite import WAL_AUTOCHECKPOINT, SqliteStore
 from tasky.store.sqlite_tasks import ROWS_PER_INSERT
 from tests.sqlite_store_helpers import batch_sizes, sqlite_store
 
@@ -175,3 +175,15 @@ async def test_many_rows_are_inserted_in_statements_of_rows_per_insert(
 async def test_the_writer_keeps_statement_journals_in_memory(store: SqliteStore) -> None:
     assert store._writer_conn is not None
     assert store._writer_conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+
+
+async def test_the_writer_checkpoints_every_wal_autocheckpoint_pages(store: SqliteStore) -> None:
+    """Group commits of many random ids dirty pages all over the id index: the WAL keeps them
+    for WAL_AUTOCHECKPOINT pages, not SQLite's 1,000, so a page dirtied again is copied once."""
+    for _ in range(12):  # each commit ~250 pages: two rows of this size fill a page
+        await store.submit_many(
+            [TaskRecord(new_id(), "W", Status.QUEUED, {"n": "x" * 2000}, 1.0) for _ in range(500)]
+        )
+    with sqlite3.connect(store.path) as conn:
+        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert 1_000 * 2 < frames <= WAL_AUTOCHECKPOINT
