@@ -343,8 +343,13 @@ def _connect_writer(path: str) -> WriterConnection:
 # tasks table and its other indexes are dirtied again by every later commit); at 1,000 pages a
 # checkpoint followed nearly every commit of 1,000 tasks, copying each page to the database and
 # syncing it once per commit. At 10,000 (a WAL of up to ~40 MiB) a page dirtied by several
-# commits is copied once: commit time per row of 1,000-row commits into a store of 130,000 to
-# 200,000 tasks fell from 14-21 to 8-13 us, and a lone submit checkpoints ten times less often.
+# commits is copied once. Measured in pairs: batch submit end to end into a store of 100,000 to
+# 200,000 tasks 6,200-7,400 -> 9,300-11,000 tasks/s; 32 connections of submits about +18 %;
+# a lone submitter's checkpoint stalls come ten times less often but last ~10 ms instead of
+# ~3.5 ms, and wrk's lone p99 right after a 32-connection burst went from ~3 to 5-13 ms (the
+# burst's WAL is copied back in one go). Choosing the interval by load was tried and dropped:
+# writes per commit marked light traffic busy too (its held audit rows go ~100 per commit), and
+# the SQL's wall time did on waits for the GIL.
 WAL_AUTOCHECKPOINT = 10_000
 
 
