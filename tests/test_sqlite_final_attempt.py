@@ -5,25 +5,15 @@ attempt from the row, exactly as the row it no longer writes would have shown it
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import AttemptRecord, Claim, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
+from tests.sqlite_store_helpers import sqlite_store
 
 OWNER = "node-a"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "tasky.db")
-    await opened.open()
-    yield opened
-    await opened.close()
+store = sqlite_store  # the fixture, by the name these tests take
 
 
 async def _ran(store: SqliteStore, outcome: Outcome) -> str:
