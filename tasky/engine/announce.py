@@ -62,29 +62,17 @@ class Announcer:
     def status(
         self, task_id: str, worker: str, status: str, chain_id: str | None, **extra: Any
     ) -> None:
-        lane = self._lanes.get(worker)
-        if lane is not None:
-            lane.counters.ended(status)  # only finished statuses count (see WorkerCounters)
+        self._count(worker, status)
         self.events.publish(
             "task.status", task=task_id, worker=worker, status=status, chain=chain_id, **extra
         )
-        if not self._listeners:
-            return
-        as_status = Status(status)
-        for listener in self._listeners:
-            try:
-                listener(task_id, worker, as_status, chain_id)
-            except Exception:
-                log.exception("a status listener failed")
+        self._tell(task_id, worker, status, chain_id)
 
     def statuses(self, changes: Sequence[tuple[TaskRecord, str]]) -> None:
         """:meth:`status` for each (task, new status) of ``changes``, their events published
         together (a claim's tasks starting, the ends of one write)."""
-        lanes = self._lanes
         for record, status in changes:
-            lane = lanes.get(record.worker)
-            if lane is not None:
-                lane.counters.ended(status)
+            self._count(record.worker, status)
         self.events.publish_many(
             [
                 {
@@ -97,15 +85,24 @@ class Announcer:
                 for record, status in changes
             ]
         )
+        if self._listeners:
+            for record, status in changes:
+                self._tell(record.id, record.worker, status, record.chain_id)
+
+    def _count(self, worker: str, status: str) -> None:
+        lane = self._lanes.get(worker)
+        if lane is not None:
+            lane.counters.ended(status)  # only finished statuses count (see WorkerCounters)
+
+    def _tell(self, task_id: str, worker: str, status: str, chain_id: str | None) -> None:
         if not self._listeners:
             return
-        for record, status in changes:
-            as_status = Status(status)
-            for listener in self._listeners:
-                try:
-                    listener(record.id, record.worker, as_status, record.chain_id)
-                except Exception:
-                    log.exception("a status listener failed")
+        as_status = Status(status)
+        for listener in self._listeners:
+            try:
+                listener(task_id, worker, as_status, chain_id)
+            except Exception:
+                log.exception("a status listener failed")
 
 
 def log_failed(record: TaskRecord, error: str | None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import Counter
 from typing import Any
 
 from tasky import clock
@@ -112,10 +113,7 @@ class Outcomes:
         # after them (the write below is handed over in this step): on a store that commits in
         # order it rides in their commit, instead of a commit of its own once they are
         # delivered (one commit per wave of tasks instead of two in the batch driver).
-        freeing: dict[Lane, int] = {}
-        for lane, _, _, _ in ending:
-            freeing[lane] = freeing.get(lane, 0) + 1
-        for lane, count in freeing.items():
+        for lane, count in Counter(lane for lane, _, _, _ in ending).items():
             lane.dispatch(ending=count)
         answers: list[bool | None] = [None] * len(ends)  # None: unknown (the write failed)
         try:

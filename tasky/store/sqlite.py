@@ -1104,9 +1104,9 @@ class SqliteStore(OneNodeMixin):
     async def attempts(self, task_id: str) -> list[AttemptRecord]:
         rows = self._r.execute(
             "SELECT attempt, status, started_at, finished_at, error, result, traceback, node, "
-            f"paused_seconds FROM task_attempts WHERE task_id = ? UNION ALL {moves.FINAL_ATTEMPT} "
+            f"paused_seconds FROM task_attempts WHERE task_id = ?1 UNION ALL {moves.FINAL_ATTEMPT} "
             "ORDER BY 1",
-            (task_id, task_id),
+            (task_id,),
         ).fetchall()
         return [
             AttemptRecord(r[0], Status(r[1]), r[2], r[3], r[4], json_value(r[5]), r[6], r[7], r[8])

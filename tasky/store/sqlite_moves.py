@@ -67,17 +67,17 @@ _ATTEMPT = (
 
 
 # A finished task's final attempt as the task row tells it, when no task_attempts row holds it
-# (see Finish.keeps_attempt_row): the columns of AttemptRecord, in order; parameter: the task id.
+# (see Finish.keeps_attempt_row): the columns of AttemptRecord, in order; ?1: the task id.
 FINAL_ATTEMPT = (
     "SELECT t.attempt, t.status, t.started_at, t.finished_at, t.error, t.result, NULL, t.node, "
-    f"t.paused_seconds FROM tasks AS t WHERE t.id = ? AND {guard('rerun')} "
+    f"t.paused_seconds FROM tasks AS t WHERE t.id = ?1 AND {guard('rerun')} "
     "AND t.started_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM task_attempts AS a "
     "WHERE a.task_id = t.id AND a.attempt = t.attempt)"
 )
 _KEEP_FINAL_ATTEMPT = (
     "INSERT INTO task_attempts (task_id, attempt, status, started_at, finished_at, error, "
     "result, traceback, node, paused_seconds) "
-    f"SELECT ?1, * FROM ({FINAL_ATTEMPT.replace('t.id = ?', 't.id = ?1')})"
+    f"SELECT ?1, * FROM ({FINAL_ATTEMPT})"
 )
 
 
