@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from bench import loadgen, procs, seed
+from bench import floor, loadgen, procs, seed
 from bench.stats import figure, ratio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,7 @@ class Plan:
     seconds: float = 5.0  # each throughput run
     warmup: float = 1.0
     latency_seconds: float = 3.0  # each single-connection latency run
+    floor_commits: int = 2000  # durable one-row commits per measure of the disk's floor
     e2e_tasks: int = 20_000
     light_rate: float = 100.0
     light_count: int = 300  # per run
@@ -50,6 +51,7 @@ SMOKE = Plan(
     seconds=1.0,
     warmup=1.0,
     latency_seconds=1.0,
+    floor_commits=50,
     e2e_tasks=300,
     light_count=50,
     scale_tasks=3000,
@@ -83,6 +85,7 @@ def submit(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
         bad = 0
         lone_p50: list[float] = []
         lone_p99: list[float] = []
+        floor_p50: list[float] = []
         for _ in range(plan.runs):
             b = loadgen.wrk(burl, seconds=plan.seconds, script="post.lua")
             t = loadgen.wrk(url, seconds=plan.seconds, script="post.lua")
@@ -96,6 +99,8 @@ def submit(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
             )
             lone_p50.append(lone.latency["50%"] * 1000)
             lone_p99.append(lone.latency["99%"] * 1000)
+            # The floor under it, right after, on the disk the server writes to.
+            floor_p50.append(floor.commit_p50_ms(work, plan.floor_commits))
             acked += lone.requests - lone.non2xx
             bad += lone.non2xx + lone.socket_errors
         in_store = _stats(tasky, "Blocker")["Total"]
@@ -105,6 +110,8 @@ def submit(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
             "submit_ratio": ratio(tasky_rps, base_rps),
             "lone_submit_p50_ms": figure(lone_p50, "ms"),
             "lone_submit_p99_ms": figure(lone_p99, "ms"),
+            "commit_floor_p50_ms": figure(floor_p50, "ms"),
+            "lone_submit_over_floor": ratio(lone_p50, floor_p50),
             # Every 2xx means committed: the store must hold at least every acknowledged task.
             "submit_durable": {
                 "acknowledged": acked,

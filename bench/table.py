@@ -13,6 +13,8 @@ ROWS: list[tuple[str, str, str, Check]] = [
     ("Submit / baseline POST", "submit_ratio", ">= 0.55", lambda v: v >= 0.55),
     ("Lone submit, 1 conn, p50 (ms)", "lone_submit_p50_ms", "<= 0.30", lambda v: v <= 0.30),
     ("Lone submit, 1 conn, p99 (ms)", "lone_submit_p99_ms", "", None),
+    ("Durable one-row commit, p50 (ms): the disk's floor", "commit_floor_p50_ms", "", None),
+    ("Lone submit p50 / the floor", "lone_submit_over_floor", "", None),
     ("End-to-end no-op (tasks/s)", "e2e_tasks_per_s", ">= 5000", lambda v: v >= 5000),
     (
         "Client: tasky.Client, one call after another (tasks/s)",

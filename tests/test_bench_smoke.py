@@ -23,6 +23,8 @@ FIGURES = [
     "submit_ratio",
     "lone_submit_p50_ms",
     "lone_submit_p99_ms",
+    "commit_floor_p50_ms",
+    "lone_submit_over_floor",
     "e2e_tasks_per_s",
     "client_sync_tasks_per_s",
     "client_async_tasks_per_s",

@@ -317,7 +317,9 @@ def _connect(path: str) -> sqlite3.Connection:
     )
 
 
-def _connect_writer(path: str) -> WriterConnection:
+def connect_writer(path: str) -> WriterConnection:
+    """The connection that commits: the store's writer thread's (and the benchmark's measure of
+    the disk's floor under a lone submit, bench/floor.py, which commits the same way)."""
     conn = _configured(
         sqlite3.connect(
             path,
@@ -499,7 +501,7 @@ class SqliteStore(OneNodeMixin):
     async def open(self) -> None:
         self.lock()
         private_database(Path(self.path))
-        self._writer_conn = _connect_writer(self.path)
+        self._writer_conn = connect_writer(self.path)
         self._writer_conn.executescript(SCHEMA)
         self._writer_conn.executescript(CHAIN_SCHEMA)
         migrate(self._writer_conn)

@@ -308,7 +308,7 @@ def insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> in
     GIL around every step and the writer then waits to take it back from the event loop's thread,
     once per row with executemany (a group commit of 20 submits spent ~0.5 ms in its insert, of
     ~0.25 ms of work). A multi-row statement keeps a statement journal (it may fail half-way):
-    the writer's connection keeps it in memory (temp_store, see sqlite._connect_writer)."""
+    the writer's connection keeps it in memory (temp_store, see sqlite.connect_writer)."""
     last = 0
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
