@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from tasky import clock
 from tasky.states import FINISHED, Status
-from tasky.store.histogram import BASE, percentile
+from tasky.store.histogram import edge_seconds, percentile
 from tasky.store.records import AttemptRecord, NodeRecord, TaskRecord, WorkerStats
 from tasky.workers.base import Worker
 from tasky.workers.secrets import public_config
@@ -223,16 +222,10 @@ def worker_view(worker: Worker, *, detailed: bool = False) -> dict[str, Any]:
     return out
 
 
-def _seconds(bound_ms: float) -> float:
-    # Four significant digits: neighbouring buckets still share their bound exactly.
-    return float(f"{bound_ms / 1000.0:.4g}")
-
-
-@functools.cache
 def _bounds(bucket: int) -> tuple[float, float]:
-    """A bucket's [from, to) in seconds: computed once per bucket (the formatting cost a
-    statistics read ~1 us per bucket, and pollers read statistics many times a second)."""
-    return _seconds(BASE**bucket), _seconds(BASE ** (bucket + 1))
+    """A bucket's [from, to) in seconds, as bucket_of counts runs into it (computed once per
+    bound: pollers read statistics many times a second)."""
+    return edge_seconds(bucket), edge_seconds(bucket + 1)
 
 
 def histogram_view(hist: dict[int, int]) -> list[dict[str, Any]]:
