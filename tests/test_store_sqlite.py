@@ -177,6 +177,30 @@ async def test_the_writer_keeps_statement_journals_in_memory(store: SqliteStore)
     assert store._writer_conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
 
 
+def _wal_frames(store: SqliteStore) -> int:
+    """Frames in the WAL file (it is not restarted while no checkpoint runs)."""
+    page_size = 4096
+    return (Path(f"{store.path}-wal").stat().st_size - 32) // (page_size + 24)
+
+
+async def test_new_tasks_of_one_commit_share_the_pages_of_the_id_index(store: SqliteStore) -> None:
+    """Ids made one after another sort one after another (tasky.ids), so a group commit of new
+    tasks adds its entries of the unique index on ids next to each other instead of one page
+    each. Measured: a commit of 30 new tasks into a store of 10,000 wrote ~16 WAL frames, ~46
+    with 128-bit random ids."""
+    for _ in range(10):
+        await store.submit_many(
+            [TaskRecord(new_id(), "W", Status.QUEUED, {}, 1.0) for _ in range(1000)]
+        )
+    before = _wal_frames(store)
+    for _ in range(10):
+        await store.submit_many(
+            [TaskRecord(new_id(), "W", Status.QUEUED, {}, 1.0) for _ in range(30)]
+        )
+    per_commit = (_wal_frames(store) - before) / 10
+    assert per_commit < 25
+
+
 async def test_the_writer_checkpoints_every_wal_autocheckpoint_pages(store: SqliteStore) -> None:
     """Group commits of many random ids dirty pages all over the id index: the WAL keeps them
     for WAL_AUTOCHECKPOINT pages, not SQLite's 1,000, so a page dirtied again is copied once."""
