@@ -7,7 +7,7 @@ at a random value in each process and counts up by one per id, so:
   entry next to the last one, not on a page of its own. With 128 random bits every new task
   dirtied a page of that index, which a commit then writes: on the benchmark machine a group
   commit of 30 new tasks took ~1 ms to commit with random ids and ~0.33 ms with sequential ones,
-  and the insert's SQL half as long (docs/architecture.md, "Task ids");
+  and the insert's SQL half as long (docs/architecture.md, the SQLite store);
 - the first 8 characters, what the page shows of an id and what the finder searches by, still
   differ from one task to the next (a time-ordered id, as UUIDv7, makes them the same for every
   task of a minute);
