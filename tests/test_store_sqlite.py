@@ -179,7 +179,7 @@ async def test_the_writer_keeps_statement_journals_in_memory(store: SqliteStore)
 
 def _wal_frames(store: SqliteStore) -> int:
     """Frames in the WAL file (it is not restarted while no checkpoint runs)."""
-    page_size = 4096
+    page_size: int = store.reader.execute("PRAGMA page_size").fetchone()[0]
     return (Path(f"{store.path}-wal").stat().st_size - 32) // (page_size + 24)
 
 
