@@ -50,6 +50,10 @@ class SocketServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # close() alone does not wake an accept() blocked in another thread (Linux): each
+        # test would wait out the join's 5 s; shutdown() does.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self._accepting.join(5)
         for thread in self._threads:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from types import TracebackType
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 
 from tasky.client import _calls as calls
 from tasky.client import models as m
+from tasky.client._http1_async import AsyncExchange
 from tasky.client._sse import SSEDecoder
 from tasky.client._watch import LOG_PAGE, RECONNECT_GRACE, NoEvents, Step, Tracker
 from tasky.client.errors import ServerUnreachable, TaskyError, error_from_response
@@ -34,7 +36,9 @@ _MAX_CONNECTIONS = 100
 _TLS_CLEANUP = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
 
 
-def _default_transport(url: str) -> httpx.AsyncBaseTransport:
+def _default_transport(
+    url: str, ssl_context: ssl.SSLContext | None = None
+) -> httpx.AsyncBaseTransport:
     """httpx over aiohttp: httpx's own pool slows down badly with many requests in flight (a
     known httpx issue; measured in docs/benchmarks.md), aiohttp's does not.
 
@@ -45,7 +49,8 @@ def _default_transport(url: str) -> httpx.AsyncBaseTransport:
     from httpx_aiohttp import AiohttpTransport
 
     proxy = calls.environment_proxy(url)
-    ssl_context = httpx.create_ssl_context()  # httpx's trust: certifi, or SSL_CERT_FILE
+    if ssl_context is None:
+        ssl_context = httpx.create_ssl_context()  # httpx's trust: certifi, or SSL_CERT_FILE
 
     def session() -> aiohttp.ClientSession:
         # Made on the first request, inside the event loop that will use it.
@@ -84,7 +89,16 @@ class AsyncClient:
         self._use_events = use_events
         self.reconnect_grace = reconnect_grace
         self._requests = calls.RequestBuilder(self.url, token, timeout)
-        self._transport = transport or _default_transport(self.url)
+        # Plain calls (a request, then its whole answer) go through the lean exchange, unless a
+        # transport was given or an environment proxy applies; event streams go through httpx
+        # over aiohttp (see tasky.client._http1_async for why, with figures).
+        self._lean: AsyncExchange | None = None
+        if transport is None and calls.environment_proxy(self.url) is None:
+            context = httpx.create_ssl_context() if self.url.startswith("https:") else None
+            self._lean = AsyncExchange(ssl_context=context)
+            self._transport = _default_transport(self.url, context)
+        else:
+            self._transport = transport or _default_transport(self.url)
 
     # -- plumbing -------------------------------------------------------------------------------
     async def __aenter__(self) -> AsyncClient:
@@ -99,9 +113,27 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._lean is not None:
+            await self._lean.aclose()
         await self._transport.aclose()
 
     async def _send(self, call: calls.Call[T]) -> T:
+        lean = self._lean
+        if lean is not None and call.method != "HEAD":
+            url, head, body = self._requests.raw(call)
+            try:
+                status, headers, content = await lean.exchange(
+                    url, head, body, self._requests.timeouts
+                )
+            except httpx.TransportError as exc:
+                raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
+            if 200 <= status < 300:
+                return call.parsed(status, content)
+            # A refusal: the typed error reads an httpx response, as from any transport.
+            refusal = httpx.Response(
+                status, headers=headers, content=content, request=self._requests.build(call)
+            )
+            return call.finish(refusal)
         # Straight to the transport, as the blocking client does (see Client._send).
         request = self._requests.build(call)
         try:
