@@ -151,14 +151,20 @@ def main() -> int:
         "batch-ack": lambda: submit_batches(url, args.worker, args.tasks, args.chunk),
     }
     wait_for_completion = args.driver != "batch-ack"
-    with httpx.Client(timeout=30) as stats:
-        before = _completed(stats, api, args.worker) if wait_for_completion else 0
-        start = time.monotonic()
-        refused = drivers[args.driver]()
-        submitted = time.monotonic()
-        end = None
-        if wait_for_completion:
-            target = before + args.tasks - refused
+    before = 0
+    if wait_for_completion:
+        # A client of its own, closed before the submits: a connection left idle while they run
+        # (5 s or more) meets the server's keep-alive timeout, and a poll sent just as the server
+        # closes it fails ("Server disconnected without sending a response").
+        with httpx.Client(timeout=30) as stats:
+            before = _completed(stats, api, args.worker)
+    start = time.monotonic()
+    refused = drivers[args.driver]()
+    submitted = time.monotonic()
+    end = None
+    if wait_for_completion:
+        target = before + args.tasks - refused
+        with httpx.Client(timeout=30) as stats:
             end = _wait_for(stats, api, args.worker, target, args.timeout)
     print(
         json.dumps(

@@ -17,7 +17,11 @@ from tasky.store.records import AttemptEnd, Claim, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore, _run_ops
 
 OWNER = "node-a"
-CLAIMED_AT = 1200.0
+# Times with all 17 digits, as a clock gives them: the rows finish_many reads back (one JSON
+# value for all of them) must carry the very doubles, or the run and wait times it records
+# differ from the ones a finish on its own records.
+CLAIMED_AT = 1200.1234567891234
+QUEUED_AT = 1000.0000000000002
 IDS = [new_id() for _ in range(7)]
 
 
@@ -26,13 +30,13 @@ async def _store(path: Path) -> SqliteStore:
     store = SqliteStore(path)
     await store.open()
     records = [
-        TaskRecord(task_id, "A", Status.QUEUED, {}, 1000.0 + i, queued_at=1000.0 + i)
+        TaskRecord(task_id, "A", Status.QUEUED, {}, QUEUED_AT + i, queued_at=QUEUED_AT + i)
         for i, task_id in enumerate(IDS)
     ]
     await store.submit_many(records)
     claimed = await store.claim("A", Claim(OWNER, 9e9, len(IDS)), CLAIMED_AT)
     assert sorted(r.id for r in claimed) == sorted(IDS)
-    assert await store.pause(IDS[6], OWNER, CLAIMED_AT + 1.0)
+    assert await store.pause(IDS[6], OWNER, CLAIMED_AT + 1.0000000000000002)
     return store
 
 

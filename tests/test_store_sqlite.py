@@ -13,7 +13,7 @@ from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import ChildRecord, Claim, Outcome, TaskRecord
 from tasky.store.sqlite import WAL_AUTOCHECKPOINT, SqliteStore
-from tasky.store.sqlite_tasks import ROWS_PER_INSERT
+from tasky.store.sqlite_tasks import ROWS_PER_INSERT, SMALL_INSERT
 from tests.sqlite_store_helpers import batch_sizes, sqlite_store
 
 store = sqlite_store
@@ -149,10 +149,10 @@ async def test_the_node_column_is_added_to_an_older_databases_children(tmp_path:
 async def test_many_rows_are_inserted_in_statements_of_rows_per_insert(
     store: SqliteStore,
 ) -> None:
-    """A group commit's new tasks go in statements of up to ROWS_PER_INSERT rows (more than
-    one here, of two workers): each task comes back with the seq it was stored under, and the
-    per-worker counts hold every row once."""
-    many = 2 * ROWS_PER_INSERT + 3
+    """A group commit's new tasks go in few statements (of two workers here): a power of two
+    rows while more than SMALL_INSERT are left, then the rest in one. Each task comes back with
+    the seq it was stored under, and the per-worker counts hold every row once."""
+    many = ROWS_PER_INSERT + SMALL_INSERT + 9
     tasks = [_task() for _ in range(many)]
     for task in tasks[::3]:
         task.worker = "V"
@@ -163,8 +163,9 @@ async def test_many_rows_are_inserted_in_statements_of_rows_per_insert(
     )
     stored = await asyncio.gather(*(store.submit(t) for t in tasks))
     store._writer_conn.set_trace_callback(None)
-    # One statement per ROWS_PER_INSERT rows (a statement of n rows has n - 1 "),").
-    assert seen == [ROWS_PER_INSERT - 1, ROWS_PER_INSERT - 1, 2]
+    # A statement of n rows has n - 1 "),": 512 rows, 32, then the 9 left (on SQLite >= 3.32).
+    assert seen == [ROWS_PER_INSERT - 1, SMALL_INSERT - 1, 8]
+    assert (512 if sqlite3.sqlite_version_info >= (3, 32) else 32) == ROWS_PER_INSERT
     rows = dict(store.reader.execute("SELECT id, seq FROM tasks").fetchall())
     assert [t.seq for t in stored] == [rows[t.id] for t in tasks]
     assert len(set(rows.values())) == many

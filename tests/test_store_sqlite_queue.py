@@ -203,3 +203,42 @@ async def test_the_claim_reads_the_queue_in_order_from_the_partial_index(
     # nothing.
     partial = {r[1]: r[4] for r in store._r.execute("PRAGMA index_list(tasks)")}
     assert partial["tasks_queue"] == 1
+
+
+async def test_a_claim_reads_its_tasks_exactly_and_in_queue_order(store: SqliteStore) -> None:
+    """The claim reads its tasks as one JSON value (see RUNNABLE_AS_ONE): each comes back as
+    stored, every float the very double (a timestamp has 17 significant digits; JSON's default
+    15 would lose its microseconds), in queue order (ready_at, then seq) whatever order the
+    JSON aggregate saw them in."""
+    at = 1764519062.4567891
+    # Queued in reverse order of their submits; the last two share a queue time.
+    tasks = [task(at - i * 0.1000000000000001, timeout=0.1 + 0.2) for i in range(4)]
+    tied = tasks[-1].queued_at
+    assert tied is not None
+    tasks.append(TaskRecord(new_id(), "W", Status.QUEUED, {"a": "\x00 ü"}, tied, queued_at=tied))
+    stored = [await store.submit(t) for t in tasks]
+    claimed_at = at + 0.0000001
+    claimed = await store.claim("W", claim(10), claimed_at)
+    expected = sorted(stored, key=lambda t: (t.queued_at, t.seq))
+    assert [t.id for t in claimed] == [t.id for t in expected]
+    for record in claimed:
+        assert record == await store.get(record.id)  # every field, as a read finds it
+        assert record.started_at == claimed_at
+    assert [t.id for t in claimed[:2]] == [tasks[3].id, tasks[4].id]  # a tie: by seq
+    assert claimed[1].config == {"a": "\x00 ü"}
+    assert claimed[0].timeout == 0.30000000000000004
+
+
+async def test_a_claim_of_many_tasks_reads_them_in_one_row(store: SqliteStore) -> None:
+    """Each row the writer steps lets go of the GIL and takes it back, a wait while the event
+    loop runs Python: a claim reads its tasks as one JSON value, not a row per task."""
+    await store.submit_many([task(1000.0 + i) for i in range(300)])
+    seen: list[str] = []
+    assert store._writer_conn is not None
+    store._writer_conn.set_trace_callback(seen.append)
+    claimed = await store.claim("W", claim(300), 2000.0)
+    store._writer_conn.set_trace_callback(None)
+    assert len(claimed) == 300
+    reads = [sql for sql in seen if sql.startswith("SELECT") and "FROM tasks" in sql]
+    assert any(sql.startswith("SELECT json_group_array") for sql in reads), reads
+    assert not any(sql.startswith(RUNNABLE[:40]) for sql in reads), reads

@@ -67,7 +67,7 @@ from tasky.store.sqlite_chains import CHAIN_SCHEMA, SqliteChainStore
 from tasky.store.sqlite_common import KEY_COLUMNS, claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import (
     COLUMNS,
-    ROWS_PER_INSERT,
+    INSERT_SIZES,
     Placement,
     claim_rows,
     claimed_tasks,
@@ -327,8 +327,8 @@ def connect_writer(path: str) -> WriterConnection:
             check_same_thread=False,
             timeout=30,
             factory=WriterConnection,
-            # Its own statements, plus insert_rows' one per row count (1 to ROWS_PER_INSERT).
-            cached_statements=128 + ROWS_PER_INSERT,
+            # Its own statements, plus insert_rows' one per statement size (INSERT_SIZES).
+            cached_statements=128 + len(INSERT_SIZES),
         )
     )
     # The statement journal of a multi-row insert (sqlite_tasks.insert_rows) holds the pages it
@@ -877,9 +877,7 @@ class SqliteStore(OneNodeMixin):
         return count
 
     async def claim(self, worker: str, claim: Claim, at: float) -> list[TaskRecord]:
-        rows: list[tuple[Any, ...]] = await self._submit(
-            lambda conn: claim_rows(conn, worker, claim, at)
-        )
+        rows: list[list[Any]] = await self._submit(lambda conn: claim_rows(conn, worker, claim, at))
         return claimed_tasks(rows, claim, at)
 
     async def next_runnable_at(

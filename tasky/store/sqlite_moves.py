@@ -11,9 +11,11 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
+
 from tasky.states import MOVES, Status
 from tasky.store.records import Outcome, pause_ends
-from tasky.store.sqlite_tasks import HOLDS_SLOT, guard, json_text
+from tasky.store.sqlite_tasks import HOLDS_SLOT, exact_json, guard, json_text
 from tasky.store.sqlite_totals import AttemptTotals, WriterConnection
 
 Move = Callable[[sqlite3.Connection], bool]
@@ -91,9 +93,13 @@ def _item(index: int, of: str = "j.value") -> str:
 # each row comes with its index in that array. (json_each has an ``id`` column: t.id.) CROSS
 # JOIN keeps json_each outside, each task found by its id: with a plain JOIN SQLite walked the
 # index of every Running task instead.
+# They come as one JSON array of arrays, so that the writer steps one row, not one per task
+# (see tasky.store.sqlite_tasks.RUNNABLE_AS_ONE), REAL columns exact (exact_json).
 _HELD_MANY = (
-    "SELECT j.key, t.seq, t.worker, t.attempt, t.queued_at, t.started_at, t.node, "
-    "t.paused_seconds, t.paused_at FROM json_each(?) AS j CROSS JOIN tasks AS t "
+    "SELECT json_group_array(json_array(j.key, t.seq, t.worker, t.attempt, "
+    f"{exact_json('t.queued_at')}, {exact_json('t.started_at')}, t.node, "
+    f"{exact_json('t.paused_seconds')}, {exact_json('t.paused_at')})) "
+    "FROM json_each(?) AS j CROSS JOIN tasks AS t "
     f"ON t.id = {_item(0)} "
     f"WHERE {guard('finish')} AND t.owner IS {_item(1)} AND t.attempt = {_item(2)}"
 )
@@ -223,9 +229,8 @@ def finish_many(conn: sqlite3.Connection, finishes: Sequence[Finish]) -> list[bo
     Floats pass through JSON text: Python writes the shortest repr that round-trips, and
     SQLite reads it back to the same double (checked in tests/test_sqlite_finish_many.py)."""
     keys = json_text([[f.task_id, f.owner, f.attempt] for f in finishes])
-    held: dict[int, tuple[Any, ...]] = {
-        row[0]: row[1:] for row in conn.execute(_HELD_MANY, (keys,)).fetchall()
-    }
+    found: list[list[Any]] = orjson.loads(conn.execute(_HELD_MANY, (keys,)).fetchone()[0])
+    held: dict[int, tuple[Any, ...]] = {row[0]: tuple(row[1:]) for row in found}
     updates = []
     attempts = []
     done = [False] * len(finishes)
