@@ -151,6 +151,16 @@ class RequestBuilder:
             extensions=extensions,
         )
 
+    def answer(
+        self, call: Call[T], status: int, headers: list[tuple[bytes, bytes]], content: bytes
+    ) -> T:
+        """What a lean exchange's answer to ``call`` means: its value, or for a refusal the typed
+        error, which reads an httpx response as from any transport."""
+        if 200 <= status < 300:
+            return call.parsed(status, content)
+        refusal = httpx.Response(status, headers=headers, content=content, request=self.build(call))
+        return call.finish(refusal)
+
     def raw(self, call: Call[Any]) -> tuple[httpx.URL, bytes, bytes]:
         """The call as bytes for ``Http1Transport.exchange``: its URL, its request line and
         headers, and its body; what httpx would send. The head is built through httpx once per

@@ -127,13 +127,7 @@ class AsyncClient:
                 )
             except httpx.TransportError as exc:
                 raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
-            if 200 <= status < 300:
-                return call.parsed(status, content)
-            # A refusal: the typed error reads an httpx response, as from any transport.
-            refusal = httpx.Response(
-                status, headers=headers, content=content, request=self._requests.build(call)
-            )
-            return call.finish(refusal)
+            return self._requests.answer(call, status, headers, content)
         # Straight to the transport, as the blocking client does (see Client._send).
         request = self._requests.build(call)
         try:

@@ -83,13 +83,7 @@ class Client:
                 status, headers, content = lean.exchange(url, head, body, self._requests.timeouts)
             except httpx.TransportError as exc:
                 raise ServerUnreachable(self.url, str(exc) or type(exc).__name__) from None
-            if 200 <= status < 300:
-                return call.parsed(status, content)
-            # A refusal: the typed error reads an httpx response, as from any transport.
-            refusal = httpx.Response(
-                status, headers=headers, content=content, request=self._requests.build(call)
-            )
-            return call.finish(refusal)
+            return self._requests.answer(call, status, headers, content)
         # Straight to the transport: httpx.Client's own layers (URL merging, cookies, auth and
         # redirect handling) cost more per call than the request itself, and none applies here.
         request = self._requests.build(call)
