@@ -38,6 +38,11 @@ _UNSET = object()
 _HAS_POLL = hasattr(select, "poll")
 
 
+def origin_of(url: httpx.URL) -> tuple[str, str, int]:
+    """The (scheme, host, port) a kept-alive connection serves."""
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0)
+
+
 class _Answer:
     """httptools callbacks: the status line and headers, body chunks, the end of the message."""
 
@@ -302,7 +307,7 @@ class Http1Transport(httpx.BaseTransport):
             raise httpx.TransportError("the client is closed")
         timeouts = _timeouts(request)
         url = request.url
-        origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
+        origin = origin_of(url)
         conn = self._checkout(origin) or self._connect(request, timeouts.get("connect"))
         head, body = _head(request, request.read())
         _send(conn, head, body, timeouts.get("write"))
@@ -317,7 +322,7 @@ class Http1Transport(httpx.BaseTransport):
         """
         if self._closed:
             raise httpx.TransportError("the client is closed")
-        origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
+        origin = origin_of(url)
         conn = self._checkout(origin) or self._open(url, None, timeouts.get("connect"))
         _send(conn, head, body, timeouts.get("write"))
         answer = _Answer()

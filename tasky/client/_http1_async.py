@@ -24,14 +24,13 @@ import time
 import httptools
 import httpx
 
-from tasky.client._http1 import KEEPALIVE_EXPIRY, _Answer
+from tasky.client._http1 import _DEFAULT_PORTS, KEEPALIVE_EXPIRY, _Answer, origin_of
 
 # The most connections open at once to one origin, as aiohttp's pool allows; a request beyond
 # that waits for one to come free.
 MAX_CONNECTIONS = 100
 # How long aclose waits for closed connections to let go of their sockets.
 CLOSE_WAIT = 1.0
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 Origin = tuple[str, str, int]
 
 
@@ -174,7 +173,7 @@ class AsyncExchange:
                     "make one client per asyncio.run"
                 )
             self._loop = loop
-        origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
+        origin = origin_of(url)
         conn = self._checkout(origin)
         if conn is None:
             conn = await self._connect(origin, timeouts.get("connect"))
