@@ -11,7 +11,7 @@ from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import Claim, TaskRecord
 from tasky.store.sqlite import SqliteStore
-from tasky.store.sqlite_tasks import RUNNABLE
+from tasky.store.sqlite_tasks import REAL_COLUMNS, RUNNABLE
 from tests.sqlite_store_helpers import batch_sizes, sqlite_store
 
 store = sqlite_store
@@ -242,3 +242,11 @@ async def test_a_claim_of_many_tasks_reads_them_in_one_row(store: SqliteStore) -
     reads = [sql for sql in seen if sql.startswith("SELECT") and "FROM tasks" in sql]
     assert any(sql.startswith("SELECT json_group_array") for sql in reads), reads
     assert not any(sql.startswith(RUNNABLE[:40]) for sql in reads), reads
+
+
+async def test_every_real_column_of_tasks_is_read_exactly(store: SqliteStore) -> None:
+    """A claim's and a finish's one-row reads render the REAL columns they know through
+    exact_json; a REAL column added to the table and not to REAL_COLUMNS would come back with
+    15 digits only."""
+    columns = store._r.execute("PRAGMA table_info(tasks)").fetchall()
+    assert {name for _, name, kind, *_ in columns if kind == "REAL"} == REAL_COLUMNS

@@ -69,7 +69,7 @@ RUNNABLE = (
 # REAL columns as JSON numbers that read back as the very float stored: json_array writes a REAL
 # with 15 significant digits (a timestamp would lose its last microseconds), printf's "%!.17g"
 # with all it takes to round-trip.
-_REAL = frozenset(
+REAL_COLUMNS = frozenset(
     (
         *("created_at", "queued_at", "started_at", "finished_at", "timeout", "progress"),
         *("lease_until", "run_after", "paused_seconds", "paused_at", "ready_at"),
@@ -83,7 +83,7 @@ def exact_json(column: str) -> str:
 
 
 def _as_json(column: str) -> str:
-    return exact_json(column) if column in _REAL else column
+    return exact_json(column) if column in REAL_COLUMNS else column
 
 
 # RUNNABLE's rows as one JSON array of arrays (each ends with its ready_at, to put them in queue
