@@ -50,6 +50,16 @@ def _threads_of_batches(store: SqliteStore) -> list[tuple[str, int]]:
     return seen
 
 
+async def _writer_idle(store: SqliteStore) -> None:
+    """Until the writer thread has begun its next transaction after delivering its last batch
+    (SqliteStore._open_next): until then a lone submit goes to it, not to the loop."""
+    for _ in range(1000):
+        if not store._conn_lock.locked():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the writer thread kept its connection for a second")
+
+
 def _on_disk(path: Path, task_id: str) -> str | None:
     """The task's status as a fresh connection reads it: committed, not merely written."""
     conn = sqlite3.connect(path)
@@ -120,6 +130,7 @@ async def test_a_submit_behind_a_batch_in_flight_waits_for_it_on_the_writer(
     assert [name for name, _ in batches] == ["tasky-sqlite-writer", "tasky-sqlite-writer"]
     assert order[0] == "slow"
     # The writer is idle again: the next lone submit is the loop's.
+    await _writer_idle(store)
     await store.submit(_task())
     assert batches[2:] == [(threading.current_thread().name, 1)]
 
@@ -138,6 +149,7 @@ async def test_hand_overs_the_writer_merged_all_count_as_delivered(store: Sqlite
     release.set()
     await asyncio.gather(first, *queued)
     assert batches == [("tasky-sqlite-writer", 1), ("tasky-sqlite-writer", 3)]
+    await _writer_idle(store)
     await store.submit(_task())
     assert batches[-1] == (threading.current_thread().name, 1)
 
@@ -220,3 +232,80 @@ async def test_a_lazy_task_end_still_rides_a_lone_submit_on_the_loop(
     assert await asyncio.wait_for(ended, 10)
     assert batches == [(threading.current_thread().name, 2)]  # the end and the submit
     assert not audit.done()
+
+
+async def test_the_writer_begins_the_next_transaction_after_a_group_and_a_lone_submit_uses_it(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """After a group commit the writer thread begins the next transaction at once (its BEGIN's
+    wait for the GIL then falls on no caller's way); a lone submit committed on the loop meanwhile
+    commits in it, durably."""
+    await store.write(lambda conn: None)
+    await _writer_idle(store)
+    conn = store._writer_conn
+    assert conn is not None and conn.in_transaction  # begun by the writer, still empty
+    task = _task()
+    batches = _threads_of_batches(store)
+    await store.submit(task)
+    assert batches == [(threading.current_thread().name, 1)]
+    assert not conn.in_transaction
+    assert _on_disk(tmp_path / "tasky.db", task.id) == "Queued"
+
+
+async def test_the_loop_never_commits_while_the_writer_begins_its_next_transaction(
+    store: SqliteStore,
+) -> None:
+    """While the writer thread holds the connection (here: stopped inside its BEGIN of the next
+    transaction, after its batch's outcomes reached the loop), a lone submit is handed to it
+    instead of being committed on the loop around it (two threads on one connection)."""
+    begun = threading.Event()
+    go_on = threading.Event()
+    open_next = store._open_next
+
+    def slow_open_next(conn: Any) -> None:
+        begun.set()
+        go_on.wait(10)
+        open_next(conn)
+
+    store._open_next = slow_open_next  # type: ignore[method-assign]
+    await store.write(lambda conn: None)
+    assert await asyncio.to_thread(begun.wait, 10)
+    batches = _threads_of_batches(store)
+    pending = asyncio.ensure_future(store.submit(_task()))
+    await asyncio.sleep(0.05)
+    assert not pending.done()  # waits for the writer, not committed on the loop
+    go_on.set()
+    await pending
+    assert batches == [("tasky-sqlite-writer", 1)]
+
+
+async def test_an_idle_writer_lets_go_of_the_write_lock(
+    store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The empty transaction begun after a group holds the database's write lock; once no write
+    has come for IDLE_TRANSACTION it is ended, so a write from outside the server (the sqlite3
+    shell, a seeding script) gets in without a long busy wait."""
+    await store.write(lambda conn: None)
+    await _writer_idle(store)
+    outside = sqlite3.connect(tmp_path / "tasky.db", timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            outside.execute("BEGIN IMMEDIATE")  # the writer's empty transaction holds it
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            await asyncio.sleep(sqlite_module.IDLE_TRANSACTION)
+            try:
+                outside.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                assert asyncio.get_running_loop().time() < deadline, "never let go of"
+                continue
+            break
+        outside.execute("DELETE FROM audit")
+        outside.execute("COMMIT")
+    finally:
+        outside.close()
+    # And the store writes on afterwards, beginning its own transaction again.
+    task = _task()
+    await store.write(lambda conn: conn.execute("SELECT 1"))
+    await store.submit(task)
+    assert _on_disk(tmp_path / "tasky.db", task.id) == "Queued"
