@@ -29,6 +29,7 @@ from tasky.api import TaskyApp
 from tasky.server import build_app
 from tasky.settings import Settings
 from tasky.workers.registry import WorkerRegistry, default_registry
+from tests import hang_watchdog
 
 ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_CHILD_SUBREAPER = 36
@@ -41,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     died, so the check at the end of the session sees everything a test started, orphans too.
     """
     set_subreaper(True)
+    config.pluginmanager.register(hang_watchdog, "hang_watchdog")
 
 
 def set_subreaper(on: bool) -> None:

@@ -1,11 +1,12 @@
 """What the tests of the SQLite store alone share: the fixture of an open store on temp data,
-closed after the test (a test module takes it by name: ``store = sqlite_store``), and a count of
-the writer's batches."""
+closed after the test (a test module takes it by name: ``store = sqlite_store``), a count of
+the writer's batches and a trace of the writer's statements."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,28 @@ def batch_sizes(store: SqliteStore) -> list[int]:
 
     store._run_batch = counting  # type: ignore[method-assign]
     return sizes
+
+
+def _set_trace(store: SqliteStore, callback: Callable[[str], object] | None) -> None:
+    """Set the writer connection's trace callback while the writer thread is off it.
+
+    SQLite calls the callback inside a statement's step, holding the connection's mutex and
+    waiting for the GIL; setting a callback takes that mutex while holding the GIL. Done while
+    the writer thread runs a statement (it begins the next transaction on its own after each
+    group), the two threads wait for each other forever, where no test timeout can reach.
+    """
+    conn = store._writer_conn
+    assert conn is not None
+    with store._conn_lock:  # held by the writer thread whenever it uses the connection
+        conn.set_trace_callback(callback)
+
+
+@contextmanager
+def traced(store: SqliteStore) -> Iterator[list[str]]:
+    """The statements the writer runs meanwhile (trigger bodies show as ``-- TRIGGER``)."""
+    statements: list[str] = []
+    _set_trace(store, statements.append)
+    try:
+        yield statements
+    finally:
+        _set_trace(store, None)

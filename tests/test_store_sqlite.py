@@ -14,7 +14,7 @@ from tasky.states import Status
 from tasky.store.records import ChildRecord, Claim, Outcome, TaskRecord
 from tasky.store.sqlite import WAL_AUTOCHECKPOINT, SqliteStore
 from tasky.store.sqlite_tasks import ROWS_PER_INSERT, SMALL_INSERT
-from tests.sqlite_store_helpers import batch_sizes, sqlite_store
+from tests.sqlite_store_helpers import batch_sizes, sqlite_store, traced
 
 store = sqlite_store
 
@@ -156,13 +156,9 @@ async def test_many_rows_are_inserted_in_statements_of_rows_per_insert(
     tasks = [_task() for _ in range(many)]
     for task in tasks[::3]:
         task.worker = "V"
-    seen: list[int] = []
-    assert store._writer_conn is not None
-    store._writer_conn.set_trace_callback(
-        lambda sql: seen.append(sql.count("),")) if sql.startswith("INSERT INTO tasks") else None
-    )
-    stored = await asyncio.gather(*(store.submit(t) for t in tasks))
-    store._writer_conn.set_trace_callback(None)
+    with traced(store) as statements:
+        stored = await asyncio.gather(*(store.submit(t) for t in tasks))
+    seen = [sql.count("),") for sql in statements if sql.startswith("INSERT INTO tasks")]
     # A statement of n rows has n - 1 "),": 512 rows, 32, then the 9 left (on SQLite >= 3.32).
     assert seen == [ROWS_PER_INSERT - 1, SMALL_INSERT - 1, 8]
     assert (512 if sqlite3.sqlite_version_info >= (3, 32) else 32) == ROWS_PER_INSERT

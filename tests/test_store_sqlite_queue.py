@@ -12,7 +12,7 @@ from tasky.states import Status
 from tasky.store.records import Claim, TaskRecord
 from tasky.store.sqlite import SqliteStore
 from tasky.store.sqlite_tasks import REAL_COLUMNS, RUNNABLE
-from tests.sqlite_store_helpers import batch_sizes, sqlite_store
+from tests.sqlite_store_helpers import batch_sizes, sqlite_store, traced
 
 store = sqlite_store
 
@@ -233,11 +233,8 @@ async def test_a_claim_of_many_tasks_reads_them_in_one_row(store: SqliteStore) -
     """Each row the writer steps lets go of the GIL and takes it back, a wait while the event
     loop runs Python: a claim reads its tasks as one JSON value, not a row per task."""
     await store.submit_many([task(1000.0 + i) for i in range(300)])
-    seen: list[str] = []
-    assert store._writer_conn is not None
-    store._writer_conn.set_trace_callback(seen.append)
-    claimed = await store.claim("W", claim(300), 2000.0)
-    store._writer_conn.set_trace_callback(None)
+    with traced(store) as seen:
+        claimed = await store.claim("W", claim(300), 2000.0)
     assert len(claimed) == 300
     reads = [sql for sql in seen if sql.startswith("SELECT") and "FROM tasks" in sql]
     assert any(sql.startswith("SELECT json_group_array") for sql in reads), reads

@@ -4,33 +4,17 @@ and a batch insert touch their rows in one statement each, whatever their size."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import Claim, TaskRecord
 from tasky.store.sqlite import SqliteStore
-from tests.sqlite_store_helpers import sqlite_store
+from tests.sqlite_store_helpers import sqlite_store, traced
 
 store = sqlite_store
 
 
 def task(worker: str = "W") -> TaskRecord:
     return TaskRecord(new_id(), worker, Status.QUEUED, {}, 1000.0, queued_at=1000.0)
-
-
-@contextmanager
-def traced(store: SqliteStore) -> Iterator[list[str]]:
-    """The statements the writer runs meanwhile (trigger bodies show as ``-- TRIGGER``)."""
-    statements: list[str] = []
-    conn = store._writer_conn
-    assert conn is not None
-    conn.set_trace_callback(statements.append)
-    try:
-        yield statements
-    finally:
-        conn.set_trace_callback(None)
 
 
 async def test_a_claim_starts_its_tasks_in_one_statement(store: SqliteStore) -> None:
