@@ -235,11 +235,13 @@ async def test_a_lazy_task_end_still_rides_a_lone_submit_on_the_loop(
 
 
 async def test_the_writer_begins_the_next_transaction_after_a_group_and_a_lone_submit_uses_it(
-    store: SqliteStore, tmp_path: Path
+    store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a group commit the writer thread begins the next transaction at once (its BEGIN's
     wait for the GIL then falls on no caller's way); a lone submit committed on the loop meanwhile
     commits in it, durably."""
+    # Kept open however slow the machine is until the submit comes (ended when idle otherwise).
+    monkeypatch.setattr(sqlite_module, "IDLE_TRANSACTION", 60.0)
     await store.write(lambda conn: None)
     await _writer_idle(store)
     conn = store._writer_conn
