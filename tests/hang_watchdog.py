@@ -30,6 +30,8 @@ import pytest
 GRACE = float(os.environ.get("HANG_GRACE_SECONDS", "180"))
 FALLBACK = GRACE / 3
 EXIT_STUCK = 70
+# The limit of a test run with no timeout at all (timeout = 0).
+UNTIMED = 600.0
 
 
 class Watchdog:
@@ -85,13 +87,13 @@ class Watchdog:
 
 
 def hard_limit(item: pytest.Item) -> float:
-    """The test's own timeout (its marker, else the configured one) plus GRACE."""
+    """The test's own timeout (its marker, else the configured one, else UNTIMED) plus GRACE."""
     marker = item.get_closest_marker("timeout")
     if marker is not None and marker.args:
         own = float(marker.args[0])
     else:
         own = float(item.config.getini("timeout") or 0)
-    return (own or 600.0) + GRACE
+    return (own or UNTIMED) + GRACE
 
 
 _WATCHDOG = pytest.StashKey[Watchdog]()

@@ -9,15 +9,15 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.conftest import ROOT
 from tests.hang_watchdog import EXIT_STUCK
+from tests.test_process_server import wait_gone
 
-ROOT = Path(__file__).resolve().parent.parent
 # A normal pthread mutex locked twice by one thread waits forever, and a signal does not end
 # the wait: the SIGALRM of pytest-timeout is noted but its Python handler never runs.
 STUCK_TEST = """
@@ -56,18 +56,6 @@ def _run_stuck(tmp_path: Path, library: str) -> tuple[subprocess.CompletedProces
     return run, int(pid_file.read_text())
 
 
-def _gone(pid: int) -> bool:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.slow
 def test_a_test_stuck_in_c_code_ends_the_run_with_its_stacks(tmp_path: Path) -> None:
     run, child = _run_stuck(tmp_path, "CDLL")  # the GIL is let go of: the watchdog thread runs
@@ -75,12 +63,13 @@ def test_a_test_stuck_in_c_code_ends_the_run_with_its_stacks(tmp_path: Path) -> 
     assert "test_stuck.py::test_stuck is stuck past its hard limit" in run.stderr
     assert 'File "' in run.stderr and "test_stuck" in run.stderr  # the stuck thread's stack
     assert f"killing what the tests started: pid {child}" in run.stderr
-    assert _gone(child)
+    assert not wait_gone([psutil.Process(child)], 5)
 
 
 @pytest.mark.slow
 def test_a_test_stuck_holding_the_gil_ends_the_run_all_the_same(tmp_path: Path) -> None:
     run, child = _run_stuck(tmp_path, "PyDLL")  # the GIL is held: only faulthandler can act
+    process = psutil.Process(child)
     try:
         assert run.returncode == 1, run.stderr
         assert "Timeout (0:00:0" in run.stderr
@@ -88,5 +77,5 @@ def test_a_test_stuck_holding_the_gil_ends_the_run_all_the_same(tmp_path: Path) 
     finally:
         # faulthandler's exit kills nothing: the child is this process's to end (it adopts it).
         with contextlib.suppress(psutil.NoSuchProcess):
-            psutil.Process(child).kill()
-        assert _gone(child)
+            process.kill()
+        assert not wait_gone([process], 5)
