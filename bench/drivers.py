@@ -1,16 +1,18 @@
 """User-side drivers: one process submits tasks the way a user's script would, through the shipped
-clients, and times the run until the server has completed every task (or, for ``batch-ack``,
-until every task is acknowledged).
+clients, and times the run until the server has completed every task (or, for the ``-ack``
+drivers, until every task is acknowledged).
 
     python bench/drivers.py sync URL --tasks 10000
+    python bench/drivers.py sync-ack URL --tasks 10000   (answers only: also runs against the
+                                                          bare baseline, which keeps nothing)
     python bench/drivers.py async URL --tasks 10000 --in-flight 32 [--transport httpcore]
     python bench/drivers.py batch URL --tasks 50000 --chunk 1000
     python bench/drivers.py batch-ack URL --tasks 50000 --chunk 1000 --worker Blocker
     python bench/drivers.py aiohttp URL --tasks 10000 --in-flight 32   (a plain aiohttp client)
 
 It prints one JSON object: the driver, the number of tasks, the seconds spent submitting, the
-seconds until the last completion (``null`` for ``batch-ack``), and the refused submits. Run in
-its own process so that the driver's CPU is not the benchmark harness's.
+seconds until the last completion (``null`` for the ``-ack`` drivers), and the refused submits.
+Run in its own process so that the driver's CPU is not the benchmark harness's.
 """
 
 from __future__ import annotations
@@ -127,7 +129,9 @@ def submit_batches(url: str, worker: str, tasks: int, chunk: int) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("driver", choices=("sync", "async", "aiohttp", "batch", "batch-ack"))
+    parser.add_argument(
+        "driver", choices=("sync", "sync-ack", "async", "aiohttp", "batch", "batch-ack")
+    )
     parser.add_argument("url", help="the server, http://HOST:PORT")
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--worker", default="Noop")
@@ -145,12 +149,13 @@ def main() -> int:
     api = url + "/tasky/v1"
     drivers: dict[str, Callable[[], int]] = {
         "sync": lambda: submit_sync(url, args.worker, args.tasks),
+        "sync-ack": lambda: submit_sync(url, args.worker, args.tasks),
         "async": lambda: submit_async(url, args.worker, args.tasks, args.in_flight, args.transport),
         "aiohttp": lambda: submit_aiohttp(url, args.worker, args.tasks, args.in_flight),
         "batch": lambda: submit_batches(url, args.worker, args.tasks, args.chunk),
         "batch-ack": lambda: submit_batches(url, args.worker, args.tasks, args.chunk),
     }
-    wait_for_completion = args.driver != "batch-ack"
+    wait_for_completion = not args.driver.endswith("-ack")
     before = 0
     if wait_for_completion:
         # A client of its own, closed before the submits: a connection left idle while they run

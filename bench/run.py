@@ -133,7 +133,7 @@ def main() -> int:
             steps = [
                 ("submit", lambda: scenarios.submit(plan, baseline, work)),
                 ("e2e", lambda: scenarios.dispatch_and_e2e(plan, work)),
-                ("clients", lambda: scenarios.clients(plan, work)),
+                ("clients", lambda: scenarios.clients(plan, baseline, work)),
                 ("chains", lambda: scenarios.chains(plan, work)),
                 ("scale", lambda: scenarios.scale(plan, baseline, work)),
                 ("memory", lambda: scenarios.memory(plan, work)),

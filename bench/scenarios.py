@@ -86,6 +86,7 @@ def submit(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
         lone_p50: list[float] = []
         lone_p99: list[float] = []
         floor_p50: list[float] = []
+        bare_lone_p50: list[float] = []
         for _ in range(plan.runs):
             b = loadgen.wrk(burl, seconds=plan.seconds, script="post.lua")
             t = loadgen.wrk(url, seconds=plan.seconds, script="post.lua")
@@ -101,6 +102,12 @@ def submit(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
             lone_p99.append(lone.latency["99%"] * 1000)
             # The floor under it, right after, on the disk the server writes to.
             floor_p50.append(floor.commit_p50_ms(work, plan.floor_commits))
+            # And the HTTP stack's own: the same lone POST to the bare baseline, which commits
+            # nothing. A durable submit cannot answer sooner than this plus the floor.
+            bare = loadgen.wrk(
+                burl, seconds=plan.latency_seconds, connections=1, script="post.lua", latency=True
+            )
+            bare_lone_p50.append(bare.latency["50%"] * 1000)
             acked += lone.requests - lone.non2xx
             bad += lone.non2xx + lone.socket_errors
         in_store = _stats(tasky, "Blocker")["Total"]
@@ -112,6 +119,9 @@ def submit(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
             "lone_submit_p99_ms": figure(lone_p99, "ms"),
             "commit_floor_p50_ms": figure(floor_p50, "ms"),
             "lone_submit_over_floor": ratio(lone_p50, floor_p50),
+            "baseline_lone_p50_ms": figure(bare_lone_p50, "ms"),
+            "lone_bound_ms": figure(_sums(bare_lone_p50, floor_p50), "ms"),
+            "lone_submit_over_bound": ratio(lone_p50, _sums(bare_lone_p50, floor_p50)),
             # Every 2xx means committed: the store must hold at least every acknowledged task.
             "submit_durable": {
                 "acknowledged": acked,
@@ -121,6 +131,11 @@ def submit(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
         }
     finally:
         tasky.stop()
+
+
+def _sums(a: list[float], b: list[float]) -> list[float]:
+    """Run by run: ``a[i] + b[i]`` (both measured in the same run)."""
+    return [x + y for x, y in zip(a, b, strict=True)]
 
 
 def _wait_completed(server: procs.Server, worker: str, total: int, timeout: float) -> float:
@@ -343,7 +358,7 @@ def _cli_submit_seconds(server: procs.Server, times: int) -> list[float]:
     return seconds
 
 
-def clients(plan: Plan, work: Path) -> Figures:
+def clients(plan: Plan, baseline: procs.Server, work: Path) -> Figures:
     """Tasks per second as a user's script sees them: each driver submits no-op tasks through the
     shipped clients (or, for reference, plain aiohttp) and the clock stops at the last completion.
     "Batch acknowledged" stops at the last answer, the tasks Queued behind a busy worker. The
@@ -351,6 +366,11 @@ def clients(plan: Plan, work: Path) -> Figures:
 
     The runs of the drivers take turns (sync, async, ..., then again), so that the machine's load
     weighs on each alike.
+
+    Beside them, the ceiling of the one-call-after-another figure: the same blocking client
+    against the bare baseline (the HTTP round trip and the client's own work, nothing kept), and
+    with the disk's floor of the same run added to every call (a durable submit cannot answer
+    before its commit): the rate no server could beat through that client on this machine.
     """
     tasks = str(plan.client_tasks)
     batch = ("--tasks", str(plan.batch_tasks), "--chunk", str(plan.batch_chunk))
@@ -361,6 +381,8 @@ def clients(plan: Plan, work: Path) -> Figures:
         "client_batch": ("batch", *batch),
     }
     rates: dict[str, list[float]] = {name: [] for name in [*drivers, "client_batch_ack"]}
+    bare_sync: list[float] = []
+    sync_bound: list[float] = []
     refused: dict[str, int] = dict.fromkeys(rates, 0)
     cli: list[float] = []
     tasky = procs.start_tasky(work / "clients-data", work)
@@ -372,6 +394,10 @@ def clients(plan: Plan, work: Path) -> Figures:
                 rates[name].append(done / report["total_seconds"])
                 refused[name] += report["refused"]
             cli += _cli_submit_seconds(tasky, plan.cli_submits)
+            bare = _drive(baseline, "sync-ack", "--tasks", tasks)
+            bare_sync.append(bare["tasks"] / bare["submit_seconds"])
+            floor_s = floor.commit_p50_ms(work, plan.floor_commits) / 1000
+            sync_bound.append(1 / (bare["submit_seconds"] / bare["tasks"] + floor_s))
     finally:
         tasky.stop()
     for run in range(plan.runs):
@@ -388,6 +414,8 @@ def clients(plan: Plan, work: Path) -> Figures:
         for name, values in rates.items()
     }
     figures["cli_submit_s"] = figure(cli, "s")
+    figures["client_sync_bare_per_s"] = figure(bare_sync, "calls/s")
+    figures["client_sync_bound_per_s"] = figure(sync_bound, "tasks/s")
     return figures
 
 

@@ -15,12 +15,32 @@ ROWS: list[tuple[str, str, str, Check]] = [
     ("Lone submit, 1 conn, p99 (ms)", "lone_submit_p99_ms", "", None),
     ("Durable one-row commit, p50 (ms): the disk's floor", "commit_floor_p50_ms", "", None),
     ("Lone submit p50 / the floor", "lone_submit_over_floor", "", None),
+    (
+        "Lone POST, 1 conn, p50 (ms): bare Starlette, keeps nothing",
+        "baseline_lone_p50_ms",
+        "",
+        None,
+    ),
+    ("Lone submit's bound: bare lone POST + the floor (ms)", "lone_bound_ms", "", None),
+    ("Lone submit p50 / its bound", "lone_submit_over_bound", "", None),
     ("End-to-end no-op (tasks/s)", "e2e_tasks_per_s", ">= 5000", lambda v: v >= 5000),
     (
         "Client: tasky.Client, one call after another (tasks/s)",
         "client_sync_tasks_per_s",
         ">= 2000",
         lambda v: v >= 2000,
+    ),
+    (
+        "Client: tasky.Client, one after another, to bare Starlette (calls/s)",
+        "client_sync_bare_per_s",
+        "",
+        None,
+    ),
+    (
+        "Client: the same with the floor added to each call (tasks/s)",
+        "client_sync_bound_per_s",
+        "",
+        None,
     ),
     (
         "Client: tasky.AsyncClient, 32 in flight (tasks/s)",

@@ -25,8 +25,13 @@ FIGURES = [
     "lone_submit_p99_ms",
     "commit_floor_p50_ms",
     "lone_submit_over_floor",
+    "baseline_lone_p50_ms",
+    "lone_bound_ms",
+    "lone_submit_over_bound",
     "e2e_tasks_per_s",
     "client_sync_tasks_per_s",
+    "client_sync_bare_per_s",
+    "client_sync_bound_per_s",
     "client_async_tasks_per_s",
     "client_aiohttp_tasks_per_s",
     "client_batch_tasks_per_s",
@@ -89,11 +94,26 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert figures["submit_durable"]["acknowledged"] > 0
     assert figures["queued_rss_mb"]["queued"] >= 300
     assert figures["sleepers_rss_mb"]["running"] >= 30
+    # The bound is the two figures it is made of, run by run (no timing is checked).
+    sums = [
+        bare + disk
+        for bare, disk in zip(
+            figures["baseline_lone_p50_ms"]["runs"],
+            figures["commit_floor_p50_ms"]["runs"],
+            strict=True,
+        )
+    ]
+    assert figures["lone_bound_ms"]["runs"] == pytest.approx(sums)
+    assert len(figures["client_sync_bound_per_s"]["runs"]) == len(
+        figures["client_sync_bare_per_s"]["runs"]
+    )
     errors = [n for n, f in figures.items() if isinstance(f, dict) and f.get("errors")]
     assert errors == []
     # The table printed every row.
     assert "Submit / baseline POST" in run.stdout
     assert "Scale: restart to serving (s)" in run.stdout
     assert "Client: tasky.AsyncClient, 32 in flight (tasks/s)" in run.stdout
+    assert "Lone submit's bound: bare lone POST + the floor (ms)" in run.stdout
+    assert "Client: the same with the floor added to each call (tasks/s)" in run.stdout
     # A smoke run never rewrites the recorded full-run table.
     assert (ROOT / "bench" / "README.md").read_text() == readme
