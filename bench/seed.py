@@ -52,7 +52,8 @@ def seed_finished(
     """Insert ``n`` finished Noop tasks, the newest ``age`` seconds old; returns (seconds, a
     sample of their ids)."""
     path = data_dir / "tasky.db"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # Private, as the server makes its own data directory (it warns about one open to others).
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     asyncio.run(_create_schema(path))
     store = SqliteStore(path)
     ids: list[str] = []
