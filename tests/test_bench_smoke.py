@@ -104,9 +104,11 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         )
     ]
     assert figures["lone_bound_ms"]["runs"] == pytest.approx(sums)
-    assert len(figures["client_sync_bound_per_s"]["runs"]) == len(
-        figures["client_sync_bare_per_s"]["runs"]
-    )
+    # The client's bound adds the floor to every bare call, so it is slower than the bare calls.
+    bare_calls = figures["client_sync_bare_per_s"]["runs"]
+    bounds = figures["client_sync_bound_per_s"]["runs"]
+    assert len(bounds) == len(bare_calls)
+    assert all(0 < bound < bare for bound, bare in zip(bounds, bare_calls, strict=True))
     errors = [n for n, f in figures.items() if isinstance(f, dict) and f.get("errors")]
     assert errors == []
     # The table printed every row.
