@@ -311,3 +311,69 @@ async def test_an_idle_writer_lets_go_of_the_write_lock(
     await store.write(lambda conn: conn.execute("SELECT 1"))
     await store.submit(task)
     assert _on_disk(tmp_path / "tasky.db", task.id) == "Queued"
+
+
+async def _loop_began_next(store: SqliteStore) -> bool:
+    """Whether the loop began the next transaction once the lone submit's answer was out."""
+    conn = store._writer_conn
+    assert conn is not None
+    for _ in range(10):
+        if conn.in_transaction:
+            return True
+        await asyncio.sleep(0)
+    return False
+
+
+async def test_after_a_lone_submit_the_loop_begins_the_next_transaction_and_the_next_uses_it(
+    store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The BEGIN of a lone submit's transaction is made after the previous lone submit's answer
+    (SqliteStore._begin_next_on_loop), off the next answer's way; the next lone submit commits
+    in that transaction, on the loop, durably."""
+    monkeypatch.setattr(sqlite_module, "IDLE_TRANSACTION", 60.0)
+    await store.submit(_task())
+    conn = store._writer_conn
+    assert conn is not None
+    assert not conn.in_transaction  # committed; the next BEGIN waits for the answer to go out
+    assert await _loop_began_next(store)
+    task = _task()
+    batches = _threads_of_batches(store)
+    await store.submit(task)
+    assert batches == [(threading.current_thread().name, 1)]
+    assert _on_disk(tmp_path / "tasky.db", task.id) == "Queued"
+    assert await _loop_began_next(store)
+
+
+async def test_the_loop_lets_go_of_the_write_lock_when_no_lone_submit_comes(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """The empty transaction the loop begins after a lone submit holds the database's write
+    lock; once no lone submit has come for IDLE_TRANSACTION the loop ends it, so a write from
+    outside the server gets in. The writer thread, asleep with nothing handed to it, would never
+    end it: this is the loop's own timer."""
+    # The writer thread has ended its own idle transaction and waits with no timeout.
+    await store.write(lambda conn: None)
+    await asyncio.sleep(sqlite_module.IDLE_TRANSACTION * 3)
+    for _ in range(3):  # lone submits, each moving the idle timer on
+        await store.submit(_task())
+    assert await _loop_began_next(store)
+    outside = sqlite3.connect(tmp_path / "tasky.db", timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            outside.execute("BEGIN IMMEDIATE")  # the loop's empty transaction holds it
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            await asyncio.sleep(sqlite_module.IDLE_TRANSACTION)
+            try:
+                outside.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                assert asyncio.get_running_loop().time() < deadline, "never let go of"
+                continue
+            break
+        outside.execute("DELETE FROM audit")
+        outside.execute("COMMIT")
+    finally:
+        outside.close()
+    task = _task()
+    await store.submit(task)
+    assert _on_disk(tmp_path / "tasky.db", task.id) == "Queued"

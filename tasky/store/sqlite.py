@@ -301,8 +301,9 @@ FINISH_WAIT = 0.001
 # are this fast (see SqliteStore._hand_over); above it the loop would stall too long.
 INLINE_COMMIT_MAX = 0.001
 # How long the writer keeps the empty transaction it began after a group commit (see
-# SqliteStore._open_next) for the next group: under load the next hand-over comes well within
-# it; idle, the write lock is let go of after it.
+# SqliteStore._open_next) for the next group, and the loop the one it began after a lone submit
+# (SqliteStore._begin_next_on_loop) for the next lone submit: under load the next write comes
+# well within it; idle, the write lock is let go of after it.
 IDLE_TRANSACTION = 0.05
 # Literal (not bound) so SQLite can prove that a query is covered by the partial tasks_finished.
 _FINISHED_SQL = "status IN ('Completed', 'Failed', 'Canceled')"
@@ -493,6 +494,9 @@ class SqliteStore(OneNodeMixin):
         # a batch or begins or ends an idle transaction (see _open_next), the event loop while it
         # commits a lone submit (it does not wait for it: it hands the submit over instead).
         self._conn_lock = threading.Lock()
+        # The empty transaction begun on the loop after a lone submit, and when it was begun.
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0
         # How long the latest commit took (either thread writes it; a float store is atomic).
         self._last_commit = 0.0
         # Written by whichever thread commits (never both at once), read by scrapes.
@@ -542,6 +546,9 @@ class SqliteStore(OneNodeMixin):
         self._lock_file = handle
 
     async def close(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._thread is not None:
             self._hand_over()
             self._queue.put(None)
@@ -823,9 +830,59 @@ class SqliteStore(OneNodeMixin):
             finally:
                 self._on_loop = False
                 self._conn_lock.release()
+            # The next lone submit's BEGIN is made here once this answer is out (the callbacks
+            # that _run_batch's outcomes scheduled run first), while the client reads it and
+            # sends its next request. At the head of each lone submit it was on the answer's way:
+            # wrk's lone p50 fell in 20 of 24 alternated pairs of fresh servers, median -32 us
+            # (bench/README.md). Handing that BEGIN to the writer thread instead made the p50
+            # worse: waking the thread took the GIL and a core just as the next request came.
+            loop = self._loop
+            assert loop is not None
+            self._idle_since = loop.time()
+            loop.call_soon(self._begin_next_on_loop)
             return
         self._in_flight += 1
         self._queue.put(batch)
+
+    def _begin_next_on_loop(self) -> None:
+        """After a lone submit committed on the loop: begin the next one's transaction, unless
+        the writer thread has the connection or writes are on their way to it. Ended after
+        IDLE_TRANSACTION without another lone submit (_end_idle_on_loop), as the writer ends
+        the one it begins (_next_hand_over)."""
+        conn = self._writer_conn
+        if conn is None or self._in_flight or self._outbox or conn.in_transaction:
+            return
+        if not self._conn_lock.acquire(blocking=False):
+            return
+        try:
+            # A failure leaves no transaction: the next write begins its own, and reports it.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("BEGIN IMMEDIATE")
+        finally:
+            self._conn_lock.release()
+        if self._idle_timer is None and self._loop is not None:
+            self._idle_timer = self._loop.call_later(IDLE_TRANSACTION, self._end_idle_on_loop)
+
+    def _end_idle_on_loop(self) -> None:
+        """End the empty transaction _begin_next_on_loop began once no lone submit has come for
+        IDLE_TRANSACTION, so that a write from outside the server gets the write lock. One
+        timer, moved on rather than made anew for every submit."""
+        loop = self._loop
+        assert loop is not None
+        self._idle_timer = None
+        due = self._idle_since + IDLE_TRANSACTION
+        if loop.time() < due:
+            self._idle_timer = loop.call_at(due, self._end_idle_on_loop)
+            return
+        conn = self._writer_conn
+        if conn is None or self._in_flight or not self._conn_lock.acquire(blocking=False):
+            return  # the writer thread has it: it ends its own idle transaction
+        try:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+        finally:
+            self._conn_lock.release()
 
     # -- for the store package's own modules (the chain store) ------------------------------------
     async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
