@@ -23,6 +23,19 @@ ROWS: list[tuple[str, str, str, Check]] = [
     ),
     ("Lone submit's bound: bare lone POST + the floor (ms)", "lone_bound_ms", "", None),
     ("Lone submit p50 / its bound", "lone_submit_over_bound", "", None),
+    (
+        "Durable commit of one submitted task alone, p50 (ms)",
+        "submit_commit_p50_ms",
+        "",
+        None,
+    ),
+    (
+        "Lone submit's own bound: bare lone POST + that commit (ms)",
+        "lone_own_bound_ms",
+        "",
+        None,
+    ),
+    ("Lone submit p50 / its own bound", "lone_submit_over_own_bound", "", None),
     ("End-to-end no-op (tasks/s)", "e2e_tasks_per_s", ">= 5000", lambda v: v >= 5000),
     (
         "Client: tasky.Client, one call after another (tasks/s)",

@@ -28,6 +28,9 @@ FIGURES = [
     "baseline_lone_p50_ms",
     "lone_bound_ms",
     "lone_submit_over_bound",
+    "submit_commit_p50_ms",
+    "lone_own_bound_ms",
+    "lone_submit_over_own_bound",
     "e2e_tasks_per_s",
     "client_sync_tasks_per_s",
     "client_sync_bare_per_s",
@@ -104,6 +107,15 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         )
     ]
     assert figures["lone_bound_ms"]["runs"] == pytest.approx(sums)
+    own_sums = [
+        bare + own
+        for bare, own in zip(
+            figures["baseline_lone_p50_ms"]["runs"],
+            figures["submit_commit_p50_ms"]["runs"],
+            strict=True,
+        )
+    ]
+    assert figures["lone_own_bound_ms"]["runs"] == pytest.approx(own_sums)
     # The client's bound adds the floor to every bare call, so it is slower than the bare calls.
     bare_calls = figures["client_sync_bare_per_s"]["runs"]
     bounds = figures["client_sync_bound_per_s"]["runs"]
@@ -116,6 +128,7 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert "Scale: restart to serving (s)" in run.stdout
     assert "Client: tasky.AsyncClient, 32 in flight (tasks/s)" in run.stdout
     assert "Lone submit's bound: bare lone POST + the floor (ms)" in run.stdout
+    assert "Lone submit's own bound: bare lone POST + that commit (ms)" in run.stdout
     assert "Client: the same with the floor added to each call (tasks/s)" in run.stdout
     # A smoke run never rewrites the recorded full-run table.
     assert (ROOT / "bench" / "README.md").read_text() == readme
