@@ -105,9 +105,10 @@ def _steady(conn: WriterConnection) -> None:
     write it over from its start (``RESTART``), as a running server's commits do: the measured
     commits then never make the file longer. The padding goes to the database file, which is
     thrown away after the measure."""
-    page = 4096
+    page: int = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.execute("CREATE TABLE padding (b BLOB)")
     conn.execute("BEGIN IMMEDIATE")
+    # A blob a little smaller than a page: one row per page, so the WAL grows page by page.
     conn.executemany(
         "INSERT INTO padding VALUES (zeroblob(?))", [(page - 600,)] * (WAL_AUTOCHECKPOINT + 500)
     )

@@ -55,3 +55,55 @@ def test_every_timed_commit_left_its_row(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(floor, "connect_writer", counting)
     floor.commit_latencies(tmp_path, 7)
     assert counted == [7]
+
+
+def test_the_submit_commit_writes_one_queued_task_each_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The submit's own floor inserts through the store's insert: one Queued task and its status
+    count per timed commit, in the store's schema."""
+    counted: list[tuple[int, int]] = []
+    real_connect = floor.connect_writer
+
+    def counting(path: str) -> sqlite3.Connection:
+        conn = real_connect(path)
+        original_close = conn.close
+
+        def close() -> None:
+            tasks = conn.execute("SELECT count(*) FROM tasks WHERE status = 'Queued'").fetchone()
+            queued = conn.execute(
+                "SELECT n FROM status_counts WHERE worker = 'Blocker' AND status = 'Queued'"
+            ).fetchone()
+            counted.append((tasks[0], queued[0]))
+            original_close()
+
+        conn.close = close  # type: ignore[method-assign]
+        return conn
+
+    monkeypatch.setattr(floor, "connect_writer", counting)
+    seconds = floor.submit_commit_latencies(tmp_path, 6)
+    assert len(seconds) == 6 and all(s > 0 for s in seconds)
+    assert counted == [(6, 6)]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_timed_commits_write_over_the_wal_instead_of_lengthening_it(tmp_path: Path) -> None:
+    """A commit that makes the WAL file longer waits for the file's new length too (about twice
+    the floor on the benchmark machine); a running server's commits write over a WAL grown long
+    before. After _steady, commits write from the WAL's start and its length does not move."""
+    path = tmp_path / "steady.db"
+    conn = connect_writer(str(path))
+    try:
+        conn.execute("CREATE TABLE t (x TEXT)")
+        floor._steady(conn)
+        wal = Path(f"{path}-wal")
+        grown = wal.stat().st_size
+        for n in range(300):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t VALUES (?)", (f"{n:032x}",))
+            conn.execute("COMMIT")
+        assert wal.stat().st_size == grown
+        # And they were written, from the start of the WAL (its frames are the newest again).
+        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 300
+    finally:
+        conn.close()

@@ -70,6 +70,28 @@ def _on_disk(path: Path, task_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+async def _held_then_let_go_of(path: Path) -> None:
+    """A write from outside the server finds the write lock held, then gets it within a few
+    IDLE_TRANSACTIONs (10 s at most) and commits."""
+    outside = sqlite3.connect(path, timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            outside.execute("BEGIN IMMEDIATE")
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            await asyncio.sleep(sqlite_module.IDLE_TRANSACTION)
+            try:
+                outside.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                assert asyncio.get_running_loop().time() < deadline, "never let go of"
+                continue
+            break
+        outside.execute("DELETE FROM audit")
+        outside.execute("COMMIT")
+    finally:
+        outside.close()
+
+
 async def test_a_lone_submit_is_committed_on_the_loop_before_it_is_answered(
     store: SqliteStore, tmp_path: Path
 ) -> None:
@@ -289,23 +311,7 @@ async def test_an_idle_writer_lets_go_of_the_write_lock(
     shell, a seeding script) gets in without a long busy wait."""
     await store.write(lambda conn: None)
     await _writer_idle(store)
-    outside = sqlite3.connect(tmp_path / "tasky.db", timeout=0)
-    try:
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
-            outside.execute("BEGIN IMMEDIATE")  # the writer's empty transaction holds it
-        deadline = asyncio.get_running_loop().time() + 10
-        while True:
-            await asyncio.sleep(sqlite_module.IDLE_TRANSACTION)
-            try:
-                outside.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:
-                assert asyncio.get_running_loop().time() < deadline, "never let go of"
-                continue
-            break
-        outside.execute("DELETE FROM audit")
-        outside.execute("COMMIT")
-    finally:
-        outside.close()
+    await _held_then_let_go_of(tmp_path / "tasky.db")  # the writer's empty transaction
     # And the store writes on afterwards, beginning its own transaction again.
     task = _task()
     await store.write(lambda conn: conn.execute("SELECT 1"))
@@ -357,23 +363,7 @@ async def test_the_loop_lets_go_of_the_write_lock_when_no_lone_submit_comes(
     for _ in range(3):  # lone submits, each moving the idle timer on
         await store.submit(_task())
     assert await _loop_began_next(store)
-    outside = sqlite3.connect(tmp_path / "tasky.db", timeout=0)
-    try:
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
-            outside.execute("BEGIN IMMEDIATE")  # the loop's empty transaction holds it
-        deadline = asyncio.get_running_loop().time() + 10
-        while True:
-            await asyncio.sleep(sqlite_module.IDLE_TRANSACTION)
-            try:
-                outside.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:
-                assert asyncio.get_running_loop().time() < deadline, "never let go of"
-                continue
-            break
-        outside.execute("DELETE FROM audit")
-        outside.execute("COMMIT")
-    finally:
-        outside.close()
+    await _held_then_let_go_of(tmp_path / "tasky.db")  # the loop's empty transaction
     task = _task()
     await store.submit(task)
     assert _on_disk(tmp_path / "tasky.db", task.id) == "Queued"

@@ -546,14 +546,15 @@ class SqliteStore(OneNodeMixin):
         self._lock_file = handle
 
     async def close(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
         if self._thread is not None:
             self._hand_over()
             self._queue.put(None)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
+        # After the join: a lone submit's last commit may have armed it while the writer ended.
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         for conn in (self._reader, self._writer_conn):
             if conn is not None:
                 conn.close()
