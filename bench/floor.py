@@ -9,7 +9,7 @@ next to the floor measured in the same run, and as a ratio to it.
 Both are measured with the WAL in the state a running server's is in: already grown to its
 checkpoint size and written over from its start again (:func:`_steady`). A commit that makes the
 WAL file longer, as every commit of a new database does until the first checkpoint, took about
-twice as long here (0.25-0.29 ms p50 against 0.12-0.13 for the one-row floor): the file's new
+twice as long here (0.20-0.31 ms p50 against 0.11-0.16 for the one-row floor): the file's new
 length goes to the disk with it. A server is past that after its first 40 MB of WAL; the lone
 submits of ``make bench`` come after far more.
 
