@@ -351,12 +351,14 @@ async def test_after_a_lone_submit_the_loop_begins_the_next_transaction_and_the_
 
 
 async def test_the_loop_lets_go_of_the_write_lock_when_no_lone_submit_comes(
-    store: SqliteStore, tmp_path: Path
+    store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The empty transaction the loop begins after a lone submit holds the database's write
     lock; once no lone submit has come for IDLE_TRANSACTION the loop ends it, so a write from
     outside the server gets in. The writer thread, asleep with nothing handed to it, would never
     end it: this is the loop's own timer."""
+    # Long enough that a loaded machine still finds the lock held right after the submits.
+    monkeypatch.setattr(sqlite_module, "IDLE_TRANSACTION", 0.2)
     # The writer thread has ended its own idle transaction and waits with no timeout.
     await store.write(lambda conn: None)
     await asyncio.sleep(sqlite_module.IDLE_TRANSACTION * 3)
