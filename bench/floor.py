@@ -22,15 +22,15 @@ write costs on this disk.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 from pathlib import Path
 
+from bench import seed
 from tasky.ids import new_id
 from tasky.states import Status
 from tasky.store.records import TaskRecord
-from tasky.store.sqlite import WAL_AUTOCHECKPOINT, SqliteStore, WriterConnection, connect_writer
+from tasky.store.sqlite import WAL_AUTOCHECKPOINT, WriterConnection, connect_writer
 from tasky.store.sqlite_tasks import insert_one
 
 _TABLE = "CREATE TABLE IF NOT EXISTS floor (seq INTEGER PRIMARY KEY, id TEXT NOT NULL)"
@@ -68,7 +68,7 @@ def submit_commit_latencies(directory: Path, commits: int) -> list[float]:
     what a lone submit to a busy worker writes: one Queued task, by the store's own insert, into
     a database with the store's schema."""
     path = directory / "submit-floor.db"
-    asyncio.run(_create_schema(path))
+    seed.create_schema(path)
     conn = connect_writer(str(path))
     try:
         _steady(conn)
@@ -115,9 +115,3 @@ def _steady(conn: WriterConnection) -> None:
     conn.execute("COMMIT")
     conn.execute("DROP TABLE padding")
     conn.execute("PRAGMA wal_checkpoint(RESTART)")
-
-
-async def _create_schema(path: Path) -> None:
-    store = SqliteStore(path)
-    await store.open()
-    await store.close()

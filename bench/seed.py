@@ -16,7 +16,12 @@ from tasky.store.sqlite import SqliteStore
 _CHUNK = 100_000
 
 
-async def _create_schema(path: Path) -> None:
+def create_schema(path: Path) -> None:
+    """A database at ``path`` with the store's schema, as the store makes it on open."""
+    asyncio.run(_open_and_close(path))
+
+
+async def _open_and_close(path: Path) -> None:
     store = SqliteStore(path)
     await store.open()
     await store.close()
@@ -54,7 +59,7 @@ def seed_finished(
     path = data_dir / "tasky.db"
     # Private, as the server makes its own data directory (it warns about one open to others).
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    asyncio.run(_create_schema(path))
+    create_schema(path)
     store = SqliteStore(path)
     ids: list[str] = []
     keep_every = max(n // sample, 1)

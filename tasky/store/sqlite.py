@@ -400,6 +400,14 @@ class _Pending:
         self.future = future
 
 
+def _end_empty(conn: sqlite3.Connection) -> None:
+    """Roll back the empty transaction begun for a next write that did not come (the caller
+    holds the connection), letting go of the database's write lock."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
 def _run_ops(conn: sqlite3.Connection, ops: list[Op]) -> list[Any]:
     """Each operation's value, run in order; a run of consecutive finishes of distinct tasks
     goes to the database together (:func:`moves.finish_many`: a few statements in all instead
@@ -615,9 +623,7 @@ class SqliteStore(OneNodeMixin):
         except queue.Empty:
             pass
         with self._conn_lock:
-            if conn.in_transaction:  # still the empty one (a lone submit may have used it)
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
+            _end_empty(conn)  # still the empty one, if any (a lone submit may have used it)
         return self._queue.get()
 
     def _delivered(self, outcomes: list[tuple[asyncio.Future[Any], bool, Any]], taken: int) -> None:
@@ -856,9 +862,7 @@ class SqliteStore(OneNodeMixin):
         if not self._conn_lock.acquire(blocking=False):
             return
         try:
-            # A failure leaves no transaction: the next write begins its own, and reports it.
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("BEGIN IMMEDIATE")
+            self._open_next(conn)
         finally:
             self._conn_lock.release()
         if self._idle_timer is None and self._loop is not None:
@@ -879,9 +883,7 @@ class SqliteStore(OneNodeMixin):
         if conn is None or self._in_flight or not self._conn_lock.acquire(blocking=False):
             return  # the writer thread has it: it ends its own idle transaction
         try:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
+            _end_empty(conn)
         finally:
             self._conn_lock.release()
 
