@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasky.states import ALLOWED, IllegalMove, Status, check_action, check_move
+from tasky.states import ALLOWED, STATUS_OF, IllegalMove, Status, check_action, check_move
 
 
 def test_documented_moves() -> None:
@@ -36,3 +36,11 @@ def test_actions() -> None:
         check_action(Status.QUEUED, "resume")
     with pytest.raises(IllegalMove):
         check_action(Status.RUNNING, "run")
+
+
+def test_status_of_maps_each_stored_text_to_its_member() -> None:
+    assert {text: STATUS_OF[text] for text in STATUS_OF} == {s.value: s for s in Status}
+    assert all(STATUS_OF[s.value] is s for s in Status)
+    assert STATUS_OF[Status.RUNNING] is Status.RUNNING  # a member looks itself up
+    with pytest.raises(KeyError):
+        STATUS_OF["running"]  # stored statuses are capitalised; a wrong one is not guessed

@@ -10,7 +10,7 @@ from typing import Any
 from tasky.engine.events import EventHub
 from tasky.engine.lanes import Lane
 from tasky.logs import task_fields
-from tasky.states import Status
+from tasky.states import STATUS_OF, Status
 from tasky.store.records import Outcome, TaskRecord
 
 log = logging.getLogger("tasky.engine")
@@ -97,7 +97,7 @@ class Announcer:
     def _tell(self, task_id: str, worker: str, status: str, chain_id: str | None) -> None:
         if not self._listeners:
             return
-        as_status = Status(status)
+        as_status = STATUS_OF[status]
         for listener in self._listeners:
             try:
                 listener(task_id, worker, as_status, chain_id)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from tasky.states import Status
+from tasky.states import STATUS_OF
 from tasky.store.chain_records import ChainRecord, StepRecord
 from tasky.store.records import AuditRecord, NodeRecord, ScheduleRecord, TaskRecord, TokenRecord
 
@@ -42,7 +42,7 @@ def row_to_task(row: Sequence[Any]) -> TaskRecord:
         seq=row[0],
         id=row[1],
         worker=row[2],
-        status=Status(row[3]),
+        status=STATUS_OF[row[3]],
         config=orjson.loads(row[4]),  # NOT NULL
         created_at=row[5],
         queued_at=row[6],
@@ -136,7 +136,7 @@ def row_to_chain(row: Sequence[Any]) -> ChainRecord:
         definition=row[3],
         spec=json_value(row[4]),
         parameters=json_value(row[5]),
-        status=Status(row[6]),
+        status=STATUS_OF[row[6]],
         created_at=row[7],
         finished_at=row[8],
         error=row[9],
