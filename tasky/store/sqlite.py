@@ -323,17 +323,17 @@ T = TypeVar("T")
 C = TypeVar("C", bound=sqlite3.Connection)
 
 
+# The sqlite3 module binds int, float, str and bytearray directly, but sends every other value,
+# None included, through its adapter registry; a None it finds no adapter for costs it a
+# formatted AttributeError (looking up __adapt__ on its protocol type), raised and cleared. A
+# submit binds about ten Nones (the insert's empty columns), each ~0.6 us here, and a group
+# commit's insert binds them in the writer thread with the GIL held. Registered, None is looked
+# up and handed back. Process-wide, like every sqlite3 adapter, and harmless to any other user:
+# None binds as NULL either way.
 def _bound_as_is(value: None) -> None:
     return value
 
 
-# The sqlite3 module binds int, float, str and bytearray directly, but sends every other value,
-# None included, through its adapter registry; a None it finds no adapter for costs it a
-# formatted AttributeError (looking up __adapt__ on its protocol type), raised and cleared. A
-# submit binds about ten Nones (the insert's empty columns, the audit row's), each ~0.6 us here,
-# and in the writer thread with the GIL held. Registered, None is looked up and handed back.
-# Process-wide, like every sqlite3 adapter, and harmless to any other user: None binds as NULL
-# either way.
 sqlite3.register_adapter(type(None), _bound_as_is)
 
 
