@@ -7,32 +7,26 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from bench.seed import create_schema
 from tasky.store.sqlite import _PRUNABLE, SqliteStore
+from tests.sqlite_store_helpers import sqlite_store
+
+store = sqlite_store
 
 
-async def _opened(path: Path) -> SqliteStore:
-    store = SqliteStore(path)
-    await store.open()
-    return store
-
-
-async def test_the_prune_read_is_a_range_of_the_finished_index(tmp_path: Path) -> None:
-    store = await _opened(tmp_path / "t.db")
-    try:
-        plan = store.reader.execute(
-            f"EXPLAIN QUERY PLAN SELECT count(*) {_PRUNABLE}", ("W", 1.0)
-        ).fetchall()
-    finally:
-        await store.close()
+async def test_the_prune_read_is_a_range_of_the_finished_index(store: SqliteStore) -> None:
+    plan = store.reader.execute(
+        f"EXPLAIN QUERY PLAN SELECT count(*) {_PRUNABLE}", ("W", 1.0)
+    ).fetchall()
     details = " ".join(str(row[-1]) for row in plan)
     assert "USING INDEX tasks_ended" in details or "USING COVERING INDEX tasks_ended" in details, (
         details
     )
 
 
-async def test_the_index_where_has_no_in_list_and_the_old_index_is_dropped(tmp_path: Path) -> None:
+def test_the_index_where_has_no_in_list_and_the_old_index_is_dropped(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    await (await _opened(path)).close()
+    create_schema(path)
     # Made into a database of an earlier version: the IN-list index under its old name.
     conn = sqlite3.connect(path)
     conn.execute("DROP INDEX tasks_ended")
@@ -42,8 +36,7 @@ async def test_the_index_where_has_no_in_list_and_the_old_index_is_dropped(tmp_p
     )
     conn.commit()
     conn.close()
-    store = await _opened(path)
-    await store.close()
+    create_schema(path)  # the store opened on it, as an upgraded server does
     conn = sqlite3.connect(path)
     try:
         indexes = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))

@@ -21,7 +21,7 @@ from collections.abc import Callable, Container, Sequence
 import psycopg
 from psycopg import sql
 
-from tasky.states import Status
+from tasky.states import STATUS_OF
 from tasky.store.pg_database import Conn, PgDatabase
 from tasky.store.records import ActionRequest, TaskChange, Wakeup
 
@@ -98,7 +98,7 @@ async def changes_since(
         (origin, after, list(missing), limit),
     )
     return [
-        TaskChange(r[0], r[1], r[2], Status(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10])
+        TaskChange(r[0], r[1], r[2], STATUS_OF[r[3]], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
         for r in rows
     ]
 

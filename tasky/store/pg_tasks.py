@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from tasky.states import MOVES, Status
+from tasky.states import MOVES, STATUS_OF, Status
 from tasky.store.base import DuplicateId
 from tasky.store.pg_database import Conn, Row
 from tasky.store.records import Claim, TaskRecord
@@ -294,7 +294,7 @@ def stored(task: TaskRecord, row: Row | None) -> TaskRecord:
     return dataclasses.replace(
         task,
         seq=seq,
-        status=Status(status),
+        status=STATUS_OF[status],
         started_at=started_at,
         owner=owner,
         lease_until=lease_until,

@@ -82,7 +82,11 @@ from tasky.store.sqlite_tasks import (
 )
 from tasky.store.sqlite_totals import WriterConnection
 
-SCHEMA = """
+# Literal (not bound) so SQLite can prove that a query is covered by the partial tasks_ended: the
+# very expression of its WHERE (SCHEMA).
+_FINISHED_SQL = "(status = 'Completed' OR status = 'Failed' OR status = 'Canceled')"
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS tasks (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -112,15 +116,14 @@ CREATE INDEX IF NOT EXISTS tasks_worker ON tasks (worker, status, seq);
 CREATE INDEX IF NOT EXISTS tasks_worker_seq ON tasks (worker, seq);
 CREATE INDEX IF NOT EXISTS tasks_chain ON tasks (chain_id) WHERE chain_id IS NOT NULL;
 -- Retention: finished tasks by worker and age, so pruning reads only what it deletes. Partial, so
--- queued and running tasks (the hot rows) cost it nothing. The WHERE must match _FINISHED_SQL.
+-- queued and running tasks (the hot rows) cost it nothing. Its WHERE is _FINISHED_SQL.
 -- Equalities joined by OR, not an IN list: SQLite evaluates the WHERE of a partial index for
 -- every row written (once per insert, twice per update), and an IN list of three constants made
 -- it build and clear an ephemeral table each time (1,497 sqlite3BtreeClearTable calls for 500
 -- inserts and 500 updates, none with the ORs; callgrind). tasks_finished, the IN version of
 -- earlier versions, is dropped.
 DROP INDEX IF EXISTS tasks_finished;
-CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (worker, finished_at)
-WHERE status = 'Completed' OR status = 'Failed' OR status = 'Canceled';
+CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (worker, finished_at) WHERE {_FINISHED_SQL};
 
 CREATE TABLE IF NOT EXISTS task_attempts (
     task_id TEXT NOT NULL,
@@ -311,9 +314,6 @@ INLINE_COMMIT_MAX = 0.001
 # (SqliteStore._begin_next_on_loop) for the next lone submit: under load the next write comes
 # well within it; idle, the write lock is let go of after it.
 IDLE_TRANSACTION = 0.05
-# Literal (not bound) so SQLite can prove that a query is covered by the partial tasks_ended: the
-# very expression of its WHERE.
-_FINISHED_SQL = "(status = 'Completed' OR status = 'Failed' OR status = 'Canceled')"
 # Histogram bounds of the writer's own measurements (tasky.prom exports them).
 COMMIT_SECONDS_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 COMMIT_SIZE_BOUNDS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 4096.0)
