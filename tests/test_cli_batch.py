@@ -40,6 +40,13 @@ def test_one_task_per_line_ids_in_order(url: str, tmp_path: Path) -> None:
     assert "Created 3 tasks (Echo)" in result.stderr
 
 
+def test_one_line_says_one_task(url: str) -> None:
+    result = tasky("submit", "Echo", "--from", "-", "--url", url, stdin='{"value": 1}\n')
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.split()) == 1
+    assert "Created 1 task (Echo)" in result.stderr
+
+
 def test_stdin_json_and_query_options(url: str) -> None:
     lines = "\n".join(json.dumps({"value": n}) for n in range(3))
     result = tasky(

@@ -258,7 +258,8 @@ def _submit_lines(
         raise refusal_by_line(refusal, lines) or refusal from None
     _print_ids(s, ids)
     if not s.json:
-        s.err.print(f"Created {len(ids)} tasks ({safe(worker.name)})", style="dim")
+        noun = "task" if len(ids) == 1 else "tasks"
+        s.err.print(f"Created {len(ids)} {noun} ({safe(worker.name)})", style="dim")
 
 
 def _print_ids(s: Session, ids: list[str]) -> None:
