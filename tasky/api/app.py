@@ -31,6 +31,7 @@ from tasky.api import (
     task_search,
     throughput,
 )
+from tasky.api.app_state import AppState
 from tasky.api.groups import RouteGroup
 from tasky.api.guard import RequestGuard
 from tasky.api.openapi import build_openapi
@@ -417,6 +418,7 @@ def create_app(
         lifespan=lifespan,
         exception_handlers=dict(_EXCEPTION_HANDLERS),
     )
+    starlette.state = AppState()  # read on every request (state.engine): see tasky.api.app_state
     starlette.state.settings = settings
     starlette.state.registry = registry
     starlette.state.startup_hooks = []
