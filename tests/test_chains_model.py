@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tasky.chains.model import ChainSpec, DefinitionError, stages_of
+from tasky.chains.model import ChainSpec, DefinitionError, StageInfo, stages_of
 from tasky.chains.plan import StepView, decide
 from tasky.chains.refs import Ref, RefError, follow, parse_ref, render, walk_refs
 from tasky.chains.validate import check_definition
@@ -312,6 +313,44 @@ def test_plan_sequence_waits_for_each_step() -> None:
     done = decide(spec, stages, _views(spec, {"a": Status.COMPLETED, "b": Status.COMPLETED}))
     assert done.done is Status.COMPLETED
     assert _names(done.last_ran) == ["b"]
+
+
+class _CountingStages(list[StageInfo]):
+    """A chain's stages that count how many of them a caller is handed (one by one, sliced or
+    iterated)."""
+
+    handed = 0
+
+    def __getitem__(self, key: Any) -> Any:
+        found = super().__getitem__(key)
+        self.handed += len(found) if isinstance(key, slice) else 1
+        return found
+
+    def __iter__(self) -> Iterator[StageInfo]:
+        for stage in super().__iter__():
+            self.handed += 1
+            yield stage
+
+
+def test_planning_from_progress_touches_only_the_stage_that_runs() -> None:
+    """A step of a long chain is planned from where the chain is (its progress), and costs what
+    a step of a short one does: the stages after the one that runs are not looked at, nor
+    copied."""
+    n = 10_000
+    spec = _spec(*({"name": f"s{i}", "worker": "E"} for i in range(n)))
+    stages = _CountingStages(stages_of(spec))
+    half = {f"s{i}": Status.COMPLETED for i in range(n // 2)}
+    views = _views(spec, {**half, f"s{n // 2}": Status.RUNNING})
+    progress = decide(spec, stages, views).progress()
+    assert progress.stage == n // 2
+    stages.handed = 0
+    plan = decide(spec, stages, views, progress)
+    assert plan.submit == [] and plan.done is None and plan.stage == n // 2
+    assert stages.handed == 1
+    views[f"s{n // 2}"].task.status = Status.COMPLETED
+    stages.handed = 0
+    assert _names(decide(spec, stages, views, progress).submit) == [f"s{n // 2 + 1}"]
+    assert stages.handed == 2
 
 
 def test_plan_failure_rules() -> None:

@@ -126,7 +126,10 @@ def decide(
         last_ran=list(start.last_ran),
         stage=start.stage,
     )
-    for stage in stages[start.stage :]:
+    # By index, not a slice: a slice copies every stage after the one that runs now, on every
+    # step, which made a step of a long chain cost more than one of a short chain.
+    for index in range(start.stage, len(stages)):
+        stage = stages[index]
         members = [views[step.name] for step in stage.steps]
         if all(v.status in TERMINAL for v in members):
             _account(spec, members, plan)

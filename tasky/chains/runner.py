@@ -54,8 +54,8 @@ from tasky.engine.errors import Draining, NotFound, QueueFull, Unsupported, Work
 from tasky.ids import is_valid_id, new_id
 from tasky.states import ACTIVE, CHAIN_ACTION_SOURCES, FINISHED, IllegalMove, Status
 from tasky.store.chain_base import ChainStore
-from tasky.store.chain_records import ChainPage, ChainRecord, StepAdvance, StepRecord
-from tasky.store.records import Claim, IdempotencyRecord, Outcome, TaskRecord
+from tasky.store.chain_records import ChainPage, ChainRecord, StepAdvance, StepRecord, copy_step
+from tasky.store.records import Claim, IdempotencyRecord, Outcome, TaskRecord, copy_task
 
 log = logging.getLogger("tasky.chains")
 
@@ -205,13 +205,9 @@ class ChainRunner:
         # The task as its end stores it (its result through JSON, as a pass would read it), laid
         # over the tracked copy: nothing of it changes until the start has committed.
         result = None if outcome.result is None else orjson.loads(orjson.dumps(outcome.result))
-        ended = dataclasses.replace(
-            record,
-            status=outcome.status,
-            finished_at=outcome.at,
-            error=outcome.error,
-            result=result,
-        )
+        ended = copy_task(record)
+        ended.status, ended.finished_at = outcome.status, outcome.at
+        ended.error, ended.result = outcome.error, result
         views = ChainMap({view.spec.name: StepView(view.spec, view.stage, view.record, ended)})
         views.maps.append(loaded.views)
         plan = decide(loaded.spec, loaded.stages, views, loaded.progress)
@@ -268,7 +264,7 @@ class ChainRunner:
             ended.id,
             ended.attempt,
             ended.status,
-            [dataclasses.replace(step.record, state="submitted", error=None)],
+            [_submitted(step.record)],
             list(wanted.items()),
         )
         claimed: list[str] = []
@@ -293,7 +289,7 @@ class ChainRunner:
         # Committed: the tracked copy follows.
         view.task = ended
         step.record.state, step.record.error = "submitted", None
-        step.task = dataclasses.replace(stored)
+        step.task = copy_task(stored)
         for following_step in following:
             if following_step.spec.name in claimed:
                 task_id = wanted[following_step.spec.name]
@@ -866,6 +862,13 @@ def _failed(record: StepRecord, error: str, now: float, *, keep: bool = False) -
     if not keep:
         record.task_id = None
     return record
+
+
+def _submitted(record: StepRecord) -> StepRecord:
+    """A copy of the step's record as starting it saves it."""
+    saved = copy_step(record)
+    saved.state, saved.error = "submitted", None
+    return saved
 
 
 def _restart_steps(loaded: Loaded) -> list[StepRecord]:

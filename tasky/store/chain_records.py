@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tasky.states import Status
+from tasky.store.records import shallow_copier
 
 # What the chain knows about a step besides its task:
 #   pending    not started yet (its task id may be chosen already: see ChainStore.claim_steps)
@@ -80,6 +81,9 @@ class StepRecord:
     rerun_attempt: int | None = None
     # Tasks this step ran before a restart reset it (newest last).
     history: list[str] = field(default_factory=list)
+
+
+copy_step = shallow_copier(StepRecord)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,23 @@
-"""Columns added after a table was first released, added to existing SQLite databases too.
+"""Columns added after a table was first released, added to existing SQLite databases too; and
+tables whose columns a newer version keeps in another order, rebuilt in that order.
 
 ``CREATE TABLE IF NOT EXISTS`` leaves a table from an older Tasky as it was, so a column that came
 later is added here when missing, on every database (new ones included: one path, always taken).
 An added column must be nullable or have a default, so old rows stay valid; what old rows need
 to be right under the new column is set once, in the transaction that adds it. Indexes that
 name an added column are created after it exists.
+
+Column order matters to SQLite: a row is stored as its values in order, and a value that does
+not fit in the row's page goes on to a chain of overflow pages, which a read of any later column
+has to walk. So a table keeps its large values (a chain's definition: tens of bytes per step)
+after the small ones every write checks (its status), and an older table with another order is
+rebuilt (:class:`TableLayout`), in the same transaction as the rest.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -74,9 +82,54 @@ ADDED_INDEXES: tuple[str, ...] = (
 )
 
 
-def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Add what :data:`ADDED_COLUMNS` and :data:`ADDED_INDEXES` name and the database lacks, in
-    one transaction; returns the ``table.column``s added."""
+@dataclass(frozen=True, slots=True)
+class TableLayout:
+    """A table's columns in the order it keeps them, and its indexes: what creates the table,
+    and what an older table with the same columns in another order is rebuilt to."""
+
+    table: str
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type and constraints), in order
+    indexes: tuple[str, ...] = ()  # CREATE INDEX IF NOT EXISTS statements
+
+    def create(self, name: str | None = None) -> str:
+        body = ",\n    ".join(f"{column} {kind}" for column, kind in self.columns)
+        return f"CREATE TABLE IF NOT EXISTS {name or self.table} (\n    {body}\n);\n"
+
+    def schema(self) -> str:
+        """The table and its indexes, for a new database."""
+        return self.create() + "".join(f"{statement};\n" for statement in self.indexes)
+
+
+def _rebuild_in_order(conn: sqlite3.Connection, layout: TableLayout) -> bool:
+    """Rebuild ``layout.table`` with its columns in the layout's order, if they are in another;
+    whether it did. Rows keep every value (and their rowids); columns the table lacks take their
+    defaults. A column the layout does not name (a newer Tasky's) stops it: dropping it would
+    lose data."""
+    have = [row[1] for row in conn.execute(f"PRAGMA table_info({layout.table})")]
+    wanted = [column for column, _ in layout.columns]
+    unknown = [column for column in have if column not in wanted]
+    if unknown:
+        raise RuntimeError(
+            f"table {layout.table} has columns this version of Tasky does not know: "
+            f"{', '.join(unknown)} (made by a newer version?)"
+        )
+    if have == [column for column in wanted if column in have]:
+        return False
+    rebuilt = f"{layout.table}_rebuilt"
+    common = ", ".join(column for column in wanted if column in have)
+    conn.execute(layout.create(rebuilt))
+    conn.execute(f"INSERT INTO {rebuilt} ({common}) SELECT {common} FROM {layout.table}")
+    conn.execute(f"DROP TABLE {layout.table}")  # and its indexes
+    conn.execute(f"ALTER TABLE {rebuilt} RENAME TO {layout.table}")
+    for statement in layout.indexes:
+        conn.execute(statement)
+    return True
+
+
+def migrate(conn: sqlite3.Connection, layouts: Sequence[TableLayout] = ()) -> list[str]:
+    """Add what :data:`ADDED_COLUMNS` and :data:`ADDED_INDEXES` name and the database lacks, and
+    rebuild the tables of ``layouts`` whose columns are in another order, in one transaction;
+    returns the ``table.column``s added."""
     added = []
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -87,6 +140,8 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
                 for statement in spec.backfill:
                     conn.execute(statement)
                 added.append(f"{spec.table}.{spec.column}")
+        for layout in layouts:
+            _rebuild_in_order(conn, layout)
         for statement in ADDED_INDEXES:
             conn.execute(statement)
     except BaseException:

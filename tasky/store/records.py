@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tasky.buckets import BucketSnapshot
 from tasky.states import Status
 
 JSON = Any
+_Record = TypeVar("_Record")
+
+
+def shallow_copier(cls: type[_Record]) -> Callable[[_Record], _Record]:
+    """A function that copies an instance of the dataclass ``cls`` (shallow, as
+    ``dataclasses.replace(obj)``): its ``__init__`` called with every field in order.
+    ``dataclasses.replace`` looks up and checks every field on each call: 7.7 against 1.3 us
+    for a TaskRecord on the benchmark machine, and a chain makes two such copies per step."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if any(not f.init or f.kw_only for f in fields):
+        raise TypeError(f"{cls.__name__}: every field must be a positional __init__ argument")
+    values = operator.attrgetter(*(f.name for f in fields))
+
+    def copy(obj: _Record) -> _Record:
+        return cls(*values(obj))
+
+    return copy
 
 
 @dataclass(slots=True)
@@ -53,6 +72,9 @@ class TaskRecord:
         if end is None:
             end = self.paused_at if self.paused_at is not None else now
         return running_seconds(self.started_at, end, self.paused_seconds)
+
+
+copy_task = shallow_copier(TaskRecord)
 
 
 def running_seconds(started_at: float, ended_at: float, paused_seconds: float) -> float:

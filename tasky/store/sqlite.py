@@ -63,7 +63,7 @@ from tasky.store.sql_rows import (
     row_to_schedule,
     row_to_token,
 )
-from tasky.store.sqlite_chains import CHAIN_SCHEMA, SqliteChainStore
+from tasky.store.sqlite_chains import CHAIN_SCHEMA, CHAINS, SqliteChainStore
 from tasky.store.sqlite_common import KEY_COLUMNS, claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import (
     COLUMNS,
@@ -545,7 +545,7 @@ class SqliteStore(OneNodeMixin):
         self._writer_conn = connect_writer(self.path)
         self._writer_conn.executescript(SCHEMA)
         self._writer_conn.executescript(CHAIN_SCHEMA)
-        migrate(self._writer_conn)
+        migrate(self._writer_conn, [CHAINS])
         self._reader = _connect(self.path)
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._write_loop, name="tasky-sqlite-writer")

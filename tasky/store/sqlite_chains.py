@@ -21,6 +21,7 @@ from tasky.store.chain_records import (
     StepRecord,
     count_statuses,
 )
+from tasky.store.migrate import TableLayout
 from tasky.store.records import Claim, IdempotencyRecord, TaskRecord
 from tasky.store.sql_chain_moves import SqlChainMoves
 from tasky.store.sql_rows import (
@@ -37,24 +38,37 @@ from tasky.store.sql_rows import (
 from tasky.store.sqlite_common import claim_key, delete_tasks, read_page
 from tasky.store.sqlite_tasks import Placement, insert_one, json_text
 
-CHAIN_SCHEMA = """
-CREATE TABLE IF NOT EXISTS chains (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    name TEXT,
-    definition TEXT,
-    spec TEXT NOT NULL,
-    parameters TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    finished_at REAL,
-    error TEXT,
-    result TEXT,
-    restarts INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS chains_status ON chains (status, seq);
--- Retention reads finished chains by age.
-CREATE INDEX IF NOT EXISTS chains_finished ON chains (finished_at) WHERE finished_at IS NOT NULL;
+# The large values last (parameters, result, the definition): each step's write checks the
+# chain's status and restarts, and with the definition before them (as in earlier versions) that
+# read walked the definition's overflow pages, so a step cost more the longer its chain was (see
+# tasky.store.migrate, which rebuilds an older table in this order).
+CHAINS = TableLayout(
+    "chains",
+    (
+        ("seq", "INTEGER PRIMARY KEY"),
+        ("id", "TEXT NOT NULL UNIQUE"),
+        ("name", "TEXT"),
+        ("definition", "TEXT"),
+        ("status", "TEXT NOT NULL"),
+        ("created_at", "REAL NOT NULL"),
+        ("finished_at", "REAL"),
+        ("error", "TEXT"),
+        ("restarts", "INTEGER NOT NULL DEFAULT 0"),
+        ("parameters", "TEXT NOT NULL"),
+        ("result", "TEXT"),
+        ("spec", "TEXT NOT NULL"),
+    ),
+    (
+        "CREATE INDEX IF NOT EXISTS chains_status ON chains (status, seq)",
+        # Retention reads finished chains by age.
+        "CREATE INDEX IF NOT EXISTS chains_finished ON chains (finished_at) "
+        "WHERE finished_at IS NOT NULL",
+    ),
+)
+
+CHAIN_SCHEMA = (
+    CHAINS.schema()
+    + """
 CREATE TABLE IF NOT EXISTS chain_steps (
     chain_id TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -76,6 +90,7 @@ CREATE TABLE IF NOT EXISTS chain_definitions (
     updated_at REAL NOT NULL
 );
 """
+)
 
 _INSERT_CHAIN = (
     "INSERT INTO chains (id, name, definition, spec, parameters, status, created_at, "
