@@ -100,9 +100,9 @@ class TableLayout:
         return self.create() + "".join(f"{statement};\n" for statement in self.indexes)
 
 
-def _rebuild_in_order(conn: sqlite3.Connection, layout: TableLayout) -> bool:
-    """Rebuild ``layout.table`` with its columns in the layout's order, if they are in another;
-    whether it did. Rows keep every value (and their rowids); columns the table lacks take their
+def _rebuild_in_order(conn: sqlite3.Connection, layout: TableLayout) -> None:
+    """Rebuild ``layout.table`` with its columns in the layout's order, if they are in another.
+    Rows keep every value (and their rowids); columns the table lacks take their
     defaults. A column the layout does not name (a newer Tasky's) stops it: dropping it would
     lose data."""
     have = [row[1] for row in conn.execute(f"PRAGMA table_info({layout.table})")]
@@ -114,7 +114,7 @@ def _rebuild_in_order(conn: sqlite3.Connection, layout: TableLayout) -> bool:
             f"{', '.join(unknown)} (made by a newer version?)"
         )
     if have == [column for column in wanted if column in have]:
-        return False
+        return
     rebuilt = f"{layout.table}_rebuilt"
     common = ", ".join(column for column in wanted if column in have)
     conn.execute(layout.create(rebuilt))
@@ -123,7 +123,6 @@ def _rebuild_in_order(conn: sqlite3.Connection, layout: TableLayout) -> bool:
     conn.execute(f"ALTER TABLE {rebuilt} RENAME TO {layout.table}")
     for statement in layout.indexes:
         conn.execute(statement)
-    return True
 
 
 def migrate(conn: sqlite3.Connection, layouts: Sequence[TableLayout] = ()) -> list[str]:
