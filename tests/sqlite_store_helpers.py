@@ -5,6 +5,7 @@ the writer's batches and a trace of the writer's statements."""
 from __future__ import annotations
 
 import sqlite3
+import struct
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,23 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await s.open()
     yield s
     await s.close()
+
+
+def wal_frames(path: str | Path) -> int:
+    """The frames of the WAL's current generation: those after its header that carry its salt
+    (the store writes the file's whole working length as zeros up front, so its length no longer
+    tells; zeros and frames of a generation before a checkpoint never carry the salt)."""
+    data = Path(f"{path}-wal").read_bytes()
+    if len(data) < 32:
+        return 0
+    page_size = struct.unpack(">I", data[8:12])[0]
+    salts = data[16:24]
+    frames = 0
+    offset = 32
+    while offset + 24 + page_size <= len(data) and data[offset + 8 : offset + 16] == salts:
+        frames += 1
+        offset += 24 + page_size
+    return frames
 
 
 def batch_sizes(store: SqliteStore) -> list[int]:

@@ -14,7 +14,7 @@ from tasky.states import Status
 from tasky.store.records import ChildRecord, Claim, Outcome, TaskRecord
 from tasky.store.sqlite import WAL_AUTOCHECKPOINT, SqliteStore
 from tasky.store.sqlite_tasks import ROWS_PER_INSERT, SMALL_INSERT
-from tests.sqlite_store_helpers import batch_sizes, sqlite_store, traced
+from tests.sqlite_store_helpers import batch_sizes, sqlite_store, traced, wal_frames
 
 store = sqlite_store
 
@@ -175,9 +175,8 @@ async def test_the_writer_keeps_statement_journals_in_memory(store: SqliteStore)
 
 
 def _wal_frames(store: SqliteStore) -> int:
-    """Frames in the WAL file (it is not restarted while no checkpoint runs)."""
-    page_size: int = store.reader.execute("PRAGMA page_size").fetchone()[0]
-    return (Path(f"{store.path}-wal").stat().st_size - 32) // (page_size + 24)
+    """Frames in the WAL (it is not restarted while no checkpoint runs)."""
+    return wal_frames(store.path)
 
 
 async def test_new_tasks_of_one_commit_share_the_pages_of_the_id_index(store: SqliteStore) -> None:

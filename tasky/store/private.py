@@ -40,9 +40,19 @@ def private_database(path: Path) -> None:
 
 
 def tighten(path: Path) -> None:
+    """Take group and other bits off ``path`` if it is a plain file. Anything else is left alone:
+    a symbolic link planted under a database file's name (``tasky.db-shm`` -> some file of the
+    server's user) had its target chmod-ed before (chmod follows links, and Linux has no
+    lchmod); SQLite itself refuses to use such a link. Opened without following a link and
+    changed through that descriptor, so the file checked is the file changed."""
     try:
-        mode = stat.S_IMODE(os.stat(path, follow_symlinks=False).st_mode)
-    except FileNotFoundError:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # none, or a link (ELOOP): nothing of ours to tighten
         return
-    if mode & 0o077:
-        os.chmod(path, mode & 0o700)
+    try:
+        info = os.fstat(fd)
+        mode = stat.S_IMODE(info.st_mode)
+        if stat.S_ISREG(info.st_mode) and mode & 0o077:
+            os.fchmod(fd, mode & 0o700)
+    finally:
+        os.close(fd)

@@ -81,6 +81,7 @@ from tasky.store.sqlite_tasks import (
     row_to_task,
 )
 from tasky.store.sqlite_totals import WriterConnection
+from tasky.store.wal_space import reserve_wal
 
 # Literal (not bound) so SQLite can prove that a query is covered by the partial tasks_ended: the
 # very expression of its WHERE (SCHEMA).
@@ -379,6 +380,10 @@ def connect_writer(path: str) -> WriterConnection:
 # writes per commit marked light traffic busy too (its held audit rows go ~100 per commit), and
 # the SQL's wall time did on waits for the GIL.
 WAL_AUTOCHECKPOINT = 10_000
+# The WAL's length written as zeros when the store opens (tasky.store.wal_space): the frames
+# between two checkpoints, and room for the group commit that crosses the mark (a batch of
+# thousands of tasks writes a few hundred pages).
+WAL_RESERVED_FRAMES = WAL_AUTOCHECKPOINT + 1_000
 
 
 def _configured(conn: C) -> C:
@@ -546,6 +551,7 @@ class SqliteStore(OneNodeMixin):
         self._writer_conn.executescript(SCHEMA)
         self._writer_conn.executescript(CHAIN_SCHEMA)
         migrate(self._writer_conn, [CHAINS])
+        reserve_wal(self._writer_conn, self.path, WAL_RESERVED_FRAMES)
         self._reader = _connect(self.path)
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._write_loop, name="tasky-sqlite-writer")
