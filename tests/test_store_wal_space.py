@@ -4,6 +4,7 @@ planted link or a full disk changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -14,11 +15,13 @@ import pytest
 
 from tasky.ids import new_id
 from tasky.states import Status
+from tasky.store import create_store, wal_space
 from tasky.store.private import private_database
 from tasky.store.records import TaskRecord
 from tasky.store.sqlite import WAL_RESERVED_FRAMES, SqliteStore
 from tasky.store.wal_space import lengthen_with_zeros, wal_bytes
 from tests.sqlite_store_helpers import wal_frames
+from tests.test_cli_client import tasky
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -212,3 +215,39 @@ def test_a_link_planted_under_a_database_files_name_is_not_followed(
     private_database(data / "tasky.db")
     assert victim.stat().st_mode & 0o777 == 0o644
     assert (data / "tasky.db").stat().st_mode & 0o777 == 0o600
+
+
+def _lengthenings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """The WAL lengthenings of the stores opened from now on, in this process."""
+    calls: list[tuple[str, int]] = []
+    lengthen = wal_space.lengthen_with_zeros
+
+    def counted(file: str, wanted: int) -> int:
+        calls.append((file, wanted))
+        return lengthen(file, wanted)
+
+    monkeypatch.setattr(wal_space, "lengthen_with_zeros", counted)
+    return calls
+
+
+def test_an_offline_command_does_not_write_the_wal_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tasky token create --data`` opens the store for one write: ~45 MB of zeros would cost
+    it more than they could save (SQLite deletes the WAL again at close). A server's start,
+    the same store opened through create_store, does write them."""
+    calls = _lengthenings(monkeypatch)
+    data = tmp_path / "data"
+    made = tasky("token", "create", "--name", "root", "--role", "admin", "--data", str(data))
+    assert made.exit_code == 0, made.output
+    assert calls == []
+    assert tasky("token", "list", "--data", str(data)).exit_code == 0
+    assert calls == []
+
+    async def serving_open() -> None:
+        store = create_store(str(data / "tasky.db"))
+        await store.open()
+        await store.close()
+
+    asyncio.run(serving_open())
+    assert [file for file, _ in calls] == [f"{data / 'tasky.db'}-wal"]

@@ -86,7 +86,8 @@ def _offline(
     from tasky.store import StoreLocked, create_store
 
     async def run() -> T:
-        store = create_store(db if db is not None else str((data or Path()) / "tasky.db"))
+        path = db if db is not None else str((data or Path()) / "tasky.db")
+        store = create_store(path, brief=True)
         await store.open()
         try:
             return await work(store)

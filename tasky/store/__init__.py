@@ -50,10 +50,11 @@ __all__ = [
 ]
 
 
-def create_store(url: str) -> Store:
+def create_store(url: str, *, brief: bool = False) -> Store:
     """``postgresql://USER@HOST:PORT/DB`` (many nodes on one database), or
     ``sqlite:///path/to/tasky.db`` or a plain path (the embedded default); ``memory:`` for
-    tests (see tasky.store.memory: nothing is kept beyond the store object)."""
+    tests (see tasky.store.memory: nothing is kept beyond the store object). ``brief``: the
+    store is opened for a moment (see :class:`SqliteStore`)."""
     if url == "memory:":
         return MemoryStore()
     if url.startswith(POSTGRES_SCHEMES):
@@ -66,10 +67,10 @@ def create_store(url: str) -> Store:
             ) from None
         return PostgresStore(url)
     if url.startswith("sqlite:///"):
-        return SqliteStore(url.removeprefix("sqlite:///"))
+        return SqliteStore(url.removeprefix("sqlite:///"), brief=brief)
     if "://" in url:
         raise ValueError(f"unsupported store URL: {url.split('://')[0]}://...")
-    return SqliteStore(Path(url))
+    return SqliteStore(Path(url), brief=brief)
 
 
 def prepare_store(store: Store) -> int:

@@ -495,8 +495,12 @@ class SqliteStore(OneNodeMixin):
     shared = False
     ordered_writes = True
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, brief: bool = False) -> None:
+        """``brief``: opened for a moment (an offline command of the command line), so the WAL is
+        not written to its working length at open (tasky.store.wal_space): that pays off over
+        thousands of commits, and SQLite deletes the file again at close."""
         self.path = str(path)
+        self._brief = brief
         self._lock_file: Any = None
         self._reader: sqlite3.Connection | None = None
         self._writer_conn: WriterConnection | None = None
@@ -551,7 +555,8 @@ class SqliteStore(OneNodeMixin):
         self._writer_conn.executescript(SCHEMA)
         self._writer_conn.executescript(CHAIN_SCHEMA)
         migrate(self._writer_conn, [CHAINS])
-        reserve_wal(self._writer_conn, self.path, WAL_RESERVED_FRAMES)
+        if not self._brief:
+            reserve_wal(self._writer_conn, self.path, WAL_RESERVED_FRAMES)
         self._reader = _connect(self.path)
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._write_loop, name="tasky-sqlite-writer")
