@@ -10,8 +10,9 @@ with a WAL that grew by every commit for its first ~40 MB. Measured on the bench
 file grows, 0.27-0.30 ms over written zeros. PostgreSQL zero-fills new WAL segments for the same
 reason (``wal_init_zero``).
 
-Zeros are written (not ``fallocate``): space allocated but never written is converted on its
-first write, which is again a change of the file's metadata at commit time.
+Zeros are written, not ``fallocate``-d: space allocated but never written is marked so, and its
+first write changes the file's metadata again; measured, commits over such space took as long as
+on a growing file (0.32-0.36 against 0.33-0.37 ms p50, three runs each).
 
 Safe over any WAL, a crashed server's included: SQLite appends a frame right after the last valid
 one, and recovery stops at the first frame whose salt or checksum does not match, which zeros
