@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -190,23 +192,39 @@ async def test_a_restart_on_the_same_machine_takes_over_from_a_killed_process(
     await store.open()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    now = clock.now()
-    here = os.uname().nodename
-    for pid, refused in ((os.getppid(), True), (dead.pid, False)):
-        killed = NodeRecord("alpha", [], f"alpha:{pid}", ["Echo"], now, now, host=here, pid=pid)
-        assert await store.register_node(killed, float("inf")) is None  # its heartbeat: now
-        engine = Engine(store, registry, settings)
-        try:
-            if refused:  # that process is alive: the name is its own
-                with pytest.raises(NodeNameTaken):
+    # Killed, and not reaped yet by its parent (a zombie): as dead as the other (a restart right
+    # after kill -9 found the killed server in that state for over a second).
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 15
+        while _state(zombie.pid) != "Z":
+            assert time.monotonic() < deadline, "the child did not end"
+            await asyncio.sleep(0.01)
+        now = clock.now()
+        here = os.uname().nodename
+        for pid, refused in ((os.getppid(), True), (dead.pid, False), (zombie.pid, False)):
+            killed = NodeRecord("alpha", [], f"alpha:{pid}", ["Echo"], now, now, host=here, pid=pid)
+            assert await store.register_node(killed, float("inf")) is None  # heartbeat: now
+            engine = Engine(store, registry, settings)
+            try:
+                if refused:  # that process is alive: the name is its own
+                    with pytest.raises(NodeNameTaken):
+                        await engine.start()
+                else:
                     await engine.start()
-            else:
-                await engine.start()
-                [(node, alive)] = await engine.nodes()
-                assert (node.owner, node.pid, alive) == (settings.node_id, os.getpid(), True)
-        finally:
-            await engine.stop()
-    await store.close()
+                    [(node, alive)] = await engine.nodes()
+                    assert (node.owner, node.pid, alive) == (settings.node_id, os.getpid(), True)
+            finally:
+                await engine.stop()
+    finally:
+        await store.close()
+        zombie.wait()
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (Linux): R, S, Z (ended, not yet reaped), ..."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
 
 
 async def test_a_keyed_submit_with_a_target_is_checked_once_and_replayed(

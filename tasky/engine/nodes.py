@@ -31,8 +31,9 @@ def name_taken(settings: Settings, holder: NodeRecord, now: float) -> NodeNameTa
 
 
 def gone_from_here(holder: NodeRecord) -> bool:
-    """``holder`` ran on this machine and its process no longer exists (a pid reused by another
-    program counts as alive: the name then waits for the heartbeat to age)."""
+    """``holder`` ran on this machine and its process no longer exists, or has ended and waits
+    only to be reaped (a pid reused by another program counts as alive: the name then waits for
+    the heartbeat to age)."""
     if holder.host != os.uname().nodename or holder.pid <= 0 or holder.pid == os.getpid():
         return False
     try:
@@ -41,7 +42,22 @@ def gone_from_here(holder: NodeRecord) -> bool:
         return True
     except PermissionError:  # another user's process: it exists
         return False
-    return False
+    return _ended(holder.pid)
+
+
+def _ended(pid: int) -> bool:
+    """Whether ``pid`` is a zombie: dead, its exit status not yet collected by its parent. A
+    server killed with SIGKILL stays one until its parent (a shell, a supervisor, init) reaps it,
+    which took over a second here; a restart meanwhile was refused the node's name for a whole
+    lease. Linux's /proc tells; elsewhere the process counts as alive."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read()
+    except OSError:
+        return False
+    # "pid (comm) state ...": the name may hold spaces and parentheses, the state follows the last.
+    state = fields[fields.rfind(b")") + 2 : fields.rfind(b")") + 3]
+    return state in (b"Z", b"X")
 
 
 def claim_targets(settings: Settings) -> tuple[str, ...]:
