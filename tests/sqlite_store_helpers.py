@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tasky.store.sqlite import SqliteStore
+from tasky.store.wal_space import FRAME_HEADER_BYTES, WAL_HEADER_BYTES, wal_bytes
 
 
 @pytest.fixture
@@ -28,15 +29,17 @@ def wal_frames(path: str | Path) -> int:
     (the store writes the file's whole working length as zeros up front, so its length no longer
     tells; zeros and frames of a generation before a checkpoint never carry the salt)."""
     data = Path(f"{path}-wal").read_bytes()
-    if len(data) < 32:
+    if len(data) < WAL_HEADER_BYTES:
         return 0
     page_size = struct.unpack(">I", data[8:12])[0]
     salts = data[16:24]
     frames = 0
-    offset = 32
-    while offset + 24 + page_size <= len(data) and data[offset + 8 : offset + 16] == salts:
+    offset = WAL_HEADER_BYTES  # where frame number ``frames`` begins (wal_bytes(frames, ...))
+    while offset + FRAME_HEADER_BYTES + page_size <= len(data) and (
+        data[offset + 8 : offset + 16] == salts
+    ):
         frames += 1
-        offset += 24 + page_size
+        offset = wal_bytes(frames, page_size)
     return frames
 
 

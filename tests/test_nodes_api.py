@@ -15,6 +15,7 @@ import pytest
 from tasky import clock
 from tasky.api import TaskyApp
 from tasky.engine import Engine
+from tasky.engine.leftovers import process_state
 from tasky.engine.nodes import NodeNameTaken
 from tasky.settings import Settings
 from tasky.store import MemoryStore, NodeRecord, create_store
@@ -197,7 +198,7 @@ async def test_a_restart_on_the_same_machine_takes_over_from_a_killed_process(
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
         deadline = time.monotonic() + 15
-        while _state(zombie.pid) != "Z":
+        while process_state(zombie.pid) != "Z":
             assert time.monotonic() < deadline, "the child did not end"
             await asyncio.sleep(0.01)
         now = clock.now()
@@ -219,12 +220,6 @@ async def test_a_restart_on_the_same_machine_takes_over_from_a_killed_process(
     finally:
         await store.close()
         zombie.wait()
-
-
-def _state(pid: int) -> str:
-    """A process's state letter (Linux): R, S, Z (ended, not yet reaped), ..."""
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0]
 
 
 async def test_a_keyed_submit_with_a_target_is_checked_once_and_replayed(

@@ -52,6 +52,13 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
+def process_state(pid: int) -> str | None:
+    """The process's state letter (field 3 of /proc/PID/stat: R, S, ..., Z for one that ended
+    and waits to be reaped); None where /proc does not tell."""
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
 def describe(task_id: str, pid: int, mark: str) -> ChildRecord | None:
     """The record of a just-started child that leads its own group; None where /proc is absent."""
     ticks = start_ticks(pid)

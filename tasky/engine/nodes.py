@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable
 
 from tasky import clock
+from tasky.engine.leftovers import process_state
 from tasky.settings import Settings
 from tasky.store.base import Store
 from tasky.store.records import NodeRecord
@@ -50,14 +51,7 @@ def _ended(pid: int) -> bool:
     server killed with SIGKILL stays one until its parent (a shell, a supervisor, init) reaps it,
     which took over a second here; a restart meanwhile was refused the node's name for a whole
     lease. Linux's /proc tells; elsewhere the process counts as alive."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read()
-    except OSError:
-        return False
-    # "pid (comm) state ...": the name may hold spaces and parentheses, the state follows the last.
-    state = fields[fields.rfind(b")") + 2 : fields.rfind(b")") + 3]
-    return state in (b"Z", b"X")
+    return process_state(pid) in ("Z", "X")
 
 
 def claim_targets(settings: Settings) -> tuple[str, ...]:

@@ -41,8 +41,8 @@ def wal_bytes(frames: int, page_size: int) -> int:
     return WAL_HEADER_BYTES + frames * (FRAME_HEADER_BYTES + page_size)
 
 
-def reserve_wal(conn: sqlite3.Connection, path: str, frames: int) -> int:
-    """Lengthen ``path``'s WAL with zeros to hold ``frames`` frames; the bytes added. ``conn`` is
+def reserve_wal(conn: sqlite3.Connection, path: str, frames: int) -> None:
+    """Lengthen ``path``'s WAL with zeros to hold ``frames`` frames. ``conn`` is
     the database's writing connection, in WAL mode and outside a transaction. Nothing is added
     if the WAL is already that long, is not a plain file, or the disk refuses the space (then the
     file is left as it was: the WAL grows by its commits, as without this)."""
@@ -50,7 +50,7 @@ def reserve_wal(conn: sqlite3.Connection, path: str, frames: int) -> int:
     wanted = wal_bytes(frames, page_size)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        return lengthen_with_zeros(f"{path}-wal", wanted)
+        lengthen_with_zeros(f"{path}-wal", wanted)
     finally:
         conn.execute("ROLLBACK")
 
