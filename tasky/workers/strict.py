@@ -34,20 +34,44 @@ Loc = tuple[str | int, ...]
 
 
 class _Allowance:
-    """A marker in a field's ``Annotated`` metadata: which control characters it accepts."""
+    """A marker in a field's ``Annotated`` metadata: which control characters it accepts.
 
-    def __init__(self, name: str, refused: str) -> None:
+    ``refused``: the refused ASCII characters (C0 and DEL, as a regex character class's ranges);
+    ``c1``: whether C1 (U+0080..U+009F) is refused too."""
+
+    def __init__(self, name: str, refused: str, *, c1: bool) -> None:
         self.name = name
-        self.refused = re.compile(refused)
+        self.refused = re.compile(f"[{refused}\\x80-\\x9f]" if c1 else f"[{refused}]")
+        self.refused_bytes = bytes(b for b in range(0x80) if self.refused.match(chr(b)))
+        self.c1 = c1
 
     def __repr__(self) -> str:
         return self.name
 
+    def clean(self, text: str) -> bool:
+        """Whether ``text`` surely holds no refused character, answered without the regex.
+
+        The regex tests each character in Python's regex engine, about 7 ns a character here:
+        0.4 ms of the event loop for a 64 KiB config string, a third of the server's time per
+        submit of such configs (py-spy). Its UTF-8 bytes answer the same question about ten times
+        faster: a character below U+0080 is the same single byte in UTF-8 and no byte of a longer
+        sequence is below 0x80, so the refused C0 characters and DEL are present exactly when
+        their bytes are; C1 characters (U+0080..U+009F) are encoded as 0xC2 0x80..0x9F, so a text
+        without the byte 0xC2 holds none (one with it, or with a lone surrogate, which UTF-8
+        cannot encode, is left to the regex)."""
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        if len(data.translate(None, self.refused_bytes)) != len(data):
+            return False
+        return not (self.c1 and b"\xc2" in data)
+
 
 # Refused everywhere by default: C0 (NUL..US), DEL and C1 (U+0080..U+009F).
-STRICT = _Allowance("Strict", r"[\x00-\x1f\x7f-\x9f]")
-Multiline = _Allowance("Multiline", r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-AllowControl = _Allowance("AllowControl", r"\x00")
+STRICT = _Allowance("Strict", r"\x00-\x1f\x7f", c1=True)
+Multiline = _Allowance("Multiline", r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f", c1=True)
+AllowControl = _Allowance("AllowControl", r"\x00", c1=False)
 
 # Ready-made field types for worker configs.
 MultilineStr = Annotated[str, Multiline]
@@ -56,6 +80,8 @@ ControlStr = Annotated[str, AllowControl]
 
 def control_character(text: str, allowance: _Allowance = STRICT) -> str | None:
     """The first refused control character of ``text`` (None if there is none)."""
+    if allowance.clean(text):
+        return None
     found = allowance.refused.search(text)
     return found.group(0) if found is not None else None
 
