@@ -137,6 +137,13 @@ CREATE TABLE IF NOT EXISTS task_attempts (
     PRIMARY KEY (task_id, attempt)
 ) WITHOUT ROWID;
 
+-- Configs too long to keep in their task's row (sqlite_tasks.CONFIG_ASIDE), by the task's seq;
+-- the row's config is then ''.
+CREATE TABLE IF NOT EXISTS task_configs (
+    seq INTEGER PRIMARY KEY,
+    text TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS task_logs (
     task_id TEXT NOT NULL,
     seq INTEGER NOT NULL,

@@ -59,6 +59,12 @@ def delete_tasks(conn: sqlite3.Connection, task_ids: Sequence[str]) -> int:
     counting what was pruned. Shared with the chain store, whose finished chains take their
     tasks along."""
     rows = [(task_id,) for task_id in task_ids]
+    # Configs kept aside (sqlite_tasks.CONFIG_ASIDE) go with their rows; most stores keep none,
+    # and a prune of a million tasks would look each one up for nothing.
+    if conn.execute("SELECT EXISTS (SELECT 1 FROM task_configs)").fetchone()[0]:
+        conn.executemany(
+            "DELETE FROM task_configs WHERE seq = (SELECT seq FROM tasks WHERE id = ?)", rows
+        )
     conn.executemany("DELETE FROM task_logs WHERE task_id = ?", rows)
     conn.executemany("DELETE FROM task_attempts WHERE task_id = ?", rows)
     conn.executemany("DELETE FROM task_children WHERE task_id = ?", rows)

@@ -15,7 +15,7 @@ import orjson
 
 from tasky.states import MOVES, Status
 from tasky.store.records import Outcome, pause_ends
-from tasky.store.sqlite_tasks import HOLDS_SLOT, exact_json, guard, json_text
+from tasky.store.sqlite_tasks import CONFIG_ASIDE, HOLDS_SLOT, exact_json, guard, json_text
 from tasky.store.sqlite_totals import AttemptTotals, WriterConnection
 
 Move = Callable[[sqlite3.Connection], bool]
@@ -355,9 +355,27 @@ def rerun(task_id: str, at: float) -> Move:
 
 
 def update_config(task_id: str, config: Any) -> Move:
-    return _update(
-        f"UPDATE tasks SET config = ? WHERE id = ? AND {_NOT_STARTED}", (json_text(config), task_id)
+    text = json_text(config)
+    aside = len(text) > CONFIG_ASIDE  # kept in task_configs (see sqlite_tasks.CONFIG_ASIDE)
+    change = _update(
+        f"UPDATE tasks SET config = ? WHERE id = ? AND {_NOT_STARTED}",
+        ("" if aside else text, task_id),
     )
+
+    def op(conn: sqlite3.Connection) -> bool:
+        if not change(conn):
+            return False
+        # The config it replaces may have been kept aside: this one is the only one kept.
+        conn.execute(_CONFIG_DROP, (task_id,))
+        if aside:
+            conn.execute(_CONFIG_SET_ASIDE, (text, task_id))
+        return True
+
+    return op
+
+
+_CONFIG_DROP = "DELETE FROM task_configs WHERE seq = (SELECT seq FROM tasks WHERE id = ?)"
+_CONFIG_SET_ASIDE = "INSERT INTO task_configs (seq, text) SELECT seq, ? FROM tasks WHERE id = ?"
 
 
 def heartbeat(owner: str, task_ids: Sequence[str], lease_until: float) -> Callable[..., int]:
