@@ -56,6 +56,12 @@ ROWS: list[tuple[str, str, str, Check]] = [
         None,
     ),
     (
+        "Client: the same with a submitted task's own commit added instead (tasks/s)",
+        "client_sync_own_bound_per_s",
+        "",
+        None,
+    ),
+    (
         "Client: tasky.AsyncClient, 32 in flight (tasks/s)",
         "client_async_tasks_per_s",
         ">= 3500",
