@@ -11,7 +11,7 @@ import pytest
 
 from tasky.ids import new_id
 from tasky.states import Status
-from tasky.store import sqlite_moves, sqlite_tasks
+from tasky.store import sqlite_tasks
 from tasky.store.records import Claim, Outcome, TaskRecord
 from tasky.store.sqlite import SqliteStore
 from tests.sqlite_store_helpers import sqlite_store, wal_frames
@@ -79,7 +79,6 @@ async def test_in_the_row_a_long_config_is_written_again_by_each_move(
     """What the test above guards against, shown: with nothing kept aside, the same claim and
     end write the config's pages twice."""
     monkeypatch.setattr(sqlite_tasks, "CONFIG_ASIDE", 10**9)
-    monkeypatch.setattr(sqlite_moves, "CONFIG_ASIDE", 10**9)
     assert await _frames_of_claim_and_finish(store) >= 50
 
 

@@ -15,7 +15,7 @@ import orjson
 
 from tasky.states import MOVES, Status
 from tasky.store.records import Outcome, pause_ends
-from tasky.store.sqlite_tasks import CONFIG_ASIDE, HOLDS_SLOT, exact_json, guard, json_text
+from tasky.store.sqlite_tasks import HOLDS_SLOT, exact_json, guard, json_text, kept_aside
 from tasky.store.sqlite_totals import AttemptTotals, WriterConnection
 
 Move = Callable[[sqlite3.Connection], bool]
@@ -356,7 +356,7 @@ def rerun(task_id: str, at: float) -> Move:
 
 def update_config(task_id: str, config: Any) -> Move:
     text = json_text(config)
-    aside = len(text) > CONFIG_ASIDE  # kept in task_configs (see sqlite_tasks.CONFIG_ASIDE)
+    aside = kept_aside(text)
     change = _update(
         f"UPDATE tasks SET config = ? WHERE id = ? AND {_NOT_STARTED}",
         ("" if aside else text, task_id),

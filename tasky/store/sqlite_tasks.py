@@ -32,6 +32,14 @@ from tasky.store.sql_rows import row_to_task as row_to_task  # importers take it
 # standalone commit of a finish: 0.56-0.70 ms p50 with the config in the row, 0.25-0.27 aside).
 # Below the mark a row fits in its page, and an extra table row would only cost the insert.
 CONFIG_ASIDE = 2048
+
+
+def kept_aside(config_text: str) -> bool:
+    """Whether a config of this JSON text is kept in task_configs (see CONFIG_ASIDE). Every
+    write of a config asks here: an insert, a batch's inserts, a config's update."""
+    return len(config_text) > CONFIG_ASIDE
+
+
 # The config as read: from its row, or from task_configs when the row holds ''. coalesce stops at
 # its first value that is not NULL, so the side table is looked up for configs kept there only.
 _CONFIG_READ = (
@@ -406,7 +414,7 @@ def insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> in
     once per row with executemany (a group commit of 20 submits spent ~0.5 ms in its insert, of
     ~0.25 ms of work). A multi-row statement keeps a statement journal (it may fail half-way):
     the writer's connection keeps it in memory (temp_store, see sqlite.connect_writer)."""
-    aside = [(index, row[3]) for index, row in enumerate(rows) if len(row[3]) > CONFIG_ASIDE]
+    aside = [(index, row[3]) for index, row in enumerate(rows) if kept_aside(row[3])]
     if aside:
         rows = list(rows)
         for index, _ in aside:
@@ -459,7 +467,7 @@ def insert_one(
 ) -> TaskRecord:
     params = insert_params(task, config_text, start)
     text: str = params[3]
-    aside = len(text) > CONFIG_ASIDE
+    aside = kept_aside(text)
     seq = conn.execute(INSERT, _without_config(params) if aside else params).lastrowid or 0
     conn.execute(_COUNT_NEW, (params[1], params[2], 1))
     if aside:
