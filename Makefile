@@ -30,7 +30,7 @@ $(TEST_STAMP): $(STAMP)
 # platform and Python >= 3.11. Then run `make test` and commit the file with what it changed.
 lock: $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra test --extra postgres \
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra test --extra postgres --extra bench \
 		--universal --python-version 3.11 --upgrade --quiet --output-file $(LOCK)
 
 run: $(STAMP)

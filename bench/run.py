@@ -30,6 +30,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the bench and tasky packa
     sys.path.insert(0, str(ROOT))
 
 from bench import loadgen, procs, scenarios, table  # noqa: E402
+from bench.peers import scenario as peer_queues  # noqa: E402
 from tasky.retention.pruner import BATCH  # noqa: E402
 
 README = ROOT / "bench" / "README.md"
@@ -115,7 +116,17 @@ def main() -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=("submit", "e2e", "clients", "chains", "scale", "memory", "retention", "postgres"),
+        choices=(
+            "submit",
+            "e2e",
+            "clients",
+            "peers",
+            "chains",
+            "scale",
+            "memory",
+            "retention",
+            "postgres",
+        ),
         help="a subset (retention runs only when asked for)",
     )
     args = parser.parse_args()
@@ -123,7 +134,9 @@ def main() -> int:
         print("bench: wrk is missing (scripts/install-system-deps.sh installs it)", file=sys.stderr)
         return 2
     plan = scenarios.SMOKE if args.smoke else scenarios.Plan()
-    wanted = set(args.only or ("submit", "e2e", "clients", "chains", "scale", "memory", "postgres"))
+    wanted = set(
+        args.only or ("submit", "e2e", "clients", "peers", "chains", "scale", "memory", "postgres")
+    )
     started = datetime.datetime.now(datetime.UTC)
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tasky-bench-") as tmp:
@@ -134,6 +147,7 @@ def main() -> int:
                 ("submit", lambda: scenarios.submit(plan, baseline, work)),
                 ("e2e", lambda: scenarios.dispatch_and_e2e(plan, work)),
                 ("clients", lambda: scenarios.clients(plan, baseline, work)),
+                ("peers", lambda: peer_queues.peers(plan.runs, plan.client_tasks, work)),
                 ("chains", lambda: scenarios.chains(plan, work)),
                 ("scale", lambda: scenarios.scale(plan, baseline, work)),
                 ("memory", lambda: scenarios.memory(plan, work)),
@@ -148,6 +162,7 @@ def main() -> int:
                     print(f"bench: {name} done in {time.monotonic() - t0:.0f} s", file=sys.stderr)
         finally:
             baseline.stop()
+    figures.update(peer_queues.compared(figures))
     m = machine()
     result: dict[str, Any] = {
         "kind": "smoke" if args.smoke else "full",

@@ -81,6 +81,36 @@ ROWS: list[tuple[str, str, str, Check]] = [
         lambda v: v >= 50000,
     ),
     ("Client: tasky submit command, one process (s)", "cli_submit_s", "", None),
+    *(
+        (
+            f"Peer: {label}, one send after another, {where} (tasks/s)",
+            f"peer_{peer}_{mode}_tasks_per_s",
+            "",
+            None,
+        )
+        for mode, where in (
+            ("memory", "Redis keeping nothing"),
+            ("durable", "Redis syncing every write"),
+        )
+        for peer, label in (
+            ("dramatiq", "dramatiq"),
+            ("huey", "huey"),
+            ("rq", "RQ"),
+            ("celery", "Celery"),
+        )
+    ),
+    (
+        "tasky.Client / the fastest peer, Redis keeping nothing",
+        "client_sync_over_peer_memory",
+        "",
+        None,
+    ),
+    (
+        "tasky.Client / the fastest peer, Redis syncing every write",
+        "client_sync_over_peer_durable",
+        "",
+        None,
+    ),
     (
         "Chain of 1,000 sequential no-ops: overhead per step (ms)",
         "chain_long_step_ms",

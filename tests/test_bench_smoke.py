@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# A minute or more: real servers, wrk and a Starlette baseline.
+# A few minutes: real servers, wrk, a Starlette baseline and the peer queues with their brokers.
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 # Every figure the table is built from; each must be a positive number after a smoke run.
@@ -63,16 +63,25 @@ FIGURES = [
         for setup in ("sqlite1", "pg1", "pg2")
         for name in ("submit_rps", "e2e_tasks_per_s", "dispatch_p50_ms", "dispatch_p99_ms")
     ),
+    *(
+        f"peer_{peer}_{mode}_tasks_per_s"
+        for peer in ("dramatiq", "huey", "rq", "celery")
+        for mode in ("memory", "durable")
+    ),
+    "client_sync_over_peer_memory",
+    "client_sync_over_peer_durable",
 ]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
-    if shutil.which("wrk") is None:
-        if os.environ.get("CI"):
-            pytest.fail("wrk is missing: scripts/install-system-deps.sh installs it")
-        pytest.skip("wrk is not installed (scripts/install-system-deps.sh)")
+    for tool in ("wrk", "redis-server"):
+        if shutil.which(tool) is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"{tool} is missing: scripts/install-system-deps.sh installs it")
+            pytest.skip(f"{tool} is not installed (scripts/install-system-deps.sh)")
     readme = (ROOT / "bench" / "README.md").read_text()
+    redis_servers = _redis_servers()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKY_")}
     run = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(tmp_path)],
@@ -80,7 +89,7 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=290,
+        timeout=470,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     files = list(tmp_path.glob("*-smoke.json"))
@@ -119,5 +128,22 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert "Lone submit's bound: bare lone POST + the floor (ms)" in run.stdout
     assert "Lone submit's own bound: bare lone POST + that commit (ms)" in run.stdout
     assert "Client: the same with the floor added to each call (tasks/s)" in run.stdout
+    assert "Peer: dramatiq, one send after another, Redis syncing every write" in run.stdout
+    assert "tasky.Client / the fastest peer, Redis keeping nothing" in run.stdout
+    # The peers' brokers and consumers were stopped with the run (their process groups).
+    leftovers = subprocess.run(
+        ["pgrep", "-f", "bench.peers|rq worker --url redis://127.0.0.1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert leftovers == "", leftovers
+    assert _redis_servers() == redis_servers
     # A smoke run never rewrites the recorded full-run table.
     assert (ROOT / "bench" / "README.md").read_text() == readme
+
+
+def _redis_servers() -> set[int]:
+    """The pids of the Redis servers running now (the machine's own, if any, included)."""
+    found = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True)
+    return {int(pid) for pid in found.stdout.split()}

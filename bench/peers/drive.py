@@ -1,0 +1,53 @@
+"""One peer's driver, in a process of its own as Tasky's drivers are (bench/drivers.py): send
+no-op tasks one after another through the peer's own call, and time them until the last has run.
+
+    python -m bench.peers.drive PEER --tasks 10000
+
+Prints one JSON object: the peer, the tasks, the seconds spent sending, the seconds until the
+last completion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+
+from bench.peers import done, reset
+
+POLL = 0.005  # as bench/drivers.py polls Tasky's statistics
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("peer", choices=("dramatiq", "huey", "rq", "celery"))
+    parser.add_argument("--tasks", type=int, required=True)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    args = parser.parse_args()
+    app = importlib.import_module(f"bench.peers.{args.peer}_app")
+    reset()
+    began = time.perf_counter()
+    for _ in range(args.tasks):
+        app.send()
+    sent = time.perf_counter()
+    deadline = sent + args.timeout
+    while done() < args.tasks:
+        if time.perf_counter() > deadline:
+            print(f"{args.peer}: {done()} of {args.tasks} ran within {args.timeout:g} s")
+            return 1
+        time.sleep(POLL)
+    finished = time.perf_counter()
+    report = {
+        "peer": args.peer,
+        "tasks": args.tasks,
+        "submit_seconds": sent - began,
+        "total_seconds": finished - began,
+    }
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
