@@ -28,9 +28,9 @@ def send() -> None:
 
 
 def consumer_argv() -> list[str]:
-    # `rq worker` with its SimpleWorker, which runs each job in its own process: the default
-    # worker forks a process per job and ran 49 no-ops a second here (SimpleWorker: 178), which
-    # would make one run of the benchmark take minutes.
+    # `rq worker` with its SimpleWorker, which runs the jobs in the worker's own process: the
+    # default worker forks a process per job and ran 49 no-ops a second here (SimpleWorker: 178),
+    # which would make one run of the benchmark take minutes.
     rq = str(Path(sys.executable).parent / "rq")
     simple = "rq.worker.SimpleWorker"
     return [rq, "worker", "--url", broker_url(), "--worker-class", simple, "--quiet", QUEUE]
