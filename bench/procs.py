@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -28,6 +30,24 @@ def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKY_")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def run_driver(argv: list[str], what: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run a driver process (bench/drivers.py, bench/peers/drive.py) to its end; the JSON report
+    it prints last. ``env``: the environment (default: :func:`clean_env`)."""
+    run = subprocess.run(
+        argv,
+        cwd=ROOT,
+        env=clean_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{run.stdout}{run.stderr}")
+    report: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return report
 
 
 class Server:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -336,18 +335,8 @@ DRIVERS = ROOT / "bench" / "drivers.py"
 
 def _drive(server: procs.Server, driver: str, *options: str) -> dict[str, Any]:
     """One run of bench/drivers.py against ``server``; its JSON report."""
-    run = subprocess.run(
-        [sys.executable, str(DRIVERS), driver, server.base, *options],
-        capture_output=True,
-        text=True,
-        env=procs.clean_env(),
-        timeout=900,
-        check=False,
-    )
-    if run.returncode != 0:
-        raise RuntimeError(f"driver {driver} failed:\n{run.stdout}{run.stderr}")
-    report: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
-    return report
+    argv = [sys.executable, str(DRIVERS), driver, server.base, *options]
+    return procs.run_driver(argv, f"driver {driver}")
 
 
 def _cli_submit_seconds(server: procs.Server, times: int) -> list[float]:

@@ -139,19 +139,8 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def drive(peer: str, tasks: int, env: dict[str, str]) -> dict[str, Any]:
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.peers.drive", peer, "--tasks", str(tasks)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if run.returncode != 0:
-        raise RuntimeError(f"the {peer} driver failed:\n{run.stdout}{run.stderr}")
-    report: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
-    return report
+    argv = [sys.executable, "-m", "bench.peers.drive", peer, "--tasks", str(tasks)]
+    return procs.run_driver(argv, f"the {peer} driver", env)
 
 
 def peers(runs: int, tasks: int, work: Path) -> Figures:
