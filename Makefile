@@ -22,7 +22,7 @@ $(STAMP): $(BIN)/python pyproject.toml $(LOCK)
 	touch $@
 
 $(TEST_STAMP): $(STAMP)
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[test,bench]'
 	bash scripts/install-system-deps.sh
 	touch $@
 
