@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bench.peers import PEERS
+
 # (label, figure key, target text, check on the median or None)
 Check = Callable[[float], bool] | None
 ROWS: list[tuple[str, str, str, Check]] = [
@@ -92,12 +94,7 @@ ROWS: list[tuple[str, str, str, Check]] = [
             ("memory", "Redis keeping nothing"),
             ("durable", "Redis syncing every write"),
         )
-        for peer, label in (
-            ("dramatiq", "dramatiq"),
-            ("huey", "huey"),
-            ("rq", "RQ"),
-            ("celery", "Celery"),
-        )
+        for peer, label in PEERS.items()
     ),
     (
         "tasky.Client / the fastest peer, Redis keeping nothing",

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import TYPE_CHECKING
 
-import redis
+if TYPE_CHECKING:
+    import redis
 
+# Each peer: its app module's name (bench/peers/<name>_app.py) and how the table names it.
+PEERS = {"dramatiq": "dramatiq", "huey": "huey", "rq": "RQ", "celery": "Celery"}
 DONE = "bench:done"
 
 
@@ -24,6 +28,8 @@ def broker_url() -> str:
 
 @cache
 def _counter() -> redis.Redis:
+    import redis  # the bench extra: only the peers' processes need it, not the table
+
     return redis.Redis.from_url(os.environ["BENCH_PEER_COUNTER"])
 
 

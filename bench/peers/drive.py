@@ -15,14 +15,14 @@ import json
 import sys
 import time
 
-from bench.peers import done, reset
+from bench.peers import PEERS, done, reset
 
 POLL = 0.005  # as bench/drivers.py polls Tasky's statistics
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("peer", choices=("dramatiq", "huey", "rq", "celery"))
+    parser.add_argument("peer", choices=tuple(PEERS))
     parser.add_argument("--tasks", type=int, required=True)
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args()

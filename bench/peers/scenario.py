@@ -13,7 +13,6 @@ take turns, so that the machine's load weighs on each alike.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import importlib.util
 import json
 import os
@@ -27,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs
+from bench.peers import PEERS
 from bench.stats import figure
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-PEERS = ("dramatiq", "huey", "rq", "celery")
-_PACKAGES = ("redis", "dramatiq", "huey", "rq", "celery")
+_PACKAGES = ("redis", *PEERS)
 MODES: dict[str, tuple[str, ...]] = {
     "memory": ("--save", "", "--appendonly", "no"),
     "durable": ("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
