@@ -148,7 +148,10 @@ def main() -> int:
                 ("submit", lambda: scenarios.submit(plan, baseline, work)),
                 ("e2e", lambda: scenarios.dispatch_and_e2e(plan, work)),
                 ("clients", lambda: scenarios.clients(plan, baseline, work)),
-                ("peers", lambda: peer_queues.peers(plan.runs, plan.client_tasks, work)),
+                (
+                    "peers",
+                    lambda: peer_queues.peers(plan.runs, plan.client_tasks, plan.batch_chunk, work),
+                ),
                 ("chains", lambda: scenarios.chains(plan, work)),
                 ("scale", lambda: scenarios.scale(plan, baseline, work)),
                 ("memory", lambda: scenarios.memory(plan, work)),

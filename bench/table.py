@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.peers import PEERS
+from bench.peers import PEERS, figure_name
+
+# The peers' brokers (bench.peers.scenario.MODES) as the table names them.
+_BROKERS = {"memory": "Redis keeping nothing", "durable": "Redis syncing every write"}
 
 # (label, figure key, target text, check on the median or None)
 Check = Callable[[float], bool] | None
@@ -85,28 +88,22 @@ ROWS: list[tuple[str, str, str, Check]] = [
     ("Client: tasky submit command, one process (s)", "cli_submit_s", "", None),
     *(
         (
-            f"Peer: {label}, one send after another, {where} (tasks/s)",
-            f"peer_{peer}_{mode}_tasks_per_s",
+            f"Peer: {label}, {how}, {where} (tasks/s)",
+            figure_name(peer, mode, batch),
             "",
             None,
         )
-        for mode, where in (
-            ("memory", "Redis keeping nothing"),
-            ("durable", "Redis syncing every write"),
-        )
+        for batch, how in ((False, "one send after another"), (True, "chunks of 1,000"))
+        for mode, where in _BROKERS.items()
         for peer, label in PEERS.items()
     ),
-    (
-        "tasky.Client / the fastest peer, Redis keeping nothing",
-        "client_sync_over_peer_memory",
-        "",
-        None,
-    ),
-    (
-        "tasky.Client / the fastest peer, Redis syncing every write",
-        "client_sync_over_peer_durable",
-        "",
-        None,
+    *(
+        (f"{what} / the fastest peer's, {where}", f"{name}_over_peer_{mode}", "", None)
+        for name, what in (
+            ("client_sync", "tasky.Client one after another"),
+            ("client_batch", "tasky.Client batches"),
+        )
+        for mode, where in _BROKERS.items()
     ),
     (
         "Chain of 1,000 sequential no-ops: overhead per step (ms)",

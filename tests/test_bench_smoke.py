@@ -64,12 +64,16 @@ FIGURES = [
         for name in ("submit_rps", "e2e_tasks_per_s", "dispatch_p50_ms", "dispatch_p99_ms")
     ),
     *(
-        f"peer_{peer}_{mode}_tasks_per_s"
+        f"peer_{peer}_{mode}{kind}_tasks_per_s"
         for peer in ("dramatiq", "huey", "rq", "celery")
         for mode in ("memory", "durable")
+        for kind in ("", "_batch")
     ),
-    "client_sync_over_peer_memory",
-    "client_sync_over_peer_durable",
+    *(
+        f"{name}_over_peer_{mode}"
+        for name in ("client_sync", "client_batch")
+        for mode in ("memory", "durable")
+    ),
 ]
 
 
@@ -129,7 +133,8 @@ def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     assert "Lone submit's own bound: bare lone POST + that commit (ms)" in run.stdout
     assert "Client: the same with the floor added to each call (tasks/s)" in run.stdout
     assert "Peer: dramatiq, one send after another, Redis syncing every write" in run.stdout
-    assert "tasky.Client / the fastest peer, Redis keeping nothing" in run.stdout
+    assert "Peer: RQ, chunks of 1,000, Redis keeping nothing" in run.stdout
+    assert "tasky.Client batches / the fastest peer's, Redis keeping nothing" in run.stdout
     # The peers' brokers and consumers were stopped with the run (their process groups).
     leftovers = subprocess.run(
         ["pgrep", "-f", "bench.peers|rq worker --url redis://127.0.0.1"],

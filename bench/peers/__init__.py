@@ -22,6 +22,11 @@ PEERS = {"dramatiq": "dramatiq", "huey": "huey", "rq": "RQ", "celery": "Celery"}
 DONE = "bench:done"
 
 
+def figure_name(peer: str, mode: str, batch: bool) -> str:
+    """The figure of ``peer`` with the broker in ``mode``: one send after another, or batches."""
+    return f"peer_{peer}_{mode}{'_batch' if batch else ''}_tasks_per_s"
+
+
 def broker_url() -> str:
     return os.environ["BENCH_PEER_BROKER"]
 

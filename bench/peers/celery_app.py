@@ -1,10 +1,11 @@
-"""Celery with Redis as its broker (results ignored: nothing reads them), sent with ``delay()``."""
+"""Celery with Redis as its broker (results ignored: nothing reads them), sent with ``delay()``,
+or many at once as a ``group``."""
 
 from __future__ import annotations
 
 import sys
 
-from celery import Celery
+from celery import Celery, group
 
 from bench.peers import broker_url, mark_done
 
@@ -20,6 +21,10 @@ def noop() -> None:
 
 def send() -> None:
     noop.delay()
+
+
+def send_many(count: int) -> None:
+    group(noop.s() for _ in range(count)).apply_async()
 
 
 def consumer_argv() -> list[str]:

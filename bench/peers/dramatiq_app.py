@@ -1,10 +1,12 @@
-"""Dramatiq with its Redis broker: an actor that does nothing (no retries), sent with ``send()``."""
+"""Dramatiq with its Redis broker: an actor that does nothing (no retries), sent with ``send()``,
+or many at once as a ``group``."""
 
 from __future__ import annotations
 
 import sys
 
 import dramatiq
+from dramatiq import group
 from dramatiq.brokers.redis import RedisBroker
 
 from bench.peers import broker_url, mark_done
@@ -19,6 +21,10 @@ def noop() -> None:
 
 def send() -> None:
     noop.send()
+
+
+def send_many(count: int) -> None:
+    group(noop.message() for _ in range(count)).run()
 
 
 def consumer_argv() -> list[str]:

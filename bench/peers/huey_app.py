@@ -1,4 +1,5 @@
-"""Huey with Redis (results off: nothing reads them), enqueued by calling the task."""
+"""Huey with Redis (results off: nothing reads them), enqueued by calling the task, or many at
+once with the task's ``map``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ def noop() -> None:
 
 def send() -> None:
     noop()
+
+
+def send_many(count: int) -> None:
+    noop.map([()] * count)  # one call with no arguments per item
 
 
 def consumer_argv() -> list[str]:

@@ -1,4 +1,5 @@
-"""RQ (Redis Queue): a function enqueued with ``Queue.enqueue``."""
+"""RQ (Redis Queue): a function enqueued with ``Queue.enqueue``, or many at once with
+``Queue.enqueue_many`` (one Redis pipeline)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def _queue() -> Queue:
 
 def send() -> None:
     _queue().enqueue(noop)
+
+
+def send_many(count: int) -> None:
+    _queue().enqueue_many([Queue.prepare_data(noop) for _ in range(count)])
 
 
 def consumer_argv() -> list[str]:

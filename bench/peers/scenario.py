@@ -1,6 +1,8 @@
 """The peer queues' section of ``make bench``: each peer's own client sends no-op tasks one after
 another from a driver process, and the clock stops when the last has run: the protocol of
-Tasky's "tasky.Client, one call after another" figure, in the same run.
+Tasky's "tasky.Client, one call after another" figure, in the same run. Then the same peer sends
+them in chunks through its own call for many (dramatiq's and Celery's ``group``, huey's ``map``,
+RQ's ``enqueue_many``): the protocol of Tasky's batch figure (``submit_many``, chunks of 1,000).
 
 Each peer's broker is a Redis server started here for the measured run alone, in two modes:
 keeping nothing on disk (how such queues are often run, and how the issue that asked for this
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs
-from bench.peers import PEERS
+from bench.peers import PEERS, figure_name
 from bench.stats import figure
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -36,6 +38,10 @@ MODES: dict[str, tuple[str, ...]] = {
     "durable": ("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
 }
 WARMUP_TASKS = 200  # before each measured run: the consumer is connected and has run some
+# RQ's consumer runs under 200 no-ops a second here: a fifth of the tasks still times about ten
+# seconds of it in each run, and keeps the section from taking minutes of the benchmark for one
+# figure whose rate does not change with the count.
+TASK_SHARE = {"rq": 5}
 
 Figures = dict[str, Any]
 
@@ -137,51 +143,56 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
-def drive(peer: str, tasks: int, env: dict[str, str]) -> dict[str, Any]:
+def drive(peer: str, tasks: int, env: dict[str, str], chunk: int = 0) -> dict[str, Any]:
     argv = [sys.executable, "-m", "bench.peers.drive", peer, "--tasks", str(tasks)]
-    return procs.run_driver(argv, f"the {peer} driver", env)
+    return procs.run_driver([*argv, "--chunk", str(chunk)], f"the {peer} driver", env)
 
 
-def peers(runs: int, tasks: int, work: Path) -> Figures:
-    """Tasks per second of each peer in each mode, ``runs`` runs of ``tasks`` each."""
+def peers(runs: int, tasks: int, chunk: int, work: Path) -> Figures:
+    """Tasks per second of each peer in each mode, one send after another and in chunks of
+    ``chunk``: ``runs`` runs of ``tasks`` each (fewer for the peers in TASK_SHARE)."""
     reason = missing()
     if reason is not None:
         print(f"bench: the peer queues' section skipped: {reason}", file=sys.stderr)
         return {}
-    figures: Figures = {}
+    rates: dict[str, list[float]] = {}
     with redis_server(work / "peer-counter", "memory") as counter:
         for mode in MODES:
-            rates: dict[str, list[float]] = {peer: [] for peer in PEERS}
             for run in range(runs):
                 for peer in PEERS:
+                    count = max(1, tasks // TASK_SHARE.get(peer, 1))
                     place = work / f"peer-{mode}-{peer}-{run}"
                     with redis_server(place, mode) as broker:
                         env = _env(broker, counter)
                         with consumer(peer, env, place / "consumer.log"):
-                            drive(peer, min(WARMUP_TASKS, tasks), env)
-                            report = drive(peer, tasks, env)
-                    rates[peer].append(report["tasks"] / report["total_seconds"])
-            for peer, values in rates.items():
-                figures[f"peer_{peer}_{mode}_tasks_per_s"] = figure(values, "tasks/s")
-    return figures
+                            drive(peer, min(WARMUP_TASKS, count), env)
+                            for batch in (False, True):
+                                report = drive(peer, count, env, chunk if batch else 0)
+                                rate = report["tasks"] / report["total_seconds"]
+                                rates.setdefault(figure_name(peer, mode, batch), []).append(rate)
+    return {name: figure(values, "tasks/s") for name, values in rates.items()}
+
+
+# Tasky's figure, and what it is compared with: the peers' figures of the same protocol.
+COMPARED = {
+    "client_sync": ("client_sync_tasks_per_s", False),
+    "client_batch": ("client_batch_tasks_per_s", True),
+}
 
 
 def compared(figures: Figures) -> Figures:
-    """tasky.Client's figure over the fastest peer's, with a broker keeping nothing and with a
-    durable one (medians of the same run)."""
-    client = figures.get("client_sync_tasks_per_s")
-    if client is None or client["median"] is None:
-        return {}
+    """tasky.Client's figures (one call after another, batches) over the fastest peer's of the
+    same protocol, with a broker keeping nothing and with a durable one (medians of one run)."""
     out: Figures = {}
-    for mode in MODES:
-        best = max(
-            (
-                figures[f"peer_{peer}_{mode}_tasks_per_s"]["median"] or 0.0
-                for peer in PEERS
-                if f"peer_{peer}_{mode}_tasks_per_s" in figures
-            ),
-            default=0.0,
-        )
-        if best > 0:
-            out[f"client_sync_over_peer_{mode}"] = figure([client["median"] / best], "x")
+    for name, (tasky_figure, batch) in COMPARED.items():
+        client = figures.get(tasky_figure)
+        if client is None or client["median"] is None:
+            continue
+        for mode in MODES:
+            medians = (
+                figures.get(figure_name(peer, mode, batch), {}).get("median") for peer in PEERS
+            )
+            best = max((m for m in medians if m), default=0.0)
+            if best > 0:
+                out[f"{name}_over_peer_{mode}"] = figure([client["median"] / best], "x")
     return out
