@@ -245,3 +245,48 @@ async def test_finish_many_through_the_store_shares_the_group_commit(tmp_path: P
         assert await store.write(group) == [True, True, False]
     finally:
         await store.close()
+
+
+def _ends_alike(with_paused: bool) -> list[moves.Move]:
+    """Ends of claimed tasks that differ only in their time (no result, no error, no
+    progress): how tasks returning nothing end. The paused task's end differs in its paused
+    time, so with it the ends are not alike."""
+    ids = [*IDS[:5], *([IDS[6]] if with_paused else [])]
+    return [
+        moves.finish(task_id, OWNER, 1, Outcome(Status.COMPLETED, 1300.1234567891234 + i))
+        for i, task_id in enumerate(ids)
+    ]
+
+
+def _traced(ends: list[moves.Move], statements: list[str]) -> Callable[..., list[Any]]:
+    def run(conn: sqlite3.Connection) -> list[Any]:
+        conn.set_trace_callback(statements.append)
+        try:
+            return _run_ops(conn, ends)
+        finally:
+            conn.set_trace_callback(None)
+
+    return run
+
+
+async def test_ends_alike_bind_what_they_share_once(tmp_path: Path) -> None:
+    """Ends that differ only in their time go in the statement that binds the rest once
+    (_FINISH_ALIKE), and leave the database as ends one after another do; with one end that
+    differs in more, all go in the statement that carries each row whole."""
+    for with_paused in (False, True):
+        statements: list[str] = []
+        results = await _each_on_its_own_file(
+            tmp_path / f"paused-{with_paused}",
+            one=lambda conn, p=with_paused: [end(conn) for end in _ends_alike(p)],
+            together=_traced(_ends_alike(with_paused), statements),
+        )
+        assert results["together"] == results["one"] == [True] * (6 if with_paused else 5)
+        assert _state(tmp_path / f"paused-{with_paused}" / "together.db") == _state(
+            tmp_path / f"paused-{with_paused}" / "one.db"
+        )
+        # The trace shows each statement with its values in place of its parameters, again at
+        # each start of a trigger's program.
+        updates = {s for s in statements if s.startswith("UPDATE tasks SET status")}
+        alike = [s for s in updates if s.endswith("tasks.seq = json_extract(j.value, '$[1]')")]
+        whole = [s for s in updates if s.endswith("tasks.seq = json_extract(j.value, '$[8]')")]
+        assert (len(alike), len(whole)) == ((0, 1) if with_paused else (1, 0)), statements

@@ -113,6 +113,20 @@ _FINISH_MANY = (
     f"lease_until = NULL, paused_seconds = {_item(7)}, paused_at = NULL "
     f"FROM json_each(?) AS j WHERE tasks.seq = {_item(8)}"
 )
+# _FINISH_MANY for ends that differ only in their time (and task): what the rest of the row
+# gets is bound once (?2-?8, in _update's order) and the JSON rows carry [finished_at, seq].
+# The ends of a group of no-op tasks, or of any tasks that return nothing, are alike: the
+# writer extracts 2 values a row instead of 9. Standalone (1,000 ends on a copy of a
+# 50,000-task store, thread CPU, median of 8): 17.4-18.5 us an end against 22.1-24.3; in the
+# batch driver the writer thread's CPU per task went from 75-80 to 72-76 us (three alternated
+# pairs of new servers, on a slow stretch of the machine).
+_FINISH_ALIKE = (
+    f"UPDATE tasks SET status = ?2, finished_at = {_item(0)}, error = ?3, result = ?4, "
+    "progress = CASE WHEN ?5 THEN 1.0 ELSE coalesce(?6, progress) END, "
+    "progress_message = coalesce(?7, progress_message), owner = NULL, "
+    f"lease_until = NULL, paused_seconds = ?8, paused_at = NULL "
+    f"FROM json_each(?1) AS j WHERE tasks.seq = {_item(1)}"
+)
 _ATTEMPT_MANY = (
     "INSERT OR REPLACE INTO task_attempts (task_id, attempt, status, started_at, "
     "finished_at, error, result, traceback, node, paused_seconds) "
@@ -242,10 +256,25 @@ def finish_many(conn: sqlite3.Connection, finishes: Sequence[Finish]) -> list[bo
         one._add_totals(conn, row)
         done[index] = True
     if updates:
-        conn.execute(_FINISH_MANY, (json_text(updates),))
+        alike = _alike(updates)
+        if alike is not None:
+            conn.execute(_FINISH_ALIKE, (json_text([[u[1], u[8]] for u in updates]), *alike))
+        else:
+            conn.execute(_FINISH_MANY, (json_text(updates),))
     if attempts:
         conn.execute(_ATTEMPT_MANY, (json_text(attempts),))
     return done
+
+
+def _alike(updates: Sequence[tuple[Any, ...]]) -> tuple[Any, ...] | None:
+    """What every row of ``updates`` (:meth:`Finish._update`'s tuples) sets but its time and
+    task, if it is the same for all of them."""
+    first = updates[0]
+    shared = (first[0], *first[2:8])
+    for update in updates:
+        if update[0] != shared[0] or update[2:8] != shared[1:]:
+            return None
+    return shared
 
 
 def requeue(
