@@ -38,9 +38,9 @@ MODES: dict[str, tuple[str, ...]] = {
     "durable": ("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
 }
 WARMUP_TASKS = 200  # before each measured run: the consumer is connected and has run some
-# RQ's consumer runs under 200 no-ops a second here: a fifth of the tasks still times about ten
-# seconds of it in each run, and keeps the section from taking minutes of the benchmark for one
-# figure whose rate does not change with the count.
+# RQ's consumer runs under 200 no-ops a second here: a fifth of the tasks still times 10-20
+# seconds of it in each run, and keeps the section from taking many minutes of the benchmark for
+# figures whose rate does not change with the count.
 TASK_SHARE = {"rq": 5}
 
 Figures = dict[str, Any]

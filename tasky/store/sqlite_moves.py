@@ -124,7 +124,7 @@ _FINISH_ALIKE = (
     f"UPDATE tasks SET status = ?2, finished_at = {_item(0)}, error = ?3, result = ?4, "
     "progress = CASE WHEN ?5 THEN 1.0 ELSE coalesce(?6, progress) END, "
     "progress_message = coalesce(?7, progress_message), owner = NULL, "
-    f"lease_until = NULL, paused_seconds = ?8, paused_at = NULL "
+    "lease_until = NULL, paused_seconds = ?8, paused_at = NULL "
     f"FROM json_each(?1) AS j WHERE tasks.seq = {_item(1)}"
 )
 _ATTEMPT_MANY = (
