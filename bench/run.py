@@ -34,18 +34,23 @@ from bench.peers import scenario as peer_queues  # noqa: E402
 from tasky.retention.pruner import BATCH  # noqa: E402
 
 README = ROOT / "bench" / "README.md"
-# The scenarios in the order they run (see main); a plain run leaves out ONLY_WHEN_ASKED.
-SCENARIOS = (
-    "submit",
-    "e2e",
-    "clients",
-    "peers",
-    "chains",
-    "scale",
-    "memory",
-    "retention",
-    "postgres",
-)
+# The scenarios in the order they run, each with what runs it (the plan, the bare baseline
+# server, the work directory); a plain run leaves out ONLY_WHEN_ASKED.
+Step = Callable[[scenarios.Plan, procs.Server, Path], dict[str, Any]]
+STEPS: dict[str, Step] = {
+    "submit": scenarios.submit,
+    "e2e": lambda plan, _, work: scenarios.dispatch_and_e2e(plan, work),
+    "clients": scenarios.clients,
+    "peers": lambda plan, _, work: peer_queues.peers(
+        plan.runs, plan.client_tasks, plan.batch_chunk, work
+    ),
+    "chains": lambda plan, _, work: scenarios.chains(plan, work),
+    "scale": scenarios.scale,
+    "memory": lambda plan, _, work: scenarios.memory(plan, work),
+    "retention": lambda plan, _, work: scenarios.retention(plan, work),
+    "postgres": lambda plan, _, work: scenarios.postgres(plan, work),
+}
+SCENARIOS = tuple(STEPS)
 ONLY_WHEN_ASKED = frozenset({"retention"})
 BEGIN, END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
 
@@ -144,25 +149,10 @@ def main() -> int:
         work = Path(tmp)
         baseline = procs.start_baseline(work)
         try:
-            steps = [
-                ("submit", lambda: scenarios.submit(plan, baseline, work)),
-                ("e2e", lambda: scenarios.dispatch_and_e2e(plan, work)),
-                ("clients", lambda: scenarios.clients(plan, baseline, work)),
-                (
-                    "peers",
-                    lambda: peer_queues.peers(plan.runs, plan.client_tasks, plan.batch_chunk, work),
-                ),
-                ("chains", lambda: scenarios.chains(plan, work)),
-                ("scale", lambda: scenarios.scale(plan, baseline, work)),
-                ("memory", lambda: scenarios.memory(plan, work)),
-                ("retention", lambda: scenarios.retention(plan, work)),
-                ("postgres", lambda: scenarios.postgres(plan, work)),
-            ]
-            step: Callable[[], dict[str, Any]]
-            for name, step in steps:
+            for name, step in STEPS.items():
                 if name in wanted:
                     t0 = time.monotonic()
-                    figures.update(step())
+                    figures.update(step(plan, baseline, work))
                     print(f"bench: {name} done in {time.monotonic() - t0:.0f} s", file=sys.stderr)
         finally:
             baseline.stop()
