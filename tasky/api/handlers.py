@@ -83,7 +83,12 @@ async def submit_task(request: Request) -> JSONResponse:
     try:
         if callback is None:
             record = await engine.submit(
-                worker.name, config, timeout=timeout, retries=retries, target=target
+                worker.name,
+                config,
+                timeout=timeout,
+                retries=retries,
+                target=target,
+                answer_first=True,
             )
         else:
             task_id = new_id()

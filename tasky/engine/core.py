@@ -343,6 +343,7 @@ class Engine:
         task_id: str | None = None,
         target: str | None = None,
         write: SubmitWrite | None = None,
+        answer_first: bool = False,
     ) -> TaskRecord:
         """``task_id``: an id chosen beforehand (chains record a step's id before submitting it,
         so a crash in between cannot create the step twice); a new one otherwise. ``target``:
@@ -351,7 +352,15 @@ class Engine:
         when it wrote nothing."""
         worker = self.worker(worker_name)
         created = await self._submitter.submit(
-            worker, config, timeout, retries, chain_id, task_id, target=target, write=write
+            worker,
+            config,
+            timeout,
+            retries,
+            chain_id,
+            task_id,
+            target=target,
+            write=write,
+            answer_first=answer_first,
         )
         assert isinstance(created, TaskRecord)  # no key, so never an earlier request's record
         return created
