@@ -349,7 +349,8 @@ class Engine:
         so a crash in between cannot create the step twice); a new one otherwise. ``target``:
         where the task may run ("node:NAME", "label:LABEL"; None: any node). ``write``: stores
         the task with the caller's own writes in one transaction (see SubmitWrite); NotWritten
-        when it wrote nothing."""
+        when it wrote nothing. ``answer_first``: the task is counted, announced and launched in
+        the event loop's next step, so that the caller can answer first (the HTTP submit)."""
         worker = self.worker(worker_name)
         created = await self._submitter.submit(
             worker,

@@ -80,8 +80,9 @@ class Submitter:
     ) -> TaskRecord | IdempotencyRecord:
         """``key``: the caller's Idempotency-Key; when it is taken nothing is created and the
         key's record is returned. ``write``: stores the task instead of the store's submit (no
-        ``key`` then); NotWritten when it wrote nothing. ``answer_first``: announce and launch
-        the task in the event loop's next step (see :meth:`_created`)."""
+        ``key`` then); NotWritten when it wrote nothing. ``answer_first``: count, announce and
+        launch the task (:meth:`_created`) in the event loop's next step, after the caller's
+        answer is out."""
         self._check_open(worker)
         if task_id is not None and not is_valid_id(task_id):
             raise ValueError(f"not a task id: {task_id!r}")
@@ -119,11 +120,12 @@ class Submitter:
         models = {stored.id: model} if reserved else {}
         acked = clock.monotonic()
         if answer_first:
-            # The caller's answer leaves first: from here to the answer's send is the handler's
-            # return and the response, and this bookkeeping (the counters, the task.created
-            # event, the task's launch or the dispatcher's wake-up) was about a tenth of a lone
-            # submit's own time at the server. It runs in the loop's next step, before anything
-            # that step's I/O brings (a cancel of this task over the same connection included).
+            # The caller's answer leaves first: from here to the answer's send is only the
+            # handler's return and the response, and this bookkeeping (the counters, the
+            # task.created event, the task's launch or the dispatcher's wake-up; 9-11 us of a
+            # lone submit at a slow pace, bench/README.md) no longer comes before it. It runs
+            # in the loop's next step, before any request the loop reads next (a cancel of this
+            # task right behind the submit included: tests/test_submit_answer_first.py).
             loop = asyncio.get_running_loop()
             loop.call_soon(self._created, lane, [stored], models, reserved, acked)
         else:
